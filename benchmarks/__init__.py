@@ -1,0 +1,1 @@
+"""deeplocalize benchmarks: the bug zoo (with the healthy suite) and the overhead benchmark."""

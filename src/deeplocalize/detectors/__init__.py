@@ -1,0 +1,52 @@
+"""Detectors: one module per symptom family, each a pure function ``(trace, model, config) -> [Finding]``.
+
+No framework code here (numpy and the standard library only). ``DETECTORS`` lists them with their cadence:
+- ``"step"``: runs after every step; must be cheap (looks at the last record only), e.g. NaN/Inf.
+- ``"check"``: runs every ``config.check_every`` steps and once at the end, over the trace window.
+- ``"first"``: pre-flight, runs once when the first step has been recorded (model facts, first batch).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from deeplocalize.config import Config
+from deeplocalize.diagnosis import Finding
+from deeplocalize.model import ModelInfo
+from deeplocalize.trace import Trace
+
+DetectorFn = Callable[[Trace, ModelInfo, Config], list[Finding]]
+Cadence = Literal["step", "check", "first"]
+
+
+@dataclass(frozen=True)
+class Detector:
+    name: str
+    run: DetectorFn
+    cadence: Cadence
+
+
+DETECTORS: list[Detector] = []
+
+
+def register(name: str, cadence: Cadence) -> Callable[[DetectorFn], DetectorFn]:
+    """Decorator adding a detector function to ``DETECTORS``."""
+
+    def wrap(fn: DetectorFn) -> DetectorFn:
+        DETECTORS.append(Detector(name, fn, cadence))
+        return fn
+
+    return wrap
+
+
+def load_all() -> list[Detector]:
+    """Import every detector module (registration happens on import) and return the registry."""
+    import importlib
+    import pkgutil
+
+    for info in pkgutil.iter_modules(__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{info.name}")
+    return DETECTORS

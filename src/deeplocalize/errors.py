@@ -1,0 +1,33 @@
+"""Exceptions of the public API."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from deeplocalize.diagnosis import Diagnosis
+
+
+class DeepLocalizeError(Exception):
+    """Base class of the errors deeplocalize raises on purpose."""
+
+
+class FaultDetected(DeepLocalizeError):
+    """Raised into the training loop when ``on_fault="raise"`` and a fault is confirmed."""
+
+    def __init__(self, diagnosis: Diagnosis) -> None:
+        self.diagnosis = diagnosis
+        first = diagnosis.findings[0].message if diagnosis.findings else "fault detected"
+        super().__init__(first)
+
+
+class StopTraining(BaseException):  # noqa: N818 - a control-flow signal, like KeyboardInterrupt
+    """Raised by a probe to end the user's training loop when ``on_fault="stop"``.
+
+    It derives from BaseException so that a user's ``except Exception`` does not swallow it; ``watch``
+    (and the CLI) catch it, so the user's code after the ``with`` block runs.
+    """
+
+
+class StoreError(DeepLocalizeError):
+    """A stored run is missing or unreadable."""

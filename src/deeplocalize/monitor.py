@@ -1,0 +1,193 @@
+"""The framework-free engine between a probe and the diagnosis.
+
+A probe calls ``Monitor.record(step_record)`` once per training step. The monitor appends it to the trace,
+hands it to the run store, runs the detectors at their cadence, keeps the earliest finding per
+(symptom, phase, layer), and applies the ``on_fault`` policy: ``action`` tells the probe whether to stop
+or raise. Errors inside the monitor are caught and kept in ``tool_errors``; they never reach training.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+import warnings
+from typing import Protocol
+
+from deeplocalize.config import Config
+from deeplocalize.detectors import Detector, load_all
+from deeplocalize.diagnosis import Diagnosis, Finding
+from deeplocalize.model import ModelInfo
+from deeplocalize.trace import StepRecord, Trace
+from deeplocalize.vocabulary import OnFault, Verdict
+
+
+class RunRecorder(Protocol):
+    """Where a run is persisted as it goes (implemented by ``store.RunWriter``)."""
+
+    def write_model(self, model: ModelInfo) -> None: ...
+    def write_step(self, record: StepRecord) -> None: ...
+    def write_diagnosis(self, diagnosis: Diagnosis) -> None: ...
+    def close(self) -> None: ...
+
+
+class Monitor:
+    """Collects step records, runs detectors, decides the policy action."""
+
+    def __init__(
+        self,
+        framework: str,
+        config: Config | None = None,
+        on_fault: OnFault | str = OnFault.STOP,
+        recorder: RunRecorder | None = None,
+        detectors: list[Detector] | None = None,
+    ) -> None:
+        self.framework = framework
+        self.config = config or Config()
+        self.on_fault = OnFault(on_fault)
+        self.recorder = recorder
+        self.detectors = list(load_all() if detectors is None else detectors)
+        self.trace = Trace(window=self.config.window, history=self.config.history)
+        self.model = ModelInfo(framework=framework)
+        self.tool_errors: list[str] = []
+        self._findings: dict[tuple, Finding] = {}
+        self._warned: set[tuple] = set()
+        self._preflight_done = False
+        self.stopped_early = False
+        self.finished: Diagnosis | None = None
+
+    # ------------------------------------------------------------------ feeding
+    def set_model(self, model: ModelInfo) -> None:
+        """Give (or update) the model facts; persisted with the run."""
+        self.model = model
+        if self.recorder is not None:
+            self._guard("store", self.recorder.write_model, model)
+
+    def record(self, record: StepRecord) -> None:
+        """Take one step's record; never raises."""
+        try:
+            self.trace.append(record)
+        except Exception as exc:  # noqa: BLE001 - containment is the point
+            self.tool_error("trace", exc)
+            return
+        if self.recorder is not None:
+            self._guard("store", self.recorder.write_step, record)
+        if not self._preflight_done:
+            self._preflight_done = True
+            self._run("first")
+        self._run("step")
+        if record.step % max(1, self.config.check_every) == 0:
+            self._run("check")
+
+    def log(self, **metrics: float) -> None:
+        """Attach metrics to the latest step (``run.log(accuracy=0.9)``)."""
+        last = self.trace.last_record
+        if last is None:
+            return
+        try:
+            for name, value in metrics.items():
+                self.trace.set_metric(name, float(value))
+        except Exception as exc:  # noqa: BLE001
+            self.tool_error("log", exc)
+
+    # ------------------------------------------------------------------ detectors
+    def _run(self, cadence: str) -> None:
+        for detector in self.detectors:
+            if detector.cadence != cadence:
+                continue
+            try:
+                found = detector.run(self.trace, self.model, self.config)
+            except Exception as exc:  # noqa: BLE001
+                self.tool_error(f"detector {detector.name}", exc)
+                continue
+            for finding in found:
+                self._add(finding)
+
+    def _add(self, finding: Finding) -> None:
+        old = self._findings.get(finding.key)
+        if old is None:
+            self._findings[finding.key] = finding
+        elif finding.step < old.step:
+            finding.evidence.setdefault("detected_at_step", old.evidence.get("detected_at_step"))
+            self._findings[finding.key] = finding
+
+    @property
+    def findings(self) -> list[Finding]:
+        """Findings so far, earliest first (ties: forward order of the layer)."""
+        return sorted(
+            self._findings.values(),
+            key=lambda f: (f.step, -1 if f.layer is None else f.layer.index, str(f.symptom)),
+        )
+
+    @property
+    def fault_confirmed(self) -> bool:
+        return bool(self._findings)
+
+    # ------------------------------------------------------------------ policy
+    def action(self) -> OnFault | None:
+        """What the probe must do now: STOP, RAISE, or None (go on). WARN is handled here."""
+        if not self._findings:
+            return None
+        if self.on_fault == OnFault.WARN:
+            for finding in self.findings:
+                if finding.key not in self._warned:
+                    self._warned.add(finding.key)
+                    warnings.warn(f"deeplocalize: {finding.message}", RuntimeWarning, stacklevel=3)
+            return None
+        if self.on_fault in (OnFault.STOP, OnFault.RAISE):
+            return self.on_fault
+        return None
+
+    # ------------------------------------------------------------------ result
+    def diagnosis(self) -> Diagnosis:
+        """The diagnosis from what has been seen so far (does not run the end-of-run checks)."""
+        from deeplocalize.diagnose import diagnose
+
+        findings = self.findings
+        try:
+            verdict, causes = diagnose(findings, self.trace, self.model, self.config)
+        except Exception as exc:  # noqa: BLE001
+            self.tool_error("diagnose", exc)
+            verdict, causes = (Verdict.FAULTY if findings else Verdict.INCONCLUSIVE), []
+        return Diagnosis(
+            verdict=verdict,
+            framework=self.framework,
+            steps_observed=self.trace.steps_observed,
+            stopped_early=self.stopped_early,
+            layers=list(self.model.layers),
+            findings=findings,
+            root_causes=causes,
+            tool_errors=list(self.tool_errors),
+        )
+
+    def finish(self, stopped_early: bool | None = None) -> Diagnosis:
+        """End of training: run the trend checks once more, build, persist and return the diagnosis."""
+        if self.finished is not None:
+            return self.finished
+        if stopped_early is not None:
+            self.stopped_early = stopped_early
+        if self.trace.steps_observed:
+            self._run("check")
+        result = self.diagnosis()
+        if self.recorder is not None:
+            self._guard("store", self.recorder.write_diagnosis, result)
+            self._guard("store", self.recorder.close)
+        self.finished = result
+        return result
+
+    # ------------------------------------------------------------------ containment
+    def tool_error(self, where: str, exc: BaseException) -> None:
+        """Record an internal error once (by message) and tell the user once on stderr."""
+        frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+        loc = f" ({frame.filename.rsplit('/', 1)[-1]}:{frame.lineno})" if frame else ""
+        text = f"{where}: {type(exc).__name__}: {exc}{loc}"
+        if text in self.tool_errors:
+            return
+        self.tool_errors.append(text)
+        if len(self.tool_errors) == 1:
+            print(f"deeplocalize: internal error, training goes on unaffected: {text}", file=sys.stderr)
+
+    def _guard(self, where: str, fn, *args) -> None:  # noqa: ANN001
+        try:
+            fn(*args)
+        except Exception as exc:  # noqa: BLE001
+            self.tool_error(where, exc)

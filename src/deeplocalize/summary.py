@@ -1,0 +1,126 @@
+"""What is measured on each tensor, as a fixed-length float vector (numpy only).
+
+A probe reduces every observed tensor on its own device to the vector described by ``STATS``, stacks the
+vectors of one step and copies them to the host at once. This module is the numpy reference of those
+reductions (used by tests, the Keras/TensorFlow path and the store) and the helpers to read them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import numpy as np
+
+#: Names of the entries of a summary vector, in order.
+STATS: tuple[str, ...] = (
+    "numel",  # number of elements
+    "nonfinite",  # count of NaN and +/-Inf elements
+    "min",  # minimum over finite elements (NaN if none)
+    "max",  # maximum over finite elements (NaN if none)
+    "mean",  # mean over finite elements
+    "std",  # population standard deviation over finite elements
+    "zero_frac",  # fraction of elements exactly 0
+    "norm",  # L2 norm over finite elements
+    "dead_frac",  # fraction of units (feature axis) that are <= 0 for every sample; NaN if not measured
+    "sat_frac",  # fraction of elements in the saturated band of a bounded activation; NaN if not measured
+)
+N_STATS = len(STATS)
+IDX: dict[str, int] = {name: i for i, name in enumerate(STATS)}
+
+NUMEL, NONFINITE, MIN, MAX, MEAN, STD, ZERO_FRAC, NORM, DEAD_FRAC, SAT_FRAC = range(N_STATS)
+
+#: Saturated band per bounded activation, measured on the activation's *output*: (low, high) such that
+#: an output <= low or >= high is saturated. sigmoid(±5) and tanh(±5): DeepDiagnosis' [-5, 5] input rule.
+SATURATION_BANDS: dict[str, tuple[float, float]] = {
+    "sigmoid": (1.0 / (1.0 + math.exp(5.0)), 1.0 / (1.0 + math.exp(-5.0))),
+    "tanh": (-math.tanh(5.0), math.tanh(5.0)),
+    "softmax": (1e-4, 1.0 - 1e-4),
+}
+
+
+def empty() -> np.ndarray:
+    """A summary vector with every entry unknown (NaN) and numel 0."""
+    vec = np.full(N_STATS, np.nan)
+    vec[NUMEL] = 0.0
+    return vec
+
+
+def summarize(
+    values: np.ndarray,
+    *,
+    unit_axis: int | None = None,
+    saturation: tuple[float, float] | None = None,
+) -> np.ndarray:
+    """Reference reduction of one array to a summary vector.
+
+    ``unit_axis``: the feature axis; when given, ``dead_frac`` is the fraction of units whose value is <= 0
+    for every sample (all other axes). ``saturation``: the (low, high) band of a bounded activation's output.
+    """
+    arr = np.asarray(values, dtype=np.float64)
+    vec = empty()
+    vec[NUMEL] = arr.size
+    if arr.size == 0:
+        return vec
+    finite_mask = np.isfinite(arr)
+    vec[NONFINITE] = arr.size - int(finite_mask.sum())
+    finite = arr[finite_mask]
+    vec[ZERO_FRAC] = float((arr == 0).mean())
+    if finite.size:
+        vec[MIN] = finite.min()
+        vec[MAX] = finite.max()
+        vec[MEAN] = finite.mean()
+        vec[STD] = finite.std()
+        vec[NORM] = math.sqrt(float(np.dot(finite, finite)))
+    if unit_axis is not None and arr.ndim >= 1:
+        moved = np.moveaxis(arr, unit_axis, -1).reshape(-1, arr.shape[unit_axis])
+        vec[DEAD_FRAC] = float((moved <= 0).all(axis=0).mean())
+    if saturation is not None:
+        low, high = saturation
+        vec[SAT_FRAC] = float(((arr <= low) | (arr >= high)).mean())
+    return vec
+
+
+def combine(vectors: Iterable[np.ndarray]) -> np.ndarray:
+    """Merge the summaries of several tensors (e.g. a layer's kernel and bias) into one summary."""
+    vecs = [np.asarray(v, dtype=np.float64) for v in vectors]
+    vecs = [v for v in vecs if v[NUMEL] > 0]
+    if not vecs:
+        return empty()
+    if len(vecs) == 1:
+        return vecs[0].copy()
+    stacked = np.stack(vecs)
+    out = empty()
+    n = stacked[:, NUMEL]
+    out[NUMEL] = n.sum()
+    out[NONFINITE] = np.nansum(stacked[:, NONFINITE])
+    finite_n = n - np.nan_to_num(stacked[:, NONFINITE])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        has = ~np.isnan(stacked[:, MEAN]) & (finite_n > 0)
+        if has.any():
+            w = finite_n[has]
+            means = stacked[has, MEAN]
+            mean = float(np.dot(w, means) / w.sum())
+            second = np.dot(w, stacked[has, STD] ** 2 + means**2) / w.sum()
+            out[MIN] = np.nanmin(stacked[has, MIN])
+            out[MAX] = np.nanmax(stacked[has, MAX])
+            out[MEAN] = mean
+            out[STD] = math.sqrt(max(float(second) - mean * mean, 0.0))
+            out[NORM] = math.sqrt(float(np.nansum(stacked[has, NORM] ** 2)))
+        out[ZERO_FRAC] = float(np.nansum(stacked[:, ZERO_FRAC] * n) / n.sum())
+        for col in (DEAD_FRAC, SAT_FRAC):
+            known = ~np.isnan(stacked[:, col])
+            if known.any():
+                out[col] = float(np.dot(stacked[known, col], n[known]) / n[known].sum())
+    return out
+
+
+def is_finite(vec: np.ndarray) -> bool:
+    """True when the summarized tensor had no NaN/Inf element (an unmeasured count counts as finite)."""
+    count = vec[NONFINITE]
+    return bool(np.isnan(count) or count == 0)
+
+
+def as_dict(vec: np.ndarray) -> dict[str, float | None]:
+    """A JSON-friendly view of a summary vector (NaN becomes None)."""
+    return {name: (None if math.isnan(float(v)) else float(v)) for name, v in zip(STATS, vec, strict=True)}

@@ -1,0 +1,96 @@
+"""The fixed strings of the diagnosis contract (DESIGN.md): phases, symptoms, root-cause categories.
+
+Other programs parse these values; never rename one.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Phase(StrEnum):
+    """Where in the training step a finding was observed."""
+
+    FORWARD = "forward"
+    BACKWARD = "backward"
+    WEIGHTS = "weights"
+    UPDATE = "update"
+    LOSS = "loss"
+    METRIC = "metric"
+    DATA = "data"
+    STATIC = "static"
+
+
+class Symptom(StrEnum):
+    """What was observed."""
+
+    NUMERICAL_ERROR = "numerical_error"
+    EXPLODING_TENSOR = "exploding_tensor"
+    EXPLODING_GRADIENT = "exploding_gradient"
+    VANISHING_GRADIENT = "vanishing_gradient"
+    DEAD_UNITS = "dead_units"
+    SATURATED_ACTIVATION = "saturated_activation"
+    CONSTANT_OUTPUT = "constant_output"
+    UNCHANGED_WEIGHTS = "unchanged_weights"
+    LOSS_NOT_DECREASING = "loss_not_decreasing"
+    ACCURACY_NOT_INCREASING = "accuracy_not_increasing"
+    OSCILLATING_LOSS = "oscillating_loss"
+    SLOW_CONVERGENCE = "slow_convergence"
+    OUTPUT_OUT_OF_RANGE = "output_out_of_range"
+    UNNORMALIZED_INPUT = "unnormalized_input"
+    POOR_INITIALIZATION = "poor_initialization"
+    ACTIVATION_LOSS_MISMATCH = "activation_loss_mismatch"
+    OVERFITTING = "overfitting"
+
+
+class Category(StrEnum):
+    """Root-cause categories a fix belongs to."""
+
+    ACTIVATION = "activation"
+    LOSS = "loss"
+    LEARNING_RATE = "learning_rate"
+    OPTIMIZER = "optimizer"
+    INITIALIZATION = "initialization"
+    DATA = "data"
+    ARCHITECTURE = "architecture"
+    TRAINING = "training"
+
+
+class Verdict(StrEnum):
+    """The answer to "is this training faulty?"."""
+
+    FAULTY = "faulty"
+    HEALTHY = "healthy"
+    INCONCLUSIVE = "inconclusive"
+
+
+class OnFault(StrEnum):
+    """What to do once a fault is confirmed."""
+
+    STOP = "stop"
+    RAISE = "raise"
+    WARN = "warn"
+    CONTINUE = "continue"
+
+
+class Channel(StrEnum):
+    """What a per-layer statistic in the trace was measured on (internal; maps onto a Phase)."""
+
+    OUTPUT = "output"  # the layer's forward output                      -> Phase.FORWARD
+    OUTPUT_GRAD = "output_grad"  # gradient of the loss w.r.t. the output  -> Phase.BACKWARD
+    WEIGHTS = "weights"  # the layer's parameters after the step          -> Phase.WEIGHTS
+    WEIGHT_GRAD = "weight_grad"  # gradient w.r.t. the parameters          -> Phase.BACKWARD
+    UPDATE = "update"  # parameter value after the step minus before     -> Phase.UPDATE
+
+    @property
+    def phase(self) -> Phase:
+        return _CHANNEL_PHASE[self]
+
+
+_CHANNEL_PHASE = {
+    Channel.OUTPUT: Phase.FORWARD,
+    Channel.OUTPUT_GRAD: Phase.BACKWARD,
+    Channel.WEIGHTS: Phase.WEIGHTS,
+    Channel.WEIGHT_GRAD: Phase.BACKWARD,
+    Channel.UPDATE: Phase.UPDATE,
+}
