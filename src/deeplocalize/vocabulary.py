@@ -81,6 +81,7 @@ class Channel(StrEnum):
     WEIGHTS = "weights"  # the layer's parameters after the step          -> Phase.WEIGHTS
     WEIGHT_GRAD = "weight_grad"  # gradient w.r.t. the parameters          -> Phase.BACKWARD
     UPDATE = "update"  # parameter value after the step minus before     -> Phase.UPDATE
+    INPUT = "input"  # the layer's forward input (often only numel/nonfinite) -> Phase.FORWARD
 
     @property
     def phase(self) -> Phase:
@@ -93,4 +94,5 @@ _CHANNEL_PHASE = {
     Channel.WEIGHTS: Phase.WEIGHTS,
     Channel.WEIGHT_GRAD: Phase.BACKWARD,
     Channel.UPDATE: Phase.UPDATE,
+    Channel.INPUT: Phase.FORWARD,
 }
