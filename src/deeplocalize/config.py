@@ -28,7 +28,158 @@ class Config:
     #: Fewer steps than this and no finding: the verdict is "inconclusive", never "healthy" or "faulty".
     min_steps_for_verdict: int = 20
 
+    # ---- tensor detectors (numerical, gradients, activations, weights, init)
+    #: A sustained per-layer symptom (dead, saturated, constant, vanishing, exploding ratio) must hold in at
+    #: least tensor_sustain_frac of the last tensor_min_points measured steps (steps). Own choice: 10 steps
+    #: leaves one check_every period; DeepLocalize used 5 batches, which raised its false alarms.
+    tensor_min_points: int = 10
+    #: See tensor_min_points (fraction).
+    tensor_sustain_frac: float = 0.9
+    #: dead_frac / sat_frac are judged only when each unit saw at least this many values (numel / units):
+    #: with batch size 1 half of a healthy ReLU layer is "dead" on that one sample (values). Own choice.
+    min_values_per_unit: int = 8
+    #: Weights with a finite |w| at or above this have exploded (weight units). Own calibration: healthy
+    #: layers stay below ~10; SGD with a far too high lr passes 1e4 a few steps before overflowing.
+    exploding_weight_abs: float = 1e4
+    #: A forward output with |x| at or above this AND exploding_output_vs_data times the largest |input| or
+    #: |target| has exploded (value units, ratio). Own choice: values far beyond anything in the data.
+    exploding_output_abs: float = 1e6
+    exploding_output_vs_data: float = 1e3
+    #: Exploding gradient: gradient-norm ratio first layer / last layer above this (ratio). AUTOTRAINER: 70.
+    exploding_grad_ratio: float = 70.0
+    #: Exploding gradient: a layer's gradient norm grew by this factor from the start of the window while the
+    #: loss did not improve (ratio). Own choice.
+    exploding_grad_growth: float = 1e3
+    #: Accumulating gradients (missing zero_grad): the global gradient norm rose in at least accum_rise_frac
+    #: of accum_min_steps consecutive measured steps, by accum_growth in total, with the loss not improving by
+    #: more than 10% (steps, fraction, ratio). Own calibration: minibatch noise makes healthy norms zig-zag.
+    accum_min_steps: int = 20
+    accum_rise_frac: float = 0.9
+    accum_growth: float = 5.0
+    #: Vanishing gradient: a layer's RMS gradient norm/sqrt(numel) (>= mean |g|) below this (gradient units).
+    #: SageMaker VanishingGradient: mean |g| < 1e-7.
+    vanishing_grad_abs: float = 1e-7
+    #: Vanishing gradient: ||g_first|| / ||g_last|| below this with ||g_first|| below vanishing_first_norm
+    #: (ratio, gradient units). AUTOTRAINER: 1e-3 and 1e-4.
+    vanishing_grad_ratio: float = 1e-3
+    vanishing_first_norm: float = 1e-4
+    #: Below this recent median loss the model has fit its data: small gradients/updates are expected, not a
+    #: fault (loss units). Own choice.
+    converged_loss: float = 1e-3
+    #: dead_units: a ReLU-family layer with at least this fraction of units <= 0 for every sample (fraction).
+    #: DeepDiagnosis: >= 70% of ReLU outputs <= 0; AUTOTRAINER: 70% zero gradients; SageMaker: > 50% dead.
+    dead_frac: float = 0.7
+    #: saturated_activation: a hidden sigmoid/tanh layer with at least this fraction of outputs in the
+    #: saturated band of summary.SATURATION_BANDS (fraction). DeepDiagnosis and SageMaker: 50%.
+    saturated_frac: float = 0.5
+    #: constant_output: std <= constant_std_tol * max(1, |mean|) over the whole output tensor (ratio). Own
+    #: choice: float32 round-off of a constant tensor, far below any healthy spread.
+    constant_std_tol: float = 1e-6
+    #: unchanged_weights: a trainable layer whose ||update|| <= unchanged_update_rtol * ||w|| (ratio) for
+    #: unchanged_steps consecutive measured steps. SageMaker WeightUpdateRatio lower bound 1e-8; DeepLocalize
+    #: and DeepDiagnosis: last 5 values identical (steps).
+    unchanged_update_rtol: float = 1e-8
+    unchanged_steps: int = 5
+    #: poor_initialization: initial weight std outside [low / f, high * f] of the usual schemes for the fan-in
+    #: (low: Glorot or PyTorch's default, high: He) with f this factor (ratio). Own calibration;
+    #: TheDeepChecker compares with He/Glorot scale.
+    init_scale_factor: float = 10.0
+    #: poor_initialization: a hidden kernel with std <= init_constant_rtol * |mean| (or all zero) is constant:
+    #: its units stay symmetric (ratio). Own choice.
+    init_constant_rtol: float = 1e-3
+    #: poor_initialization: at step 1, at least this fraction of a ReLU layer's units dead (fraction). Own
+    #: choice.
+    init_dead_frac: float = 0.9
+    #: poor_initialization: second moment of consecutive ReLU outputs changes by more than this factor per
+    #: layer on average at step 1 (ratio). SageMaker PoorWeightInitialization: variance ratio > 10 across
+    #: layers; per layer here so PyTorch's default init (~6x shrink per layer) does not fire. Own calibration.
+    init_var_ratio: float = 20.0
+
     # ---------------------------------------------------------------- detector thresholds (see detectors/)
+    # ---- training-curve and pre-flight detectors
+    #: Most recent steps a trend detector looks at (steps). Issue 4: trend verdicts within 200 steps.
+    curve_window: int = 200
+    #: Fewest finite losses before loss_not_decreasing / oscillating_loss may judge (steps). Own choice: with
+    #: check_every=10 the first verdict comes at step 50, after healthy SGD runs have visibly started to
+    #: learn.
+    curve_min_steps: int = 50
+    #: A loss identical (to 1e-7 relative) over this many consecutive steps does not learn (steps).
+    #: DeepLocalize: 5 batches; 10 leaves no doubt even for tiny data sets.
+    loss_constant_steps: int = 10
+    #: "No meaningful decrease": the decrease of the median of the last third of the window below the first
+    #: third, plus loss_noise_z standard errors, stays under this fraction of the first-third level
+    #: (fraction). An equivalence test, so noise alone never proves "flat". Replaces SageMaker's 0.1% per 10
+    #: steps.
+    loss_min_rel_decrease: float = 0.03
+    #: Standard errors of the median difference used by the curve tests (z-score). Own choice (~97.5%
+    #: one-sided).
+    loss_noise_z: float = 2.0
+    #: A loss whose level fell below this fraction of its initial level has learned; a flat loss after that is
+    #: a converged plateau, not a fault (fraction). Own calibration.
+    loss_learned_ratio: float = 0.9
+    #: A level within this fraction of chance (-log(1/K), prior entropy, or var(y) for MSE) is "at chance".
+    chance_rel_tol: float = 0.1
+    #: No trend verdict while the learning rate grew by more than this factor over the window (warm-up).
+    warmup_lr_factor: float = 2.0
+    #: oscillating_loss: median |log(loss_t / loss_t-1)| at least this (e-folds): steps swing by >= 1.5x.
+    #: AUTOTRAINER used accuracy swings >= 0.03 in >= 20% of epochs; a per-step loss needs a scale-free rule.
+    osc_log_swing: float = 0.4
+    #: oscillating_loss: at least this fraction of the window's steps lie above osc_spike_ratio x the initial
+    #: loss level (fraction). AUTOTRAINER: 20% of epochs.
+    osc_spike_frac: float = 0.2
+    #: oscillating_loss: a spike is a loss above this multiple of the initial level (ratio). Own choice.
+    osc_spike_ratio: float = 1.5
+    #: slow_convergence: fewest finite losses before judging (steps). Issue 4: within 200 steps.
+    slow_min_steps: int = 100
+    #: slow_convergence: the loss decreases (significantly) but by less than this fraction of its initial
+    #: level after slow_min_steps (fraction). AUTOTRAINER: best accuracy gain per step < 0.01 (on epochs).
+    slow_max_rel_decrease: float = 0.05
+    #: accuracy_not_increasing: fewest steps with an accuracy (steps).
+    acc_min_steps: int = 50
+    #: accuracy_not_increasing: gain of the last-third median over the first-third median, plus its noise,
+    #: stays below this (accuracy units). DeepDiagnosis: 20 identical accuracies (too strict for mini-batch
+    #: values).
+    acc_min_gain: float = 0.05
+    #: An accuracy at most this above chance (max of 1/K and the majority-class share) is "at chance" (units).
+    acc_chance_margin: float = 0.03
+    #: overfitting: (val_loss - train_loss) / train_loss above this (ratio). SageMaker Overfit rule: 0.1.
+    overfit_gap_ratio: float = 0.1
+    #: overfitting: the last val_loss is at least this fraction above its best so far (fraction). Own choice.
+    overfit_val_rise: float = 0.1
+    #: overfitting: fewest validation evaluations (count), and consecutive rises of val_loss (count,
+    #: patience).
+    overfit_min_evals: int = 3
+    overfit_patience: int = 2
+    #: unnormalized_input: max |x| of the first batch above this (input units). DESIGN: "far outside [-10,
+    #: 10]"; UMLAUT/DeepDiagnosis use [-1, 1], which flags healthy standardized data.
+    input_abs_max: float = 50.0
+    #: unnormalized_input: ... or above this while feature scales differ by input_scale_ratio_soft (input
+    #: units).
+    input_abs_soft: float = 10.0
+    #: unnormalized_input: per-feature std ratio (max/min) above this alone (ratio, 4 orders of magnitude;
+    #: sparse pixel features of normalized flattened images reach ~1e3).
+    input_scale_ratio: float = 1e4
+    #: unnormalized_input: per-feature std ratio that counts together with |x| > input_abs_soft (ratio).
+    input_scale_ratio_soft: float = 100.0
+    #: poor_initialization: first-step loss above this multiple of -log(1/K) ... (ratio). TheDeepChecker: the
+    #: initial loss should be ~ -log(1/K).
+    init_loss_ratio: float = 3.0
+    #: ... and above -log(1/K) by at least this much (nats), so tiny K (log 2) does not trip it.
+    init_loss_margin: float = 1.0
+    #: diagnose: regression targets with |y| above this (first batch) vote "data: scale the targets" for
+    #: numerical and exploding symptoms (target units). Same scale rule as input_abs_max.
+    target_abs_max: float = 50.0
+    #: diagnose: update/weight norm ratio above which the learning rate is too high (ratio). DeepDiagnosis:
+    #: 0.1.
+    lr_update_ratio_high: float = 0.1
+    #: diagnose: ... below which it is too low (ratio, non-zero updates only). DeepDiagnosis: 1e-5.
+    lr_update_ratio_low: float = 1e-5
+    #: diagnose: weight multiplier for causes voted by findings confirmed later than the earliest one
+    #: (factor).
+    later_finding_discount: float = 0.8
+    #: diagnose: weight multiplier for the votes of generic curve symptoms (loss/accuracy flat, oscillating,
+    #: slow) when a specific finding (pre-flight, numerical, per-layer) explains them (factor). Own choice.
+    generic_finding_discount: float = 0.5
     extra: dict[str, Any] = field(default_factory=dict)
 
     def replace(self, **changes: Any) -> Config:

@@ -1,0 +1,235 @@
+"""Overhead benchmark: time per training step, plain vs. deeplocalize vs. the usual debuggers.
+
+    python -m benchmarks.overhead.run                 # all workloads, writes docs/performance.md
+    python -m benchmarks.overhead.run --workloads cnn --rounds 5 --steps 40 --no-docs
+    python -m benchmarks.overhead.run --memory 20000  # resident memory and store size over a long run
+
+Variants run alternately in one process (A B C ... A B C ...) after a warm-up, so drift in the machine's speed
+hits all of them alike; each variant's figure is the median over rounds of its time per step, and its ratio is
+the median (min-max) over rounds of (variant / plain in the same round).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+
+import torch
+
+import deeplocalize as dl
+from benchmarks.overhead.debuggers import anomaly_mode, hook_debugger
+from benchmarks.overhead.workloads import TORCH_WORKLOADS, Workload
+
+ROOT = Path(__file__).resolve().parents[2]
+DOC = ROOT / "docs" / "performance.md"
+
+TORCH_VARIANTS = ("plain", "default", "every_stat", "anomaly", "hook_debugger")
+KERAS_VARIANTS = ("plain", "default", "every_stat")
+
+
+@dataclass
+class Result:
+    workload: str
+    variant: str
+    per_step: list[float] = field(default_factory=list)  # seconds per step, one per round
+    ratios: list[float] = field(default_factory=list)  # vs plain in the same round
+
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(self.per_step) * 1e3
+
+    def ratio_text(self) -> str:
+        if not self.ratios:
+            return "1.00"
+        return f"{statistics.median(self.ratios):.3f} ({min(self.ratios):.3f}–{max(self.ratios):.3f})"
+
+
+def _torch_context(variant: str, work: Workload, store: str) -> contextlib.AbstractContextManager:
+    if variant == "plain":
+        return contextlib.nullcontext()
+    if variant == "default":
+        return dl.watch(work.model, work.optimizer, on_fault="continue", store=store)
+    if variant == "every_stat":
+        config = dl.Config(stats_every=1, check_every=1)
+        return dl.watch(work.model, work.optimizer, on_fault="continue", config=config, store=store)
+    if variant == "anomaly":
+        return anomaly_mode()
+    if variant == "hook_debugger":
+        return hook_debugger(work.model)
+    raise ValueError(variant)
+
+
+def time_torch(name: str, rounds: int, steps: int, variants: tuple[str, ...], store: str) -> list[Result]:
+    """Alternate the variants over ``rounds`` rounds of ``steps`` steps each on one workload."""
+    work = TORCH_WORKLOADS[name]()
+    results = {v: Result(name, v) for v in variants}
+    for v in variants:  # warm-up: every code path once
+        with _torch_context(v, work, store):
+            for i in range(5):
+                work.step(i)
+    for r in range(rounds):
+        order = variants[r % len(variants):] + variants[: r % len(variants)]
+        times: dict[str, float] = {}
+        for v in order:
+            with _torch_context(v, work, store):
+                start = time.perf_counter()
+                for i in range(steps):
+                    work.step(i)
+                times[v] = (time.perf_counter() - start) / steps
+        for v in variants:
+            results[v].per_step.append(times[v])
+            if v != "plain":
+                results[v].ratios.append(times[v] / times["plain"])
+    return list(results.values())
+
+
+def _keras_callbacks(variant: str, store: str) -> list:
+    if variant == "plain":
+        return []
+    from deeplocalize.keras import DeepLocalize
+
+    config = dl.Config(stats_every=1, check_every=1) if variant == "every_stat" else None
+    return [DeepLocalize(on_fault="continue", config=config, store=store, verbose=0)]
+
+
+def time_keras(rounds: int, steps: int, store: str) -> list[Result]:
+    """A Keras 3 CNN (torch backend) trained with ``fit``, with and without the callback."""
+    import keras
+    import numpy as np
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((28, 28, 1)),
+        keras.layers.Conv2D(16, 3, activation="relu"), keras.layers.MaxPooling2D(),
+        keras.layers.Conv2D(32, 3, activation="relu"), keras.layers.MaxPooling2D(),
+        keras.layers.Flatten(), keras.layers.Dense(128, activation="relu"),
+        keras.layers.Dense(10, activation="softmax"),
+    ])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    rng = np.random.default_rng(0)
+    batch = 64
+    x = rng.normal(size=(batch * steps, 28, 28, 1)).astype("float32")
+    y = rng.integers(0, 10, size=batch * steps)
+    results = {v: Result("keras_cnn", v) for v in KERAS_VARIANTS}
+    for v in KERAS_VARIANTS:
+        model.fit(x[: batch * 5], y[: batch * 5], batch_size=batch, epochs=1, verbose=0,
+                  callbacks=_keras_callbacks(v, store))
+    for r in range(rounds):
+        order = KERAS_VARIANTS[r % 3:] + KERAS_VARIANTS[: r % 3]
+        times: dict[str, float] = {}
+        for v in order:
+            start = time.perf_counter()
+            model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False,
+                      callbacks=_keras_callbacks(v, store))
+            times[v] = (time.perf_counter() - start) / steps
+        for v in KERAS_VARIANTS:
+            results[v].per_step.append(times[v])
+            if v != "plain":
+                results[v].ratios.append(times[v] / times["plain"])
+    return list(results.values())
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def measure_memory(total_steps: int, store: str) -> list[tuple[int, float, float]]:
+    """Resident memory (MiB) and store file size (KiB) every 1/10 of a long monitored run."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.ReLU(), torch.nn.Linear(32, 2))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    x, y = torch.randn(32, 16), torch.randint(0, 2, (32,))
+    rows: list[tuple[int, float, float]] = []
+    every = max(1, total_steps // 10)
+    with dl.watch(model, opt, on_fault="continue", store=store):
+        for step in range(1, total_steps + 1):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+            if step % every == 0:
+                size = sum(p.stat().st_size for p in Path(store).glob("*") if p.is_file())
+                rows.append((step, _rss_mib(), size / 1024))
+    return rows
+
+
+def _machine() -> str:
+    return (f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+            f"torch {torch.__version__} ({torch.get_num_threads()} threads), CPU")
+
+
+def render(results: list[Result], rounds: int, steps: int, command: str) -> str:
+    lines = [
+        "| workload | variant | median ms/step | ratio to plain: median (min–max) |",
+        "|---|---|---:|---|",
+    ]
+    for res in results:
+        lines.append(f"| {res.workload} | {res.variant} | {res.median_ms:.2f} | {res.ratio_text()} |")
+    head = (f"Command: `{command}`  \nMachine: {_machine()}  \n"
+            f"Date: {dt.date.today().isoformat()}; "
+            f"{rounds} alternating rounds of {steps} steps after warm-up.\n")
+    return head + "\n" + "\n".join(lines) + "\n"
+
+
+def render_memory(rows: list[tuple[int, float, float]], command: str) -> str:
+    lines = ["| step | resident memory (MiB) | store size (KiB) |", "|---:|---:|---:|"]
+    lines += [f"| {s} | {rss:.1f} | {kib:.0f} |" for s, rss, kib in rows]
+    return f"Command: `{command}`  \nMachine: {_machine()}\n\n" + "\n".join(lines) + "\n"
+
+
+def _replace_section(doc: str, marker: str, body: str) -> str:
+    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
+    block = f"{start}\n{body}{end}"
+    if start in doc and end in doc:
+        return doc[: doc.index(start)] + block + doc[doc.index(end) + len(end):]
+    return doc.rstrip() + "\n\n" + block + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.overhead.run", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workloads", default="mlp,cnn,transformer,lstm,keras")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--memory", type=int, default=0, metavar="STEPS",
+                        help="instead: measure memory and store size over a run of STEPS steps")
+    parser.add_argument("--no-docs", action="store_true",
+                        help="print only; do not update docs/performance.md")
+    args = parser.parse_args(argv)
+    command = "python -m benchmarks.overhead.run " + " ".join(argv if argv is not None else sys.argv[1:])
+    with tempfile.TemporaryDirectory() as store:
+        if args.memory:
+            section, body = "memory", render_memory(measure_memory(args.memory, store), command.strip())
+        else:
+            results: list[Result] = []
+            for name in [w for w in args.workloads.split(",") if w]:
+                print(f"timing {name} ...", file=sys.stderr)
+                if name == "keras":
+                    results += time_keras(args.rounds, args.steps, store)
+                else:
+                    results += time_torch(name, args.rounds, args.steps, TORCH_VARIANTS, store)
+            section, body = "overhead", render(results, args.rounds, args.steps, command.strip())
+    print(body)
+    if not args.no_docs:
+        doc = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Performance\n"
+        DOC.parent.mkdir(parents=True, exist_ok=True)
+        DOC.write_text(_replace_section(doc, section, body), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

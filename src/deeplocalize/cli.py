@@ -1,0 +1,112 @@
+"""The ``deeplocalize`` command: ``run | analyze | report | runs | demo | bench`` (DESIGN.md, CLI).
+
+Exit status: 0 healthy, 1 faulty, 2 usage or tool error; ``run`` returns the script's own status when the
+script failed and no fault was found. Errors are one line on stderr, never a traceback from deeplocalize.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+
+from deeplocalize import __version__
+
+EXIT_HEALTHY, EXIT_FAULTY, EXIT_ERROR = 0, 1, 2
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every verb except ``bench`` (which forwards its arguments untouched)."""
+    parser = argparse.ArgumentParser(
+        prog="deeplocalize",
+        description="Find and localize faults in PyTorch / Keras 3 training.",
+        epilog="`deeplocalize bench [ARGS...]` runs the bug-zoo evaluation (benchmarks/bench.py).",
+    )
+    parser.add_argument("--version", action="version", version=f"deeplocalize {__version__}")
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+
+    store = argparse.ArgumentParser(add_help=False)
+    store.add_argument("--store", metavar="DIR", help="run store directory (default: $DEEPLOCALIZE_DIR "
+                       "or ./.deeplocalize)")
+    outputs = argparse.ArgumentParser(add_help=False)
+    outputs.add_argument("--json", metavar="PATH",
+                         help="write the diagnosis as JSON (deeplocalize.diagnosis/1)")
+    outputs.add_argument("--html", metavar="PATH", help="write the HTML report")
+    outputs.add_argument("--tensorboard", metavar="DIR", help="write TensorBoard event files")
+    outputs.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
+    settings = argparse.ArgumentParser(add_help=False)
+    settings.add_argument("--set", metavar="NAME=VALUE", action="append", default=[],
+                          help="override a threshold of deeplocalize.Config (repeatable)")
+
+    run = verbs.add_parser(
+        "run", parents=[store, outputs, settings],
+        help="run a training script under instrumentation and diagnose it",
+        description="Run SCRIPT (with SCRIPT_ARGS) as __main__ under instrumentation. Options go before "
+                    "the script path; everything after it goes to the script.",
+    )
+    run.add_argument("--on-fault", choices=("stop", "continue"), default="stop",
+                     help="stop training once a fault is confirmed (default), or record and go on")
+    run.add_argument("--max-steps", type=_positive_int, metavar="N", help="stop after N training steps")
+    run.add_argument("script", metavar="SCRIPT", help="the training script")
+    run.add_argument("script_args", nargs=argparse.REMAINDER, metavar="SCRIPT_ARGS")
+
+    analyze = verbs.add_parser("analyze", parents=[store, outputs, settings],
+                               help="re-run the detectors on a stored run (thresholds overridable)")
+    analyze.add_argument("run", metavar="RUN", help="run id (see `deeplocalize runs`), or `latest`")
+
+    report = verbs.add_parser("report", parents=[store, outputs], help="show or export a stored diagnosis")
+    report.add_argument("run", metavar="RUN", help="run id (see `deeplocalize runs`), or `latest`")
+
+    verbs.add_parser("runs", parents=[store], help="list stored runs")
+
+    demo = verbs.add_parser("demo", parents=[store, outputs],
+                            help="train a bundled buggy PyTorch model and diagnose it")
+    demo.add_argument("--fixed", action="store_true", help="train the corrected model instead")
+    verbs.add_parser("bench", help="run the bug-zoo evaluation (arguments go to benchmarks/bench.py)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script and ``python -m deeplocalize``."""
+    from deeplocalize import cli_commands as commands
+
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["bench"]:
+        return _guarded(lambda: commands.bench(args_list[1:]))
+    try:
+        args = build_parser().parse_args(args_list)
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+        return int(exc.code or 0)
+    handler = {
+        "run": commands.run, "analyze": commands.analyze, "report": commands.report,
+        "runs": commands.runs, "demo": commands.demo,
+    }[args.verb]
+    return _guarded(lambda: handler(args))
+
+
+def _guarded(call: Callable[[], int]) -> int:
+    """Run a command; our own errors become one line on stderr and exit status 2.
+
+    Set ``DEEPLOCALIZE_DEBUG=1`` to see the traceback of an internal error.
+    """
+    from deeplocalize.errors import DeepLocalizeError
+
+    try:
+        return call()
+    except DeepLocalizeError as exc:
+        print(f"deeplocalize: error: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("deeplocalize: interrupted", file=sys.stderr)
+    except Exception as exc:
+        if os.environ.get("DEEPLOCALIZE_DEBUG"):
+            raise
+        print(f"deeplocalize: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+    return EXIT_ERROR

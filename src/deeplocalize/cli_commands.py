@@ -1,0 +1,287 @@
+"""The verbs of the ``deeplocalize`` command (parsing lives in ``cli.py``, execution in ``cli_exec.py``)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from deeplocalize.cli_exec import Outcome, ToolError, execute, run_script
+from deeplocalize.config import Config
+from deeplocalize.diagnosis import Diagnosis
+from deeplocalize.errors import DeepLocalizeError
+from deeplocalize.model import ModelInfo
+from deeplocalize.monitor import Monitor, RunRecorder
+from deeplocalize.report.console import print_diagnosis
+from deeplocalize.store import RunStore, StoredRun
+from deeplocalize.trace import Trace
+from deeplocalize.vocabulary import OnFault
+
+EXIT_HEALTHY, EXIT_FAULTY, EXIT_ERROR = 0, 1, 2
+
+
+class UsageError(DeepLocalizeError):
+    """Bad command-line input (exit status 2)."""
+
+
+# ---------------------------------------------------------------------- settings
+def apply_settings(config: Config, pairs: list[str]) -> Config:
+    """``config`` with ``NAME=VALUE`` overrides, each parsed as the type of the field's current value."""
+    fields = {f.name for f in dataclasses.fields(config)}
+    changes: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise UsageError(f"--set expects NAME=VALUE, got {pair!r}")
+        if name not in fields:
+            raise UsageError(f"unknown setting {name!r}; valid names: {', '.join(sorted(fields))}")
+        changes[name] = _parse_value(name, text.strip(), getattr(config, name))
+    return config.replace(**changes)
+
+
+def _parse_value(name: str, text: str, current: Any) -> Any:
+    try:
+        if isinstance(current, bool):
+            if text.lower() in ("1", "true", "yes", "on"):
+                return True
+            if text.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError("expected true or false")
+        if isinstance(current, int):
+            return int(text)
+        if isinstance(current, float):
+            return float(text)
+        if isinstance(current, str):
+            return text
+        return json.loads(text)  # None, lists, dicts: JSON
+    except ValueError as exc:
+        kind = type(current).__name__ if current is not None else "JSON value"
+        raise UsageError(f"--set {name}: cannot read {text!r} as {kind}") from exc
+
+
+# ---------------------------------------------------------------------- outputs
+def write_outputs(diagnosis: Diagnosis, args: argparse.Namespace, trace: Trace | None,
+                  model: ModelInfo | None) -> bool:
+    """Write the --json / --html / --tensorboard files asked for; False (and a message) if one failed."""
+    ok = True
+    jobs = [
+        ("JSON", getattr(args, "json", None), lambda p: diagnosis.save_json(p)),
+        ("HTML report", getattr(args, "html", None), lambda p: _html(diagnosis, p, trace, model)),
+        ("TensorBoard log", getattr(args, "tensorboard", None),
+         lambda p: _tensorboard(diagnosis, p, trace, model)),
+    ]
+    for what, path, write in jobs:
+        if not path:
+            continue
+        try:
+            write(path)
+        except ImportError as exc:
+            print(f"deeplocalize: cannot write the {what}: {exc}", file=sys.stderr)
+            ok = False
+        except Exception as exc:  # a report writer's failure must not hide the diagnosis already shown
+            print(f"deeplocalize: cannot write the {what} to {path}: {type(exc).__name__}: {exc}",
+                  file=sys.stderr)
+            ok = False
+    return ok
+
+
+def _html(diagnosis: Diagnosis, path: str, trace: Trace | None, model: ModelInfo | None) -> None:
+    try:
+        from deeplocalize.report.html import write_html
+    except ImportError as exc:
+        raise ImportError(f"the HTML report is not available in this installation ({exc})") from exc
+    write_html(diagnosis, path, trace=trace, model=model)
+
+
+def _tensorboard(diagnosis: Diagnosis, path: str, trace: Trace | None, model: ModelInfo | None) -> None:
+    try:
+        from deeplocalize.report.tensorboard import write_tensorboard
+    except ImportError as exc:
+        raise ImportError(f"TensorBoard output is not available in this installation ({exc})") from exc
+    write_tensorboard(path, trace, diagnosis, model=model)
+
+
+def _show(diagnosis: Diagnosis, args: argparse.Namespace, stream: TextIO, note: str | None = None) -> None:
+    if getattr(args, "quiet", False):
+        return
+    print_diagnosis(diagnosis, file=stream)
+    if note:
+        print(note, file=stream)
+
+
+def verdict_status(diagnosis: Diagnosis) -> int:
+    return EXIT_FAULTY if diagnosis.faulty else EXIT_HEALTHY
+
+
+# ---------------------------------------------------------------------- run / demo
+def _session(args: argparse.Namespace, command: str, config: Config, on_fault: str,
+             target: Any, label: str) -> tuple[Outcome, str]:
+    store = RunStore(args.store)
+    writer = store.create_run("torch", command=command, config=config)
+
+    def make_monitor(recorder: RunRecorder) -> Monitor:
+        return Monitor("torch", config, on_fault=OnFault(on_fault), recorder=recorder)
+
+    try:
+        outcome = execute(target, make_monitor, writer, max_steps=getattr(args, "max_steps", None),
+                          live=not getattr(args, "quiet", False), label=label)
+    except BaseException:
+        writer.close()  # no diagnosis: the run is listed as interrupted
+        raise
+    return outcome, writer.run_id
+
+
+def run(args: argparse.Namespace) -> int:
+    """``deeplocalize run [OPTIONS] SCRIPT [SCRIPT_ARGS...]``."""
+    script = Path(args.script)
+    if not script.is_file():
+        raise UsageError(f"script not found: {args.script}")
+    config = apply_settings(Config(), args.set)
+    command = shlex.join([args.script, *args.script_args])
+    outcome, run_id = _session(args, command, config, args.on_fault,
+                               run_script(script, args.script_args), label=script.name)
+    diagnosis = outcome.diagnosis
+    if outcome.error:
+        print(f"deeplocalize: {outcome.error}; diagnosing the steps that ran", file=sys.stderr)
+    store_opt = "" if args.store is None else f" --store {shlex.quote(args.store)}"
+    note = f"Stored as run {run_id} (deeplocalize report {run_id}{store_opt})."
+    _show(diagnosis, args, sys.stderr, note=note)
+    written = write_outputs(diagnosis, args, _trace_of(outcome), _model_of(outcome))
+    if diagnosis.faulty:
+        return EXIT_FAULTY
+    if outcome.status:
+        return outcome.status
+    return EXIT_HEALTHY if written else EXIT_ERROR
+
+
+def demo(args: argparse.Namespace) -> int:
+    """``deeplocalize demo``: train the bundled buggy model under instrumentation and show the diagnosis."""
+    try:
+        from deeplocalize import demo as demo_module
+
+        demo_module.require()
+    except ImportError as exc:
+        raise ToolError(f"the demo needs PyTorch: pip install 'deeplocalize[torch]' ({exc})") from exc
+    quiet = getattr(args, "quiet", False)
+    if not quiet:
+        print(demo_module.describe(fixed=args.fixed), flush=True)
+    started = time.perf_counter()
+    outcome, run_id = _session(args, "demo" + (" --fixed" if args.fixed else ""), Config(), "stop",
+                               lambda: demo_module.train(fixed=args.fixed), label="the demo")
+    if outcome.error:
+        raise ToolError(f"the demo failed: {outcome.error}")
+    if not quiet:
+        print(f"(trained and diagnosed in {time.perf_counter() - started:.1f} s)\n", flush=True)
+    note = f"Stored as run {run_id}: `deeplocalize analyze {run_id} --set NAME=VALUE` re-runs the checks."
+    _show(outcome.diagnosis, args, sys.stdout, note=note)
+    written = write_outputs(outcome.diagnosis, args, _trace_of(outcome), _model_of(outcome))
+    return EXIT_HEALTHY if written else EXIT_ERROR
+
+
+def _trace_of(outcome: Outcome) -> Trace | None:
+    return None if outcome.monitor is None else outcome.monitor.trace
+
+
+def _model_of(outcome: Outcome) -> ModelInfo | None:
+    return None if outcome.monitor is None else outcome.monitor.model
+
+
+# ---------------------------------------------------------------------- stored runs
+def replay(stored: StoredRun, config: Config) -> tuple[Diagnosis, Monitor]:
+    """Re-run the detectors on a stored trace: feed its records through a fresh Monitor."""
+    monitor = Monitor(str(stored.meta.get("framework") or stored.model.framework), config,
+                      on_fault=OnFault.CONTINUE)
+    monitor.set_model(stored.model)
+    for record in stored.records:
+        monitor.record(record)
+    stopped = stored.diagnosis.stopped_early if stored.diagnosis is not None else False
+    return monitor.finish(stopped_early=stopped), monitor
+
+
+def analyze(args: argparse.Namespace) -> int:
+    """``deeplocalize analyze RUN [--set NAME=VALUE ...]``."""
+    store = RunStore(args.store)
+    stored = store.load_run(args.run)
+    config = apply_settings(stored.config, args.set)
+    if not stored.records:
+        raise ToolError(f"run {stored.run_id} has no stored steps to analyze")
+    diagnosis, monitor = replay(stored, config)
+    _show(diagnosis, args, sys.stdout, note=_replay_note(stored))
+    written = write_outputs(diagnosis, args, monitor.trace, monitor.model)
+    return verdict_status(diagnosis) if written else EXIT_ERROR
+
+
+def report(args: argparse.Namespace) -> int:
+    """``deeplocalize report RUN``: the stored diagnosis (computed from the trace if the run was killed)."""
+    stored = RunStore(args.store).load_run(args.run)
+    note = None
+    diagnosis = stored.diagnosis
+    if diagnosis is None:
+        if not stored.records:
+            raise ToolError(f"run {stored.run_id} has neither a diagnosis nor stored steps")
+        diagnosis, _ = replay(stored, stored.config)
+        note = (f"Run {stored.run_id} ended without a diagnosis ({stored.meta['status']}); "
+                "computed from its trace.")
+    _show(diagnosis, args, sys.stdout, note=note)
+    written = write_outputs(diagnosis, args, stored.trace() if stored.records else None, stored.model)
+    return verdict_status(diagnosis) if written else EXIT_ERROR
+
+
+def _replay_note(stored: StoredRun) -> str:
+    total = stored.meta.get("steps") or len(stored.records)
+    kept = len(stored.records)
+    sampled = " (the recent window whole, older steps down-sampled)" if kept < total else ""
+    return f"Analyzed run {stored.run_id}: {kept} stored steps of {total}{sampled}."
+
+
+def runs(args: argparse.Namespace) -> int:
+    """``deeplocalize runs``: one line per stored run."""
+    store = RunStore(args.store)
+    rows = store.list_runs()
+    if not rows:
+        print(f"no runs stored in {store.path}")
+        return EXIT_HEALTHY
+    table = [("ID", "DATE", "FRAMEWORK", "STEPS", "VERDICT", "COMMAND")]
+    for row in rows:
+        table.append((
+            row["id"],
+            time.strftime("%Y-%m-%d %H:%M", time.localtime(row["created"])),
+            row["framework"],
+            str(row["steps"]),
+            row["verdict"] or row["status"],
+            row["command"] or "",
+        ))
+    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]) - 1)]
+    for r in table:
+        print("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=False)) + "  " + r[-1])
+    return EXIT_HEALTHY
+
+
+# ---------------------------------------------------------------------- bench
+def bench(argv: list[str]) -> int:
+    """``deeplocalize bench ...``: call ``benchmarks/bench.py``'s ``main(argv)`` from the repository."""
+    root = find_repository()
+    if root is None:
+        raise ToolError("benchmarks/bench.py not found: run `deeplocalize bench` from a clone of the "
+                        "deeplocalize repository (editable install, or its root as the working directory)")
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    import importlib
+
+    module = importlib.import_module("benchmarks.bench")
+    return int(module.main(list(argv)) or 0)
+
+
+def find_repository() -> Path | None:
+    """The repository root holding ``benchmarks/bench.py``: next to the package source, or the cwd."""
+    here = Path(__file__).resolve()
+    for candidate in (here.parents[2], Path.cwd()):
+        if (candidate / "benchmarks" / "bench.py").is_file():
+            return candidate
+    return None

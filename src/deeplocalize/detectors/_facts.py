@@ -1,0 +1,158 @@
+"""Model facts the curve and pre-flight detectors share: loss family, class count, output activation, chance.
+
+Pure functions of ``ModelInfo`` (and, for chance levels, the target summaries in the trace); numpy + stdlib.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+
+from deeplocalize import summary
+from deeplocalize.model import LayerInfo, ModelInfo
+from deeplocalize.trace import Trace
+
+#: Normalized loss names (model.LossInfo.name, torch and Keras spellings) by family.
+CE_LOSSES = frozenset({"cross_entropy", "categorical_crossentropy", "sparse_categorical_crossentropy"})
+NLL_LOSSES = frozenset({"nll", "nll_loss"})
+BCE_LOSSES = frozenset({"bce", "bce_logits", "binary_crossentropy"})
+VALUE_LOSSES = frozenset({"mse", "mae", "l1", "huber", "smooth_l1", "log_cosh", "msle", "mape"})
+SQUARED_LOSSES = frozenset({"mse"})
+
+#: Layer types at the end of a network that pass values through unchanged (skipped to find the output).
+_PASS_THROUGH = re.compile(r"^(flatten|dropout|identity|reshape|unflatten|squeeze|permute)", re.I)
+
+#: (low, high) of each output activation's values.
+ACTIVATION_RANGE: dict[str, tuple[float, float]] = {
+    "sigmoid": (0.0, 1.0),
+    "hard_sigmoid": (0.0, 1.0),
+    "softmax": (0.0, 1.0),
+    "tanh": (-1.0, 1.0),
+    "softsign": (-1.0, 1.0),
+    "relu": (0.0, math.inf),
+    "relu6": (0.0, 6.0),
+    "softplus": (0.0, math.inf),
+    "exponential": (0.0, math.inf),
+    "elu": (-1.0, math.inf),
+    "selu": (-1.7581, math.inf),
+    "log_softmax": (-math.inf, 0.0),
+}
+
+
+def loss_family(model: ModelInfo) -> str | None:
+    """"ce", "nll", "bce", "value" or None (unknown / custom)."""
+    if model.loss is None:
+        return None
+    name = model.loss.name.lower()
+    if name in CE_LOSSES:
+        return "ce"
+    if name in NLL_LOSSES:
+        return "nll"
+    if name in BCE_LOSSES:
+        return "bce"
+    if name in VALUE_LOSSES:
+        return "value"
+    return None
+
+
+def loss_expects(model: ModelInfo) -> str | None:
+    """What the loss expects of the output: "logits", "probabilities", "log_probabilities" or "values"."""
+    if model.loss is None:
+        return None
+    if model.loss.from_logits is True:
+        return "logits"
+    return model.loss.expects
+
+
+def output_layer(model: ModelInfo) -> LayerInfo | None:
+    """The layer whose activation the loss sees: the last one, skipping trailing pass-through layers."""
+    for layer in sorted(model.layers, key=lambda item: -item.index):
+        if layer.activation in (None, "linear") and layer.params == 0 and _PASS_THROUGH.match(layer.type):
+            continue
+        return layer
+    return None
+
+
+def output_activation(model: ModelInfo) -> str | None:
+    layer = output_layer(model)
+    return None if layer is None or layer.activation is None else layer.activation.lower()
+
+
+def output_units(model: ModelInfo) -> int | None:
+    """Size of the output's class axis: a softmax's axis size, else the last layer with known units."""
+    out = output_layer(model)
+    if out is not None and out.activation == "softmax" and out.softmax_axis_size:
+        return int(out.softmax_axis_size)
+    for layer in sorted(model.layers, key=lambda item: -item.index):
+        if layer.units:
+            return int(layer.units)
+    return None
+
+
+def n_classes(model: ModelInfo) -> int | None:
+    """Number of classes K of a classification loss (2 per output for binary cross-entropy), else None."""
+    family = loss_family(model)
+    if family == "bce":
+        return 2
+    if family not in ("ce", "nll"):
+        return None
+    units = output_units(model)
+    if units is not None and units >= 2:
+        return units
+    if model.data is not None and model.data.n_classes and model.data.n_classes >= 2:
+        return int(model.data.n_classes)
+    return None
+
+
+def positive_rate(trace: Trace) -> float | None:
+    """Mean of 0/1 targets over the window (the positive-class share), or None if targets are not 0/1."""
+    target = trace.target()
+    known = target[~np.isnan(target[:, summary.NUMEL]) & (target[:, summary.NUMEL] > 0)]
+    if not len(known):
+        return None
+    if np.nanmin(known[:, summary.MIN]) < 0 or np.nanmax(known[:, summary.MAX]) > 1:
+        return None
+    weights = known[:, summary.NUMEL]
+    means = known[:, summary.MEAN]
+    ok = ~np.isnan(means)
+    if not ok.any():
+        return None
+    return float(np.dot(weights[ok], means[ok]) / weights[ok].sum())
+
+
+def chance_loss(trace: Trace, model: ModelInfo) -> float | None:
+    """The loss of a model that ignores its input: prior entropy (log K for K classes), or var(y) for MSE."""
+    family = loss_family(model)
+    if family in ("ce", "nll"):
+        k = n_classes(model)
+        return math.log(k) if k else None
+    if family == "bce":
+        p = positive_rate(trace)
+        if p is None:
+            return math.log(2.0)
+        p = min(max(p, 1e-6), 1 - 1e-6)
+        return -(p * math.log(p) + (1 - p) * math.log(1 - p))
+    if family == "value" and model.loss is not None and model.loss.name in SQUARED_LOSSES:
+        std = trace.target()[:, summary.STD]
+        std = std[np.isfinite(std)]
+        return float(np.mean(std**2)) if len(std) else None
+    return None
+
+
+def chance_accuracy(trace: Trace, model: ModelInfo) -> float | None:
+    """Accuracy of always predicting one class: max(1/K, majority share when the targets are 0/1)."""
+    if model.task == "multilabel" or (model.data is not None and model.data.y_is_multi_hot):
+        return None
+    k = n_classes(model)
+    if k is None and model.data is not None and model.data.n_classes and loss_family(model) != "value":
+        k = model.data.n_classes
+    if k is None:
+        return None
+    chance = 1.0 / k
+    if k == 2:
+        p = positive_rate(trace)
+        if p is not None:
+            chance = max(p, 1.0 - p)
+    return chance

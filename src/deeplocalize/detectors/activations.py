@@ -1,0 +1,178 @@
+"""dead_units (ReLU family) and saturated_activation (hidden sigmoid/tanh), sustained over the window.
+
+dead_units: ``dead_frac`` (units <= 0 for every sample of the batch) at least ``config.dead_frac``, judged
+only when each unit saw ``min_values_per_unit`` values. saturated_activation: ``sat_frac`` above
+``config.saturated_frac`` for a sigmoid/tanh layer that some trainable layer follows (a saturated output layer
+is a confident classifier, not a fault). Both must hold in ``tensor_sustain_frac`` of the last
+``tensor_min_points`` measured steps.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from deeplocalize import summary as sm
+from deeplocalize.config import Config
+from deeplocalize.detectors import _common as cm
+from deeplocalize.detectors import register
+from deeplocalize.diagnosis import CauseHint, Finding
+from deeplocalize.model import ModelInfo
+from deeplocalize.trace import Trace
+from deeplocalize.vocabulary import Category, Channel, Phase, Symptom
+
+
+def sustained_fraction(
+    trace: Trace, model: ModelInfo, config: Config, index: int, col: int, threshold: float, per_unit: bool
+) -> tuple[int, float, bool] | None:
+    """(first step, recent median, held from the first measured step) of ``stat >= threshold``, or None."""
+    mat = trace.matrix(index, Channel.OUTPUT)
+    values = mat[:, col]
+    measured = np.isfinite(values)
+    layer = model.layer(index)
+    if per_unit and layer is not None and layer.units:
+        with np.errstate(invalid="ignore"):
+            measured &= mat[:, sm.NUMEL] / layer.units >= config.min_values_per_unit
+    cond = cm.as_cond(np.nan_to_num(values) >= threshold, measured)
+    step = cm.first_sustained(trace.steps(), cond, config.tensor_min_points, config.tensor_sustain_frac)
+    if step is None:
+        return None
+    recent = values[measured][-config.tensor_min_points :]
+    from_start = bool(values[measured][0] >= threshold)
+    return step, float(np.median(recent)), from_start
+
+
+@register("dead_units", "check")
+def dead_units(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:
+    """ReLU-family layers whose units output 0 for every sample, sustained."""
+    found = []
+    for i in cm.indices(trace, Channel.OUTPUT):
+        if cm.activation(model, i) not in cm.RELU_FAMILY:
+            continue
+        hit = sustained_fraction(trace, model, config, i, sm.DEAD_FRAC, config.dead_frac, per_unit=True)
+        if hit is None:
+            continue
+        step, frac, from_start = hit
+        lname = cm.name(model, i)
+        found.append(
+            cm.finding(
+                Symptom.DEAD_UNITS,
+                Phase.FORWARD,
+                model,
+                trace,
+                i,
+                step,
+                f"{cm.pct(frac)} of the units of layer {lname} output 0 for every sample (dead ReLU)",
+                {"dead_frac": frac, "threshold": config.dead_frac, "dead_from_first_step": from_start},
+                dead_causes(trace, model, i, frac, from_start),
+            )
+        )
+    return found
+
+
+def dead_causes(trace: Trace, model: ModelInfo, index: int, frac: float, from_start: bool) -> list[CauseHint]:
+    """Root-cause votes for a dead ReLU layer: initialization if dead from step 1, else the learning rate."""
+    lname = cm.name(model, index)
+    owner = model.layer(index)
+    if owner is None or owner.params == 0:
+        owner = cm.previous_param_layer(model, index)
+    oname = cm.name(model, owner.index) if owner is not None else lname
+    oidx = owner.index if owner is not None else index
+    init = cm.cause(
+        Category.INITIALIZATION,
+        0.6 if from_start else 0.2,
+        f"{cm.pct(frac)} of the units of {lname} are dead: the initial weights/biases of {oname} make "
+        "their inputs <= 0; use He initialization with zero biases",
+        model,
+        oidx,
+    )
+    act = cm.cause(
+        Category.ACTIVATION,
+        0.4,
+        f"layer {lname} uses {cm.activation(model, index)} and {cm.pct(frac)} of its units are dead: use "
+        "leaky_relu or elu",
+        model,
+        index,
+    )
+    lr = cm.cause(
+        Category.LEARNING_RATE,
+        0.2 if from_start else 0.6,
+        f"the units of {lname} died during training: {cm.lr_advice(trace, model)}",
+        model,
+        None,
+    )
+    return [init, act, lr] if from_start else [lr, act, init]
+
+
+@register("saturated_activation", "check")
+def saturated_activation(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:
+    """Hidden sigmoid/tanh layers with most outputs in the saturated band, sustained."""
+    last = cm.last_param_index(model, trace)
+    found = []
+    for i in cm.indices(trace, Channel.OUTPUT):
+        act = cm.activation(model, i)
+        if act not in cm.SATURATING or last is None or i >= last:
+            continue  # only hidden layers: a trainable layer must follow
+        hit = sustained_fraction(trace, model, config, i, sm.SAT_FRAC, config.saturated_frac, per_unit=False)
+        if hit is None:
+            continue
+        step, frac, from_start = hit
+        lname = cm.name(model, i)
+        data_mag = cm.data_max_abs(trace)
+        causes = [
+            cm.cause(
+                Category.ACTIVATION,
+                0.5,
+                f"layer {lname} uses {act} and {cm.pct(frac)} of its outputs are saturated: use relu, "
+                "or normalize its inputs (BatchNorm)",
+                model,
+                i,
+            )
+        ]
+        if np.isfinite(data_mag) and data_mag > 10:
+            causes.append(
+                cm.cause(
+                    Category.DATA,
+                    0.4 if from_start else 0.2,
+                    f"inputs reach |x| = {cm.fmt(data_mag)}: normalize them (mean 0, std 1)",
+                    model,
+                    None,
+                )
+            )
+        if from_start:
+            causes.append(
+                cm.cause(
+                    Category.INITIALIZATION,
+                    0.3,
+                    f"layer {lname} is saturated from the first step: use Glorot initialization",
+                    model,
+                    i,
+                )
+            )
+        else:
+            causes.append(
+                cm.cause(
+                    Category.LEARNING_RATE,
+                    0.4,
+                    f"layer {lname} saturated during training: {cm.lr_advice(trace, model)}",
+                    model,
+                    None,
+                )
+            )
+        found.append(
+            cm.finding(
+                Symptom.SATURATED_ACTIVATION,
+                Phase.FORWARD,
+                model,
+                trace,
+                i,
+                step,
+                f"layer {lname} uses {act} and {cm.pct(frac)} of its outputs are saturated",
+                {
+                    "sat_frac": frac,
+                    "threshold": config.saturated_frac,
+                    "saturated_from_first_step": from_start,
+                },
+                causes,
+            )
+        )
+    return found

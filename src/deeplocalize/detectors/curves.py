@@ -1,0 +1,212 @@
+"""Training-curve detectors on the loss: loss_not_decreasing, oscillating_loss, slow_convergence.
+
+Each looks at the last ``config.curve_window`` finite losses and compares robust statistics (medians of the
+first and last third, noise from step-to-step differences) instead of raw values, so mini-batch noise neither
+hides a stuck run nor fakes one. A run that has already learned (its level fell well below the initial level)
+and now plateaus is converged, not faulty, unless it sits at the chance level.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from deeplocalize import fixes
+from deeplocalize.config import Config
+from deeplocalize.detectors import register
+from deeplocalize.detectors._curve import (
+    Curve,
+    Trend,
+    initial_level,
+    last_loss_nonfinite,
+    lr_warming_up,
+    near,
+    trend,
+    window_curve,
+)
+from deeplocalize.detectors._facts import chance_loss
+from deeplocalize.diagnosis import CauseHint, Finding
+from deeplocalize.model import ModelInfo
+from deeplocalize.trace import Trace
+from deeplocalize.vocabulary import Category, Phase, Symptom
+
+
+def has_learned(level: float, initial: float, config: Config) -> bool:
+    """The level fell below ``loss_learned_ratio`` of the initial level (works for negative losses too)."""
+    return initial - level >= (1.0 - config.loss_learned_ratio) * abs(initial)
+
+
+def no_meaningful_decrease(t: Trend, config: Config) -> bool:
+    """Equivalence test: even the upper bound of the decrease is below a meaningful fraction of the level,
+    and the decrease is not significant (a small but steady decrease is slow convergence, not this)."""
+    decrease = -t.change
+    meaningful = config.loss_min_rel_decrease * max(abs(t.first), 1e-12)
+    return decrease + config.loss_noise_z * t.se < meaningful and decrease <= config.loss_noise_z * t.se
+
+
+def significant_rise(t: Trend, config: Config) -> bool:
+    meaningful = config.loss_min_rel_decrease * max(abs(t.first), 1e-12)
+    return t.change - config.loss_noise_z * t.se > meaningful
+
+
+def _constant_tail(curve: Curve, config: Config) -> int | None:
+    """Index where a run of >= ``loss_constant_steps`` identical trailing losses starts, else None."""
+    need = config.loss_constant_steps
+    if len(curve) < need:
+        return None
+    values = curve.values
+    last = values[-1]
+    same = np.abs(values - last) <= 1e-7 * max(abs(last), 1e-12)
+    if not same[-need:].all():
+        return None
+    start = len(values) - need
+    while start > 0 and same[start - 1]:
+        start -= 1
+    return start
+
+
+def _stuck_causes(model: ModelInfo, trace: Trace, at_chance: bool) -> list[CauseHint]:
+    causes = [
+        CauseHint(Category.LEARNING_RATE, 0.5, fixes.lr_fix(model, trace, None, "the loss does not move")),
+        CauseHint(Category.OPTIMIZER, 0.25, fixes.better_optimizer(model, trace, None)),
+        CauseHint(Category.INITIALIZATION, 0.2, fixes.reinitialize(model, trace, None)),
+    ]
+    if at_chance:
+        causes.append(CauseHint(Category.DATA, 0.2, fixes.check_labels(model, trace, None)))
+    return causes
+
+
+def _finding(symptom: Symptom, trace: Trace, curve: Curve, index: int, message: str,
+             evidence: dict, causes: list[CauseHint]) -> Finding:
+    evidence = {**evidence, "window_first_step": int(curve.steps[0]),
+                "window_last_step": int(curve.steps[-1]), "steps_needed": int(trace.last_step),
+                "detected_at_step": int(trace.last_step)}
+    return Finding(symptom=symptom, phase=Phase.LOSS, layer=None, step=int(curve.steps[index]),
+                   epoch=int(curve.epochs[index]), message=message, evidence=evidence, causes=causes)
+
+
+@register("loss_not_decreasing", "check")
+def loss_not_decreasing(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:
+    """No meaningful decrease over the window (or a rise), while the run has not learned or sits at chance."""
+    if last_loss_nonfinite(trace):
+        return []
+    curve = window_curve(trace, config)
+    if len(curve) < 2:
+        return []
+    initial = initial_level(trace)
+    chance = chance_loss(trace, model)
+    start = _constant_tail(curve, config)
+    if start is not None:
+        level = float(curve.values[-1])
+        at_chance = chance is not None and near(level, chance, config.chance_rel_tol)
+        if abs(level) > 1e-8 and (at_chance or initial is None or not has_learned(level, initial, config)):
+            msg = (f"the loss is identical ({level:.4g}) for {len(curve) - start} steps: the model does not "
+                   "learn" + (f" (chance level {chance:.4g})" if at_chance and chance is not None else ""))
+            return [_finding(Symptom.LOSS_NOT_DECREASING, trace, curve, start, msg,
+                             {"loss": level, "constant_steps": len(curve) - start, "chance_level": chance,
+                              "at_chance": at_chance}, _stuck_causes(model, trace, at_chance))]
+    if len(curve) < config.curve_min_steps or lr_warming_up(trace, config):
+        return []
+    initial = float(np.median(curve.values[:10])) if initial is None else initial
+    for part in _tails(curve, config):  # the whole window, then its recent half (a fall, then stuck)
+        found = _stuck(trace, model, config, part, initial, chance)
+        if found is not None:
+            return [found]
+    return []
+
+
+def _tails(curve: Curve, config: Config) -> list[Curve]:
+    half = len(curve) // 2
+    if half < config.curve_min_steps:
+        return [curve]
+    return [curve, Curve(curve.steps[-half:], curve.epochs[-half:], curve.values[-half:])]
+
+
+def _stuck(trace: Trace, model: ModelInfo, config: Config, curve: Curve, initial: float,
+           chance: float | None) -> Finding | None:
+    """The flat-or-rising test on one stretch of the curve."""
+    t = trend(curve.values)
+    if abs(t.first) < 1e-8 and abs(t.last) < 1e-8:
+        return None
+    flat, rising = no_meaningful_decrease(t, config), significant_rise(t, config)
+    if not (flat or rising):
+        return None
+    at_chance = chance is not None and near(t.last, chance, config.chance_rel_tol)
+    if has_learned(t.last, initial, config) and not at_chance:
+        return None  # a converged plateau
+    what = "rises" if rising else "does not decrease"
+    where = f", at the chance level {chance:.4g}" if at_chance and chance is not None else ""
+    msg = (f"the loss {what} over steps {int(curve.steps[0])}–{int(curve.steps[-1])} "
+           f"(median {t.first:.4g} -> {t.last:.4g}{where})")
+    causes = _stuck_causes(model, trace, at_chance)
+    if rising:
+        causes[0] = CauseHint(Category.LEARNING_RATE, 0.7,
+                              fixes.lr_fix(model, trace, "high", "the loss rises without NaN"))
+    evidence = {"first_median": t.first, "last_median": t.last, "noise_se": t.se, "initial_level": initial,
+                "chance_level": chance, "at_chance": at_chance, "rising": rising}
+    return _finding(Symptom.LOSS_NOT_DECREASING, trace, curve, 0, msg, evidence, causes)
+
+
+@register("oscillating_loss", "check")
+def oscillating_loss(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:
+    """Large step-to-step swings without a downward trend, with frequent spikes above the initial level."""
+    if last_loss_nonfinite(trace):
+        return []
+    curve = window_curve(trace, config)
+    if len(curve) < config.curve_min_steps or lr_warming_up(trace, config):
+        return []
+    y = curve.values
+    initial = initial_level(trace)
+    if (y <= 0).any() or initial is None or initial <= 0:
+        return []
+    swing = float(np.median(np.abs(np.diff(np.log(y)))))
+    if swing < config.osc_log_swing:
+        return []
+    spike_frac = float(np.mean(y > config.osc_spike_ratio * initial))
+    t = trend(y)
+    decreasing = -t.change - config.loss_noise_z * t.se > config.loss_min_rel_decrease * abs(t.first)
+    if decreasing or spike_frac < config.osc_spike_frac:
+        return []
+    msg = (f"the loss swings by x{math.exp(swing):.2g} from step to step without a downward trend; "
+           f"{spike_frac:.0%} of steps {int(curve.steps[0])}–{int(curve.steps[-1])} are above "
+           f"{config.osc_spike_ratio:g}x the initial loss {initial:.4g}")
+    batch = f" (now {model.batch_size})" if model.batch_size else ""
+    causes = [
+        CauseHint(Category.LEARNING_RATE, 0.8, fixes.lr_fix(model, trace, "high", "the loss oscillates")),
+        CauseHint(Category.TRAINING, 0.2, f"use a larger batch size{batch} to smooth the updates"),
+        CauseHint(Category.OPTIMIZER, 0.15, fixes.clip_gradients(model, trace, None)),
+    ]
+    evidence = {"median_log_swing": swing, "spike_fraction": spike_frac, "initial_level": initial,
+                "first_median": t.first, "last_median": t.last}
+    return [_finding(Symptom.OSCILLATING_LOSS, trace, curve, 0, msg, evidence, causes)]
+
+
+@register("slow_convergence", "check")
+def slow_convergence(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:
+    """The loss goes down significantly, but after ``slow_min_steps`` by less than a few percent in all."""
+    if last_loss_nonfinite(trace):
+        return []
+    curve = window_curve(trace, config)
+    if len(curve) < config.slow_min_steps or lr_warming_up(trace, config):
+        return []
+    t = trend(curve.values)
+    initial = initial_level(trace)
+    if initial is None or abs(initial) < 1e-8:
+        return []
+    decrease = -t.change
+    if decrease <= config.loss_noise_z * t.se or decrease <= 0:
+        return []
+    total = (initial - t.last) / abs(initial)
+    if total >= config.slow_max_rel_decrease:
+        return []
+    steps = int(curve.steps[-1])
+    msg = (f"the loss decreases only {max(total, 0.0):.1%} in {steps} steps ({initial:.4g} -> {t.last:.4g}): "
+           "learning is far too slow")
+    causes = [
+        CauseHint(Category.LEARNING_RATE, 0.7, fixes.lr_fix(model, trace, "low", "the loss barely moves")),
+        CauseHint(Category.OPTIMIZER, 0.3, fixes.better_optimizer(model, trace, None)),
+    ]
+    evidence = {"initial_level": initial, "last_median": t.last, "relative_decrease": total,
+                "noise_se": t.se}
+    return [_finding(Symptom.SLOW_CONVERGENCE, trace, curve, 0, msg, evidence, causes)]

@@ -1,0 +1,330 @@
+"""exploding_gradient and vanishing_gradient, per layer and along the network (weight gradients).
+
+- exploding: the first-to-last layer gradient-norm ratio above ``exploding_grad_ratio`` (AUTOTRAINER), or a
+  layer's gradient norm grown ``exploding_grad_growth``-fold while the loss does not improve (reported at the
+  first layer in backward order where it appears), or gradients that grow step after step (missing
+  ``zero_grad``: category training).
+- vanishing: a layer's RMS gradient below ``vanishing_grad_abs`` (SageMaker), or ``||g_first|| / ||g_last||``
+  below ``vanishing_grad_ratio`` with a small ``||g_first||`` (AUTOTRAINER); reported at the first layer in
+  backward order where the gradient has become small. Not when the loss has converged.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from deeplocalize.config import Config
+from deeplocalize.detectors import _common as cm
+from deeplocalize.detectors import register
+from deeplocalize.diagnosis import CauseHint, Finding
+from deeplocalize.model import ModelInfo
+from deeplocalize.trace import Trace
+from deeplocalize.vocabulary import Category, Channel, Phase, Symptom
+
+
+def _norms(trace: Trace) -> tuple[list[int], np.ndarray]:
+    """Layers with a weight gradient (forward order) and their gradient norms, shape (steps, layers)."""
+    idx = [
+        i
+        for i in cm.indices(trace, Channel.WEIGHT_GRAD)
+        if np.nanmax(np.append(trace.series(i, Channel.WEIGHT_GRAD, "numel"), 0.0)) > 0
+    ]
+    if not idx:
+        return [], np.empty((len(trace), 0))
+    return idx, np.stack([trace.series(i, Channel.WEIGHT_GRAD, "norm") for i in idx], axis=1)
+
+
+def _loss_not_improving(loss: np.ndarray) -> bool:
+    """The last quarter's median loss is not 10% below the first quarter's (unknown counts as improving)."""
+    loss = loss[np.isfinite(loss)]
+    if loss.size < 4:
+        return False
+    q = max(1, loss.size // 4)
+    return bool(np.median(loss[-q:]) >= 0.9 * np.median(loss[:q]))
+
+
+# ---------------------------------------------------------------------- exploding
+@register("exploding_gradient", "check")
+def exploding_gradient(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:
+    """Gradient accumulation (missing zero_grad), or else growth / first-to-last ratio."""
+    idx, norms = _norms(trace)
+    if not idx:
+        return []
+    accum = _accumulating(trace, model, config, idx, norms)
+    if accum is not None:
+        return [accum]
+    found = _growth(trace, model, config, idx, norms)
+    return [found] if found is not None else _ratio(trace, model, config, idx, norms)
+
+
+def _accumulating(
+    trace: Trace, model: ModelInfo, config: Config, idx: list[int], norms: np.ndarray
+) -> Finding | None:
+    steps = trace.steps()
+    total = np.sqrt(np.sum(norms**2, axis=1))
+    ok = np.isfinite(total)
+    s, g, loss = steps[ok], total[ok], trace.loss()[ok]
+    n = config.accum_min_steps
+    if g.size < n:
+        return None
+    for start in range(len(g) - n + 1):  # the earliest stretch of n steps that shows the pattern
+        tail, tail_loss = g[start : start + n], loss[start : start + n]
+        rises = float(np.mean(np.diff(tail) > 0))
+        growth = float(tail[-1] / tail[0]) if tail[0] > 0 else math.inf
+        if (
+            rises >= config.accum_rise_frac
+            and growth >= config.accum_growth
+            and _loss_not_improving(tail_loss)
+        ):
+            break
+    else:
+        return None
+    while start > 0 and g[start - 1] < g[start]:  # walk back to where the steady rise began
+        start -= 1
+    causes = [
+        cm.cause(
+            Category.TRAINING,
+            0.8,
+            "the gradients keep growing step after step, as if they accumulated: call "
+            "optimizer.zero_grad() (or model.zero_grad()) once per step, before loss.backward()",
+            model,
+            None,
+        ),
+        cm.cause(
+            Category.LEARNING_RATE,
+            0.3,
+            f"if gradients are reset each step: {cm.lr_advice(trace, model)}",
+            model,
+            None,
+        ),
+    ]
+    return cm.finding(
+        Symptom.EXPLODING_GRADIENT,
+        Phase.BACKWARD,
+        model,
+        trace,
+        None,
+        int(s[start]),
+        f"the gradient norm rose in {cm.pct(rises)} of the last {n} steps ({cm.fmt(float(tail[0]))} -> "
+        f"{cm.fmt(float(tail[-1]))}) while the loss did not improve",
+        {
+            "rise_fraction": rises,
+            "growth": growth,
+            "global_grad_norm": [float(x) for x in tail],
+            "pattern": "accumulating",
+        },
+        causes,
+    )
+
+
+def _growth(
+    trace: Trace, model: ModelInfo, config: Config, idx: list[int], norms: np.ndarray
+) -> Finding | None:
+    if not _loss_not_improving(trace.loss()):
+        return None
+    steps = trace.steps()
+    for col in range(len(idx) - 1, -1, -1):  # backward order: the first layer where it appears
+        series = norms[:, col]
+        ok = np.isfinite(series) & (series > 0)
+        if ok.sum() < config.tensor_min_points:
+            continue
+        s, g = steps[ok], series[ok]
+        base = float(np.median(g[: max(1, len(g) // 10)]))
+        ratio = g / base
+        hit = np.nonzero(ratio >= config.exploding_grad_growth)[0]
+        if not hit.size or ratio[-1] < config.exploding_grad_growth**0.5:
+            continue
+        i, step = idx[col], int(s[hit[0]])
+        lname = cm.name(model, i)
+        causes = [
+            cm.cause(
+                Category.LEARNING_RATE,
+                0.7,
+                f"the gradient of layer {lname} grew {cm.fmt(float(ratio.max()))}x: "
+                f"{cm.lr_advice(trace, model)}, or clip the gradients (clip_grad_norm_ / clipnorm)",
+                model,
+                i,
+            )
+        ]
+        return cm.finding(
+            Symptom.EXPLODING_GRADIENT,
+            Phase.BACKWARD,
+            model,
+            trace,
+            i,
+            step,
+            f"the gradient of layer {lname} grew {cm.fmt(float(ratio.max()))}-fold from "
+            f"{cm.fmt(base)} while the loss did not improve",
+            {
+                "growth": float(ratio.max()),
+                "initial_norm": base,
+                "last_norm": float(g[-1]),
+                "pattern": "growth",
+            },
+            causes,
+        )
+    return None
+
+
+def _ratio(
+    trace: Trace, model: ModelInfo, config: Config, idx: list[int], norms: np.ndarray
+) -> list[Finding]:
+    if len(idx) < 2:
+        return []
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = norms[:, 0] / norms[:, -1]
+    measured = np.isfinite(ratio)
+    cond = cm.as_cond(np.nan_to_num(ratio) > config.exploding_grad_ratio, measured)
+    step = cm.first_sustained(trace.steps(), cond, config.tensor_min_points, config.tensor_sustain_frac)
+    if step is None:
+        return []
+    first = idx[0]
+    med = float(np.nanmedian(ratio[measured][-config.tensor_min_points :]))
+    lname, last = cm.name(model, first), cm.name(model, idx[-1])
+    causes: list[CauseHint] = []
+    data_mag = cm.data_max_abs(trace)
+    if np.isfinite(data_mag) and data_mag > 10:
+        causes.append(
+            cm.cause(
+                Category.DATA,
+                0.5,
+                f"inputs reach |x| = {cm.fmt(data_mag)}, which scales the "
+                f"gradient of {lname}: normalize the inputs",
+                model,
+                None,
+            )
+        )
+    causes += [
+        cm.cause(
+            Category.LEARNING_RATE, 0.4, f"{cm.lr_advice(trace, model)}, or clip the gradients", model, None
+        ),
+        cm.cause(
+            Category.INITIALIZATION,
+            0.3,
+            f"the gradient grows {cm.fmt(med)}x from {last} down to {lname}: use He/Glorot initialization",
+            model,
+            first,
+        ),
+        cm.cause(Category.ARCHITECTURE, 0.2, f"add BatchNorm between {lname} and {last}", model, first),
+    ]
+    return [
+        cm.finding(
+            Symptom.EXPLODING_GRADIENT,
+            Phase.BACKWARD,
+            model,
+            trace,
+            first,
+            step,
+            f"the gradient norm of the first layer {lname} is {cm.fmt(med)}x that of the last layer {last}",
+            {"ratio_first_last": med, "threshold": config.exploding_grad_ratio, "pattern": "ratio"},
+            causes,
+        )
+    ]
+
+
+# ---------------------------------------------------------------------- vanishing
+@register("vanishing_gradient", "check")
+def vanishing_gradient(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:
+    """One finding, at the first layer in backward order whose gradient has vanished."""
+    idx, norms = _norms(trace)
+    if not idx or cm.loss_converged(trace, config.converged_loss):
+        return []
+    steps = trace.steps()
+    numel = np.stack([trace.series(i, Channel.WEIGHT_GRAD, "numel") for i in idx], axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rms = norms / np.sqrt(numel)
+        ratio = norms / norms[:, -1:]
+    first_step: dict[int, int] = {}
+    for col, i in enumerate(idx):  # rule 1: per-layer RMS gradient (SageMaker)
+        measured = np.isfinite(rms[:, col])
+        cond = cm.as_cond(np.nan_to_num(rms[:, col], nan=1.0) < config.vanishing_grad_abs, measured)
+        step = cm.first_sustained(steps, cond, config.tensor_min_points, config.tensor_sustain_frac)
+        if step is not None:
+            first_step[i] = step
+    by_abs = set(first_step)
+    rule2 = None
+    if len(idx) >= 2:  # rule 2: first-to-last ratio with a small first norm (AUTOTRAINER)
+        measured = np.isfinite(ratio[:, 0]) & np.isfinite(norms[:, 0])
+        small = (np.nan_to_num(ratio[:, 0], nan=1.0) < config.vanishing_grad_ratio) & (
+            np.nan_to_num(norms[:, 0], nan=1.0) < config.vanishing_first_norm
+        )
+        rule2 = cm.first_sustained(
+            steps, cm.as_cond(small, measured), config.tensor_min_points, config.tensor_sustain_frac
+        )
+        if rule2 is not None:
+            med = np.nanmedian(ratio[-config.tensor_min_points :], axis=0)
+            start = next(col for col in range(len(idx) - 1, -1, -1) if med[col] < config.vanishing_grad_ratio)
+            first_step.setdefault(idx[start], rule2)
+    if not first_step:
+        return []
+    top = max(first_step)  # first layer in backward order
+    col = idx.index(top)
+    tail = slice(-config.tensor_min_points, None)
+    ev = {
+        "rms_grad": float(np.nanmedian(rms[tail, col])),
+        "grad_norm": float(np.nanmedian(norms[tail, col])),
+        "ratio_to_last_layer": float(np.nanmedian(ratio[tail, col])),
+        "ratio_first_last": float(np.nanmedian(ratio[tail, 0])),
+        "layers": cm.names(model, sorted(first_step)),
+        "rule": "abs" if top in by_abs else "ratio",
+    }
+    lname = cm.name(model, top)
+    return [
+        cm.finding(
+            Symptom.VANISHING_GRADIENT,
+            Phase.BACKWARD,
+            model,
+            trace,
+            top,
+            first_step[top],
+            f"the gradient of layer {lname} has vanished (RMS {cm.fmt(ev['rms_grad'])}, "
+            f"{cm.fmt(ev['ratio_to_last_layer'])}x the last layer's norm)",
+            ev,
+            _vanishing_causes(trace, model, top),
+        )
+    ]
+
+
+def _vanishing_causes(trace: Trace, model: ModelInfo, top: int) -> list[CauseHint]:
+    last = cm.last_param_index(model, trace)
+    bounded = [
+        layer.index
+        for layer in model.layers
+        if (layer.activation or "").lower() in cm.SATURATING and (last is None or layer.index < last)
+    ]
+    causes: list[CauseHint] = []
+    if bounded:
+        acts = ", ".join(
+            f"{n} ({cm.activation(model, i)})" for n, i in zip(cm.names(model, bounded), bounded, strict=True)
+        )
+        causes.append(
+            cm.cause(
+                Category.ACTIVATION,
+                0.6,
+                f"hidden layers {acts} squash their gradients: use relu (or leaky_relu) in hidden layers",
+                model,
+                bounded[-1],
+            )
+        )
+    causes.append(
+        cm.cause(
+            Category.INITIALIZATION,
+            0.3,
+            f"initialize the layers up to {cm.name(model, top)} with He (relu) or Glorot (tanh/sigmoid) "
+            "scale",
+            model,
+            top,
+        )
+    )
+    causes.append(
+        cm.cause(
+            Category.ARCHITECTURE,
+            0.3,
+            "add BatchNorm or residual connections, or use fewer layers",
+            model,
+            top,
+        )
+    )
+    return causes

@@ -1,0 +1,240 @@
+"""poor_initialization: pre-flight checks of the initial weights, from the first step's record.
+
+At step 1 the recorded weights are the initial ones moved by one update: the initial scale is bounded by
+||w|| +- ||update|| and estimated from the step-1 forward pass (which used the initial weights); a constant
+initial kernel shows as std(w) == std(update). Checks, on Linear/Dense and convolution
+layers:
+- scale: std outside [low / f, high * f], low = min(PyTorch default 1/sqrt(3 fan_in), Glorot), high = He
+  sqrt(2 / fan_in), f = ``init_scale_factor`` (a too small last layer is a known healthy choice: not judged);
+- constant: all-zero or constant kernel of a hidden layer with several units (symmetric units never diverge).
+  Probes combine kernel and bias in one summary, so a constant kernel is seen only with a zero or equal bias;
+- dead at birth: a ReLU layer with at least ``init_dead_frac`` of its units dead at step 1 (biases/weights);
+- variance drift: the second moment of consecutive ReLU outputs changes by more than ``init_var_ratio`` per
+  layer on average (SageMaker PoorWeightInitialization, per layer so that default inits never fire).
+fan_in is estimated as parameters / units (the bias adds 1).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from deeplocalize import summary as sm
+from deeplocalize.config import Config
+from deeplocalize.detectors import _common as cm
+from deeplocalize.detectors import register
+from deeplocalize.diagnosis import Finding
+from deeplocalize.model import LayerInfo, ModelInfo
+from deeplocalize.trace import StepRecord, Trace
+from deeplocalize.vocabulary import Category, Channel, Phase, Symptom
+
+#: Largest kernel area assumed for a convolution when bounding Glorot's fan_out from below (7x7). Own choice.
+_MAX_KERNEL_AREA = 49
+
+
+def _is_kernel_layer(layer: LayerInfo) -> bool:
+    t = layer.type.lower()
+    return t in ("linear", "dense") or t.startswith("conv")
+
+
+@register("poor_initialization", "first")
+def poor_initialization(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:
+    """Scale, constant kernels, dead-at-birth ReLU layers and activation-variance drift at step 1."""
+    rec = trace.first
+    if rec is None:
+        return []
+    found: list[Finding] = []
+    last = cm.last_param_index(model, trace)
+    for layer in model.layers:
+        if _is_kernel_layer(layer) and layer.params > 0 and layer.units:
+            f = _kernel(trace, model, config, rec, layer, is_last=layer.index == last)
+            if f is not None:
+                found.append(f)
+    found += _dead_at_birth(trace, model, config, rec)
+    drift = _variance_drift(trace, model, config, rec)
+    if drift is not None:
+        found.append(drift)
+    unique: dict[tuple, Finding] = {}
+    for f in found:  # one finding per layer: the kernel's own evidence first
+        unique.setdefault(f.key, f)
+    return list(unique.values())
+
+
+def _kernel(
+    trace: Trace, model: ModelInfo, config: Config, rec: StepRecord, layer: LayerInfo, is_last: bool
+) -> Finding | None:
+    w, up = rec.get(layer.index, Channel.WEIGHTS), rec.get(layer.index, Channel.UPDATE)
+    if w is None or not sm.is_finite(w) or np.isnan(w[sm.STD]):
+        return None
+    w_norm, u_norm = float(w[sm.NORM]), float(up[sm.NORM]) if up is not None else 0.0
+    if not np.isfinite(u_norm):
+        return None
+    # ||w_init|| lies within ||w|| +- ||update|| (triangle inequality): bounds on the initial RMS.
+    root_n = math.sqrt(max(float(w[sm.NUMEL]), 1.0))
+    init_lo, init_hi = max(w_norm - u_norm, 0.0) / root_n, (w_norm + u_norm) / root_n
+    units = int(layer.units or 1)
+    fan_in = max(1.0, (layer.params or float(w[sm.NUMEL])) / units)
+    std, mean = float(w[sm.STD]), float(w[sm.MEAN])
+    lname = cm.name(model, layer.index)
+    ev = {
+        "weight_std": std,
+        "weight_mean": mean,
+        "fan_in": fan_in,
+        "units": units,
+        "initial_rms_bounds": [init_lo, init_hi],
+    }
+    # w = w_init + update: with a constant w_init, std(w) equals std(update) exactly; else it exceeds it.
+    up_std = float(up[sm.STD]) if up is not None and np.isfinite(up[sm.STD]) else 0.0
+    init_std = math.sqrt(max(std**2 - up_std**2, 0.0))
+    constant = w_norm == 0 or init_std <= config.init_constant_rtol * (w_norm / root_n)
+    if units > 1 and not is_last and constant:
+        what = "all zero" if w_norm == 0 else f"constant ({cm.fmt(mean)})"
+        fix = (
+            f"the weights of layer {lname} start {what}: its {units} units receive identical updates and "
+            "stay "
+            "symmetric; use a random initialization (He for relu, Glorot for tanh/sigmoid)"
+        )
+        return cm.finding(
+            Symptom.POOR_INITIALIZATION,
+            Phase.WEIGHTS,
+            model,
+            trace,
+            layer.index,
+            rec.step,
+            f"layer {lname} is initialized {what}",
+            {**ev, "rule": "constant"},
+            [cm.cause(Category.INITIALIZATION, 0.9, fix, model, layer.index)],
+            rec.step,
+        )
+    fan_out = units * (_MAX_KERNEL_AREA if layer.type.lower().startswith("conv") else 1)
+    low = min(1.0 / math.sqrt(3.0 * fan_in), math.sqrt(2.0 / (fan_in + fan_out)))
+    high = math.sqrt(2.0 / fan_in)
+    f = config.init_scale_factor
+    fwd = _forward_estimate(model, rec, layer, fan_in)
+    if fwd > 0:  # forward evidence: a point estimate, tighter than the bounds when the first update was big
+        init_lo, init_hi = max(init_lo, fwd), min(init_hi, fwd)
+    if init_lo > high * f:
+        std, ratio, ref, word = init_lo, init_lo / high, high, "above the He scale"
+    elif 0 < init_hi < low / f and not is_last:
+        std, ratio, ref, word = init_hi, low / init_hi, low, "below the Glorot/default scale"
+    else:
+        return None
+    fix = (
+        f"layer {lname} ({layer.type}, fan_in={fan_in:.0f}) starts with weight scale (RMS) "
+        f"{cm.fmt(std)}, {cm.fmt(ratio)}x "
+        f"{word} {cm.fmt(ref)}: use the default initialization (He/kaiming for relu, Glorot for tanh/sigmoid)"
+    )
+    return cm.finding(
+        Symptom.POOR_INITIALIZATION,
+        Phase.WEIGHTS,
+        model,
+        trace,
+        layer.index,
+        rec.step,
+        f"layer {lname} starts with weight scale {cm.fmt(std)}, {cm.fmt(ratio)}x {word}",
+        {**ev, "rule": "scale", "reference_std": ref, "ratio": ratio},
+        [cm.cause(Category.INITIALIZATION, 0.8, fix, model, layer.index)],
+        rec.step,
+    )
+
+
+def _forward_estimate(model: ModelInfo, rec: StepRecord, layer: LayerInfo, fan_in: float) -> float:
+    """Initial weight RMS from the step-1 forward pass (which used the initial weights), or 0 if unknown.
+
+    For a linear map with random weights, E[out^2] = w_rms^2 * fan_in * E[in^2] (+ bias^2, so this
+    over-estimates slightly). Only for layers whose recorded output is the pre-activation.
+    """
+    if (layer.activation or "linear").lower() not in ("linear", "none"):
+        return 0.0
+    out = rec.get(layer.index, Channel.OUTPUT)
+    prev = rec.get(layer.index - 1, Channel.OUTPUT) if layer.index > 0 else rec.data
+    if out is None or prev is None:
+        return 0.0
+    m2_out = float(out[sm.STD]) ** 2 + float(out[sm.MEAN]) ** 2
+    m2_in = float(prev[sm.STD]) ** 2 + float(prev[sm.MEAN]) ** 2
+    if not (np.isfinite(m2_out) and np.isfinite(m2_in)) or m2_in <= 0:
+        return 0.0
+    return math.sqrt(m2_out / (fan_in * m2_in))
+
+
+def _relu_rows(model: ModelInfo, rec: StepRecord) -> list[tuple[int, np.ndarray]]:
+    return [
+        (i, rec.get(i, Channel.OUTPUT))
+        for i in cm.record_indices(rec, Channel.OUTPUT)
+        if cm.activation(model, i) in cm.RELU_FAMILY
+    ]
+
+
+def _dead_at_birth(trace: Trace, model: ModelInfo, config: Config, rec: StepRecord) -> list[Finding]:
+    found = []
+    for i, vec in _relu_rows(model, rec):
+        dead = float(vec[sm.DEAD_FRAC])
+        layer = model.layer(i)
+        if layer is not None and layer.units and vec[sm.NUMEL] / layer.units < config.min_values_per_unit:
+            continue
+        if not dead >= config.init_dead_frac:
+            continue
+        owner = layer if layer is not None and layer.params > 0 else cm.previous_param_layer(model, i)
+        oidx = owner.index if owner is not None else i
+        fix = (
+            f"at step 1, {cm.pct(dead)} of the units of {cm.name(model, i)} are dead: the initial "
+            "biases/weights "
+            f"of {cm.name(model, oidx)} make every pre-activation <= 0; use zero biases and He initialization"
+        )
+        found.append(
+            cm.finding(
+                Symptom.POOR_INITIALIZATION,
+                Phase.WEIGHTS,
+                model,
+                trace,
+                oidx,
+                rec.step,
+                f"{cm.pct(dead)} of the ReLU units of {cm.name(model, i)} are dead from step 1",
+                {"dead_frac": dead, "relu_layer": cm.names(model, [i])[0], "rule": "dead_at_birth"},
+                [cm.cause(Category.INITIALIZATION, 0.8, fix, model, oidx)],
+                rec.step,
+            )
+        )
+    return found
+
+
+def _variance_drift(trace: Trace, model: ModelInfo, config: Config, rec: StepRecord) -> Finding | None:
+    rows = [(i, float(v[sm.STD]) ** 2 + float(v[sm.MEAN]) ** 2) for i, v in _relu_rows(model, rec)]
+    rows = [(i, m2) for i, m2 in rows if np.isfinite(m2) and m2 > 0]
+    if len(rows) < 3:
+        return None
+    per_layer = (rows[-1][1] / rows[0][1]) ** (1.0 / (len(rows) - 1))
+    if 1.0 / config.init_var_ratio <= per_layer <= config.init_var_ratio:
+        return None
+    hops = [rows[k + 1][1] / rows[k][1] for k in range(len(rows) - 1)]
+    worst = int(np.argmax([abs(math.log(h)) for h in hops])) + 1
+    target = rows[worst][0]
+    owner = model.layer(target)
+    if owner is None or owner.params == 0:
+        owner = cm.previous_param_layer(model, target)
+    oidx = owner.index if owner is not None else target
+    word = "grows" if per_layer > 1 else "shrinks"
+    fix = (
+        f"the activation variance {word} {cm.fmt(max(per_layer, 1 / per_layer))}x per layer at step 1 "
+        f"(worst at {cm.name(model, oidx)}): initialize with He (relu) / Glorot scale so activations keep "
+        "their variance"
+    )
+    return cm.finding(
+        Symptom.POOR_INITIALIZATION,
+        Phase.FORWARD,
+        model,
+        trace,
+        oidx,
+        rec.step,
+        f"the variance of the ReLU activations {word} {cm.fmt(max(per_layer, 1 / per_layer))}x per layer "
+        "at step 1",
+        {
+            "second_moments": [m for _, m in rows],
+            "per_layer_ratio": per_layer,
+            "layers": cm.names(model, [i for i, _ in rows]),
+            "rule": "variance_drift",
+        },
+        [cm.cause(Category.INITIALIZATION, 0.7, fix, model, oidx)],
+        rec.step,
+    )

@@ -1,0 +1,66 @@
+"""Pre-flight checks of the input data (no registration here; ``preflight`` registers the detector).
+
+unnormalized_input: values far outside [-10, 10], or feature scales that differ by orders of magnitude,
+unless the network normalizes its own input (a first Embedding, normalization or rescaling layer).
+(NaN/Inf in the data is the numerical detector's, every step.)
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from deeplocalize import summary
+from deeplocalize.config import Config
+from deeplocalize.diagnosis import CauseHint, Finding
+from deeplocalize.fixes import normalize_inputs
+from deeplocalize.model import ModelInfo
+from deeplocalize.trace import Trace
+from deeplocalize.vocabulary import Category, Phase, Symptom
+
+#: First-layer types that take raw values on purpose (token ids) or normalize the input themselves.
+_SELF_NORMALIZING = re.compile(r"embedding|norm|rescal", re.I)
+
+
+def _first_layer_normalizes(model: ModelInfo) -> bool:
+    first = min(model.layers, key=lambda layer: layer.index) if model.layers else None
+    return first is not None and bool(_SELF_NORMALIZING.search(first.type))
+
+
+def _input_range(trace: Trace, model: ModelInfo) -> tuple[float | None, float | None]:
+    """(min, max) of the first batch: from the model facts, else the first record's data summary."""
+    data = model.data
+    if data is not None and data.x_min is not None and data.x_max is not None:
+        return data.x_min, data.x_max
+    first = trace.first
+    if first is not None and first.data is not None and not math.isnan(first.data[summary.MIN]):
+        return float(first.data[summary.MIN]), float(first.data[summary.MAX])
+    return None, None
+
+
+def _step1(evidence: dict) -> dict:
+    return {**evidence, "detected_at_step": 1, "steps_needed": 1}
+
+
+def check_input_scale(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:
+    """unnormalized_input from |x| and the per-feature std ratio of the first batch."""
+    if _first_layer_normalizes(model):
+        return []
+    x_min, x_max = _input_range(trace, model)
+    ratio = model.data.x_feature_scale_ratio if model.data is not None else None
+    if x_min is None or x_max is None:
+        return []
+    peak = max(abs(x_min), abs(x_max))
+    reasons = []
+    if peak > config.input_abs_max:
+        reasons.append(f"values reach {peak:.4g}, far outside [-10, 10]")
+    if ratio is not None and (ratio > config.input_scale_ratio
+                              or (ratio > config.input_scale_ratio_soft and peak > config.input_abs_soft)):
+        reasons.append(f"feature scales differ {ratio:.3g}x (~{math.log10(ratio):.0f} orders of magnitude)")
+    if not reasons:
+        return []
+    msg = f"the input is not normalized: {'; '.join(reasons)} (first batch x in [{x_min:.4g}, {x_max:.4g}])"
+    hint = CauseHint(Category.DATA, 0.9, normalize_inputs(model, trace, None))
+    evidence = {"x_min": x_min, "x_max": x_max, "feature_scale_ratio": ratio}
+    return [Finding(symptom=Symptom.UNNORMALIZED_INPUT, phase=Phase.DATA, layer=None, step=1, message=msg,
+                    evidence=_step1(evidence), causes=[hint])]

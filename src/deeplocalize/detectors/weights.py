@@ -1,0 +1,176 @@
+"""unchanged_weights: trainable layers whose parameters stop changing although training goes on.
+
+A trainable layer (``trainable_params > 0``; layers without parameters are skipped) is unchanged when
+``||update|| <= unchanged_update_rtol * ||w||`` (or, without an UPDATE record, its weight summary is identical
+step to step) for the last ``unchanged_steps`` measured steps while it receives a non-zero gradient (a zero
+gradient is vanishing_gradient's business). Deliberately frozen layers (no trainable parameters) are never
+reported. When every trainable layer is unchanged, one model-level finding names the learning rate (lr == 0)
+or the training loop (optimizer.step() missing, optimizer built over other parameters).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from deeplocalize import summary as sm
+from deeplocalize.config import Config
+from deeplocalize.detectors import _common as cm
+from deeplocalize.detectors import register
+from deeplocalize.diagnosis import Finding
+from deeplocalize.model import ModelInfo
+from deeplocalize.trace import Trace
+from deeplocalize.vocabulary import Category, Channel, Phase, Symptom
+
+_STATS = [sm.MIN, sm.MAX, sm.MEAN, sm.STD, sm.NORM]
+
+
+def _unchanged(trace: Trace, index: int, rtol: float) -> tuple[np.ndarray, np.ndarray]:
+    """(unchanged, measured) per step for one layer."""
+    w = trace.matrix(index, Channel.WEIGHTS)
+    up = trace.matrix(index, Channel.UPDATE)
+    if np.isfinite(up[:, sm.NORM]).any():
+        measured = np.isfinite(up[:, sm.NORM]) & np.isfinite(w[:, sm.NORM])
+        with np.errstate(invalid="ignore"):
+            same = up[:, sm.NORM] <= rtol * w[:, sm.NORM]
+        return same & measured, measured
+    cur = w[:, _STATS]
+    prev = np.vstack([np.full((1, len(_STATS)), np.nan), cur[:-1]])
+    measured = np.isfinite(cur).all(axis=1) & np.isfinite(prev).all(axis=1)
+    same = np.isclose(cur, prev, rtol=rtol, atol=0.0).all(axis=1)
+    return same & measured, measured
+
+
+def _tail_unchanged(same: np.ndarray, measured: np.ndarray, n: int) -> bool:
+    vals = same[measured]
+    return len(vals) >= n and bool(vals[-n:].all())
+
+
+def _recent_grad_rms(trace: Trace, index: int, n: int) -> float:
+    """Median RMS gradient of the last n measured steps (NaN when no gradient is recorded)."""
+    g = cm.rms_series(trace.matrix(index, Channel.WEIGHT_GRAD))
+    g = g[np.isfinite(g)][-n:]
+    return float(np.median(g)) if g.size else float("nan")
+
+
+def _receives_gradient(rms: float, reference: float, config: Config) -> bool:
+    """A gradient big enough that a working optimizer would move the weights (unknown counts as yes).
+
+    Not vanishing (``vanishing_grad_abs``) and, when other layers change, not ``vanishing_grad_ratio`` below
+    their median: a tiny update from a tiny gradient is vanishing_gradient's finding, not this one.
+    """
+    if np.isnan(rms):
+        return True
+    if rms <= config.vanishing_grad_abs:
+        return False
+    return np.isnan(reference) or rms >= config.vanishing_grad_ratio * reference
+
+
+@register("unchanged_weights", "check")
+def unchanged_weights(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:
+    """Per-layer findings when some layers change and others do not; one model-level one when none change."""
+    n = config.unchanged_steps
+    steps = trace.steps()
+    status: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for i in sorted(set(cm.indices(trace, Channel.WEIGHTS)) | set(cm.indices(trace, Channel.UPDATE))):
+        w_mag = np.nanmax(np.append(cm.max_abs_series(trace.matrix(i, Channel.WEIGHTS)), 0.0))
+        if cm.trainable(model, i, trace) and w_mag < config.exploding_weight_abs:  # exploded: not "unchanged"
+            status[i] = _unchanged(trace, i, config.unchanged_update_rtol)
+    judged = {i: _tail_unchanged(same, meas, n) for i, (same, meas) in status.items() if meas.sum() >= n}
+    rms = {i: _recent_grad_rms(trace, i, n) for i in judged}
+    moving = [rms[i] for i, still in judged.items() if not still and np.isfinite(rms[i])]
+    reference = float(np.median(moving)) if moving else float("nan")
+    stuck = [i for i, still in judged.items() if still and _receives_gradient(rms[i], reference, config)]
+    if not stuck:
+        return []
+    if cm.loss_converged(trace, config.converged_loss):
+        return []
+    first = {i: _run_start(steps, *status[i]) for i in stuck}
+    if len(stuck) == len(judged) and all(judged.values()):
+        return [_model_level(trace, model, stuck, min(first.values()))]
+    return [_layer_level(trace, model, i, first[i]) for i in stuck]
+
+
+def _run_start(steps: np.ndarray, same: np.ndarray, measured: np.ndarray) -> int:
+    """First step of the trailing run of unchanged measured steps."""
+    s, v = steps[measured], same[measured]
+    k = len(v)
+    while k > 0 and v[k - 1]:
+        k -= 1
+    return int(s[k])
+
+
+def _model_level(trace: Trace, model: ModelInfo, stuck: list[int], step: int) -> Finding:
+    lr = cm.current_lr(trace, model)
+    if lr is not None and lr == 0:
+        causes = [
+            cm.cause(
+                Category.LEARNING_RATE,
+                0.9,
+                "the learning rate is 0: set a positive one (e.g. 1e-3 "
+                "for Adam, 0.01 for SGD) and check the lr schedule",
+                model,
+                None,
+            )
+        ]
+    else:
+        causes = [
+            cm.cause(
+                Category.TRAINING,
+                0.8,
+                "no weight changes although gradients are computed: call "
+                "optimizer.step() after loss.backward(), and build the optimizer over model.parameters()",
+                model,
+                None,
+            ),
+            cm.cause(
+                Category.OPTIMIZER,
+                0.3,
+                f"the optimizer does not move the weights (lr={cm.fmt(lr)}): check "
+                "its parameter groups and settings",
+                model,
+                None,
+            ),
+        ]
+    return cm.finding(
+        Symptom.UNCHANGED_WEIGHTS,
+        Phase.UPDATE,
+        model,
+        trace,
+        None,
+        step,
+        f"no trainable layer changed its weights since step {step}",
+        {"layers": cm.names(model, stuck), "lr": lr},
+        causes,
+    )
+
+
+def _layer_level(trace: Trace, model: ModelInfo, index: int, step: int) -> Finding:
+    lname = cm.name(model, index)
+    causes = [
+        cm.cause(
+            Category.TRAINING,
+            0.7,
+            f"layer {lname} receives gradients but its weights never change: add its "
+            "parameters to the optimizer (or unfreeze it if it was frozen by mistake)",
+            model,
+            index,
+        ),
+        cm.cause(
+            Category.OPTIMIZER,
+            0.3,
+            f"check the optimizer's parameter groups (lr, masks) for layer {lname}",
+            model,
+            index,
+        ),
+    ]
+    return cm.finding(
+        Symptom.UNCHANGED_WEIGHTS,
+        Phase.UPDATE,
+        model,
+        trace,
+        index,
+        step,
+        f"the weights of layer {lname} have not changed since step {step} while other layers learn",
+        {"lr": cm.current_lr(trace, model)},
+        causes,
+    )

@@ -1,0 +1,246 @@
+"""The root-cause engine: findings -> verdict and ranked root causes, each with a concrete fix.
+
+Each finding votes for causes (its own ``CauseHint``s, or the default table below for its symptom); two
+run-wide signals add votes: DeepDiagnosis' learning-rate rule on the update/weight norm ratio from the trace,
+and an unnormalized input found at pre-flight. Votes are grouped by (category, layer) and combined with a
+noisy-OR; votes of findings confirmed later than the earliest one are discounted (the earliest symptom is
+usually the closest to the cause), and the generic curve symptoms (the loss or accuracy does not improve)
+count once and yield to any specific finding, of which they are usually the effect. numpy + stdlib only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+
+from deeplocalize import fixes
+from deeplocalize.config import Config
+from deeplocalize.diagnosis import CauseHint, Finding, RootCause
+from deeplocalize.fixes import FixFn
+from deeplocalize.model import LayerRef, ModelInfo
+from deeplocalize.trace import Trace
+from deeplocalize.vocabulary import Category, Channel, Phase, Symptom, Verdict
+
+_MAX_CONFIDENCE = 0.99
+
+
+@dataclass(frozen=True)
+class Default:
+    """A default vote: category, weight, fix text helper, and whether it points at the finding's layer."""
+
+    category: Category
+    weight: float
+    fix: FixFn
+    at_layer: bool = False
+
+
+_D = Default
+_LR, _OPT, _ACT = Category.LEARNING_RATE, Category.OPTIMIZER, Category.ACTIVATION
+_INIT, _DATA, _ARCH = Category.INITIALIZATION, Category.DATA, Category.ARCHITECTURE
+_TRAIN, _LOSS = Category.TRAINING, Category.LOSS
+
+#: Default causes per symptom, for findings that carry none (weights: our prior of each cause, 0..1).
+DEFAULT_CAUSES: dict[Symptom, list[Default]] = {
+    Symptom.NUMERICAL_ERROR: [
+        _D(_LR, 0.5, fixes.lower_lr), _D(_ACT, 0.4, fixes.guard_operation, True)],
+    Symptom.EXPLODING_TENSOR: [
+        _D(_LR, 0.6, fixes.lower_lr), _D(_INIT, 0.3, fixes.reinitialize, True),
+        _D(_ARCH, 0.2, fixes.add_normalization, True)],
+    Symptom.EXPLODING_GRADIENT: [
+        _D(_LR, 0.6, fixes.lower_lr), _D(_OPT, 0.3, fixes.clip_gradients, True),
+        _D(_INIT, 0.3, fixes.reinitialize, True), _D(_TRAIN, 0.2, fixes.zero_grad)],
+    Symptom.VANISHING_GRADIENT: [
+        _D(_ACT, 0.6, fixes.gradient_path, True), _D(_INIT, 0.4, fixes.reinitialize, True),
+        _D(_ARCH, 0.3, fixes.add_normalization, True)],
+    Symptom.DEAD_UNITS: [
+        _D(_ACT, 0.5, fixes.leaky_activation, True), _D(_LR, 0.5, fixes.lower_lr),
+        _D(_INIT, 0.3, fixes.reinitialize, True)],
+    Symptom.SATURATED_ACTIVATION: [
+        _D(_ACT, 0.5, fixes.unsaturating_activation, True), _D(_DATA, 0.4, fixes.normalize_inputs),
+        _D(_INIT, 0.4, fixes.reinitialize, True)],
+    Symptom.CONSTANT_OUTPUT: [
+        _D(_ACT, 0.6, fixes.fix_output_activation, True), _D(_LR, 0.3, fixes.tune_lr),
+        _D(_INIT, 0.3, fixes.reinitialize, True)],
+    Symptom.UNCHANGED_WEIGHTS: [
+        _D(_TRAIN, 0.6, fixes.unfreeze, True), _D(_LR, 0.4, fixes.tune_lr)],
+    Symptom.LOSS_NOT_DECREASING: [
+        _D(_LR, 0.4, fixes.tune_lr), _D(_OPT, 0.3, fixes.better_optimizer),
+        _D(_DATA, 0.2, fixes.check_labels)],
+    Symptom.ACCURACY_NOT_INCREASING: [
+        _D(_LR, 0.4, fixes.tune_lr), _D(_OPT, 0.3, fixes.better_optimizer),
+        _D(_DATA, 0.2, fixes.check_labels)],
+    Symptom.OSCILLATING_LOSS: [
+        _D(_LR, 0.7, fixes.lower_lr), _D(_OPT, 0.2, fixes.clip_gradients)],
+    Symptom.SLOW_CONVERGENCE: [
+        _D(_LR, 0.6, fixes.raise_lr), _D(_OPT, 0.4, fixes.better_optimizer)],
+    Symptom.OUTPUT_OUT_OF_RANGE: [
+        _D(_ACT, 0.7, fixes.fix_output_activation, True), _D(_DATA, 0.4, fixes.check_labels)],
+    Symptom.UNNORMALIZED_INPUT: [
+        _D(_DATA, 0.9, fixes.normalize_inputs)],
+    Symptom.POOR_INITIALIZATION: [
+        _D(_INIT, 0.7, fixes.reinitialize, True), _D(_DATA, 0.3, fixes.normalize_inputs)],
+    Symptom.ACTIVATION_LOSS_MISMATCH: [
+        _D(_ACT, 0.7, fixes.fix_output_activation, True), _D(_LOSS, 0.6, fixes.change_loss)],
+    Symptom.OVERFITTING: [
+        _D(_TRAIN, 0.7, fixes.regularize), _D(_ARCH, 0.3, fixes.smaller_model)],
+}
+
+#: Phase-specific defaults for a numerical error: where the NaN/Inf appeared says what produced it.
+NUMERICAL_BY_PHASE: dict[Phase, list[Default]] = {
+    Phase.LOSS: [_D(_LOSS, 0.7, fixes.stable_loss), _D(_LR, 0.3, fixes.lower_lr)],
+    Phase.DATA: [_D(_DATA, 0.9, fixes.clean_data)],
+    Phase.UPDATE: [_D(_LR, 0.8, fixes.lower_lr), _D(_OPT, 0.3, fixes.clip_gradients)],
+    Phase.WEIGHTS: [_D(_LR, 0.8, fixes.lower_lr), _D(_OPT, 0.3, fixes.clip_gradients)],
+    Phase.BACKWARD: [_D(_LR, 0.5, fixes.lower_lr), _D(_OPT, 0.3, fixes.clip_gradients, True),
+                     _D(_ACT, 0.3, fixes.guard_operation, True)],
+}
+
+#: Generic "does not learn" symptoms of the whole curve: effects of a more specific fault when there is one.
+CURVE_SYMPTOMS = frozenset({
+    Symptom.LOSS_NOT_DECREASING, Symptom.ACCURACY_NOT_INCREASING, Symptom.OSCILLATING_LOSS,
+    Symptom.SLOW_CONVERGENCE,
+})
+#: Symptoms a too-high learning rate explains (DeepDiagnosis: update/weight ratio > 0.1).
+LR_HIGH_SYMPTOMS = frozenset({
+    Symptom.NUMERICAL_ERROR, Symptom.EXPLODING_TENSOR, Symptom.EXPLODING_GRADIENT, Symptom.DEAD_UNITS,
+    Symptom.SATURATED_ACTIVATION, Symptom.CONSTANT_OUTPUT, Symptom.LOSS_NOT_DECREASING,
+    Symptom.ACCURACY_NOT_INCREASING, Symptom.OSCILLATING_LOSS,
+})
+#: Symptoms a too-low learning rate explains (ratio < 1e-5).
+LR_LOW_SYMPTOMS = frozenset({
+    Symptom.LOSS_NOT_DECREASING, Symptom.ACCURACY_NOT_INCREASING, Symptom.SLOW_CONVERGENCE,
+    Symptom.VANISHING_GRADIENT,
+})
+#: Symptoms large regression targets (MSE on values in the thousands) explain.
+TARGET_SCALE_SYMPTOMS = frozenset({
+    Symptom.NUMERICAL_ERROR, Symptom.EXPLODING_TENSOR, Symptom.EXPLODING_GRADIENT, Symptom.OSCILLATING_LOSS,
+    Symptom.LOSS_NOT_DECREASING,
+})
+#: Symptoms raw, unscaled inputs explain.
+DATA_SYMPTOMS = frozenset({
+    Symptom.NUMERICAL_ERROR, Symptom.EXPLODING_TENSOR, Symptom.SATURATED_ACTIVATION, Symptom.DEAD_UNITS,
+    Symptom.LOSS_NOT_DECREASING, Symptom.ACCURACY_NOT_INCREASING, Symptom.OSCILLATING_LOSS,
+    Symptom.POOR_INITIALIZATION, Symptom.CONSTANT_OUTPUT,
+})
+
+
+def diagnose(findings: list[Finding], trace: Trace, model: ModelInfo,
+             config: Config) -> tuple[Verdict, list[RootCause]]:
+    """The verdict and the root causes, most likely first (``RootCause.findings`` index ``findings``)."""
+    if not findings:
+        short = trace.steps_observed < config.min_steps_for_verdict
+        return (Verdict.INCONCLUSIVE if short else Verdict.HEALTHY), []
+    return Verdict.FAULTY, rank_causes(findings, trace, model, config)
+
+
+def rank_causes(findings: list[Finding], trace: Trace, model: ModelInfo, config: Config) -> list[RootCause]:
+    """Group every finding's votes by (category, layer), noisy-OR their weights, sort most likely first.
+
+    The generic curve symptoms are one piece of evidence ("it does not learn"): their votes for a cause are
+    merged by max, not noisy-OR, and discounted when a specific finding exists to explain them.
+    """
+    earliest = min(confirmed_at(f) for f in findings)
+    specific = any(Symptom(f.symptom) not in CURVE_SYMPTOMS for f in findings)
+    ratio = update_ratio(trace, model)
+    unnormalized = any(f.symptom == Symptom.UNNORMALIZED_INPUT for f in findings)
+    votes: dict[tuple[Category, int | None], list[tuple[float, CauseHint, int]]] = defaultdict(list)
+    generic: dict[tuple[Category, int | None], list[tuple[float, CauseHint, int]]] = defaultdict(list)
+    for i, finding in enumerate(findings):
+        factor = 1.0 if confirmed_at(finding) == earliest else config.later_finding_discount
+        is_generic = Symptom(finding.symptom) in CURVE_SYMPTOMS
+        if is_generic and specific:
+            factor *= config.generic_finding_discount
+        hints = hints_for(finding, trace, model) + run_wide_hints(finding, trace, model, config, ratio,
+                                                                   unnormalized)
+        for hint in hints:
+            key = (Category(hint.category), None if hint.layer is None else hint.layer.index)
+            weight = min(max(hint.weight, 0.0), 1.0) * factor
+            (generic if is_generic else votes)[key].append((weight, hint, i))
+    for key, cast in generic.items():  # one merged vote per cause from all curve findings
+        weight, hint, _ = max(cast, key=lambda item: item[0])
+        votes[key].extend((weight if j == 0 else 0.0, hint, i) for j, (_, _, i) in enumerate(cast))
+    causes: list[tuple[int, int, RootCause]] = []
+    for (category, _), cast in votes.items():
+        confidence = 1.0 - math.prod(1.0 - w for w, _, _ in cast)
+        top = max(cast, key=lambda item: item[0])[1]
+        indices = sorted({i for _, _, i in cast})
+        first = min(confirmed_at(findings[i]) for i in indices)
+        cause = RootCause(category=category, layer=top.layer, confidence=min(confidence, _MAX_CONFIDENCE),
+                          fix=top.fix, findings=indices)
+        causes.append((first, -1 if top.layer is None else top.layer.index, cause))
+    causes.sort(key=lambda item: (-round(item[2].confidence, 6), item[0], item[1]))
+    return [cause for _, _, cause in causes]
+
+
+def confirmed_at(finding: Finding) -> int:
+    """The step at which a finding was confirmed (``detected_at_step``), else its first step."""
+    value = finding.evidence.get("detected_at_step")
+    return int(value) if isinstance(value, (int, float)) and value else int(finding.step)
+
+
+def hints_for(finding: Finding, trace: Trace, model: ModelInfo) -> list[CauseHint]:
+    """The finding's own votes, else the default ones for its symptom (and phase, for numerical errors)."""
+    if finding.causes:
+        return list(finding.causes)
+    table = DEFAULT_CAUSES.get(Symptom(finding.symptom), [])
+    if finding.symptom == Symptom.NUMERICAL_ERROR:
+        table = NUMERICAL_BY_PHASE.get(Phase(finding.phase), table)
+    out = []
+    for entry in table:
+        layer = finding.layer if entry.at_layer else None
+        out.append(CauseHint(entry.category, entry.weight, entry.fix(model, trace, layer), layer))
+    return out
+
+
+def run_wide_hints(finding: Finding, trace: Trace, model: ModelInfo, config: Config,
+                   ratio: tuple[float, LayerRef | None, float] | None, unnormalized: bool) -> list[CauseHint]:
+    """Extra votes from the update/weight ratio (learning rate) and from unnormalized input (data)."""
+    symptom = Symptom(finding.symptom)
+    out: list[CauseHint] = []
+    if ratio is not None:
+        high, layer, typical = ratio
+        if high > config.lr_update_ratio_high and symptom in LR_HIGH_SYMPTOMS:
+            where = f" at {fixes.layer_label(layer, model)}" if layer is not None else ""
+            limit = config.lr_update_ratio_high
+            reason = f"{fixes.update_ratio_text(high)}{where}; DeepDiagnosis: > {limit:g}"
+            out.append(CauseHint(_LR, 0.7, fixes.lr_fix(model, trace, "high", reason)))
+        elif 0 < typical < config.lr_update_ratio_low and symptom in LR_LOW_SYMPTOMS:
+            reason = f"{fixes.update_ratio_text(typical)}; DeepDiagnosis: < {config.lr_update_ratio_low:g}"
+            out.append(CauseHint(_LR, 0.6, fixes.lr_fix(model, trace, "low", reason)))
+    if unnormalized and symptom in DATA_SYMPTOMS:
+        out.append(CauseHint(_DATA, 0.4, fixes.normalize_inputs(model, trace, None)))
+    if symptom in TARGET_SCALE_SYMPTOMS and _large_regression_targets(model, config):
+        out.append(CauseHint(_DATA, 0.5, fixes.scale_targets(model, trace, None)))
+    return out
+
+
+def _large_regression_targets(model: ModelInfo, config: Config) -> bool:
+    data, loss = model.data, model.loss
+    if data is None or loss is None or loss.expects != "values" or data.y_min is None or data.y_max is None:
+        return False
+    return max(abs(data.y_min), abs(data.y_max)) > config.target_abs_max
+
+
+def update_ratio(trace: Trace, model: ModelInfo,
+                 last: int = 50) -> tuple[float, LayerRef | None, float] | None:
+    """(largest per-layer median of ||update|| / ||weights||, that layer, median over layers) over the last
+    ``last`` steps with finite values; None when the trace has no update statistics."""
+    per_layer: list[tuple[float, int]] = []
+    for index in trace.layers():
+        if not (trace.has(index, Channel.UPDATE) and trace.has(index, Channel.WEIGHTS)):
+            continue
+        up = trace.series(index, Channel.UPDATE, "norm", last)
+        w = trace.series(index, Channel.WEIGHTS, "norm", last)
+        ok = np.isfinite(up) & np.isfinite(w) & (w > 0)
+        if ok.any():
+            per_layer.append((float(np.median(up[ok] / w[ok])), index))
+    if not per_layer:
+        return None
+    high, index = max(per_layer)
+    typical = float(np.median([r for r, _ in per_layer]))
+    info = model.layer(index)
+    return high, None if info is None else info.ref, typical
+

@@ -1,0 +1,218 @@
+"""Concrete fix texts: each names the layer, the setting in use and a suggested one.
+
+Every helper has the signature ``(model, trace, layer) -> str`` (``FixFn``) so the root-cause table in
+``diagnose`` can refer to them; ``lr_fix`` and ``layer_label`` are the building blocks. numpy + stdlib only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from deeplocalize.model import LayerInfo, LayerRef, ModelInfo
+from deeplocalize.trace import Trace
+
+FixFn = Callable[[ModelInfo, Trace, LayerRef | None], str]
+
+#: Usual learning-rate range per optimizer: (low, high, a good first value). Common defaults of PyTorch/Keras
+#: and of the tuning guides; outside the range is "far" from it.
+USUAL_LR: dict[str, tuple[float, float, float]] = {
+    "sgd": (1e-3, 0.1, 0.01),
+    "adam": (1e-5, 1e-2, 1e-3),
+    "adamw": (1e-5, 1e-2, 1e-3),
+    "nadam": (1e-5, 1e-2, 1e-3),
+    "adamax": (1e-5, 1e-2, 2e-3),
+    "rmsprop": (1e-5, 1e-2, 1e-3),
+    "adagrad": (1e-3, 0.1, 0.01),
+    "adadelta": (1e-2, 10.0, 1.0),
+}
+_DEFAULT_LR_RANGE = (1e-5, 0.1, 1e-3)
+_DISPLAY = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "nadam": "Nadam", "adamax": "Adamax",
+            "rmsprop": "RMSprop", "adagrad": "Adagrad", "adadelta": "Adadelta"}
+
+
+# ------------------------------------------------------------------------------------------ building blocks
+def layer_label(layer: LayerRef | LayerInfo | None, model: ModelInfo | None = None) -> str:
+    """"layer `fc2` (Linear, sigmoid)" or "the model" when no layer is known."""
+    if layer is None:
+        return "the model"
+    info = model.layer(layer.index) if model is not None else None
+    act = getattr(layer, "activation", None) or (info.activation if info is not None else None)
+    detail = layer.type if not act or act == "linear" else f"{layer.type}, {act}"
+    return f"layer `{layer.name}` ({detail})"
+
+
+def current_lr(model: ModelInfo, trace: Trace | None) -> float | None:
+    """The learning rate in force at the latest step (trace), else the optimizer's."""
+    if trace is not None and trace.steps_observed:
+        lr = trace.lr()
+        lr = lr[np.isfinite(lr)]
+        if len(lr):
+            return float(lr[-1])
+    if model.optimizer is not None and model.optimizer.lr is not None:
+        return float(model.optimizer.lr)
+    return None
+
+
+def optimizer_key(model: ModelInfo) -> str | None:
+    return None if model.optimizer is None else model.optimizer.name.lower()
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.3g}"
+
+
+def lr_fix(model: ModelInfo, trace: Trace | None, direction: str | None, reason: str = "") -> str:
+    """Learning-rate advice; ``direction``: "high" (lower it), "low" (raise it), None (by the usual range)."""
+    lr = current_lr(model, trace)
+    key = optimizer_key(model)
+    low, high, good = USUAL_LR.get(key or "", _DEFAULT_LR_RANGE)
+    name = _DISPLAY.get(key or "", key or "this optimizer")
+    why = f" ({reason})" if reason else ""
+    usual = f"the usual {name} range ({_fmt(low)}–{_fmt(high)}){why}; try {_fmt(good)}"
+    if lr is None:
+        verb = {"high": "lower", "low": "raise"}.get(direction or "", "tune")
+        return f"{verb} the learning rate{why}; for {name} start from {_fmt(good)}"
+    if direction is None:
+        direction = "high" if lr > high else "low" if lr < low else None
+    if lr <= 0:
+        return f"lr={_fmt(lr)} never changes the weights; use {_fmt(good)} for {name}"
+    if direction == "high":
+        if lr > high:
+            return f"lr={_fmt(lr)} is far above {usual}"
+        return f"lr={_fmt(lr)} is too high for this model{why}; try {_fmt(lr / 10)}"
+    if direction == "low":
+        if lr < low:
+            return f"lr={_fmt(lr)} is far below {usual}"
+        return f"lr={_fmt(lr)} is too low for this model{why}; try {_fmt(lr * 10)}"
+    return f"tune the learning rate (lr={_fmt(lr)} with {name}){why}: try {_fmt(lr / 10)} and {_fmt(lr * 10)}"
+
+
+def input_range_text(model: ModelInfo) -> str:
+    """"x in [0, 255]" from the first batch, or "" when unknown."""
+    data = model.data
+    if data is None or data.x_min is None or data.x_max is None:
+        return ""
+    return f"first batch x in [{_fmt(data.x_min)}, {_fmt(data.x_max)}]"
+
+
+# ------------------------------------------------------------------------------------------ fix helpers
+def lower_lr(model: ModelInfo, trace: Trace, layer: LayerRef | None) -> str:
+    return lr_fix(model, trace, "high")
+
+
+def raise_lr(model: ModelInfo, trace: Trace, layer: LayerRef | None) -> str:
+    return lr_fix(model, trace, "low")
+
+
+def tune_lr(model: ModelInfo, trace: Trace, layer: LayerRef | None) -> str:
+    return lr_fix(model, trace, None)
+
+
+def normalize_inputs(model: ModelInfo, trace: Trace, layer: LayerRef | None) -> str:
+    rng = input_range_text(model)
+    seen = f" ({rng})" if rng else ""
+    return f"normalize the inputs{seen}: scale to [0, 1] or standardize each feature to mean 0, std 1"
+
+
+def scale_targets(model: ModelInfo, trace: Trace, layer: LayerRef | None) -> str:
+    data = model.data
+    span = "" if data is None or data.y_min is None else f" (y in [{_fmt(data.y_min)}, {_fmt(data.y_max)}])"
+    return f"standardize the regression targets{span} to mean 0, std 1, and invert the scaling on predictions"
+
+
+def better_optimizer(model: ModelInfo, trace: Trace, layer: LayerRef | None) -> str:
+    key = optimizer_key(model) or "the optimizer"
+    momentum = model.optimizer.momentum if model.optimizer is not None else None
+    now = f"{_DISPLAY.get(key, key)}" + (f" (momentum={_fmt(momentum)})" if momentum is not None else "")
+    return f"{now} makes slow progress here: try Adam(lr=1e-3) or SGD with momentum=0.9"
+
+
+def clip_gradients(model: ModelInfo, trace: Trace, layer: LayerRef | None) -> str:
+    where = f" (they grow at {layer_label(layer, model)})" if layer is not None else ""
+    return (f"clip the gradients{where}: torch.nn.utils.clip_grad_norm_(params, 1.0), "
+            "or clipnorm=1.0 on the Keras optimizer")
+
+
+def zero_grad(model: ModelInfo, trace: Trace, layer: LayerRef | None) -> str:
+    return "call optimizer.zero_grad() once per step; otherwise gradients accumulate across steps"
+
+
+def unfreeze(model: ModelInfo, trace: Trace, layer: LayerRef | None) -> str:
+    return (f"{layer_label(layer, model)} is never updated: check requires_grad / trainable and that its "
+            "parameters are passed to the optimizer")
+
+
+def reinitialize(model: ModelInfo, trace: Trace, layer: LayerRef | None) -> str:
+    info = model.layer(layer.index) if layer is not None else None
+    init = f" (now {info.kernel_initializer})" if info is not None and info.kernel_initializer else ""
+    return (f"re-initialize {layer_label(layer, model)}{init} at He scale for ReLU or Glorot scale for "
+            "tanh/sigmoid (kernel_initializer='he_normal' / nn.init.kaiming_normal_), never zero or constant")
+
+
+def leaky_activation(model: ModelInfo, trace: Trace, layer: LayerRef | None) -> str:
+    return (f"{layer_label(layer, model)}: its ReLU units stop activating; use LeakyReLU or ELU, "
+            "or a lower learning rate")
+
+
+def unsaturating_activation(model: ModelInfo, trace: Trace, layer: LayerRef | None) -> str:
+    return (f"{layer_label(layer, model)} saturates: use ReLU (with He init) there, or add BatchNorm before "
+            "the activation")
+
+
+def gradient_path(model: ModelInfo, trace: Trace, layer: LayerRef | None) -> str:
+    return (f"gradients fade before {layer_label(layer, model)}: use ReLU-family activations, add BatchNorm "
+            "or residual connections, or use fewer layers")
+
+
+def add_normalization(model: ModelInfo, trace: Trace, layer: LayerRef | None) -> str:
+    return f"add BatchNorm/LayerNorm after {layer_label(layer, model)} to keep its values in range"
+
+
+def guard_operation(model: ModelInfo, trace: Trace, layer: LayerRef | None) -> str:
+    return (f"{layer_label(layer, model)} turns finite inputs into NaN/Inf: guard its division, log, sqrt or "
+            "exp (add an epsilon, clamp the argument)")
+
+
+def stable_loss(model: ModelInfo, trace: Trace, layer: LayerRef | None) -> str:
+    name = model.loss.framework_name or model.loss.name if model.loss is not None else "the loss"
+    return (f"the loss ({name}) yields NaN/Inf from finite outputs: compute it from logits "
+            "(CrossEntropyLoss, BCEWithLogitsLoss, from_logits=True) or clamp before log")
+
+
+def clean_data(model: ModelInfo, trace: Trace, layer: LayerRef | None) -> str:
+    data = model.data
+    count = "" if data is None else f" ({data.x_nonfinite} NaN/Inf inputs, {data.y_nonfinite} NaN/Inf labels)"
+    return f"the data contains NaN/Inf{count}: drop or impute those rows before training"
+
+
+def check_labels(model: ModelInfo, trace: Trace, layer: LayerRef | None) -> str:
+    return ("check the data pipeline: labels must match their inputs (shuffled together) and the right "
+            "label column must be used")
+
+
+def fix_output_activation(model: ModelInfo, trace: Trace, layer: LayerRef | None) -> str:
+    return (f"{layer_label(layer, model)}: its output never changes: check its activation (softmax over 1 "
+            "unit is always 1.0; an all-dead ReLU is always 0)")
+
+
+def regularize(model: ModelInfo, trace: Trace, layer: LayerRef | None) -> str:
+    return ("the model overfits: add dropout or weight decay, augment or enlarge the data, or stop early "
+            "at the epoch with the best val_loss")
+
+
+def smaller_model(model: ModelInfo, trace: Trace, layer: LayerRef | None) -> str:
+    params = sum(layer.params for layer in model.layers)
+    return f"reduce the capacity ({params} parameters now): fewer or narrower layers"
+
+
+def change_loss(model: ModelInfo, trace: Trace, layer: LayerRef | None) -> str:
+    name = model.loss.framework_name or model.loss.name if model.loss is not None else "the loss"
+    return f"check that the loss ({name}) suits the task and the output activation"
+
+
+def update_ratio_text(ratio: float) -> str:
+    """"update/weight norm ratio 0.42 per step" (DeepDiagnosis' learning-rate rule)."""
+    return f"updates are {ratio:.2g}x the weights' norm per step" if math.isfinite(ratio) else ""

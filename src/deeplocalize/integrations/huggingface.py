@@ -1,0 +1,80 @@
+"""Hugging Face ``transformers``: ``Trainer(..., callbacks=[DeepLocalizeCallback()])``, then ``.diagnosis``.
+
+Needs ``transformers`` with ``accelerate`` (``pip install 'deeplocalize[huggingface]'``). The callback
+watches the model with the torch probe from ``on_train_begin`` to ``on_train_end`` (the Trainer's
+optimizer is found at its first step); on a confirmed fault, ``on_fault="stop"`` sets
+``control.should_training_stop``, "raise" raises ``deeplocalize.FaultDetected``, "warn" warns once per
+finding, "continue" records silently.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+
+from deeplocalize.config import Config
+from deeplocalize.diagnosis import Diagnosis
+from deeplocalize.integrations._session import ProbeSession
+from deeplocalize.vocabulary import OnFault
+
+
+class DeepLocalizeCallback(TrainerCallback):
+    """Watch a ``Trainer.train`` and localize faults. After training, ``.diagnosis`` holds the result.
+
+    ``store``: persist the run in the run store (True: default store; a path: that store; False: nowhere).
+    ``html``: also write the HTML report there at the end of training. ``watch_options`` go to
+    ``deeplocalize.probes.torch.watch``.
+    """
+
+    def __init__(self, on_fault: str = "stop", *, config: Config | None = None, store: Any = True,
+                 html: str | Path | None = None, **watch_options: Any) -> None:
+        self.on_fault = OnFault(on_fault)
+        self.html = html
+        self._session = ProbeSession(on_fault, config=config, store=store, **watch_options)
+        self.diagnosis: Diagnosis | None = None
+
+    @property
+    def monitor(self) -> Any:
+        """The live monitor while training runs (None otherwise)."""
+        return self._session.monitor
+
+    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+                       model: Any = None, optimizer: Any = None, **kwargs: Any) -> None:
+        if model is not None:
+            self._session.start(model, optimizer)
+
+    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+                    **kwargs: Any) -> None:
+        if self._session.poll() == OnFault.STOP:
+            control.should_training_stop = True
+
+    def on_log(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+               logs: dict[str, float] | None = None, **kwargs: Any) -> None:
+        """Evaluation metrics (``eval_loss``, ``eval_accuracy``...) go into the trace as metrics."""
+        monitor = self._session.monitor
+        if monitor is None or not logs:
+            return
+        metrics = {_metric_name(k): v for k, v in logs.items()
+                   if k.startswith("eval_") and isinstance(v, (int, float)) and not k.endswith(
+                       ("_runtime", "_samples_per_second", "_steps_per_second"))}
+        if metrics:
+            monitor.log(**metrics)
+
+    def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+                     **kwargs: Any) -> None:
+        monitor = self._session.monitor
+        trace = monitor.trace if monitor is not None else None
+        model = monitor.model if monitor is not None else None
+        self.diagnosis = self._session.finish(None)
+        if self.html is not None:
+            try:
+                self.diagnosis.save_html(self.html, trace=trace, model=model)
+            except Exception as err:
+                self.diagnosis.tool_errors.append(f"html report: {type(err).__name__}: {err}")
+
+
+def _metric_name(key: str) -> str:
+    """HF ``eval_loss`` -> ``val_loss`` (the trace's name for validation metrics)."""
+    return "val_" + key[len("eval_"):]

@@ -1,0 +1,293 @@
+"""Model facts from a Keras 3 model: layers, compiled loss, optimizer, and the data passed to ``fit``.
+
+Reads only; never changes the model. Every reader tolerates what it does not know (custom layers, losses
+given as functions, optimizers with schedules) by leaving the field ``None``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+
+from deeplocalize.model import DataInfo, LayerInfo, LossInfo, ModelInfo, OptimizerInfo
+
+#: Rows of ``x``/``y`` read to describe the data (a deterministic spread, not the first rows).
+DATA_SAMPLE_ROWS = 4096
+
+#: Activation layers, by class name, and the activation they apply.
+_ACTIVATION_LAYERS = {
+    "ReLU": "relu", "Softmax": "softmax", "LeakyReLU": "leaky_relu", "PReLU": "prelu", "ELU": "elu",
+}
+
+#: Keras loss names (functions, ``Loss`` classes, strings and aliases) -> (normalized name, expects).
+_LOSSES: dict[str, tuple[str, str]] = {
+    "binary_crossentropy": ("binary_crossentropy", "probabilities"),
+    "binary_focal_crossentropy": ("binary_crossentropy", "probabilities"),
+    "categorical_crossentropy": ("categorical_crossentropy", "probabilities"),
+    "categorical_focal_crossentropy": ("categorical_crossentropy", "probabilities"),
+    "sparse_categorical_crossentropy": ("sparse_categorical_crossentropy", "probabilities"),
+    "mean_squared_error": ("mse", "values"), "mse": ("mse", "values"),
+    "mean_absolute_error": ("mae", "values"), "mae": ("mae", "values"),
+    "huber": ("huber", "values"), "log_cosh": ("log_cosh", "values"),
+    "mean_squared_logarithmic_error": ("msle", "values"), "msle": ("msle", "values"),
+    "mean_absolute_percentage_error": ("mape", "values"), "mape": ("mape", "values"),
+    "kl_divergence": ("kl_div", "probabilities"), "kld": ("kl_div", "probabilities"),
+    "poisson": ("poisson", "values"), "hinge": ("hinge", "values"),
+    "squared_hinge": ("squared_hinge", "values"), "categorical_hinge": ("categorical_hinge", "values"),
+    "cosine_similarity": ("cosine_similarity", "values"),
+}
+
+
+def snake(name: str) -> str:
+    """``GlorotUniform`` -> ``glorot_uniform``; ``MeanSquaredError`` -> ``mean_squared_error``."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+
+
+def activation_name(fn: Any) -> str | None:
+    """The lower-case name of a Keras activation (function, layer or string)."""
+    if fn is None:
+        return None
+    if isinstance(fn, str):
+        return fn.lower()
+    name = getattr(fn, "__name__", None) or type(fn).__name__
+    return snake(name)
+
+
+def initializer_name(init: Any) -> str | None:
+    """``keras.initializers.GlorotUniform()`` -> ``glorot_uniform`` (string given: as is)."""
+    if init is None:
+        return None
+    if isinstance(init, str):
+        return init.lower()
+    if hasattr(init, "get_config") or not hasattr(init, "__name__"):
+        return snake(type(init).__name__)
+    return snake(init.__name__)
+
+
+def _shape(value: Any) -> tuple[int, ...] | None:
+    try:
+        return tuple(int(d) if d is not None else -1 for d in value)
+    except TypeError:
+        return None
+
+
+def layer_info(index: int, layer: Any) -> LayerInfo:
+    """Facts about one entry of ``model.layers``."""
+    kind = type(layer).__name__
+    activation = _ACTIVATION_LAYERS.get(kind)
+    if activation is None and hasattr(layer, "activation"):
+        activation = activation_name(layer.activation)
+    if activation is None and (kind in ("Dense", "EinsumDense") or kind.startswith("Conv")):
+        activation = "linear"
+    output_shape = None
+    try:
+        output_shape = _shape(layer.output.shape)
+    except Exception:  # layers without a symbolic output (subclassed models)
+        output_shape = None
+    unit_axis = -1
+    if getattr(layer, "data_format", None) == "channels_first":
+        unit_axis = 1
+    units = getattr(layer, "units", None) or getattr(layer, "filters", None)
+    if units is None and output_shape and len(output_shape) > 1 and output_shape[unit_axis] > 0:
+        units = output_shape[unit_axis]
+    try:
+        params = int(layer.count_params()) if layer.built else 0
+    except Exception:
+        params = 0
+    trainable = sum(int(np.prod(w.shape)) for w in layer.trainable_weights)
+    softmax_axis = None
+    if activation == "softmax":
+        softmax_axis = int(units) if units else None
+    return LayerInfo(
+        index=index,
+        name=layer.name,
+        type=kind,
+        activation=activation,
+        units=int(units) if units else None,
+        params=params,
+        trainable_params=trainable,
+        output_shape=output_shape,
+        unit_axis=unit_axis,
+        kernel_initializer=initializer_name(getattr(layer, "kernel_initializer", None)),
+        bias_initializer=initializer_name(getattr(layer, "bias_initializer", None)),
+        softmax_axis_size=softmax_axis,
+        extra={"use_bias": getattr(layer, "use_bias", None), "trainable": bool(layer.trainable)},
+    )
+
+
+def loss_info(loss: Any) -> LossInfo | None:
+    """The compiled loss (``model.loss``): a string, a ``keras.losses.Loss`` or a function."""
+    if loss is None:
+        return None
+    if isinstance(loss, (list, tuple, dict)):
+        items = list(loss.values()) if isinstance(loss, dict) else list(loss)
+        if len(items) != 1:
+            return LossInfo(name="custom", framework_name=f"{len(items)} losses (multi-output)")
+        loss = items[0]
+    if isinstance(loss, str):
+        framework = loss
+        from_logits: bool | None = False
+    else:
+        fn = getattr(loss, "fn", None)  # LossFunctionWrapper
+        framework = getattr(fn, "__name__", None) or getattr(loss, "__name__", None) or type(loss).__name__
+        from_logits = getattr(loss, "from_logits", None)
+        if from_logits is None:
+            from_logits = (getattr(loss, "_fn_kwargs", None) or {}).get("from_logits")
+    key = snake(framework)
+    name, expects = _LOSSES.get(key, ("custom", "values"))
+    if from_logits and expects == "probabilities":
+        expects = "logits"
+    if expects == "values" and name != "custom":
+        from_logits = None
+    return LossInfo(name=name, expects=expects, from_logits=from_logits, framework_name=framework)
+
+
+def optimizer_info(optimizer: Any) -> OptimizerInfo | None:
+    """The optimizer and its current hyper-parameters."""
+    if optimizer is None:
+        return None
+    return OptimizerInfo(
+        name=type(optimizer).__name__.lower(),
+        lr=current_lr(optimizer),
+        momentum=_float(getattr(optimizer, "momentum", None)),
+        weight_decay=_float(getattr(optimizer, "weight_decay", None)),
+        extra={"clipnorm": _float(getattr(optimizer, "clipnorm", None)),
+               "clipvalue": _float(getattr(optimizer, "clipvalue", None))},
+    )
+
+
+def current_lr(optimizer: Any) -> float | None:
+    """The learning rate in force now (schedules evaluated at the current iteration)."""
+    try:
+        lr = optimizer.learning_rate
+        return _float(getattr(lr, "value", lr))
+    except Exception:
+        return None
+
+
+def _float(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return float(getattr(value, "value", value))
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+def to_numpy(value: Any) -> np.ndarray:
+    """A tensor or Keras variable as a numpy array (a copy), on any backend."""
+    value = getattr(value, "value", value)
+    if type(value).__module__.startswith("torch"):
+        return value.detach().cpu().numpy().copy()
+    import keras
+
+    return np.array(keras.ops.convert_to_numpy(value), copy=True)
+
+
+def first_array(value: Any) -> np.ndarray | None:
+    """The first array of ``x`` or ``y`` (an array, a tensor, or a list/dict of them) as numpy, or None."""
+    if isinstance(value, dict):
+        value = next(iter(value.values()), None)
+    elif isinstance(value, (list, tuple)) and value and not np.isscalar(value[0]):
+        value = value[0]
+    if value is None or not hasattr(value, "shape") or not hasattr(value, "__getitem__"):
+        return None
+    if len(getattr(value, "shape", ())) == 0:
+        return None
+    return value  # type: ignore[return-value]
+
+
+def sample_rows(value: Any, limit: int = DATA_SAMPLE_ROWS) -> np.ndarray:
+    """At most ``limit`` rows of an array-like, evenly spread, as a numpy array (no RNG is touched)."""
+    n = int(value.shape[0])
+    idx = np.arange(n) if n <= limit else np.linspace(0, n - 1, limit).astype(np.int64)
+    if isinstance(value, np.ndarray):
+        return value[idx]
+    import keras
+
+    return to_numpy(keras.ops.take(value, idx, axis=0))
+
+
+def data_info(x: Any, y: Any) -> DataInfo | None:
+    """Shape and range of the arrays passed to ``fit`` (a spread sample of their rows)."""
+    xa, ya = first_array(x), first_array(y)
+    if xa is None:
+        return None
+    info = DataInfo()
+    xs = sample_rows(xa)
+    info.x_shape = tuple(int(d) for d in xa.shape)
+    info.x_is_float = bool(np.issubdtype(xs.dtype, np.floating))
+    xf = xs.astype(np.float64, copy=False)
+    finite = np.isfinite(xf)
+    info.x_nonfinite = int(xf.size - finite.sum())
+    if finite.any():
+        vals = xf[finite]
+        info.x_min, info.x_max = float(vals.min()), float(vals.max())
+        info.x_mean, info.x_std = float(vals.mean()), float(vals.std())
+    if xf.ndim == 2 and xf.shape[0] > 1 and finite.all():
+        std = xf.std(axis=0)
+        std = std[std > 0]
+        if std.size >= 2:
+            info.x_feature_scale_ratio = float(std.max() / std.min())
+    if ya is not None:
+        _fill_targets(info, sample_rows(ya))
+    return info
+
+
+def _fill_targets(info: DataInfo, ys: np.ndarray) -> None:
+    info.y_shape = tuple(int(d) for d in ys.shape)
+    yf = ys.astype(np.float64, copy=False)
+    finite = np.isfinite(yf)
+    info.y_nonfinite = int(yf.size - finite.sum())
+    if not finite.any():
+        return
+    vals = yf[finite]
+    info.y_min, info.y_max = float(vals.min()), float(vals.max())
+    info.y_is_integer = bool(np.all(vals == np.round(vals)))
+    binary = bool(np.isin(vals, (0.0, 1.0)).all())
+    if yf.ndim == 2 and yf.shape[1] > 1 and binary and finite.all():
+        sums = yf.sum(axis=1)
+        info.y_is_one_hot = bool(np.all(sums == 1))
+        info.y_is_multi_hot = bool(not info.y_is_one_hot and np.any(sums > 1))
+        info.n_classes = int(yf.shape[1])
+    else:
+        info.y_is_one_hot = False
+        info.y_is_multi_hot = False
+        if info.y_is_integer and info.y_min >= 0 and info.y_max < 10_000:
+            info.n_classes = max(2, int(info.y_max) + 1)
+
+
+def _task(model: ModelInfo) -> str | None:
+    loss = model.loss.name if model.loss else None
+    out = model.output_layer
+    data = model.data
+    if loss == "binary_crossentropy":
+        return "multilabel" if out is not None and (out.units or 1) > 1 else "binary"
+    if loss in ("categorical_crossentropy", "sparse_categorical_crossentropy"):
+        return "multiclass"
+    if data is not None and data.y_is_one_hot:
+        return "multiclass"
+    if data is not None and data.y_is_integer is False:
+        return "regression"
+    return None
+
+
+def model_info(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
+               steps_per_epoch: int | None = None) -> ModelInfo:
+    """Everything the diagnosis needs to know about a compiled Keras model and its data."""
+    info = ModelInfo(framework="keras")
+    info.layers = [layer_info(i, layer) for i, layer in enumerate(model.layers)]
+    info.loss = loss_info(getattr(model, "loss", None))
+    info.optimizer = optimizer_info(getattr(model, "optimizer", None))
+    if x is not None:
+        info.data = data_info(x, y)
+    info.batch_size = batch_size
+    info.steps_per_epoch = steps_per_epoch
+    info.task = _task(info)
+    import keras
+
+    info.extra["keras_backend"] = keras.backend.backend()
+    info.extra["keras_version"] = keras.__version__
+    return info

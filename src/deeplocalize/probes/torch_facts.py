@@ -1,0 +1,235 @@
+"""Model facts from PyTorch objects: layers, loss, optimizer, data; and the on-device accuracy.
+
+Everything here reads module attributes or does a one-time host read (the first batch); nothing runs per
+step except ``accuracy_scalars`` (on the device, no host read).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import torch
+from torch import nn
+
+from deeplocalize.model import DataInfo, LayerInfo, LossInfo, OptimizerInfo
+
+#: Activation kind of activation modules, by class name.
+_ACTIVATIONS: dict[str, str] = {
+    "ReLU": "relu", "ReLU6": "relu6", "LeakyReLU": "leaky_relu", "PReLU": "prelu", "RReLU": "rrelu",
+    "ELU": "elu", "SELU": "selu", "CELU": "celu", "GELU": "gelu", "SiLU": "silu", "Mish": "mish",
+    "Softplus": "softplus", "Softsign": "softsign", "Sigmoid": "sigmoid", "Hardsigmoid": "hard_sigmoid",
+    "Tanh": "tanh", "Hardtanh": "hard_tanh", "Tanhshrink": "tanhshrink", "Hardswish": "hard_swish",
+    "Softmax": "softmax", "LogSoftmax": "log_softmax", "Softmin": "softmin", "Softmax2d": "softmax",
+    "LogSigmoid": "log_sigmoid", "Threshold": "threshold", "Identity": "linear",
+}
+#: Layers whose output is an affine function of the input (no activation applied).
+_AFFINE = (nn.Linear, nn.Bilinear, nn.modules.conv._ConvNd, nn.Embedding, nn.EmbeddingBag)
+#: Activations whose outputs get a dead-unit fraction (output <= 0 for every sample).
+RELU_FAMILY = frozenset({"relu", "relu6", "leaky_relu", "prelu", "rrelu", "elu", "selu", "celu", "threshold"})
+
+#: torch loss module class / functional name -> (normalized name, what the loss expects).
+_LOSSES: dict[str, tuple[str, str]] = {
+    "CrossEntropyLoss": ("cross_entropy", "logits"), "cross_entropy": ("cross_entropy", "logits"),
+    "NLLLoss": ("nll", "log_probabilities"), "nll_loss": ("nll", "log_probabilities"),
+    "BCELoss": ("bce", "probabilities"), "binary_cross_entropy": ("bce", "probabilities"),
+    "BCEWithLogitsLoss": ("bce_logits", "logits"),
+    "binary_cross_entropy_with_logits": ("bce_logits", "logits"),
+    "MSELoss": ("mse", "values"), "mse_loss": ("mse", "values"),
+    "L1Loss": ("mae", "values"), "l1_loss": ("mae", "values"),
+    "HuberLoss": ("huber", "values"), "huber_loss": ("huber", "values"),
+    "SmoothL1Loss": ("smooth_l1", "values"), "smooth_l1_loss": ("smooth_l1", "values"),
+    "KLDivLoss": ("kl_div", "log_probabilities"), "kl_div": ("kl_div", "log_probabilities"),
+    "MultiLabelSoftMarginLoss": ("multilabel_soft_margin", "logits"),
+    "CTCLoss": ("ctc", "log_probabilities"), "GaussianNLLLoss": ("gaussian_nll", "values"),
+    "PoissonNLLLoss": ("poisson_nll", "values"),
+}
+#: Losses whose (input, target) pair allows an accuracy.
+_CLASSIFICATION = frozenset({"cross_entropy", "nll", "bce", "bce_logits"})
+
+
+def is_loss_module(module: nn.Module) -> bool:
+    return isinstance(module, nn.modules.loss._Loss)
+
+
+def activation_of(module: nn.Module) -> str | None:
+    """The activation a module applies to its output ("relu", "linear", ...), or None if not applicable."""
+    kind = _ACTIVATIONS.get(type(module).__name__)
+    if kind is not None:
+        return kind
+    for cls in type(module).__mro__:
+        if cls.__module__.startswith("torch.nn") and cls.__name__ in _ACTIVATIONS:
+            return _ACTIVATIONS[cls.__name__]
+    return "linear" if isinstance(module, _AFFINE) else None
+
+
+def softmax_dim(module: nn.Module, ndim: int) -> int:
+    """The dimension an nn.Softmax/LogSoftmax/Softmin normalizes (torch's legacy rule when dim is None)."""
+    dim = getattr(module, "dim", None)
+    if type(module).__name__ == "Softmax2d":
+        return -3
+    if dim is None:
+        return 0 if ndim in (0, 1, 3) else 1
+    return int(dim)
+
+
+def default_unit_axis(module: nn.Module | None, ndim: int) -> int | None:
+    """Feature axis of an output: channels (1) for conv-like outputs, else the last axis."""
+    if ndim <= 1:
+        return None if ndim == 0 else 0
+    if isinstance(module, nn.modules.conv._ConvNd | nn.modules.batchnorm._BatchNorm | nn.GroupNorm):
+        return 1
+    if ndim >= 4:
+        return 1
+    return -1
+
+
+def layer_params(module: nn.Module, recurse: bool = False) -> list[nn.Parameter]:
+    return list(module.parameters(recurse=recurse))
+
+
+def layer_info(index: int, name: str, module: nn.Module, shape: tuple[int, ...] | None,
+               unit_axis: int | None, params: list[nn.Parameter]) -> LayerInfo:
+    """LayerInfo of a torch layer from its module and the shape of its first training output."""
+    activation = activation_of(module)
+    units: int | None = None
+    for attr in ("out_features", "out_channels", "num_features", "hidden_size", "embedding_dim"):
+        if isinstance(getattr(module, attr, None), int):
+            units = getattr(module, attr)
+            break
+    if units is None and shape and unit_axis is not None and len(shape) > 0:
+        units = shape[unit_axis]
+    info = LayerInfo(
+        index=index, name=name, type=type(module).__name__, activation=activation, units=units,
+        params=sum(p.numel() for p in params),
+        trainable_params=sum(p.numel() for p in params if p.requires_grad),
+        output_shape=shape, unit_axis=unit_axis,
+    )
+    if activation in ("softmax", "log_softmax", "softmin") and shape:
+        info.softmax_axis_size = shape[softmax_dim(module, len(shape))]
+    return info
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name.removesuffix("Loss")).lower() or "custom"
+
+
+def loss_info(name: str) -> LossInfo:
+    """LossInfo from a torch loss class name ("CrossEntropyLoss") or functional name ("cross_entropy")."""
+    norm, expects = _LOSSES.get(name, (_snake(name), "values"))
+    return LossInfo(name=norm, expects=expects, from_logits=expects == "logits" or None, framework_name=name)
+
+
+def optimizer_info(opt: torch.optim.Optimizer) -> OptimizerInfo:
+    """OptimizerInfo from the first parameter group (other groups' lrs under extra["lrs"])."""
+    group = opt.param_groups[0] if opt.param_groups else {}
+    momentum = group.get("momentum")
+    betas = group.get("betas")
+    extra: dict[str, Any] = {}
+    if betas is not None:
+        extra["betas"] = [float(b) for b in betas]
+    if len(opt.param_groups) > 1:
+        extra["lrs"] = [_float(g.get("lr")) for g in opt.param_groups]
+    for key in ("nesterov", "amsgrad", "eps", "alpha"):
+        if key in group and isinstance(group[key], bool | int | float):
+            extra[key] = group[key]
+    return OptimizerInfo(name=type(opt).__name__.lower(), lr=_float(group.get("lr")),
+                         momentum=_float(momentum),
+                         weight_decay=_float(group.get("weight_decay")), extra=extra)
+
+
+def current_lr(opt: torch.optim.Optimizer) -> float | None:
+    return _float(opt.param_groups[0].get("lr")) if opt.param_groups else None
+
+
+def _float(value: Any) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def x_facts(x: torch.Tensor, info: DataInfo) -> None:
+    """Fill the input-batch facts of ``info`` (one host read, first batch only)."""
+    info.x_shape = tuple(int(s) for s in x.shape)
+    info.x_is_float = bool(x.is_floating_point())
+    v = x.detach().float()
+    finite = v[torch.isfinite(v)]
+    info.x_nonfinite = int(v.numel() - finite.numel())
+    if finite.numel():
+        info.x_min, info.x_max = float(finite.min()), float(finite.max())
+        info.x_mean, info.x_std = float(finite.mean()), float(finite.std(unbiased=False))
+    if v.dim() >= 2 and v.shape[0] > 1 and info.x_nonfinite == 0:
+        per_feature = v.transpose(0, 1).reshape(v.shape[1], -1).std(dim=1, unbiased=False)
+        nonzero = per_feature[per_feature > 0]
+        if nonzero.numel() >= 2:
+            info.x_feature_scale_ratio = float(nonzero.max() / nonzero.min())
+
+
+def y_facts(y: torch.Tensor, info: DataInfo) -> None:
+    """Fill the label facts of ``info`` from a loss target (one host read, first batch only)."""
+    info.y_shape = tuple(int(s) for s in y.shape)
+    v = y.detach().float()
+    finite = v[torch.isfinite(v)]
+    info.y_nonfinite = int(v.numel() - finite.numel())
+    if not finite.numel():
+        return
+    info.y_min, info.y_max = float(finite.min()), float(finite.max())
+    info.y_is_integer = bool((finite == finite.round()).all())
+    binary = bool(((finite == 0) | (finite == 1)).all())
+    if v.dim() >= 2 and v.shape[-1] > 1 and binary and info.y_nonfinite == 0:
+        sums = v.sum(dim=-1)
+        info.y_is_one_hot = bool((sums == 1).all())
+        info.y_is_multi_hot = bool((sums > 1).any())
+    else:
+        info.y_is_one_hot = info.y_is_multi_hot = False
+
+
+def infer_task(loss: LossInfo | None, pred: torch.Tensor | None,
+               data: DataInfo) -> tuple[str | None, int | None]:
+    """(task, n_classes) from the loss and the shapes of its input and target."""
+    if loss is None:
+        return None, None
+    if loss.name in ("cross_entropy", "nll"):
+        n = int(pred.shape[1]) if pred is not None and pred.dim() >= 2 else None
+        return ("binary" if n == 2 else "multiclass"), n
+    if loss.name in ("bce", "bce_logits", "multilabel_soft_margin"):
+        cols = int(pred.shape[-1]) if pred is not None and pred.dim() >= 2 else 1
+        if cols > 1 and (data.y_is_multi_hot or loss.name == "multilabel_soft_margin"):
+            return "multilabel", cols
+        return ("binary", 2) if cols == 1 else ("multilabel", cols)
+    if loss.name in ("mse", "mae", "huber", "smooth_l1", "gaussian_nll", "poisson_nll"):
+        return "regression", None
+    return None, None
+
+
+def accuracy_scalars(loss_name: str, pred: torch.Tensor, target: torch.Tensor,
+                     ignore_index: int = -100) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """(correct, counted) as 0-dim device tensors, or None when the pair allows no accuracy."""
+    if loss_name not in _CLASSIFICATION or not isinstance(pred, torch.Tensor):
+        return None
+    pred, target = pred.detach(), target.detach()
+    if loss_name in ("cross_entropy", "nll"):
+        if pred.dim() < 2:
+            return None
+        guess = pred.argmax(dim=1)
+        if target.shape == pred.shape and target.is_floating_point():  # class probabilities
+            target = target.argmax(dim=1)
+        if target.shape != guess.shape:
+            return None
+        valid = target != ignore_index
+        return ((guess == target) & valid).sum(), valid.sum()
+    if pred.shape != target.shape:
+        if pred.numel() != target.numel():
+            return None
+        target = target.reshape(pred.shape)
+    threshold = 0.0 if loss_name == "bce_logits" else 0.5
+    correct = ((pred > threshold) == (target > 0.5)).sum()
+    return correct, torch.full((), float(pred.numel()), device=pred.device)
+
+
+def finite_or_none(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None

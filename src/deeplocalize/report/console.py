@@ -1,0 +1,97 @@
+"""The diagnosis for a person at a terminal: verdict, the fix, then the evidence.
+
+``render_text`` is the plain-text form (``str(diagnosis)``); ``print_diagnosis`` prints it, in colour through
+``rich`` when it is installed and the stream is a terminal.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from deeplocalize.diagnosis import Diagnosis, Finding
+from deeplocalize.model import LayerRef
+from deeplocalize.vocabulary import Verdict
+
+MAX_EVIDENCE = 8  # findings listed before "... and N more"
+_STYLE = {Verdict.FAULTY: "bold red", Verdict.HEALTHY: "bold green", Verdict.INCONCLUSIVE: "bold yellow"}
+
+
+def layer_text(layer: LayerRef | None) -> str:
+    """``layer 2 `fc2` (Linear)``, or ``no single layer`` for the loss, optimizer or data."""
+    if layer is None:
+        return "no single layer"
+    return f"layer {layer.index} `{layer.name}` ({layer.type})"
+
+
+def headline(diagnosis: Diagnosis) -> str:
+    """One line: the verdict and where the first fault is."""
+    verdict = str(diagnosis.verdict).upper()
+    steps = f"{diagnosis.steps_observed} step{'s' if diagnosis.steps_observed != 1 else ''}"
+    if diagnosis.verdict == Verdict.FAULTY and diagnosis.findings:
+        first = diagnosis.findings[0]
+        where = "" if first.layer is None else f" in {layer_text(first.layer)}"
+        return (f"{verdict}: {first.symptom.replace('_', ' ')}{where}, {first.phase} phase, "
+                f"step {first.step} ({steps} observed)")
+    if diagnosis.verdict == Verdict.HEALTHY:
+        return f"{verdict}: no fault found in {steps} across {len(diagnosis.layers)} layers"
+    if diagnosis.verdict == Verdict.INCONCLUSIVE:
+        return f"{verdict}: {steps} observed, too few to judge the training"
+    return f"{verdict} ({steps} observed)"
+
+
+def _finding_line(finding: Finding) -> str:
+    where = "-" if finding.layer is None else f"{finding.layer.index}:{finding.layer.name}"
+    return f"  step {finding.step:>6}  {finding.phase:<8} {where:<18} {finding.symptom:<24} {finding.message}"
+
+
+def render_lines(diagnosis: Diagnosis) -> list[tuple[str, str | None]]:
+    """The report as (text, rich style or None) lines; both renderers print these."""
+    lines: list[tuple[str, str | None]] = [
+        (f"deeplocalize: {headline(diagnosis)}", _STYLE.get(diagnosis.verdict)),
+    ]
+    causes = diagnosis.root_causes
+    if causes:
+        top = causes[0]
+        lines.append((f"Fix: {top.fix}", "bold"))
+        lines.append((f"     cause: {top.category} (confidence {top.confidence:.2f}), "
+                      f"{layer_text(top.layer)}", "dim"))
+        for rank, cause in enumerate(causes[1:3], start=2):
+            lines.append((f"  {rank}. {cause.category} ({cause.confidence:.2f}): {cause.fix}", None))
+    if diagnosis.findings:
+        lines.append((f"Evidence ({len(diagnosis.findings)} finding"
+                      f"{'s' if len(diagnosis.findings) != 1 else ''}, earliest first):", "bold"))
+        lines.extend((_finding_line(f), None) for f in diagnosis.findings[:MAX_EVIDENCE])
+        if len(diagnosis.findings) > MAX_EVIDENCE:
+            more = len(diagnosis.findings) - MAX_EVIDENCE
+            lines.append((f"  ... and {more} more (see --json or --html)", "dim"))
+    if diagnosis.stopped_early:
+        lines.append(("Training was stopped early.", "dim"))
+    if diagnosis.tool_errors:
+        lines.append((f"Internal errors (training was not affected): {len(diagnosis.tool_errors)}", "yellow"))
+        lines.extend((f"  {err}", "yellow") for err in diagnosis.tool_errors[:3])
+    return lines
+
+
+def render_text(diagnosis: Diagnosis) -> str:
+    """The plain-text report (no colour, no trailing newline)."""
+    return "\n".join(text for text, _ in render_lines(diagnosis))
+
+
+def print_diagnosis(diagnosis: Diagnosis, file: TextIO | None = None, color: bool | None = None) -> None:
+    """Print the report; in colour (rich) when ``color`` is True, or None and ``file`` is a terminal."""
+    stream = sys.stdout if file is None else file
+    if color is None:
+        color = bool(getattr(stream, "isatty", lambda: False)())
+    if color:
+        try:
+            from rich.console import Console
+            from rich.text import Text
+        except ImportError:
+            color = False
+        else:
+            console = Console(file=stream, highlight=False, soft_wrap=True, force_terminal=True)
+            for text, style in render_lines(diagnosis):
+                console.print(Text(text, style=style or ""))
+            return
+    print(render_text(diagnosis), file=stream)

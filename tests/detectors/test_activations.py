@@ -1,0 +1,77 @@
+"""dead_units and saturated_activation: sustained, per-unit evidence only, hidden layers only."""
+
+from __future__ import annotations
+
+from builders import layer, model, simulate_mlp, trace_of, vec
+
+from deeplocalize.config import Config
+from deeplocalize.detectors.activations import dead_units, saturated_activation
+from deeplocalize.trace import StepRecord
+from deeplocalize.vocabulary import Category, Channel, Phase, Symptom
+
+INFO = model(
+    [
+        layer(0, "fc1", "Linear", "linear", 10, 90),
+        layer(1, "relu1", "ReLU", "relu", 10),
+        layer(2, "fc2", "Linear", "sigmoid", 10, 110),
+        layer(3, "out", "Linear", "sigmoid", 1, 11),
+        layer(4, "leaky", "LeakyReLU", "leaky_relu", 10),
+    ],
+    lr=0.5,
+)
+
+
+def trace(col: str, values: list[float], index: int, numel: int = 320) -> object:
+    return trace_of(
+        [
+            StepRecord(step=s, loss=1.0, lr=0.5, stats={(index, Channel.OUTPUT): vec(numel, **{col: v})})
+            for s, v in enumerate(values, start=1)
+        ]
+    )
+
+
+def test_units_dying_during_training_blame_the_learning_rate() -> None:
+    found = dead_units(trace("dead_frac", [0.1] * 5 + [0.8] * 15, 1), INFO, Config())
+    assert [(f.symptom, f.phase, f.layer.name, f.step) for f in found] == [
+        (Symptom.DEAD_UNITS, Phase.FORWARD, "relu1", 6)
+    ]
+    assert found[0].causes[0].category == Category.LEARNING_RATE and "lr=0.5" in found[0].causes[0].fix
+
+
+def test_units_dead_from_the_start_blame_the_initialization_of_the_layer_before() -> None:
+    sim = simulate_mlp(bias_init=-10.0, steps=20)
+    found = dead_units(sim.trace, sim.model, Config())
+    assert {f.layer.name for f in found} == {"act0", "act1"}
+    first = next(f for f in found if f.layer.name == "act0")
+    assert first.causes[0].category == Category.INITIALIZATION and first.causes[0].layer.name == "fc0"
+
+
+def test_not_dead_enough_too_short_too_few_samples_or_not_relu() -> None:
+    assert dead_units(trace("dead_frac", [0.6] * 20, 1), INFO, Config()) == []
+    assert dead_units(trace("dead_frac", [0.1] * 15 + [0.9] * 5, 1), INFO, Config()) == []
+    assert dead_units(trace("dead_frac", [0.9] * 20, 1, numel=10), INFO, Config()) == []  # batch of 1
+    assert dead_units(trace("dead_frac", [0.9] * 20, 4), INFO, Config()) == []  # leaky_relu cannot die
+
+
+def test_saturated_hidden_sigmoid_names_the_activation_and_the_share() -> None:
+    found = saturated_activation(trace("sat_frac", [0.93] * 20, 2), INFO, Config())
+    assert [(f.symptom, f.layer.name) for f in found] == [(Symptom.SATURATED_ACTIVATION, "fc2")]
+    assert "uses sigmoid and 93% of its outputs are saturated: use relu" in found[0].causes[0].fix
+
+
+def test_saturated_output_layer_is_a_confident_classifier_not_a_fault() -> None:
+    assert saturated_activation(trace("sat_frac", [0.99] * 20, 3), INFO, Config()) == []
+    assert saturated_activation(trace("sat_frac", [0.4] * 20, 2), INFO, Config()) == []
+
+
+def test_healthy_runs_have_no_dead_or_saturated_layers() -> None:
+    for kw in (
+        {},
+        {"acts": "tanh"},
+        {"acts": "sigmoid"},
+        {"batch": 1, "lr": 0.01},
+        {"widths": (4, 256, 256, 3)},
+    ):
+        sim = simulate_mlp(steps=60, **kw)
+        assert dead_units(sim.trace, sim.model, Config()) == [], kw
+        assert saturated_activation(sim.trace, sim.model, Config()) == [], kw

@@ -1,0 +1,193 @@
+"""loss_not_decreasing, oscillating_loss, slow_convergence on hand-built traces."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from deeplocalize import summary
+from deeplocalize.config import Config
+from deeplocalize.detectors.curves import loss_not_decreasing, oscillating_loss, slow_convergence
+from deeplocalize.model import LayerInfo, LossInfo, ModelInfo, OptimizerInfo
+from deeplocalize.trace import StepRecord, Trace
+from deeplocalize.vocabulary import Category, Phase, Symptom
+
+CFG = Config()
+LOG10 = math.log(10)
+
+
+def classifier(lr: float = 0.01, optimizer: str = "sgd") -> ModelInfo:
+    return ModelInfo(
+        framework="torch",
+        layers=[
+            LayerInfo(0, "fc1", "Linear", "linear", units=32, params=2080),
+            LayerInfo(1, "act", "ReLU", "relu"),
+            LayerInfo(2, "fc2", "Linear", "linear", units=10, params=330),
+        ],
+        loss=LossInfo("cross_entropy", "logits"),
+        optimizer=OptimizerInfo(optimizer, lr=lr),
+        task="multiclass",
+    )
+
+
+def regressor() -> ModelInfo:
+    return ModelInfo(
+        framework="keras",
+        layers=[LayerInfo(0, "dense", "Dense", "linear", units=1, params=9)],
+        loss=LossInfo("mse", "values"),
+        optimizer=OptimizerInfo("adam", lr=1e-3),
+        task="regression",
+    )
+
+
+def make_trace(losses, lr: float | list[float] | None = 0.01, window: int = 512, target=None) -> Trace:
+    trace = Trace(window=window)
+    for i, loss in enumerate(losses):
+        step_lr = lr[i] if isinstance(lr, list) else lr
+        rec = StepRecord(step=i + 1, epoch=i // 100, loss=float(loss), lr=step_lr)
+        if target is not None:
+            rec.target = summary.summarize(target)
+        trace.append(rec)
+    return trace
+
+
+def run_checks(detector, trace_losses, model, every: int = 10, **kw):
+    """Run a check detector the way the monitor does: every ``every`` steps and at the end."""
+    found = []
+    losses = list(trace_losses)
+    trace = Trace(window=kw.get("window", 512))
+    for i, loss in enumerate(losses):
+        trace.append(StepRecord(step=i + 1, epoch=i // 100, loss=float(loss), lr=kw.get("lr", 0.01)))
+        if (i + 1) % every == 0 or i == len(losses) - 1:
+            found += detector(trace, model, CFG)
+    return found
+
+
+rng = np.random.default_rng(0)
+STUCK = LOG10 + rng.normal(0, 0.03, 60)
+HEALTHY = 0.05 + 2.25 * np.exp(-np.arange(400) / 60) + rng.normal(0, 0.08, 400).clip(-0.04)
+
+
+# ---------------------------------------------------------------- loss_not_decreasing
+def test_stuck_at_chance_fires_at_step_50_from_step_1() -> None:
+    found = loss_not_decreasing(make_trace(STUCK[:50]), classifier(), CFG)
+    assert len(found) == 1
+    f = found[0]
+    assert f.symptom == Symptom.LOSS_NOT_DECREASING and f.phase == Phase.LOSS and f.layer is None
+    assert f.step == 1 and f.evidence["detected_at_step"] == 50
+    assert f.evidence["at_chance"] is True
+    assert f.causes[0].category == Category.LEARNING_RATE
+
+
+def test_not_enough_steps_no_finding() -> None:
+    assert loss_not_decreasing(make_trace(STUCK[:40]), classifier(), CFG) == []
+
+
+def test_healthy_noisy_decreasing_never_fires() -> None:
+    assert run_checks(loss_not_decreasing, HEALTHY, classifier()) == []
+
+
+def test_converged_plateau_does_not_fire_even_after_window_rolls() -> None:
+    losses = np.concatenate([HEALTHY, 0.05 + rng.normal(0, 0.01, 600).clip(-0.04)])
+    assert run_checks(loss_not_decreasing, losses, classifier(), every=50, window=128) == []
+
+
+def test_identical_losses_fire_early_at_run_start() -> None:
+    losses = [2.5, 2.41] + [1.7] * 10
+    found = loss_not_decreasing(make_trace(losses), classifier(), CFG)
+    assert len(found) == 1 and found[0].step == 3 and found[0].evidence["constant_steps"] == 10
+
+
+def test_identical_zero_loss_is_converged() -> None:
+    assert loss_not_decreasing(make_trace([0.3, 0.1] + [0.0] * 20), classifier(), CFG) == []
+
+
+def test_rising_loss_points_to_a_high_learning_rate() -> None:
+    losses = 2.3 + 0.02 * np.arange(60) + rng.normal(0, 0.02, 60)
+    found = loss_not_decreasing(make_trace(losses, lr=0.5), classifier(lr=0.5), CFG)
+    assert found and found[0].evidence["rising"] is True
+    top = max(found[0].causes, key=lambda c: c.weight)
+    assert top.category == Category.LEARNING_RATE and "lr=0.5" in top.fix and "try" in top.fix
+
+
+def test_noisy_but_slowly_decreasing_small_batch_is_not_flat() -> None:
+    # batch-size-1 style noise: cannot prove flatness after 50 steps
+    losses = 2.3 * np.exp(-np.arange(60) / 200) * np.exp(rng.normal(0, 0.6, 60))
+    assert loss_not_decreasing(make_trace(losses), classifier(), CFG) == []
+
+
+def test_warmup_defers_the_verdict() -> None:
+    lrs = list(np.linspace(1e-5, 1e-3, 60))
+    assert loss_not_decreasing(make_trace(STUCK, lr=lrs), classifier(), CFG) == []
+
+
+def test_regression_stuck_at_target_variance() -> None:
+    y = np.random.default_rng(1).normal(5, 2, 64)
+    losses = y.var() + rng.normal(0, 0.05, 60)
+    found = loss_not_decreasing(make_trace(losses, target=y), regressor(), CFG)
+    assert found and found[0].evidence["at_chance"] is True
+    assert abs(found[0].evidence["chance_level"] - y.var()) < 1e-9
+
+
+def test_learned_then_stuck_at_chance_still_fires() -> None:
+    # a poor start (loss 8) falls to chance and stays: learned relative to start, but at chance
+    losses = np.concatenate([np.linspace(8, LOG10, 20), LOG10 + rng.normal(0, 0.02, 180)])
+    found = run_checks(loss_not_decreasing, losses, classifier())
+    assert found and found[-1].evidence["at_chance"] is True
+
+
+# ---------------------------------------------------------------- oscillating_loss
+def test_oscillating_loss_fires_with_high_lr_cause() -> None:
+    losses = LOG10 * np.exp(np.random.default_rng(3).normal(0, 1.2, 60))
+    found = oscillating_loss(make_trace(losses, lr=1.0), classifier(lr=1.0), CFG)
+    assert len(found) == 1 and found[0].symptom == Symptom.OSCILLATING_LOSS
+    assert found[0].causes[0].category == Category.LEARNING_RATE
+    assert "lr=1 is far above the usual SGD range" in found[0].causes[0].fix
+
+
+def test_oscillation_needs_min_steps() -> None:
+    losses = LOG10 * np.exp(np.random.default_rng(3).normal(0, 1.2, 40))
+    assert oscillating_loss(make_trace(losses), classifier(), CFG) == []
+
+
+def test_noisy_converged_loss_is_not_oscillating() -> None:
+    tail = 0.05 * np.exp(rng.normal(0, 0.8, 300))  # huge relative noise near zero
+    losses = np.concatenate([HEALTHY[:100], tail])
+    assert run_checks(oscillating_loss, losses, classifier()) == []
+
+
+def test_healthy_decreasing_is_not_oscillating() -> None:
+    assert run_checks(oscillating_loss, HEALTHY, classifier()) == []
+
+
+# ---------------------------------------------------------------- slow_convergence
+SLOW = 2.30 - 0.0003 * np.arange(150) + rng.normal(0, 0.002, 150)
+
+
+def test_slow_convergence_fires_after_min_steps_with_low_lr_fix() -> None:
+    model = classifier(lr=1e-5)
+    assert slow_convergence(make_trace(SLOW[:90], lr=1e-5), model, CFG) == []
+    found = slow_convergence(make_trace(SLOW[:120], lr=1e-5), model, CFG)
+    assert len(found) == 1 and found[0].symptom == Symptom.SLOW_CONVERGENCE
+    assert found[0].evidence["relative_decrease"] < 0.05
+    assert "lr=1e-05 is far below the usual SGD range" in found[0].causes[0].fix
+    assert "try 0.01" in found[0].causes[0].fix
+
+
+def test_slow_but_steady_decrease_is_not_loss_not_decreasing() -> None:
+    assert loss_not_decreasing(make_trace(SLOW[:120], lr=1e-5), classifier(lr=1e-5), CFG) == []
+
+
+def test_healthy_run_is_not_slow() -> None:
+    assert run_checks(slow_convergence, HEALTHY, classifier()) == []
+
+
+def test_flat_loss_is_not_slow_convergence() -> None:
+    flat = LOG10 + rng.normal(0, 0.03, 150)
+    assert slow_convergence(make_trace(flat), classifier(), CFG) == []
+
+
+def test_nan_latest_loss_leaves_it_to_the_numerical_detector() -> None:
+    losses = [*STUCK[:59], float("inf")]
+    assert loss_not_decreasing(make_trace(losses), classifier(), CFG) == []

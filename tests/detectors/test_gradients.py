@@ -1,0 +1,82 @@
+"""exploding_gradient (ratio, growth, accumulation) and vanishing_gradient; quiet on healthy deep-ish nets."""
+
+from __future__ import annotations
+
+import numpy as np
+from builders import layer, model, simulate_mlp, trace_of, vec
+
+from deeplocalize.config import Config
+from deeplocalize.detectors.gradients import exploding_gradient, vanishing_gradient
+from deeplocalize.trace import StepRecord
+from deeplocalize.vocabulary import Category, Channel, Phase
+
+INFO = model(
+    [
+        layer(0, "fc0", "Linear", "linear", 16, 144),
+        layer(1, "act0", "ReLU", "relu", 16),
+        layer(2, "fc1", "Linear", "linear", 16, 272),
+        layer(3, "act1", "ReLU", "relu", 16),
+        layer(4, "out", "Linear", "linear", 4, 68),
+    ]
+)
+
+
+def grads(first: float, last: float, steps: int = 20, loss: float = 1.0, middle: float = 1.0) -> object:
+    rng = np.random.default_rng(0)
+    records = []
+    for s in range(1, steps + 1):
+        noise = rng.uniform(0.8, 1.2, 3)
+        stats = {
+            (i, Channel.WEIGHT_GRAD): vec(n, norm=v * k)
+            for i, n, v, k in zip((0, 2, 4), (144, 272, 68), (first, middle, last), noise, strict=True)
+        }
+        records.append(StepRecord(step=s, loss=loss * rng.uniform(0.95, 1.05), stats=stats))
+    return trace_of(records)
+
+
+def test_first_to_last_ratio_above_70_is_exploding_at_the_first_layer() -> None:
+    found = exploding_gradient(grads(first=200.0, last=1.0), INFO, Config())
+    assert [(f.phase, f.layer.name, f.evidence["pattern"]) for f in found] == [
+        (Phase.BACKWARD, "fc0", "ratio")
+    ]
+    assert exploding_gradient(grads(first=20.0, last=1.0), INFO, Config()) == []
+
+
+def test_missing_zero_grad_is_a_training_fault() -> None:
+    sim = simulate_mlp(zero_grad=False, lr=0.1, steps=100)
+    found = exploding_gradient(sim.trace, sim.model, Config())
+    assert found and found[0].layer is None and found[0].evidence["pattern"] == "accumulating"
+    assert found[0].causes[0].category == Category.TRAINING and "zero_grad" in found[0].causes[0].fix
+
+
+def test_deep_sigmoid_net_vanishes_and_blames_the_sigmoids() -> None:
+    sim = simulate_mlp(widths=(8, *(32,) * 10, 4), acts="sigmoid", steps=40)
+    found = vanishing_gradient(sim.trace, sim.model, Config())
+    assert len(found) == 1 and found[0].phase == Phase.BACKWARD
+    assert found[0].causes[0].category == Category.ACTIVATION and "sigmoid" in found[0].causes[0].fix
+    assert exploding_gradient(sim.trace, sim.model, Config()) == []
+
+
+def test_autotrainer_ratio_rule_and_the_tiny_absolute_rule() -> None:
+    found = vanishing_gradient(grads(first=1e-6, last=1.0, middle=1e-4), INFO, Config())
+    assert [f.layer.name for f in found] == ["fc1"]  # where the gradient first became small, backward order
+    assert vanishing_gradient(grads(first=1e-6, last=1.0, middle=1.0), INFO, Config())[0].layer.name == "fc0"
+    assert vanishing_gradient(grads(first=1e-3, last=1.0), INFO, Config()) == []  # first norm not small
+
+
+def test_small_gradients_of_a_converged_model_are_not_vanishing() -> None:
+    assert vanishing_gradient(grads(first=1e-9, last=1e-8, middle=1e-9, loss=1e-5), INFO, Config()) == []
+
+
+def test_healthy_deepish_nets_have_no_gradient_findings() -> None:
+    for kw in (
+        {"widths": (8, 64, 64, 64, 64, 64, 4)},
+        {"acts": "tanh"},
+        {"head": "softmax"},
+        {"momentum": 0.9, "lr": 0.02},
+        {"lr": 0.001, "steps": 100},
+        {"batch": 1, "lr": 0.01},
+    ):
+        sim = simulate_mlp(steps=kw.pop("steps", 60), **kw)
+        assert exploding_gradient(sim.trace, sim.model, Config()) == [], kw
+        assert vanishing_gradient(sim.trace, sim.model, Config()) == [], kw

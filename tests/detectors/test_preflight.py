@@ -1,0 +1,427 @@
+"""Pre-flight: output activation vs loss vs labels, input scale, initial loss (step 1, hand-built facts)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from deeplocalize import summary
+from deeplocalize.config import Config
+from deeplocalize.detectors import load_all
+from deeplocalize.detectors.preflight import preflight
+from deeplocalize.model import DataInfo, LayerInfo, LossInfo, ModelInfo, OptimizerInfo
+from deeplocalize.monitor import Monitor
+from deeplocalize.trace import StepRecord, Trace
+from deeplocalize.vocabulary import Category, Phase, Symptom
+
+CFG = Config()
+MISMATCH, RANGE = Symptom.ACTIVATION_LOSS_MISMATCH, Symptom.OUTPUT_OUT_OF_RANGE
+CLEAN_X = {"x_min": -3.0, "x_max": 3.0, "x_feature_scale_ratio": 2.0}
+
+
+def linear(i: int, name: str, units: int, act: str = "linear", kind: str = "Linear") -> LayerInfo:
+    return LayerInfo(i, name, kind, act, units=units, params=units * 9)
+
+
+def head(
+    i: int,
+    kind: str,
+    act: str,
+    units: int | None = None,
+    axis: int | None = None,
+    shape: tuple[int, ...] | None = None,
+) -> LayerInfo:
+    return LayerInfo(i, f"out_{act}", kind, act, units=units, softmax_axis_size=axis, output_shape=shape)
+
+
+def net(
+    *layers: LayerInfo,
+    loss: str,
+    expects: str,
+    framework: str = "torch",
+    task: str | None = None,
+    from_logits: bool | None = None,
+    **data,
+) -> ModelInfo:
+    return ModelInfo(
+        framework=framework,
+        layers=list(layers),
+        task=task,
+        loss=LossInfo(loss, expects, from_logits=from_logits),
+        optimizer=OptimizerInfo("adam", lr=1e-3),
+        data=DataInfo(**{**CLEAN_X, **data}),
+    )
+
+
+def run(model: ModelInfo, first_loss: float | None = None, x: np.ndarray | None = None) -> list:
+    trace = Trace()
+    trace.append(StepRecord(step=1, loss=first_loss, data=None if x is None else summary.summarize(x)))
+    return preflight(trace, model, CFG)
+
+
+def only(found: list, symptom: Symptom):
+    assert [f.symptom for f in found] == [symptom], [f.message for f in found]
+    return found[0]
+
+
+def top(finding) -> object:
+    return max(finding.causes, key=lambda c: c.weight)
+
+
+# ---------------------------------------------------------------- output activation vs loss
+def test_softmax_on_one_unit() -> None:
+    model = net(
+        linear(0, "dense", 16, "relu", "Dense"),
+        linear(1, "dense_2", 1, "softmax", "Dense"),
+        loss="binary_crossentropy",
+        expects="probabilities",
+        framework="keras",
+        y_min=0.0,
+        y_max=1.0,
+    )
+    model.layers[1].softmax_axis_size = 1
+    f = only(run(model), MISMATCH)
+    assert f.layer is not None and f.layer.name == "dense_2" and f.phase == Phase.STATIC and f.step == 1
+    fix = top(f).fix
+    assert "`dense_2` applies softmax to 1 unit, which always outputs 1.0" in fix and "sigmoid" in fix
+    assert {c.category for c in f.causes} == {Category.ACTIVATION, Category.LOSS}
+
+
+def test_softmax_over_the_batch_axis() -> None:
+    model = net(
+        linear(0, "fc", 10),
+        head(1, "Softmax", "softmax", units=10, axis=32, shape=(32, 10)),
+        loss="nll",
+        expects="log_probabilities",
+    )
+    f = only(run(model), MISMATCH)
+    assert "dim=-1" in top(f).fix
+
+
+@pytest.mark.parametrize("act", ["sigmoid", "relu"])
+def test_sigmoid_or_relu_with_categorical_crossentropy(act: str) -> None:
+    model = net(
+        linear(0, "dense", 10, act, "Dense"),
+        loss="categorical_crossentropy",
+        expects="probabilities",
+        framework="keras",
+        y_is_one_hot=True,
+        n_classes=10,
+        y_min=0.0,
+        y_max=1.0,
+    )
+    f = only(run(model), MISMATCH)
+    assert f.layer.name == "dense" and top(f).category == Category.ACTIVATION and "softmax" in top(f).fix
+
+
+def test_linear_output_with_probability_loss_suggests_from_logits_too() -> None:
+    model = net(
+        linear(0, "dense", 10, "linear", "Dense"),
+        loss="sparse_categorical_crossentropy",
+        expects="probabilities",
+        framework="keras",
+        y_is_integer=True,
+        y_min=0.0,
+        y_max=9.0,
+    )
+    f = only(run(model), MISMATCH)
+    loss_cause = next(c for c in f.causes if c.category == Category.LOSS)
+    assert loss_cause.layer is None and "from_logits=True" in loss_cause.fix
+
+
+def test_softmax_module_before_cross_entropy_loss() -> None:
+    model = net(
+        linear(0, "fc", 10),
+        head(1, "Softmax", "softmax", units=10, axis=10),
+        loss="cross_entropy",
+        expects="logits",
+        y_is_integer=True,
+        y_min=0.0,
+        y_max=9.0,
+    )
+    f = only(run(model), MISMATCH)
+    assert f.layer.index == 1 and "remove the softmax of layer `out_softmax`" in top(f).fix
+    assert "double softmax" in f.message
+
+
+def test_sigmoid_before_bce_with_logits() -> None:
+    model = net(
+        linear(0, "fc", 1),
+        head(1, "Sigmoid", "sigmoid", units=1),
+        loss="bce_logits",
+        expects="logits",
+        y_min=0.0,
+        y_max=1.0,
+    )
+    f = only(run(model), MISMATCH)
+    assert "double sigmoid" in f.message
+
+
+def test_linear_output_with_bce_probabilities() -> None:
+    model = net(linear(0, "fc", 1), loss="bce", expects="probabilities", y_min=0.0, y_max=1.0)
+    f = only(run(model), MISMATCH)
+    assert "use sigmoid on layer `fc`" in top(f).fix
+
+
+def test_softmax_with_binary_crossentropy_on_multi_label_targets() -> None:
+    model = net(
+        linear(0, "dense", 5, "softmax", "Dense"),
+        loss="binary_crossentropy",
+        expects="probabilities",
+        framework="keras",
+        task="multilabel",
+        y_is_multi_hot=True,
+        y_min=0.0,
+        y_max=1.0,
+    )
+    model.layers[0].softmax_axis_size = 5
+    f = only(run(model), MISMATCH)
+    assert f.layer.name == "dense" and "sigmoid" in top(f).fix
+
+
+def test_softmax_with_binary_crossentropy_on_one_hot_blames_the_loss() -> None:
+    model = net(
+        linear(0, "dense", 5, "softmax", "Dense"),
+        loss="binary_crossentropy",
+        expects="probabilities",
+        framework="keras",
+        y_is_one_hot=True,
+        y_min=0.0,
+        y_max=1.0,
+    )
+    model.layers[0].softmax_axis_size = 5
+    f = only(run(model), MISMATCH)
+    assert f.layer is None and top(f).category == Category.LOSS
+
+
+@pytest.mark.parametrize("loss", ["mse", "mae"])
+def test_regression_loss_on_one_hot_classes(loss: str) -> None:
+    model = net(
+        linear(0, "dense", 10, "softmax", "Dense"),
+        loss=loss,
+        expects="values",
+        framework="keras",
+        y_is_one_hot=True,
+        y_min=0.0,
+        y_max=1.0,
+    )
+    model.layers[0].softmax_axis_size = 10
+    f = only(run(model), MISMATCH)
+    assert f.layer is None and top(f).category == Category.LOSS and "categorical_crossentropy" in top(f).fix
+
+
+def test_nll_on_softmax_probabilities() -> None:
+    model = net(
+        linear(0, "fc", 10),
+        head(1, "Softmax", "softmax", units=10, axis=10),
+        loss="nll",
+        expects="log_probabilities",
+        y_is_integer=True,
+        y_min=0.0,
+        y_max=9.0,
+    )
+    f = only(run(model), MISMATCH)
+    assert "LogSoftmax" in top(f).fix
+
+
+# ---------------------------------------------------------------- labels vs the output's range
+def test_sigmoid_output_on_unbounded_regression_targets() -> None:
+    model = net(
+        linear(0, "fc", 1),
+        head(1, "Sigmoid", "sigmoid", units=1),
+        loss="mse",
+        expects="values",
+        y_min=0.0,
+        y_max=150.0,
+        y_is_integer=False,
+    )
+    f = only(run(model), RANGE)
+    assert f.layer.index == 1 and "linear output" in top(f).fix
+    assert any(c.category == Category.DATA for c in f.causes)
+
+
+def test_relu_output_with_negative_targets() -> None:
+    model = net(
+        linear(0, "dense", 1, "relu", "Dense"),
+        loss="mse",
+        expects="values",
+        framework="keras",
+        y_min=-2.0,
+        y_max=2.0,
+    )
+    assert only(run(model), RANGE).layer.name == "dense"
+
+
+def test_tanh_output_with_targets_inside_its_range_is_fine() -> None:
+    model = net(
+        linear(0, "fc", 1),
+        head(1, "Tanh", "tanh", units=1),
+        loss="mse",
+        expects="values",
+        y_min=-0.5,
+        y_max=0.5,
+    )
+    assert run(model) == []
+
+
+def test_bce_with_minus_one_labels_blames_the_data() -> None:
+    model = net(linear(0, "fc", 1), loss="bce_logits", expects="logits", y_min=-1.0, y_max=1.0)
+    f = only(run(model), RANGE)
+    assert f.layer is None and top(f).category == Category.DATA
+
+
+def test_class_labels_beyond_the_output_units() -> None:
+    model = net(
+        linear(0, "fc", 10), loss="cross_entropy", expects="logits", y_is_integer=True, y_min=1.0, y_max=10.0
+    )
+    f = only(run(model), RANGE)
+    assert {c.category for c in f.causes} == {Category.DATA, Category.ARCHITECTURE}
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        net(
+            linear(0, "fc", 10),
+            loss="cross_entropy",
+            expects="logits",
+            y_is_integer=True,
+            y_min=0.0,
+            y_max=9.0,
+        ),
+        net(
+            linear(0, "fc", 1),
+            head(1, "Sigmoid", "sigmoid", units=1),
+            loss="bce",
+            expects="probabilities",
+            y_min=0.0,
+            y_max=1.0,
+        ),
+        net(linear(0, "fc", 1), loss="bce_logits", expects="logits", y_min=0.0, y_max=1.0),
+        net(
+            linear(0, "fc", 10),
+            head(1, "LogSoftmax", "log_softmax", units=10),
+            loss="nll",
+            expects="log_probabilities",
+            y_is_integer=True,
+            y_min=0.0,
+            y_max=9.0,
+        ),
+        net(linear(0, "fc", 1), loss="mse", expects="values", y_min=-40.0, y_max=300.0),
+        net(linear(0, "fc", 10), head(1, "Flatten", "linear"), loss="cross_entropy", expects="logits"),
+    ],
+    ids=["ce-logits", "sigmoid-bce", "bce-logits", "logsoftmax-nll", "linear-mse", "flatten-tail"],
+)
+def test_consistent_set_ups_have_no_finding(model: ModelInfo) -> None:
+    assert run(model, first_loss=2.0) == []
+
+
+def test_keras_softmax_with_categorical_crossentropy_is_fine() -> None:
+    model = net(
+        linear(0, "dense", 10, "softmax", "Dense"),
+        loss="categorical_crossentropy",
+        expects="probabilities",
+        framework="keras",
+        y_is_one_hot=True,
+        y_min=0.0,
+        y_max=1.0,
+    )
+    model.layers[0].softmax_axis_size = 10
+    assert run(model, first_loss=math.log(10)) == []
+
+
+# ---------------------------------------------------------------- input scale
+def ce_net(first: LayerInfo | None = None, **data) -> ModelInfo:
+    layers = [first] if first is not None else []
+    layers.append(linear(len(layers), "fc", 10))
+    labels = {"y_is_integer": True, "y_min": 0.0, "y_max": 9.0}
+    return net(*layers, loss="cross_entropy", expects="logits", **{**labels, **data})
+
+
+def test_raw_pixels_are_unnormalized() -> None:
+    f = only(run(ce_net(x_min=0.0, x_max=255.0)), Symptom.UNNORMALIZED_INPUT)
+    assert f.layer is None and f.phase == Phase.DATA and "[0, 255]" in top(f).fix
+
+
+def test_input_range_is_read_from_the_first_batch_when_facts_lack_it() -> None:
+    model = ce_net(x_min=None, x_max=None)
+    x = np.random.default_rng(0).uniform(0, 1000, (8, 4))
+    assert only(run(model, x=x), Symptom.UNNORMALIZED_INPUT)
+
+
+@pytest.mark.parametrize("kind", ["Rescaling", "Embedding", "BatchNorm1d", "Normalization"])
+def test_first_layer_that_normalizes_is_exempt(kind: str) -> None:
+    first = LayerInfo(0, "pre", kind, None)
+    assert run(ce_net(first, x_min=0.0, x_max=255.0)) == []
+
+
+def test_feature_scales_orders_of_magnitude_apart() -> None:
+    assert only(run(ce_net(x_feature_scale_ratio=1e5)), Symptom.UNNORMALIZED_INPUT)
+    assert run(ce_net(x_min=-8.0, x_max=8.0, x_feature_scale_ratio=500.0)) == []  # sparse pixels: fine
+    assert only(run(ce_net(x_min=0.0, x_max=30.0, x_feature_scale_ratio=500.0)), Symptom.UNNORMALIZED_INPUT)
+
+
+def test_standardized_data_with_moderate_outliers_is_fine() -> None:
+    assert run(ce_net(x_min=-9.0, x_max=9.5, x_feature_scale_ratio=3.0)) == []
+
+
+# ---------------------------------------------------------------- initial loss
+def test_first_loss_far_above_log_k_is_poor_initialization() -> None:
+    f = only(run(ce_net(), first_loss=25.0), Symptom.POOR_INITIALIZATION)
+    assert f.phase == Phase.LOSS and f.layer is None
+    assert f.evidence["expected_initial_loss"] == pytest.approx(math.log(10))
+    assert top(f).category == Category.INITIALIZATION and top(f).layer.name == "fc"
+
+
+def test_first_loss_near_log_k_is_fine() -> None:
+    assert run(ce_net(), first_loss=2.4) == []
+
+
+def test_large_first_loss_with_raw_inputs_also_votes_data() -> None:
+    found = run(ce_net(x_min=0.0, x_max=255.0), first_loss=40.0)
+    assert [f.symptom for f in found] == [Symptom.UNNORMALIZED_INPUT, Symptom.POOR_INITIALIZATION]
+    weights = {c.category: c.weight for c in found[1].causes}
+    assert weights[Category.DATA] > weights[Category.INITIALIZATION]  # raw inputs explain the large logits
+
+
+def test_large_first_loss_becomes_evidence_of_a_mismatch() -> None:
+    model = net(
+        linear(0, "fc", 10),
+        head(1, "Softmax", "softmax", units=10, axis=10),
+        loss="nll",
+        expects="log_probabilities",
+    )
+    f = only(run(model, first_loss=30.0), MISMATCH)
+    assert f.evidence["initial_loss"] == 30.0
+
+
+def test_preflight_runs_once_at_step_one_in_the_monitor() -> None:
+    monitor = Monitor("torch", detectors=[d for d in load_all() if d.name == "preflight"])
+    monitor.set_model(ce_net(x_min=0.0, x_max=255.0))
+    for step in range(1, 4):
+        monitor.record(StepRecord(step=step, loss=2.3))
+    assert [(f.symptom, f.step) for f in monitor.findings] == [(Symptom.UNNORMALIZED_INPUT, 1)]
+    diagnosis = monitor.diagnosis()
+    assert diagnosis.verdict == "faulty" and diagnosis.root_causes[0].category == Category.DATA
+
+
+@pytest.mark.parametrize("act", ["sigmoid", "softmax", "linear"])
+def test_categorical_crossentropy_on_one_unit_blames_the_loss(act: str) -> None:
+    model = net(linear(0, "dense", 1, act, "Dense"), loss="categorical_crossentropy", expects="probabilities",
+                framework="keras", y_min=0.0, y_max=1.0)
+    model.layers[0].softmax_axis_size = 1 if act == "softmax" else None
+    f = only(run(model), MISMATCH)
+    assert top(f).category in (Category.LOSS, Category.ACTIVATION)
+    if act != "softmax":  # softmax on one unit is the activation's own fault (checked first)
+        assert f.layer is None and top(f).category == Category.LOSS and "binary_crossentropy" in top(f).fix
+
+
+def test_categorical_crossentropy_on_multi_hot_targets() -> None:
+    model = net(linear(0, "dense", 5, "softmax", "Dense"), loss="categorical_crossentropy",
+                expects="probabilities", framework="keras", y_is_multi_hot=True, y_min=0.0, y_max=1.0)
+    model.layers[0].softmax_axis_size = 5
+    f = only(run(model), MISMATCH)
+    assert f.layer is None and top(f).category == Category.LOSS
+    assert any(c.category == Category.ACTIVATION and c.layer.name == "dense" for c in f.causes)

@@ -1,0 +1,64 @@
+"""unchanged_weights: trainable layers that stop changing while they receive gradients."""
+
+from __future__ import annotations
+
+from builders import layer, model, simulate_mlp, trace_of, vec
+
+from deeplocalize.config import Config
+from deeplocalize.detectors.weights import unchanged_weights
+from deeplocalize.trace import StepRecord
+from deeplocalize.vocabulary import Category, Channel, Phase, Symptom
+
+
+def test_layer_left_out_of_the_optimizer_is_reported_alone() -> None:
+    sim = simulate_mlp(not_in_optimizer=("fc1",), steps=20)
+    found = unchanged_weights(sim.trace, sim.model, Config())
+    assert [(f.symptom, f.phase, f.layer.name, f.step) for f in found] == [
+        (Symptom.UNCHANGED_WEIGHTS, Phase.UPDATE, "fc1", 1)
+    ]  # activation modules (no params) are skipped
+    assert found[0].causes[0].category == Category.TRAINING and "`fc1`" in found[0].causes[0].fix
+
+
+def test_learning_rate_zero_is_one_model_level_finding() -> None:
+    sim = simulate_mlp(lr=0.0, steps=20)
+    (f,) = unchanged_weights(sim.trace, sim.model, Config())
+    assert f.layer is None and f.causes[0].category == Category.LEARNING_RATE
+    assert "learning rate is 0" in f.causes[0].fix
+
+
+def test_missing_optimizer_step_points_to_the_training_loop() -> None:
+    info = model([layer(0, "fc", "Linear", "linear", 4, 36)], lr=0.1)
+    records = [
+        StepRecord(
+            step=s,
+            loss=1.0,
+            lr=0.1,
+            stats={
+                (0, Channel.WEIGHTS): vec(36, norm=3.0),
+                (0, Channel.UPDATE): vec(36, norm=0.0),
+                (0, Channel.WEIGHT_GRAD): vec(36, norm=0.5),
+            },
+        )
+        for s in range(1, 11)
+    ]
+    (f,) = unchanged_weights(trace_of(records), info, Config())
+    assert (
+        f.layer is None
+        and f.causes[0].category == Category.TRAINING
+        and "optimizer.step()" in f.causes[0].fix
+    )
+
+
+def test_deliberately_frozen_layers_vanishing_gradients_and_healthy_runs_are_not_reported() -> None:
+    sim = simulate_mlp(frozen=("fc0",), steps=20)
+    assert unchanged_weights(sim.trace, sim.model, Config()) == []
+    sim = simulate_mlp(widths=(8, *(32,) * 10, 4), acts="sigmoid", steps=20)  # tiny updates from tiny grads
+    assert unchanged_weights(sim.trace, sim.model, Config()) == []
+    for kw in ({}, {"lr": 0.001}, {"momentum": 0.9, "lr": 0.02}):
+        sim = simulate_mlp(steps=40, **kw)
+        assert unchanged_weights(sim.trace, sim.model, Config()) == [], kw
+
+
+def test_too_few_steps_is_not_enough_evidence() -> None:
+    sim = simulate_mlp(lr=0.0, steps=4)
+    assert unchanged_weights(sim.trace, sim.model, Config()) == []

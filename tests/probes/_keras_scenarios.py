@@ -1,0 +1,161 @@
+"""Small Keras training scenarios shared by the torch-backend tests and the TensorFlow subprocess.
+
+Each scenario builds a compiled model and its data (scikit-learn bundled sets or seeded numpy, no
+downloads) and names the expected diagnosis: (category, layer name or None). Running this file as a script
+(``python _keras_scenarios.py NAME...``, with KERAS_BACKEND set) trains each scenario under the callback and
+prints one JSON line per scenario.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class Scenario:
+    build: Callable[[], tuple[Any, np.ndarray, np.ndarray]]
+    expect: tuple[str, str | None] | None  # (category, layer name) or None for healthy
+    epochs: int = 3
+    batch_size: int = 32
+
+
+def _binary() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_breast_cancer
+
+    x, y = load_breast_cancer(return_X_y=True)
+    x = (x - x.mean(0)) / x.std(0)
+    return x.astype("float32"), y.astype("float32")
+
+
+def _digits(images: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    x = (x / 16.0).astype("float32")
+    if images:
+        x = x.reshape(-1, 8, 8, 1)
+    return x, y.astype("int64")
+
+
+def _one_hot(y: np.ndarray, k: int = 10) -> np.ndarray:
+    return np.eye(k, dtype="float32")[y]
+
+
+def _mlp(inputs: int, out_units: int, out_act: str, loss: str, lr: float = 0.01, opt: str = "adam") -> Any:
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((inputs,)),
+        keras.layers.Dense(32, activation="relu", name="hidden"),
+        keras.layers.Dense(out_units, activation=out_act, name="out"),
+    ])
+    optimizer = keras.optimizers.Adam(lr) if opt == "adam" else keras.optimizers.SGD(lr)
+    model.compile(optimizer, loss, metrics=["accuracy"])
+    return model
+
+
+def softmax_one_unit_bce() -> tuple[Any, np.ndarray, np.ndarray]:
+    x, y = _binary()
+    return _mlp(30, 1, "softmax", "binary_crossentropy"), x, y
+
+
+def sigmoid_cce() -> tuple[Any, np.ndarray, np.ndarray]:
+    x, y = _digits()
+    return _mlp(64, 10, "sigmoid", "categorical_crossentropy"), x, _one_hot(y)
+
+
+def relu_bce() -> tuple[Any, np.ndarray, np.ndarray]:
+    x, y = _binary()
+    return _mlp(30, 1, "relu", "binary_crossentropy"), x, y
+
+
+def mse_one_hot() -> tuple[Any, np.ndarray, np.ndarray]:
+    x, y = _digits()
+    return _mlp(64, 10, "softmax", "mse"), x, _one_hot(y)
+
+
+def unscaled_inputs() -> tuple[Any, np.ndarray, np.ndarray]:
+    x, y = _digits()
+    return _mlp(64, 10, "softmax", "sparse_categorical_crossentropy"), x * 16.0 * 250.0 + 1000.0, y
+
+
+def lr_nan() -> tuple[Any, np.ndarray, np.ndarray]:
+    x, y = _digits()
+    return _mlp(64, 10, "softmax", "sparse_categorical_crossentropy", lr=1e4, opt="sgd"), x, y
+
+
+def healthy_mlp() -> tuple[Any, np.ndarray, np.ndarray]:
+    x, y = _digits()
+    return _mlp(64, 10, "softmax", "sparse_categorical_crossentropy", lr=0.003), x, y
+
+
+def healthy_cnn() -> tuple[Any, np.ndarray, np.ndarray]:
+    import keras
+
+    x, y = _digits(images=True)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((8, 8, 1)),
+        keras.layers.Conv2D(8, 3, activation="relu", padding="same", name="conv"),
+        keras.layers.MaxPooling2D(2, name="pool"),
+        keras.layers.Flatten(name="flat"),
+        keras.layers.Dense(32, activation="relu", name="hidden"),
+        keras.layers.Dense(10, activation="softmax", name="out"),
+    ])
+    model.compile(keras.optimizers.Adam(0.003), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model, x, y
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "softmax_one_unit_bce": Scenario(softmax_one_unit_bce, ("activation", "out")),
+    "sigmoid_cce": Scenario(sigmoid_cce, ("activation", "out")),
+    "relu_bce": Scenario(relu_bce, ("activation", "out")),
+    "mse_one_hot": Scenario(mse_one_hot, ("loss", None)),
+    "unscaled_inputs": Scenario(unscaled_inputs, ("data", None)),
+    "lr_nan": Scenario(lr_nan, ("learning_rate", None)),
+    "healthy_mlp": Scenario(healthy_mlp, None, epochs=4),
+    "healthy_cnn": Scenario(healthy_cnn, None, epochs=4),
+}
+
+
+def run(name: str, on_fault: str = "continue") -> dict[str, Any]:
+    """Train one scenario under the callback; its diagnosis as a dict, plus the last loss/accuracy seen."""
+    import deeplocalize as dl
+
+    scenario = SCENARIOS[name]
+    model, x, y = scenario.build()
+    callback = dl.keras.DeepLocalize(on_fault=on_fault, store=False, verbose=0)
+    history = model.fit(x, y, batch_size=scenario.batch_size, epochs=scenario.epochs, verbose=0,
+                        callbacks=[callback])
+    assert callback.diagnosis is not None
+    out = callback.diagnosis.to_dict()
+    out["history"] = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    return out
+
+
+def matches(diagnosis: dict[str, Any], expect: tuple[str, str | None], top: int = 3) -> bool:
+    """True when one of the first ``top`` root causes has the expected category (and layer, when named)."""
+    category, layer = expect
+    for cause in diagnosis["root_causes"][:top]:
+        if cause["category"] != category:
+            continue
+        if layer is None or (cause["layer"] or {}).get("name") == layer:
+            return True
+    return False
+
+
+if __name__ == "__main__":
+    for scenario_name in sys.argv[1:]:
+        try:
+            result = run(scenario_name)
+        except Exception as exc:  # reported to the parent test
+            result = {"error": f"{type(exc).__name__}: {exc}"}
+        result["scenario"] = scenario_name
+        print("SCENARIO " + json.dumps(result), flush=True)

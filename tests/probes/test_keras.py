@@ -1,0 +1,305 @@
+"""The Keras callback and ``instrument`` on the torch backend (the TensorFlow backend: test_keras_tf.py)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+keras = pytest.importorskip("keras")
+torch = pytest.importorskip("torch")
+torch.set_num_threads(1)  # tiny models: threads only contend on this shared 2-core machine
+if keras.backend.backend() != "torch":  # keras was imported earlier in this process with another backend
+    pytest.skip("these tests need the torch Keras backend", allow_module_level=True)
+
+import deeplocalize as dl  # noqa: E402
+from deeplocalize import summary  # noqa: E402
+from deeplocalize.monitor import Monitor  # noqa: E402
+from deeplocalize.probes.keras import instrument  # noqa: E402
+from deeplocalize.vocabulary import Channel  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))
+import _keras_scenarios as sc  # noqa: E402
+
+
+def _data(n: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, 8)).astype("float32")
+    y = (x[:, 0] + x[:, 1] > 0).astype("float32")
+    return x, y
+
+
+def _model(out_act: str = "sigmoid", dropout: bool = False, loss: str = "binary_crossentropy") -> keras.Model:
+    keras.utils.set_random_seed(1)
+    layers = [keras.Input((8,)), keras.layers.Dense(16, activation="relu", name="h")]
+    if dropout:
+        layers.append(keras.layers.Dropout(0.3, name="drop"))
+    layers.append(keras.layers.Dense(1, activation=out_act, name="out"))
+    model = keras.Sequential(layers)
+    model.compile(keras.optimizers.SGD(0.05, momentum=0.9), loss, metrics=["accuracy"])
+    return model
+
+
+# ---------------------------------------------------------------------------------------- model facts
+def test_model_facts_from_keras() -> None:
+    x, y = _data()
+    model = _model()
+    cb = dl.keras.DeepLocalize(on_fault="continue", store=False, verbose=0)
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0, callbacks=[cb])
+    info = cb.monitor.model
+    facts = [(layer.index, layer.name, layer.type, layer.activation, layer.units) for layer in info.layers]
+    assert facts == [(0, "h", "Dense", "relu", 16), (1, "out", "Dense", "sigmoid", 1)]
+    assert info.layers[0].params == 8 * 16 + 16 and info.layers[0].kernel_initializer == "glorot_uniform"
+    assert info.layers[0].bias_initializer == "zeros" and info.layers[0].unit_axis == -1
+    loss = (info.loss.name, info.loss.expects, info.loss.from_logits)
+    assert loss == ("binary_crossentropy", "probabilities", False)
+    assert info.optimizer.name == "sgd" and info.optimizer.lr == pytest.approx(0.05)
+    assert info.optimizer.momentum == pytest.approx(0.9)
+    assert info.data.x_shape == (256, 8) and info.data.y_is_integer and info.data.n_classes == 2
+    assert info.data.x_min == pytest.approx(float(x.min())) and info.task == "binary"
+
+
+def test_loss_facts_logits_and_softmax_axis() -> None:
+    from deeplocalize.probes.keras_facts import layer_info, loss_info
+
+    logits = loss_info(keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    facts = (logits.name, logits.expects, logits.from_logits)
+    assert facts == ("sparse_categorical_crossentropy", "logits", True)
+    assert loss_info("mse").name == "mse" and loss_info(keras.losses.mean_absolute_error).name == "mae"
+    assert loss_info(lambda t, p: t - p).name == "custom"
+    dense = keras.layers.Dense(5, activation="softmax", kernel_initializer="he_normal")
+    dense.build((None, 3))
+    info = layer_info(3, dense)
+    assert (info.activation, info.softmax_axis_size, info.kernel_initializer) == ("softmax", 5, "he_normal")
+    assert layer_info(0, keras.layers.ReLU()).activation == "relu"
+
+
+# ---------------------------------------------------------------------------------------- the trace
+def test_records_every_step_with_batch_loss_and_layer_stats() -> None:
+    x, y = _data()
+    model = _model()
+    cb = dl.keras.DeepLocalize(on_fault="continue", store=False, verbose=0)
+    history = model.fit(x, y, batch_size=32, epochs=2, verbose=0, callbacks=[cb], validation_split=0.25)
+    trace = cb.monitor.trace
+    assert trace.steps_observed == 12 and list(trace.steps()) == list(range(1, 13))
+    assert list(trace.epochs()) == [0] * 6 + [1] * 6
+    # the per-batch losses average back to Keras' epoch loss (Keras logs running means)
+    assert np.mean(trace.loss()[:6]) == pytest.approx(history.history["loss"][0], rel=1e-4)
+    assert np.mean(trace.metric("accuracy")[6:]) == pytest.approx(history.history["accuracy"][1], rel=1e-4)
+    assert trace.metric("val_loss")[5] == pytest.approx(history.history["val_loss"][0])
+    assert trace.metric("val_accuracy")[11] == pytest.approx(history.history["val_accuracy"][1])
+    assert np.all(trace.lr() == pytest.approx(0.05))
+    rec = trace.last_record
+    channels = (Channel.OUTPUT, Channel.OUTPUT_GRAD, Channel.WEIGHTS, Channel.WEIGHT_GRAD, Channel.UPDATE)
+    for channel in channels:
+        for layer in (0, 1):
+            assert (layer, channel) in rec.stats, (layer, channel)
+    assert rec.stats[(0, Channel.WEIGHTS)][0] == 8 * 16 + 16
+    out = rec.stats[(1, Channel.OUTPUT)]
+    assert 0.0 <= out[2] <= out[3] <= 1.0  # sigmoid output range
+    assert not np.isnan(rec.stats[(0, Channel.OUTPUT)][8])  # dead_frac measured on the ReLU layer
+    assert not np.isnan(out[9])  # sat_frac measured on the sigmoid layer
+
+
+def test_update_is_the_weight_change_of_the_step() -> None:
+    x, y = _data(64)
+    model = _model()
+    before = [w.copy() for w in model.get_weights()]
+    cb = dl.keras.DeepLocalize(on_fault="continue", store=False, verbose=0)
+    model.fit(x, y, batch_size=64, epochs=1, verbose=0, shuffle=False, callbacks=[cb])
+    after = model.get_weights()[:2]
+    delta = np.concatenate([(a - b).ravel() for a, b in zip(after, before[:2], strict=True)])
+    update = cb.monitor.trace.last_record.stats[(0, Channel.UPDATE)]
+    assert update[7] == pytest.approx(np.linalg.norm(delta), rel=1e-4)
+
+
+def test_stats_every_cadence() -> None:
+    x, y = _data()
+    cb = dl.keras.DeepLocalize(on_fault="continue", store=False, verbose=0,
+                               config=dl.Config(stats_every=4))
+    _model().fit(x, y, batch_size=32, epochs=1, verbose=0, callbacks=[cb])
+    records = list(cb.monitor.trace.records())
+    full = [r.step for r in records if not np.isnan(r.stats[(0, Channel.OUTPUT)][summary.MEAN])]
+    assert full == [1, 5]
+    assert all(r.stats[(0, Channel.OUTPUT)][summary.NONFINITE] == 0 for r in records)  # counted every step
+    assert not np.isnan(cb.monitor.trace.loss()).any()  # the loss is read every step regardless
+
+
+# ---------------------------------------------------------------------------------------- policy and output
+def test_nan_is_seen_on_its_step() -> None:
+    x, y = _data()
+    x[100:] = np.nan  # batches from step 4 on carry NaN
+    cb = dl.keras.DeepLocalize(on_fault="continue", store=False, verbose=0)
+    model = _model(loss="mse")  # torch's BCE refuses NaN probabilities (training itself would fail)
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0, shuffle=False, callbacks=[cb])
+    loss = cb.monitor.trace.loss()
+    assert np.isfinite(loss[:3]).all() and not np.isfinite(loss[3])
+    steps = [f.step for f in cb.diagnosis.findings if f.symptom == "numerical_error"]
+    assert steps and min(steps) == 4, cb.diagnosis.findings
+
+
+def test_on_fault_stop_stops_training() -> None:
+    x, y = _data()
+    x[:, 0] *= 1e4  # unscaled inputs: a pre-flight fault at step 1
+    cb = dl.keras.DeepLocalize(on_fault="stop", store=False, verbose=0)
+    model = _model(loss="mse")
+    history = model.fit(x, y, batch_size=32, epochs=3, verbose=0, callbacks=[cb])
+    d = cb.diagnosis
+    assert d.faulty and d.stopped_early and d.steps_observed < 8 and len(history.history["loss"]) == 1
+
+
+def test_on_fault_raise() -> None:
+    x, y = _data()
+    x[:] = np.nan
+    cb = dl.keras.DeepLocalize(on_fault="raise", store=False, verbose=0)
+    with pytest.raises(dl.FaultDetected) as info:
+        _model(loss="mse").fit(x, y, batch_size=32, epochs=2, verbose=0, callbacks=[cb])
+    assert info.value.diagnosis is cb.diagnosis and cb.diagnosis.faulty
+
+
+def test_on_fault_warn_and_continue() -> None:
+    x, y = _data()
+    x[:] = np.nan
+    cb = dl.keras.DeepLocalize(on_fault="warn", store=False, verbose=0)
+    with pytest.warns(RuntimeWarning, match="deeplocalize"):
+        _model(loss="mse").fit(x, y, batch_size=32, epochs=1, verbose=0, callbacks=[cb])
+    assert cb.diagnosis.steps_observed == 8 and not cb.diagnosis.stopped_early
+    quiet = dl.keras.DeepLocalize(on_fault="continue", store=False, verbose=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        _model(loss="mse").fit(x, y, batch_size=32, epochs=1, verbose=0, callbacks=[quiet])
+    assert quiet.diagnosis.faulty and quiet.diagnosis.steps_observed == 8
+
+
+def test_verbose_prints_one_summary_line(capsys: pytest.CaptureFixture[str]) -> None:
+    x, y = _data()
+    cb = dl.keras.DeepLocalize(on_fault="continue", store=False)  # "auto": fit(verbose=0) -> silent
+    _model().fit(x, y, batch_size=32, epochs=1, verbose=0, callbacks=[cb])
+    assert "deeplocalize" not in capsys.readouterr().out
+    cb = dl.keras.DeepLocalize(on_fault="continue", store=False, verbose=1)
+    _model().fit(x, y, batch_size=32, epochs=2, verbose=0, callbacks=[cb])
+    lines = [line for line in capsys.readouterr().out.splitlines() if "deeplocalize" in line]
+    assert len(lines) == 1 and str(cb.diagnosis.verdict) in lines[0]
+
+
+# ---------------------------------------------------------------------------------------- guarantees
+def _train(callback: bool) -> list[np.ndarray]:
+    x, y = _data()
+    model = _model(dropout=True)
+    cbs = [dl.keras.DeepLocalize(on_fault="continue", store=False, verbose=0)] if callback else []
+    model.fit(x, y, batch_size=32, epochs=2, verbose=0, callbacks=cbs, validation_split=0.2)
+    return model.get_weights()
+
+
+def test_training_is_unaltered_bit_for_bit() -> None:
+    plain, watched = _train(False), _train(True)
+    assert len(plain) == len(watched)
+    for a, b in zip(plain, watched, strict=True):
+        assert np.array_equal(a, b)
+
+
+def test_tool_errors_never_break_training(monkeypatch: pytest.MonkeyPatch) -> None:
+    from deeplocalize.probes import keras_callback
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(keras_callback, "current_lr", broken)
+    monkeypatch.setattr(keras_callback, "model_info", broken)
+    x, y = _data()
+    cb = dl.keras.DeepLocalize(on_fault="continue", store=False, verbose=0)
+    history = _model().fit(x, y, batch_size=32, epochs=2, verbose=0, callbacks=[cb])
+    assert len(history.history["loss"]) == 2
+    assert cb.diagnosis is not None and any("boom" in e for e in cb.diagnosis.tool_errors)
+
+
+# ---------------------------------------------------------------------------------------- instrument
+def test_instrument_injects_into_fit_and_honours_max_steps() -> None:
+    x, y = _data()
+    monitor = Monitor("keras", on_fault="continue")
+    model = _model()
+    with instrument(monitor, max_steps=5):
+        model.fit(x, y, batch_size=32, epochs=3, verbose=0)
+    assert monitor.trace.steps_observed == 5
+    assert monitor.model.data is not None and monitor.model.data.x_shape == (256, 8)
+    assert "fit" not in vars(keras.Model)  # removed on exit
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0)
+    assert monitor.trace.steps_observed == 5
+    assert monitor.finish().steps_observed == 5
+
+
+def test_instrument_continues_steps_across_fit_calls() -> None:
+    x, y = _data()
+    monitor = Monitor("keras", on_fault="continue")
+    with instrument(monitor):
+        model = _model()
+        model.fit(x, y, batch_size=64, epochs=1, verbose=0, callbacks=[keras.callbacks.History()])
+        model.fit(x, y, 64, 1, 0)  # positional batch_size, epochs, verbose
+    assert list(monitor.trace.steps()) == list(range(1, 9))
+
+
+def test_instrument_imports_nothing_for_scripts_without_keras() -> None:
+    code = textwrap.dedent("""
+        import sys
+        from deeplocalize.monitor import Monitor
+        from deeplocalize.probes.keras import instrument
+        with instrument(Monitor("torch")):
+            import json
+        heavy = [m for m in sys.modules if m.split(".")[0] in ("keras", "tensorflow", "torch", "jax")]
+        assert not heavy, heavy
+        print("ok")
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_instrument_hooks_keras_imported_later() -> None:
+    code = textwrap.dedent("""
+        import os, sys
+        os.environ["KERAS_BACKEND"] = "torch"
+        import numpy as np
+        import torch
+        torch.set_num_threads(1)
+        from deeplocalize.monitor import Monitor
+        from deeplocalize.probes.keras import instrument
+        monitor = Monitor("keras", on_fault="continue")
+        with instrument(monitor, max_steps=3):
+            assert "keras" not in sys.modules
+            import keras
+            m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+            m.compile("sgd", "mse")
+            m.fit(np.ones((64, 4), "float32"), np.ones((64, 1), "float32"), batch_size=8, verbose=0)
+        print("steps", monitor.trace.steps_observed)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert "steps 3" in out.stdout, out.stderr[-2000:]
+
+
+# ---------------------------------------------------------------------------------------- common Keras bugs
+@pytest.mark.parametrize("name", [n for n, s in sc.SCENARIOS.items() if s.expect is not None])
+def test_common_keras_bug_is_localized(name: str) -> None:
+    result = sc.run(name)
+    assert result["verdict"] == "faulty", result["findings"]
+    assert sc.matches(result, sc.SCENARIOS[name].expect), result["root_causes"]
+
+
+@pytest.mark.parametrize("name", ["healthy_mlp", "healthy_cnn"])
+def test_healthy_keras_model_is_healthy(name: str) -> None:
+    result = sc.run(name)
+    assert result["verdict"] == "healthy", (result["findings"], result["history"])
+    assert result["history"]["accuracy"][-1] > 0.85
+
+
+def test_softmax_on_one_unit_premise() -> None:
+    """The classic bug: output always 1.0, loss = 15.94 x (share of negatives), accuracy fixed."""
+    model, x, y = sc.softmax_one_unit_bce()
+    history = model.fit(x, y, batch_size=32, epochs=1, verbose=0)
+    assert history.history["loss"][0] == pytest.approx(float(1 - y.mean()) * 15.9424, rel=0.02)
+    assert history.history["accuracy"][0] == pytest.approx(float(y.mean()), abs=0.01)

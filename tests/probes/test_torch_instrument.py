@@ -1,0 +1,67 @@
+"""Global instrumentation (``deeplocalize run``): scripts that never mention deeplocalize."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+import torch.nn.functional as F  # noqa: E402, N812
+from torch import nn  # noqa: E402
+
+from deeplocalize.errors import StopTraining  # noqa: E402
+from deeplocalize.monitor import Monitor  # noqa: E402
+from deeplocalize.probes.torch import instrument  # noqa: E402
+from deeplocalize.vocabulary import Channel  # noqa: E402
+
+
+class Net(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(nn.Linear(6, 12), nn.Tanh())
+        self.scale = nn.Parameter(torch.ones(1))  # owned by the root: not attributed to a layer
+        self.fc2 = nn.Linear(12, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.features(x) * self.scale)
+
+
+def _script(steps: int, criterion: nn.Module | None = None) -> None:
+    """What a user's training script does, with no mention of deeplocalize."""
+    torch.manual_seed(0)
+    model = Net()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    x = torch.randn(32, 6)
+    y = (x[:, 0] > 0).long()
+    for _ in range(steps):
+        opt.zero_grad()
+        out = model(x)
+        loss = criterion(out, y) if criterion is not None else F.cross_entropy(out, y)
+        loss.backward()
+        opt.step()
+    model.eval()
+    with torch.no_grad():
+        model(x)
+
+
+def test_instrument_sees_layers_loss_optimizer_of_an_unmodified_loop() -> None:
+    monitor = Monitor("torch")
+    with instrument(monitor):
+        _script(4)
+    info = monitor.model
+    assert [(lay.index, lay.name, lay.activation) for lay in info.layers] == [
+        (0, "features.0", "linear"), (1, "features.1", "tanh"), (2, "fc2", "linear")]
+    assert info.loss.name == "cross_entropy" and info.optimizer.name == "adam"
+    trace = monitor.trace
+    assert trace.steps_observed == 4 and all(r.loss is not None for r in trace.records())
+    assert trace.last_record.stats[(1, Channel.OUTPUT)][9] >= 0  # sat_frac measured on tanh
+    assert monitor.tool_errors == []
+
+
+def test_instrument_loss_module_is_not_a_layer_and_max_steps_stops() -> None:
+    monitor = Monitor("torch")
+    with pytest.raises(StopTraining), instrument(monitor, max_steps=2):
+        _script(10, criterion=nn.CrossEntropyLoss())
+    assert monitor.trace.steps_observed == 2 and monitor.stopped_early
+    assert monitor.model.loss.framework_name == "CrossEntropyLoss"
+    assert "CrossEntropyLoss" not in [lay.type for lay in monitor.model.layers]
+    assert F.cross_entropy.__module__ == "torch.nn.functional"

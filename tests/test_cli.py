@@ -1,0 +1,186 @@
+"""The CLI verbs that need no framework: stored runs, settings, bad input, bench forwarding."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from deeplocalize import cli_commands, summary
+from deeplocalize.cli import main
+from deeplocalize.cli_commands import UsageError, apply_settings
+from deeplocalize.config import Config
+from deeplocalize.model import LayerInfo, ModelInfo
+from deeplocalize.store import DB_NAME, RunStore
+from deeplocalize.trace import StepRecord
+from deeplocalize.vocabulary import Channel
+
+LAYERS = [LayerInfo(0, "fc1", "Linear", activation="linear", units=8, params=40),
+          LayerInfo(1, "act", "ReLU", activation="relu", units=8),
+          LayerInfo(2, "fc2", "Linear", activation="linear", units=3, params=27)]
+
+
+def record(step: int, nan_from: int | None) -> StepRecord:
+    """A plausible step of a 3-layer MLP; layer 2's output is NaN from step ``nan_from``."""
+    rng = np.random.default_rng(step)
+    stats = {}
+    for layer in LAYERS:
+        out = rng.normal(size=(16, layer.units))
+        if layer.activation == "relu":
+            out = np.maximum(out, 0)
+        if nan_from is not None and step >= nan_from and layer.index == 2:
+            out[:] = np.nan
+        stats[(layer.index, Channel.OUTPUT)] = summary.summarize(out, unit_axis=-1)
+        stats[(layer.index, Channel.INPUT)] = summary.summarize(rng.normal(size=(16, 8)))
+    nan = nan_from is not None and step >= nan_from
+    return StepRecord(step=step, loss=float("nan") if nan else 2.0 / step ** 0.3, lr=0.01, stats=stats,
+                      data=summary.summarize(rng.normal(size=(16, 5))))
+
+
+def stored_run(store_dir: Path, steps: int = 40, nan_from: int | None = None, finish: bool = False) -> str:
+    """Write a run the way a probe would, without a diagnosis (as if the process had been killed)."""
+    writer = RunStore(store_dir).create_run("torch", command="train.py --lr 0.01")
+    writer.write_model(ModelInfo("torch", layers=LAYERS))
+    for step in range(1, steps + 1):
+        writer.write_step(record(step, nan_from))
+    writer.close()
+    return writer.run_id
+
+
+def one_line_error(capsys: pytest.CaptureFixture[str], *fragments: str) -> None:
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("deeplocalize: error: ") and "\n" not in err and "Traceback" not in err, err
+    for fragment in fragments:
+        assert fragment in err, err
+
+
+def test_help_and_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--help"]) == 0
+    assert "run" in capsys.readouterr().out
+    assert main([]) == 2
+    assert main(["run"]) == 2  # no script
+    assert main(["run", "--max-steps", "0", "x.py"]) == 2
+
+
+def test_missing_script(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--store", str(tmp_path), str(tmp_path / "nope.py")]) == 2
+    one_line_error(capsys, "script not found", "nope.py")
+    assert not (tmp_path / DB_NAME).exists()
+
+
+def test_corrupt_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / DB_NAME).write_bytes(b"\x00garbage" * 500)
+    script = tmp_path / "train.py"
+    script.write_text("raise SystemExit('must not run')\n")
+    for argv in (["run", str(script)], ["runs"], ["analyze", "latest"], ["report", "r1"]):
+        assert main([*argv, "--store", str(tmp_path)] if argv[0] != "run"
+                    else ["run", "--store", str(tmp_path), str(script)]) == 2
+        one_line_error(capsys, "corrupt")
+
+
+def test_unknown_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    stored_run(tmp_path, steps=3)
+    assert main(["report", "r0099", "--store", str(tmp_path)]) == 2
+    one_line_error(capsys, "no run 'r0099'")
+
+
+def test_apply_settings() -> None:
+    config = apply_settings(Config(), ["check_every=3", "window=64"])
+    assert (config.check_every, config.window) == (3, 64)
+    with pytest.raises(UsageError, match=r"unknown setting 'no_such'.*valid names: .*check_every"):
+        apply_settings(Config(), ["no_such=1"])
+    with pytest.raises(UsageError, match="cannot read 'abc' as int"):
+        apply_settings(Config(), ["window=abc"])
+    with pytest.raises(UsageError, match="NAME=VALUE"):
+        apply_settings(Config(), ["window"])
+    assert apply_settings(Config(), ["extra={\"a\": 1}"]).extra == {"a": 1}
+
+
+def test_runs_listing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["runs", "--store", str(tmp_path / "empty")]) == 0
+    assert "no runs stored" in capsys.readouterr().out
+    stored_run(tmp_path, steps=5)
+    stored_run(tmp_path, steps=7)
+    assert main(["runs", "--store", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["ID", "DATE", "FRAMEWORK", "STEPS", "VERDICT", "COMMAND"]
+    assert lines[1].split()[0] == "r0001" and lines[2].split()[0] == "r0002"
+    assert "torch" in lines[2] and " 7 " in lines[2] and lines[2].endswith("train.py --lr 0.01")
+
+
+def test_analyze_killed_nan_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run_id = stored_run(tmp_path, steps=30, nan_from=12)
+    out = tmp_path / "d.json"
+    argv = ["analyze", run_id, "--store", str(tmp_path), "--json", str(out), "--set", "check_every=5"]
+    assert main(argv) == 1
+    doc = json.loads(out.read_text())
+    assert doc["schema"] == "deeplocalize.diagnosis/1" and doc["verdict"] == "faulty"
+    first = doc["findings"][0]
+    assert first["symptom"] == "numerical_error" and first["step"] == 12
+    assert first["layer"] == {"index": 2, "name": "fc2", "type": "Linear"}
+    assert "FAULTY" in capsys.readouterr().out
+    # report on a run without a stored diagnosis computes it from the trace
+    assert main(["report", "latest", "--store", str(tmp_path), "--json", str(out)]) == 1
+    assert json.loads(out.read_text())["findings"][0]["step"] == 12
+    assert "ended without a diagnosis" in capsys.readouterr().out
+
+
+def test_analyze_set_changes_the_thresholds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run_id = stored_run(tmp_path, steps=30)
+    out = tmp_path / "d.json"
+    main(["analyze", run_id, "--store", str(tmp_path), "--json", str(out), "-q"])
+    assert json.loads(out.read_text())["verdict"] != "inconclusive"
+    assert main(["analyze", run_id, "--store", str(tmp_path), "--json", str(out), "-q",
+                 "--set", "min_steps_for_verdict=1000"]) == 0
+    assert json.loads(out.read_text())["verdict"] == "inconclusive"
+    assert main(["analyze", run_id, "--store", str(tmp_path), "--set", "nope=1"]) == 2
+    one_line_error(capsys, "unknown setting 'nope'", "min_steps_for_verdict")
+
+
+def test_bench_forwards_arguments(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "benchmarks").mkdir()
+    (tmp_path / "benchmarks" / "__init__.py").write_text("")
+    (tmp_path / "benchmarks" / "bench.py").write_text("def main(argv):\n    return 40 + len(argv)\n")
+    monkeypatch.setattr(cli_commands, "find_repository", lambda: tmp_path)
+    monkeypatch.delitem(sys.modules, "benchmarks", raising=False)
+    monkeypatch.delitem(sys.modules, "benchmarks.bench", raising=False)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    assert main(["bench", "--cases", "a", "--help"]) == 43
+
+
+def test_bench_without_repository(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                                  ) -> None:
+    monkeypatch.setattr(cli_commands, "find_repository", lambda: None)
+    assert main(["bench"]) == 2
+    one_line_error(capsys, "benchmarks/bench.py not found")
+
+
+def test_python_dash_m(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "deeplocalize", "runs", "--store", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "no runs stored" in proc.stdout, proc.stderr
+
+
+def test_report_writes_json_html_and_tensorboard(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run_id = stored_run(tmp_path / "s", steps=30, nan_from=20)
+    paths = tmp_path / "d.json", tmp_path / "r.html", tmp_path / "tb"
+    argv = ["report", run_id, "--store", str(tmp_path / "s"), "--json", str(paths[0]),
+            "--html", str(paths[1]), "--tensorboard", str(paths[2])]
+    assert main(argv) == 1, capsys.readouterr().err
+    assert json.loads(paths[0].read_text())["verdict"] == "faulty"
+    assert "<html" in paths[1].read_text().lower()
+    assert any(paths[2].rglob("*tfevents*"))
+
+
+def test_unwritable_output_is_a_tool_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run_id = stored_run(tmp_path / "s", steps=25)
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    argv = ["report", run_id, "--store", str(tmp_path / "s"), "-q", "--json", str(blocker / "d.json")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("deeplocalize: cannot write the JSON to") and "\n" not in err

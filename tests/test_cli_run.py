@@ -1,0 +1,174 @@
+"""`deeplocalize run` and `demo` end to end on small PyTorch scripts that never mention deeplocalize."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+
+from deeplocalize.cli import main
+from deeplocalize.store import RunStore
+
+PRELUDE = """
+import sys
+import torch
+from torch import nn
+
+torch.manual_seed(0)
+x = torch.randn(256, 10)
+y = (x[:, :3].sum(1) > 0).long()
+
+
+class Net(nn.Module):
+    def __init__(self, scale=None):
+        super().__init__()
+        self.fc1 = nn.Linear(10, 16)
+        self.act = nn.ReLU()
+        self.scale = scale or nn.Identity()
+        self.fc2 = nn.Linear(16, 2)
+
+    def forward(self, inputs):
+        return self.fc2(self.scale(self.act(self.fc1(inputs))))
+
+
+def train(model, epochs, on_step=None):
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    step = 0
+    for _ in range(epochs):
+        for i in range(0, 256, 32):
+            optimizer.zero_grad()
+            loss = nn.functional.cross_entropy(model(x[i:i + 32]), y[i:i + 32])
+            loss.backward()
+            optimizer.step()
+            step += 1
+            if on_step:
+                on_step(step)
+    return loss
+"""
+
+SCRIPTS = {
+    "healthy.py": "loss = train(Net(), epochs=12)\nprint('final loss', loss.item())\n",
+    "nan.py": """
+class DivideByZeroFrom(nn.Module):
+    '''A custom layer that divides by zero from its 30th training call.'''
+
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, inputs):
+        self.calls += self.training
+        return inputs / 0.0 if self.calls >= 30 else inputs * 1.0
+
+
+train(Net(DivideByZeroFrom()), epochs=6)
+""",
+    "raises.py": """
+def fail(step):
+    if step == 3:
+        raise RuntimeError("boom at step 3")
+
+train(Net(), epochs=2, on_step=fail)
+""",
+    "exits.py": "train(Net(), epochs=3)\nsys.exit(3)\n",
+    "args.py": """
+import json
+json.dump(sys.argv, open(sys.argv[1], "w"))
+train(Net(), epochs=12)
+""",
+}
+
+
+@pytest.fixture
+def scripts(tmp_path: Path) -> dict[str, Path]:
+    paths = {}
+    for name, body in SCRIPTS.items():
+        paths[name] = tmp_path / name
+        paths[name].write_text(PRELUDE + textwrap.dedent(body))
+    return paths
+
+
+def run_cli(tmp_path: Path, *argv: str) -> tuple[int, dict]:
+    out = tmp_path / "diagnosis.json"
+    out.unlink(missing_ok=True)
+    status = main(["run", "--store", str(tmp_path / "store"), "--json", str(out), "--quiet", *argv])
+    return status, json.loads(out.read_text())
+
+
+def test_healthy_script_exits_0(tmp_path: Path, scripts: dict[str, Path]) -> None:
+    status, doc = run_cli(tmp_path, str(scripts["healthy.py"]))
+    assert doc["findings"] == [] and doc["verdict"] == "healthy", doc["findings"]
+    assert status == 0
+    assert doc["steps_observed"] == 96 and not doc["stopped_early"]
+    assert [layer["name"] for layer in doc["layers"]] == ["fc1", "act", "scale", "fc2"]
+
+
+def test_nan_script_exits_1_with_the_producing_layer(tmp_path: Path, scripts: dict[str, Path]) -> None:
+    status, doc = run_cli(tmp_path, str(scripts["nan.py"]))
+    assert status == 1
+    assert doc["schema"] == "deeplocalize.diagnosis/1" and doc["verdict"] == "faulty"
+    assert doc["framework"] == "torch" and doc["stopped_early"] is True
+    first = doc["findings"][0]
+    assert first["symptom"] == "numerical_error" and first["phase"] == "forward" and first["step"] == 30
+    assert first["layer"] == {"index": 2, "name": "scale", "type": "DivideByZeroFrom"}
+    assert doc["root_causes"] and doc["tool_errors"] == []
+    stored = RunStore(tmp_path / "store").load_run("latest")
+    assert stored.meta["verdict"] == "faulty" and stored.meta["command"].endswith("nan.py")
+    assert stored.records[-1].step == doc["steps_observed"]
+
+
+def test_on_fault_continue_trains_to_the_end(tmp_path: Path, scripts: dict[str, Path]) -> None:
+    status, doc = run_cli(tmp_path, "--on-fault", "continue", str(scripts["nan.py"]))
+    assert status == 1 and doc["steps_observed"] == 48 and not doc["stopped_early"]
+
+
+def test_script_that_raises(tmp_path: Path, scripts: dict[str, Path],
+                            capsys: pytest.CaptureFixture[str]) -> None:
+    status, doc = run_cli(tmp_path, str(scripts["raises.py"]))
+    assert status == 1 and doc["verdict"] != "faulty" and doc["steps_observed"] == 3
+    err = capsys.readouterr().err
+    assert "deeplocalize: raises.py raised RuntimeError: boom at step 3; diagnosing the steps that ran" in err
+    assert "raises.py" in err.split("RuntimeError")[0]  # the user's frames are shown ...
+    assert "deeplocalize/cli_exec.py" not in err and "runpy" not in err  # ... ours are not
+
+
+def test_script_exit_status_is_kept(tmp_path: Path, scripts: dict[str, Path]) -> None:
+    status, doc = run_cli(tmp_path, str(scripts["exits.py"]))
+    assert status == 3 and doc["verdict"] != "faulty"
+
+
+def test_script_args_and_max_steps(tmp_path: Path, scripts: dict[str, Path]) -> None:
+    argv_file = tmp_path / "argv.json"
+    script = str(scripts["args.py"])
+    status, doc = run_cli(tmp_path, "--max-steps", "5", script, str(argv_file), "--json", "x")
+    assert json.loads(argv_file.read_text()) == [str(scripts["args.py"]), str(argv_file), "--json", "x"]
+    assert doc["steps_observed"] == 5 and doc["stopped_early"] is True
+    assert status == 0
+
+
+def test_process_exit_status(tmp_path: Path, scripts: dict[str, Path]) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "deeplocalize", "run", "--store", str(tmp_path / "s"), str(scripts["nan.py"])],
+        capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "FAULTY" in proc.stderr and "Fix:" in proc.stderr and "scale" in proc.stderr
+
+
+def test_demo_diagnoses_the_bundled_bug(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "demo.json"
+    started = time.perf_counter()
+    assert main(["demo", "--store", str(tmp_path), "--json", str(out)]) == 0
+    elapsed = time.perf_counter() - started
+    doc = json.loads(out.read_text())
+    assert doc["verdict"] == "faulty" and doc["root_causes"], doc
+    text = capsys.readouterr().out
+    assert "FAULTY" in text and "Fix:" in text
+    assert elapsed < 30

@@ -1,0 +1,193 @@
+"""The root-cause engine: verdict, noisy-OR ranking, default causes, learning-rate and data signals."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from deeplocalize import summary
+from deeplocalize.config import Config
+from deeplocalize.diagnose import DEFAULT_CAUSES, diagnose, update_ratio
+from deeplocalize.diagnosis import CauseHint, Diagnosis, Finding
+from deeplocalize.model import DataInfo, LayerInfo, ModelInfo, OptimizerInfo
+from deeplocalize.trace import StepRecord, Trace
+from deeplocalize.vocabulary import Category, Channel, Phase, Symptom, Verdict
+
+CFG = Config()
+MODEL = ModelInfo(
+    framework="torch",
+    layers=[LayerInfo(0, "fc1", "Linear", "linear", units=32, params=2080),
+            LayerInfo(1, "act", "ReLU", "relu"),
+            LayerInfo(2, "fc2", "Linear", "linear", units=10, params=330)],
+    optimizer=OptimizerInfo("sgd", lr=3.0), data=DataInfo(x_min=0.0, x_max=1.0))
+
+
+def trace_of(steps: int, ratio: float | None = None) -> Trace:
+    """A trace of ``steps`` steps; with ``ratio``, layer 2's update norm is ``ratio`` x its weights' norm."""
+    trace = Trace()
+    for step in range(1, steps + 1):
+        rec = StepRecord(step=step, loss=2.3, lr=3.0)
+        if ratio is not None:
+            w = summary.summarize(np.full(10, 1.0))
+            rec.stats[(2, Channel.WEIGHTS)] = w
+            rec.stats[(2, Channel.UPDATE)] = summary.summarize(np.full(10, ratio))
+        trace.append(rec)
+    return trace
+
+
+def finding(symptom: Symptom, step: int = 1, layer: int | None = None, causes: list[CauseHint] | None = None,
+            phase: Phase = Phase.LOSS) -> Finding:
+    ref = None if layer is None else MODEL.layer(layer).ref
+    return Finding(symptom, phase, ref, step, f"{symptom} at {step}", causes=causes or [])
+
+
+# ---------------------------------------------------------------- verdict
+def test_no_finding_short_run_is_inconclusive_long_run_healthy() -> None:
+    assert diagnose([], trace_of(CFG.min_steps_for_verdict - 1), MODEL, CFG) == (Verdict.INCONCLUSIVE, [])
+    assert diagnose([], trace_of(CFG.min_steps_for_verdict), MODEL, CFG) == (Verdict.HEALTHY, [])
+
+
+def test_any_finding_is_faulty_even_on_a_short_run() -> None:
+    verdict, causes = diagnose([finding(Symptom.NUMERICAL_ERROR, layer=0, phase=Phase.FORWARD)],
+                               trace_of(3), MODEL, CFG)
+    assert verdict == Verdict.FAULTY and causes
+
+
+# ---------------------------------------------------------------- ranking
+def test_votes_combine_by_noisy_or_and_sort_most_likely_first() -> None:
+    lr = CauseHint(Category.LEARNING_RATE, 0.5, "lower lr")
+    act = CauseHint(Category.ACTIVATION, 0.7, "change act", MODEL.layer(0).ref)
+    findings = [finding(Symptom.DEAD_UNITS, 5, 0, [act, lr]),
+                finding(Symptom.EXPLODING_GRADIENT, 5, None, [lr])]
+    _, causes = diagnose(findings, trace_of(50), MODEL, CFG)
+    assert [c.category for c in causes] == [Category.LEARNING_RATE, Category.ACTIVATION]
+    assert abs(causes[0].confidence - 0.75) < 1e-9 and causes[0].findings == [0, 1]
+    assert causes[1].layer.name == "fc1" and causes[1].findings == [0]
+    assert all(0 <= c.confidence <= 1 for c in causes)
+
+
+def test_later_findings_are_discounted() -> None:
+    early = finding(Symptom.ACTIVATION_LOSS_MISMATCH, 1, 2, [CauseHint(Category.ACTIVATION, 0.6, "a")])
+    late = finding(Symptom.EXPLODING_GRADIENT, 50, None, [CauseHint(Category.OPTIMIZER, 0.7, "b")])
+    _, causes = diagnose([early, late], trace_of(60), MODEL, CFG)
+    assert causes[0].category == Category.ACTIVATION
+    assert abs(causes[1].confidence - 0.7 * CFG.later_finding_discount) < 1e-9
+
+
+def test_earliness_is_the_confirming_step() -> None:
+    # a curve finding starting at step 1 but confirmed at step 50 is later than a step-1 pre-flight finding
+    static = finding(Symptom.ACTIVATION_LOSS_MISMATCH, 1, 2, [CauseHint(Category.ACTIVATION, 0.6, "a")])
+    static.evidence["detected_at_step"] = 1
+    trend = finding(Symptom.ACCURACY_NOT_INCREASING, 1, None, [CauseHint(Category.OPTIMIZER, 0.7, "b")])
+    trend.evidence["detected_at_step"] = 50
+    _, causes = diagnose([static, trend], trace_of(60), MODEL, CFG)
+    expected = 0.7 * CFG.later_finding_discount * CFG.generic_finding_discount
+    assert causes[0].category == Category.ACTIVATION and abs(causes[1].confidence - expected) < 1e-9
+
+
+def test_curve_symptoms_count_once_and_yield_to_a_specific_finding() -> None:
+    lr = CauseHint(Category.LEARNING_RATE, 0.7, "lr")
+    curves = [finding(s, 1, None, [lr]) for s in (Symptom.LOSS_NOT_DECREASING, Symptom.SLOW_CONVERGENCE,
+                                                  Symptom.ACCURACY_NOT_INCREASING)]
+    _, alone = diagnose(curves, trace_of(60), MODEL, CFG)
+    assert abs(alone[0].confidence - 0.7) < 1e-9 and alone[0].findings == [0, 1, 2]  # max, not noisy-OR
+    mismatch = finding(Symptom.ACTIVATION_LOSS_MISMATCH, 1, 2,
+                       [CauseHint(Category.ACTIVATION, 0.6, "remove softmax", MODEL.layer(2).ref)])
+    _, both = diagnose([mismatch, *curves], trace_of(60), MODEL, CFG)
+    assert both[0].category == Category.ACTIVATION
+    assert abs(both[1].confidence - 0.7 * CFG.generic_finding_discount) < 1e-9
+
+
+def test_same_category_at_different_layers_stays_separate() -> None:
+    findings = [finding(Symptom.DEAD_UNITS, 3, 0), finding(Symptom.DEAD_UNITS, 3, 2)]
+    _, causes = diagnose(findings, trace_of(30), MODEL, CFG)
+    layers = {(c.category, None if c.layer is None else c.layer.name) for c in causes}
+    assert (Category.ACTIVATION, "fc1") in layers and (Category.ACTIVATION, "fc2") in layers
+
+
+def test_mismatch_lists_activation_and_loss_together() -> None:
+    hints = [CauseHint(Category.ACTIVATION, 0.85, "remove softmax of `fc2`", MODEL.layer(2).ref),
+             CauseHint(Category.LOSS, 0.45, "or use NLLLoss")]
+    _, causes = diagnose([finding(Symptom.ACTIVATION_LOSS_MISMATCH, 1, 2, hints, Phase.STATIC)],
+                         trace_of(1), MODEL, CFG)
+    assert [(c.category, c.layer is None) for c in causes] == [(Category.ACTIVATION, False),
+                                                                (Category.LOSS, True)]
+    assert causes[0].fix == "remove softmax of `fc2`"
+
+
+# ---------------------------------------------------------------- default causes
+def test_every_symptom_has_default_causes() -> None:
+    assert set(DEFAULT_CAUSES) == set(Symptom)
+
+
+def test_findings_without_causes_get_concrete_defaults_naming_the_layer() -> None:
+    _, causes = diagnose([finding(Symptom.DEAD_UNITS, 4, 1, phase=Phase.FORWARD)], trace_of(30), MODEL, CFG)
+    act = next(c for c in causes if c.category == Category.ACTIVATION)
+    assert act.layer.name == "act" and "`act`" in act.fix and "LeakyReLU" in act.fix
+    lr = next(c for c in causes if c.category == Category.LEARNING_RATE)
+    assert "lr=3 is far above the usual SGD range" in lr.fix and "try 0.01" in lr.fix
+
+
+def test_numerical_error_defaults_depend_on_the_phase() -> None:
+    loss_nan = finding(Symptom.NUMERICAL_ERROR, 7, None, phase=Phase.LOSS)
+    _, causes = diagnose([loss_nan], trace_of(7), MODEL, CFG)
+    assert causes[0].category == Category.LOSS
+    update_nan = finding(Symptom.NUMERICAL_ERROR, 7, 2, phase=Phase.UPDATE)
+    _, causes = diagnose([update_nan], trace_of(7), MODEL, CFG)
+    assert causes[0].category == Category.LEARNING_RATE
+
+
+# ---------------------------------------------------------------- run-wide signals
+def test_update_ratio_reads_update_over_weight_norms() -> None:
+    high, layer, typical = update_ratio(trace_of(10, ratio=0.5), MODEL)
+    assert abs(high - 0.5) < 1e-9 and layer.name == "fc2" and abs(typical - 0.5) < 1e-9
+    assert update_ratio(trace_of(10), MODEL) is None
+
+
+def test_high_update_ratio_promotes_the_learning_rate() -> None:
+    stuck = finding(Symptom.LOSS_NOT_DECREASING, 1, None, [CauseHint(Category.OPTIMIZER, 0.5, "opt"),
+                                                          CauseHint(Category.LEARNING_RATE, 0.3, "tune")])
+    _, causes = diagnose([stuck], trace_of(30, ratio=0.5), MODEL, CFG)
+    assert causes[0].category == Category.LEARNING_RATE
+    assert "lr=3 is far above" in causes[0].fix and "layer `fc2`" in causes[0].fix
+    _, plain = diagnose([stuck], trace_of(30), MODEL, CFG)
+    assert plain[0].category == Category.OPTIMIZER
+
+
+def test_tiny_update_ratio_suggests_raising_the_learning_rate() -> None:
+    model = ModelInfo(framework="torch", layers=MODEL.layers, optimizer=OptimizerInfo("adam", lr=1e-3))
+    slow = finding(Symptom.SLOW_CONVERGENCE, 1, None, [CauseHint(Category.OPTIMIZER, 0.5, "opt")])
+    trace = trace_of(30, ratio=1e-7)
+    _, causes = diagnose([slow], trace, model, CFG)
+    assert causes[0].category == Category.LEARNING_RATE and "too low" in causes[0].fix
+
+
+def test_unnormalized_input_boosts_data_for_saturation() -> None:
+    data = finding(Symptom.UNNORMALIZED_INPUT, 1, None, [CauseHint(Category.DATA, 0.9, "normalize")],
+                   Phase.DATA)
+    sat = finding(Symptom.SATURATED_ACTIVATION, 20, 1, [CauseHint(Category.ACTIVATION, 0.9, "relu")])
+    _, causes = diagnose([data, sat], trace_of(30), MODEL, CFG)
+    assert causes[0].category == Category.DATA and causes[0].findings == [0, 1]
+
+
+def test_diagnosis_with_ranked_causes_is_valid_json() -> None:
+    findings = [finding(Symptom.EXPLODING_GRADIENT, 3, 2, phase=Phase.BACKWARD),
+                finding(Symptom.OVERFITTING, 9)]
+    verdict, causes = diagnose(findings, trace_of(30, ratio=0.3), MODEL, CFG)
+    doc = Diagnosis(verdict, "torch", 30, findings=findings, root_causes=causes).to_dict()
+    back = Diagnosis.from_dict(json.loads(json.dumps(doc)))
+    assert back.root_causes[0].category == causes[0].category and len(back.root_causes) == len(causes)
+
+
+def test_large_regression_targets_vote_data_for_exploding_gradients() -> None:
+    from deeplocalize.model import LossInfo
+
+    model = ModelInfo(framework="keras", layers=MODEL.layers, loss=LossInfo("mse", "values"),
+                      optimizer=OptimizerInfo("adam", lr=1e-3), data=DataInfo(y_min=1e4, y_max=5e5))
+    grad = finding(Symptom.EXPLODING_GRADIENT, 3, 2, [CauseHint(Category.LEARNING_RATE, 0.4, "lr")])
+    _, causes = diagnose([grad], trace_of(10), model, CFG)
+    assert causes[0].category == Category.DATA and "standardize the regression targets" in causes[0].fix
+    model.data = DataInfo(y_min=-3.0, y_max=3.0)
+    _, causes = diagnose([grad], trace_of(10), model, CFG)
+    assert causes[0].category == Category.LEARNING_RATE

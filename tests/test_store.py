@@ -1,0 +1,192 @@
+"""The run store: round trip, crash safety, bounded size, clear errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from deeplocalize import store as store_mod
+from deeplocalize import summary
+from deeplocalize.config import Config
+from deeplocalize.detectors import Detector
+from deeplocalize.diagnosis import Diagnosis, Finding
+from deeplocalize.errors import StoreError
+from deeplocalize.model import LayerInfo, ModelInfo
+from deeplocalize.monitor import Monitor
+from deeplocalize.store import RunStore
+from deeplocalize.trace import StepRecord
+from deeplocalize.vocabulary import Channel, Phase, Symptom, Verdict
+
+
+def make_record(step: int, loss: float | None = 1.0) -> StepRecord:
+    rng = np.random.default_rng(step)
+    stats = {
+        (0, Channel.OUTPUT): summary.summarize(rng.normal(size=(4, 3)), unit_axis=-1),
+        (1, Channel.WEIGHT_GRAD): summary.summarize(rng.normal(size=5)),
+        (1, Channel.UPDATE): summary.empty(),
+    }
+    return StepRecord(step=step, epoch=step // 10, loss=loss, metrics={"accuracy": 0.5}, lr=0.1,
+                      stats=stats, data=summary.summarize(rng.normal(size=8)), target=None)
+
+
+def assert_same(a: StepRecord, b: StepRecord) -> None:
+    assert (a.step, a.epoch, a.lr, a.metrics) == (b.step, b.epoch, b.lr, b.metrics)
+    assert a.loss == b.loss or (np.isnan(a.loss) and np.isnan(b.loss))
+    assert set(a.stats) == set(b.stats)
+    for key, vec in a.stats.items():
+        assert np.array_equal(vec, b.stats[key], equal_nan=True)
+    assert np.array_equal(a.data, b.data, equal_nan=True)
+    assert b.target is None
+
+
+def test_round_trip(tmp_path: Path) -> None:
+    store = RunStore(tmp_path)
+    config = Config(check_every=3)
+    writer = store.create_run("torch", command="train.py --epochs 2", config=config)
+    model = ModelInfo("torch", layers=[LayerInfo(0, "fc1", "Linear", activation="linear", params=12)])
+    writer.write_model(model)
+    records = [make_record(s) for s in range(1, 8)]
+    records[-1].loss = float("nan")  # a NaN loss must come back as NaN, not as "unknown"
+    for r in records:
+        writer.write_step(r)
+    records[-1].metrics["val_loss"] = 2.0  # arrives after the step was recorded (Monitor.log)
+    diagnosis = Diagnosis(verdict=Verdict.HEALTHY, framework="torch", steps_observed=7, layers=model.layers)
+    writer.write_diagnosis(diagnosis)
+    writer.close()
+
+    run = store.load_run(writer.run_id)
+    assert run.meta["command"] == "train.py --epochs 2"
+    assert run.meta["status"] == "finished" and run.meta["verdict"] == "healthy" and run.meta["steps"] == 7
+    assert run.config.check_every == 3
+    assert run.model.layers[0].name == "fc1"
+    assert run.diagnosis is not None and run.diagnosis.to_dict() == diagnosis.to_dict()
+    assert len(run.records) == 7
+    for a, b in zip(records, run.records, strict=True):
+        assert_same(a, b)
+    assert len(run.trace()) == 7
+
+
+def test_ids_latest_and_listing(tmp_path: Path) -> None:
+    store = RunStore(tmp_path)
+    ids = []
+    for _ in range(3):
+        writer = store.create_run("keras", command="fit.py")
+        writer.close()
+        ids.append(writer.run_id)
+    assert ids == ["r0001", "r0002", "r0003"]
+    assert store.resolve("latest") == "r0003"
+    assert store.resolve("2") == store.resolve("r2") == "r0002"
+    listed = store.list_runs()
+    assert [r["id"] for r in listed] == ids
+    assert {r["framework"] for r in listed} == {"keras"}
+    assert listed[0]["status"] == "running"  # no diagnosis, and this process is alive
+
+
+def test_env_var_sets_location(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEEPLOCALIZE_DIR", str(tmp_path / "here"))
+    assert RunStore().path == tmp_path / "here"
+    monkeypatch.delenv("DEEPLOCALIZE_DIR")
+    assert RunStore().path == Path(".deeplocalize")
+
+
+KILLED_SCRIPT = """
+import os, sys
+import numpy as np
+from deeplocalize import summary
+from deeplocalize.store import RunStore
+from deeplocalize.trace import StepRecord
+from deeplocalize.vocabulary import Channel
+writer = RunStore(sys.argv[1]).create_run("torch", command="killed.py")
+for step in range(1, 121):
+    out = np.full(6, np.nan) if step >= 100 else np.linspace(-1, 1, 6) * step
+    stats = {(0, Channel.OUTPUT): summary.summarize(out)}
+    writer.write_step(StepRecord(step=step, loss=1.0 / step, stats=stats))
+os._exit(9)  # killed: no close, no diagnosis
+"""
+
+
+def nan_detector(trace, model, config) -> list[Finding]:
+    rec = trace.last_record
+    vec = rec.get(0, Channel.OUTPUT)
+    if vec is None or summary.is_finite(vec):
+        return []
+    return [Finding(Symptom.NUMERICAL_ERROR, Phase.FORWARD, None, rec.step, "NaN output")]
+
+
+def test_killed_process_leaves_an_analyzable_run(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(KILLED_SCRIPT), str(tmp_path)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 9, proc.stderr
+    store = RunStore(tmp_path)
+    (listed,) = store.list_runs()
+    assert listed["status"] == "interrupted" and listed["verdict"] is None
+    run = store.load_run("latest")
+    assert run.diagnosis is None
+    # batches are committed every 50 steps or 1 s: at least the first 100 steps made it to disk
+    assert len(run.records) >= 100
+    monitor = Monitor("torch", run.config, on_fault="continue",
+                      detectors=[Detector("nan", nan_detector, "step")])
+    for record in run.records:
+        monitor.record(record)
+    assert monitor.findings and monitor.findings[0].step == 100
+
+
+def test_size_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store_mod, "FLUSH_STEPS", 200)
+    store = RunStore(tmp_path)
+    writer = store.create_run("torch", config=Config(window=50, history=40))
+    sizes = {}
+    for step in range(1, 6001):
+        writer.write_step(make_record(step))
+        if step in (1000, 6000):
+            writer.flush()
+            writer._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # every page into the main file
+            sizes[step] = store.db_path.stat().st_size
+    writer.close()
+    steps = [r.step for r in store.load_run(writer.run_id).records]
+    assert len(steps) <= 50 + 40
+    assert steps[-50:] == list(range(5951, 6001))  # the recent window, whole
+    old = steps[:-50]
+    stride = old[1] - old[0]
+    assert stride > 1 and all(s % stride == 0 for s in old) and old[0] <= 6000 // 4  # history spans the run
+    assert store.list_runs()[0]["steps"] == 6000
+    assert sizes[6000] < 1.5 * sizes[1000]  # 6x the steps, not 6x the bytes
+    wal = Path(f"{store.db_path}-wal")
+    assert not wal.exists() or wal.stat().st_size <= store_mod.WAL_LIMIT_BYTES
+
+
+def test_corrupt_and_missing_store(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="no run store"):
+        RunStore(tmp_path / "nowhere").load_run("latest")
+    assert RunStore(tmp_path / "nowhere").list_runs() == []
+    assert not (tmp_path / "nowhere").exists()  # reading never creates a store
+
+    (tmp_path / store_mod.DB_NAME).write_bytes(b"this is not an sqlite file at all" * 100)
+    with pytest.raises(StoreError, match="corrupt or not a deeplocalize store") as info:
+        RunStore(tmp_path).list_runs()
+    assert "\n" not in str(info.value)
+    with pytest.raises(StoreError):
+        RunStore(tmp_path).create_run("torch")
+
+
+def test_unknown_run(tmp_path: Path) -> None:
+    store = RunStore(tmp_path)
+    store.create_run("torch").close()
+    with pytest.raises(StoreError, match="no run 'r0042'"):
+        store.load_run("r0042")
+
+
+def test_writer_error_is_raised_once_then_silent(tmp_path: Path) -> None:
+    writer = RunStore(tmp_path).create_run("torch")
+    writer._conn.execute("DROP TABLE steps")  # simulate a broken database under a running training
+    with pytest.raises(StoreError, match="write failed"):
+        for step in range(1, 60):
+            writer.write_step(make_record(step))
+    writer.write_step(make_record(100))  # no second error
+    writer.write_diagnosis(Diagnosis(verdict=Verdict.HEALTHY, framework="torch"))
+    writer.close()
