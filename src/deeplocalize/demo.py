@@ -17,7 +17,7 @@ import numpy as np
 BUGGY_LR = 0.1
 FIXED_LR = 1e-3
 BATCH = 32
-EPOCHS = 8
+EPOCHS = 4
 
 
 def require() -> None:

@@ -127,7 +127,11 @@ def better_optimizer(model: ModelInfo, trace: Trace, layer: LayerRef | None) -> 
     key = optimizer_key(model) or "the optimizer"
     momentum = model.optimizer.momentum if model.optimizer is not None else None
     now = f"{_DISPLAY.get(key, key)}" + (f" (momentum={_fmt(momentum)})" if momentum is not None else "")
-    return f"{now} makes slow progress here: try Adam(lr=1e-3) or SGD with momentum=0.9"
+    if key == "sgd" and not momentum:
+        return f"{now} makes slow progress here: try SGD with momentum=0.9, or Adam(lr=1e-3)"
+    if key in ("adam", "adamw", "nadam"):
+        return f"{now} makes slow progress here: check its settings (eps, betas), or try SGD with momentum=0.9"
+    return f"{now} makes slow progress here: try Adam(lr=1e-3)"
 
 
 def clip_gradients(model: ModelInfo, trace: Trace, layer: LayerRef | None) -> str:

@@ -87,8 +87,20 @@ def unscaled_inputs() -> tuple[Any, np.ndarray, np.ndarray]:
 
 
 def lr_nan() -> tuple[Any, np.ndarray, np.ndarray]:
-    x, y = _digits()
-    return _mlp(64, 10, "softmax", "sparse_categorical_crossentropy", lr=1e4, opt="sgd"), x, y
+    import keras
+    from sklearn.datasets import load_diabetes
+
+    x, y = load_diabetes(return_X_y=True)
+    x = ((x - x.mean(0)) / x.std(0)).astype("float32")
+    y = ((y - y.mean()) / y.std()).astype("float32")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((10,)),
+        keras.layers.Dense(32, activation="relu", name="hidden"),
+        keras.layers.Dense(1, name="out"),
+    ])
+    model.compile(keras.optimizers.SGD(1.0), "mse")  # regression, lr=1.0: the loss turns NaN in epoch 1
+    return model, x, y
 
 
 def healthy_mlp() -> tuple[Any, np.ndarray, np.ndarray]:
