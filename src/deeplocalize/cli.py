@@ -14,6 +14,7 @@ from collections.abc import Callable
 from deeplocalize import __version__
 
 EXIT_HEALTHY, EXIT_FAULTY, EXIT_ERROR = 0, 1, 2
+RUN_USAGE = "deeplocalize run [OPTIONS] SCRIPT [SCRIPT_ARGS...]"
 
 
 def _positive_int(text: str) -> int:
@@ -47,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="override a threshold of deeplocalize.Config (repeatable)")
 
     run = verbs.add_parser(
-        "run", parents=[store, outputs, settings],
+        "run", parents=[store, outputs, settings], usage=RUN_USAGE,
         help="run a training script under instrumentation and diagnose it",
         description="Run SCRIPT (with SCRIPT_ARGS) as __main__ under instrumentation. Options go before "
                     "the script path; everything after it goes to the script.",
@@ -55,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--on-fault", choices=("stop", "continue"), default="stop",
                      help="stop training once a fault is confirmed (default), or record and go on")
     run.add_argument("--max-steps", type=_positive_int, metavar="N", help="stop after N training steps")
-    run.add_argument("script", metavar="SCRIPT", help="the training script")
+    run.add_argument("script", metavar="SCRIPT", nargs="?", help="the training script")
     run.add_argument("script_args", nargs=argparse.REMAINDER, metavar="SCRIPT_ARGS")
 
     analyze = verbs.add_parser("analyze", parents=[store, outputs, settings],

@@ -139,6 +139,8 @@ def _session(args: argparse.Namespace, command: str, config: Config, on_fault: s
 
 def run(args: argparse.Namespace) -> int:
     """``deeplocalize run [OPTIONS] SCRIPT [SCRIPT_ARGS...]``."""
+    if not args.script:
+        raise UsageError("missing SCRIPT; usage: deeplocalize run [OPTIONS] SCRIPT [SCRIPT_ARGS...]")
     script = Path(args.script)
     if not script.is_file():
         raise UsageError(f"script not found: {args.script}")

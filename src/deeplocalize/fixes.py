@@ -130,7 +130,7 @@ def better_optimizer(model: ModelInfo, trace: Trace, layer: LayerRef | None) -> 
     if key == "sgd" and not momentum:
         return f"{now} makes slow progress here: try SGD with momentum=0.9, or Adam(lr=1e-3)"
     if key in ("adam", "adamw", "nadam"):
-        return f"{now} makes slow progress here: check its settings (eps, betas), or try SGD with momentum=0.9"
+        return f"{now} makes slow progress here: check its eps and betas, or try SGD with momentum=0.9"
     return f"{now} makes slow progress here: try Adam(lr=1e-3)"
 
 

@@ -2,8 +2,8 @@
 
 Each scenario builds a compiled model and its data (scikit-learn bundled sets or seeded numpy, no
 downloads) and names the expected diagnosis: (category, layer name or None). Running this file as a script
-(``python _keras_scenarios.py NAME...``, with KERAS_BACKEND set) trains each scenario under the callback and
-prints one JSON line per scenario.
+(``python _keras_scenarios.py NAME...``, with KERAS_BACKEND set) runs each scenario or check under the
+callback and prints one JSON line for each.
 """
 
 from __future__ import annotations
@@ -163,11 +163,63 @@ def matches(diagnosis: dict[str, Any], expect: tuple[str, str | None], top: int 
     return False
 
 
+def _small(dropout: bool) -> tuple[Any, np.ndarray, np.ndarray]:
+    import keras
+
+    x, y = _binary()
+    keras.utils.set_random_seed(3)
+    layers = [keras.Input((30,)), keras.layers.Dense(16, activation="relu", name="h")]
+    if dropout:
+        layers.append(keras.layers.Dropout(0.3, name="drop"))
+    layers.append(keras.layers.Dense(1, activation="sigmoid", name="out"))
+    model = keras.Sequential(layers)
+    model.compile(keras.optimizers.Adam(0.01), "binary_crossentropy", metrics=["accuracy"])
+    return model, x, y
+
+
+def check_unaltered() -> dict[str, Any]:
+    """Same seed, with and without the callback: bit-identical weights (dropout and validation included)."""
+    import deeplocalize as dl
+
+    weights = []
+    for watched in (False, True):
+        model, x, y = _small(dropout=True)
+        callbacks = [dl.keras.DeepLocalize(on_fault="continue", store=False, verbose=0)] if watched else []
+        model.fit(x, y, batch_size=32, epochs=2, verbose=0, validation_split=0.2, callbacks=callbacks)
+        weights.append(model.get_weights())
+    same = all(np.array_equal(a, b) for a, b in zip(weights[0], weights[1], strict=True))
+    return {"identical": bool(same and len(weights[0]) == len(weights[1]))}
+
+
+def check_trace() -> dict[str, Any]:
+    """What one short run records: steps, epochs, per-batch loss vs Keras' epoch mean, channels per layer."""
+    import deeplocalize as dl
+
+    model, x, y = _small(dropout=False)
+    callback = dl.keras.DeepLocalize(on_fault="continue", store=False, verbose=0)
+    history = model.fit(x, y, batch_size=64, epochs=2, verbose=0, validation_split=0.25, callbacks=[callback])
+    trace = callback.monitor.trace
+    per_epoch = int(np.ceil(len(x) * 0.75 / 64))
+    return {
+        "steps": [int(s) for s in trace.steps()],
+        "per_epoch": per_epoch,
+        "epoch0_mean_loss": float(np.mean(trace.loss()[:per_epoch])),
+        "keras_epoch0_loss": float(history.history["loss"][0]),
+        "val_loss": float(trace.metric("val_loss")[per_epoch - 1]),
+        "keras_val_loss": float(history.history["val_loss"][0]),
+        "channels": sorted(f"{i}:{c}" for i, c in trace.last_record.stats),
+        "tool_errors": callback.diagnosis.tool_errors,
+    }
+
+
+CHECKS: dict[str, Callable[[], dict[str, Any]]] = {"unaltered": check_unaltered, "trace": check_trace}
+
+
 if __name__ == "__main__":
-    for scenario_name in sys.argv[1:]:
+    for item in sys.argv[1:]:
         try:
-            result = run(scenario_name)
+            result = CHECKS[item]() if item in CHECKS else run(item)
         except Exception as exc:  # reported to the parent test
             result = {"error": f"{type(exc).__name__}: {exc}"}
-        result["scenario"] = scenario_name
+        result["scenario"] = item
         print("SCENARIO " + json.dumps(result), flush=True)

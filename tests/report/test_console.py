@@ -56,6 +56,8 @@ def test_healthy_and_inconclusive() -> None:
     assert render_text(healthy) == "deeplocalize: HEALTHY: no fault found in 1200 steps across 3 layers"
     short = Diagnosis(verdict=Verdict.INCONCLUSIVE, framework="torch", steps_observed=1)
     assert "INCONCLUSIVE: 1 step observed, too few" in render_text(short)
+    empty = Diagnosis(verdict=Verdict.INCONCLUSIVE, framework="torch")
+    assert "no training step was observed" in render_text(empty)
 
 
 def test_plain_unless_terminal_colour_when_asked() -> None:

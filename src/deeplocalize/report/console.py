@@ -35,6 +35,8 @@ def headline(diagnosis: Diagnosis) -> str:
                 f"step {first.step} ({steps} observed)")
     if diagnosis.verdict == Verdict.HEALTHY:
         return f"{verdict}: no fault found in {steps} across {len(diagnosis.layers)} layers"
+    if diagnosis.verdict == Verdict.INCONCLUSIVE and not diagnosis.steps_observed:
+        return f"{verdict}: no training step was observed (did the script train a PyTorch or Keras model?)"
     if diagnosis.verdict == Verdict.INCONCLUSIVE:
         return f"{verdict}: {steps} observed, too few to judge the training"
     return f"{verdict} ({steps} observed)"
