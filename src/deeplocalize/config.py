@@ -26,7 +26,8 @@ class Config:
     #: Older steps kept, down-sampled (the stride doubles when full).
     history: int = 512
     #: Fewer steps than this and no finding: the verdict is "inconclusive", never "healthy" or "faulty".
-    min_steps_for_verdict: int = 20
+    #: Equal to curve_min_steps: below it the trend detectors have not been able to judge the run.
+    min_steps_for_verdict: int = 50
 
     # ---- tensor detectors (numerical, gradients, activations, weights, init)
     #: A sustained per-layer symptom (dead, saturated, constant, vanishing, exploding ratio) must hold in at
