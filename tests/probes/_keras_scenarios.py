@@ -199,11 +199,13 @@ def check_trace() -> dict[str, Any]:
     callback = dl.keras.DeepLocalize(on_fault="continue", store=False, verbose=0)
     history = model.fit(x, y, batch_size=64, epochs=2, verbose=0, validation_split=0.25, callbacks=[callback])
     trace = callback.monitor.trace
-    per_epoch = int(np.ceil(len(x) * 0.75 / 64))
+    n_train = int(np.floor(len(x) * 0.75))  # Keras' validation_split keeps the first floor(75%) rows
+    per_epoch = int(np.ceil(n_train / 64))
+    sizes = [64] * (per_epoch - 1) + [n_train - 64 * (per_epoch - 1)]
     return {
         "steps": [int(s) for s in trace.steps()],
         "per_epoch": per_epoch,
-        "epoch0_mean_loss": float(np.mean(trace.loss()[:per_epoch])),
+        "epoch0_mean_loss": float(np.average(trace.loss()[:per_epoch], weights=sizes)),
         "keras_epoch0_loss": float(history.history["loss"][0]),
         "val_loss": float(trace.metric("val_loss")[per_epoch - 1]),
         "keras_val_loss": float(history.history["val_loss"][0]),

@@ -25,7 +25,7 @@ if FLAG == "0":
     pytest.skip("DEEPLOCALIZE_TEST_TF=0", allow_module_level=True)
 if importlib.util.find_spec("tensorflow") is None:
     if FLAG == "1":
-        raise RuntimeError("DEEPLOCALIZE_TEST_TF=1 but tensorflow is not installed (pip install tensorflow-cpu)")
+        raise RuntimeError("DEEPLOCALIZE_TEST_TF=1 but tensorflow is missing (pip install tensorflow-cpu)")
     pytest.skip("tensorflow is not installed", allow_module_level=True)
 
 _PRELUDE = (
