@@ -7,6 +7,10 @@
 Variants run alternately in one process (A B C ... A B C ...) after a warm-up, so drift in the machine's speed
 hits all of them alike; each variant's figure is the median over rounds of its time per step, and its ratio is
 the median (min-max) over rounds of (variant / plain in the same round).
+
+On a shared CPU the default clock is the process's CPU time (``--clock cpu``) with one torch thread
+(``--threads 1``): wall time there mostly measures the other tenants (a 2-core machine at load 10 gave
+ratios from 0.5x to 12x for the same code). ``--clock wall`` is for a quiet machine or a GPU.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,8 +65,11 @@ def _torch_context(variant: str, work: Workload, store: str) -> contextlib.Abstr
         return contextlib.nullcontext()
     if variant == "default":
         return dl.watch(work.model, work.optimizer, on_fault="continue", store=store)
-    if variant == "every_stat":
-        config = dl.Config(stats_every=1, check_every=1)
+    if variant == "every_stat":  # every statistic every step; detectors at their default cadence
+        config = dl.Config(stats_every=1)
+        return dl.watch(work.model, work.optimizer, on_fault="continue", config=config, store=store)
+    if variant.startswith("every_"):  # e.g. every_20: full statistics every 20 steps (calibration)
+        config = dl.Config(stats_every=int(variant.removeprefix("every_")))
         return dl.watch(work.model, work.optimizer, on_fault="continue", config=config, store=store)
     if variant == "anomaly":
         return anomaly_mode()
@@ -70,9 +78,20 @@ def _torch_context(variant: str, work: Workload, store: str) -> contextlib.Abstr
     raise ValueError(variant)
 
 
-def time_torch(name: str, rounds: int, steps: int, variants: tuple[str, ...], store: str) -> list[Result]:
-    """Alternate the variants over ``rounds`` rounds of ``steps`` steps each on one workload."""
+def _clock(kind: str) -> Callable[[], float]:
+    return time.process_time if kind == "cpu" else time.perf_counter
+
+
+def time_torch(name: str, rounds: int, steps: int, variants: tuple[str, ...], store: str,
+               clock: str = "cpu", warm: int = 3) -> list[Result]:
+    """Alternate the variants over ``rounds`` rounds of ``steps`` steps each on one workload.
+
+    Each round enters the variant's context, runs ``warm`` untimed steps (a watched run's first step reads
+    the model facts and runs the pre-flight checks, once per run), then times ``steps`` steps: a multiple
+    of ``stats_every`` gives every variant its fair share of full-statistics steps, as in a long run.
+    """
     work = TORCH_WORKLOADS[name]()
+    now = _clock(clock)
     results = {v: Result(name, v) for v in variants}
     for v in variants:  # warm-up: every code path once
         with _torch_context(v, work, store):
@@ -83,10 +102,12 @@ def time_torch(name: str, rounds: int, steps: int, variants: tuple[str, ...], st
         times: dict[str, float] = {}
         for v in order:
             with _torch_context(v, work, store):
-                start = time.perf_counter()
-                for i in range(steps):
+                for i in range(warm):
                     work.step(i)
-                times[v] = (time.perf_counter() - start) / steps
+                start = now()
+                for i in range(steps):
+                    work.step(warm + i)
+                times[v] = (now() - start) / steps
         for v in variants:
             results[v].per_step.append(times[v])
             if v != "plain":
@@ -99,11 +120,11 @@ def _keras_callbacks(variant: str, store: str) -> list:
         return []
     from deeplocalize.keras import DeepLocalize
 
-    config = dl.Config(stats_every=1, check_every=1) if variant == "every_stat" else None
+    config = dl.Config(stats_every=1) if variant == "every_stat" else None
     return [DeepLocalize(on_fault="continue", config=config, store=store, verbose=0)]
 
 
-def time_keras(rounds: int, steps: int, store: str) -> list[Result]:
+def time_keras(rounds: int, steps: int, store: str, clock: str = "cpu") -> list[Result]:
     """A Keras 3 CNN (torch backend) trained with ``fit``, with and without the callback."""
     import keras
     import numpy as np
@@ -121,6 +142,7 @@ def time_keras(rounds: int, steps: int, store: str) -> list[Result]:
     batch = 64
     x = rng.normal(size=(batch * steps, 28, 28, 1)).astype("float32")
     y = rng.integers(0, 10, size=batch * steps)
+    now = _clock(clock)
     results = {v: Result("keras_cnn", v) for v in KERAS_VARIANTS}
     for v in KERAS_VARIANTS:
         model.fit(x[: batch * 5], y[: batch * 5], batch_size=batch, epochs=1, verbose=0,
@@ -129,10 +151,10 @@ def time_keras(rounds: int, steps: int, store: str) -> list[Result]:
         order = KERAS_VARIANTS[r % 3:] + KERAS_VARIANTS[: r % 3]
         times: dict[str, float] = {}
         for v in order:
-            start = time.perf_counter()
+            start = now()
             model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False,
                       callbacks=_keras_callbacks(v, store))
-            times[v] = (time.perf_counter() - start) / steps
+            times[v] = (now() - start) / steps
         for v in KERAS_VARIANTS:
             results[v].per_step.append(times[v])
             if v != "plain":
@@ -167,21 +189,29 @@ def measure_memory(total_steps: int, store: str) -> list[tuple[int, float, float
     return rows
 
 
+def _load() -> str:
+    try:
+        return "load average " + " ".join(f"{x:.1f}" for x in os.getloadavg())
+    except OSError:
+        return "load unknown"
+
+
 def _machine() -> str:
     return (f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-            f"torch {torch.__version__} ({torch.get_num_threads()} threads), CPU")
+            f"torch {torch.__version__} ({torch.get_num_threads()} threads), CPU, {_load()} at the end")
 
 
-def render(results: list[Result], rounds: int, steps: int, command: str) -> str:
+def render(results: list[Result], rounds: int, steps: int, command: str, clock: str = "cpu") -> str:
+    unit = "CPU ms/step" if clock == "cpu" else "wall ms/step"
     lines = [
-        "| workload | variant | median ms/step | ratio to plain: median (min–max) |",
+        f"| workload | variant | median {unit} | ratio to plain: median (min–max) |",
         "|---|---|---:|---|",
     ]
     for res in results:
         lines.append(f"| {res.workload} | {res.variant} | {res.median_ms:.2f} | {res.ratio_text()} |")
     head = (f"Command: `{command}`  \nMachine: {_machine()}  \n"
             f"Date: {dt.date.today().isoformat()}; "
-            f"{rounds} alternating rounds of {steps} steps after warm-up.\n")
+            f"{rounds} alternating rounds of {steps} timed steps after warm-up.\n")
     return head + "\n" + "\n".join(lines) + "\n"
 
 
@@ -204,13 +234,26 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workloads", default="mlp,cnn,transformer,lstm,keras")
     parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--steps", type=int, default=20,
+                        help="timed steps per round (a multiple of stats_every; default 20)")
+    parser.add_argument("--warm", type=int, default=3, help="untimed steps at the start of each round")
+    parser.add_argument("--variants", default=",".join(TORCH_VARIANTS),
+                        help="torch variants to time (plain is always included); every_K: stats_every=K")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1; 0: torch's own)")
+    parser.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
+                        help="cpu: process CPU time (robust on a shared machine); wall: elapsed time")
     parser.add_argument("--memory", type=int, default=0, metavar="STEPS",
                         help="instead: measure memory and store size over a run of STEPS steps")
     parser.add_argument("--no-docs", action="store_true",
                         help="print only; do not update docs/performance.md")
     args = parser.parse_args(argv)
     command = "python -m benchmarks.overhead.run " + " ".join(argv if argv is not None else sys.argv[1:])
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    variants = tuple(dict.fromkeys(["plain", *(v for v in args.variants.split(",") if v)]))
+    unknown = {v for v in variants if v not in TORCH_VARIANTS and not v.removeprefix("every_").isdigit()}
+    if unknown:
+        parser.error(f"unknown variants {sorted(unknown)}; choose from {', '.join(TORCH_VARIANTS)}")
     with tempfile.TemporaryDirectory() as store:
         if args.memory:
             section, body = "memory", render_memory(measure_memory(args.memory, store), command.strip())
@@ -219,10 +262,11 @@ def main(argv: list[str] | None = None) -> int:
             for name in [w for w in args.workloads.split(",") if w]:
                 print(f"timing {name} ...", file=sys.stderr)
                 if name == "keras":
-                    results += time_keras(args.rounds, args.steps, store)
+                    results += time_keras(args.rounds, args.steps, store, args.clock)
                 else:
-                    results += time_torch(name, args.rounds, args.steps, TORCH_VARIANTS, store)
-            section, body = "overhead", render(results, args.rounds, args.steps, command.strip())
+                    results += time_torch(name, args.rounds, args.steps, variants, store, args.clock,
+                                          args.warm)
+            section, body = "overhead", render(results, args.rounds, args.steps, command.strip(), args.clock)
     print(body)
     if not args.no_docs:
         doc = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Performance\n"

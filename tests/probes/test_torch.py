@@ -16,7 +16,7 @@ from torch import nn  # noqa: E402
 import deeplocalize as dl  # noqa: E402
 from deeplocalize import summary  # noqa: E402
 from deeplocalize.probes import torch_reduce  # noqa: E402
-from deeplocalize.vocabulary import Channel  # noqa: E402
+from deeplocalize.vocabulary import Channel, Phase, Symptom  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 import _torch_models as tm  # noqa: E402
@@ -63,7 +63,7 @@ def test_hooks_are_removed_after_the_block() -> None:
 def test_records_every_channel_with_forward_order_and_facts() -> None:
     x, y = tm.images()
     model = tm.cnn()
-    with _watch(model) as run:
+    with _watch(model, config=dl.Config(stats_every=1)) as run:  # full statistics on step 3
         tm.train(model, x, y, steps=3)
     info = run.monitor.model
     assert [(lay.index, lay.name, lay.type, lay.activation) for lay in info.layers] == [
@@ -218,7 +218,7 @@ def test_two_optimizers_after_one_backward_are_one_step() -> None:
     model = tm.mlp(dropout=False)
     opt_a = torch.optim.SGD(model[0].parameters(), lr=0.1)
     opt_b = torch.optim.Adam(model[2].parameters(), lr=0.01)
-    with _watch(model, [opt_a, opt_b]) as run:
+    with _watch(model, [opt_a, opt_b], config=dl.Config(stats_every=1)) as run:
         for _ in range(3):
             opt_a.zero_grad()
             opt_b.zero_grad()
@@ -236,7 +236,7 @@ def test_two_optimizers_after_one_backward_are_one_step() -> None:
 def test_without_optimizer_each_backward_is_a_step() -> None:
     x, y = tm.blobs()
     model = tm.mlp(dropout=False)
-    with _watch(model) as run:
+    with _watch(model, config=dl.Config(stats_every=1)) as run:
         for _ in range(3):
             model.zero_grad()
             F.cross_entropy(model(x), y).backward()
@@ -330,7 +330,7 @@ def test_frozen_parameters_and_dtype_move() -> None:
     for p in model[0].parameters():
         p.requires_grad_(False)
     opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
-    with _watch(model, opt) as run:
+    with _watch(model, opt, config=dl.Config(stats_every=1)) as run:
         tm.train(model, x, y, steps=2, opt=opt)
         model.double()
         tm.train(model, x.double(), y, steps=2, opt=opt)
@@ -348,6 +348,7 @@ def test_exception_inside_the_probe_is_contained(monkeypatch: pytest.MonkeyPatch
         raise RuntimeError("probe exploded")
 
     monkeypatch.setattr(torch_reduce, "full_scalars", broken)
+    monkeypatch.setattr(torch_reduce, "stat_scalars", broken)
     x, y = tm.blobs()
     model = tm.mlp()
     plain = tm.mlp()
@@ -409,3 +410,77 @@ def test_raise_policy_raises_fault_detected() -> None:
     model = _nan_model(2)
     with pytest.raises(dl.FaultDetected), dl.watch(model, on_fault="raise", store=False):
         tm.train(model, x, y, steps=10)
+
+
+# ------------------------------------------------------------------------------ cheap steps (issue 6)
+class _NanGradFrom(nn.Module):
+    """Identity forward; from training call ``k`` on, its backward turns the gradient into NaN."""
+
+    def __init__(self, k: int) -> None:
+        super().__init__()
+        self.k, self.calls = k, 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return x if self.calls < self.k else _NanGrad.apply(x)
+
+
+class _NanGrad(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: object, x: torch.Tensor) -> torch.Tensor:
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx: object, grad: torch.Tensor) -> torch.Tensor:
+        return grad * float("nan")
+
+
+def test_nan_on_a_cheap_step_is_localized_at_zero_latency() -> None:
+    x, y = tm.blobs()
+    model = _nan_model(3)
+    with _watch(model, config=dl.Config(stats_every=10)) as run:  # step 3 is not a full-statistics step
+        tm.train(model, x, y, steps=3)
+    trace = run.monitor.trace
+    assert np.isnan(trace.series(0, Channel.OUTPUT, "mean")[2])  # a cheap step indeed
+    assert list(trace.series(1, Channel.OUTPUT, "nonfinite")) == [0, 0, 0]
+    assert list(trace.series(2, Channel.INPUT, "nonfinite")) == [0, 0, 0]
+    assert list(trace.series(2, Channel.OUTPUT, "nonfinite") > 0) == [False, False, True]
+    first = run.diagnosis.findings[0]
+    assert (first.symptom, first.phase, first.layer.index, first.step) == (
+        Symptom.NUMERICAL_ERROR, Phase.FORWARD, 2, 3)
+
+
+def test_nan_gradient_on_a_cheap_step_counts_parameter_grads_exactly() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), _NanGradFrom(2), nn.Linear(16, 3))
+    x, y = tm.blobs()
+    with _watch(model, config=dl.Config(stats_every=10)) as run:
+        tm.train(model, x, y, steps=2)
+    rec = run.monitor.trace.last_record
+    assert np.isnan(rec.stats[(0, Channel.OUTPUT)][summary.MEAN])  # cheap step
+    assert np.isfinite(rec.loss)
+    assert rec.stats[(2, Channel.OUTPUT_GRAD)][summary.NONFINITE] == 0
+    assert rec.stats[(1, Channel.OUTPUT_GRAD)][summary.NONFINITE] == 0
+    assert rec.stats[(0, Channel.OUTPUT_GRAD)][summary.NONFINITE] >= 1  # made by layer 1's backward
+    assert rec.stats[(0, Channel.WEIGHT_GRAD)][summary.NONFINITE] == 16 * 8 + 16  # exact: kept tensor
+    assert rec.stats[(2, Channel.WEIGHT_GRAD)][summary.NONFINITE] == 0
+
+
+@pytest.mark.parametrize("every", [1, 10])
+def test_one_host_transfer_per_clean_step_at_any_cadence(monkeypatch: pytest.MonkeyPatch, every: int) -> None:
+    x, y = tm.blobs()
+    model = tm.mlp()
+    copies = []
+    to = torch.Tensor.to
+
+    def counting_to(self: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
+        if args and str(args[0]) == "cpu":
+            copies.append(self.numel())
+        return to(self, *args, **kwargs)
+
+    with _watch(model, config=dl.Config(stats_every=every)) as run:
+        tm.train(model, x, y, steps=1)
+        monkeypatch.setattr(torch.Tensor, "to", counting_to)
+        tm.train(model, x, y, steps=6, opt=torch.optim.SGD(model.parameters(), lr=0.1))
+        monkeypatch.undo()
+    assert run.monitor.trace.steps_observed == 7 and len(copies) == 6

@@ -8,6 +8,7 @@ torch = pytest.importorskip("torch")
 import torch.nn.functional as F  # noqa: E402, N812
 from torch import nn  # noqa: E402
 
+from deeplocalize.config import Config  # noqa: E402
 from deeplocalize.errors import StopTraining  # noqa: E402
 from deeplocalize.monitor import Monitor  # noqa: E402
 from deeplocalize.probes.torch import instrument  # noqa: E402
@@ -44,7 +45,7 @@ def _script(steps: int, criterion: nn.Module | None = None) -> None:
 
 
 def test_instrument_sees_layers_loss_optimizer_of_an_unmodified_loop() -> None:
-    monitor = Monitor("torch")
+    monitor = Monitor("torch", config=Config(stats_every=1))  # full statistics on the last step too
     with instrument(monitor):
         _script(4)
     info = monitor.model

@@ -25,6 +25,8 @@ from deeplocalize.trace import StepRecord
 from deeplocalize.vocabulary import Channel
 
 _MAX_DEPTH = 4
+#: Parameters of one layer up to this many elements are concatenated before reduction (full steps).
+_CAT_LIMIT = 1 << 22
 
 
 class LayerSlot:
@@ -34,12 +36,17 @@ class LayerSlot:
         "__weakref__",
         "activation",
         "explicit_params",
+        "grad_hook",
         "index",
+        "input_key",
         "module",
         "name",
+        "output_key",
         "output_shape",
         "recurse",
         "unit_axis",
+        "weight_grad_key",
+        "weights_key",
     )
 
     def __init__(self, module: nn.Module, name: str, index: int | None = None, activation: str | None = None,
@@ -53,6 +60,11 @@ class LayerSlot:
         self.explicit_params = None if params is None else list(params)
         self.recurse = recurse
         self.output_shape: tuple[int, ...] | None = None
+        self.input_key = (self, Channel.INPUT)
+        self.output_key = (self, Channel.OUTPUT)
+        self.weight_grad_key = (self, Channel.WEIGHT_GRAD)
+        self.weights_key = (self, Channel.WEIGHTS)
+        self.grad_hook: Callable[[torch.Tensor], None] | None = None  # set by the collector
 
     def params(self) -> list[torch.Tensor]:
         """The layer's parameters, looked up now (so a model moved to another device is followed)."""
@@ -109,6 +121,8 @@ class TorchCollector:
         self.before_emit: Callable[[StepRecord], None] | None = None
         self._next_index = 0
         self._handles: list[Any] = []
+        self._ordered: list[LayerSlot] | None = None
+        self._params: list[tuple[LayerSlot, list[torch.Tensor]]] | None = None
         infos = dict(layer_infos or {})
         for index, name, module in layers or ():
             info = infos.get(index)
@@ -125,15 +139,20 @@ class TorchCollector:
         if activation is None:
             activation = activation_of(module)
         slot = LayerSlot(module, name, index, activation, unit_axis, params, recurse)
+        slot.grad_hook = self._grad_hook(slot)
         self.slots[module] = slot
+        self._ordered = self._params = None
         if index is not None:
             self._next_index = max(self._next_index, index + 1)
             self.layers_changed = True
         return slot
 
     def ordered(self) -> list[LayerSlot]:
-        """Layers that have an index, in forward order."""
-        return sorted((s for s in self.slots.values() if s.index is not None), key=lambda s: s.index)
+        """Layers that have an index, in forward order (cached; a new layer or index resets it)."""
+        if self._ordered is None:
+            self._ordered = sorted((s for s in self.slots.values() if s.index is not None),
+                                   key=lambda s: s.index)
+        return list(self._ordered)
 
     def attach(self) -> None:
         """Install per-module forward hooks on every registered layer."""
@@ -171,6 +190,10 @@ class TorchCollector:
         self.activity = False  # a layer or the model input was observed this step
         self._snapshot: dict[LayerSlot, list[tuple[torch.Tensor, torch.Tensor]]] | None = None
         self._grads_done = False
+        #: parameters, their gradients and updates observed this step (alive at step end anyway): their
+        #: exact non-finite counts are computed only on a step where a fetched number is NaN/Inf.
+        self._kept: list[torch.Tensor] = []
+        #: id(tensor) -> (weakref, version, flag scalar, producing layer): inputs reuse their producer's flag
         self._seen: dict[int, tuple[weakref.ref, int, torch.Tensor | None, LayerSlot | None]] = {}
 
     def _open(self) -> None:
@@ -184,74 +207,92 @@ class TorchCollector:
         return torch.is_grad_enabled() and (module is None or module.training)
 
     # ------------------------------------------------------------------ observations
-    def _count(self, t: torch.Tensor) -> torch.Tensor | None:
-        """Non-finite count scalar of a tensor, reusing the one of an identical already-seen tensor."""
+    def _flag(self, t: torch.Tensor) -> torch.Tensor | None:
+        """Finiteness flag of a tensor (its sum), reusing the one of an identical already-seen tensor."""
         hit = self._seen.get(id(t))
         if hit is not None and hit[0]() is t and hit[1] == t._version:
             return hit[2]
-        return red.nonfinite_count(t) if t.is_floating_point() else None
+        return red.finite_flag(t)
 
-    def _remember(self, t: torch.Tensor, count: torch.Tensor | None, slot: LayerSlot | None) -> None:
+    def _remember(self, t: torch.Tensor, flag: torch.Tensor | None, slot: LayerSlot | None) -> None:
         with contextlib.suppress(TypeError, RuntimeError):  # tensors without weakref/version support
-            self._seen[id(t)] = (weakref.ref(t), t._version, count, slot)
+            self._seen[id(t)] = (weakref.ref(t), t._version, flag, slot)
 
     def _observe(self, key: Any, t: torch.Tensor, slot: LayerSlot | None = None,
-                 units_axis: int | None = None, band: tuple[float, float] | None = None) -> None:
-        """Reduce ``t`` (full or count, per the step) and add it under ``key``."""
+                 units_axis: int | None = None, band: tuple[float, float] | None = None,
+                 keep: bool = False, zeros: bool = True) -> torch.Tensor | None:
+        """Reduce ``t`` on its device: a finiteness flag, or full statistics on full steps.
+
+        ``keep``: hold a reference (parameters, gradients, updates) for an exact count on a faulty step.
+        Returns the tensor's finiteness flag (None: integer, empty or not measured).
+        """
         if t.is_complex() or t.is_sparse:
-            return
+            return None
         numel = t.numel()
         if numel == 0:
-            self.buffer.add(key, "count", 0)
-            return
+            self.buffer.add(key, "flag", 0)
+            return None
+        kept = -1
+        if keep:
+            kept = len(self._kept)
+            self._kept.append(t)
         if not self.full:
-            count = red.nonfinite_count(t) if t.is_floating_point() else None
-            self.buffer.add(key, "count", numel, [] if count is None else [count])
-            self._remember(t, count, slot)
-            return
-        scalars = red.full_scalars(t)
+            flag = red.finite_flag(t)
+            self.buffer.add(key, "flag", numel, () if flag is None else (flag,), extra=(kept, None, False))
+            if slot is not None:
+                self._remember(t, flag, slot)
+            return flag
+        scalars = red.stat_scalars(t) if zeros else red.stat_scalars(t, zeros=False)
         units = None
         if units_axis is not None and t.dim() >= 1:
             units = t.shape[units_axis] if t.dim() >= 2 else numel
             scalars.append(red.dead_units(t, units_axis))
         if band is not None:
             scalars.append(red.saturated_count(t, band))
-        self.buffer.add(key, "full", numel, scalars, extra=(units, band is not None))
-        self._remember(t, scalars[0] if t.is_floating_point() else None, slot)
+        self.buffer.add(key, "full", numel, scalars, extra=(kept, units, band is not None))
+        flag = scalars[2] if t.is_floating_point() else None
+        if slot is not None:
+            self._remember(t, flag, slot)
+        return flag
 
     def forward_pre(self, slot: LayerSlot, args: Any) -> None:
-        """Before a layer's forward: non-finite count of its inputs (reused from their producer)."""
-        if not self.should_record(slot.module):
+        """Before a layer's forward: finiteness of its inputs (reused from their producer)."""
+        if not (torch.is_grad_enabled() and slot.module.training):
             return
-        self._open()
-        for t in iter_tensors(args):
-            if t.is_complex() or t.is_sparse:
-                continue
-            count = self._count(t)
-            self.buffer.add((slot, Channel.INPUT), "count", t.numel(), [] if count is None else [count])
+        if not self.open:
+            self._open()
+        key, buffer = slot.input_key, self.buffer
+        tensors = args if len(args) == 1 and isinstance(args[0], torch.Tensor) else iter_tensors(args)
+        for t in tensors:
+            if not (t.is_complex() or t.is_sparse):
+                flag = self._flag(t)
+                buffer.add(key, "flag", t.numel(), () if flag is None else (flag,))
 
     def forward_post(self, slot: LayerSlot, args: Any, output: Any) -> None:
-        """After a layer's forward: index on first call, OUTPUT summaries, output-gradient hooks."""
-        if not self.should_record(slot.module):
+        """After a layer's forward: index on first call, OUTPUT (kept; reduced on full steps), grad hooks."""
+        if not (torch.is_grad_enabled() and slot.module.training):
             return
-        self._open()
+        if not self.open:
+            self._open()
         self.activity = True
-        tensors = list(iter_tensors(output))
+        tensors = (output,) if isinstance(output, torch.Tensor) else list(iter_tensors(output))
         if slot.index is None:
             slot.index = self._next_index
             self._next_index += 1
             self.layers_changed = True
+            self._ordered = self._params = None
         if slot.output_shape is None and tensors:
             slot.output_shape = tuple(int(s) for s in tensors[0].shape)
             if slot.unit_axis is None:
                 slot.unit_axis = self._unit_axis(slot, args, tensors[0])
-        dead_axis = slot.unit_axis if slot.activation in RELU_FAMILY else None
-        band = summary.SATURATION_BANDS.get(slot.activation or "")
+        dead_axis = slot.unit_axis if self.full and slot.activation in RELU_FAMILY else None
+        band = summary.SATURATION_BANDS.get(slot.activation or "") if self.full else None
+        key, hook = slot.output_key, slot.grad_hook
         for t in tensors:
-            axis = dead_axis if dead_axis is not None and t.dim() > (dead_axis % max(t.dim(), 1)) else None
-            self._observe((slot, Channel.OUTPUT), t, slot, axis, band)
+            fits = dead_axis is not None and t.dim() > (dead_axis % max(t.dim(), 1))
+            self._observe(key, t, slot, dead_axis if fits else None, band)
             if t.requires_grad:
-                t.register_hook(self._grad_hook(slot))
+                t.register_hook(hook)
 
     def _unit_axis(self, slot: LayerSlot, args: Any, out: torch.Tensor) -> int | None:
         """Feature axis of the output: conv 1, linear last; elementwise layers inherit their producer's."""
@@ -265,10 +306,13 @@ class TorchCollector:
         return default_unit_axis(slot.module, out.dim())
 
     def _grad_hook(self, slot: LayerSlot) -> Callable[[torch.Tensor], None]:
+        key = (slot, Channel.OUTPUT_GRAD)
+
         def hook(grad: torch.Tensor) -> None:
             try:
-                self._open()
-                self._observe((slot, Channel.OUTPUT_GRAD), grad)
+                if not self.open:
+                    self._open()
+                self._observe(key, grad, zeros=False)  # zero_frac of output gradients: not measured
             except Exception as exc:
                 self.monitor.tool_error("torch probe gradient hook", exc)
         return hook
@@ -278,7 +322,7 @@ class TorchCollector:
         for t in iter_tensors(x):
             self._open()
             self.activity = True
-            self._observe("data", t)
+            self._remember(t, self._observe("data", t), None)  # the first layer's input reuses the flag
             return
 
     def observe_target(self, y: Any) -> None:
@@ -299,6 +343,12 @@ class TorchCollector:
         self.buffer.add("accuracy", "ratio", 1, [correct, counted])
 
     # ------------------------------------------------------------------ parameters
+    def _param_table(self) -> list[tuple[LayerSlot, list[torch.Tensor]]]:
+        """(layer, parameters) in forward order; cached, refreshed on full steps and when layers change."""
+        if self._params is None or self.full:
+            self._params = [(slot, slot.params()) for slot in self.ordered()]
+        return self._params
+
     def snapshot_params(self) -> None:
         """Before the update: copy trainable parameters (full-statistics steps only), for UPDATE."""
         self._open()
@@ -306,32 +356,65 @@ class TorchCollector:
             return
         with torch.no_grad():
             self._snapshot = {
-                slot: [(p, p.detach().clone()) for p in slot.params() if p.requires_grad]
-                for slot in self.ordered()
+                slot: [(p, p.detach().clone()) for p in params if p.requires_grad]
+                for slot, params in self._param_table()
             }
 
     def measure_grads(self) -> None:
-        """Reduce each layer's parameter gradients (once per step)."""
+        """Parameter gradients, once per step: full statistics, or one fused norm per device and dtype."""
         if self._grads_done:
             return
         self._open()
         self._grads_done = True
-        for slot in self.ordered():
-            for p in slot.params():
+        items: list[tuple[Any, torch.Tensor]] = []
+        for slot, params in self._param_table():
+            key = slot.weight_grad_key
+            for p in params:
                 grad = p.grad
                 if grad is not None:
-                    grad = grad.coalesce().values() if grad.is_sparse else grad
-                    self._observe((slot, Channel.WEIGHT_GRAD), grad)
+                    items.append((key, grad.coalesce().values() if grad.is_sparse else grad))
+        if not items:
+            return
+        if self.full:
+            self._observe_layers(items)
+        else:
+            self._observe_norms(items)
+
+    def _observe_norms(self, items: list[tuple[Any, torch.Tensor]]) -> None:
+        """Keep the tensors; one ``_foreach_norm`` over all of them (a finite norm: no NaN/Inf inside)."""
+        items = [(k, t.detach()) for k, t in items if not (t.is_complex() or t.is_sparse) and t.numel()]
+        if not items:
+            return
+        base = len(self._kept)
+        self._kept.extend(t for _, t in items)
+        for positions, norms in red.group_norms([t for _, t in items]):
+            extra = [(items[i][0], base + i) for i in positions]
+            self.buffer.add_vector("norms", "norms", norms, extra=extra)
 
     def _measure_weights(self) -> None:
         with torch.no_grad():
-            for slot in self.ordered():
-                for p in slot.params():
-                    self._observe((slot, Channel.WEIGHTS), p)
-            for slot, pairs in (self._snapshot or {}).items():
-                for p, before in pairs:
-                    if p.shape == before.shape and p.device == before.device:
-                        self._observe((slot, Channel.UPDATE), p.detach() - before)
+            table = self._param_table()
+            if not self.full:
+                self._observe_norms([(slot.weights_key, p) for slot, params in table for p in params])
+                return
+            self._observe_layers([(slot.weights_key, p.detach()) for slot, params in table for p in params])
+            self._observe_layers([
+                ((slot, Channel.UPDATE), p.detach() - before)
+                for slot, pairs in (self._snapshot or {}).items() for p, before in pairs
+                if p.shape == before.shape and p.device == before.device])
+
+    def _observe_layers(self, items: list[tuple[Any, torch.Tensor]]) -> None:
+        """Full statistics of parameter-like tensors, one flat tensor per key (a layer's kernel and bias
+        reduced together: half the kernel launches, no host-side merging) when small and alike."""
+        groups: dict[Any, list[torch.Tensor]] = {}
+        for key, t in items:
+            groups.setdefault(key, []).append(t)
+        for key, ts in groups.items():
+            if len(ts) > 1 and sum(t.numel() for t in ts) <= _CAT_LIMIT and all(
+                    t.device == ts[0].device and t.dtype == ts[0].dtype and not t.is_sparse for t in ts):
+                ts = [torch.cat([t.reshape(-1) for t in ts])]
+            for t in ts:
+                self._observe(key, t, keep=True)
 
     # ------------------------------------------------------------------ the step
     def discard_step(self) -> None:
@@ -343,6 +426,7 @@ class TorchCollector:
         """Close the step: weights/updates, one host transfer, ``monitor.record``; returns the record.
 
         ``loss`` overrides the captured loss; returns None (and records nothing) when nothing was observed.
+        A second host transfer happens only on a step where a NaN/Inf was seen (exact per-tensor counts).
         """
         if not self.open and loss is None and not metrics:
             return None
@@ -352,30 +436,69 @@ class TorchCollector:
         if isinstance(loss, torch.Tensor):
             self.buffer.add("loss_override", "value", 1, [loss.detach().reshape(()).float()])
         fetched = self.buffer.fetch()
+        counts = None if self.buffer.finite else self._exact_counts(fetched)
         self.step = step if step is not None else self.step + 1
-        record = self._assemble(fetched, epoch, loss, lr, metrics)
+        record = self._assemble(fetched, counts, epoch, loss, lr, metrics)
         self._reset()
         if self.before_emit is not None:
             self.before_emit(record)
         self.monitor.record(record)
         return record
 
-    def _assemble(self, fetched: list[tuple[red.Entry, np.ndarray]], epoch: int, loss: Any, lr: float | None,
-                  metrics: Mapping[str, float] | None) -> StepRecord:
-        vectors: dict[Any, list[np.ndarray]] = {}
+    def _exact_counts(self, fetched: list[tuple[red.Entry, np.ndarray]]) -> np.ndarray | None:
+        """Exact counts of the kept tensors, only when a fetched number is NaN/Inf (one more host copy)."""
+        if not self._kept:
+            return None
+        for entry, vals in fetched:
+            kind = entry.kind
+            if (kind == "full" and not np.isfinite(vals[:4]).all()) or (
+                    kind != "full" and not np.isfinite(vals).all()):
+                break
+        else:
+            return None
+        buf = red.StepBuffer()
+        buf.add("counts", "counts", 0, red.exact_counts(self._kept))
+        return buf.fetch()[0][1]
+
+    def _assemble(self, fetched: list[tuple[red.Entry, np.ndarray]], counts: np.ndarray | None, epoch: int,
+                  loss: Any, lr: float | None, metrics: Mapping[str, float] | None) -> StepRecord:
         losses: list[float] = []
         override: float | None = None
         correct = counted = 0.0
+        clean = self.buffer.finite
+        plain: dict[Any, list[float]] = {}  # per key [numel, count] of flag-only observations
+        vectors: dict[Any, list[np.ndarray]] = {}  # per key the full vectors
         for entry, vals in fetched:
-            if entry.kind == "value":
+            kind = entry.kind
+            if kind == "flag":
+                count = 0.0 if clean else _count(entry, vals, counts)
+                acc = plain.get(entry.key)
+                if acc is None:
+                    plain[entry.key] = [entry.numel, count]
+                else:
+                    acc[0] += entry.numel
+                    acc[1] += count
+            elif kind == "full":
+                vec = _vector(entry, _count(entry, vals[:4], counts), vals)
+                vectors.setdefault(entry.key, []).append(vec)
+            elif kind == "norms":
+                for (key, kept), norm in zip(entry.extra, vals, strict=True):
+                    bad = not clean and not np.isfinite(norm)
+                    count = (1.0 if counts is None else float(counts[kept])) if bad else 0.0
+                    acc = plain.get(key)
+                    numel = self._kept[kept].numel()
+                    if acc is None:
+                        plain[key] = [numel, count]
+                    else:
+                        acc[0] += numel
+                        acc[1] += count
+            elif kind == "value":
                 if entry.key == "loss_override":
                     override = float(vals[0])
                 else:
                     losses.append(float(vals[0]))
-            elif entry.kind == "ratio":
+            elif kind == "ratio":
                 correct, counted = correct + float(vals[0]), counted + float(vals[1])
-            else:
-                vectors.setdefault(entry.key, []).append(_vector(entry, vals))
         record = StepRecord(step=self.step, epoch=epoch, lr=lr, metrics=dict(metrics or {}))
         if override is not None:
             record.loss = override
@@ -385,8 +508,12 @@ class TorchCollector:
             record.loss = float(np.mean(losses))
         if counted > 0 and "accuracy" not in record.metrics:
             record.metrics["accuracy"] = correct / counted
+        merged = {key: red.summary_from_count(n, c) for key, (n, c) in plain.items()}
         for key, vecs in vectors.items():
-            vec = vecs[0] if len(vecs) == 1 else summary.combine(vecs)
+            if key in merged:
+                vecs.append(merged[key])
+            merged[key] = vecs[0] if len(vecs) == 1 else summary.combine(vecs)
+        for key, vec in merged.items():
             if key == "data":
                 record.data = vec
             elif key == "target":
@@ -396,13 +523,20 @@ class TorchCollector:
         return record
 
 
-def _vector(entry: red.Entry, vals: np.ndarray) -> np.ndarray:
-    if entry.kind == "count":
-        return red.summary_from_count(entry.numel, vals[0] if len(vals) else 0.0)
-    vec = red.summary_from_full(entry.numel, vals)
+def _count(entry: red.Entry, flags: np.ndarray, counts: np.ndarray | None) -> float:
+    """Non-finite count of an observation: 0 when its flags are finite; else exact when the tensor was kept,
+    else 1 (a lower bound: activations and output gradients are not held, see the module docstring)."""
+    if np.isfinite(flags).all():
+        return 0.0
+    kept = entry.extra[0] if entry.extra else -1
+    return float(counts[kept]) if kept >= 0 and counts is not None else 1.0
+
+
+def _vector(entry: red.Entry, count: float, vals: np.ndarray) -> np.ndarray:
+    vec = red.summary_from_stats(entry.numel, count, vals)
     if vec[summary.NONFINITE] == 0 and entry.numel:
-        units, has_band = entry.extra
-        pos = red.FULL
+        _, units, has_band = entry.extra
+        pos = red.FUSED
         if units is not None:
             vec[summary.DEAD_FRAC] = float(vals[pos]) / units if units else np.nan
             pos += 1

@@ -69,6 +69,7 @@ class TorchSession:
         self._backward_seen = False
         self._loss_ctx: list[Any] | None = None  # [LossInfo, handled] inside a loss module's forward
         self._loss: LossInfo | None = None
+        self._loss_infos: dict[str, LossInfo] = {}  # per loss name, built once
         self._data = DataInfo()
         self._x_done = self._y_done = False
         self._task: str | None = None
@@ -167,7 +168,7 @@ class TorchSession:
 
     def _on_pre(self, module: nn.Module, args: Any) -> None:
         if facts.is_loss_module(module):
-            self._loss_ctx = [facts.loss_info(type(module).__name__), False]
+            self._loss_ctx = [self._loss_info(type(module).__name__), False]
             return
         if not TorchCollector.should_record(module):
             return
@@ -219,10 +220,16 @@ class TorchSession:
 
         return loss_fn
 
+    def _loss_info(self, name: str) -> LossInfo:
+        info = self._loss_infos.get(name)
+        if info is None:
+            info = self._loss_infos[name] = facts.loss_info(name)
+        return info
+
     def _on_functional_loss(self, name: str, args: tuple, kwargs: dict[str, Any]) -> None:
         pred = args[0] if args else kwargs.get("input")
         target = args[1] if len(args) > 1 else kwargs.get("target")
-        info = facts.loss_info(name)
+        info = self._loss_info(name)
         if self._loss_ctx is not None:
             info = self._loss_ctx[0]
             self._loss_ctx[1] = True
@@ -299,9 +306,8 @@ class TorchSession:
         if self._pending_boundary and opt in self._stepped:
             self._finalize()
         self._optimizers.add(opt)
-        info = facts.optimizer_info(opt)
-        if not any(o["id"] == id(opt) for o in self._opt_infos):
-            self._opt_infos.append({"id": id(opt), "info": info})
+        if not any(o["id"] == id(opt) for o in self._opt_infos):  # facts read once per optimizer
+            self._opt_infos.append({"id": id(opt), "info": facts.optimizer_info(opt)})
             self._facts_dirty = True
         if not self.collector.activity:
             return
