@@ -13,7 +13,7 @@ from typing import Any
 
 @dataclass
 class Config:
-    """Thresholds and cadences. Override any of them: ``Config(loss_window=20)`` or ``config.replace(...)``."""
+    """Thresholds and cadences. Override any of them: ``Config(dead_frac=0.9)`` or ``config.replace(...)``."""
 
     # ---------------------------------------------------------------- probing cadence and bounds
     #: Steps between full statistics (min/max/mean/std/norm/zero/dead/saturation). Every step regardless:
@@ -21,7 +21,7 @@ class Config:
     #: parameters/gradients, so NaN/Inf latency stays 0 steps. Own calibration (benchmarks/overhead, CPU,
     #: docs/performance.md): a full step costs ~0.4-0.5x of a small CNN's step, so 20 adds ~2-3% on average
     #: where 10 adds ~4-5%; 20 is the most the trend detectors allow (10 full points in 200 steps).
-    stats_every: int = 1
+    stats_every: int = 20
     #: Steps between runs of the trend detectors (the per-step numerical checks run every step).
     check_every: int = 10
     #: Steps kept in full in the in-process trace.

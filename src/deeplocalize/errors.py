@@ -12,7 +12,7 @@ class DeepLocalizeError(Exception):
     """Base class of the errors deeplocalize raises on purpose."""
 
 
-class FaultDetected(DeepLocalizeError):
+class FaultDetected(DeepLocalizeError):  # noqa: N818 - the name is part of the public API (DESIGN.md)
     """Raised into the training loop when ``on_fault="raise"`` and a fault is confirmed."""
 
     def __init__(self, diagnosis: Diagnosis) -> None:
@@ -21,7 +21,7 @@ class FaultDetected(DeepLocalizeError):
         super().__init__(first)
 
 
-class StopTraining(BaseException):  # noqa: N818 - a control-flow signal, like KeyboardInterrupt
+class StopTraining(BaseException):
     """Raised by a probe to end the user's training loop when ``on_fault="stop"``.
 
     It derives from BaseException so that a user's ``except Exception`` does not swallow it; ``watch``

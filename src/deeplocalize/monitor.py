@@ -66,7 +66,7 @@ class Monitor:
         """Take one step's record; never raises."""
         try:
             self.trace.append(record)
-        except Exception as exc:  # noqa: BLE001 - containment is the point
+        except Exception as exc:
             self.tool_error("trace", exc)
             return
         if self.recorder is not None:
@@ -86,7 +86,7 @@ class Monitor:
         try:
             for name, value in metrics.items():
                 self.trace.set_metric(name, float(value))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self.tool_error("log", exc)
 
     # ------------------------------------------------------------------ detectors
@@ -96,7 +96,7 @@ class Monitor:
                 continue
             try:
                 found = detector.run(self.trace, self.model, self.config)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 self.tool_error(f"detector {detector.name}", exc)
                 continue
             for finding in found:
@@ -145,7 +145,7 @@ class Monitor:
         findings = self.findings
         try:
             verdict, causes = diagnose(findings, self.trace, self.model, self.config)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self.tool_error("diagnose", exc)
             verdict, causes = (Verdict.FAULTY if findings else Verdict.INCONCLUSIVE), []
         return Diagnosis(
@@ -186,8 +186,8 @@ class Monitor:
         if len(self.tool_errors) == 1:
             print(f"deeplocalize: internal error, training goes on unaffected: {text}", file=sys.stderr)
 
-    def _guard(self, where: str, fn, *args) -> None:  # noqa: ANN001
+    def _guard(self, where: str, fn, *args) -> None:
         try:
             fn(*args)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self.tool_error(where, exc)

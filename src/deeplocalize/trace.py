@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from deeplocalize import summary as S
+from deeplocalize import summary as S  # noqa: N812 - S.MEAN reads like the stat it names
 from deeplocalize.vocabulary import Channel
 
 Key = tuple[int, Channel]  # (layer index, channel)
