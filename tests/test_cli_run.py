@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -164,11 +163,8 @@ def test_process_exit_status(tmp_path: Path, scripts: dict[str, Path]) -> None:
 
 def test_demo_diagnoses_the_bundled_bug(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "demo.json"
-    started = time.perf_counter()
     assert main(["demo", "--store", str(tmp_path), "--json", str(out)]) == 0
-    elapsed = time.perf_counter() - started
     doc = json.loads(out.read_text())
     assert doc["verdict"] == "faulty" and doc["root_causes"], doc
     text = capsys.readouterr().out
     assert "FAULTY" in text and "Fix:" in text
-    assert elapsed < 30

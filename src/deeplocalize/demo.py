@@ -10,6 +10,7 @@ the same shape is used.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -64,11 +65,11 @@ def train(fixed: bool = False, epochs: int = EPOCHS, seed: int = 0) -> dict[str,
     pixels, labels = load_data(seed)
     x = torch.from_numpy(pixels / 16.0)
     y = torch.from_numpy(labels)
-    model = nn.Sequential(
-        nn.Linear(64, 32), nn.ReLU(),
-        nn.Linear(32, 32), nn.ReLU(),
-        nn.Linear(32, 10),
-    )
+    model = nn.Sequential(OrderedDict(
+        fc1=nn.Linear(64, 32), relu1=nn.ReLU(),
+        fc2=nn.Linear(32, 32), relu2=nn.ReLU(),
+        out=nn.Linear(32, 10),
+    ))
     optimizer = torch.optim.Adam(model.parameters(), lr=FIXED_LR if fixed else BUGGY_LR)
     order = torch.Generator().manual_seed(seed)
     loss = torch.tensor(float("nan"))
