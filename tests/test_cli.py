@@ -19,9 +19,9 @@ from deeplocalize.store import DB_NAME, RunStore
 from deeplocalize.trace import StepRecord
 from deeplocalize.vocabulary import Channel
 
-LAYERS = [LayerInfo(0, "fc1", "Linear", activation="linear", units=8, params=40),
+LAYERS = [LayerInfo(0, "fc1", "Linear", activation="linear", units=8, params=40, trainable_params=40),
           LayerInfo(1, "act", "ReLU", activation="relu", units=8),
-          LayerInfo(2, "fc2", "Linear", activation="linear", units=3, params=27)]
+          LayerInfo(2, "fc2", "Linear", activation="linear", units=3, params=27, trainable_params=27)]
 
 
 def record(step: int, nan_from: int | None) -> StepRecord:
@@ -130,7 +130,7 @@ def test_analyze_killed_nan_run(tmp_path: Path, capsys: pytest.CaptureFixture[st
 
 
 def test_analyze_set_changes_the_thresholds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    run_id = stored_run(tmp_path, steps=30)
+    run_id = stored_run(tmp_path, steps=60)
     out = tmp_path / "d.json"
     main(["analyze", run_id, "--store", str(tmp_path), "--json", str(out), "-q"])
     assert json.loads(out.read_text())["verdict"] != "inconclusive"

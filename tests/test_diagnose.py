@@ -151,8 +151,8 @@ def test_high_update_ratio_promotes_the_learning_rate() -> None:
     _, causes = diagnose([stuck], trace_of(30, ratio=0.5), MODEL, CFG)
     assert causes[0].category == Category.LEARNING_RATE
     assert "lr=3 is far above" in causes[0].fix and "layer `fc2`" in causes[0].fix
-    _, plain = diagnose([stuck], trace_of(30), MODEL, CFG)
-    assert plain[0].category == Category.OPTIMIZER
+    _, plain = diagnose([stuck], trace_of(30), MODEL, CFG)  # no ratio, but lr=3 is outside SGD's range
+    assert plain[0].category == Category.LEARNING_RATE and "far above" in plain[0].fix
 
 
 def test_tiny_update_ratio_suggests_raising_the_learning_rate() -> None:

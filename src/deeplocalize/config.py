@@ -22,8 +22,10 @@ class Config:
     #: docs/performance.md): a full step costs ~0.4-0.5x of a small CNN's step, so 20 adds ~2-3% on average
     #: where 10 adds ~4-5%; 20 is the most the trend detectors allow (10 full points in 200 steps).
     stats_every: int = 20
-    #: Steps between runs of the trend detectors (the per-step numerical checks run every step).
-    check_every: int = 10
+    #: Steps between runs of the trend detectors (the per-step numerical checks run every step). Own
+    #: calibration: one pass of the trend detectors costs 4-9 ms on CPU; at the stats cadence (new full
+    #: statistics arrive every stats_every steps) their share stays under ~0.4 ms per step.
+    check_every: int = 20
     #: Steps kept in full in the in-process trace.
     window: int = 512
     #: Older steps kept, down-sampled (the stride doubles when full).
@@ -67,6 +69,12 @@ class Config:
     #: (ratio, gradient units). AUTOTRAINER: 1e-3 and 1e-4.
     vanishing_grad_ratio: float = 1e-3
     vanishing_first_norm: float = 1e-4
+    #: Recurrent layer without recurrent gradient: at least this fraction of its weight-gradient entries
+    #: exactly 0 (fraction; hidden-to-hidden weights are ~1/2-3/4 of a GRU/LSTM) on every one of the last
+    #: recurrent_min_points measured steps (count; exact zeros need no long confirmation). Calibrated on the
+    #: bug zoo + healthy suite together: healthy recurrent layers have no exactly-zero gradient entries.
+    recurrent_zero_grad_frac: float = 0.4
+    recurrent_min_points: int = 3
     #: Below this recent median loss the model has fit its data: small gradients/updates are expected, not a
     #: fault (loss units). Own choice.
     converged_loss: float = 1e-3
@@ -88,9 +96,20 @@ class Config:
     #: (low: Glorot or PyTorch's default, high: He) with f this factor (ratio). Own calibration;
     #: TheDeepChecker compares with He/Glorot scale.
     init_scale_factor: float = 10.0
+    #: poor_initialization: when some layer starts above He * init_scale_factor, the too-large init is
+    #: model-wide: earlier kernel layers above He * init_span_factor are part of the same fault (ratio).
+    #: Healthy default inits never exceed He (PyTorch's default and Glorot are at or below it); the step-1
+    #: forward estimate reaches ~1.7x He on healthy layers (it counts the bias). Calibrated on the bug zoo +
+    #: healthy suite together.
+    init_span_factor: float = 2.0
     #: poor_initialization: a hidden kernel with std <= init_constant_rtol * |mean| (or all zero) is constant:
     #: its units stay symmetric (ratio). Own choice.
     init_constant_rtol: float = 1e-3
+    #: poor_initialization: when the first update's norm exceeds this fraction of the step-1 weights' norm
+    #: (a huge learning rate), the step-1 weights are mostly update and say nothing about the initial
+    #: weights: only an exact all-zero start (weights == update) or forward evidence is judged (ratio).
+    #: Calibrated on the bug zoo + healthy suite together (healthy first updates stay below ~0.05).
+    init_update_dominates: float = 0.5
     #: poor_initialization: at step 1, at least this fraction of a ReLU layer's units dead (fraction). Own
     #: choice.
     init_dead_frac: float = 0.9
@@ -104,7 +123,7 @@ class Config:
     #: Most recent steps a trend detector looks at (steps). Issue 4: trend verdicts within 200 steps.
     curve_window: int = 200
     #: Fewest finite losses before loss_not_decreasing / oscillating_loss may judge (steps). Own choice: with
-    #: check_every=10 the first verdict comes at step 50, after healthy SGD runs have visibly started to
+    #: check_every=20 the first verdict comes at step 60, after healthy SGD runs have visibly started to
     #: learn.
     curve_min_steps: int = 50
     #: A loss identical (to 1e-7 relative) over this many consecutive steps does not learn (steps).
@@ -133,8 +152,18 @@ class Config:
     osc_spike_frac: float = 0.2
     #: oscillating_loss: a spike is a loss above this multiple of the initial level (ratio). Own choice.
     osc_spike_ratio: float = 1.5
+    #: short_training: a run that ENDS (the end-of-run check, not a periodic one) after fewer than
+    #: min_steps_for_verdict steps, with at least short_min_steps losses, whose last loss is still within
+    #: chance_rel_tol of chance and decreased by less than short_max_rel_decrease of the initial loss, stopped
+    #: long before it could learn (steps, fraction). Calibrated on the bug zoo + healthy suite together.
+    short_min_steps: int = 3
+    short_max_rel_decrease: float = 0.1
     #: slow_convergence: fewest finite losses before judging (steps). Issue 4: within 200 steps.
     slow_min_steps: int = 100
+    #: narrow_bottleneck: with a hidden layer of a single unit before an output of >= 3 units, a loss still
+    #: above this fraction of its initial level after slow_min_steps is slow convergence caused by that
+    #: layer (fraction). Calibrated on the bug zoo + healthy suite together.
+    bottleneck_loss_frac: float = 0.5
     #: slow_convergence: the loss decreases (significantly) but by less than this fraction of its initial
     #: level after slow_min_steps (fraction). AUTOTRAINER: best accuracy gain per step < 0.01 (on epochs).
     slow_max_rel_decrease: float = 0.05
@@ -173,6 +202,10 @@ class Config:
     #: diagnose: regression targets with |y| above this (first batch) vote "data: scale the targets" for
     #: numerical and exploding symptoms (target units). Same scale rule as input_abs_max.
     target_abs_max: float = 50.0
+    #: output_out_of_range (pre-flight): regression targets above target_abs_max whose magnitude is at least
+    #: this many times the first step's output RMS (ratio): the outputs must grow by orders of magnitude.
+    #: Calibrated on the bug zoo + healthy suite together (healthy regressions: targets ~ outputs).
+    target_output_gap: float = 100.0
     #: diagnose: update/weight norm ratio above which the learning rate is too high (ratio). DeepDiagnosis:
     #: 0.1.
     lr_update_ratio_high: float = 0.1
@@ -184,6 +217,17 @@ class Config:
     #: diagnose: weight multiplier for the votes of generic curve symptoms (loss/accuracy flat, oscillating,
     #: slow) when a specific finding (pre-flight, numerical, per-layer) explains them (factor). Own choice.
     generic_finding_discount: float = 0.5
+    #: diagnose: weight of the votes cast when the only evidence is a curve that does not learn: a learning
+    #: rate outside the optimizer's usual range, stacked layers without a non-linearity, or (at chance with
+    #: healthy update/weight ratios) labels that do not match their inputs (0..1). Calibrated on the bug zoo +
+    #: healthy suite together: above the generic curve votes for the learning rate (0.5), below pre-flight
+    #: and numerical evidence.
+    stuck_vote: float = 0.6
+    #: diagnose / numerical: weight of the optimizer vote when a hyper-parameter is invalid or far outside any
+    #: usual value (momentum or a beta >= 1, eps <= 0 or >= 0.1, weight decay >= 0.05 coupled / 0.5 AdamW;
+    #: fixes.optimizer_setting_problem) and the run stalls or its update turns NaN (0..1). Calibrated on the
+    #: bug zoo + healthy suite together: a stated fact outranks the update-ratio learning-rate vote (0.7).
+    optimizer_setting_vote: float = 0.8
     extra: dict[str, Any] = field(default_factory=dict)
 
     def replace(self, **changes: Any) -> Config:

@@ -20,7 +20,7 @@ from deeplocalize import fixes
 from deeplocalize.config import Config
 from deeplocalize.diagnosis import CauseHint, Finding, RootCause
 from deeplocalize.fixes import FixFn
-from deeplocalize.model import LayerRef, ModelInfo
+from deeplocalize.model import LayerInfo, LayerRef, ModelInfo
 from deeplocalize.trace import Trace
 from deeplocalize.vocabulary import Category, Channel, Phase, Symptom, Verdict
 
@@ -117,7 +117,7 @@ LR_LOW_SYMPTOMS = frozenset({
 #: Symptoms large regression targets (MSE on values in the thousands) explain.
 TARGET_SCALE_SYMPTOMS = frozenset({
     Symptom.NUMERICAL_ERROR, Symptom.EXPLODING_TENSOR, Symptom.EXPLODING_GRADIENT, Symptom.OSCILLATING_LOSS,
-    Symptom.LOSS_NOT_DECREASING,
+    Symptom.LOSS_NOT_DECREASING, Symptom.SLOW_CONVERGENCE,
 })
 #: Symptoms raw, unscaled inputs explain.
 DATA_SYMPTOMS = frozenset({
@@ -146,6 +146,7 @@ def rank_causes(findings: list[Finding], trace: Trace, model: ModelInfo, config:
     specific = any(Symptom(f.symptom) not in CURVE_SYMPTOMS for f in findings)
     ratio = update_ratio(trace, model)
     unnormalized = any(f.symptom == Symptom.UNNORMALIZED_INPUT for f in findings)
+    stuck = [] if specific else stuck_hints(findings, trace, model, config, ratio)
     votes: dict[tuple[Category, int | None], list[tuple[float, CauseHint, int]]] = defaultdict(list)
     generic: dict[tuple[Category, int | None], list[tuple[float, CauseHint, int]]] = defaultdict(list)
     for i, finding in enumerate(findings):
@@ -155,6 +156,8 @@ def rank_causes(findings: list[Finding], trace: Trace, model: ModelInfo, config:
             factor *= config.generic_finding_discount
         hints = hints_for(finding, trace, model) + run_wide_hints(finding, trace, model, config, ratio,
                                                                    unnormalized)
+        if is_generic:
+            hints += stuck
         for hint in hints:
             key = (Category(hint.category), None if hint.layer is None else hint.layer.index)
             weight = min(max(hint.weight, 0.0), 1.0) * factor
@@ -162,10 +165,12 @@ def rank_causes(findings: list[Finding], trace: Trace, model: ModelInfo, config:
     for key, cast in generic.items():  # one merged vote per cause from all curve findings
         weight, hint, _ = max(cast, key=lambda item: item[0])
         votes[key].extend((weight if j == 0 else 0.0, hint, i) for j, (_, _, i) in enumerate(cast))
+    _merge_spanning(votes, Category.INITIALIZATION)
     causes: list[tuple[int, int, RootCause]] = []
-    for (category, _), cast in votes.items():
+    for (category, index), cast in votes.items():
         confidence = 1.0 - math.prod(1.0 - w for w, _, _ in cast)
-        top = max(cast, key=lambda item: item[0])[1]
+        own = [item for item in cast if (item[1].layer.index if item[1].layer is not None else None) == index]
+        top = max(own or cast, key=lambda item: item[0])[1]
         indices = sorted({i for _, _, i in cast})
         first = min(confirmed_at(findings[i]) for i in indices)
         cause = RootCause(category=category, layer=top.layer, confidence=min(confidence, _MAX_CONFIDENCE),
@@ -173,6 +178,103 @@ def rank_causes(findings: list[Finding], trace: Trace, model: ModelInfo, config:
         causes.append((first, -1 if top.layer is None else top.layer.index, cause))
     causes.sort(key=lambda item: (-round(item[2].confidence, 6), item[0], item[1]))
     return [cause for _, _, cause in causes]
+
+
+def _merge_spanning(votes: dict[tuple[Category, int | None], list[tuple[float, CauseHint, int]]],
+                    category: Category) -> None:
+    """Votes for one category at several layers (e.g. every layer initialized at the wrong scale) are one
+    model-wide fault: merged into the first of those layers in forward order (DESIGN: a fault spanning
+    several layers is reported at the first), confidence combined."""
+    keys = sorted((k for k in votes if k[0] == category and k[1] is not None), key=lambda k: k[1])
+    if len(keys) < 2:
+        return
+    first = keys[0]
+    for key in keys[1:]:
+        votes[first].extend(votes.pop(key))
+
+
+def stuck_hints(findings: list[Finding], trace: Trace, model: ModelInfo, config: Config,
+                ratio: tuple[float, LayerRef | None, float] | None) -> list[CauseHint]:
+    """Votes when the only evidence is a curve that does not learn (no specific finding explains it).
+
+    Checked in order, each on facts the curve alone cannot give: a learning rate outside the optimizer's
+    usual range (learning_rate); stacked layers with no non-linearity between them, one linear map that
+    cannot fit a non-linear task (architecture / activation at the first such layer); and, when the run sits
+    at chance although every layer updates at a healthy pace (update/weight ratio inside the DeepDiagnosis
+    band), labels that do not match their inputs (data).
+    """
+    at_chance = any(bool(f.evidence.get("at_chance")) or f.symptom == Symptom.ACCURACY_NOT_INCREASING
+                    for f in findings if Symptom(f.symptom) in (Symptom.LOSS_NOT_DECREASING,
+                                                                 Symptom.ACCURACY_NOT_INCREASING))
+    out: list[CauseHint] = []
+    setting = fixes.optimizer_setting_problem(model)
+    if setting is not None:
+        out.append(CauseHint(_OPT, config.optimizer_setting_vote, setting))
+        return out
+    direction = fixes.lr_outside_usual(model, trace)
+    if direction is not None:
+        out.append(CauseHint(_LR, config.stuck_vote, fixes.lr_fix(model, trace, direction,
+                                                                  "the loss does not improve")))
+        return out
+    linear = linear_stack(model)
+    if linear is not None and at_chance:
+        first, second = linear
+        why = (f"layers {fixes.layer_label(first.ref, model)} and {fixes.layer_label(second.ref, model)} "
+               "follow each other with no activation between them: together they are one linear map")
+        out.append(CauseHint(_ARCH, config.stuck_vote, f"{why}; add a non-linearity (e.g. relu) after "
+                             f"{fixes.layer_label(first.ref, model)}", first.ref))
+        label = fixes.layer_label(first.ref, model)
+        out.append(CauseHint(_ACT, config.stuck_vote * 0.9, f"{why}; give {label} an activation "
+                             "(activation='relu' / nn.ReLU())", first.ref))
+        return out
+    if at_chance and ratio is not None:
+        _, _, typical = ratio
+        if config.lr_update_ratio_low <= typical <= config.lr_update_ratio_high:
+            reason = (f"the loss stays at chance although the weights update at a healthy pace "
+                      f"({fixes.update_ratio_text(typical)}): there may be nothing to learn; ")
+            out.append(CauseHint(_DATA, config.stuck_vote, reason + fixes.check_labels(model, trace, None)))
+            recurrent = [layer for layer in model.layers
+                         if (layer.type or "").lower().startswith(("lstm", "gru", "rnn", "simplernn"))]
+            if recurrent:  # or the sequence reaches the recurrent layer in the wrong layout
+                label = fixes.layer_label(recurrent[0].ref, model)
+                out.append(CauseHint(_ARCH, config.stuck_vote * 0.9,
+                                     f"or {label} does not see the sequence as meant: check the (batch, "
+                                     "time, features) layout (batch_first=True) and which time step is read",
+                                     recurrent[0].ref))
+    return out
+
+
+_KERNEL_TYPES = ("linear", "dense", "conv")
+_AFFINE_TYPES = ("dropout", "flatten", "reshape", "batchnorm", "batchnormalization", "layernorm",
+                 "layernormalization", "identity")
+
+
+def linear_stack(model: ModelInfo) -> tuple[LayerInfo, LayerInfo] | None:
+    """The first two kernel layers (Linear/Dense/Conv) with no non-linearity between them, or None.
+
+    Only dropout, flatten/reshape and normalization layers (affine at inference) may sit between them; a
+    layer with a non-linear activation or any other layer type (pooling, attention, recurrent) breaks it.
+    """
+    def is_kernel(layer: LayerInfo) -> bool:
+        t = (layer.type or "").lower()
+        return layer.params > 0 and t.startswith(_KERNEL_TYPES)
+
+    def is_linear(layer: LayerInfo) -> bool:
+        return (layer.activation or "linear").lower() in ("linear", "none", "identity")
+
+    layers = sorted(model.layers, key=lambda layer: layer.index)
+    for k, layer in enumerate(layers):
+        if not (is_kernel(layer) and is_linear(layer)):
+            continue
+        for nxt in layers[k + 1:]:
+            t = (nxt.type or "").lower()
+            if is_kernel(nxt):
+                if is_linear(nxt):
+                    return layer, nxt
+                break
+            if not any(t.startswith(a) for a in _AFFINE_TYPES):
+                break
+    return None
 
 
 def confirmed_at(finding: Finding) -> int:

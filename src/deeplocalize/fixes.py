@@ -64,6 +64,57 @@ def _fmt(x: float) -> str:
     return f"{x:.3g}"
 
 
+#: Adam-family / RMSprop optimizers (they divide by sqrt(v) + eps).
+_ADAPTIVE = ("adam", "adamw", "nadam", "adamax", "rmsprop", "adagrad", "adadelta", "radam", "lamb")
+
+
+def optimizer_setting_problem(model: ModelInfo) -> str | None:
+    """A fix text when an optimizer hyper-parameter is invalid or far outside any usual value, else None.
+
+    Invalid: momentum >= 1 or a beta >= 1 (the running averages grow without bound), eps <= 0. Far outside:
+    eps >= 0.1 on an adaptive optimizer (eps then dominates sqrt(v): steps shrink to lr * g / eps), weight
+    decay >= 0.05 coupled to the gradient (SGD/Adam L2; usual 1e-5..1e-3) or >= 0.5 decoupled (AdamW; usual
+    0.01..0.1): the decay then outweighs the gradient and pulls every weight to 0.
+    """
+    opt = model.optimizer
+    if opt is None:
+        return None
+    key = (opt.name or "").lower()
+    name = _DISPLAY.get(key, opt.name)
+    if opt.momentum is not None and opt.momentum >= 1.0:
+        return f"{name} momentum={_fmt(opt.momentum)} is >= 1: the velocity grows without bound; use 0.9"
+    betas = opt.extra.get("betas") if isinstance(opt.extra, dict) else None
+    if isinstance(betas, (list, tuple)) and len(betas) == 2 and any(
+            b is not None and not 0.0 <= float(b) < 1.0 for b in betas):
+        return (f"{name} betas={tuple(float(b) for b in betas)} must lie in [0, 1): use (0.9, 0.999) "
+                "(beta_1=0.9, beta_2=0.999)")
+    eps = opt.extra.get("eps") if isinstance(opt.extra, dict) else None
+    if eps is not None and key.startswith(_ADAPTIVE):
+        if float(eps) <= 0:
+            return f"{name} eps={_fmt(float(eps))} can divide by zero: use 1e-8 (torch) / 1e-7 (Keras)"
+        if float(eps) >= 0.1:
+            return (f"{name} eps={_fmt(float(eps))} dominates sqrt(v), so every step shrinks to "
+                    "lr * g / eps: use 1e-8 (torch) / 1e-7 (Keras)")
+    wd = opt.weight_decay
+    if wd is not None and wd > 0:
+        limit = 0.5 if key == "adamw" else 0.05
+        if wd >= limit:
+            usual = "0.01" if key == "adamw" else "1e-4"
+            return (f"{name} weight_decay={_fmt(wd)} outweighs the gradient and pulls every weight to 0: "
+                    f"use about {usual}")
+    return None
+
+
+def lr_outside_usual(model: ModelInfo, trace: Trace | None) -> str | None:
+    """"high" / "low" when the learning rate in force is outside the optimizer's usual range, else None."""
+    lr = current_lr(model, trace)
+    key = optimizer_key(model)
+    if lr is None or key not in USUAL_LR:
+        return None
+    low, high, _ = USUAL_LR[key]
+    return "high" if lr > high else "low" if lr < low else None
+
+
 def lr_fix(model: ModelInfo, trace: Trace | None, direction: str | None, reason: str = "") -> str:
     """Learning-rate advice; ``direction``: "high" (lower it), "low" (raise it), None (by the usual range)."""
     lr = current_lr(model, trace)

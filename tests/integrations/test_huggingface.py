@@ -32,7 +32,7 @@ class Classifier(nn.Module):
         return out
 
 
-def _train(tmp_path: Path, nan: bool = False, steps: int = 40) -> tuple[DeepLocalizeCallback, object]:
+def _train(tmp_path: Path, nan: bool = False, steps: int = 80) -> tuple[DeepLocalizeCallback, object]:
     transformers.set_seed(0)
     x, y = data()
     dataset = [{"x": x[i], "labels": y[i]} for i in range(len(x))]
@@ -52,7 +52,7 @@ def test_healthy_run(tmp_path: Path) -> None:
     diagnosis = callback.diagnosis
     assert diagnosis is not None and diagnosis.tool_errors == []
     assert diagnosis.verdict == Verdict.HEALTHY, diagnosis.findings
-    assert diagnosis.steps_observed == 40 and not diagnosis.stopped_early
+    assert diagnosis.steps_observed == 80 and not diagnosis.stopped_early
     assert [layer.name for layer in diagnosis.layers] == ["net.fc1", "net.relu", "net.fc2"]
 
 

@@ -31,7 +31,7 @@ class Module(pl.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=self.lr)
 
 
-def _fit(tmp_path: Path, nan: bool = False, steps: int = 40,
+def _fit(tmp_path: Path, nan: bool = False, steps: int = 80,
          **options: object) -> tuple[DeepLocalizeCallback, pl.Trainer]:
     pl.seed_everything(0, verbose=False)
     x, y = data()
@@ -49,7 +49,7 @@ def test_healthy_run(tmp_path: Path) -> None:
     diagnosis = callback.diagnosis
     assert diagnosis is not None and diagnosis.tool_errors == []
     assert diagnosis.verdict == Verdict.HEALTHY, diagnosis.findings
-    assert diagnosis.steps_observed == 40 and not diagnosis.stopped_early
+    assert diagnosis.steps_observed == 80 and not diagnosis.stopped_early
     assert [layer.name for layer in diagnosis.layers] == ["net.fc1", "net.relu", "net.fc2"]
 
 

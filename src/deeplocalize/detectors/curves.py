@@ -210,3 +210,80 @@ def slow_convergence(trace: Trace, model: ModelInfo, config: Config) -> list[Fin
     evidence = {"initial_level": initial, "last_median": t.last, "relative_decrease": total,
                 "noise_se": t.se}
     return [_finding(Symptom.SLOW_CONVERGENCE, trace, curve, 0, msg, evidence, causes)]
+
+
+@register("short_training", "check")
+def short_training(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:
+    """The training ended after a handful of steps with the loss still at chance (too few steps or epochs).
+
+    Only judged at the end-of-run check: periodic checks run on steps that are multiples of ``check_every``,
+    so a check on any other step before ``min_steps_for_verdict`` is the run's last. A run stopped on
+    purpose that early (``--max-steps``) is told the same: it ended before it could learn anything.
+    """
+    last = int(trace.last_step)
+    if last >= config.min_steps_for_verdict or last % max(1, config.check_every) == 0:
+        return []
+    if last_loss_nonfinite(trace):
+        return []
+    loss = trace.loss()
+    steps = trace.steps()
+    ok = np.isfinite(loss)
+    if ok.sum() < config.short_min_steps:
+        return []
+    values, at = loss[ok], steps[ok]
+    chance = chance_loss(trace, model)
+    first, final = float(values[0]), float(values[-1])
+    if chance is None or not near(final, chance, config.chance_rel_tol):
+        return []
+    if first - final > config.short_max_rel_decrease * abs(first):
+        return []
+    batch = f" of {model.batch_size}" if model.batch_size else ""
+    epochs = int(trace.epochs()[-1]) + 1 if len(trace.epochs()) else 1
+    span = f" ({epochs} epochs)" if epochs > 1 else ""
+    msg = (f"training ended after {len(values)} steps{span} with the loss still at the chance level "
+           f"{chance:.4g} ({first:.4g} -> {final:.4g})")
+    causes = [CauseHint(Category.TRAINING, 0.8,
+                        f"train for many more steps: {len(values)} optimizer steps (batches{batch}) cannot "
+                        "fit the data; use more epochs or smaller batches (more steps per epoch)")]
+    curve = Curve(at, trace.epochs()[ok], values)
+    evidence = {"steps": len(values), "first_loss": first, "last_loss": final, "chance_level": chance}
+    return [_finding(Symptom.SLOW_CONVERGENCE, trace, curve, 0, msg, evidence, causes)]
+
+
+@register("narrow_bottleneck", "check")
+def narrow_bottleneck(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:
+    """Slow progress explained by a hidden layer of width 1 in a network with several outputs.
+
+    After ``slow_min_steps`` the loss is still above ``bottleneck_loss_frac`` of its initial level while a
+    hidden Linear/Dense/Conv layer (not the last) has a single unit and the output has at least 3: every
+    sample is squeezed through one number (one ReLU unit is also 0 for about half of them). The symptom
+    is observed (slow convergence); the structure names the layer.
+    """
+    if last_loss_nonfinite(trace):
+        return []
+    kernels = [layer for layer in sorted(model.layers, key=lambda x: x.index)
+               if layer.params > 0 and (layer.type or "").lower().startswith(("linear", "dense", "conv"))]
+    if len(kernels) < 2 or not kernels[-1].units or kernels[-1].units < 3:
+        return []
+    narrow = [layer for layer in kernels[:-1] if layer.units == 1]
+    if not narrow:
+        return []
+    curve = window_curve(trace, config)
+    initial = initial_level(trace)
+    if len(curve) < config.slow_min_steps or initial is None or initial <= 0 or lr_warming_up(trace, config):
+        return []
+    t = trend(curve.values)
+    if t.last <= config.bottleneck_loss_frac * initial:
+        return []
+    layer = narrow[0]
+    label = f"`{layer.name}`"
+    msg = (f"the loss is still {t.last:.4g} after {int(curve.steps[-1])} steps ({t.last / initial:.0%} of "
+           f"its initial {initial:.4g}) and layer {label} has a single unit")
+    outputs = kernels[-1].units
+    causes = [CauseHint(Category.ARCHITECTURE, 0.8,
+                        f"layer {label} ({layer.type}) has 1 unit: every sample is squeezed through one "
+                        f"number before {outputs} outputs; widen it (e.g. 16-64 units)", layer.ref)]
+    evidence = {"initial_level": initial, "last_median": t.last, "units": 1, "output_units": outputs}
+    found = _finding(Symptom.SLOW_CONVERGENCE, trace, curve, 0, msg, evidence, causes)
+    found.layer = layer.ref
+    return [found]

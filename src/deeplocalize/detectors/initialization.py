@@ -6,6 +6,8 @@ initial kernel shows as std(w) == std(update). Checks, on Linear/Dense and convo
 layers:
 - scale: std outside [low / f, high * f], low = min(PyTorch default 1/sqrt(3 fan_in), Glorot), high = He
   sqrt(2 / fan_in), f = ``init_scale_factor`` (a too small last layer is a known healthy choice: not judged);
+  once a layer is above, earlier layers above He * ``init_span_factor`` join it (one model-wide init); when
+  the first update dominates the step-1 weights (huge lr), only the forward estimate is judged;
 - constant: all-zero or constant kernel of a hidden layer with several units (symmetric units never diverge).
   Probes combine kernel and bias in one summary, so a constant kernel is seen only with a zero or equal bias;
 - dead at birth: a ReLU layer with at least ``init_dead_frac`` of its units dead at step 1 (biases/weights);
@@ -51,6 +53,14 @@ def poor_initialization(trace: Trace, model: ModelInfo, config: Config) -> list[
             f = _kernel(trace, model, config, rec, layer, is_last=layer.index == last)
             if f is not None:
                 found.append(f)
+    above = [f.layer.index for f in found if f.layer is not None and f.evidence.get("word") == "above"]
+    if above:  # a model-wide too-large init: earlier layers moderately above He belong to the same fault
+        for layer in model.layers:
+            if _is_kernel_layer(layer) and layer.params > 0 and layer.units and layer.index < min(above):
+                f = _kernel(trace, model, config, rec, layer, layer.index == last, config.init_span_factor)
+                if f is not None and f.evidence.get("word") == "above":
+                    f.evidence["rule"] = "scale_span"
+                    found.append(f)
     found += _dead_at_birth(trace, model, config, rec)
     drift = _variance_drift(trace, model, config, rec)
     if drift is not None:
@@ -62,7 +72,8 @@ def poor_initialization(trace: Trace, model: ModelInfo, config: Config) -> list[
 
 
 def _kernel(
-    trace: Trace, model: ModelInfo, config: Config, rec: StepRecord, layer: LayerInfo, is_last: bool
+    trace: Trace, model: ModelInfo, config: Config, rec: StepRecord, layer: LayerInfo, is_last: bool,
+    high_factor: float | None = None,
 ) -> Finding | None:
     w, up = rec.get(layer.index, Channel.WEIGHTS), rec.get(layer.index, Channel.UPDATE)
     if w is None or not sm.is_finite(w) or np.isnan(w[sm.STD]):
@@ -87,7 +98,13 @@ def _kernel(
     # w = w_init + update: with a constant w_init, std(w) equals std(update) exactly; else it exceeds it.
     up_std = float(up[sm.STD]) if up is not None and np.isfinite(up[sm.STD]) else 0.0
     init_std = math.sqrt(max(std**2 - up_std**2, 0.0))
-    constant = w_norm == 0 or init_std <= config.init_constant_rtol * (w_norm / root_n)
+    # The subtraction is only meaningful when the first update is small next to the weights: with a huge
+    # learning rate w is mostly update and std(w) ~ std(update) whatever the initial weights were. Then only
+    # an exact match (w == update: an all-zero start) still proves a constant start.
+    dominated = u_norm > config.init_update_dominates * max(w_norm, 1e-30)
+    constant = w_norm == 0 or (
+        _same_as_update(w, up) if dominated else init_std <= config.init_constant_rtol * (w_norm / root_n)
+    ) or (not dominated and _two_valued(w, up, fan_in))
     if units > 1 and not is_last and constant:
         what = "all zero" if w_norm == 0 else f"constant ({cm.fmt(mean)})"
         fix = (
@@ -112,12 +129,16 @@ def _kernel(
     high = math.sqrt(2.0 / fan_in)
     f = config.init_scale_factor
     fwd = _forward_estimate(model, rec, layer, fan_in)
+    if dominated and fwd <= 0:  # the step-1 weights say nothing about the initial scale
+        return None
     if fwd > 0:  # forward evidence: a point estimate, tighter than the bounds when the first update was big
         init_lo, init_hi = max(init_lo, fwd), min(init_hi, fwd)
-    if init_lo > high * f:
+    if init_lo > high * (f if high_factor is None else high_factor):
         std, ratio, ref, word = init_lo, init_lo / high, high, "above the He scale"
+        side = "above"
     elif 0 < init_hi < low / f and not is_last:
         std, ratio, ref, word = init_hi, low / init_hi, low, "below the Glorot/default scale"
+        side = "below"
     else:
         return None
     fix = (
@@ -133,10 +154,46 @@ def _kernel(
         layer.index,
         rec.step,
         f"layer {lname} starts with weight scale {cm.fmt(std)}, {cm.fmt(ratio)}x {word}",
-        {**ev, "rule": "scale", "reference_std": ref, "ratio": ratio},
+        {**ev, "rule": "scale", "reference_std": ref, "ratio": ratio, "word": side},
         [cm.cause(Category.INITIALIZATION, 0.8, fix, model, layer.index)],
         rec.step,
     )
+
+
+def _same_as_update(w: np.ndarray, up: np.ndarray | None) -> bool:
+    """The step-1 weights equal their first update (the initial weights were all zero), to round-off."""
+    if up is None:
+        return False
+    scale = max(float(w[sm.NORM]) / math.sqrt(max(float(w[sm.NUMEL]), 1.0)), 1e-30)
+    keys = (sm.MIN, sm.MAX, sm.MEAN, sm.STD)
+    return all(abs(float(w[k]) - float(up[k])) <= 1e-5 * scale for k in keys) and (
+        abs(float(w[sm.NORM]) - float(up[sm.NORM])) <= 1e-5 * float(w[sm.NORM]))
+
+
+def _two_valued(w: np.ndarray, up: np.ndarray | None, fan_in: float) -> bool:
+    """Kernel and bias each constant (e.g. a constant kernel and zero biases) in one combined summary.
+
+    Probes summarize kernel and bias together: (fan_in - 1) / fan_in of the values are kernel entries. A
+    constant kernel c with a constant bias b is a two-point distribution at {c, b} = {min, max}, whose mean
+    and std follow from that proportion; the first update may move each value by at most max |update|.
+    """
+    if fan_in < 2:
+        return False
+    lo, hi, mean, std = (float(w[k]) for k in (sm.MIN, sm.MAX, sm.MEAN, sm.STD))
+    if not all(map(math.isfinite, (lo, hi, mean, std))) or hi - lo <= 0:
+        return False
+    move = 0.0
+    if up is not None and math.isfinite(float(up[sm.MIN])) and math.isfinite(float(up[sm.MAX])):
+        move = max(abs(float(up[sm.MIN])), abs(float(up[sm.MAX])))
+    tol = 2.0 * move + 1e-4 * (hi - lo)
+    if tol >= 0.1 * (hi - lo):
+        return False
+    p = (fan_in - 1.0) / fan_in  # share of kernel entries
+    spread = (hi - lo) * math.sqrt(p * (1.0 - p))
+    for kernel, bias in ((hi, lo), (lo, hi)):
+        if abs(mean - (p * kernel + (1.0 - p) * bias)) <= tol and abs(std - spread) <= tol:
+            return True
+    return False
 
 
 def _forward_estimate(model: ModelInfo, rec: StepRecord, layer: LayerInfo, fan_in: float) -> float:

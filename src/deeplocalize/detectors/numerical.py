@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from deeplocalize import fixes
 from deeplocalize import summary as sm
 from deeplocalize.config import Config
 from deeplocalize.detectors import _common as cm
@@ -360,10 +361,13 @@ def _update(rec: StepRecord, trace: Trace, model: ModelInfo, config: Config) -> 
     g = rec.get(first, Channel.WEIGHT_GRAD)
     g_mag = cm.max_abs(g) if g is not None else float("nan")
     opt = model.optimizer.name if model.optimizer is not None else "the optimizer"
-    causes = [
+    setting = fixes.optimizer_setting_problem(model)
+    causes = [] if setting is None else [
+        cm.cause(Category.OPTIMIZER, config.optimizer_setting_vote, setting, model, None)]
+    causes += [
         cm.cause(
             Category.LEARNING_RATE,
-            0.7,
+            0.7 if setting is None else 0.4,
             f"the optimizer step turned the weights of {', '.join(cm.names(model, bad))} into NaN/Inf "
             "although "
             f"the gradients were finite (max |g| = {cm.fmt(g_mag)}): {cm.lr_advice(trace, model)}",

@@ -13,7 +13,7 @@ from deeplocalize import fixes
 from deeplocalize.config import Config
 from deeplocalize.detectors import register
 from deeplocalize.detectors._facts import loss_family, n_classes, output_layer
-from deeplocalize.detectors.preflight_data import check_input_scale
+from deeplocalize.detectors.preflight_data import check_input_scale, check_target_scale
 from deeplocalize.detectors.preflight_output import check_output
 from deeplocalize.diagnosis import CauseHint, Finding
 from deeplocalize.model import ModelInfo
@@ -26,6 +26,8 @@ def preflight(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:
     """Every pre-flight check; each finding has step 1 (the first step) and phase static, data or loss."""
     output = check_output(model)
     data = check_input_scale(trace, model, config)
+    if not output:
+        data += check_target_scale(trace, model, config)
     return output + data + check_initial_loss(trace, model, config, output, data)
 
 

@@ -16,7 +16,7 @@ from deeplocalize.diagnosis import CauseHint, Finding
 from deeplocalize.fixes import normalize_inputs
 from deeplocalize.model import ModelInfo
 from deeplocalize.trace import Trace
-from deeplocalize.vocabulary import Category, Phase, Symptom
+from deeplocalize.vocabulary import Category, Channel, Phase, Symptom
 
 #: First-layer types that take raw values on purpose (token ids) or normalize the input themselves.
 _SELF_NORMALIZING = re.compile(r"embedding|norm|rescal", re.I)
@@ -63,4 +63,37 @@ def check_input_scale(trace: Trace, model: ModelInfo, config: Config) -> list[Fi
     hint = CauseHint(Category.DATA, 0.9, normalize_inputs(model, trace, None))
     evidence = {"x_min": x_min, "x_max": x_max, "feature_scale_ratio": ratio}
     return [Finding(symptom=Symptom.UNNORMALIZED_INPUT, phase=Phase.DATA, layer=None, step=1, message=msg,
+                    evidence=_step1(evidence), causes=[hint])]
+
+
+def check_target_scale(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:
+    """Regression targets far from unit scale that the initial outputs are nowhere near.
+
+    With a value loss (MSE/MAE/Huber), |y| above ``target_abs_max`` and the first step's model output at
+    least ``target_output_gap`` times smaller (RMS) than the targets' magnitude, the network has to grow its
+    output by orders of magnitude with steps sized for unit-scale values: the loss barely moves (or, with
+    large steps, explodes). Reported as output_out_of_range (the outputs cannot reach the targets' range).
+    """
+    data, loss = model.data, model.loss
+    if data is None or loss is None or loss.expects != "values" or data.y_min is None or data.y_max is None:
+        return []
+    peak = max(abs(data.y_min), abs(data.y_max))
+    if peak <= config.target_abs_max:
+        return []
+    rec = trace.first
+    outputs = [layer for layer in model.layers if rec is not None
+               and rec.get(layer.index, Channel.OUTPUT) is not None]
+    if not outputs:
+        return []
+    out = rec.get(max(outputs, key=lambda layer: layer.index).index, Channel.OUTPUT)
+    rms = math.sqrt(float(out[summary.STD]) ** 2 + float(out[summary.MEAN]) ** 2)
+    if not math.isfinite(rms) or rms * config.target_output_gap > peak:
+        return []
+    span = f"[{data.y_min:.4g}, {data.y_max:.4g}]"
+    msg = (f"the regression targets span {span}, but the initial outputs are ~{rms:.3g} (RMS): "
+           f"{peak / max(rms, 1e-12):.3g}x too small to reach them")
+    hint = CauseHint(Category.DATA, 0.85, f"standardize the regression targets (y in {span}) to mean 0, "
+                     "std 1 and invert the scaling on predictions")
+    evidence = {"y_min": data.y_min, "y_max": data.y_max, "output_rms": rms}
+    return [Finding(symptom=Symptom.OUTPUT_OUT_OF_RANGE, phase=Phase.DATA, layer=None, step=1, message=msg,
                     evidence=_step1(evidence), causes=[hint])]

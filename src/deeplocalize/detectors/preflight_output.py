@@ -130,7 +130,8 @@ def _categorical_special(model: ModelInfo, out: LayerInfo, act: str, loss: str) 
         ], {"activation": act, "loss": loss, "units": 1})]
     if model.task == "multilabel" or (data is not None and data.y_is_multi_hot):
         msg = f"{loss} treats the classes as exclusive, but the targets are multi-label ({layer_label(out)})"
-        return [_finding(_MISMATCH, None, msg, [
+        # both must change (sigmoid on the output layer and a binary loss): the output layer is at fault
+        return [_finding(_MISMATCH, out, msg, [
             (_LOSS, 0.8, f"use a binary cross-entropy per label (now {loss})", None),
             (_ACT, 0.5, f"with sigmoid on layer `{out.name}` (now {act})", out),
         ], {"activation": act, "loss": loss, "multi_label": True})]

@@ -174,3 +174,26 @@ def _layer_level(trace: Trace, model: ModelInfo, index: int, step: int) -> Findi
         {"lr": cm.current_lr(trace, model)},
         causes,
     )
+
+
+@register("frozen_model", "first")
+def frozen_model(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:
+    """Pre-flight: training runs although no layer has a trainable parameter (every layer frozen).
+
+    Fine-tuning freezes some layers and trains others; with every parameter frozen nothing can be learned,
+    whatever the optimizer does. Needs the model facts (parameter counts); silent when they are unknown.
+    """
+    rec = trace.first
+    layers = [layer for layer in model.layers if layer.params > 0]
+    if rec is None or not layers or any(layer.trainable_params > 0 for layer in layers):
+        return []
+    if any(trace.has(layer.index, Channel.UPDATE) for layer in layers):
+        return []  # updates are recorded: the facts are stale
+    total = sum(layer.params for layer in layers)
+    fix = ("every layer is frozen (trainable=False / requires_grad=False): nothing can be learned; unfreeze "
+           f"the layers to train ({total} parameters, 0 trainable)")
+    return [cm.finding(
+        Symptom.UNCHANGED_WEIGHTS, Phase.STATIC, model, trace, None, rec.step,
+        f"no layer has trainable parameters ({total} parameters, all frozen): the weights can never change",
+        {"params": total, "trainable_params": 0, "rule": "all_frozen"},
+        [cm.cause(Category.TRAINING, 0.9, fix, model, None)], rec.step)]

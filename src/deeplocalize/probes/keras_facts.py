@@ -153,9 +153,21 @@ def optimizer_info(optimizer: Any) -> OptimizerInfo | None:
         lr=current_lr(optimizer),
         momentum=_float(getattr(optimizer, "momentum", None)),
         weight_decay=_float(getattr(optimizer, "weight_decay", None)),
-        extra={"clipnorm": _float(getattr(optimizer, "clipnorm", None)),
-               "clipvalue": _float(getattr(optimizer, "clipvalue", None))},
+        extra=_optimizer_extra(optimizer),
     )
+
+
+def _optimizer_extra(optimizer: Any) -> dict[str, Any]:
+    """Clipping, and Adam-family betas / epsilon in the torch probe's spelling (``betas``, ``eps``)."""
+    extra: dict[str, Any] = {"clipnorm": _float(getattr(optimizer, "clipnorm", None)),
+                             "clipvalue": _float(getattr(optimizer, "clipvalue", None))}
+    b1, b2 = _float(getattr(optimizer, "beta_1", None)), _float(getattr(optimizer, "beta_2", None))
+    if b1 is not None and b2 is not None:
+        extra["betas"] = [b1, b2]
+    eps = _float(getattr(optimizer, "epsilon", None))
+    if eps is not None:
+        extra["eps"] = eps
+    return extra
 
 
 def current_lr(optimizer: Any) -> float | None:

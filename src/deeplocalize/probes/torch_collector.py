@@ -2,6 +2,12 @@
 
 Reusable by any driver that can tell where a step ends: the PyTorch session (optimizer-step hooks) and the
 Keras probe under the torch backend (Keras layers are torch modules; the callback ends the step).
+
+Cost model (docs/performance.md): every step, a one-pass finiteness flag per output / output gradient /
+batch, one fused norm over all parameter gradients and one over all parameters, one host copy; every
+``stats_every`` steps, full statistics. Activations are not held (holding them was slower on CPU and costs
+GPU memory), so a flagged activation's ``nonfinite`` is 1, a lower bound; parameters, gradients and
+updates get exact counts in a second host copy made only on a step where a NaN/Inf was seen.
 """
 
 from __future__ import annotations
