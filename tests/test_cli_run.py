@@ -1,8 +1,9 @@
-"""`deeplocalize run` and `demo` end to end on small PyTorch scripts that never mention deeplocalize."""
+"""`deeplocalize run` and `demo` end to end on small PyTorch and Keras scripts that never mention us."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -168,3 +169,40 @@ def test_demo_diagnoses_the_bundled_bug(tmp_path: Path, capsys: pytest.CaptureFi
     assert doc["verdict"] == "faulty" and doc["root_causes"], doc
     text = capsys.readouterr().out
     assert "FAULTY" in text and "Fix:" in text
+
+
+KERAS_SCRIPT = """
+import numpy as np
+import keras
+
+rng = np.random.default_rng(0)
+x = rng.normal(size=(512, 8)).astype("float32")
+y = (x[:, :2].sum(axis=1) > 0).astype("float32")
+model = keras.Sequential([
+    keras.Input((8,)),
+    keras.layers.Dense(16, activation="relu", name="hidden"),
+    keras.layers.Dense(1, activation="softmax", name="out"),  # the bug: softmax over one unit is always 1.0
+])
+model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+model.fit(x, y, batch_size=32, epochs=3, verbose=0)
+"""
+
+
+def test_keras_script_is_instrumented_through_fit(tmp_path: Path) -> None:
+    pytest.importorskip("keras")
+    script = tmp_path / "keras_softmax_one_unit.py"
+    script.write_text(KERAS_SCRIPT)
+    out = tmp_path / "diagnosis.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "deeplocalize", "run", "--store", str(tmp_path / "store"), "--json", str(out),
+         "--quiet", str(script)],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "KERAS_BACKEND": "torch"},
+    )
+    assert proc.returncode == 1, proc.stderr
+    doc = json.loads(out.read_text())
+    assert doc["framework"] == "keras" and doc["verdict"] == "faulty"
+    assert [layer["name"] for layer in doc["layers"]] == ["hidden", "out"]
+    assert doc["findings"][0]["step"] == 1
+    top = doc["root_causes"][0]
+    assert top["category"] in ("activation", "loss") and (top["layer"] or {}).get("name") in ("out", None)
+    assert any(c["layer"] and c["layer"]["name"] == "out" for c in doc["root_causes"])

@@ -60,6 +60,10 @@ class Config:
     #: of accum_min_steps consecutive measured steps, by accum_growth in total, with the loss not improving by
     #: more than 10% (steps, fraction, ratio). Own calibration: minibatch noise makes healthy norms zig-zag.
     accum_min_steps: int = 20
+    #: ... or, when full statistics come every k > 1 steps, at least this many measured points spanning
+    #: accum_min_steps steps or more (points). Calibrated on the bug zoo + healthy suite together (healthy
+    #: gradient norms never rise 3 times in a row by 5x while the loss does not improve).
+    accum_min_points: int = 4
     accum_rise_frac: float = 0.9
     accum_growth: float = 5.0
     #: Vanishing gradient: a layer's RMS gradient norm/sqrt(numel) (>= mean |g|) below this (gradient units).

@@ -119,6 +119,8 @@ TARGET_SCALE_SYMPTOMS = frozenset({
     Symptom.NUMERICAL_ERROR, Symptom.EXPLODING_TENSOR, Symptom.EXPLODING_GRADIENT, Symptom.OSCILLATING_LOSS,
     Symptom.LOSS_NOT_DECREASING, Symptom.SLOW_CONVERGENCE,
 })
+#: Symptoms an invalid or extreme optimizer setting (momentum/beta >= 1, huge eps or weight decay) explains.
+OPTIMIZER_SYMPTOMS = LR_HIGH_SYMPTOMS | LR_LOW_SYMPTOMS | CURVE_SYMPTOMS | {Symptom.UNCHANGED_WEIGHTS}
 #: Symptoms raw, unscaled inputs explain.
 DATA_SYMPTOMS = frozenset({
     Symptom.NUMERICAL_ERROR, Symptom.EXPLODING_TENSOR, Symptom.SATURATED_ACTIVATION, Symptom.DEAD_UNITS,
@@ -207,17 +209,15 @@ def stuck_hints(findings: list[Finding], trace: Trace, model: ModelInfo, config:
                     for f in findings if Symptom(f.symptom) in (Symptom.LOSS_NOT_DECREASING,
                                                                  Symptom.ACCURACY_NOT_INCREASING))
     out: list[CauseHint] = []
-    setting = fixes.optimizer_setting_problem(model)
-    if setting is not None:
-        out.append(CauseHint(_OPT, config.optimizer_setting_vote, setting))
-        return out
+    if fixes.optimizer_setting_problem(model) is not None:
+        return out  # run_wide_hints votes for the optimizer setting
     direction = fixes.lr_outside_usual(model, trace)
     if direction is not None:
         out.append(CauseHint(_LR, config.stuck_vote, fixes.lr_fix(model, trace, direction,
                                                                   "the loss does not improve")))
         return out
     linear = linear_stack(model)
-    if linear is not None and at_chance:
+    if linear is not None:
         first, second = linear
         why = (f"layers {fixes.layer_label(first.ref, model)} and {fixes.layer_label(second.ref, model)} "
                "follow each other with no activation between them: together they are one linear map")
@@ -312,6 +312,10 @@ def run_wide_hints(finding: Finding, trace: Trace, model: ModelInfo, config: Con
         elif 0 < typical < config.lr_update_ratio_low and symptom in LR_LOW_SYMPTOMS:
             reason = f"{fixes.update_ratio_text(typical)}; DeepDiagnosis: < {config.lr_update_ratio_low:g}"
             out.append(CauseHint(_LR, 0.6, fixes.lr_fix(model, trace, "low", reason)))
+    setting = fixes.optimizer_setting_problem(model)
+    if setting is not None and symptom in OPTIMIZER_SYMPTOMS and not any(
+            c.category == _OPT and c.weight >= config.optimizer_setting_vote for c in finding.causes):
+        out.append(CauseHint(_OPT, config.optimizer_setting_vote, setting))
     if unnormalized and symptom in DATA_SYMPTOMS:
         out.append(CauseHint(_DATA, 0.4, fixes.normalize_inputs(model, trace, None)))
     if symptom in TARGET_SCALE_SYMPTOMS and _large_regression_targets(model, config):

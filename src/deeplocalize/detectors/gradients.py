@@ -67,10 +67,16 @@ def _accumulating(
     total = np.sqrt(np.sum(norms**2, axis=1))
     ok = np.isfinite(total)
     s, g, loss = steps[ok], total[ok], trace.loss()[ok]
-    n = config.accum_min_steps
+    # accum_min_steps consecutive steps, or accum_min_points measured ones when full statistics are sparse
+    # (stats_every > 1): the same span of training, judged on the points the probe measured.
+    every = max(1, int(np.median(np.diff(s)))) if s.size > 1 else 1
+    n = max(config.accum_min_points, -(-config.accum_min_steps // every))
     if g.size < n:
         return None
-    for start in range(len(g) - n + 1):  # the earliest stretch of n steps that shows the pattern
+    # Sparse points see only a few rises: then the pattern must hold from the first step (gradients that are
+    # never reset accumulate from step 1), where later rises in a healthy run (after a dip) cannot pass.
+    starts = range(1) if n < config.accum_min_steps else range(len(g) - n + 1)
+    for start in starts:  # the earliest stretch of n steps that shows the pattern
         tail, tail_loss = g[start : start + n], loss[start : start + n]
         rises = float(np.mean(np.diff(tail) > 0))
         growth = float(tail[-1] / tail[0]) if tail[0] > 0 else math.inf
@@ -108,7 +114,7 @@ def _accumulating(
         trace,
         None,
         int(s[start]),
-        f"the gradient norm rose in {cm.pct(rises)} of the last {n} steps ({cm.fmt(float(tail[0]))} -> "
+        f"the gradient norm rose in {cm.pct(rises)} of the last {n} measured steps ({cm.fmt(float(tail[0]))} -> "
         f"{cm.fmt(float(tail[-1]))}) while the loss did not improve",
         {
             "rise_fraction": rises,
