@@ -1,4 +1,4 @@
-"""`deeplocalize run` and `demo` end to end on small PyTorch and Keras scripts that never mention us."""
+"""`deeplocalize run` and `demo` end to end on small, unmodified PyTorch and Keras training scripts."""
 
 from __future__ import annotations
 
