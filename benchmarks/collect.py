@@ -95,7 +95,7 @@ def collect_probe(module: Any, variant: str, seed: int, timeout: float, probe_na
     finally:
         _disarm()
     capture.wall_s = time.perf_counter() - t0
-    diagnosis = monitor.finish()
+    diagnosis = monitor.finish(completed=capture.error is None)
     capture.online = recorder.diagnosis or diagnosis.to_dict()
     capture.records, capture.timestamps = recorder.records, recorder.timestamps
     capture.model = recorder.model if recorder.model is not None else monitor.model

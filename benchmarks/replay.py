@@ -86,7 +86,8 @@ def replay_deeplocalize(capture: Capture, config: Config | None = None, stop: bo
         if stop and monitor.action() is not None:
             stopped_at = record.step
             break
-    diagnosis = monitor.finish(stopped_early=stopped_at is not None)
+    # the zoo programs train to their end unless a tool stops them
+    diagnosis = monitor.finish(stopped_early=stopped_at is not None, completed=stopped_at is None)
     detected = diagnosis.verdict == Verdict.FAULTY
     if not detected:
         return Answer(False, tool_errors=list(diagnosis.tool_errors)), diagnosis

@@ -130,7 +130,7 @@ def test_analyze_killed_nan_run(tmp_path: Path, capsys: pytest.CaptureFixture[st
 
 
 def test_analyze_set_changes_the_thresholds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    run_id = stored_run(tmp_path, steps=60)
+    run_id = stored_run(tmp_path, steps=120)
     out = tmp_path / "d.json"
     main(["analyze", run_id, "--store", str(tmp_path), "--json", str(out), "-q"])
     assert json.loads(out.read_text())["verdict"] != "inconclusive"

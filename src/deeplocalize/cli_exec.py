@@ -157,7 +157,8 @@ def execute(
                 status, error = 1, f"{label} raised {type(exc).__name__}: {exc}".splitlines()[0]
                 print_user_traceback(exc)
     monitor.framework = monitor.model.framework or monitor.framework  # the probe that saw a model
-    diagnosis = monitor.finish(stopped_early=stopped or monitor.stopped_early)
+    diagnosis = monitor.finish(stopped_early=stopped or monitor.stopped_early,
+                               completed=status == 0 and error is None and not stopped)
     return Outcome(diagnosis=diagnosis, status=status, stopped=stopped, error=error, monitor=monitor)
 
 

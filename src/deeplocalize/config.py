@@ -32,13 +32,18 @@ class Config:
     history: int = 512
     #: Fewer steps than this and no finding: the verdict is "inconclusive", never "healthy" or "faulty".
     #: Equal to curve_min_steps: below it the trend detectors have not been able to judge the run.
-    min_steps_for_verdict: int = 50
+    min_steps_for_verdict: int = 70
 
     # ---- tensor detectors (numerical, gradients, activations, weights, init)
     #: A sustained per-layer symptom (dead, saturated, constant, vanishing, exploding ratio) must hold in at
     #: least tensor_sustain_frac of the last tensor_min_points measured steps (steps). Own choice: 10 steps
     #: leaves one check_every period; DeepLocalize used 5 batches, which raised its false alarms.
     tensor_min_points: int = 10
+    #: With full statistics every k = stats_every steps, the same span needs ceil(tensor_min_points / k)
+    #: measured points, but at least this many (points): 4 points = steps 1-61 at k = 20, so per-layer
+    #: symptoms are confirmed within the first 200 steps (issue 4). Calibrated on the bug zoo + healthy suite
+    #: together (no false alarm at 4; 3 let a healthy LSTM's early gradient rise through).
+    tensor_min_points_sparse: int = 4
     #: See tensor_min_points (fraction).
     tensor_sustain_frac: float = 0.9
     #: dead_frac / sat_frac are judged only when each unit saw at least this many values (numel / units):
@@ -126,10 +131,11 @@ class Config:
     # ---- training-curve and pre-flight detectors
     #: Most recent steps a trend detector looks at (steps). Issue 4: trend verdicts within 200 steps.
     curve_window: int = 200
-    #: Fewest finite losses before loss_not_decreasing / oscillating_loss may judge (steps). Own choice: with
-    #: check_every=20 the first verdict comes at step 60, after healthy SGD runs have visibly started to
-    #: learn.
-    curve_min_steps: int = 50
+    #: Fewest finite losses before loss_not_decreasing / oscillating_loss may judge (steps). Calibrated on the
+    #: bug zoo + healthy suite together: with check_every=20 the first verdict comes at step 80, once the
+    #: sparse full statistics (steps 1, 21, 41, 61 at stats_every=20) can confirm a specific per-layer symptom
+    #: (it then outranks the generic "does not learn"); 50 named the learning rate for a missing zero_grad.
+    curve_min_steps: int = 70
     #: A loss identical (to 1e-7 relative) over this many consecutive steps does not learn (steps).
     #: DeepLocalize: 5 batches; 10 leaves no doubt even for tiny data sets.
     loss_constant_steps: int = 10
@@ -171,8 +177,8 @@ class Config:
     #: slow_convergence: the loss decreases (significantly) but by less than this fraction of its initial
     #: level after slow_min_steps (fraction). AUTOTRAINER: best accuracy gain per step < 0.01 (on epochs).
     slow_max_rel_decrease: float = 0.05
-    #: accuracy_not_increasing: fewest steps with an accuracy (steps).
-    acc_min_steps: int = 50
+    #: accuracy_not_increasing: fewest steps with an accuracy (steps). Same as curve_min_steps.
+    acc_min_steps: int = 70
     #: accuracy_not_increasing: gain of the last-third median over the first-third median, plus its noise,
     #: stays below this (accuracy units). DeepDiagnosis: 20 identical accuracies (too strict for mini-batch
     #: values).
@@ -222,11 +228,15 @@ class Config:
     #: slow) when a specific finding (pre-flight, numerical, per-layer) explains them (factor). Own choice.
     generic_finding_discount: float = 0.5
     #: diagnose: weight of the votes cast when the only evidence is a curve that does not learn: a learning
-    #: rate outside the optimizer's usual range, stacked layers without a non-linearity, or (at chance with
-    #: healthy update/weight ratios) labels that do not match their inputs (0..1). Calibrated on the bug zoo +
+    #: rate outside the optimizer's usual range, or (at chance with healthy update/weight ratios) labels that
+    #: do not match their inputs (0..1). Calibrated on the bug zoo +
     #: healthy suite together: above the generic curve votes for the learning rate (0.5), below pre-flight
     #: and numerical evidence.
     stuck_vote: float = 0.6
+    #: diagnose: weight of the architecture vote for stacked layers with no non-linearity between them when
+    #: the run does not learn (0..1): a structural fact outranks the curve's own learning-rate votes
+    #: (0.5-0.7). Calibrated on the bug zoo + healthy suite together.
+    structure_vote: float = 0.75
     #: diagnose / numerical: weight of the optimizer vote when a hyper-parameter is invalid or far outside any
     #: usual value (momentum or a beta >= 1, eps <= 0 or >= 0.1, weight decay >= 0.05 coupled / 0.5 AdamW;
     #: fixes.optimizer_setting_problem) and the run stalls or its update turns NaN (0..1). Calibrated on the

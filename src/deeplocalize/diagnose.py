@@ -1,11 +1,16 @@
 """The root-cause engine: findings -> verdict and ranked root causes, each with a concrete fix.
 
-Each finding votes for causes (its own ``CauseHint``s, or the default table below for its symptom); two
-run-wide signals add votes: DeepDiagnosis' learning-rate rule on the update/weight norm ratio from the trace,
-and an unnormalized input found at pre-flight. Votes are grouped by (category, layer) and combined with a
-noisy-OR; votes of findings confirmed later than the earliest one are discounted (the earliest symptom is
-usually the closest to the cause), and the generic curve symptoms (the loss or accuracy does not improve)
-count once and yield to any specific finding, of which they are usually the effect. numpy + stdlib only.
+Each finding votes for causes (its own ``CauseHint``s, or the default table below for its symptom); run-wide
+signals add votes: DeepDiagnosis' learning-rate rule on the update/weight norm ratio from the trace, an
+unnormalized input found at pre-flight, large regression targets, and an invalid or extreme optimizer setting
+(momentum or a beta >= 1, huge eps or weight decay). When the only evidence is a curve that does not learn,
+``stuck_hints`` adds what the curve cannot say: a learning rate outside the optimizer's usual range, stacked
+layers without a non-linearity, or, at chance with healthy update ratios, labels that do not match their
+inputs. Votes for initialization at several layers are one model-wide fault, named at the first layer. Votes
+are grouped by (category, layer) and combined with a noisy-OR; votes of findings confirmed later than the
+earliest one are discounted (the earliest symptom is usually the closest to the cause), and the generic curve
+symptoms (the loss or accuracy does not improve) count once and yield to any specific finding, of which they
+are usually the effect. numpy + stdlib only.
 """
 
 from __future__ import annotations
@@ -221,10 +226,10 @@ def stuck_hints(findings: list[Finding], trace: Trace, model: ModelInfo, config:
         first, second = linear
         why = (f"layers {fixes.layer_label(first.ref, model)} and {fixes.layer_label(second.ref, model)} "
                "follow each other with no activation between them: together they are one linear map")
-        out.append(CauseHint(_ARCH, config.stuck_vote, f"{why}; add a non-linearity (e.g. relu) after "
+        out.append(CauseHint(_ARCH, config.structure_vote, f"{why}; add a non-linearity (e.g. relu) after "
                              f"{fixes.layer_label(first.ref, model)}", first.ref))
         label = fixes.layer_label(first.ref, model)
-        out.append(CauseHint(_ACT, config.stuck_vote * 0.9, f"{why}; give {label} an activation "
+        out.append(CauseHint(_ACT, config.structure_vote * 0.9, f"{why}; give {label} an activation "
                              "(activation='relu' / nn.ReLU())", first.ref))
         return out
     if at_chance and ratio is not None:

@@ -159,12 +159,16 @@ class Monitor:
             tool_errors=list(self.tool_errors),
         )
 
-    def finish(self, stopped_early: bool | None = None) -> Diagnosis:
-        """End of training: run the trend checks once more, build, persist and return the diagnosis."""
+    def finish(self, stopped_early: bool | None = None, completed: bool = False) -> Diagnosis:
+        """End of training: run the trend checks once more, build, persist and return the diagnosis.
+
+        ``completed``: the training loop ended on its own (not stopped early, not crashed).
+        """
         if self.finished is not None:
             return self.finished
         if stopped_early is not None:
             self.stopped_early = stopped_early
+        self.trace.completed = completed and not self.stopped_early
         if self.trace.steps_observed:
             self._run("check")
         result = self.diagnosis()

@@ -71,6 +71,9 @@ class Trace:
         self._history: list[StepRecord] = []
         self._history_stride = 1
         self.first: StepRecord | None = None  # the first record, kept whole (pre-flight evidence)
+        #: True once training ended on its own (not stopped by us or --max-steps, not crashed); set by
+        #: ``Monitor.finish``. Only then may "the training was too short" be judged.
+        self.completed = False
         self.last_record: StepRecord | None = None
 
     # ------------------------------------------------------------------ writing

@@ -14,6 +14,8 @@ from deeplocalize.trace import StepRecord, Trace
 from deeplocalize.vocabulary import Category, Phase, Symptom
 
 CFG = Config()
+#: The detector logic on 50-60-step traces: the default minimum (curve_min_steps) is calibrated separately.
+CFG50 = Config(curve_min_steps=50, acc_min_steps=50)
 LOG10 = math.log(10)
 
 
@@ -71,7 +73,8 @@ HEALTHY = 0.05 + 2.25 * np.exp(-np.arange(400) / 60) + rng.normal(0, 0.08, 400).
 
 # ---------------------------------------------------------------- loss_not_decreasing
 def test_stuck_at_chance_fires_at_step_50_from_step_1() -> None:
-    found = loss_not_decreasing(make_trace(STUCK[:50]), classifier(), CFG)
+    assert loss_not_decreasing(make_trace(STUCK[:50]), classifier(), CFG) == []  # default: 70 steps first
+    found = loss_not_decreasing(make_trace(STUCK[:50]), classifier(), CFG50)
     assert len(found) == 1
     f = found[0]
     assert f.symptom == Symptom.LOSS_NOT_DECREASING and f.phase == Phase.LOSS and f.layer is None
@@ -105,7 +108,7 @@ def test_identical_zero_loss_is_converged() -> None:
 
 def test_rising_loss_points_to_a_high_learning_rate() -> None:
     losses = 2.3 + 0.02 * np.arange(60) + rng.normal(0, 0.02, 60)
-    found = loss_not_decreasing(make_trace(losses, lr=0.5), classifier(lr=0.5), CFG)
+    found = loss_not_decreasing(make_trace(losses, lr=0.5), classifier(lr=0.5), CFG50)
     assert found and found[0].evidence["rising"] is True
     top = max(found[0].causes, key=lambda c: c.weight)
     assert top.category == Category.LEARNING_RATE and "lr=0.5" in top.fix and "try" in top.fix
@@ -125,7 +128,7 @@ def test_warmup_defers_the_verdict() -> None:
 def test_regression_stuck_at_target_variance() -> None:
     y = np.random.default_rng(1).normal(5, 2, 64)
     losses = y.var() + rng.normal(0, 0.05, 60)
-    found = loss_not_decreasing(make_trace(losses, target=y), regressor(), CFG)
+    found = loss_not_decreasing(make_trace(losses, target=y), regressor(), CFG50)
     assert found and found[0].evidence["at_chance"] is True
     assert abs(found[0].evidence["chance_level"] - y.var()) < 1e-9
 
@@ -140,7 +143,7 @@ def test_learned_then_stuck_at_chance_still_fires() -> None:
 # ---------------------------------------------------------------- oscillating_loss
 def test_oscillating_loss_fires_with_high_lr_cause() -> None:
     losses = LOG10 * np.exp(np.random.default_rng(3).normal(0, 1.2, 60))
-    found = oscillating_loss(make_trace(losses, lr=1.0), classifier(lr=1.0), CFG)
+    found = oscillating_loss(make_trace(losses, lr=1.0), classifier(lr=1.0), CFG50)
     assert len(found) == 1 and found[0].symptom == Symptom.OSCILLATING_LOSS
     assert found[0].causes[0].category == Category.LEARNING_RATE
     assert "lr=1 is far above the usual SGD range" in found[0].causes[0].fix

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from deeplocalize import summary as sm
+from deeplocalize.config import Config
 from deeplocalize.diagnosis import CauseHint, Finding
 from deeplocalize.model import LayerInfo, LayerRef, ModelInfo
 from deeplocalize.trace import StepRecord, Trace
@@ -192,6 +193,29 @@ def data_max_abs(trace: Trace, last: int | None = None) -> float:
 
 
 # ---------------------------------------------------------------------- conditions over time
+def measured_every(trace: Trace) -> int:
+    """Steps between the trace's full-statistics records (1 when every step is measured)."""
+    steps = trace.steps()
+    for index in trace.layers():
+        for channel in (Channel.OUTPUT, Channel.WEIGHT_GRAD, Channel.WEIGHTS):
+            if trace.has(index, channel):
+                col = trace.series(index, channel, "std")
+                at = steps[np.isfinite(col)]
+                if len(at) >= 2:
+                    return max(1, int(np.median(np.diff(at))))
+    return 1
+
+
+def sustain_points(config: Config, trace: Trace) -> int:
+    """Measured points a sustained per-layer condition needs: ``tensor_min_points`` with statistics every
+    step; when full statistics come every k steps, the same span of training (ceil(points / k)) but at
+    least ``tensor_min_points_sparse`` points, so trend verdicts still come within the first 200 steps."""
+    every = measured_every(trace)
+    if every <= 1:
+        return config.tensor_min_points
+    return max(config.tensor_min_points_sparse, math.ceil(config.tensor_min_points / every))
+
+
 def first_sustained(steps: np.ndarray, cond: np.ndarray, min_points: int, frac: float) -> int | None:
     """The step where a condition that holds now first began to hold.
 

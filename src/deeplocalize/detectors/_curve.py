@@ -75,7 +75,8 @@ def trend(values: np.ndarray) -> Trend:
 
 
 def initial_level(trace: Trace, metric: str | None = None, count: int = 10) -> float | None:
-    """Median of the first ``count`` finite values of the run (down-sampled history, then the window)."""
+    """Median of the first ``count`` finite values of the run (down-sampled history, then the window); for
+    the loss, at most the step-1 value (measured before the first update)."""
     points: dict[int, float] = {}
     for record in trace.history():
         value = record.loss if metric is None else record.metrics.get(metric)
@@ -88,7 +89,12 @@ def initial_level(trace: Trace, metric: str | None = None, count: int = 10) -> f
     if not points:
         return None
     first = [points[s] for s in sorted(points)[:count]]
-    return float(np.median(first))
+    level = float(np.median(first))
+    if metric is None and sorted(points)[0] <= 1:
+        # the step-1 loss is measured before any update: an early spike (a far too high learning rate)
+        # must not count as the starting level the run later "learned" from
+        level = min(level, first[0])
+    return level
 
 
 def lr_warming_up(trace: Trace, config: Config) -> bool:

@@ -33,10 +33,11 @@ def sustained_fraction(
         with np.errstate(invalid="ignore"):
             measured &= mat[:, sm.NUMEL] / layer.units >= config.min_values_per_unit
     cond = cm.as_cond(np.nan_to_num(values) >= threshold, measured)
-    step = cm.first_sustained(trace.steps(), cond, config.tensor_min_points, config.tensor_sustain_frac)
+    points = cm.sustain_points(config, trace)
+    step = cm.first_sustained(trace.steps(), cond, points, config.tensor_sustain_frac)
     if step is None:
         return None
-    recent = values[measured][-config.tensor_min_points :]
+    recent = values[measured][-cm.sustain_points(config, trace) :]
     from_start = bool(values[measured][0] >= threshold)
     return step, float(np.median(recent)), from_start
 

@@ -95,7 +95,7 @@ def constant_output(trace: Trace, model: ModelInfo, config: Config) -> list[Find
             continue
         const, measured = _constant(trace.matrix(i, Channel.OUTPUT), tol)
         step = cm.first_sustained(
-            steps, cm.as_cond(const, measured), config.tensor_min_points, config.tensor_sustain_frac
+            steps, cm.as_cond(const, measured), cm.sustain_points(config, trace), config.tensor_sustain_frac
         )
         if step is None:
             continue

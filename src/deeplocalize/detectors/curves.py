@@ -1,4 +1,6 @@
-"""Training-curve detectors on the loss: loss_not_decreasing, oscillating_loss, slow_convergence.
+"""Training-curve detectors on the loss: loss_not_decreasing, oscillating_loss, slow_convergence (also as
+short_training: a run that ends after a handful of steps at chance, and narrow_bottleneck: slow progress
+with a single-unit hidden layer).
 
 Each looks at the last ``config.curve_window`` finite losses and compares robust statistics (medians of the
 first and last third, noise from step-to-step differences) instead of raw values, so mini-batch noise neither

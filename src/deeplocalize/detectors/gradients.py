@@ -7,6 +7,8 @@
 - vanishing: a layer's RMS gradient below ``vanishing_grad_abs`` (SageMaker), or ``||g_first|| / ||g_last||``
   below ``vanishing_grad_ratio`` with a small ``||g_first||`` (AUTOTRAINER); reported at the first layer in
   backward order where the gradient has become small. Not when the loss has converged.
+- recurrent_no_gradient: a recurrent layer whose weight gradient is exactly zero in a large share at every
+  measured step (its recurrent weights never matter: the wrong time step is read), category architecture.
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ def _accumulating(
     steps = trace.steps()
     total = np.sqrt(np.sum(norms**2, axis=1))
     ok = np.isfinite(total)
-    s, g, loss = steps[ok], total[ok], trace.loss()[ok]
+    s, g, all_loss = steps[ok], total[ok], trace.loss()
     # accum_min_steps consecutive steps, or accum_min_points measured ones when full statistics are sparse
     # (stats_every > 1): the same span of training, judged on the points the probe measured.
     every = max(1, int(np.median(np.diff(s)))) if s.size > 1 else 1
@@ -77,7 +79,8 @@ def _accumulating(
     # never reset accumulate from step 1), where later rises in a healthy run (after a dip) cannot pass.
     starts = range(1) if n < config.accum_min_steps else range(len(g) - n + 1)
     for start in starts:  # the earliest stretch of n steps that shows the pattern
-        tail, tail_loss = g[start : start + n], loss[start : start + n]
+        tail = g[start : start + n]
+        tail_loss = all_loss[(steps >= s[start]) & (steps <= s[start + n - 1])]  # the loss: every step
         rises = float(np.mean(np.diff(tail) > 0))
         growth = float(tail[-1] / tail[0]) if tail[0] > 0 else math.inf
         if (
@@ -114,7 +117,8 @@ def _accumulating(
         trace,
         None,
         int(s[start]),
-        f"the gradient norm rose in {cm.pct(rises)} of the last {n} measured steps ({cm.fmt(float(tail[0]))} -> "
+        f"the gradient norm rose in {cm.pct(rises)} of the last {n} measured steps "
+        f"({cm.fmt(float(tail[0]))} -> "
         f"{cm.fmt(float(tail[-1]))}) while the loss did not improve",
         {
             "rise_fraction": rises,
@@ -135,7 +139,7 @@ def _growth(
     for col in range(len(idx) - 1, -1, -1):  # backward order: the first layer where it appears
         series = norms[:, col]
         ok = np.isfinite(series) & (series > 0)
-        if ok.sum() < config.tensor_min_points:
+        if ok.sum() < cm.sustain_points(config, trace):
             continue
         s, g = steps[ok], series[ok]
         base = float(np.median(g[: max(1, len(g) // 10)]))
@@ -184,11 +188,12 @@ def _ratio(
         ratio = norms[:, 0] / norms[:, -1]
     measured = np.isfinite(ratio)
     cond = cm.as_cond(np.nan_to_num(ratio) > config.exploding_grad_ratio, measured)
-    step = cm.first_sustained(trace.steps(), cond, config.tensor_min_points, config.tensor_sustain_frac)
+    points = cm.sustain_points(config, trace)
+    step = cm.first_sustained(trace.steps(), cond, points, config.tensor_sustain_frac)
     if step is None:
         return []
     first = idx[0]
-    med = float(np.nanmedian(ratio[measured][-config.tensor_min_points :]))
+    med = float(np.nanmedian(ratio[measured][-cm.sustain_points(config, trace) :]))
     lname, last = cm.name(model, first), cm.name(model, idx[-1])
     causes: list[CauseHint] = []
     data_mag = cm.data_max_abs(trace)
@@ -247,7 +252,7 @@ def vanishing_gradient(trace: Trace, model: ModelInfo, config: Config) -> list[F
     for col, i in enumerate(idx):  # rule 1: per-layer RMS gradient (SageMaker)
         measured = np.isfinite(rms[:, col])
         cond = cm.as_cond(np.nan_to_num(rms[:, col], nan=1.0) < config.vanishing_grad_abs, measured)
-        step = cm.first_sustained(steps, cond, config.tensor_min_points, config.tensor_sustain_frac)
+        step = cm.first_sustained(steps, cond, cm.sustain_points(config, trace), config.tensor_sustain_frac)
         if step is not None:
             first_step[i] = step
     by_abs = set(first_step)
@@ -258,17 +263,19 @@ def vanishing_gradient(trace: Trace, model: ModelInfo, config: Config) -> list[F
             np.nan_to_num(norms[:, 0], nan=1.0) < config.vanishing_first_norm
         )
         rule2 = cm.first_sustained(
-            steps, cm.as_cond(small, measured), config.tensor_min_points, config.tensor_sustain_frac
+            steps, cm.as_cond(small, measured), cm.sustain_points(config, trace), config.tensor_sustain_frac
         )
-        if rule2 is not None:
-            med = np.nanmedian(ratio[-config.tensor_min_points :], axis=0)
-            start = next(col for col in range(len(idx) - 1, -1, -1) if med[col] < config.vanishing_grad_ratio)
+        if rule2 is not None:  # the measured steps only (full statistics may come every k steps)
+            med = np.nanmedian(ratio[measured][-cm.sustain_points(config, trace) :], axis=0)
+            limit = config.vanishing_grad_ratio
+            start = next((col for col in range(len(idx) - 1, -1, -1) if med[col] < limit), 0)
             first_step.setdefault(idx[start], rule2)
     if not first_step:
         return []
     top = max(first_step)  # first layer in backward order
     col = idx.index(top)
-    tail = slice(-config.tensor_min_points, None)
+    rows = np.nonzero(np.isfinite(norms[:, col]))[0]
+    tail = rows[-cm.sustain_points(config, trace) :]
     ev = {
         "rms_grad": float(np.nanmedian(rms[tail, col])),
         "grad_norm": float(np.nanmedian(norms[tail, col])),
@@ -312,7 +319,7 @@ def _vanishing_causes(trace: Trace, model: ModelInfo, top: int) -> list[CauseHin
                 0.6,
                 f"hidden layers {acts} squash their gradients: use relu (or leaky_relu) in hidden layers",
                 model,
-                bounded[-1],
+                bounded[0],  # a fault spanning several layers is named at the first (forward order)
             )
         )
     causes.append(

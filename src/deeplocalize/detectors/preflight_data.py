@@ -2,6 +2,7 @@
 
 unnormalized_input: values far outside [-10, 10], or feature scales that differ by orders of magnitude,
 unless the network normalizes its own input (a first Embedding, normalization or rescaling layer).
+output_out_of_range (targets): regression targets far from unit scale that the first outputs cannot reach.
 (NaN/Inf in the data is the numerical detector's, every step.)
 """
 

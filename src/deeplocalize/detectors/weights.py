@@ -4,8 +4,9 @@ A trainable layer (``trainable_params > 0``; layers without parameters are skipp
 ``||update|| <= unchanged_update_rtol * ||w||`` (or, without an UPDATE record, its weight summary is identical
 step to step) for the last ``unchanged_steps`` measured steps while it receives a non-zero gradient (a zero
 gradient is vanishing_gradient's business). Deliberately frozen layers (no trainable parameters) are never
-reported. When every trainable layer is unchanged, one model-level finding names the learning rate (lr == 0)
-or the training loop (optimizer.step() missing, optimizer built over other parameters).
+reported, unless every layer is frozen (``frozen_model``, pre-flight: nothing can be learned). When every
+trainable layer is unchanged, one model-level finding names the learning rate (lr == 0) or the training loop
+(optimizer.step() missing, optimizer built over other parameters).
 """
 
 from __future__ import annotations

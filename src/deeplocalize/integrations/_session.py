@@ -101,7 +101,7 @@ class ProbeSession:
                 self._note(f"finish: {type(err).__name__}: {err}")
             diagnosis = getattr(run, "diagnosis", None)
             if diagnosis is None and getattr(run, "monitor", None) is not None:
-                diagnosis = run.monitor.finish(stopped_early=self.stopped_early)
+                diagnosis = run.monitor.finish(stopped_early=self.stopped_early, completed=exc is None)
         if diagnosis is None:
             diagnosis = Diagnosis(verdict=Verdict.INCONCLUSIVE, framework="torch")
         if self.stopped_early:

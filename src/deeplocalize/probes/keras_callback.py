@@ -204,7 +204,8 @@ class DeepLocalize(keras.callbacks.Callback):
         monitor = self.monitor
         assert monitor is not None
         try:
-            self.diagnosis = monitor.finish(stopped_early=stopped_early)
+            # reached from on_train_end: fit ended on its own unless it was stopped
+            self.diagnosis = monitor.finish(stopped_early=stopped_early, completed=not stopped_early)
         except Exception as exc:  # the monitor contains its errors; this is the last line of defence
             monitor.tool_error("keras finish", exc)
             self.diagnosis = Diagnosis(

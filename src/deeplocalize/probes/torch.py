@@ -76,7 +76,7 @@ class Run:
             self._session.close(exc)
         stopped = isinstance(exc, StopTraining) or self.monitor.stopped_early
         self.stopped_early = stopped
-        self.diagnosis = self.monitor.finish(stopped_early=stopped)
+        self.diagnosis = self.monitor.finish(stopped_early=stopped, completed=exc is None)
         return isinstance(exc, StopTraining)
 
     def log(self, **metrics: float) -> None:
