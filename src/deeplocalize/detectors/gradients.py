@@ -277,10 +277,10 @@ def vanishing_gradient(trace: Trace, model: ModelInfo, config: Config) -> list[F
     rows = np.nonzero(np.isfinite(norms[:, col]))[0]
     tail = rows[-cm.sustain_points(config, trace) :]
     ev = {
-        "rms_grad": float(np.nanmedian(rms[tail, col])),
-        "grad_norm": float(np.nanmedian(norms[tail, col])),
-        "ratio_to_last_layer": float(np.nanmedian(ratio[tail, col])),
-        "ratio_first_last": float(np.nanmedian(ratio[tail, 0])),
+        "rms_grad": _median(rms[tail, col]),
+        "grad_norm": _median(norms[tail, col]),
+        "ratio_to_last_layer": _median(ratio[tail, col]),
+        "ratio_first_last": _median(ratio[tail, 0]),
         "layers": cm.names(model, sorted(first_step)),
         "rule": "abs" if top in by_abs else "ratio",
     }
@@ -299,6 +299,12 @@ def vanishing_gradient(trace: Trace, model: ModelInfo, config: Config) -> list[F
             _vanishing_causes(trace, model, top),
         )
     ]
+
+
+def _median(values: np.ndarray) -> float:
+    """Median of the finite values (NaN, without a warning, when there is none)."""
+    values = values[np.isfinite(values)]
+    return float(np.median(values)) if values.size else float("nan")
 
 
 def _vanishing_causes(trace: Trace, model: ModelInfo, top: int) -> list[CauseHint]:
