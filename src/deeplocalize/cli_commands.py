@@ -203,7 +203,8 @@ def replay(stored: StoredRun, config: Config) -> tuple[Diagnosis, Monitor]:
     for record in stored.records:
         monitor.record(record)
     stopped = stored.diagnosis.stopped_early if stored.diagnosis is not None else False
-    return monitor.finish(stopped_early=stopped, completed=stored.diagnosis is not None and not stopped), monitor
+    completed = stored.diagnosis is not None and not stopped
+    return monitor.finish(stopped_early=stopped, completed=completed), monitor
 
 
 def analyze(args: argparse.Namespace) -> int:

@@ -101,6 +101,9 @@ class Config:
     #: and DeepDiagnosis: last 5 values identical (steps).
     unchanged_update_rtol: float = 1e-8
     unchanged_steps: int = 5
+    #: unchanged_weights with sparse full statistics (stats_every > 1): measured points needed. SageMaker
+    #: UnchangedTensor: 3 saved steps; at stats_every=20 that is 60 steps of no change.
+    unchanged_steps_sparse: int = 3
     #: poor_initialization: initial weight std outside [low / f, high * f] of the usual schemes for the fan-in
     #: (low: Glorot or PyTorch's default, high: He) with f this factor (ratio). Own calibration;
     #: TheDeepChecker compares with He/Glorot scale.

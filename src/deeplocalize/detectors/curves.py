@@ -218,12 +218,11 @@ def slow_convergence(trace: Trace, model: ModelInfo, config: Config) -> list[Fin
 def short_training(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:
     """The training ended after a handful of steps with the loss still at chance (too few steps or epochs).
 
-    Only judged at the end-of-run check: periodic checks run on steps that are multiples of ``check_every``,
-    so a check on any other step before ``min_steps_for_verdict`` is the run's last. A run stopped on
-    purpose that early (``--max-steps``) is told the same: it ended before it could learn anything.
+    Only judged once the training loop ended on its own (``trace.completed``, set by ``Monitor.finish``): a
+    run stopped early (the policy, ``--max-steps``) or crashed is not told to train longer — its evidence is
+    merely short, and its verdict stays "inconclusive".
     """
-    last = int(trace.last_step)
-    if last >= config.min_steps_for_verdict or last % max(1, config.check_every) == 0:
+    if not trace.completed or int(trace.last_step) >= config.min_steps_for_verdict:
         return []
     if last_loss_nonfinite(trace):
         return []

@@ -35,10 +35,13 @@ def _unchanged(trace: Trace, index: int, rtol: float) -> tuple[np.ndarray, np.nd
             same = up[:, sm.NORM] <= rtol * w[:, sm.NORM]
         return same & measured, measured
     cur = w[:, _STATS]
-    prev = np.vstack([np.full((1, len(_STATS)), np.nan), cur[:-1]])
-    measured = np.isfinite(cur).all(axis=1) & np.isfinite(prev).all(axis=1)
-    same = np.isclose(cur, prev, rtol=rtol, atol=0.0).all(axis=1)
-    return same & measured, measured
+    full = np.flatnonzero(np.isfinite(cur).all(axis=1))  # full-statistics steps (every stats_every steps)
+    measured = np.zeros(len(cur), dtype=bool)
+    same = np.zeros(len(cur), dtype=bool)
+    if len(full) > 1:  # each full step against the previous full one
+        measured[full[1:]] = True
+        same[full[1:]] = np.isclose(cur[full[1:]], cur[full[:-1]], rtol=rtol, atol=0.0).all(axis=1)
+    return same, measured
 
 
 def _tail_unchanged(same: np.ndarray, measured: np.ndarray, n: int) -> bool:
@@ -69,7 +72,7 @@ def _receives_gradient(rms: float, reference: float, config: Config) -> bool:
 @register("unchanged_weights", "check")
 def unchanged_weights(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:
     """Per-layer findings when some layers change and others do not; one model-level one when none change."""
-    n = config.unchanged_steps
+    n = config.unchanged_steps if cm.measured_every(trace) <= 1 else config.unchanged_steps_sparse
     steps = trace.steps()
     status: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for i in sorted(set(cm.indices(trace, Channel.WEIGHTS)) | set(cm.indices(trace, Channel.UPDATE))):

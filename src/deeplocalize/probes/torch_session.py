@@ -50,6 +50,10 @@ def is_keras_module(module: nn.Module) -> bool:
     return hit
 
 
+#: Backward passes without any optimizer step after which each backward counts as a step (an optimizer that
+#: exists but is never stepped); gradient accumulation uses far fewer micro-batches per step.
+MAX_ACCUMULATION = 64
+
 class TorchSession:
     """Hooks + step boundaries for one monitored stretch of training (see the module docstring)."""
 
@@ -67,6 +71,8 @@ class TorchSession:
         self._last_opt: Any = None
         self._pending_boundary = False
         self._backward_seen = False
+        self._ever_stepped = False  # has any optimizer stepped in this session?
+        self._backwards_since_step = 0
         self._loss_ctx: list[Any] | None = None  # [LossInfo, handled] inside a loss module's forward
         self._loss: LossInfo | None = None
         self._loss_infos: dict[str, LossInfo] = {}  # per loss name, built once
@@ -282,9 +288,16 @@ class TorchSession:
             self.collector.discard_step()
             return
         self._backward_seen = True
-        if not self._optimizers:  # no optimizer: this backward is the step; the grads may be zeroed soon
+        self._backwards_since_step += 1
+        if not self._optimizers or self._step_never_called():
+            # no optimizer, or one that is never stepped (a missing ``optimizer.step()``): this backward is
+            # the step; the grads may be zeroed soon
             self.collector.measure_grads()
             self._pending_boundary = True
+
+    def _step_never_called(self) -> bool:
+        """More backward passes than any gradient accumulation uses, and no optimizer step ever."""
+        return not self._ever_stepped and self._backwards_since_step > MAX_ACCUMULATION
 
     # ------------------------------------------------------------------ optimizer
     def _wrap_opt_init(self, original: Callable[..., Any]) -> Callable[..., Any]:
@@ -319,6 +332,8 @@ class TorchSession:
             self._guard("optimizer hook", self._on_opt_post, opt)
 
     def _on_opt_post(self, opt: torch.optim.Optimizer) -> None:
+        self._ever_stepped = True
+        self._backwards_since_step = 0
         self._stepped.add(opt)
         self._last_opt = opt
         if not self.collector.activity:
