@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 import traceback
 import warnings
+from collections.abc import Callable
 from typing import Protocol
 
 from deeplocalize.config import Config
@@ -79,10 +80,7 @@ class Monitor:
             self._run("check")
 
     def log(self, **metrics: float) -> None:
-        """Attach metrics to the latest step (``run.log(accuracy=0.9)``)."""
-        last = self.trace.last_record
-        if last is None:
-            return
+        """Attach metrics to the latest step (``run.log(accuracy=0.9)``); before the first step, nothing."""
         try:
             for name, value in metrics.items():
                 self.trace.set_metric(name, float(value))
@@ -190,7 +188,7 @@ class Monitor:
         if len(self.tool_errors) == 1:
             print(f"deeplocalize: internal error, training goes on unaffected: {text}", file=sys.stderr)
 
-    def _guard(self, where: str, fn, *args) -> None:
+    def _guard(self, where: str, fn: Callable[..., object], *args: object) -> None:
         try:
             fn(*args)
         except Exception as exc:
