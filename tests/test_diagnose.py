@@ -8,7 +8,7 @@ import numpy as np
 
 from deeplocalize import summary
 from deeplocalize.config import Config
-from deeplocalize.diagnose import DEFAULT_CAUSES, diagnose, update_ratio
+from deeplocalize.diagnose import DEFAULT_CAUSES, batch_read_as_time, diagnose, update_ratio
 from deeplocalize.diagnosis import CauseHint, Diagnosis, Finding
 from deeplocalize.model import DataInfo, LayerInfo, ModelInfo, OptimizerInfo
 from deeplocalize.trace import StepRecord, Trace
@@ -191,3 +191,18 @@ def test_large_regression_targets_vote_data_for_exploding_gradients() -> None:
     model.data = DataInfo(y_min=-3.0, y_max=3.0)
     _, causes = diagnose([grad], trace_of(10), model, CFG)
     assert causes[0].category == Category.LEARNING_RATE
+
+
+def _rnn_model(batch_first: bool, output_shape: tuple[int, ...], batch: int) -> ModelInfo:
+    rnn = LayerInfo(0, "rnn", "LSTM", activation="tanh", units=32, params=6400, trainable_params=6400,
+                    output_shape=output_shape, extra={"batch_first": batch_first})
+    head = LayerInfo(1, "out", "Linear", activation="linear", units=3, params=99, trainable_params=99)
+    return ModelInfo("torch", layers=[rnn, head], data=DataInfo(y_shape=(batch,)))
+
+
+def test_an_rnn_reading_the_batch_axis_as_time_is_named() -> None:
+    # batch_first=False, but the output's first axis is the batch of 64 labels: the batch is read as time
+    assert batch_read_as_time(_rnn_model(False, (64, 20, 32), 64)).name == "rnn"
+    assert batch_read_as_time(_rnn_model(False, (20, 64, 32), 64)) is None  # a correct time-major input
+    assert batch_read_as_time(_rnn_model(True, (64, 20, 32), 64)) is None  # batch_first as meant
+    assert batch_read_as_time(_rnn_model(False, (64, 64, 32), 64)) is None  # ambiguous: say nothing

@@ -232,6 +232,14 @@ def stuck_hints(findings: list[Finding], trace: Trace, model: ModelInfo, config:
         out.append(CauseHint(_ACT, config.structure_vote * 0.9, f"{why}; give {label} an activation "
                              "(activation='relu' / nn.ReLU())", first.ref))
         return out
+    misread = batch_read_as_time(model)
+    if misread is not None:
+        label = fixes.layer_label(misread.ref, model)
+        out.append(CauseHint(_ARCH, config.structure_vote,
+                             f"{label} expects (time, batch, features) (batch_first=False) but its input "
+                             f"has the batch of {model.data.y_shape[0]} on the first axis: it runs along the "
+                             "batch instead of the sequence; pass batch_first=True", misread.ref))
+        return out
     if at_chance and ratio is not None:
         _, _, typical = ratio
         if config.lr_update_ratio_low <= typical <= config.lr_update_ratio_high:
@@ -247,6 +255,18 @@ def stuck_hints(findings: list[Finding], trace: Trace, model: ModelInfo, config:
                                      "time, features) layout (batch_first=True) and which time step is read",
                                      recurrent[0].ref))
     return out
+
+
+def batch_read_as_time(model: ModelInfo) -> LayerInfo | None:
+    """The first recurrent layer that takes axis 0 as time (``batch_first=False``) while its output's axis 0
+    has the batch size of the labels and axis 1 does not: the batch is being read as the sequence."""
+    batch = model.data.y_shape[0] if model.data is not None and model.data.y_shape else None
+    for layer in model.layers:
+        shape = layer.output_shape
+        if (layer.extra.get("batch_first") is False and batch and shape and len(shape) == 3
+                and shape[0] == batch and shape[1] != batch):
+            return layer
+    return None
 
 
 _KERNEL_TYPES = ("linear", "dense", "conv")

@@ -108,6 +108,8 @@ def layer_info(index: int, name: str, module: nn.Module, shape: tuple[int, ...] 
     )
     if activation in ("softmax", "log_softmax", "softmin") and shape:
         info.softmax_axis_size = shape[softmax_dim(module, len(shape))]
+    if isinstance(module, nn.RNNBase):
+        info.extra["batch_first"] = bool(module.batch_first)
     return info
 
 
