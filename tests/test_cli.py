@@ -97,7 +97,6 @@ def test_apply_settings() -> None:
         apply_settings(Config(), ["window=abc"])
     with pytest.raises(UsageError, match="NAME=VALUE"):
         apply_settings(Config(), ["window"])
-    assert apply_settings(Config(), ["extra={\"a\": 1}"]).extra == {"a": 1}
 
 
 def test_runs_listing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

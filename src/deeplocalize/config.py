@@ -7,7 +7,7 @@ Each field carries its default, its unit and where the default comes from (a pri
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -245,7 +245,6 @@ class Config:
     #: fixes.optimizer_setting_problem) and the run stalls or its update turns NaN (0..1). Calibrated on the
     #: bug zoo + healthy suite together: a stated fact outranks the update-ratio learning-rate vote (0.7).
     optimizer_setting_vote: float = 0.8
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def replace(self, **changes: Any) -> Config:
         """A copy with some fields changed (unknown names raise TypeError)."""
