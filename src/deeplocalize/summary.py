@@ -107,8 +107,7 @@ def combine(vectors: Iterable[np.ndarray]) -> np.ndarray:
             out[MEAN] = mean
             out[STD] = math.sqrt(max(float(second) - mean * mean, 0.0))
             out[NORM] = math.sqrt(float(np.nansum(stacked[has, NORM] ** 2)))
-        out[ZERO_FRAC] = float(np.nansum(stacked[:, ZERO_FRAC] * n) / n.sum())
-        for col in (DEAD_FRAC, SAT_FRAC):
+        for col in (ZERO_FRAC, DEAD_FRAC, SAT_FRAC):  # element-weighted over the parts that measured it
             known = ~np.isnan(stacked[:, col])
             if known.any():
                 out[col] = float(np.dot(stacked[known, col], n[known]) / n[known].sum())
