@@ -110,6 +110,18 @@ class ProbeSession:
         self.diagnosis = diagnosis
         return diagnosis
 
+    def finish_with_report(self, exc: BaseException | None, html: Any = None) -> Diagnosis:
+        """``finish``, then the HTML report at ``html`` when asked (a failure becomes a tool error)."""
+        monitor = self.monitor
+        trace, model = (monitor.trace, monitor.model) if monitor is not None else (None, None)
+        diagnosis = self.finish(exc)
+        if html is not None:
+            try:
+                diagnosis.save_html(html, trace=trace, model=model)
+            except Exception as err:
+                diagnosis.tool_errors.append(f"html report: {type(err).__name__}: {err}")
+        return diagnosis
+
     def _note(self, text: str) -> None:
         text = f"integration {text}"
         if text not in self._errors:

@@ -64,15 +64,7 @@ class DeepLocalizeCallback(TrainerCallback):
 
     def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
                      **kwargs: Any) -> None:
-        monitor = self._session.monitor
-        trace = monitor.trace if monitor is not None else None
-        model = monitor.model if monitor is not None else None
-        self.diagnosis = self._session.finish(None)
-        if self.html is not None:
-            try:
-                self.diagnosis.save_html(self.html, trace=trace, model=model)
-            except Exception as err:
-                self.diagnosis.tool_errors.append(f"html report: {type(err).__name__}: {err}")
+        self.diagnosis = self._session.finish_with_report(None, self.html)
 
 
 def _metric_name(key: str) -> str:

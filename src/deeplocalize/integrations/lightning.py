@@ -58,11 +58,4 @@ class DeepLocalizeCallback(pl.Callback):
             self._finish(exception)
 
     def _finish(self, exc: BaseException | None) -> None:
-        trace = self._session.monitor.trace if self._session.monitor is not None else None
-        model = self._session.monitor.model if self._session.monitor is not None else None
-        self.diagnosis = self._session.finish(exc)
-        if self.html is not None:
-            try:
-                self.diagnosis.save_html(self.html, trace=trace, model=model)
-            except Exception as err:
-                self.diagnosis.tool_errors.append(f"html report: {type(err).__name__}: {err}")
+        self.diagnosis = self._session.finish_with_report(exc, self.html)
