@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from deeplocalize import fixes
 from deeplocalize import summary as sm
 from deeplocalize.config import Config
 from deeplocalize.diagnosis import CauseHint, Finding
@@ -152,19 +153,9 @@ def pct(x: float) -> str:
     return f"{100 * x:.0f}%"
 
 
-def current_lr(trace: Trace, model: ModelInfo) -> float | None:
-    """The learning rate in use: the last recorded one, else the optimizer's."""
-    last = trace.last_record
-    if last is not None and last.lr is not None:
-        return float(last.lr)
-    if model.optimizer is not None and model.optimizer.lr is not None:
-        return float(model.optimizer.lr)
-    return None
-
-
 def lr_advice(trace: Trace, model: ModelInfo) -> str:
     """ "lr=0.5 (sgd) is too high; try 0.05 to 0.005" or a generic version when the lr is unknown."""
-    lr = current_lr(trace, model)
+    lr = fixes.current_lr(model, trace)
     opt = f" ({model.optimizer.name})" if model.optimizer is not None else ""
     if lr is None or lr <= 0:
         return f"lower the learning rate{opt} 10-100x"

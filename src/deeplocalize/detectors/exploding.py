@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from deeplocalize import fixes
 from deeplocalize import summary as sm
 from deeplocalize.config import Config
 from deeplocalize.detectors import _common as cm
@@ -77,7 +78,7 @@ def _weights(trace: Trace, model: ModelInfo, config: Config) -> Finding | None:
             "max_abs": mag,
             "threshold": config.exploding_weight_abs,
             "layers": cm.names(model, sorted(first)),
-            "lr": cm.current_lr(trace, model),
+            "lr": fixes.current_lr(model, trace),
         },
         causes,
     )

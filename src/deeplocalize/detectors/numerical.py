@@ -396,7 +396,7 @@ def _update(rec: StepRecord, trace: Trace, model: ModelInfo, config: Config) -> 
             "origin": str(phase),
             "layers": cm.names(model, bad),
             "grad_max_abs": g_mag,
-            "lr": cm.current_lr(trace, model),
+            "lr": fixes.current_lr(model, trace),
         },
         causes,
         rec.step,

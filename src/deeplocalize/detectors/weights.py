@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from deeplocalize import fixes
 from deeplocalize import summary as sm
 from deeplocalize.config import Config
 from deeplocalize.detectors import _common as cm
@@ -104,7 +105,7 @@ def _run_start(steps: np.ndarray, same: np.ndarray, measured: np.ndarray) -> int
 
 
 def _model_level(trace: Trace, model: ModelInfo, stuck: list[int], step: int) -> Finding:
-    lr = cm.current_lr(trace, model)
+    lr = fixes.current_lr(model, trace)
     if lr is not None and lr == 0:
         causes = [
             cm.cause(
@@ -175,7 +176,7 @@ def _layer_level(trace: Trace, model: ModelInfo, index: int, step: int) -> Findi
         index,
         step,
         f"the weights of layer {lname} have not changed since step {step} while other layers learn",
-        {"lr": cm.current_lr(trace, model)},
+        {"lr": fixes.current_lr(model, trace)},
         causes,
     )
 
