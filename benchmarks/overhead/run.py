@@ -3,6 +3,7 @@
     python -m benchmarks.overhead.run                 # all workloads, writes docs/performance.md
     python -m benchmarks.overhead.run --workloads cnn --rounds 5 --steps 40 --no-docs
     python -m benchmarks.overhead.run --memory 20000  # resident memory and store size over a long run
+    python -m benchmarks.overhead.run --device cuda --workloads mlp,cnn,transformer,lstm  # on a GPU
 
 Variants run alternately in one process (A B C ... A B C ...) after a warm-up, so drift in the machine's speed
 hits all of them alike; each variant's figure is the median over rounds of its time per step, and its ratio is
@@ -10,7 +11,9 @@ the median (min-max) over rounds of (variant / plain in the same round).
 
 On a shared CPU the default clock is the process's CPU time (``--clock cpu``) with one torch thread
 (``--threads 1``): wall time there mostly measures the other tenants (a 2-core machine at load 10 gave
-ratios from 0.5x to 12x for the same code). ``--clock wall`` is for a quiet machine or a GPU.
+ratios from 0.5x to 12x for the same code). ``--clock wall`` is for a quiet machine or a GPU; ``--device
+cuda`` implies it and synchronises the device before reading the clock (the probe itself never
+synchronises per tensor: one host copy per step).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ import torch
 
 import deeplocalize as dl
 from benchmarks.overhead.debuggers import anomaly_mode, hook_debugger
-from benchmarks.overhead.workloads import TORCH_WORKLOADS, Workload
+from benchmarks.overhead.workloads import BATCH_SCALE, TORCH_WORKLOADS, Workload
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "performance.md"
@@ -82,20 +85,25 @@ def _torch_context(variant: str, work: Workload, store: str) -> contextlib.Abstr
     raise ValueError(variant)
 
 
-def _clock(kind: str) -> Callable[[], float]:
+def _clock(kind: str, device: str = "cpu") -> Callable[[], float]:
+    if device.startswith("cuda"):
+        def now() -> float:
+            torch.cuda.synchronize()
+            return time.perf_counter()
+        return now
     return time.process_time if kind == "cpu" else time.perf_counter
 
 
 def time_torch(name: str, rounds: int, steps: int, variants: tuple[str, ...], store: str,
-               clock: str = "cpu", warm: int = 3) -> list[Result]:
+               clock: str = "cpu", warm: int = 3, device: str = "cpu") -> list[Result]:
     """Alternate the variants over ``rounds`` rounds of ``steps`` steps each on one workload.
 
     Each round enters the variant's context, runs ``warm`` untimed steps (a watched run's first step reads
     the model facts and runs the pre-flight checks, once per run), then times ``steps`` steps: a multiple
     of ``stats_every`` gives every variant its fair share of full-statistics steps, as in a long run.
     """
-    work = TORCH_WORKLOADS[name]()
-    now = _clock(clock)
+    work = TORCH_WORKLOADS[name]().to(device)
+    now = _clock(clock, device)
     results = {v: Result(name, v) for v in variants}
     for v in variants:  # warm-up: every code path once
         with _torch_context(v, work, store):
@@ -201,13 +209,15 @@ def _load() -> str:
         return "load unknown"
 
 
-def _machine() -> str:
+def _machine(device: str = "cpu") -> str:
+    where = f"GPU {torch.cuda.get_device_name(device)}" if device.startswith("cuda") else "CPU"
     return (f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-            f"torch {torch.__version__} ({torch.get_num_threads()} threads), CPU, {_load()} at the end")
+            f"torch {torch.__version__} ({torch.get_num_threads()} threads), {where}, {_load()} at the end")
 
 
-def render(results: list[Result], rounds: int, steps: int, command: str, clock: str = "cpu") -> str:
-    unit = "CPU ms/step" if clock == "cpu" else "wall ms/step"
+def render(results: list[Result], rounds: int, steps: int, command: str, clock: str = "cpu",
+           device: str = "cpu") -> str:
+    unit = "CPU ms/step" if clock == "cpu" and device == "cpu" else "wall ms/step"
     lines = [
         f"| workload | variant | median {unit} | ratio to plain: median (min–max) | fastest vs fastest |",
         "|---|---|---:|---|---:|",
@@ -217,7 +227,7 @@ def render(results: list[Result], rounds: int, steps: int, command: str, clock: 
         best = res.best_ratio(plain[res.workload]) if res.workload in plain else ""
         lines.append(
             f"| {res.workload} | {res.variant} | {res.median_ms:.2f} | {res.ratio_text()} | {best} |")
-    head = (f"Command: `{command}`  \nMachine: {_machine()}  \n"
+    head = (f"Command: `{command}`  \nMachine: {_machine(device)}  \n"
             f"Date: {dt.date.today().isoformat()}; "
             f"{rounds} alternating rounds of {steps} timed steps after warm-up.\n")
     return head + "\n" + "\n".join(lines) + "\n"
@@ -250,6 +260,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1; 0: torch's own)")
     parser.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
                         help="cpu: process CPU time (robust on a shared machine); wall: elapsed time")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]: where the workloads run")
+    parser.add_argument("--batch-scale", type=int, default=1, metavar="K",
+                        help="multiply every workload's batch size by K (e.g. to keep a GPU busy)")
     parser.add_argument("--memory", type=int, default=0, metavar="STEPS",
                         help="instead: measure memory and store size over a run of STEPS steps")
     parser.add_argument("--no-docs", action="store_true",
@@ -258,6 +271,9 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m benchmarks.overhead.run " + " ".join(argv if argv is not None else sys.argv[1:])
     if args.threads > 0:
         torch.set_num_threads(args.threads)
+    BATCH_SCALE["factor"] = max(1, args.batch_scale)
+    on_gpu = args.device.startswith("cuda")
+    clock = "wall" if on_gpu else args.clock
     variants = tuple(dict.fromkeys(["plain", *(v for v in args.variants.split(",") if v)]))
     unknown = {v for v in variants if v not in TORCH_VARIANTS and not v.removeprefix("every_").isdigit()}
     if unknown:
@@ -270,11 +286,14 @@ def main(argv: list[str] | None = None) -> int:
             for name in [w for w in args.workloads.split(",") if w]:
                 print(f"timing {name} ...", file=sys.stderr)
                 if name == "keras":
-                    results += time_keras(args.rounds, args.steps, store, args.clock)
+                    if on_gpu:
+                        parser.error("the keras workload runs on the CPU only")
+                    results += time_keras(args.rounds, args.steps, store, clock)
                 else:
-                    results += time_torch(name, args.rounds, args.steps, variants, store, args.clock,
-                                          args.warm)
-            section, body = "overhead", render(results, args.rounds, args.steps, command.strip(), args.clock)
+                    results += time_torch(name, args.rounds, args.steps, variants, store, clock,
+                                          args.warm, args.device)
+            section = "overhead-gpu" if on_gpu else "overhead"
+            body = render(results, args.rounds, args.steps, command.strip(), clock, args.device)
     print(body)
     if not args.no_docs:
         doc = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Performance\n"

@@ -23,6 +23,12 @@ class Workload:
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     batches: list[tuple[torch.Tensor, torch.Tensor]]
 
+    def to(self, device: str) -> Workload:
+        """Move the model (and so its optimizer's parameters) and the batches to ``device``."""
+        self.model.to(device)
+        self.batches = [(x.to(device), y.to(device)) for x, y in self.batches]
+        return self
+
     def step(self, i: int) -> None:
         x, y = self.batches[i % len(self.batches)]
         self.optimizer.zero_grad()
@@ -31,8 +37,17 @@ class Workload:
         self.optimizer.step()
 
 
+#: Batch sizes are multiplied by this (``--batch-scale``; a GPU needs larger batches to be busy).
+BATCH_SCALE = {"factor": 1}
+
+
+def _batch(size: int) -> int:
+    return size * BATCH_SCALE["factor"]
+
+
 def _classification_batches(shape: tuple[int, ...], classes: int, batch: int, n: int = 4) -> list:
     gen = torch.Generator().manual_seed(0)
+    batch = _batch(batch)
     return [
         (torch.randn(batch, *shape, generator=gen), torch.randint(0, classes, (batch,), generator=gen))
         for _ in range(n)
@@ -80,7 +95,8 @@ def transformer() -> Workload:
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     gen = torch.Generator().manual_seed(0)
     batches = [
-        (torch.randint(0, 100, (64, 32), generator=gen), torch.randint(0, 4, (64,), generator=gen))
+        (torch.randint(0, 100, (_batch(64), 32), generator=gen),
+         torch.randint(0, 4, (_batch(64),), generator=gen))
         for _ in range(4)
     ]
     return Workload("transformer", model, opt, nn.CrossEntropyLoss(), batches)

@@ -55,6 +55,9 @@ class Monitor:
         self._preflight_done = False
         self.stopped_early = False
         self.finished: Diagnosis | None = None
+        #: set by a probe that holds back routine steps (``TorchCollector.flush_deferred``): called before
+        #: anything reads or adds to the latest step, so they see every step recorded so far
+        self.flush_pending: Callable[[], None] | None = None
 
     # ------------------------------------------------------------------ feeding
     def set_model(self, model: ModelInfo) -> None:
@@ -81,6 +84,7 @@ class Monitor:
 
     def log(self, **metrics: float) -> None:
         """Attach metrics to the latest step (``run.log(accuracy=0.9)``); before the first step, nothing."""
+        self._flush_pending()
         try:
             for name, value in metrics.items():
                 self.trace.set_metric(name, float(value))
@@ -140,6 +144,7 @@ class Monitor:
         """The diagnosis from what has been seen so far (does not run the end-of-run checks)."""
         from deeplocalize.diagnose import diagnose
 
+        self._flush_pending()
         findings = self.findings
         try:
             verdict, causes = diagnose(findings, self.trace, self.model, self.config)
@@ -164,6 +169,7 @@ class Monitor:
         """
         if self.finished is not None:
             return self.finished
+        self._flush_pending()
         if stopped_early is not None:
             self.stopped_early = stopped_early
         self.trace.completed = completed and not self.stopped_early
@@ -175,6 +181,10 @@ class Monitor:
             self._guard("store", self.recorder.close)
         self.finished = result
         return result
+
+    def _flush_pending(self) -> None:
+        if self.flush_pending is not None:
+            self._guard("probe", self.flush_pending)
 
     # ------------------------------------------------------------------ containment
     def tool_error(self, where: str, exc: BaseException) -> None:

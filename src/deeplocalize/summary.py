@@ -102,8 +102,11 @@ def combine(vectors: Iterable[np.ndarray]) -> np.ndarray:
             means = stacked[has, MEAN]
             mean = float(np.dot(w, means) / w.sum())
             second = np.dot(w, stacked[has, STD] ** 2 + means**2) / w.sum()
-            out[MIN] = np.nanmin(stacked[has, MIN])
-            out[MAX] = np.nanmax(stacked[has, MAX])
+            lows, highs = stacked[has, MIN], stacked[has, MAX]  # NaN where not measured
+            if not np.isnan(lows).all():
+                out[MIN] = np.nanmin(lows)
+            if not np.isnan(highs).all():
+                out[MAX] = np.nanmax(highs)
             out[MEAN] = mean
             out[STD] = math.sqrt(max(float(second) - mean * mean, 0.0))
             out[NORM] = math.sqrt(float(np.nansum(stacked[has, NORM] ** 2)))

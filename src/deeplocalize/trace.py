@@ -37,6 +37,9 @@ class StepRecord:
     stats: dict[Key, np.ndarray] = field(default_factory=dict)
     data: np.ndarray | None = None
     target: np.ndarray | None = None
+    #: True when the probe proved that no observed tensor, loss or metric held a NaN/Inf (a fast path for
+    #: the per-step NaN check); None when it did not say.
+    all_finite: bool | None = None
 
     def get(self, layer: int, channel: Channel) -> np.ndarray | None:
         return self.stats.get((layer, channel))
@@ -49,6 +52,27 @@ class _Ring:
 
     def __init__(self, capacity: int, width: int) -> None:
         self.data = np.full((capacity, width), np.nan)
+
+
+class _Block:
+    """The (layer, channel) series: one array [key, position in the step ring, stat], grown by doubling,
+    so a step clears its column in one operation whatever the number of keys."""
+
+    __slots__ = ("data", "index")
+
+    def __init__(self, window: int) -> None:
+        self.index: dict[Key, int] = {}
+        self.data = np.full((8, window, S.N_STATS), np.nan)
+
+    def row(self, key: Key) -> int:
+        i = self.index.get(key)
+        if i is None:
+            i = self.index[key] = len(self.index)
+            if i >= len(self.data):
+                grown = np.full((2 * len(self.data), *self.data.shape[1:]), np.nan)
+                grown[: len(self.data)] = self.data
+                self.data = grown
+        return i
 
 
 class Trace:
@@ -64,7 +88,8 @@ class Trace:
         self._epochs = np.zeros(window, dtype=np.int64)
         self._loss = np.full(window, np.nan)
         self._lr = np.full(window, np.nan)
-        self._stats: dict[Key, _Ring] = {}
+        self._stats = _Block(window)
+        self._orders: dict[int | None, np.ndarray] = {}  # ``_order`` per ``last``, valid for one count
         self._metrics: dict[str, np.ndarray] = {}
         self._data = _Ring(window, S.N_STATS)
         self._target = _Ring(window, S.N_STATS)
@@ -84,13 +109,15 @@ class Trace:
         self._epochs[pos] = record.epoch
         self._loss[pos] = np.nan if record.loss is None else record.loss
         self._lr[pos] = np.nan if record.lr is None else record.lr
-        for ring in self._stats.values():
-            ring.data[pos] = np.nan
+        block = self._stats
+        column = block.data[:, pos]
+        column.fill(np.nan)
         for key, vec in record.stats.items():
-            ring = self._stats.get(key)
-            if ring is None:
-                ring = self._stats[key] = _Ring(self.window, S.N_STATS)
-            ring.data[pos] = vec
+            i = block.index.get(key)
+            if i is None:
+                i = block.row(key)
+                column = block.data[:, pos]
+            column[i] = vec
         for series in self._metrics.values():
             series[pos] = np.nan
         for name, value in record.metrics.items():
@@ -101,6 +128,7 @@ class Trace:
         self._data.data[pos] = np.nan if record.data is None else record.data
         self._target.data[pos] = np.nan if record.target is None else record.target
         self._count += 1
+        self._orders.clear()
         if self.first is None:
             self.first = record
         self.last_record = record
@@ -134,11 +162,14 @@ class Trace:
         return int(self._steps[(self._count - 1) % self.window]) if self._count else 0
 
     def _order(self, last: int | None) -> np.ndarray:
-        n = len(self)
-        if last is not None:
-            n = min(n, last)
-        end = self._count
-        return np.arange(end - n, end) % self.window
+        order = self._orders.get(last)
+        if order is None:
+            n = len(self)
+            if last is not None:
+                n = min(n, last)
+            end = self._count
+            order = self._orders[last] = np.arange(end - n, end) % self.window
+        return order
 
     def steps(self, last: int | None = None) -> np.ndarray:
         """Step numbers of the window, oldest first (``last``: only the most recent n)."""
@@ -166,21 +197,21 @@ class Trace:
 
     def keys(self) -> list[Key]:
         """Every (layer, channel) ever recorded."""
-        return sorted(self._stats, key=lambda k: (k[0], str(k[1])))
+        return sorted(self._stats.index, key=lambda k: (k[0], str(k[1])))
 
     def layers(self) -> list[int]:
-        return sorted({k[0] for k in self._stats})
+        return sorted({k[0] for k in self._stats.index})
 
     def has(self, layer: int, channel: Channel) -> bool:
-        return (layer, channel) in self._stats
+        return (layer, channel) in self._stats.index
 
     def matrix(self, layer: int, channel: Channel, last: int | None = None) -> np.ndarray:
         """Summary vectors of (layer, channel), one row per step in the window, oldest first."""
-        ring = self._stats.get((layer, channel))
+        i = self._stats.index.get((layer, channel))
         order = self._order(last)
-        if ring is None:
+        if i is None:
             return np.full((len(order), S.N_STATS), np.nan)
-        return ring.data[order]
+        return self._stats.data[i, order]
 
     def series(self, layer: int, channel: Channel, stat: str, last: int | None = None) -> np.ndarray:
         """One statistic of (layer, channel) per step in the window (NaN where not measured)."""
@@ -199,8 +230,9 @@ class Trace:
     def records(self) -> Iterator[StepRecord]:
         """Reconstruct the window as StepRecords, oldest first (for the store and reports)."""
         for pos in self._order(None):
-            stats = {key: ring.data[pos].copy() for key, ring in self._stats.items()
-                     if not math.isnan(ring.data[pos][S.NUMEL])}
+            column = self._stats.data[:, pos]
+            stats = {key: column[i].copy() for key, i in self._stats.index.items()
+                     if not math.isnan(column[i, S.NUMEL])}
             metrics = {name: float(series[pos]) for name, series in self._metrics.items()
                        if not math.isnan(series[pos])}
             loss = float(self._loss[pos])

@@ -344,10 +344,9 @@ def test_frozen_parameters_and_dtype_move() -> None:
 
 # ---------------------------------------------------------------------------------------- containment, policy
 def test_exception_inside_the_probe_is_contained(monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(t: torch.Tensor) -> list[torch.Tensor]:
+    def broken(*args: object) -> list[torch.Tensor]:
         raise RuntimeError("probe exploded")
 
-    monkeypatch.setattr(torch_reduce, "full_scalars", broken)
     monkeypatch.setattr(torch_reduce, "stat_scalars", broken)
     x, y = tm.blobs()
     model = tm.mlp()
@@ -484,3 +483,75 @@ def test_one_host_transfer_per_clean_step_at_any_cadence(monkeypatch: pytest.Mon
         tm.train(model, x, y, steps=6, opt=torch.optim.SGD(model.parameters(), lr=0.1))
         monkeypatch.undo()
     assert run.monitor.trace.steps_observed == 7 and len(copies) == 6
+
+
+# ---------------------------------------------------------------------------------------- cheap-step economies
+def test_pass_through_layers_reuse_their_input_flag_and_get_no_gradient_hook() -> None:
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Dropout(0.1), nn.Linear(16, 3))
+    x, y = tm.blobs()
+    calls: list[int] = []
+    original = torch_reduce.finite_flag
+
+    def counting(t: torch.Tensor) -> torch.Tensor | None:
+        calls.append(t.numel())
+        return original(t)
+
+    with _watch(model, config=dl.Config(stats_every=1000)) as run:
+        tm.train(model, x, y, steps=2)
+        calls.clear()
+        torch_reduce.finite_flag, saved = counting, torch_reduce.finite_flag
+        try:
+            tm.train(model, x, y, steps=1)
+        finally:
+            torch_reduce.finite_flag = saved
+    rec = run.monitor.trace.last_record
+    assert rec.stats[(1, Channel.OUTPUT)][summary.NONFINITE] == 0  # ReLU: its input's flag
+    assert (1, Channel.OUTPUT_GRAD) not in rec.stats and (2, Channel.OUTPUT_GRAD) not in rec.stats
+    assert (0, Channel.OUTPUT_GRAD) in rec.stats and (3, Channel.OUTPUT_GRAD) in rec.stats
+    # data, labels (integer: no pass), two Linear outputs, two Linear output gradients: none over the
+    # ReLU/Dropout outputs (16 x 16 elements) or their gradients
+    assert sorted(calls) == sorted([16 * 8, 16, 16 * 16, 16 * 3, 16 * 3, 16 * 16])
+
+
+def test_nan_made_between_pass_through_layers_is_still_localized() -> None:
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), _NanAfter(3), nn.ReLU(), nn.Linear(16, 3))
+    x, y = tm.blobs()
+    with _watch(model, config=dl.Config(stats_every=10)) as run:
+        tm.train(model, x, y, steps=3)
+    first = run.diagnosis.findings[0]
+    assert (first.symptom, first.phase, first.layer.index, first.step) == (
+        Symptom.NUMERICAL_ERROR, Phase.FORWARD, 2, 3)
+    assert list(run.monitor.trace.series(3, Channel.OUTPUT, "nonfinite") > 0) == [False, False, True]
+
+
+def test_clean_routine_steps_reach_the_monitor_in_order_and_all_by_exit(monkeypatch: pytest.MonkeyPatch) -> None:
+    model = tm.mlp()
+    x, y = tm.blobs()
+    seen: list[int] = []
+    with _watch(model, config=dl.Config(check_every=5)) as run:
+        original = run.monitor.record
+        monkeypatch.setattr(run.monitor, "record", lambda r: (seen.append(r.step), original(r)))
+        tm.train(model, x, y, steps=12)
+        held = 12 - len(seen)
+    assert 0 < held < 5  # steps 11 and 12 wait for the next check step (15) or the exit
+    assert seen == list(range(1, 13)) and run.monitor.trace.steps_observed == 12
+
+
+def test_a_gradient_hook_given_none_is_ignored() -> None:
+    model = tm.mlp()
+    with _watch(model) as run:
+        out = model(torch.randn(4, 8))
+        hook = run._session.collector.slots[model[0]].grad_hook
+        hook(None)
+        out.sum().backward()
+    assert run.diagnosis.tool_errors == []
+
+
+def test_run_log_attaches_to_the_step_just_trained_even_when_records_are_held_back() -> None:
+    model = tm.mlp()
+    x, y = tm.blobs()
+    with _watch(model, config=dl.Config(check_every=50)) as run:
+        tm.train(model, x, y, steps=7)
+        run.log(val_accuracy=0.5)
+        assert run.monitor.trace.last_step == 7
+    assert list(run.monitor.trace.metric("val_accuracy") == 0.5).index(True) == 6

@@ -13,7 +13,8 @@ from deeplocalize.probes import torch_reduce as red  # noqa: E402
 
 def _full(t: torch.Tensor, unit_axis: int | None = None,
           band: tuple[float, float] | None = None) -> np.ndarray:
-    scalars = red.full_scalars(t)
+    layout = red.Layout(zeros=True)
+    scalars = red.stat_scalars(t, layout)
     if unit_axis is not None:
         scalars.append(red.dead_units(t, unit_axis))
     if band is not None:
@@ -21,8 +22,9 @@ def _full(t: torch.Tensor, unit_axis: int | None = None,
     buf = red.StepBuffer()
     buf.add("k", "full", t.numel(), scalars)
     (_entry, vals), = buf.fetch()
-    vec = red.summary_from_full(t.numel(), vals)
-    pos = red.FULL
+    count = float(red.nonfinite_count(t)) if t.is_floating_point() else 0.0
+    vec = red.summary_from_stats(t.numel(), count, vals, layout)
+    pos = layout.width
     if unit_axis is not None:
         vec[summary.DEAD_FRAC] = vals[pos] / t.shape[unit_axis]
         pos += 1
@@ -55,6 +57,18 @@ def test_saturation_band_counts_edges_and_outside() -> None:
     ours = _full(t, band=band)
     ref = summary.summarize(t.numpy(), saturation=band)
     assert ours[summary.SAT_FRAC] == pytest.approx(ref[summary.SAT_FRAC]) == pytest.approx(5 / 7)
+
+
+def test_layout_leaves_out_what_it_does_not_compute() -> None:
+    t = torch.randn(100, generator=torch.Generator().manual_seed(2))
+    layout = red.Layout(extremes=False)
+    vals = torch.stack(red.stat_scalars(t, layout)).double().numpy()
+    assert len(vals) == layout.width == 2
+    vec = red.summary_from_stats(t.numel(), 0, vals, layout)
+    ref = summary.summarize(t.double().numpy())
+    assert np.isnan(vec[summary.MIN]) and np.isnan(vec[summary.MAX]) and np.isnan(vec[summary.ZERO_FRAC])
+    for stat in (summary.MEAN, summary.STD, summary.NORM):
+        assert vec[stat] == pytest.approx(ref[stat], rel=1e-5)
 
 
 def test_softmax_single_unit_is_constant_and_saturated() -> None:
@@ -93,7 +107,7 @@ def test_step_buffer_copies_once_per_device(monkeypatch: pytest.MonkeyPatch) -> 
 
     buf = red.StepBuffer()
     for i in range(20):
-        buf.add(i, "full", 10, red.full_scalars(torch.randn(10)))
+        buf.add(i, "full", 10, red.stat_scalars(torch.randn(10)))
     monkeypatch.setattr(torch.Tensor, "to", counting_to)
     fetched = buf.fetch()
     assert len(fetched) == 20 and len(calls) == 1

@@ -77,15 +77,18 @@ def trend(values: np.ndarray) -> Trend:
 def initial_level(trace: Trace, metric: str | None = None, count: int = 10) -> float | None:
     """Median of the first ``count`` finite values of the run (down-sampled history, then the window); for
     the loss, at most the step-1 value (measured before the first update)."""
+    # the first ``count`` points of the union are among the first ``count`` finite points of each part
     points: dict[int, float] = {}
     for record in trace.history():
         value = record.loss if metric is None else record.metrics.get(metric)
         if value is not None and math.isfinite(value):
             points[record.step] = float(value)
+            if len(points) >= count:
+                break
     curve = trace.loss() if metric is None else trace.metric(metric)
-    for step, value in zip(trace.steps(), curve, strict=True):
-        if math.isfinite(value):
-            points.setdefault(int(step), float(value))
+    first = np.flatnonzero(np.isfinite(curve))[:count]
+    for step, value in zip(trace.steps()[first].tolist(), curve[first].tolist(), strict=True):
+        points.setdefault(int(step), float(value))
     if not points:
         return None
     first = [points[s] for s in sorted(points)[:count]]

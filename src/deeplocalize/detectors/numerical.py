@@ -44,6 +44,8 @@ def numerical_error(trace: Trace, model: ModelInfo, config: Config) -> list[Find
 
 # ---------------------------------------------------------------------- which step
 def _has_nonfinite(rec: StepRecord) -> bool:
+    if rec.all_finite:  # the probe proved it (every number it fetched was finite)
+        return False
     if rec.loss is not None and not np.isfinite(rec.loss):
         return True
     vecs = [*rec.stats.values(), rec.data, rec.target]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -26,11 +27,18 @@ from deeplocalize import summary
 from deeplocalize.model import LayerInfo
 from deeplocalize.monitor import Monitor
 from deeplocalize.probes import torch_reduce as red
-from deeplocalize.probes.torch_facts import RELU_FAMILY, activation_of, default_unit_axis
+from deeplocalize.probes.torch_facts import RELU_FAMILY, activation_of, default_unit_axis, is_pass_through
 from deeplocalize.trace import StepRecord
 from deeplocalize.vocabulary import Channel
 
 _MAX_DEPTH = 4
+#: What a full-statistics step computes per channel (each statistic is a pass over the tensor): only what the
+#: detectors and reports read. Output gradients: their norm and mean (NaN localization, gradient plots);
+#: weight gradients also their zero fraction (recurrent layers cut off from earlier time steps).
+_STATS = red.Layout()
+_GRAD_STATS = red.Layout(extremes=False)
+_WEIGHT_GRAD_STATS = red.Layout(zeros=True)
+_UNKNOWN = object()
 #: Parameters of one layer up to this many elements are concatenated before reduction (full steps).
 _CAT_LIMIT = 1 << 22
 
@@ -43,12 +51,15 @@ class LayerSlot:
         "activation",
         "explicit_params",
         "grad_hook",
+        "in_flag",
         "index",
         "input_key",
+        "is_root",
         "module",
         "name",
         "output_key",
         "output_shape",
+        "pass_through",
         "recurse",
         "unit_axis",
         "weight_grad_key",
@@ -66,6 +77,9 @@ class LayerSlot:
         self.explicit_params = None if params is None else list(params)
         self.recurse = recurse
         self.output_shape: tuple[int, ...] | None = None
+        self.pass_through = is_pass_through(module)
+        self.is_root = False  # the model itself (a one-layer model): its input is the batch
+        self.in_flag: Any = _UNKNOWN  # finiteness flag of this call's single input tensor, set by forward_pre
         self.input_key = (self, Channel.INPUT)
         self.output_key = (self, Channel.OUTPUT)
         self.weight_grad_key = (self, Channel.WEIGHT_GRAD)
@@ -129,6 +143,13 @@ class TorchCollector:
         self._handles: list[Any] = []
         self._ordered: list[LayerSlot] | None = None
         self._params: list[tuple[LayerSlot, list[torch.Tensor]]] | None = None
+        #: the last clean cheap step's record layout: (entry signature, record keys, summary rows)
+        self._template: tuple[list[Any], list[Any], np.ndarray] | None = None
+        self._template_hit = False
+        #: hold back the records of clean, routine steps and hand them to the monitor in a batch (see
+        #: ``end_step``); the Keras path, which reads each record at once, leaves it off
+        self.defer_clean = False
+        self._deferred: list[StepRecord] = []
         infos = dict(layer_infos or {})
         for index, name, module in layers or ():
             info = infos.get(index)
@@ -226,7 +247,7 @@ class TorchCollector:
 
     def _observe(self, key: Any, t: torch.Tensor, slot: LayerSlot | None = None,
                  units_axis: int | None = None, band: tuple[float, float] | None = None,
-                 keep: bool = False, zeros: bool = True) -> torch.Tensor | None:
+                 keep: bool = False, layout: red.Layout = _STATS) -> torch.Tensor | None:
         """Reduce ``t`` on its device: a finiteness flag, or full statistics on full steps.
 
         ``keep``: hold a reference (parameters, gradients, updates) for an exact count on a faulty step.
@@ -248,15 +269,15 @@ class TorchCollector:
             if slot is not None:
                 self._remember(t, flag, slot)
             return flag
-        scalars = red.stat_scalars(t) if zeros else red.stat_scalars(t, zeros=False)
+        scalars = red.stat_scalars(t, layout)
         units = None
         if units_axis is not None and t.dim() >= 1:
             units = t.shape[units_axis] if t.dim() >= 2 else numel
             scalars.append(red.dead_units(t, units_axis))
         if band is not None:
             scalars.append(red.saturated_count(t, band))
-        self.buffer.add(key, "full", numel, scalars, extra=(kept, units, band is not None))
-        flag = scalars[2] if t.is_floating_point() else None
+        self.buffer.add(key, "full", numel, scalars, extra=(kept, units, band is not None, layout))
+        flag = scalars[2 * layout.extremes] if t.is_floating_point() else None
         if slot is not None:
             self._remember(t, flag, slot)
         return flag
@@ -268,11 +289,14 @@ class TorchCollector:
         if not self.open:
             self._open()
         key, buffer = slot.input_key, self.buffer
-        tensors = args if len(args) == 1 and isinstance(args[0], torch.Tensor) else iter_tensors(args)
-        for t in tensors:
+        single = len(args) == 1 and isinstance(args[0], torch.Tensor)
+        slot.in_flag = _UNKNOWN
+        for t in args if single else iter_tensors(args):
             if not (t.is_complex() or t.is_sparse):
                 flag = self._flag(t)
                 buffer.add(key, "flag", t.numel(), () if flag is None else (flag,))
+                if single:
+                    slot.in_flag = flag
 
     def forward_post(self, slot: LayerSlot, args: Any, output: Any) -> None:
         """After a layer's forward: index on first call, OUTPUT (kept; reduced on full steps), grad hooks."""
@@ -286,11 +310,18 @@ class TorchCollector:
             slot.index = self._next_index
             self._next_index += 1
             self.layers_changed = True
-            self._ordered = self._params = None
+            self._ordered = self._params = self._template = None
         if slot.output_shape is None and tensors:
             slot.output_shape = tuple(int(s) for s in tensors[0].shape)
             if slot.unit_axis is None:
                 slot.unit_axis = self._unit_axis(slot, args, tensors[0])
+        if slot.pass_through and not self.full and slot.in_flag is not _UNKNOWN:
+            # finite input -> finite output, forward and backward: reuse the input's flag, no gradient hook
+            flag, key = slot.in_flag, slot.output_key
+            for t in tensors:
+                self.buffer.add(key, "flag", t.numel(), () if flag is None else (flag,))
+                self._remember(t, flag, slot)
+            return
         dead_axis = slot.unit_axis if self.full and slot.activation in RELU_FAMILY else None
         band = summary.SATURATION_BANDS.get(slot.activation or "") if self.full else None
         key, hook = slot.output_key, slot.grad_hook
@@ -314,11 +345,13 @@ class TorchCollector:
     def _grad_hook(self, slot: LayerSlot) -> Callable[[torch.Tensor], None]:
         key = (slot, Channel.OUTPUT_GRAD)
 
-        def hook(grad: torch.Tensor) -> None:
+        def hook(grad: torch.Tensor | None) -> None:
+            if grad is None:  # an output the loss does not depend on (cuDNN's LSTM passes None for h, c)
+                return
             try:
                 if not self.open:
                     self._open()
-                self._observe(key, grad, zeros=False)  # zero_frac of output gradients: not measured
+                self._observe(key, grad, layout=_GRAD_STATS)
             except Exception as exc:
                 self.monitor.tool_error("torch probe gradient hook", exc)
         return hook
@@ -382,7 +415,7 @@ class TorchCollector:
         if not items:
             return
         if self.full:
-            self._observe_layers(items)
+            self._observe_layers(items, _WEIGHT_GRAD_STATS)
         else:
             self._observe_norms(items)
 
@@ -409,7 +442,7 @@ class TorchCollector:
                 for slot, pairs in (self._snapshot or {}).items() for p, before in pairs
                 if p.shape == before.shape and p.device == before.device])
 
-    def _observe_layers(self, items: list[tuple[Any, torch.Tensor]]) -> None:
+    def _observe_layers(self, items: list[tuple[Any, torch.Tensor]], layout: red.Layout = _STATS) -> None:
         """Full statistics of parameter-like tensors, one flat tensor per key (a layer's kernel and bias
         reduced together: half the kernel launches, no host-side merging) when small and alike."""
         groups: dict[Any, list[torch.Tensor]] = {}
@@ -420,7 +453,7 @@ class TorchCollector:
                     t.device == ts[0].device and t.dtype == ts[0].dtype and not t.is_sparse for t in ts):
                 ts = [torch.cat([t.reshape(-1) for t in ts])]
             for t in ts:
-                self._observe(key, t, keep=True)
+                self._observe(key, t, keep=True, layout=layout)
 
     # ------------------------------------------------------------------ the step
     def discard_step(self) -> None:
@@ -442,25 +475,36 @@ class TorchCollector:
         if isinstance(loss, torch.Tensor):
             self.buffer.add("loss_override", "value", 1, [loss.detach().reshape(()).float()])
         fetched = self.buffer.fetch()
-        counts = None if self.buffer.finite else self._exact_counts(fetched)
+        counts = None if self.buffer.finite else self._exact_counts()
         self.step = step if step is not None else self.step + 1
         record = self._assemble(fetched, counts, epoch, loss, lr, metrics)
         self._reset()
+        if (self.defer_clean and self._template_hit and record.all_finite
+                and self.step % max(1, int(self.monitor.config.check_every))):
+            # A clean step laid out like the one before (no NaN/Inf anywhere, no full statistics, no trend
+            # check due) cannot produce a finding: the monitor gets it later, with the next step that can,
+            # in a batch that runs with warm caches instead of between the training's kernels.
+            self._deferred.append(record)
+            return record
+        self.flush_deferred()
+        self._emit(record)
+        return record
+
+    def flush_deferred(self) -> None:
+        """Hand the held-back records to the monitor in step order (at the next eventful step; at exit)."""
+        deferred, self._deferred = self._deferred, []
+        for record in deferred:
+            self._emit(record)
+
+    def _emit(self, record: StepRecord) -> None:
         if self.before_emit is not None:
             self.before_emit(record)
         self.monitor.record(record)
-        return record
 
-    def _exact_counts(self, fetched: list[tuple[red.Entry, np.ndarray]]) -> np.ndarray | None:
-        """Exact counts of the kept tensors, only when a fetched number is NaN/Inf (one more host copy)."""
+    def _exact_counts(self) -> np.ndarray | None:
+        """Exact counts of the kept tensors (a second host copy): only on a step where a fetched number is
+        NaN/Inf."""
         if not self._kept:
-            return None
-        for entry, vals in fetched:
-            kind = entry.kind
-            if (kind == "full" and not np.isfinite(vals[:4]).all()) or (
-                    kind != "full" and not np.isfinite(vals).all()):
-                break
-        else:
             return None
         buf = red.StepBuffer()
         buf.add("counts", "counts", 0, red.exact_counts(self._kept))
@@ -468,37 +512,27 @@ class TorchCollector:
 
     def _assemble(self, fetched: list[tuple[red.Entry, np.ndarray]], counts: np.ndarray | None, epoch: int,
                   loss: Any, lr: float | None, metrics: Mapping[str, float] | None) -> StepRecord:
+        clean = self.buffer.finite
+        # A clean cheap step observed the same tensors as the step before: the same record layout, with every
+        # count 0. Reuse it (one array copy) instead of merging entry by entry.
+        sig = [(e.key, e.kind, e.numel) for e in self.buffer.entries] if clean and not self.full else None
+        template = self._template
+        self._template_hit = sig is not None and template is not None and template[0] == sig
+        if self._template_hit:
+            keys, block = template[1], template[2].copy()
+            stats = dict(zip(keys, block, strict=True))
+        else:
+            stats = self._merge(fetched, counts, clean)
+            if sig is not None:
+                keys = list(stats)
+                block = np.stack([stats[k] for k in keys]) if keys else np.zeros((0, summary.N_STATS))
+                self._template = (sig, keys, block)
         losses: list[float] = []
         override: float | None = None
         correct = counted = 0.0
-        clean = self.buffer.finite
-        plain: dict[Any, list[float]] = {}  # per key [numel, count] of flag-only observations
-        vectors: dict[Any, list[np.ndarray]] = {}  # per key the full vectors
         for entry, vals in fetched:
             kind = entry.kind
-            if kind == "flag":
-                count = 0.0 if clean else _count(entry, vals, counts)
-                acc = plain.get(entry.key)
-                if acc is None:
-                    plain[entry.key] = [entry.numel, count]
-                else:
-                    acc[0] += entry.numel
-                    acc[1] += count
-            elif kind == "full":
-                vec = _vector(entry, _count(entry, vals[:4], counts), vals)
-                vectors.setdefault(entry.key, []).append(vec)
-            elif kind == "norms":
-                for (key, kept), norm in zip(entry.extra, vals, strict=True):
-                    bad = not clean and not np.isfinite(norm)
-                    count = (1.0 if counts is None else float(counts[kept])) if bad else 0.0
-                    acc = plain.get(key)
-                    numel = self._kept[kept].numel()
-                    if acc is None:
-                        plain[key] = [numel, count]
-                    else:
-                        acc[0] += numel
-                        acc[1] += count
-            elif kind == "value":
+            if kind == "value":
                 if entry.key == "loss_override":
                     override = float(vals[0])
                 else:
@@ -514,19 +548,54 @@ class TorchCollector:
             record.loss = float(np.mean(losses))
         if counted > 0 and "accuracy" not in record.metrics:
             record.metrics["accuracy"] = correct / counted
-        merged = {key: red.summary_from_count(n, c) for key, (n, c) in plain.items()}
+        record.data = stats.pop("data", None)
+        record.target = stats.pop("target", None)
+        record.stats = stats
+        record.all_finite = clean and all(
+            v is None or math.isfinite(v) for v in (record.loss, *record.metrics.values()))
+        return record
+
+    def _merge(self, fetched: list[tuple[red.Entry, np.ndarray]], counts: np.ndarray | None,
+               clean: bool) -> dict[Any, np.ndarray]:
+        """One summary vector per record key ((layer index, channel), "data", "target") from the entries."""
+        plain: dict[Any, list[float]] = {}  # per key [numel, count] of flag-only observations
+        vectors: dict[Any, list[np.ndarray]] = {}  # per key the full vectors
+        for entry, vals in fetched:
+            kind = entry.kind
+            if kind == "flag":
+                count = 0.0 if clean else _count(entry, vals, counts)
+                acc = plain.get(entry.key)
+                if acc is None:
+                    plain[entry.key] = [entry.numel, count]
+                else:
+                    acc[0] += entry.numel
+                    acc[1] += count
+            elif kind == "full":
+                vec = _vector(entry, _count(entry, vals, counts), vals)
+                vectors.setdefault(entry.key, []).append(vec)
+            elif kind == "norms":
+                for (key, kept), norm in zip(entry.extra, vals, strict=True):
+                    bad = not clean and not np.isfinite(norm)
+                    count = (1.0 if counts is None else float(counts[kept])) if bad else 0.0
+                    acc = plain.get(key)
+                    numel = self._kept[kept].numel()
+                    if acc is None:
+                        plain[key] = [numel, count]
+                    else:
+                        acc[0] += numel
+                        acc[1] += count
+        merged = red.summaries_from_counts(plain)
         for key, vecs in vectors.items():
             if key in merged:
                 vecs.append(merged[key])
             merged[key] = vecs[0] if len(vecs) == 1 else summary.combine(vecs)
+        out: dict[Any, np.ndarray] = {}
         for key, vec in merged.items():
-            if key == "data":
-                record.data = vec
-            elif key == "target":
-                record.target = vec
+            if key in ("data", "target"):
+                out[key] = vec
             elif key[0].index is not None:
-                record.stats[(key[0].index, key[1])] = vec
-        return record
+                out[(key[0].index, key[1])] = vec
+        return out
 
 
 def _count(entry: red.Entry, flags: np.ndarray, counts: np.ndarray | None) -> float:
@@ -539,10 +608,10 @@ def _count(entry: red.Entry, flags: np.ndarray, counts: np.ndarray | None) -> fl
 
 
 def _vector(entry: red.Entry, count: float, vals: np.ndarray) -> np.ndarray:
-    vec = red.summary_from_stats(entry.numel, count, vals)
+    _, units, has_band, layout = entry.extra
+    vec = red.summary_from_stats(entry.numel, count, vals, layout)
     if vec[summary.NONFINITE] == 0 and entry.numel:
-        _, units, has_band = entry.extra
-        pos = red.FUSED
+        pos = layout.width
         if units is not None:
             vec[summary.DEAD_FRAC] = float(vals[pos]) / units if units else np.nan
             pos += 1

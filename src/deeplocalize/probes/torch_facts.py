@@ -29,6 +29,23 @@ _AFFINE = (nn.Linear, nn.Bilinear, nn.modules.conv._ConvNd, nn.Embedding, nn.Emb
 #: Activations whose outputs get a dead-unit fraction (output <= 0 for every sample).
 RELU_FAMILY = frozenset({"relu", "relu6", "leaky_relu", "prelu", "rrelu", "elu", "selu", "celu", "threshold"})
 
+#: Parameter-free torch layers that cannot turn finite inputs into NaN/Inf, forward or backward (barring
+#: overflow at values near the dtype's maximum): on a cheap step their output takes its input's finiteness
+#: flag and gets no gradient hook, so a NaN is still localized to where it first appears.
+PASS_THROUGH = frozenset({
+    "ReLU", "ReLU6", "LeakyReLU", "ELU", "CELU", "SELU", "GELU", "SiLU", "Mish", "Sigmoid", "Tanh",
+    "Hardtanh", "Hardsigmoid", "Hardswish", "Softsign", "Softmax", "LogSoftmax",
+    "MaxPool1d", "MaxPool2d", "MaxPool3d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d",
+    "Flatten", "Unflatten", "Identity", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout",
+})
+
+
+def is_pass_through(module: nn.Module) -> bool:
+    """True for a built-in layer of ``PASS_THROUGH`` without parameters (subclasses are not trusted)."""
+    cls = type(module)
+    return (cls.__name__ in PASS_THROUGH and cls.__module__.startswith("torch.nn.modules")
+            and next(iter(module.parameters()), None) is None)
+
 #: torch loss module class / functional name -> (normalized name, what the loss expects).
 _LOSSES: dict[str, tuple[str, str]] = {
     "CrossEntropyLoss": ("cross_entropy", "logits"), "cross_entropy": ("cross_entropy", "logits"),

@@ -62,6 +62,8 @@ class TorchSession:
         self.monitor = monitor
         self.collector = TorchCollector(monitor)
         self.collector.before_emit = self._before_emit
+        self.collector.defer_clean = True
+        monitor.flush_pending = self.collector.flush_deferred
         self.max_steps = max_steps
         self.auto_roots = model is None
         self._roots: weakref.WeakKeyDictionary[nn.Module, str] = weakref.WeakKeyDictionary()
@@ -120,6 +122,7 @@ class TorchSession:
                 self._finalize(policy=False)
             else:
                 c.discard_step()
+            c.flush_deferred()
         except Exception as err:
             self.monitor.tool_error("torch probe exit", err)
         finally:
@@ -166,6 +169,8 @@ class TorchSession:
                 self.collector.add_layer(module, full)
             elif old is not None and slot.index is None:
                 slot.name = full  # was a root of its own before its parent was first seen
+        for module, slot in self.collector.slots.items():
+            slot.is_root = module in self._roots
 
     # ------------------------------------------------------------------ module hooks
     def _module_pre(self, module: nn.Module, args: Any) -> None:
@@ -173,6 +178,13 @@ class TorchSession:
             self._guard("forward pre-hook", self._on_pre, module, args)
 
     def _on_pre(self, module: nn.Module, args: Any) -> None:
+        slot = self.collector.slots.get(module)
+        if slot is not None and not slot.is_root:  # the common case: a known layer
+            if torch.is_grad_enabled() and module.training:
+                if self._pending_boundary:
+                    self._finalize()
+                self.collector.forward_pre(slot, args)
+            return
         if facts.is_loss_module(module):
             self._loss_ctx = [self._loss_info(type(module).__name__), False]
             return
@@ -196,6 +208,10 @@ class TorchSession:
             self._guard("forward hook", self._on_post, module, args, output)
 
     def _on_post(self, module: nn.Module, args: Any, output: Any) -> None:
+        slot = self.collector.slots.get(module)
+        if slot is not None:
+            self.collector.forward_post(slot, args, output)
+            return
         if facts.is_loss_module(module):
             ctx, self._loss_ctx = self._loss_ctx, None
             if ctx is not None and not ctx[1] and len(args) >= 2:
