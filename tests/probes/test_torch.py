@@ -485,7 +485,7 @@ def test_one_host_transfer_per_clean_step_at_any_cadence(monkeypatch: pytest.Mon
     assert run.monitor.trace.steps_observed == 7 and len(copies) == 6
 
 
-# ---------------------------------------------------------------------------------------- cheap-step economies
+# ------------------------------------------------------------------------------------ cheap-step economies
 def test_pass_through_layers_reuse_their_input_flag_and_get_no_gradient_hook() -> None:
     model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Dropout(0.1), nn.Linear(16, 3))
     x, y = tm.blobs()
@@ -524,7 +524,7 @@ def test_nan_made_between_pass_through_layers_is_still_localized() -> None:
     assert list(run.monitor.trace.series(3, Channel.OUTPUT, "nonfinite") > 0) == [False, False, True]
 
 
-def test_clean_routine_steps_reach_the_monitor_in_order_and_all_by_exit(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_routine_steps_reach_the_monitor_in_order_and_by_exit(monkeypatch: pytest.MonkeyPatch) -> None:
     model = tm.mlp()
     x, y = tm.blobs()
     seen: list[int] = []
@@ -547,7 +547,7 @@ def test_a_gradient_hook_given_none_is_ignored() -> None:
     assert run.diagnosis.tool_errors == []
 
 
-def test_run_log_attaches_to_the_step_just_trained_even_when_records_are_held_back() -> None:
+def test_run_log_attaches_to_the_step_just_trained_while_records_are_held_back() -> None:
     model = tm.mlp()
     x, y = tm.blobs()
     with _watch(model, config=dl.Config(check_every=50)) as run:
