@@ -63,11 +63,12 @@ class _NanAfter(nn.Module):
         return x / 0.0 if self.calls >= self.k else x
 
 
-def _train(model: nn.Module, steps: int, seed: int = 0) -> None:
+def _train(model: nn.Module, steps: int, seed: int = 0, opt: torch.optim.Optimizer | None = None) -> None:
+    """Adam (or ``opt``) on fixed random data."""
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(256, 8, generator=gen).to(DEVICE)
     y = torch.randint(0, 3, (256,), generator=gen).to(DEVICE)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    opt = opt or torch.optim.Adam(model.parameters(), lr=1e-2)
     for i in range(steps):
         opt.zero_grad()
         batch = slice(32 * (i % 8), 32 * (i % 8) + 32)
@@ -78,15 +79,20 @@ def _train(model: nn.Module, steps: int, seed: int = 0) -> None:
 def _nan_latency(store: str) -> str:
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), _NanAfter(7), nn.Linear(16, 3)).to(DEVICE)
-    with dl.watch(model, on_fault="continue", store=store) as run:
-        _train(model, 10)
+    with dl.watch(model, on_fault="stop", store=store) as run:
+        opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+        _train(model, 10, opt=opt)
+    updates = int(opt.state[model[0].weight]["step"])  # optimizer updates made before the stop
     first = run.diagnosis.findings[0] if run.diagnosis.findings else None
     if first is None:
         return "no finding (FAILED)"
     where = first.layer.name if first.layer else "-"
     ok = first.step == 7 and where == "2" and str(first.symptom) == "numerical_error"
+    # on_fault="stop" must end the loop before step 8's update (on a GPU inside step 8's optimizer.step())
+    stopped = run.stopped_early and updates == 7
     return (f"first finding: {first.symptom} at step {first.step} in layer `{where}` ({first.phase}); "
-            f"NaN made at step 7 by layer `2` -> {'latency 0 steps, producer found' if ok else 'FAILED'}")
+            f"NaN made at step 7 by layer `2` -> {'latency 0 steps, producer found' if ok else 'FAILED'}; "
+            f"on_fault=stop: {'no further update' if stopped else 'NOT stopped in time (FAILED)'}")
 
 
 def _bit_identical(store: str) -> str:

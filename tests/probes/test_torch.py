@@ -470,16 +470,15 @@ def test_one_host_transfer_per_clean_step_at_any_cadence(monkeypatch: pytest.Mon
     x, y = tm.blobs()
     model = tm.mlp()
     copies = []
-    to = torch.Tensor.to
+    cpu = torch.Tensor.cpu
 
-    def counting_to(self: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
-        if args and str(args[0]) == "cpu":
-            copies.append(self.numel())
-        return to(self, *args, **kwargs)
+    def counting_cpu(self: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
+        copies.append(self.numel())
+        return cpu(self, *args, **kwargs)
 
     with _watch(model, config=dl.Config(stats_every=every)) as run:
         tm.train(model, x, y, steps=1)
-        monkeypatch.setattr(torch.Tensor, "to", counting_to)
+        monkeypatch.setattr(torch.Tensor, "cpu", counting_cpu)
         tm.train(model, x, y, steps=6, opt=torch.optim.SGD(model.parameters(), lr=0.1))
         monkeypatch.undo()
     assert run.monitor.trace.steps_observed == 7 and len(copies) == 6
@@ -555,3 +554,50 @@ def test_run_log_attaches_to_the_step_just_trained_while_records_are_held_back()
         run.log(val_accuracy=0.5)
         assert run.monitor.trace.last_step == 7
     assert list(run.monitor.trace.metric("val_accuracy") == 0.5).index(True) == 6
+
+
+# ------------------------------------------------------------------------------- copies in flight (GPU path)
+def _in_flight(run: object) -> None:
+    """Make every step's host copy count as in flight, as a CUDA copy does (the CPU copy is done at once)."""
+    run._session.collector.async_copy = True  # type: ignore[attr-defined]
+
+
+def test_a_step_in_flight_is_recorded_when_the_next_one_ends_and_all_by_exit() -> None:
+    model = tm.mlp()
+    x, y = tm.blobs()
+    with _watch(model) as run:
+        _in_flight(run)
+        tm.train(model, x, y, steps=9)
+    trace = run.monitor.trace
+    assert trace.steps_observed == 9 and list(trace.steps()) == list(range(1, 10))
+    assert run.diagnosis.tool_errors == []
+
+
+def test_nan_in_flight_stops_before_the_next_update_and_keeps_its_step_and_layer() -> None:
+    model = _nan_model(3)
+    x, y = tm.blobs()
+    updates = 0
+    with dl.watch(model, on_fault="stop", store=False) as run:
+        _in_flight(run)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        for step in range(10):
+            opt.zero_grad()
+            F.cross_entropy(model(x[:16]), y[:16]).backward()
+            opt.step()
+            updates = step + 1
+    first = run.diagnosis.findings[0]
+    assert (first.symptom, first.layer.index, first.step) == (Symptom.NUMERICAL_ERROR, 2, 3)
+    assert run.stopped_early and updates == 3  # step 4's optimizer.step() raised before updating
+
+
+def test_in_flight_copies_never_alter_training() -> None:
+    x, y = tm.blobs()
+    plain, watched = tm.mlp(), tm.mlp()
+    torch.manual_seed(5)
+    tm.train(plain, x, y, steps=6)
+    torch.manual_seed(5)
+    with _watch(watched) as run:
+        _in_flight(run)
+        tm.train(watched, x, y, steps=6)
+    for a, b in zip(_final_params(plain), _final_params(watched), strict=True):
+        assert torch.equal(a, b)

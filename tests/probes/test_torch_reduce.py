@@ -99,15 +99,15 @@ def test_half_precision_and_integer_tensors() -> None:
 
 def test_step_buffer_copies_once_per_device(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
-    original = torch.Tensor.to
+    original = torch.Tensor.cpu
 
-    def counting_to(self: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
+    def counting_cpu(self: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
         calls.append(args)
         return original(self, *args, **kwargs)
 
     buf = red.StepBuffer()
     for i in range(20):
         buf.add(i, "full", 10, red.stat_scalars(torch.randn(10)))
-    monkeypatch.setattr(torch.Tensor, "to", counting_to)
+    monkeypatch.setattr(torch.Tensor, "cpu", counting_cpu)
     fetched = buf.fetch()
     assert len(fetched) == 20 and len(calls) == 1

@@ -60,6 +60,7 @@ class TorchLayerCollector:
             self._capture, entries,  # type: ignore[arg-type]
             layer_infos={info.index: info for info in layers}, params=params)
         self.collector.step = start_step
+        self.collector.async_copy = False  # the callback reads each step's record as the step ends
         self.collector.attach()
         self._input_hook = model.register_forward_pre_hook(self._on_input)
 

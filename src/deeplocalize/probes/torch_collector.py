@@ -150,6 +150,10 @@ class TorchCollector:
         #: ``end_step``); the Keras path, which reads each record at once, leaves it off
         self.defer_clean = False
         self._deferred: list[StepRecord] = []
+        #: a step whose host copy is in flight (GPU); None (default): only CUDA copies run behind, True: any
+        #: device's (tests), False: none
+        self._pending: _Pending | None = None
+        self.async_copy: bool | None = None
         infos = dict(layer_infos or {})
         for index, name, module in layers or ():
             info = infos.get(index)
@@ -316,7 +320,8 @@ class TorchCollector:
             if slot.unit_axis is None:
                 slot.unit_axis = self._unit_axis(slot, args, tensors[0])
         if slot.pass_through and not self.full and slot.in_flag is not _UNKNOWN:
-            # finite input -> finite output, forward and backward: reuse the input's flag, no gradient hook
+            # finite input -> finite output, forward and backward: reuse the input's flag (its gradient is
+            # not observed on any step)
             flag, key = slot.in_flag, slot.output_key
             for t in tensors:
                 self.buffer.add(key, "flag", t.numel(), () if flag is None else (flag,))
@@ -328,7 +333,7 @@ class TorchCollector:
         for t in tensors:
             fits = dead_axis is not None and t.dim() > (dead_axis % max(t.dim(), 1))
             self._observe(key, t, slot, dead_axis if fits else None, band)
-            if t.requires_grad:
+            if t.requires_grad and not slot.pass_through:  # their gradients cannot start a NaN either
                 t.register_hook(hook)
 
     def _unit_axis(self, slot: LayerSlot, args: Any, out: torch.Tensor) -> int | None:
@@ -469,18 +474,42 @@ class TorchCollector:
         """
         if not self.open and loss is None and not metrics:
             return None
+        self.complete_pending()  # a step whose copy is still in flight goes first: records stay in order
         self._open()
         self.measure_grads()
         self._measure_weights()
         if isinstance(loss, torch.Tensor):
             self.buffer.add("loss_override", "value", 1, [loss.detach().reshape(()).float()])
-        fetched = self.buffer.fetch()
-        counts = None if self.buffer.finite else self._exact_counts()
         self.step = step if step is not None else self.step + 1
-        record = self._assemble(fetched, counts, epoch, loss, lr, metrics)
+        pending = _Pending(self.buffer, self._kept, self.full, self.step, epoch, loss, lr,
+                           dict(metrics or {}))
         self._reset()
+        if pending.buffer.start_copy(force_async=self.async_copy):
+            # On a GPU the copy runs behind the step's kernels; the step is completed when the next one ends,
+            # before the next optimizer update (``complete_pending``), or at exit, never blocking on the GPU.
+            self._pending = pending
+            return None
+        return self._complete(pending)
+
+    def complete_pending(self) -> bool:
+        """Complete the step whose host copy is in flight (if any): its record reaches the monitor."""
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return False
+        self._complete(pending)
+        return True
+
+    def flush(self) -> None:
+        """Everything observed so far reaches the monitor (before anything reads it, and at exit)."""
+        self.complete_pending()
+        self.flush_deferred()
+
+    def _complete(self, p: _Pending) -> StepRecord:
+        p.buffer.finish_copy()
+        counts = None if p.buffer.finite else self._exact_counts(p.kept)
+        record = self._assemble(p, counts)
         if (self.defer_clean and self._template_hit and record.all_finite
-                and self.step % max(1, int(self.monitor.config.check_every))):
+                and p.step % max(1, int(self.monitor.config.check_every))):
             # A clean step laid out like the one before (no NaN/Inf anywhere, no full statistics, no trend
             # check due) cannot produce a finding: the monitor gets it later, with the next step that can,
             # in a batch that runs with warm caches instead of between the training's kernels.
@@ -501,28 +530,29 @@ class TorchCollector:
             self.before_emit(record)
         self.monitor.record(record)
 
-    def _exact_counts(self) -> np.ndarray | None:
+    @staticmethod
+    def _exact_counts(kept: list[torch.Tensor]) -> np.ndarray | None:
         """Exact counts of the kept tensors (a second host copy): only on a step where a fetched number is
         NaN/Inf."""
-        if not self._kept:
+        if not kept:
             return None
         buf = red.StepBuffer()
-        buf.add("counts", "counts", 0, red.exact_counts(self._kept))
+        buf.add("counts", "counts", 0, red.exact_counts(kept))
         return buf.fetch()[0][1]
 
-    def _assemble(self, fetched: list[tuple[red.Entry, np.ndarray]], counts: np.ndarray | None, epoch: int,
-                  loss: Any, lr: float | None, metrics: Mapping[str, float] | None) -> StepRecord:
-        clean = self.buffer.finite
+    def _assemble(self, p: _Pending, counts: np.ndarray | None) -> StepRecord:
+        buffer = p.buffer
+        clean = buffer.finite
         # A clean cheap step observed the same tensors as the step before: the same record layout, with every
         # count 0. Reuse it (one array copy) instead of merging entry by entry.
-        sig = [(e.key, e.kind, e.numel) for e in self.buffer.entries] if clean and not self.full else None
+        sig = [(e.key, e.kind, e.numel) for e in buffer.entries] if clean and not p.full else None
         template = self._template
         self._template_hit = sig is not None and template is not None and template[0] == sig
         if self._template_hit:
             keys, block = template[1], template[2].copy()
             stats = dict(zip(keys, block, strict=True))
         else:
-            stats = self._merge(fetched, counts, clean)
+            stats = self._merge([(e, buffer.values(e)) for e in buffer.entries], counts, clean, p.kept)
             if sig is not None:
                 keys = list(stats)
                 block = np.stack([stats[k] for k in keys]) if keys else np.zeros((0, summary.N_STATS))
@@ -530,22 +560,24 @@ class TorchCollector:
         losses: list[float] = []
         override: float | None = None
         correct = counted = 0.0
-        for entry, vals in fetched:
+        for entry in buffer.entries:
             kind = entry.kind
             if kind == "value":
+                value = float(buffer.values(entry)[0])
                 if entry.key == "loss_override":
-                    override = float(vals[0])
+                    override = value
                 else:
-                    losses.append(float(vals[0]))
+                    losses.append(value)
             elif kind == "ratio":
+                vals = buffer.values(entry)
                 correct, counted = correct + float(vals[0]), counted + float(vals[1])
-        record = StepRecord(step=self.step, epoch=epoch, lr=lr, metrics=dict(metrics or {}))
+        record = StepRecord(step=p.step, epoch=p.epoch, lr=p.lr, metrics=p.metrics)
         if override is not None:
             record.loss = override
-        elif loss is not None and not isinstance(loss, torch.Tensor):
-            record.loss = float(loss)
+        elif p.loss is not None and not isinstance(p.loss, torch.Tensor):
+            record.loss = float(p.loss)
         elif losses:
-            record.loss = float(np.mean(losses))
+            record.loss = losses[0] if len(losses) == 1 else float(np.mean(losses))
         if counted > 0 and "accuracy" not in record.metrics:
             record.metrics["accuracy"] = correct / counted
         record.data = stats.pop("data", None)
@@ -555,8 +587,9 @@ class TorchCollector:
             v is None or math.isfinite(v) for v in (record.loss, *record.metrics.values()))
         return record
 
-    def _merge(self, fetched: list[tuple[red.Entry, np.ndarray]], counts: np.ndarray | None,
-               clean: bool) -> dict[Any, np.ndarray]:
+    @staticmethod
+    def _merge(fetched: list[tuple[red.Entry, np.ndarray]], counts: np.ndarray | None, clean: bool,
+               kept_tensors: list[torch.Tensor]) -> dict[Any, np.ndarray]:
         """One summary vector per record key ((layer index, channel), "data", "target") from the entries."""
         plain: dict[Any, list[float]] = {}  # per key [numel, count] of flag-only observations
         vectors: dict[Any, list[np.ndarray]] = {}  # per key the full vectors
@@ -576,9 +609,9 @@ class TorchCollector:
             elif kind == "norms":
                 for (key, kept), norm in zip(entry.extra, vals, strict=True):
                     bad = not clean and not np.isfinite(norm)
-                    count = (1.0 if counts is None else float(counts[kept])) if bad else 0.0
+                    count = (1.0 if counts is None else max(float(counts[kept]), 1.0)) if bad else 0.0
                     acc = plain.get(key)
-                    numel = self._kept[kept].numel()
+                    numel = kept_tensors[kept].numel()
                     if acc is None:
                         plain[key] = [numel, count]
                     else:
@@ -600,11 +633,26 @@ class TorchCollector:
 
 def _count(entry: red.Entry, flags: np.ndarray, counts: np.ndarray | None) -> float:
     """Non-finite count of an observation: 0 when its flags are finite; else exact when the tensor was kept,
-    else 1 (a lower bound: activations and output gradients are not held, see the module docstring)."""
+    else 1 (a lower bound: activations and output gradients are not held, see the module docstring; and a
+    kept gradient zeroed in place before a delayed count)."""
     if np.isfinite(flags).all():
         return 0.0
     kept = entry.extra[0] if entry.extra else -1
-    return float(counts[kept]) if kept >= 0 and counts is not None else 1.0
+    return max(float(counts[kept]), 1.0) if kept >= 0 and counts is not None else 1.0
+
+
+@dataclasses.dataclass(slots=True)
+class _Pending:
+    """One step's observations until its host copy is done: the buffer, the tensors kept for exact counts."""
+
+    buffer: red.StepBuffer
+    kept: list[torch.Tensor]
+    full: bool
+    step: int
+    epoch: int
+    loss: Any
+    lr: float | None
+    metrics: dict[str, float]
 
 
 def _vector(entry: red.Entry, count: float, vals: np.ndarray) -> np.ndarray:

@@ -31,7 +31,7 @@ RELU_FAMILY = frozenset({"relu", "relu6", "leaky_relu", "prelu", "rrelu", "elu",
 
 #: Parameter-free torch layers that cannot turn finite inputs into NaN/Inf, forward or backward (barring
 #: overflow at values near the dtype's maximum): on a cheap step their output takes its input's finiteness
-#: flag and gets no gradient hook, so a NaN is still localized to where it first appears.
+#: flag, and their output gradients are not observed: a NaN is still localized to where it first appears.
 PASS_THROUGH = frozenset({
     "ReLU", "ReLU6", "LeakyReLU", "ELU", "CELU", "SELU", "GELU", "SiLU", "Mish", "Sigmoid", "Tanh",
     "Hardtanh", "Hardsigmoid", "Hardswish", "Softsign", "Softmax", "LogSoftmax",
@@ -240,6 +240,8 @@ def accuracy_scalars(loss_name: str, pred: torch.Tensor, target: torch.Tensor,
         if target.shape != guess.shape:
             return None
         valid = target != ignore_index
+        if ignore_index < 0:  # an argmax never equals a negative label: no mask needed (one op less)
+            return (guess == target).sum(), valid.sum()
         return ((guess == target) & valid).sum(), valid.sum()
     if pred.shape != target.shape:
         if pred.numel() != target.numel():

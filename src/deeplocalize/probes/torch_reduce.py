@@ -193,7 +193,7 @@ class StepBuffer:
         self._groups: dict[Any, list[torch.Tensor]] = {}
         self._vectors: dict[Any, list[torch.Tensor]] = {}
         self.entries: list[Entry] = []
-        self.finite = True  # after ``fetch``: every fetched number is finite (no NaN/Inf anywhere)
+        self.finite = True  # after ``copy``: every copied number is finite (no NaN/Inf anywhere)
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -213,30 +213,59 @@ class StepBuffer:
                                   len(vectors)))
         vectors.append(vector.reshape(-1))
 
-    def fetch(self) -> list[tuple[Entry, np.ndarray]]:
-        """Every entry with its numbers as float64: one concatenation and one host copy per device."""
-        host: dict[Any, np.ndarray] = {}
-        offsets: dict[Any, list[int]] = {}
+    def start_copy(self, force_async: bool | None = None) -> bool:
+        """Concatenate the step's numbers and start their copy to the host, once per device. Returns True
+        when a copy is still in flight (a CUDA device: into pinned memory, behind the step's kernels; or
+        ``force_async``), so that ``finish_copy`` must wait for it."""
+        self._host: dict[Any, np.ndarray] = {}
+        self._offsets: dict[Any, list[int]] = {}
+        self._staged: list[tuple[Any, torch.Tensor, Any]] = []
         for device in {*self._groups, *self._vectors}:
             scalars = self._groups.get(device, [])
             vectors = self._vectors.get(device, [])
             parts = ([torch.stack(scalars)] if scalars else []) + vectors
             if not parts:
                 continue
-            flat = parts[0] if len(parts) == 1 else torch.cat(parts)
-            host[device] = flat.to("cpu", torch.float64).numpy()
-            self.finite = self.finite and bool(np.isfinite(host[device]).all())
+            flat = (parts[0] if len(parts) == 1 else torch.cat(parts)).to(torch.float64)
+            if flat.is_cuda and force_async is not False:
+                host = torch.empty(flat.shape, dtype=torch.float64, pin_memory=True)
+                host.copy_(flat, non_blocking=True)
+                done = torch.cuda.Event()
+                done.record(torch.cuda.current_stream(flat.device))
+                self._staged.append((device, host, done))
+            else:
+                self._host[device] = flat.cpu().numpy()
             pos, offs = len(scalars), []
             for vec in vectors:
                 offs.append(pos)
                 pos += vec.numel()
-            offsets[device] = offs
-        empty = np.zeros(0)
-        out = []
-        for entry in self.entries:
-            if not entry.length:
-                out.append((entry, empty))
-                continue
-            start = entry.start if entry.vector < 0 else offsets[entry.device][entry.vector]
-            out.append((entry, host[entry.device][start:start + entry.length]))
-        return out
+            self._offsets[device] = offs
+        return bool(self._staged) or bool(force_async)
+
+    def finish_copy(self) -> None:
+        """Wait for the copies in flight; afterwards ``finite`` and ``values(entry)`` are available."""
+        for device, host, done in self._staged:
+            done.synchronize()
+            self._host[device] = host.numpy()
+        self._staged = []
+        self.finite = all(bool(np.isfinite(h).all()) for h in self._host.values())
+
+    def copy(self) -> None:
+        """The step's numbers to the host, waiting for them (``start_copy`` then ``finish_copy``)."""
+        self.start_copy(force_async=False)
+        self.finish_copy()
+
+    def values(self, entry: Entry) -> np.ndarray:
+        """An entry's numbers (after ``copy``)."""
+        if not entry.length:
+            return _NO_VALUES
+        start = entry.start if entry.vector < 0 else self._offsets[entry.device][entry.vector]
+        return self._host[entry.device][start:start + entry.length]
+
+    def fetch(self) -> list[tuple[Entry, np.ndarray]]:
+        """``copy``, then every entry with its numbers."""
+        self.copy()
+        return [(entry, self.values(entry)) for entry in self.entries]
+
+
+_NO_VALUES = np.zeros(0)

@@ -63,7 +63,7 @@ class TorchSession:
         self.collector = TorchCollector(monitor)
         self.collector.before_emit = self._before_emit
         self.collector.defer_clean = True
-        monitor.flush_pending = self.collector.flush_deferred
+        monitor.flush_pending = self.collector.flush
         self.max_steps = max_steps
         self.auto_roots = model is None
         self._roots: weakref.WeakKeyDictionary[nn.Module, str] = weakref.WeakKeyDictionary()
@@ -122,7 +122,7 @@ class TorchSession:
                 self._finalize(policy=False)
             else:
                 c.discard_step()
-            c.flush_deferred()
+            c.flush()
         except Exception as err:
             self.monitor.tool_error("torch probe exit", err)
         finally:
@@ -334,6 +334,8 @@ class TorchSession:
     def _on_opt_pre(self, opt: torch.optim.Optimizer) -> None:
         if self._pending_boundary and opt in self._stepped:
             self._finalize()
+        elif self.collector.complete_pending():  # the last step's copy (GPU): judged before this update
+            self._apply_policy()
         self._optimizers.add(opt)
         if not any(o["id"] == id(opt) for o in self._opt_infos):  # facts read once per optimizer
             self._opt_infos.append({"id": id(opt), "info": facts.optimizer_info(opt)})
@@ -370,8 +372,11 @@ class TorchSession:
             return
         lr = facts.current_lr(self._last_opt) if self._last_opt is not None else None
         self.collector.end_step(lr=lr)
-        if not policy:
-            return
+        if policy:
+            self._apply_policy()
+
+    def _apply_policy(self) -> None:
+        """--max-steps, then the on_fault policy on what the monitor has seen."""
         if self.max_steps is not None and self.collector.step >= self.max_steps:
             self.monitor.stopped_early = True
             raise StopTraining(f"deeplocalize: reached --max-steps {self.max_steps}")
