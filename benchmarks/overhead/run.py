@@ -292,7 +292,8 @@ def main(argv: list[str] | None = None) -> int:
                 else:
                     results += time_torch(name, args.rounds, args.steps, variants, store, clock,
                                           args.warm, args.device)
-            section = "overhead-gpu" if on_gpu else "overhead"
+            section = "overhead" if not on_gpu else (
+                "overhead-gpu" + (f"-b{BATCH_SCALE['factor']}" if BATCH_SCALE["factor"] > 1 else ""))
             body = render(results, args.rounds, args.steps, command.strip(), clock, args.device)
     print(body)
     if not args.no_docs:

@@ -36,6 +36,7 @@ _MAX_DEPTH = 4
 #: detectors and reports read. Output gradients: their norm and mean (NaN localization, gradient plots);
 #: weight gradients also their zero fraction (recurrent layers cut off from earlier time steps).
 _STATS = red.Layout()
+_RELU_STATS = red.Layout(zeros=True)  # ReLU-family outputs: also the share of zeros (reports, baselines)
 _GRAD_STATS = red.Layout(extremes=False)
 _WEIGHT_GRAD_STATS = red.Layout(zeros=True)
 _UNKNOWN = object()
@@ -327,12 +328,13 @@ class TorchCollector:
                 self.buffer.add(key, "flag", t.numel(), () if flag is None else (flag,))
                 self._remember(t, flag, slot)
             return
-        dead_axis = slot.unit_axis if self.full and slot.activation in RELU_FAMILY else None
+        relu = slot.activation in RELU_FAMILY
+        dead_axis = slot.unit_axis if self.full and relu else None
         band = summary.SATURATION_BANDS.get(slot.activation or "") if self.full else None
-        key, hook = slot.output_key, slot.grad_hook
+        key, hook, layout = slot.output_key, slot.grad_hook, _RELU_STATS if relu else _STATS
         for t in tensors:
             fits = dead_axis is not None and t.dim() > (dead_axis % max(t.dim(), 1))
-            self._observe(key, t, slot, dead_axis if fits else None, band)
+            self._observe(key, t, slot, dead_axis if fits else None, band, layout=layout)
             if t.requires_grad and not slot.pass_through:  # their gradients cannot start a NaN either
                 t.register_hook(hook)
 
