@@ -5,13 +5,14 @@ groups, one vector of norms; nothing is read on the host until ``StepBuffer.fetc
 step's numbers into one tensor per device and copies it once. The host turns them into ``summary.STATS``.
 
 What the collector computes (see ``torch_collector``):
-- every step: ``group_norms`` over all parameter gradients and all parameters (one ``_foreach_norm`` per
-  device/dtype group). A finite norm proves every element finite; with a finite loss this is the
-  cheap-step NaN/Inf check. Activations and output gradients are only kept by reference;
+- every step: ``finite_flag`` (one sum) of each layer output, output gradient and input batch (not held:
+  computed in the hook), and ``group_norms`` over all parameter gradients and all parameters (one
+  ``_foreach_norm`` per device/dtype group; parameters and gradients are held until the step ends). A
+  finite sum or norm proves every element finite: the cheap-step NaN/Inf check;
 - full-statistics steps: ``stat_scalars`` per tensor, only what the detectors read (``Layout``): min,
   max, sum and sum of squares of outputs, weights and updates (+ dead units, + saturated elements); sum
-  and sum of squares of output gradients; + the non-zero count of weight gradients. The non-finite count
-  is *not* computed: finite sums prove it is 0;
+  and sum of squares of output gradients; + the non-zero count of weight gradients and ReLU-family
+  outputs. The non-finite count is *not* computed: finite sums prove it is 0;
 - only on a step where one of those numbers is NaN/Inf: ``exact_counts`` of every kept tensor (a second,
   rare host transfer) to localize the producing layer.
 
