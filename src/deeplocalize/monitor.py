@@ -55,7 +55,7 @@ class Monitor:
         self._preflight_done = False
         self.stopped_early = False
         self.finished: Diagnosis | None = None
-        #: set by a probe that holds back routine steps (``TorchCollector.flush_deferred``): called before
+        #: set by a probe that holds back steps (``TorchCollector.flush``): called before
         #: anything reads or adds to the latest step, so they see every step recorded so far
         self.flush_pending: Callable[[], None] | None = None
 

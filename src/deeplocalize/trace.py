@@ -55,8 +55,8 @@ class _Ring:
 
 
 class _Block:
-    """The (layer, channel) series: one array [key, position in the step ring, stat], grown by doubling,
-    so a step clears its column in one operation whatever the number of keys."""
+    """The (layer, channel) series: one array [key, position in the step ring, stat], grown by a quarter
+    when full, so a step clears its column in one operation whatever the number of keys."""
 
     __slots__ = ("data", "index")
 
@@ -69,7 +69,7 @@ class _Block:
         if i is None:
             i = self.index[key] = len(self.index)
             if i >= len(self.data):
-                grown = np.full((2 * len(self.data), *self.data.shape[1:]), np.nan)
+                grown = np.full((len(self.data) + max(8, len(self.data) // 4), *self.data.shape[1:]), np.nan)
                 grown[: len(self.data)] = self.data
                 self.data = grown
         return i
