@@ -12,8 +12,8 @@ the median (min-max) over rounds of (variant / plain in the same round).
 On a shared CPU the default clock is the process's CPU time (``--clock cpu``) with one torch thread
 (``--threads 1``): wall time there mostly measures the other tenants (a 2-core machine at load 10 gave
 ratios from 0.5x to 12x for the same code). ``--clock wall`` is for a quiet machine or a GPU; ``--device
-cuda`` implies it and synchronises the device before reading the clock (the probe itself never
-synchronises per tensor: one host copy per step).
+cuda`` implies it and synchronises the device before reading the clock (the probe itself never waits for
+the GPU: its one copy per step runs behind the kernels).
 """
 
 from __future__ import annotations

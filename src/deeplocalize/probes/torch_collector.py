@@ -4,10 +4,12 @@ Reusable by any driver that can tell where a step ends: the PyTorch session (opt
 Keras probe under the torch backend (Keras layers are torch modules; the callback ends the step).
 
 Cost model (docs/performance.md): every step, a one-pass finiteness flag per output / output gradient /
-batch, one fused norm over all parameter gradients and one over all parameters, one host copy; every
-``stats_every`` steps, full statistics. Activations are not held (holding them was slower on CPU and costs
-GPU memory), so a flagged activation's ``nonfinite`` is 1, a lower bound; parameters, gradients and
-updates get exact counts in a second host copy made only on a step where a NaN/Inf was seen.
+batch (none for pass-through layers, which reuse their input's), one fused norm over all parameter
+gradients and one over all parameters, one host copy (on a GPU it runs behind the kernels and the step is
+completed later, see ``end_step``); every ``stats_every`` steps, full statistics. Activations are not
+held (holding them was slower on CPU and costs GPU memory), so a flagged activation's ``nonfinite`` is 1,
+a lower bound; parameters, gradients and updates get exact counts in a second host copy made only on a
+step where a NaN/Inf was seen.
 """
 
 from __future__ import annotations
@@ -127,8 +129,8 @@ class TorchCollector:
     session calls ``forward_pre``/``forward_post`` from global hooks), output-gradient tensor hooks during
     backward, ``snapshot_params()`` before the optimizer update (needed for UPDATE, on full-statistics steps
     only), ``measure_grads()`` (else done in ``end_step``), then ``end_step(step=None, epoch=0, loss=None,
-    lr=None, metrics=None) -> StepRecord | None``, which makes the single host transfer of the step, calls
-    ``monitor.record`` and returns the record. A forward counts only when ``should_record(module)``:
+    lr=None, metrics=None) -> StepRecord | None``, which makes the single host transfer of the step and hands
+    the record to ``monitor.record`` (later on a GPU or in a batch: ``flush`` hands over everything). A forward counts only when ``should_record(module)``:
     grad mode on and ``module.training``. The collector never raises into training: callers guard it.
     """
 
@@ -471,8 +473,10 @@ class TorchCollector:
                  lr: float | None = None, metrics: Mapping[str, float] | None = None) -> StepRecord | None:
         """Close the step: weights/updates, one host transfer, ``monitor.record``; returns the record.
 
-        ``loss`` overrides the captured loss; returns None (and records nothing) when nothing was observed.
-        A second host transfer happens only on a step where a NaN/Inf was seen (exact per-tensor counts).
+        ``loss`` overrides the captured loss; returns None (and records nothing) when nothing was observed,
+        and None while the step's copy is in flight (a GPU; ``complete_pending`` finishes it). Records of
+        clean routine steps reach the monitor in batches (``defer_clean``; ``flush``). A second host transfer
+        happens only on a step where a NaN/Inf was seen (exact per-tensor counts).
         """
         if not self.open and loss is None and not metrics:
             return None
