@@ -129,9 +129,10 @@ class TorchCollector:
     session calls ``forward_pre``/``forward_post`` from global hooks), output-gradient tensor hooks during
     backward, ``snapshot_params()`` before the optimizer update (needed for UPDATE, on full-statistics steps
     only), ``measure_grads()`` (else done in ``end_step``), then ``end_step(step=None, epoch=0, loss=None,
-    lr=None, metrics=None) -> StepRecord | None``, which makes the single host transfer of the step and hands
-    the record to ``monitor.record`` (later on a GPU or in a batch: ``flush`` hands over everything). A forward counts only when ``should_record(module)``:
-    grad mode on and ``module.training``. The collector never raises into training: callers guard it.
+    lr=None, metrics=None) -> StepRecord | None``, which makes the single host transfer of the step and
+    hands the record to ``monitor.record`` (later on a GPU or in a batch: ``flush`` hands over everything).
+    A forward counts only when ``should_record(module)``: grad mode on and ``module.training``. The
+    collector never raises into training: callers guard it.
     """
 
     def __init__(self, monitor: Monitor, layers: Sequence[tuple[int, str, nn.Module]] | None = None, *,
