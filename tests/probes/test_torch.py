@@ -601,3 +601,14 @@ def test_in_flight_copies_never_alter_training() -> None:
         tm.train(watched, x, y, steps=6)
     for a, b in zip(_final_params(plain), _final_params(watched), strict=True):
         assert torch.equal(a, b)
+
+
+def test_held_back_records_reach_the_monitor_within_the_hold_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    from deeplocalize.probes import torch_collector
+
+    monkeypatch.setattr(torch_collector, "_MAX_HOLD_S", 0.0)  # slow steps: every step is shown at once
+    model = tm.mlp()
+    x, y = tm.blobs()
+    with _watch(model, config=dl.Config(check_every=50)) as run:
+        tm.train(model, x, y, steps=6)
+        assert run.monitor.trace.last_step == 6

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import time
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -42,6 +43,8 @@ _RELU_STATS = red.Layout(zeros=True)  # ReLU-family outputs: also the share of z
 _GRAD_STATS = red.Layout(extremes=False)
 _WEIGHT_GRAD_STATS = red.Layout(zeros=True)
 _UNKNOWN = object()
+#: Held-back records reach the monitor at least this often (seconds), so slow steps are not shown late.
+_MAX_HOLD_S = 1.0
 #: Parameters of one layer up to this many elements are concatenated before reduction (full steps).
 _CAT_LIMIT = 1 << 22
 
@@ -154,6 +157,7 @@ class TorchCollector:
         #: ``end_step``); the Keras path, which reads each record at once, leaves it off
         self.defer_clean = False
         self._deferred: list[StepRecord] = []
+        self._deferred_since = 0.0
         #: a step whose host copy is in flight (GPU); None (default): only CUDA copies run behind, True: any
         #: device's (tests), False: none
         self._pending: _Pending | None = None
@@ -518,9 +522,15 @@ class TorchCollector:
         if (self.defer_clean and self._template_hit and record.all_finite
                 and p.step % max(1, int(self.monitor.config.check_every))):
             # A clean step laid out like the one before (no NaN/Inf anywhere, no full statistics, no trend
-            # check due) cannot produce a finding: the monitor gets it later, with the next step that can,
-            # in a batch that runs with warm caches instead of between the training's kernels.
+            # check due) cannot produce a finding: the monitor gets it later, with the next step that can
+            # (or within ``_MAX_HOLD_S``), in a batch that runs with warm caches instead of between the
+            # training's kernels.
+            now = time.monotonic()
+            if not self._deferred:
+                self._deferred_since = now
             self._deferred.append(record)
+            if now - self._deferred_since >= _MAX_HOLD_S:
+                self.flush_deferred()
             return record
         self.flush_deferred()
         self._emit(record)
