@@ -152,7 +152,6 @@ class TorchCollector:
         self._params: list[tuple[LayerSlot, list[torch.Tensor]]] | None = None
         #: the last clean cheap step's record layout: (entry signature, record keys, summary rows)
         self._template: tuple[list[Any], list[Any], np.ndarray] | None = None
-        self._template_hit = False
         #: hold back the records of clean, routine steps and hand them to the monitor in a batch (see
         #: ``end_step``); the Keras path, which reads each record at once, leaves it off
         self.defer_clean = False
@@ -518,8 +517,8 @@ class TorchCollector:
     def _complete(self, p: _Pending) -> StepRecord:
         p.buffer.finish_copy()
         counts = None if p.buffer.finite else self._exact_counts(p.kept)
-        record = self._assemble(p, counts)
-        if (self.defer_clean and self._template_hit and record.all_finite
+        record, routine = self._assemble(p, counts)
+        if (self.defer_clean and routine and record.all_finite
                 and p.step % max(1, int(self.monitor.config.check_every))):
             # A clean step laid out like the one before (no NaN/Inf anywhere, no full statistics, no trend
             # check due) cannot produce a finding: the monitor gets it later, with the next step that can
@@ -557,15 +556,16 @@ class TorchCollector:
         buf.add("counts", "counts", 0, red.exact_counts(kept))
         return buf.fetch()[0][1]
 
-    def _assemble(self, p: _Pending, counts: np.ndarray | None) -> StepRecord:
+    def _assemble(self, p: _Pending, counts: np.ndarray | None) -> tuple[StepRecord, bool]:
+        """The step's record, and whether it reused the last clean cheap step's layout (a routine step)."""
         buffer = p.buffer
         clean = buffer.finite
         # A clean cheap step observed the same tensors as the step before: the same record layout, with every
         # count 0. Reuse it (one array copy) instead of merging entry by entry.
         sig = [(e.key, e.kind, e.numel) for e in buffer.entries] if clean and not p.full else None
         template = self._template
-        self._template_hit = sig is not None and template is not None and template[0] == sig
-        if self._template_hit:
+        routine = sig is not None and template is not None and template[0] == sig
+        if routine:
             keys, block = template[1], template[2].copy()
             stats = dict(zip(keys, block, strict=True))
         else:
@@ -602,7 +602,7 @@ class TorchCollector:
         record.stats = stats
         record.all_finite = clean and all(
             v is None or math.isfinite(v) for v in (record.loss, *record.metrics.values()))
-        return record
+        return record, routine
 
     @staticmethod
     def _merge(fetched: list[tuple[red.Entry, np.ndarray]], counts: np.ndarray | None, clean: bool,

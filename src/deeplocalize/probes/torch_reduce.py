@@ -194,7 +194,7 @@ class StepBuffer:
         self._groups: dict[Any, list[torch.Tensor]] = {}
         self._vectors: dict[Any, list[torch.Tensor]] = {}
         self.entries: list[Entry] = []
-        self.finite = True  # after ``copy``: every copied number is finite (no NaN/Inf anywhere)
+        self.finite = True  # after ``finish_copy``: every copied number is finite (no NaN/Inf anywhere)
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -251,21 +251,17 @@ class StepBuffer:
         self._staged = []
         self.finite = all(bool(np.isfinite(h).all()) for h in self._host.values())
 
-    def copy(self) -> None:
-        """The step's numbers to the host, waiting for them (``start_copy`` then ``finish_copy``)."""
-        self.start_copy(force_async=False)
-        self.finish_copy()
-
     def values(self, entry: Entry) -> np.ndarray:
-        """An entry's numbers (after ``copy``)."""
+        """An entry's numbers (after ``finish_copy``)."""
         if not entry.length:
             return _NO_VALUES
         start = entry.start if entry.vector < 0 else self._offsets[entry.device][entry.vector]
         return self._host[entry.device][start:start + entry.length]
 
     def fetch(self) -> list[tuple[Entry, np.ndarray]]:
-        """``copy``, then every entry with its numbers."""
-        self.copy()
+        """The step's numbers to the host, waited for, then every entry with its numbers."""
+        self.start_copy(force_async=False)
+        self.finish_copy()
         return [(entry, self.values(entry)) for entry in self.entries]
 
 
