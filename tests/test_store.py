@@ -190,3 +190,52 @@ def test_writer_error_is_raised_once_then_silent(tmp_path: Path) -> None:
     writer.write_step(make_record(100))  # no second error
     writer.write_diagnosis(Diagnosis(verdict=Verdict.HEALTHY, framework="torch"))
     writer.close()
+
+
+def _reference_encode(record: StepRecord) -> bytes:
+    """The encoder as first written (one JSON header with every row, np.stack): blobs must stay identical."""
+    import json
+    import zlib
+
+    from deeplocalize import store_codec
+
+    rows: list = []
+    vectors = []
+    for (layer, channel), vec in record.stats.items():
+        rows.append([int(layer), str(channel)])
+        vectors.append(np.asarray(vec, dtype=np.float64))
+    for name, vec in (("data", record.data), ("target", record.target)):
+        if vec is not None:
+            rows.append(name)
+            vectors.append(np.asarray(vec, dtype=np.float64))
+    header = json.dumps(
+        {"e": int(record.epoch), "l": record.loss if record.loss is None else float(record.loss),
+         "r": record.lr if record.lr is None else float(record.lr),
+         "m": {str(k): (None if v is None else float(v)) for k, v in record.metrics.items()},
+         "n": summary.N_STATS, "k": rows},
+        separators=(",", ":"),
+    ).encode()
+    matrix = np.stack(vectors).tobytes() if vectors else b""
+    return zlib.compress(store_codec._LEN.pack(len(header)) + header + matrix, 1)
+
+
+def test_encoding_is_byte_identical_whatever_the_key_orders_cached() -> None:
+    from deeplocalize import store_codec
+
+    base = make_record(1)
+    keys = list(base.stats)
+    variants = [keys, keys[::-1], keys[:2], [*keys, (7, Channel.INPUT)], keys[1:]]
+    for step in range(1, 40):
+        rec = make_record(step, loss=[1.0, None, float("nan"), float("inf")][step % 4])
+        order = variants[(step * 3) % 7 % len(variants)]
+        rec.stats = {key: rec.stats.get(key, summary.empty()) for key in order}
+        if step % 5 == 0:
+            rec.stats[order[0]] = rec.stats[order[0]].astype(np.float32)
+        rec.target = rec.data if step % 3 == 0 else None
+        rec.metrics = {"accuracy": 0.5, "val_loss": float("nan")} if step % 2 else {}
+        blob = store_codec.encode(rec)
+        assert blob == _reference_encode(rec), step
+        back = store_codec.decode(step, blob)
+        assert list(back.stats) == list(rec.stats)  # a stale row-name cache would mislabel the rows
+        for key, vec in rec.stats.items():
+            assert np.array_equal(back.stats[key], vec, equal_nan=True)

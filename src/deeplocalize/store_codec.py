@@ -24,30 +24,55 @@ _DATA, _TARGET = "data", "target"
 _CHANNELS = frozenset(str(c) for c in Channel)
 
 
+#: (row keys, the JSON of their row names) of the last few key orders encoded: a probe alternates a few
+#: (routine and full-statistics steps), so most records repeat one of them
+_rows_cache: list[tuple[tuple[Any, ...], str]] = []
+_ROWS_CACHED = 4
+
+
 def encode(record: StepRecord) -> bytes:
     """Serialize a record (its ``step`` is stored by the caller, as a column)."""
-    rows: list[Any] = []
-    vectors: list[np.ndarray] = []
-    for (layer, channel), vec in record.stats.items():
-        rows.append([int(layer), str(channel)])
-        vectors.append(np.asarray(vec, dtype=np.float64))
-    for name, vec in ((_DATA, record.data), (_TARGET, record.target)):
-        if vec is not None:
-            rows.append(name)
-            vectors.append(np.asarray(vec, dtype=np.float64))
-    header = json.dumps(
+    rows = _rows_json(record)
+    vectors = list(record.stats.values())
+    vectors += [vec for vec in (record.data, record.target) if vec is not None]
+    matrix = _matrix(vectors).tobytes() if vectors else b""
+    head = json.dumps(
         {
             "e": int(record.epoch),
             "l": record.loss if record.loss is None else float(record.loss),
             "r": record.lr if record.lr is None else float(record.lr),
             "m": {str(k): (None if v is None else float(v)) for k, v in record.metrics.items()},
             "n": summary.N_STATS,
-            "k": rows,
         },
         separators=(",", ":"),
-    ).encode()
-    matrix = np.stack(vectors).tobytes() if vectors else b""
+    )
+    header = f'{head[:-1]},"k":{rows}}}'.encode()  # as if "k" were the dict's last item
     return zlib.compress(_LEN.pack(len(header)) + header + matrix, 1)
+
+
+def _rows_json(record: StepRecord) -> str:
+    """JSON of the row names: ``[layer, channel]`` per statistic, then "data" and "target" when present."""
+    global _rows_cache
+    keys = (*record.stats, record.data is not None, record.target is not None)
+    cached = _rows_cache
+    text = next((text for known, text in cached if known == keys), None)  # == is cheaper than hash
+    if text is None:
+        rows: list[Any] = [[int(layer), str(channel)] for layer, channel in record.stats]
+        rows += [name for name, vec in ((_DATA, record.data), (_TARGET, record.target)) if vec is not None]
+        text = json.dumps(rows, separators=(",", ":"))
+        _rows_cache = [(keys, text), *cached][:_ROWS_CACHED]
+    return text
+
+
+def _matrix(vectors: list[Any]) -> np.ndarray:
+    """The vectors stacked as float64 rows (one numpy call when they stack as plain rows)."""
+    try:
+        matrix = np.array(vectors, dtype=np.float64)
+    except (TypeError, ValueError):
+        matrix = None
+    if matrix is None or matrix.ndim != 2 or matrix.shape[0] != len(vectors):
+        matrix = np.stack([np.asarray(vec, dtype=np.float64) for vec in vectors])
+    return matrix
 
 
 def decode(step: int, blob: bytes) -> StepRecord:

@@ -80,3 +80,14 @@ def test_healthy_deepish_nets_have_no_gradient_findings() -> None:
         sim = simulate_mlp(steps=kw.pop("steps", 60), **kw)
         assert exploding_gradient(sim.trace, sim.model, Config()) == [], kw
         assert vanishing_gradient(sim.trace, sim.model, Config()) == [], kw
+
+
+def test_the_gradient_norms_shared_within_a_check_follow_new_steps() -> None:
+    # both gradient detectors read one cached norm matrix per step; a stale one would miss the explosion
+    trace = grads(first=1.0, last=1.0)
+    assert exploding_gradient(trace, INFO, Config()) == []
+    for s in range(21, 41):
+        stats = {(i, Channel.WEIGHT_GRAD): vec(n, norm=v)
+                 for i, n, v in zip((0, 2, 4), (144, 272, 68), (200.0, 1.0, 1.0), strict=True)}
+        trace.append(StepRecord(step=s, loss=1.0, stats=stats))
+    assert [f.evidence["pattern"] for f in exploding_gradient(trace, INFO, Config())] == ["ratio"]

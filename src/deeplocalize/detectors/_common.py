@@ -186,6 +186,10 @@ def data_max_abs(trace: Trace, last: int | None = None) -> float:
 # ---------------------------------------------------------------------- conditions over time
 def measured_every(trace: Trace) -> int:
     """Steps between the trace's full-statistics records (1 when every step is measured)."""
+    return trace.derived("measured_every", lambda: _measured_every(trace))
+
+
+def _measured_every(trace: Trace) -> int:
     steps = trace.steps()
     for index in trace.layers():
         for channel in (Channel.OUTPUT, Channel.WEIGHT_GRAD, Channel.WEIGHTS):

@@ -32,7 +32,7 @@ def sustained_fraction(
     if per_unit and layer is not None and layer.units:
         with np.errstate(invalid="ignore"):
             measured &= mat[:, sm.NUMEL] / layer.units >= config.min_values_per_unit
-    cond = cm.as_cond(np.nan_to_num(values) >= threshold, measured)
+    cond = cm.as_cond(values >= threshold, measured)  # as_cond masks the unmeasured (non-finite) rows
     points = cm.sustain_points(config, trace)
     step = cm.first_sustained(trace.steps(), cond, points, config.tensor_sustain_frac)
     if step is None:

@@ -79,7 +79,7 @@ def _constant(mat: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
     """(is constant, is measured) per row of a summary matrix."""
     std, mean, numel = mat[:, sm.STD], mat[:, sm.MEAN], mat[:, sm.NUMEL]
     measured = np.isfinite(std) & np.isfinite(mean) & (numel > 1)
-    const = np.nan_to_num(std, nan=np.inf) <= tol * np.fmax(1.0, np.abs(np.nan_to_num(mean)))
+    const = std <= tol * np.fmax(1.0, np.abs(mean))  # NaN compares False; unmeasured rows are masked
     return const & measured, measured
 
 

@@ -28,15 +28,24 @@ from deeplocalize.vocabulary import Category, Channel, Phase, Symptom
 
 
 def _norms(trace: Trace) -> tuple[list[int], np.ndarray]:
-    """Layers with a weight gradient (forward order) and their gradient norms, shape (steps, layers)."""
+    """Layers with a weight gradient (forward order) and their gradient norms, shape (steps, layers); shared
+    by the detectors of one check (read-only)."""
+    idx, norms = trace.derived("weight_grad_norms", lambda: _compute_norms(trace))
+    return list(idx), norms
+
+
+def _compute_norms(trace: Trace) -> tuple[list[int], np.ndarray]:
     idx = [
         i
         for i in cm.indices(trace, Channel.WEIGHT_GRAD)
         if np.nanmax(np.append(trace.series(i, Channel.WEIGHT_GRAD, "numel"), 0.0)) > 0
     ]
     if not idx:
-        return [], np.empty((len(trace), 0))
-    return idx, np.stack([trace.series(i, Channel.WEIGHT_GRAD, "norm") for i in idx], axis=1)
+        norms = np.empty((len(trace), 0))
+    else:
+        norms = np.stack([trace.series(i, Channel.WEIGHT_GRAD, "norm") for i in idx], axis=1)
+    norms.flags.writeable = False
+    return idx, norms
 
 
 def _loss_not_improving(loss: np.ndarray) -> bool:
@@ -187,7 +196,7 @@ def _ratio(
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = norms[:, 0] / norms[:, -1]
     measured = np.isfinite(ratio)
-    cond = cm.as_cond(np.nan_to_num(ratio) > config.exploding_grad_ratio, measured)
+    cond = cm.as_cond(ratio > config.exploding_grad_ratio, measured)  # masks the non-finite rows
     points = cm.sustain_points(config, trace)
     step = cm.first_sustained(trace.steps(), cond, points, config.tensor_sustain_frac)
     if step is None:
@@ -251,7 +260,7 @@ def vanishing_gradient(trace: Trace, model: ModelInfo, config: Config) -> list[F
     first_step: dict[int, int] = {}
     for col, i in enumerate(idx):  # rule 1: per-layer RMS gradient (SageMaker)
         measured = np.isfinite(rms[:, col])
-        cond = cm.as_cond(np.nan_to_num(rms[:, col], nan=1.0) < config.vanishing_grad_abs, measured)
+        cond = cm.as_cond(rms[:, col] < config.vanishing_grad_abs, measured)  # masks the non-finite rows
         step = cm.first_sustained(steps, cond, cm.sustain_points(config, trace), config.tensor_sustain_frac)
         if step is not None:
             first_step[i] = step
@@ -259,9 +268,7 @@ def vanishing_gradient(trace: Trace, model: ModelInfo, config: Config) -> list[F
     rule2 = None
     if len(idx) >= 2:  # rule 2: first-to-last ratio with a small first norm (AUTOTRAINER)
         measured = np.isfinite(ratio[:, 0]) & np.isfinite(norms[:, 0])
-        small = (np.nan_to_num(ratio[:, 0], nan=1.0) < config.vanishing_grad_ratio) & (
-            np.nan_to_num(norms[:, 0], nan=1.0) < config.vanishing_first_norm
-        )
+        small = (ratio[:, 0] < config.vanishing_grad_ratio) & (norms[:, 0] < config.vanishing_first_norm)
         rule2 = cm.first_sustained(
             steps, cm.as_cond(small, measured), cm.sustain_points(config, trace), config.tensor_sustain_frac
         )
