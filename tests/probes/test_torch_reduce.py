@@ -111,3 +111,46 @@ def test_step_buffer_copies_once_per_device(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(torch.Tensor, "cpu", counting_cpu)
     fetched = buf.fetch()
     assert len(fetched) == 20 and len(calls) == 1
+
+
+def test_nonnegative_layout_counts_zeros_like_the_general_one() -> None:
+    t = torch.randn(500, generator=torch.Generator().manual_seed(3)).relu()
+    general = torch.stack(red.stat_scalars(t, red.Layout(zeros=True))).double().numpy()
+    nonneg = torch.stack(red.stat_scalars(t, red.Layout(zeros=True, nonnegative=True))).double().numpy()
+    np.testing.assert_array_equal(general, nonneg)
+    assert general[-1] == int((t != 0).sum())
+
+
+def test_step_buffer_flags_share_scalars_and_report_finiteness() -> None:
+    buf = red.StepBuffer()
+    ok = buf.new_flag(torch.ones(4))
+    bad = buf.new_flag(torch.tensor([1.0, float("inf")]))
+    assert buf.new_flag(torch.arange(3)) == -1  # integers are always finite: no scalar
+    buf.flags += [("a", 4, ok), ("b", 4, ok), ("c", 2, bad), ("d", 3, -1)]
+    buf.add("loss", "value", 1, [torch.tensor(0.5)])
+    buf.add_vector("norms", "norms", torch.tensor([3.0, 4.0]))
+    (_, loss_vals), (_, norm_vals) = buf.fetch()
+    assert not buf.finite and len(buf) == 6
+    assert [buf.flag_finite(p) for _, _, p in buf.flags] == [True, True, False, True]
+    assert loss_vals.tolist() == [0.5] and norm_vals.tolist() == [3.0, 4.0]
+
+
+def test_step_buffer_groups_by_device_when_one_stack_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tensors on several devices cannot be stacked at once: each device's numbers are copied on their own
+    and land at their places (simulated on the CPU by refusing the first, single-device stack)."""
+    buf = red.StepBuffer()
+    buf.add("s", "full", 3, [torch.tensor(1.0), torch.tensor(2.0)])
+    buf.add_vector("v", "norms", torch.tensor([5.0, 6.0, 7.0]))
+    buf.flags.append(("f", 1, buf.new_flag(torch.tensor([8.0]))))
+    original, calls = torch.stack, []
+
+    def refuse_once(tensors: list, *args: object, **kwargs: object) -> torch.Tensor:
+        calls.append(len(tensors))
+        if len(calls) == 1:
+            raise RuntimeError("Expected all tensors to be on the same device")
+        return original(tensors, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "stack", refuse_once)
+    (_, s_vals), (_, v_vals) = buf.fetch()
+    assert s_vals.tolist() == [1.0, 2.0] and v_vals.tolist() == [5.0, 6.0, 7.0]
+    assert buf._host[buf.flags[0][2]] == 8.0 and buf.finite

@@ -40,6 +40,7 @@ _MAX_DEPTH = 4
 #: weight gradients also their zero fraction (recurrent layers cut off from earlier time steps).
 _STATS = red.Layout()
 _RELU_STATS = red.Layout(zeros=True)  # ReLU-family outputs: also the share of zeros (reports, baselines)
+_NONNEGATIVE_STATS = red.Layout(zeros=True, nonnegative=True)  # nn.ReLU, nn.ReLU6: no negative values
 _GRAD_STATS = red.Layout(extremes=False)
 _WEIGHT_GRAD_STATS = red.Layout(zeros=True)
 _UNKNOWN = object()
@@ -57,7 +58,7 @@ class LayerSlot:
         "activation",
         "explicit_params",
         "grad_hook",
-        "in_flag",
+        "in_pos",
         "index",
         "input_key",
         "is_root",
@@ -66,6 +67,7 @@ class LayerSlot:
         "output_key",
         "output_shape",
         "pass_through",
+        "ready",
         "recurse",
         "unit_axis",
         "weight_grad_key",
@@ -85,7 +87,10 @@ class LayerSlot:
         self.output_shape: tuple[int, ...] | None = None
         self.pass_through = is_pass_through(module)
         self.is_root = False  # the model itself (a one-layer model): its input is the batch
-        self.in_flag: Any = _UNKNOWN  # finiteness flag of this call's single input tensor, set by forward_pre
+        #: where the finiteness flag of this call's single input tensor is in the step's buffer (-1: an
+        #: integer tensor; None: unknown), set by forward_pre
+        self.in_pos: int | None = None
+        self.ready = False  # indexed and its output shape known: cheap steps take the short path
         self.input_key = (self, Channel.INPUT)
         self.output_key = (self, Channel.OUTPUT)
         self.weight_grad_key = (self, Channel.WEIGHT_GRAD)
@@ -150,12 +155,13 @@ class TorchCollector:
         self._handles: list[Any] = []
         self._ordered: list[LayerSlot] | None = None
         self._params: list[tuple[LayerSlot, list[torch.Tensor]]] | None = None
-        #: the last clean cheap step's record layout: (entry signature, record keys, summary rows)
-        self._template: tuple[list[Any], list[Any], np.ndarray] | None = None
+        self._norm_plan = _NormPlan([])
+        #: the last clean cheap step's layout and record rows
+        self._template: _Layout | None = None
         #: hold back the records of clean, routine steps and hand them to the monitor in a batch (see
         #: ``end_step``); the Keras path, which reads each record at once, leaves it off
         self.defer_clean = False
-        self._deferred: list[StepRecord] = []
+        self._deferred: list[_Pending] = []
         self._deferred_since = 0.0
         #: a step whose host copy is in flight (GPU); None (default): only CUDA copies run behind, True: any
         #: device's (tests), False: none
@@ -231,8 +237,11 @@ class TorchCollector:
         #: parameters, their gradients and updates observed this step (alive at step end anyway): their
         #: exact non-finite counts are computed only on a step where a fetched number is NaN/Inf.
         self._kept: list[torch.Tensor] = []
-        #: id(tensor) -> (weakref, version, flag scalar, producing layer): inputs reuse their producer's flag
-        self._seen: dict[int, tuple[weakref.ref, int, torch.Tensor | None, LayerSlot | None]] = {}
+        #: full steps: id(tensor) -> (weakref, version, flag position, producing layer), so that inputs reuse
+        #: their producer's flag; cheap steps keep only the latest output (``_last``): a chain of layers
+        #: hands each output to the next, and anything else is summed again (correct, one pass more)
+        self._seen: dict[int, tuple[weakref.ref, int, int, LayerSlot | None]] = {}
+        self._last: tuple[torch.Tensor, int, int, LayerSlot | None] | None = None
 
     def _open(self) -> None:
         if not self.open:
@@ -245,41 +254,50 @@ class TorchCollector:
         return torch.is_grad_enabled() and (module is None or module.training)
 
     # ------------------------------------------------------------------ observations
-    def _flag(self, t: torch.Tensor) -> torch.Tensor | None:
-        """Finiteness flag of a tensor (its sum), reusing the one of an identical already-seen tensor."""
+    def _flag_pos(self, t: torch.Tensor) -> int:
+        """Position of a tensor's finiteness flag, reusing the one of an identical already-seen tensor."""
+        last = self._last
+        if last is not None and last[0] is t and last[1] == t._version:
+            return last[2]
         hit = self._seen.get(id(t))
         if hit is not None and hit[0]() is t and hit[1] == t._version:
             return hit[2]
-        return red.finite_flag(t)
+        return self.buffer.new_flag(t)
 
-    def _remember(self, t: torch.Tensor, flag: torch.Tensor | None, slot: LayerSlot | None) -> None:
+    def _remember(self, t: torch.Tensor, pos: int, slot: LayerSlot | None) -> None:
         with contextlib.suppress(TypeError, RuntimeError):  # tensors without weakref/version support
-            self._seen[id(t)] = (weakref.ref(t), t._version, flag, slot)
+            self._last = (t, t._version, pos, slot)
+            self._seen[id(t)] = (weakref.ref(t), t._version, pos, slot)
 
     def _observe(self, key: Any, t: torch.Tensor, slot: LayerSlot | None = None,
                  units_axis: int | None = None, band: tuple[float, float] | None = None,
-                 keep: bool = False, layout: red.Layout = _STATS) -> torch.Tensor | None:
+                 keep: bool = False, layout: red.Layout = _STATS, remember: bool = False) -> None:
         """Reduce ``t`` on its device: a finiteness flag, or full statistics on full steps.
 
         ``keep``: hold a reference (parameters, gradients, updates) for an exact count on a faulty step.
-        Returns the tensor's finiteness flag (None: integer, empty or not measured).
+        ``remember`` (or a ``slot``): later inputs that are this very tensor reuse its flag.
         """
         if t.is_complex() or t.is_sparse:
-            return None
+            return
+        buffer = self.buffer
         numel = t.numel()
         if numel == 0:
-            self.buffer.add(key, "flag", 0)
-            return None
+            buffer.flags.append((key, 0, -1))
+            return
+        if not self.full and not keep:
+            pos = buffer.new_flag(t)
+            buffer.flags.append((key, numel, pos))
+            if remember or slot is not None:
+                self._remember(t, pos, slot)
+            return
         kept = -1
         if keep:
             kept = len(self._kept)
             self._kept.append(t)
         if not self.full:
             flag = red.finite_flag(t)
-            self.buffer.add(key, "flag", numel, () if flag is None else (flag,), extra=(kept, None, False))
-            if slot is not None:
-                self._remember(t, flag, slot)
-            return flag
+            buffer.add(key, "flag", numel, () if flag is None else (flag,), extra=(kept, None, False))
+            return
         scalars = red.stat_scalars(t, layout)
         units = None
         if units_axis is not None and t.dim() >= 1:
@@ -287,11 +305,10 @@ class TorchCollector:
             scalars.append(red.dead_units(t, units_axis))
         if band is not None:
             scalars.append(red.saturated_count(t, band))
-        self.buffer.add(key, "full", numel, scalars, extra=(kept, units, band is not None, layout))
-        flag = scalars[2 * layout.extremes] if t.is_floating_point() else None
-        if slot is not None:
-            self._remember(t, flag, slot)
-        return flag
+        pos = len(buffer.scalars) + 2 * layout.extremes if t.is_floating_point() else -1
+        buffer.add(key, "full", numel, scalars, extra=(kept, units, band is not None, layout))
+        if remember or slot is not None:
+            self._remember(t, pos, slot)
 
     def forward_pre(self, slot: LayerSlot, args: Any) -> None:
         """Before a layer's forward: finiteness of its inputs (reused from their producer)."""
@@ -299,15 +316,17 @@ class TorchCollector:
             return
         if not self.open:
             self._open()
-        key, buffer = slot.input_key, self.buffer
-        single = len(args) == 1 and isinstance(args[0], torch.Tensor)
-        slot.in_flag = _UNKNOWN
-        for t in args if single else iter_tensors(args):
+        slot.in_pos = None
+        flags = self.buffer.flags
+        if len(args) == 1 and isinstance(args[0], torch.Tensor):  # the common case, kept short
+            t = args[0]
             if not (t.is_complex() or t.is_sparse):
-                flag = self._flag(t)
-                buffer.add(key, "flag", t.numel(), () if flag is None else (flag,))
-                if single:
-                    slot.in_flag = flag
+                pos = slot.in_pos = self._flag_pos(t)
+                flags.append((slot.input_key, t.numel(), pos))
+            return
+        for t in iter_tensors(args):
+            if not (t.is_complex() or t.is_sparse):
+                flags.append((slot.input_key, t.numel(), self._flag_pos(t)))
 
     def forward_post(self, slot: LayerSlot, args: Any, output: Any) -> None:
         """After a layer's forward: index on first call, OUTPUT (kept; reduced on full steps), grad hooks."""
@@ -316,6 +335,11 @@ class TorchCollector:
         if not self.open:
             self._open()
         self.activity = True
+        if slot.ready and not self.full:
+            tensors = _dense_outputs(output)
+            if tensors is not None:
+                self._cheap_outputs(slot, tensors)
+                return
         tensors = (output,) if isinstance(output, torch.Tensor) else list(iter_tensors(output))
         if slot.index is None:
             slot.index = self._next_index
@@ -326,23 +350,41 @@ class TorchCollector:
             slot.output_shape = tuple(int(s) for s in tensors[0].shape)
             if slot.unit_axis is None:
                 slot.unit_axis = self._unit_axis(slot, args, tensors[0])
-        if slot.pass_through and not self.full and slot.in_flag is not _UNKNOWN:
-            # finite input -> finite output, forward and backward: reuse the input's flag (its gradient is
-            # not observed on any step)
-            flag, key = slot.in_flag, slot.output_key
+        slot.ready = slot.output_shape is not None
+        if slot.pass_through and not self.full and slot.in_pos is not None:
+            pos, key = slot.in_pos, slot.output_key
             for t in tensors:
-                self.buffer.add(key, "flag", t.numel(), () if flag is None else (flag,))
-                self._remember(t, flag, slot)
+                self.buffer.flags.append((key, t.numel(), pos))
+                self._remember(t, pos, slot)
             return
         relu = slot.activation in RELU_FAMILY
         dead_axis = slot.unit_axis if self.full and relu else None
         band = summary.SATURATION_BANDS.get(slot.activation or "") if self.full else None
-        key, hook, layout = slot.output_key, slot.grad_hook, _RELU_STATS if relu else _STATS
+        layout = _STATS
+        if relu:
+            layout = _NONNEGATIVE_STATS if type(slot.module) in (nn.ReLU, nn.ReLU6) else _RELU_STATS
+        key, hook = slot.output_key, slot.grad_hook
         for t in tensors:
             fits = dead_axis is not None and t.dim() > (dead_axis % max(t.dim(), 1))
             self._observe(key, t, slot, dead_axis if fits else None, band, layout=layout)
             if t.requires_grad and not slot.pass_through:  # their gradients cannot start a NaN either
                 t.register_hook(hook)
+
+    def _cheap_outputs(self, slot: LayerSlot, tensors: Sequence[torch.Tensor]) -> None:
+        """The every-step path, kept short: these hooks run between the training's kernels, where every line
+        of Python costs several times what it costs in a loop."""
+        buffer, key = self.buffer, slot.output_key
+        for t in tensors:
+            if slot.pass_through and slot.in_pos is not None:
+                # finite input -> finite output, forward and backward: reuse the input's flag (its gradient
+                # is not observed on any step)
+                pos = slot.in_pos
+            else:
+                pos = buffer.new_flag(t)
+                if t.requires_grad and not slot.pass_through:
+                    t.register_hook(slot.grad_hook)
+            buffer.flags.append((key, t.numel(), pos))
+            self._last = (t, t._version, pos, slot)
 
     def _unit_axis(self, slot: LayerSlot, args: Any, out: torch.Tensor) -> int | None:
         """Feature axis of the output: conv 1, linear last; elementwise layers inherit their producer's."""
@@ -350,6 +392,8 @@ class TorchCollector:
             for t in iter_tensors(args):
                 hit = self._seen.get(id(t))
                 producer = hit[3] if hit is not None and hit[0]() is t else None
+                if producer is None and self._last is not None and self._last[0] is t:
+                    producer = self._last[3]
                 if producer is not None and producer.unit_axis is not None and t.dim() == out.dim():
                     return producer.unit_axis
                 break
@@ -364,7 +408,11 @@ class TorchCollector:
             try:
                 if not self.open:
                     self._open()
-                self._observe(key, grad, layout=_GRAD_STATS)
+                if self.full or grad.is_complex() or grad.is_sparse:
+                    self._observe(key, grad, layout=_GRAD_STATS)
+                else:  # the every-step path, kept short (see forward_post)
+                    buffer = self.buffer
+                    buffer.flags.append((key, grad.numel(), buffer.new_flag(grad)))
             except Exception as exc:
                 self.monitor.tool_error("torch probe gradient hook", exc)
         return hook
@@ -374,7 +422,7 @@ class TorchCollector:
         for t in iter_tensors(x):
             self._open()
             self.activity = True
-            self._remember(t, self._observe("data", t), None)  # the first layer's input reuses the flag
+            self._observe("data", t, remember=True)  # the first layer's input reuses the flag
             return
 
     def observe_target(self, y: Any) -> None:
@@ -399,6 +447,7 @@ class TorchCollector:
         """(layer, parameters) in forward order; cached, refreshed on full steps and when layers change."""
         if self._params is None or self.full:
             self._params = [(slot, slot.params()) for slot in self.ordered()]
+            self._norm_plan = _NormPlan(self._params)
         return self._params
 
     def snapshot_params(self) -> None:
@@ -418,6 +467,15 @@ class TorchCollector:
             return
         self._open()
         self._grads_done = True
+        items = self._grad_items()
+        if not items:
+            return
+        if self.full:
+            self._observe_layers(items, _WEIGHT_GRAD_STATS)
+        else:
+            self._observe_norms(items)
+
+    def _grad_items(self) -> list[tuple[Any, torch.Tensor]]:
         items: list[tuple[Any, torch.Tensor]] = []
         for slot, params in self._param_table():
             key = slot.weight_grad_key
@@ -425,12 +483,7 @@ class TorchCollector:
                 grad = p.grad
                 if grad is not None:
                     items.append((key, grad.coalesce().values() if grad.is_sparse else grad))
-        if not items:
-            return
-        if self.full:
-            self._observe_layers(items, _WEIGHT_GRAD_STATS)
-        else:
-            self._observe_norms(items)
+        return items
 
     def _observe_norms(self, items: list[tuple[Any, torch.Tensor]]) -> None:
         """Keep the tensors; one ``_foreach_norm`` over all of them (a finite norm: no NaN/Inf inside)."""
@@ -443,17 +496,48 @@ class TorchCollector:
             extra = [(items[i][0], base + i) for i in positions]
             self.buffer.add_vector("norms", "norms", norms, extra=extra)
 
-    def _measure_weights(self) -> None:
+    def _measure_params(self) -> None:
+        """Weights (and updates) at the step's end; on a cheap step, with the gradients if not measured yet,
+        all in one fused norm."""
         with torch.no_grad():
             table = self._param_table()
             if not self.full:
-                self._observe_norms([(slot.weights_key, p) for slot, params in table for p in params])
+                self._cheap_norms()
                 return
+            self.measure_grads()
             self._observe_layers([(slot.weights_key, p.detach()) for slot, params in table for p in params])
             self._observe_layers([
                 ((slot, Channel.UPDATE), p.detach() - before)
                 for slot, pairs in (self._snapshot or {}).items() for p, before in pairs
                 if p.shape == before.shape and p.device == before.device])
+
+    def _cheap_norms(self) -> None:
+        """Every step: one fused norm over the gradients (unless measured already) and the weights."""
+        plan = self._norm_plan
+        keys: list[Any] = []
+        tensors: list[torch.Tensor] = []
+        if not self._grads_done:
+            self._grads_done = True
+            for p, key in plan.grads:
+                grad = p.grad
+                if grad is not None:
+                    keys.append(key)
+                    tensors.append(grad.coalesce().values() if grad.is_sparse else grad)
+        keys += plan.weight_keys
+        tensors += plan.weights
+        if not tensors:
+            return
+        norms = None
+        if plan.uniform:
+            with contextlib.suppress(RuntimeError):  # moved to other devices since the plan was made
+                norms = torch.stack(torch._foreach_norm(tensors))
+        if norms is None:
+            self._observe_norms(list(zip(keys, tensors, strict=True)))
+            return
+        base = len(self._kept)
+        self._kept.extend(tensors)
+        self.buffer.add_vector("norms", "norms", norms,
+                               extra=list(zip(keys, range(base, base + len(keys)), strict=True)))
 
     def _observe_layers(self, items: list[tuple[Any, torch.Tensor]], layout: red.Layout = _STATS) -> None:
         """Full statistics of parameter-like tensors, one flat tensor per key (a layer's kernel and bias
@@ -477,17 +561,17 @@ class TorchCollector:
                  lr: float | None = None, metrics: Mapping[str, float] | None = None) -> StepRecord | None:
         """Close the step: weights/updates, one host transfer, ``monitor.record``; returns the record.
 
-        ``loss`` overrides the captured loss; returns None (and records nothing) when nothing was observed,
-        and None while the step's copy is in flight (a GPU; ``complete_pending`` finishes it). Records of
-        clean routine steps reach the monitor in batches (``defer_clean``; ``flush``). A second host transfer
-        happens only on a step where a NaN/Inf was seen (exact per-tensor counts).
+        ``loss`` overrides the captured loss; returns None (and records nothing) when nothing was observed.
+        Also None while the step's copy is in flight (a GPU; ``complete_pending`` finishes it), and for a
+        clean routine step held back (``defer_clean``; it reaches the monitor with the next step that can
+        produce a finding, or ``flush``). A second host transfer happens only on a step where a NaN/Inf
+        was seen (exact per-tensor counts).
         """
         if not self.open and loss is None and not metrics:
             return None
         self.complete_pending()  # a step whose copy is still in flight goes first: records stay in order
         self._open()
-        self.measure_grads()
-        self._measure_weights()
+        self._measure_params()
         if isinstance(loss, torch.Tensor):
             self.buffer.add("loss_override", "value", 1, [loss.detach().reshape(()).float()])
         self.step = step if step is not None else self.step + 1
@@ -514,37 +598,47 @@ class TorchCollector:
         self.complete_pending()
         self.flush_deferred()
 
-    def _complete(self, p: _Pending) -> StepRecord:
+    def _complete(self, p: _Pending) -> StepRecord | None:
         p.buffer.finish_copy()
-        counts = None if p.buffer.finite else self._exact_counts(p.kept)
-        record, routine = self._assemble(p, counts)
-        if (self.defer_clean and routine and record.all_finite
-                and p.step % max(1, int(self.monitor.config.check_every))):
+        if self.defer_clean and self._routine(p):
             # A clean step laid out like the one before (no NaN/Inf anywhere, no full statistics, no trend
-            # check due) cannot produce a finding: the monitor gets it later, with the next step that can
-            # (or within ``_MAX_HOLD_S``), in a batch that runs with warm caches instead of between the
-            # training's kernels.
+            # check due) cannot produce a finding: it is held back and handed to the monitor with the next
+            # step that can (or within ``_MAX_HOLD_S``), in a batch that runs with warm caches instead of
+            # between the training's kernels.
+            p.kept = []  # finite: no exact count will be needed
             now = time.monotonic()
             if not self._deferred:
                 self._deferred_since = now
-            self._deferred.append(record)
+            self._deferred.append(p)
             if now - self._deferred_since >= _MAX_HOLD_S:
                 self.flush_deferred()
-            return record
+            return None
         self.flush_deferred()
+        record = self._record(p)
         self._emit(record)
         return record
+
+    def _routine(self, p: _Pending) -> bool:
+        """Clean, cheap, no trend check due, and laid out like the last clean cheap step."""
+        template = self._template
+        return (p.buffer.finite and not p.full and template is not None
+                and bool(p.step % max(1, int(self.monitor.config.check_every)))
+                and template.fits(p.buffer) and _finite_extras(p))
 
     def flush_deferred(self) -> None:
         """Hand the held-back records to the monitor in step order (at the next eventful step; at exit)."""
         deferred, self._deferred = self._deferred, []
-        for record in deferred:
-            self._emit(record)
+        for p in deferred:
+            self._emit(self._record(p))
 
     def _emit(self, record: StepRecord) -> None:
         if self.before_emit is not None:
             self.before_emit(record)
         self.monitor.record(record)
+
+    def _record(self, p: _Pending) -> StepRecord:
+        counts = None if p.buffer.finite else self._exact_counts(p.kept)
+        return self._assemble(p, counts)
 
     @staticmethod
     def _exact_counts(kept: list[torch.Tensor]) -> np.ndarray | None:
@@ -556,24 +650,20 @@ class TorchCollector:
         buf.add("counts", "counts", 0, red.exact_counts(kept))
         return buf.fetch()[0][1]
 
-    def _assemble(self, p: _Pending, counts: np.ndarray | None) -> tuple[StepRecord, bool]:
-        """The step's record, and whether it reused the last clean cheap step's layout (a routine step)."""
+    def _assemble(self, p: _Pending, counts: np.ndarray | None) -> StepRecord:
+        """The step's record (a clean cheap step laid out like the last one reuses its rows)."""
         buffer = p.buffer
         clean = buffer.finite
-        # A clean cheap step observed the same tensors as the step before: the same record layout, with every
-        # count 0. Reuse it (one array copy) instead of merging entry by entry.
-        sig = [(e.key, e.kind, e.numel) for e in buffer.entries] if clean and not p.full else None
         template = self._template
-        routine = sig is not None and template is not None and template[0] == sig
-        if routine:
-            keys, block = template[1], template[2].copy()
-            stats = dict(zip(keys, block, strict=True))
+        if clean and not p.full and template is not None and template.fits(buffer):
+            # Same tensors observed as the last clean cheap step, every count 0: one array copy.
+            stats = dict(zip(template.keys, template.block.copy(), strict=True))
         else:
-            stats = self._merge([(e, buffer.values(e)) for e in buffer.entries], counts, clean, p.kept)
-            if sig is not None:
+            stats = self._merge(buffer, counts, clean, p.kept)
+            if clean and not p.full:
                 keys = list(stats)
                 block = np.stack([stats[k] for k in keys]) if keys else np.zeros((0, summary.N_STATS))
-                self._template = (sig, keys, block)
+                self._template = _Layout(buffer.flags, buffer.entries, keys, block)
         losses: list[float] = []
         override: float | None = None
         correct = counted = 0.0
@@ -602,38 +692,38 @@ class TorchCollector:
         record.stats = stats
         record.all_finite = clean and all(
             v is None or math.isfinite(v) for v in (record.loss, *record.metrics.values()))
-        return record, routine
+        return record
 
     @staticmethod
-    def _merge(fetched: list[tuple[red.Entry, np.ndarray]], counts: np.ndarray | None, clean: bool,
+    def _merge(buffer: red.StepBuffer, counts: np.ndarray | None, clean: bool,
                kept_tensors: list[torch.Tensor]) -> dict[Any, np.ndarray]:
-        """One summary vector per record key ((layer index, channel), "data", "target") from the entries."""
+        """One summary vector per record key ((layer index, channel), "data", "target") from the step."""
         plain: dict[Any, list[float]] = {}  # per key [numel, count] of flag-only observations
+
+        def add_plain(key: Any, numel: float, count: float) -> None:
+            acc = plain.get(key)
+            if acc is None:
+                plain[key] = [numel, count]
+            else:
+                acc[0] += numel
+                acc[1] += count
+
+        for key, numel, pos in buffer.flags:  # an activation's flag is not held: a count of 1, a lower bound
+            add_plain(key, numel, 0.0 if clean or buffer.flag_finite(pos) else 1.0)
         vectors: dict[Any, list[np.ndarray]] = {}  # per key the full vectors
-        for entry, vals in fetched:
+        for entry in buffer.entries:
             kind = entry.kind
             if kind == "flag":
-                count = 0.0 if clean else _count(entry, vals, counts)
-                acc = plain.get(entry.key)
-                if acc is None:
-                    plain[entry.key] = [entry.numel, count]
-                else:
-                    acc[0] += entry.numel
-                    acc[1] += count
+                add_plain(entry.key, entry.numel,
+                          0.0 if clean else _count(entry, buffer.values(entry), counts))
             elif kind == "full":
-                vec = _vector(entry, _count(entry, vals, counts), vals)
-                vectors.setdefault(entry.key, []).append(vec)
+                vals = buffer.values(entry)
+                vectors.setdefault(entry.key, []).append(_vector(entry, _count(entry, vals, counts), vals))
             elif kind == "norms":
-                for (key, kept), norm in zip(entry.extra, vals, strict=True):
+                for (key, kept), norm in zip(entry.extra, buffer.values(entry), strict=True):
                     bad = not clean and not np.isfinite(norm)
                     count = (1.0 if counts is None else max(float(counts[kept]), 1.0)) if bad else 0.0
-                    acc = plain.get(key)
-                    numel = kept_tensors[kept].numel()
-                    if acc is None:
-                        plain[key] = [numel, count]
-                    else:
-                        acc[0] += numel
-                        acc[1] += count
+                    add_plain(key, kept_tensors[kept].numel(), count)
         merged = red.summaries_from_counts(plain)
         for key, vecs in vectors.items():
             if key in merged:
@@ -648,6 +738,18 @@ class TorchCollector:
         return out
 
 
+def _dense_outputs(output: Any) -> Sequence[torch.Tensor] | None:
+    """A layer's output tensors when it is one dense real tensor or a tuple of them (None entries skipped,
+    e.g. attention weights not asked for); None for anything else (the general path handles it)."""
+    if isinstance(output, torch.Tensor):
+        return (output,) if not (output.is_complex() or output.is_sparse) else None
+    if type(output) is not tuple:
+        return None
+    tensors = [t for t in output if t is not None]
+    dense = all(isinstance(t, torch.Tensor) and not (t.is_complex() or t.is_sparse) for t in tensors)
+    return tensors if dense else None
+
+
 def _count(entry: red.Entry, flags: np.ndarray, counts: np.ndarray | None) -> float:
     """Non-finite count of an observation: 0 when its flags are finite; else exact when the tensor was kept,
     else 1 (a lower bound: activations and output gradients are not held, see the module docstring; and a
@@ -656,6 +758,45 @@ def _count(entry: red.Entry, flags: np.ndarray, counts: np.ndarray | None) -> fl
         return 0.0
     kept = entry.extra[0] if entry.extra else -1
     return max(float(counts[kept]), 1.0) if kept >= 0 and counts is not None else 1.0
+
+
+def _finite_extras(p: _Pending) -> bool:
+    """The loss and metrics handed to ``end_step`` (not measured on the device) are finite."""
+    values = [*p.metrics.values()]
+    if p.loss is not None and not isinstance(p.loss, torch.Tensor):
+        values.append(p.loss)
+    return all(v is None or math.isfinite(v) for v in values)
+
+
+class _NormPlan:
+    """What a cheap step's fused norm covers, worked out when the parameter table is (re)read: each real,
+    dense, non-empty parameter (its weights key, and its gradient's), and whether they all share one device
+    and a float32/float64 dtype (one ``_foreach_norm``; else grouped by ``group_norms``)."""
+
+    __slots__ = ("grads", "uniform", "weight_keys", "weights")
+
+    def __init__(self, table: Sequence[tuple[LayerSlot, list[torch.Tensor]]]) -> None:
+        kept = [(slot, p) for slot, params in table for p in params
+                if not (p.is_complex() or p.is_sparse) and p.numel()]
+        self.weights = [p for _, p in kept]  # the parameters themselves: a later ``p.data = ...`` is followed
+        self.weight_keys = [slot.weights_key for slot, _ in kept]
+        self.grads = [(p, slot.weight_grad_key) for slot, p in kept]
+        self.uniform = len({(p.device, p.dtype) for p in self.weights}) <= 1 and all(
+            p.dtype in (torch.float32, torch.float64) for p in self.weights)
+
+
+@dataclasses.dataclass(slots=True)
+class _Layout:
+    """The layout of the last clean cheap step: what it observed, and its record's rows (every count 0)."""
+
+    flags: list[tuple[Any, int, int]]
+    entries: list[red.Entry]
+    keys: list[Any]
+    block: np.ndarray
+
+    def fits(self, buffer: red.StepBuffer) -> bool:
+        """Did ``buffer`` observe the same tensors (same keys, sizes, flag sharing)?"""
+        return self.flags == buffer.flags and self.entries == buffer.entries
 
 
 @dataclasses.dataclass(slots=True)

@@ -69,6 +69,8 @@ class Layout:
 
     extremes: bool = True
     zeros: bool = False
+    nonnegative: bool = False  # the tensor is never negative (ReLU, ReLU6 outputs): zeros counted in 2 passes
+
 
     @property
     def width(self) -> int:
@@ -85,7 +87,7 @@ def stat_scalars(x: torch.Tensor, layout: Layout = Layout()) -> list[torch.Tenso
     out = list(torch.aminmax(v)) if layout.extremes else []
     out += [v.sum(), torch.dot(v, v)]
     if layout.zeros:
-        out.append(v.abs().sign_().sum())
+        out.append((v.sign() if layout.nonnegative else v.abs().sign_()).sum())
     return out
 
 
@@ -180,83 +182,120 @@ class Entry:
     key: Hashable
     kind: str
     numel: int
-    device: Any
-    start: int
+    start: int  # index of its first number among the step's scalars (``vector`` < 0)
     length: int
     extra: Any = None
-    vector: int = -1  # index among the device's vectors (``add_vector``), or -1 for scalars
+    vector: int = -1  # index among the step's vectors (``add_vector``), or -1 for scalars
 
 
 class StepBuffer:
-    """Collects the numbers of one step; ``fetch`` copies them to the host once per device."""
+    """Collects the numbers of one step; they reach the host in one copy per device.
+
+    Two kinds of observation: ``entries`` (``add``/``add_vector``: full statistics, losses, norms) and, for
+    the every-step NaN/Inf check, ``flags``: ``(key, numel, position)`` tuples whose position indexes the
+    step's scalars (-1: an integer tensor, always finite). A flag is one scalar however many observations
+    share it (a pass-through layer's output reuses its input's), and costs one list append: the hooks that
+    add them run between the training's kernels, where every line of Python is slow.
+    """
 
     def __init__(self) -> None:
-        self._groups: dict[Any, list[torch.Tensor]] = {}
-        self._vectors: dict[Any, list[torch.Tensor]] = {}
+        self.scalars: list[torch.Tensor] = []
+        self.vectors: list[torch.Tensor] = []
         self.entries: list[Entry] = []
+        self.flags: list[tuple[Hashable, int, int]] = []
         self.finite = True  # after ``finish_copy``: every copied number is finite (no NaN/Inf anywhere)
+        self._host: np.ndarray = _NO_VALUES
+        self._vector_starts: list[int] = []
+        self._staged: list[tuple[torch.Tensor, Any, np.ndarray | None]] = []
 
     def __len__(self) -> int:
-        return len(self.entries)
+        return len(self.entries) + len(self.flags)
+
+    def new_flag(self, x: torch.Tensor) -> int:
+        """Add the finiteness flag of ``x`` (``finite_flag``); returns its position, -1 for integers."""
+        flag = finite_flag(x)
+        if flag is None:
+            return -1
+        self.scalars.append(flag)
+        return len(self.scalars) - 1
 
     def add(self, key: Hashable, kind: str, numel: int, scalars: Sequence[torch.Tensor] = (),
             extra: Any = None) -> None:
-        """Record an observation; ``scalars`` are 0-dim tensors on one device (may be empty)."""
-        device = scalars[0].device if scalars else None
-        group = self._groups.setdefault(device, []) if scalars else []
-        self.entries.append(Entry(key, kind, numel, device, len(group), len(scalars), extra))
-        group.extend(scalars)
+        """Record an observation; ``scalars`` are 0-dim tensors (may be empty)."""
+        self.entries.append(Entry(key, kind, numel, len(self.scalars), len(scalars), extra))
+        self.scalars.extend(scalars)
 
     def add_vector(self, key: Hashable, kind: str, vector: torch.Tensor, extra: Any = None) -> None:
         """Record a 1-D tensor of numbers (e.g. the norms of a parameter group)."""
-        vectors = self._vectors.setdefault(vector.device, [])
-        self.entries.append(Entry(key, kind, vector.numel(), vector.device, 0, vector.numel(), extra,
-                                  len(vectors)))
-        vectors.append(vector.reshape(-1))
+        n = vector.numel()
+        self.entries.append(Entry(key, kind, n, 0, n, extra, len(self.vectors)))
+        self.vectors.append(vector.reshape(-1))
+
+    def _parts(self) -> list[tuple[torch.Tensor, np.ndarray | None]]:
+        """The step's numbers as one flat tensor per device, with their host positions (None: in order)."""
+        try:  # the common case: one device
+            parts = ([torch.stack(self.scalars)] if self.scalars else []) + self.vectors
+            return [(parts[0] if len(parts) == 1 else torch.cat(parts), None)]
+        except RuntimeError:  # tensors on several devices
+            pass
+        groups: dict[Any, tuple[list[torch.Tensor], list[int]]] = {}
+        pos = 0
+        for t in [s.reshape(1) for s in self.scalars] + self.vectors:
+            tensors, positions = groups.setdefault(t.device, ([], []))
+            tensors.append(t)
+            positions.extend(range(pos, pos + t.numel()))
+            pos += t.numel()
+        return [(torch.cat(ts), np.asarray(ps)) for ts, ps in groups.values()]
 
     def start_copy(self, force_async: bool | None = None) -> bool:
-        """Concatenate the step's numbers and start their copy to the host, once per device. Returns True
-        when a copy is still in flight (a CUDA device: into pinned memory, behind the step's kernels; or
-        ``force_async``), so that ``finish_copy`` must wait for it."""
-        self._host: dict[Any, np.ndarray] = {}
-        self._offsets: dict[Any, list[int]] = {}
-        self._staged: list[tuple[Any, torch.Tensor, Any]] = []
-        for device in {*self._groups, *self._vectors}:
-            scalars = self._groups.get(device, [])
-            vectors = self._vectors.get(device, [])
-            parts = ([torch.stack(scalars)] if scalars else []) + vectors
-            if not parts:
-                continue
-            flat = (parts[0] if len(parts) == 1 else torch.cat(parts)).to(torch.float64)
+        """Start the copy of the step's numbers to the host, once per device. Returns True when a copy is
+        still in flight (a CUDA device: into pinned memory, behind the step's kernels; or ``force_async``),
+        so that ``finish_copy`` must wait for it."""
+        self._vector_starts, pos = [], len(self.scalars)
+        for vec in self.vectors:
+            self._vector_starts.append(pos)
+            pos += vec.numel()
+        parts = [] if pos == 0 else self._parts()
+        self._host = _NO_VALUES if len(parts) == 1 and parts[0][1] is None else np.empty(pos)
+        self._staged = []
+        for flat, positions in parts:
+            flat = flat.to(torch.float64)
             if flat.is_cuda and force_async is not False:
                 host = torch.empty(flat.shape, dtype=torch.float64, pin_memory=True)
                 host.copy_(flat, non_blocking=True)
                 done = torch.cuda.Event()
                 done.record(torch.cuda.current_stream(flat.device))
-                self._staged.append((device, host, done))
+                self._staged.append((host, done, positions))
             else:
-                self._host[device] = flat.cpu().numpy()
-            pos, offs = len(scalars), []
-            for vec in vectors:
-                offs.append(pos)
-                pos += vec.numel()
-            self._offsets[device] = offs
+                self._place(flat.cpu().numpy(), positions)
         return bool(self._staged) or bool(force_async)
 
+    def _place(self, values: np.ndarray, positions: np.ndarray | None) -> None:
+        if positions is None:
+            self._host = values
+        else:
+            self._host[positions] = values
+
     def finish_copy(self) -> None:
-        """Wait for the copies in flight; afterwards ``finite`` and ``values(entry)`` are available."""
-        for device, host, done in self._staged:
+        """Wait for the copies in flight; afterwards ``finite``, ``values`` and ``flag_value`` are available.
+        The device tensors are released."""
+        for host, done, positions in self._staged:
             done.synchronize()
-            self._host[device] = host.numpy()
+            self._place(host.numpy(), positions)
         self._staged = []
-        self.finite = all(bool(np.isfinite(h).all()) for h in self._host.values())
+        self.scalars, self.vectors = [], []
+        self.finite = bool(np.isfinite(self._host).all())
 
     def values(self, entry: Entry) -> np.ndarray:
         """An entry's numbers (after ``finish_copy``)."""
         if not entry.length:
             return _NO_VALUES
-        start = entry.start if entry.vector < 0 else self._offsets[entry.device][entry.vector]
-        return self._host[entry.device][start:start + entry.length]
+        start = entry.start if entry.vector < 0 else self._vector_starts[entry.vector]
+        return self._host[start:start + entry.length]
+
+    def flag_finite(self, position: int) -> bool:
+        """Is the flag at ``position`` finite (after ``finish_copy``; -1: an integer tensor, always)."""
+        return position < 0 or bool(np.isfinite(self._host[position]))
 
     def fetch(self) -> list[tuple[Entry, np.ndarray]]:
         """The step's numbers to the host, waited for, then every entry with its numbers."""

@@ -29,7 +29,7 @@ from deeplocalize.errors import FaultDetected, StopTraining
 from deeplocalize.model import DataInfo, LossInfo, ModelInfo
 from deeplocalize.monitor import Monitor
 from deeplocalize.probes import torch_facts as facts
-from deeplocalize.probes.torch_collector import LayerSlot, TorchCollector, iter_tensors
+from deeplocalize.probes.torch_collector import TorchCollector, iter_tensors
 from deeplocalize.trace import StepRecord
 from deeplocalize.vocabulary import OnFault
 
@@ -174,17 +174,23 @@ class TorchSession:
 
     # ------------------------------------------------------------------ module hooks
     def _module_pre(self, module: nn.Module, args: Any) -> None:
-        if self._live:
-            self._guard("forward pre-hook", self._on_pre, module, args)
-
-    def _on_pre(self, module: nn.Module, args: Any) -> None:
-        slot = self.collector.slots.get(module)
-        if slot is not None and not slot.is_root:  # the common case: a known layer
-            if torch.is_grad_enabled() and module.training:
+        if not (_ACTIVE and _ACTIVE[-1] is self):
+            return
+        try:  # ``_guard``, inlined: this runs for every module call
+            slot = self.collector.slots.get(module)
+            if slot is None or slot.is_root:
+                self._on_pre(module, args)
+            elif torch.is_grad_enabled() and module.training:  # the common case: a known layer
                 if self._pending_boundary:
                     self._finalize()
                 self.collector.forward_pre(slot, args)
-            return
+        except (StopTraining, FaultDetected):
+            raise
+        except Exception as exc:
+            self.monitor.tool_error("torch probe forward pre-hook", exc)
+
+    def _on_pre(self, module: nn.Module, args: Any) -> None:
+        """A module that is not a known inner layer: a loss, a model root, or one not seen before."""
         if facts.is_loss_module(module):
             self._loss_ctx = [self._loss_info(type(module).__name__), False]
             return
@@ -204,22 +210,25 @@ class TorchSession:
             self.collector.forward_pre(slot, args)
 
     def _module_post(self, module: nn.Module, args: Any, output: Any) -> None:
-        if self._live:
-            self._guard("forward hook", self._on_post, module, args, output)
+        if not (_ACTIVE and _ACTIVE[-1] is self):
+            return
+        try:  # ``_guard``, inlined: this runs for every module call
+            slot = self.collector.slots.get(module)
+            if slot is not None:
+                self.collector.forward_post(slot, args, output)
+            else:
+                self._on_post(module, args, output)
+        except (StopTraining, FaultDetected):
+            raise
+        except Exception as exc:
+            self.monitor.tool_error("torch probe forward hook", exc)
 
     def _on_post(self, module: nn.Module, args: Any, output: Any) -> None:
-        slot = self.collector.slots.get(module)
-        if slot is not None:
-            self.collector.forward_post(slot, args, output)
-            return
+        """A module that is not a layer: a loss module's call gives the loss facts."""
         if facts.is_loss_module(module):
             ctx, self._loss_ctx = self._loss_ctx, None
             if ctx is not None and not ctx[1] and len(args) >= 2:
                 self._on_loss(ctx[0], args[0], args[1], {})
-            return
-        slot: LayerSlot | None = self.collector.slots.get(module)
-        if slot is not None:
-            self.collector.forward_post(slot, args, output)
 
     def _observe_input(self, args: Any) -> None:
         self.collector.observe_data(args)
@@ -340,8 +349,8 @@ class TorchSession:
         if not any(o["id"] == id(opt) for o in self._opt_infos):  # facts read once per optimizer
             self._opt_infos.append({"id": id(opt), "info": facts.optimizer_info(opt)})
             self._facts_dirty = True
-        if not self.collector.activity:
-            return
+        if not self.collector.activity or not self.collector.full:
+            return  # a cheap step's gradients are measured with the weights, in one fused norm at its end
         self.collector.snapshot_params()
         self.collector.measure_grads()
 
