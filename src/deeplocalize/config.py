@@ -17,10 +17,11 @@ class Config:
 
     # ---------------------------------------------------------------- probing cadence and bounds
     #: Steps between full statistics (min/max/mean/std/norm/zero/dead/saturation). Every step regardless:
-    #: the loss, a one-pass finiteness flag per activation/output gradient and one fused norm over all
-    #: parameters/gradients, so NaN/Inf latency stays 0 steps. Own calibration (benchmarks/overhead, CPU,
-    #: docs/performance.md): a full step costs ~0.4-0.5x of a small CNN's step, so 20 adds ~2-3% on average
-    #: where 10 adds ~4-5%; 20 is the most the trend detectors allow (10 full points in 200 steps).
+    #: the loss, a one-pass finiteness flag per activation and output gradient (read from the bias
+    #: gradient where that sums it) and one fused norm over all parameters/gradients, so NaN/Inf latency
+    #: stays 0 steps. Own calibration (benchmarks/overhead, CPU, docs/performance.md): a full step costs
+    #: ~0.4-0.5x of a small CNN's step, so 20 adds ~2-3% on average where 10 adds ~4-5%; 20 is the most
+    #: the trend detectors allow (10 full points in 200 steps).
     stats_every: int = 20
     #: Steps between runs of the trend detectors (the per-step numerical checks run every step). Own
     #: calibration: one pass of the trend detectors costs 4-9 ms on CPU; at the stats cadence (new full

@@ -507,9 +507,34 @@ def test_pass_through_layers_reuse_their_input_flag_and_get_no_gradient_hook() -
     assert rec.stats[(1, Channel.OUTPUT)][summary.NONFINITE] == 0  # ReLU: its input's flag
     assert (1, Channel.OUTPUT_GRAD) not in rec.stats and (2, Channel.OUTPUT_GRAD) not in rec.stats
     assert (0, Channel.OUTPUT_GRAD) in rec.stats and (3, Channel.OUTPUT_GRAD) in rec.stats
-    # data, labels (integer: no pass), two Linear outputs, two Linear output gradients: none over the
-    # ReLU/Dropout outputs (16 x 16 elements) or their gradients
-    assert sorted(calls) == sorted([16 * 8, 16, 16 * 16, 16 * 3, 16 * 3, 16 * 16])
+    # data, labels (integer: no pass), two Linear outputs: none over the ReLU/Dropout outputs (16 x 16
+    # elements) or their gradients; the Linear output gradients are read from their bias gradients
+    assert sorted(calls) == sorted([16 * 8, 16, 16 * 16, 16 * 3])
+
+
+def test_output_gradients_of_biased_layers_are_read_from_their_parameter_gradients() -> None:
+    model = nn.Sequential(nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 16, bias=False), nn.Linear(16, 3))
+    x, y = tm.blobs()
+    hooked: list[int] = []
+    register = torch.Tensor.register_hook
+
+    def counting(self: torch.Tensor, hook: object) -> object:
+        hooked.append(self.shape[-1])
+        return register(self, hook)
+
+    with _watch(model, config=dl.Config(stats_every=1000)) as run:
+        tm.train(model, x, y, steps=2)
+        torch.Tensor.register_hook = counting  # type: ignore[method-assign]
+        try:
+            tm.train(model, x, y, steps=1)
+        finally:
+            torch.Tensor.register_hook = register  # type: ignore[method-assign]
+    assert hooked == [16]  # the bias-free Linear keeps its gradient hook
+    rec = run.monitor.trace.last_record
+    for i in (0, 2, 3):  # every output gradient still has its row: size and (zero) non-finite count
+        row = rec.stats[(i, Channel.OUTPUT_GRAD)]
+        assert row[summary.NUMEL] == rec.stats[(i, Channel.OUTPUT)][summary.NUMEL] > 0
+        assert row[summary.NONFINITE] == 0
 
 
 def test_nan_made_between_pass_through_layers_is_still_localized() -> None:

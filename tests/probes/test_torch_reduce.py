@@ -128,7 +128,7 @@ def test_step_buffer_flags_share_scalars_and_report_finiteness() -> None:
     assert buf.new_flag(torch.arange(3)) == -1  # integers are always finite: no scalar
     buf.flags += [("a", 4, ok), ("b", 4, ok), ("c", 2, bad), ("d", 3, -1)]
     buf.add("loss", "value", 1, [torch.tensor(0.5)])
-    buf.add_vector("norms", "norms", torch.tensor([3.0, 4.0]))
+    buf.add("norms", "norms", 2, [torch.tensor(3.0), torch.tensor(4.0)])
     (_, loss_vals), (_, norm_vals) = buf.fetch()
     assert not buf.finite and len(buf) == 6
     assert [buf.flag_finite(p) for _, _, p in buf.flags] == [True, True, False, True]
@@ -140,7 +140,7 @@ def test_step_buffer_groups_by_device_when_one_stack_is_refused(monkeypatch: pyt
     and land at their places (simulated on the CPU by refusing the first, single-device stack)."""
     buf = red.StepBuffer()
     buf.add("s", "full", 3, [torch.tensor(1.0), torch.tensor(2.0)])
-    buf.add_vector("v", "norms", torch.tensor([5.0, 6.0, 7.0]))
+    buf.add("v", "norms", 3, [torch.tensor(5.0), torch.tensor(6.0), torch.tensor(7.0)])
     buf.flags.append(("f", 1, buf.new_flag(torch.tensor([8.0]))))
     original, calls = torch.stack, []
 

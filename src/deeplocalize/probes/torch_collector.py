@@ -25,12 +25,19 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch._utils import _flatten_dense_tensors
 
 from deeplocalize import summary
 from deeplocalize.model import LayerInfo
 from deeplocalize.monitor import Monitor
 from deeplocalize.probes import torch_reduce as red
-from deeplocalize.probes.torch_facts import RELU_FAMILY, activation_of, default_unit_axis, is_pass_through
+from deeplocalize.probes.torch_facts import (
+    RELU_FAMILY,
+    activation_of,
+    default_unit_axis,
+    is_pass_through,
+    output_grad_in_params,
+)
 from deeplocalize.trace import StepRecord
 from deeplocalize.vocabulary import Channel
 
@@ -48,6 +55,8 @@ _UNKNOWN = object()
 _MAX_HOLD_S = 1.0
 #: Parameters of one layer up to this many elements are concatenated before reduction (full steps).
 _CAT_LIMIT = 1 << 22
+#: A flag position meaning "non-finite iff the layer's parameter gradients are" (``output_grad_in_params``).
+FROM_PARAM_GRADS = -2
 
 
 class LayerSlot:
@@ -58,12 +67,14 @@ class LayerSlot:
         "activation",
         "explicit_params",
         "grad_hook",
+        "grad_in_params",
         "in_pos",
         "index",
         "input_key",
         "is_root",
         "module",
         "name",
+        "output_grad_key",
         "output_key",
         "output_shape",
         "pass_through",
@@ -93,9 +104,13 @@ class LayerSlot:
         self.ready = False  # indexed and its output shape known: cheap steps take the short path
         self.input_key = (self, Channel.INPUT)
         self.output_key = (self, Channel.OUTPUT)
+        self.output_grad_key = (self, Channel.OUTPUT_GRAD)
         self.weight_grad_key = (self, Channel.WEIGHT_GRAD)
         self.weights_key = (self, Channel.WEIGHTS)
         self.grad_hook: Callable[[torch.Tensor], None] | None = None  # set by the collector
+        #: on cheap steps, the output gradient's finiteness is read from the parameter gradients (no hook);
+        #: set when the parameter table is read
+        self.grad_in_params = False
 
     def params(self) -> list[torch.Tensor]:
         """The layer's parameters, looked up now (so a model moved to another device is followed)."""
@@ -382,7 +397,10 @@ class TorchCollector:
             else:
                 pos = buffer.new_flag(t)
                 if t.requires_grad and not slot.pass_through:
-                    t.register_hook(slot.grad_hook)
+                    if slot.grad_in_params:  # its bias gradient sums this gradient: no pass of our own
+                        buffer.flags.append((slot.output_grad_key, t.numel(), FROM_PARAM_GRADS))
+                    else:
+                        t.register_hook(slot.grad_hook)
             buffer.flags.append((key, t.numel(), pos))
             self._last = (t, t._version, pos, slot)
 
@@ -400,7 +418,7 @@ class TorchCollector:
         return default_unit_axis(slot.module, out.dim())
 
     def _grad_hook(self, slot: LayerSlot) -> Callable[[torch.Tensor], None]:
-        key = (slot, Channel.OUTPUT_GRAD)
+        key = slot.output_grad_key
 
         def hook(grad: torch.Tensor | None) -> None:
             if grad is None:  # an output the loss does not depend on (cuDNN's LSTM passes None for h, c)
@@ -435,7 +453,8 @@ class TorchCollector:
         """The loss tensor (on which backward is called); several per step are averaged."""
         if isinstance(loss, torch.Tensor) and loss.numel() == 1 and not loss.is_complex():
             self._open()
-            self.buffer.add("loss", "value", 1, [loss.detach().reshape(()).clone()])
+            value = loss.detach()
+            self.buffer.add("loss", "value", 1, [(value if value.dim() == 0 else value.reshape(())).clone()])
 
     def observe_accuracy(self, correct: torch.Tensor, counted: torch.Tensor) -> None:
         """Correct predictions and counted samples of one loss call (device scalars)."""
@@ -448,6 +467,8 @@ class TorchCollector:
         if self._params is None or self.full:
             self._params = [(slot, slot.params()) for slot in self.ordered()]
             self._norm_plan = _NormPlan(self._params)
+            for slot, params in self._params:
+                slot.grad_in_params = output_grad_in_params(slot.module, params)
         return self._params
 
     def snapshot_params(self) -> None:
@@ -455,9 +476,9 @@ class TorchCollector:
         self._open()
         if not self.full or self._snapshot is not None:
             return
-        with torch.no_grad():
+        with torch.no_grad():  # a clone under no_grad needs no detach (one op per parameter less)
             self._snapshot = {
-                slot: [(p, p.detach().clone()) for p in params if p.requires_grad]
+                slot: [(p, p.clone()) for p in params if p.requires_grad]
                 for slot, params in self._param_table()
             }
 
@@ -494,7 +515,7 @@ class TorchCollector:
         self._kept.extend(t for _, t in items)
         for positions, norms in red.group_norms([t for _, t in items]):
             extra = [(items[i][0], base + i) for i in positions]
-            self.buffer.add_vector("norms", "norms", norms, extra=extra)
+            self.buffer.add("norms", "norms", len(norms), norms, extra=extra)
 
     def _measure_params(self) -> None:
         """Weights (and updates) at the step's end; on a cheap step, with the gradients if not measured yet,
@@ -505,11 +526,12 @@ class TorchCollector:
                 self._cheap_norms()
                 return
             self.measure_grads()
-            self._observe_layers([(slot.weights_key, p.detach()) for slot, params in table for p in params])
-            self._observe_layers([
-                ((slot, Channel.UPDATE), p.detach() - before)
-                for slot, pairs in (self._snapshot or {}).items() for p, before in pairs
-                if p.shape == before.shape and p.device == before.device])
+            self._observe_layers([(slot.weights_key, p) for slot, params in table for p in params])
+            moved = [((slot, Channel.UPDATE), p, before) for slot, pairs in (self._snapshot or {}).items()
+                     for p, before in pairs if p.shape == before.shape and p.device == before.device]
+            if moved:  # every update in one op
+                updates = torch._foreach_sub([p for _, p, _ in moved], [before for _, _, before in moved])
+                self._observe_layers([(key, u) for (key, _, _), u in zip(moved, updates, strict=True)])
 
     def _cheap_norms(self) -> None:
         """Every step: one fused norm over the gradients (unless measured already) and the weights."""
@@ -530,14 +552,14 @@ class TorchCollector:
         norms = None
         if plan.uniform:
             with contextlib.suppress(RuntimeError):  # moved to other devices since the plan was made
-                norms = torch.stack(torch._foreach_norm(tensors))
+                norms = torch._foreach_norm(tensors)
         if norms is None:
             self._observe_norms(list(zip(keys, tensors, strict=True)))
             return
         base = len(self._kept)
         self._kept.extend(tensors)
-        self.buffer.add_vector("norms", "norms", norms,
-                               extra=list(zip(keys, range(base, base + len(keys)), strict=True)))
+        self.buffer.add("norms", "norms", len(norms), norms,
+                        extra=list(zip(keys, range(base, base + len(keys)), strict=True)))
 
     def _observe_layers(self, items: list[tuple[Any, torch.Tensor]], layout: red.Layout = _STATS) -> None:
         """Full statistics of parameter-like tensors, one flat tensor per key (a layer's kernel and bias
@@ -548,7 +570,7 @@ class TorchCollector:
         for key, ts in groups.items():
             if len(ts) > 1 and sum(t.numel() for t in ts) <= _CAT_LIMIT and all(
                     t.device == ts[0].device and t.dtype == ts[0].dtype and not t.is_sparse for t in ts):
-                ts = [torch.cat([t.reshape(-1) for t in ts])]
+                ts = [_flatten_dense_tensors(ts)]  # one call: flattened and concatenated
             for t in ts:
                 self._observe(key, t, keep=True, layout=layout)
 
@@ -708,8 +730,12 @@ class TorchCollector:
                 acc[0] += numel
                 acc[1] += count
 
+        derived: list[tuple[Any, int]] = []  # output gradients read from the parameter gradients
         for key, numel, pos in buffer.flags:  # an activation's flag is not held: a count of 1, a lower bound
-            add_plain(key, numel, 0.0 if clean or buffer.flag_finite(pos) else 1.0)
+            if pos == FROM_PARAM_GRADS:
+                derived.append((key, numel))
+            else:
+                add_plain(key, numel, 0.0 if clean or buffer.flag_finite(pos) else 1.0)
         vectors: dict[Any, list[np.ndarray]] = {}  # per key the full vectors
         for entry in buffer.entries:
             kind = entry.kind
@@ -724,6 +750,10 @@ class TorchCollector:
                     bad = not clean and not np.isfinite(norm)
                     count = (1.0 if counts is None else max(float(counts[kept]), 1.0)) if bad else 0.0
                     add_plain(key, kept_tensors[kept].numel(), count)
+        for key, numel in derived:  # none when the gradients were not measured (e.g. not reached by the loss)
+            grads = plain.get((key[0], Channel.WEIGHT_GRAD))
+            if grads is not None:
+                add_plain(key, numel, 1.0 if grads[1] else 0.0)
         merged = red.summaries_from_counts(plain)
         for key, vecs in vectors.items():
             if key in merged:

@@ -46,6 +46,23 @@ def is_pass_through(module: nn.Module) -> bool:
     return (cls.__name__ in PASS_THROUGH and cls.__module__.startswith("torch.nn.modules")
             and next(iter(module.parameters()), None) is None)
 
+#: Built-in layers whose ``bias`` gradient is their output gradient summed over every axis but the feature
+#: axis, the very sum a finiteness flag takes: with a trainable bias, the layer's parameter gradients are
+#: non-finite whenever its output gradient is, so a cheap step reads the output gradient's finiteness from
+#: them (one fused norm at the step's end) instead of hooking the gradient (one more pass over it).
+BIAS_SUMS_OUTPUT_GRAD = frozenset({
+    "Linear", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
+    "LayerNorm", "GroupNorm", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d",
+})
+
+
+def output_grad_in_params(module: nn.Module, params: list[torch.Tensor]) -> bool:
+    """True for a built-in layer of ``BIAS_SUMS_OUTPUT_GRAD`` whose trainable bias is one of ``params``."""
+    cls = type(module)
+    bias = getattr(module, "bias", None)
+    return (cls.__name__ in BIAS_SUMS_OUTPUT_GRAD and cls.__module__.startswith("torch.nn.modules")
+            and isinstance(bias, torch.Tensor) and bias.requires_grad and any(p is bias for p in params))
+
 #: torch loss module class / functional name -> (normalized name, what the loss expects).
 _LOSSES: dict[str, tuple[str, str]] = {
     "CrossEntropyLoss": ("cross_entropy", "logits"), "cross_entropy": ("cross_entropy", "logits"),
@@ -230,7 +247,7 @@ def accuracy_scalars(loss_name: str, pred: torch.Tensor, target: torch.Tensor,
     """(correct, counted) as 0-dim device tensors, or None when the pair allows no accuracy."""
     if loss_name not in _CLASSIFICATION or not isinstance(pred, torch.Tensor):
         return None
-    pred, target = pred.detach(), target.detach()
+    # no detach: argmax and comparisons are not differentiable, so no graph is recorded (two ops less)
     if loss_name in ("cross_entropy", "nll"):
         if pred.dim() < 2:
             return None

@@ -1,8 +1,8 @@
 """On-device reductions of torch tensors, and the per-step buffer that reaches the host in one transfer.
 
-Every observed tensor is reduced where it lives to a few 0-dim tensors ("scalars") or, for parameter
-groups, one vector of norms; nothing is read on the host until ``StepBuffer.fetch`` concatenates all of the
-step's numbers into one tensor per device and copies it once. The host turns them into ``summary.STATS``.
+Every observed tensor is reduced where it lives to a few 0-dim tensors ("scalars"; for parameter groups,
+the norms of one ``_foreach_norm``); nothing is read on the host until ``StepBuffer.fetch`` stacks all of
+the step's numbers into one tensor per device and copies it once. The host turns them into ``summary.STATS``.
 
 What the collector computes (see ``torch_collector``):
 - every step: ``finite_flag`` (one sum) of each layer output, output gradient and input batch (not held:
@@ -41,7 +41,10 @@ from deeplocalize import summary
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 def _flat(x: torch.Tensor) -> torch.Tensor:
-    v = x.detach().reshape(-1)
+    """``x`` as a flat float tensor outside autograd (ops only where needed: each costs between kernels)."""
+    v = x.detach() if x.requires_grad else x
+    if v.dim() != 1:
+        v = v.reshape(-1)
     if v.dtype in _LOW_PRECISION or not v.is_floating_point():
         v = v.float()
     return v
@@ -91,10 +94,10 @@ def stat_scalars(x: torch.Tensor, layout: Layout = Layout()) -> list[torch.Tenso
     return out
 
 
-def group_norms(tensors: Sequence[torch.Tensor]) -> list[tuple[list[int], torch.Tensor]]:
+def group_norms(tensors: Sequence[torch.Tensor]) -> list[tuple[list[int], list[torch.Tensor]]]:
     """L2 norms of many tensors, one ``_foreach_norm`` per (device, dtype) group: [(positions, norms)].
 
-    ``norms`` is a 1-D tensor on the group's device (float32 or wider); ``positions`` index ``tensors``.
+    ``norms`` are 0-dim tensors on the group's device (float32 or wider); ``positions`` index ``tensors``.
     """
     groups: dict[tuple[Any, Any], list[int]] = {}
     for i, t in enumerate(tensors):
@@ -108,7 +111,7 @@ def group_norms(tensors: Sequence[torch.Tensor]) -> list[tuple[list[int], torch.
             norms = torch._foreach_norm(members)
         else:
             norms = [m.float().norm() for m in members]
-        out.append((pos, torch.stack(norms)))
+        out.append((pos, list(norms)))
     return out
 
 
@@ -182,16 +185,15 @@ class Entry:
     key: Hashable
     kind: str
     numel: int
-    start: int  # index of its first number among the step's scalars (``vector`` < 0)
+    start: int  # index of its first number among the step's scalars
     length: int
     extra: Any = None
-    vector: int = -1  # index among the step's vectors (``add_vector``), or -1 for scalars
 
 
 class StepBuffer:
     """Collects the numbers of one step; they reach the host in one copy per device.
 
-    Two kinds of observation: ``entries`` (``add``/``add_vector``: full statistics, losses, norms) and, for
+    Two kinds of observation: ``entries`` (``add``: full statistics, losses, norms) and, for
     the every-step NaN/Inf check, ``flags``: ``(key, numel, position)`` tuples whose position indexes the
     step's scalars (-1: an integer tensor, always finite). A flag is one scalar however many observations
     share it (a pass-through layer's output reuses its input's), and costs one list append: the hooks that
@@ -200,12 +202,10 @@ class StepBuffer:
 
     def __init__(self) -> None:
         self.scalars: list[torch.Tensor] = []
-        self.vectors: list[torch.Tensor] = []
         self.entries: list[Entry] = []
         self.flags: list[tuple[Hashable, int, int]] = []
         self.finite = True  # after ``finish_copy``: every copied number is finite (no NaN/Inf anywhere)
         self._host: np.ndarray = _NO_VALUES
-        self._vector_starts: list[int] = []
         self._staged: list[tuple[torch.Tensor, Any, np.ndarray | None]] = []
 
     def __len__(self) -> int:
@@ -225,49 +225,38 @@ class StepBuffer:
         self.entries.append(Entry(key, kind, numel, len(self.scalars), len(scalars), extra))
         self.scalars.extend(scalars)
 
-    def add_vector(self, key: Hashable, kind: str, vector: torch.Tensor, extra: Any = None) -> None:
-        """Record a 1-D tensor of numbers (e.g. the norms of a parameter group)."""
-        n = vector.numel()
-        self.entries.append(Entry(key, kind, n, 0, n, extra, len(self.vectors)))
-        self.vectors.append(vector.reshape(-1))
-
     def _parts(self) -> list[tuple[torch.Tensor, np.ndarray | None]]:
         """The step's numbers as one flat tensor per device, with their host positions (None: in order)."""
-        try:  # the common case: one device
-            parts = ([torch.stack(self.scalars)] if self.scalars else []) + self.vectors
-            return [(parts[0] if len(parts) == 1 else torch.cat(parts), None)]
+        try:  # the common case: one device, one stack
+            return [(torch.stack(self.scalars), None)]
         except RuntimeError:  # tensors on several devices
             pass
         groups: dict[Any, tuple[list[torch.Tensor], list[int]]] = {}
-        pos = 0
-        for t in [s.reshape(1) for s in self.scalars] + self.vectors:
+        for pos, t in enumerate(self.scalars):
             tensors, positions = groups.setdefault(t.device, ([], []))
             tensors.append(t)
-            positions.extend(range(pos, pos + t.numel()))
-            pos += t.numel()
-        return [(torch.cat(ts), np.asarray(ps)) for ts, ps in groups.values()]
+            positions.append(pos)
+        return [(torch.stack(ts), np.asarray(ps)) for ts, ps in groups.values()]
 
     def start_copy(self, force_async: bool | None = None) -> bool:
         """Start the copy of the step's numbers to the host, once per device. Returns True when a copy is
         still in flight (a CUDA device: into pinned memory, behind the step's kernels; or ``force_async``),
         so that ``finish_copy`` must wait for it."""
-        self._vector_starts, pos = [], len(self.scalars)
-        for vec in self.vectors:
-            self._vector_starts.append(pos)
-            pos += vec.numel()
-        parts = [] if pos == 0 else self._parts()
-        self._host = _NO_VALUES if len(parts) == 1 and parts[0][1] is None else np.empty(pos)
+        n = len(self.scalars)
+        parts = self._parts() if n else []
+        self._host = _NO_VALUES if len(parts) == 1 and parts[0][1] is None else np.empty(n)
         self._staged = []
         for flat, positions in parts:
-            flat = flat.to(torch.float64)
             if flat.is_cuda and force_async is not False:
                 host = torch.empty(flat.shape, dtype=torch.float64, pin_memory=True)
-                host.copy_(flat, non_blocking=True)
+                host.copy_(flat.to(torch.float64), non_blocking=True)
                 done = torch.cuda.Event()
                 done.record(torch.cuda.current_stream(flat.device))
                 self._staged.append((host, done, positions))
-            else:
-                self._place(flat.cpu().numpy(), positions)
+            else:  # float64 on the host: a numpy conversion costs less than a torch op between kernels
+                if flat.dtype not in (torch.float32, torch.float64):
+                    flat = flat.to(torch.float64)
+                self._place(np.asarray(flat.cpu().numpy(), dtype=np.float64), positions)
         return bool(self._staged) or bool(force_async)
 
     def _place(self, values: np.ndarray, positions: np.ndarray | None) -> None:
@@ -283,15 +272,14 @@ class StepBuffer:
             done.synchronize()
             self._place(host.numpy(), positions)
         self._staged = []
-        self.scalars, self.vectors = [], []
+        self.scalars = []
         self.finite = bool(np.isfinite(self._host).all())
 
     def values(self, entry: Entry) -> np.ndarray:
         """An entry's numbers (after ``finish_copy``)."""
         if not entry.length:
             return _NO_VALUES
-        start = entry.start if entry.vector < 0 else self._vector_starts[entry.vector]
-        return self._host[start:start + entry.length]
+        return self._host[entry.start:entry.start + entry.length]
 
     def flag_finite(self, position: int) -> bool:
         """Is the flag at ``position`` finite (after ``finish_copy``; -1: an integer tensor, always)."""
