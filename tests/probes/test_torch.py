@@ -548,6 +548,67 @@ def test_nan_made_between_pass_through_layers_is_still_localized() -> None:
     assert list(run.monitor.trace.series(3, Channel.OUTPUT, "nonfinite") > 0) == [False, False, True]
 
 
+class _Residual(nn.Module):
+    """fc1 -> h + mid(fc2(relu(h))) -> norm -> head; from training call ``nan_from`` on, a NaN starts
+    either in ``mid`` (a layer: ``how="layer"``) or in a non-layer op after it (``how="sqrt"``)."""
+
+    def __init__(self, nan_from: int = 0, how: str = "") -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.fc1, self.fc2, self.norm, self.head = nn.Linear(8, 16), nn.Linear(16, 16), nn.LayerNorm(16), \
+            nn.Linear(16, 3)
+        self.mid = _NanAfter(nan_from) if how == "layer" else nn.Identity()
+        self.nan_from, self.how, self.calls = nan_from, how, 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += self.training
+        h = self.fc1(x)
+        r = self.mid(self.fc2(F.relu(h)))
+        if self.how == "sqrt" and self.calls >= self.nan_from:  # makes NaN from finite values
+            r = torch.sqrt(r - 100.0)
+        return self.head(self.norm(h + r) * 1.0)
+
+
+def test_inputs_made_by_finite_preserving_ops_take_their_operands_flags() -> None:
+    model = _Residual()
+    x, y = tm.blobs()
+    calls: list[int] = []
+    original = torch_reduce.finite_flag
+
+    def counting(t: torch.Tensor) -> torch.Tensor | None:
+        calls.append(t.numel())
+        return original(t)
+
+    with _watch(model, config=dl.Config(stats_every=1000)) as run:
+        tm.train(model, x, y, steps=2)
+        torch_reduce.finite_flag, saved = counting, torch_reduce.finite_flag
+        try:
+            tm.train(model, x, y, steps=1)
+        finally:
+            torch_reduce.finite_flag = saved
+    rec = run.monitor.trace.last_record
+    assert [layer.name for layer in run.monitor.model.layers] == ["fc1", "fc2", "mid", "norm", "head"]
+    assert rec.stats[(3, Channel.INPUT)][summary.NONFINITE] == 0  # norm's input h + r: fc1's and mid's flags
+    # data, labels (integer: no pass), fc1, fc2, norm, head outputs (mid, an Identity, passes its input's
+    # on); fc2's input relu(h) and norm's input h + r take the flags of h and r; head's input (a product,
+    # not finite-preserving) gets a pass of its own
+    assert sorted(calls) == sorted([16 * 8, 16, 16 * 16, 16 * 16, 16 * 16, 16 * 16, 16 * 3])
+
+
+@pytest.mark.parametrize("how", ["layer", "sqrt"])
+def test_a_nan_reaching_a_derived_flag_is_found_where_it_starts(how: str) -> None:
+    model = _Residual(nan_from=3, how=how)
+    x, y = tm.blobs()
+    with _watch(model, config=dl.Config(stats_every=10)) as run:
+        tm.train(model, x, y, steps=3)
+    trace = run.monitor.trace
+    assert list(trace.series(3, Channel.INPUT, "nonfinite") > 0) == [False, False, True]  # norm's input
+    assert list(trace.series(2, Channel.OUTPUT, "nonfinite") > 0) == [False, False, how == "layer"]
+    first = run.diagnosis.findings[0]
+    assert (first.symptom, first.phase, first.step) == (Symptom.NUMERICAL_ERROR, Phase.FORWARD, 3)
+    assert first.layer.name == ("mid" if how == "layer" else "norm")  # made by mid / reached norm's input
+
+
 def test_routine_steps_reach_the_monitor_in_order_and_by_exit(monkeypatch: pytest.MonkeyPatch) -> None:
     model = tm.mlp()
     x, y = tm.blobs()

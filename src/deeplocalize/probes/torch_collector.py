@@ -32,6 +32,7 @@ from deeplocalize.model import LayerInfo
 from deeplocalize.monitor import Monitor
 from deeplocalize.probes import torch_reduce as red
 from deeplocalize.probes.torch_facts import (
+    FINITE_PRESERVING_NODES,
     RELU_FAMILY,
     activation_of,
     default_unit_axis,
@@ -57,6 +58,8 @@ _MAX_HOLD_S = 1.0
 _CAT_LIMIT = 1 << 22
 #: A flag position meaning "non-finite iff the layer's parameter gradients are" (``output_grad_in_params``).
 FROM_PARAM_GRADS = -2
+#: How many finite-preserving autograd nodes deep a tensor's flag may be derived from known flags.
+_GRAPH_DEPTH = 4
 
 
 class LayerSlot:
@@ -100,7 +103,7 @@ class LayerSlot:
         self.is_root = False  # the model itself (a one-layer model): its input is the batch
         #: where the finiteness flag of this call's single input tensor is in the step's buffer (-1: an
         #: integer tensor; None: unknown), set by forward_pre
-        self.in_pos: int | None = None
+        self.in_pos: red.FlagPos | None = None
         self.ready = False  # indexed and its output shape known: cheap steps take the short path
         self.input_key = (self, Channel.INPUT)
         self.output_key = (self, Channel.OUTPUT)
@@ -257,6 +260,9 @@ class TorchCollector:
         #: hands each output to the next, and anything else is summed again (correct, one pass more)
         self._seen: dict[int, tuple[weakref.ref, int, int, LayerSlot | None]] = {}
         self._last: tuple[torch.Tensor, int, int, LayerSlot | None] | None = None
+        #: autograd node -> flag position of what it made (the layer outputs of this step): a tensor made
+        #: from them by finite-preserving ops takes their flags (``_graph_pos``)
+        self._nodes: dict[Any, red.FlagPos] = {}
 
     def _open(self) -> None:
         if not self.open:
@@ -269,20 +275,51 @@ class TorchCollector:
         return torch.is_grad_enabled() and (module is None or module.training)
 
     # ------------------------------------------------------------------ observations
-    def _flag_pos(self, t: torch.Tensor) -> int:
-        """Position of a tensor's finiteness flag, reusing the one of an identical already-seen tensor."""
+    def _flag_pos(self, t: torch.Tensor) -> red.FlagPos:
+        """Position of a tensor's finiteness flag: the one of an identical already-seen tensor, else derived
+        from the flags of what it was made of (``_graph_pos``), else a new flag (one pass)."""
         last = self._last
         if last is not None and last[0] is t and last[1] == t._version:
             return last[2]
         hit = self._seen.get(id(t))
         if hit is not None and hit[0]() is t and hit[1] == t._version:
             return hit[2]
+        fn = t.grad_fn
+        if fn is not None and self._nodes:
+            pos = self._graph_pos(fn, 0)
+            if pos is not None:
+                return pos
         return self.buffer.new_flag(t)
 
-    def _remember(self, t: torch.Tensor, pos: int, slot: LayerSlot | None) -> None:
+    def _graph_pos(self, fn: Any, depth: int) -> red.FlagPos | None:
+        """The flags a tensor made by autograd node ``fn`` is finite with: a layer output's own, or, through
+        up to ``_GRAPH_DEPTH`` finite-preserving nodes (``FINITE_PRESERVING_NODES``), those of every input;
+        None when an input is unknown (a constant, a parameter, an untracked tensor)."""
+        known = self._nodes.get(fn)
+        if known is not None:
+            return known
+        if depth >= _GRAPH_DEPTH or type(fn).__name__ not in FINITE_PRESERVING_NODES:
+            return None
+        parts = []
+        for node, _ in fn.next_functions:
+            pos = None if node is None else self._graph_pos(node, depth + 1)
+            if pos is None:
+                return None
+            parts.append(pos)
+        return red.union_pos(parts) if parts else None
+
+    def _note_node(self, t: torch.Tensor, pos: red.FlagPos) -> None:
+        """Remember which flag the tensor's autograd node made (a node with several outputs: all of them)."""
+        fn = t.grad_fn
+        if fn is not None:
+            old = self._nodes.get(fn)
+            self._nodes[fn] = pos if old is None or old == pos else red.union_pos((old, pos))
+
+    def _remember(self, t: torch.Tensor, pos: red.FlagPos, slot: LayerSlot | None) -> None:
         with contextlib.suppress(TypeError, RuntimeError):  # tensors without weakref/version support
             self._last = (t, t._version, pos, slot)
             self._seen[id(t)] = (weakref.ref(t), t._version, pos, slot)
+            self._note_node(t, pos)
 
     def _observe(self, key: Any, t: torch.Tensor, slot: LayerSlot | None = None,
                  units_axis: int | None = None, band: tuple[float, float] | None = None,
@@ -403,6 +440,7 @@ class TorchCollector:
                         t.register_hook(slot.grad_hook)
             buffer.flags.append((key, t.numel(), pos))
             self._last = (t, t._version, pos, slot)
+            self._note_node(t, pos)
 
     def _unit_axis(self, slot: LayerSlot, args: Any, out: torch.Tensor) -> int | None:
         """Feature axis of the output: conv 1, linear last; elementwise layers inherit their producer's."""
@@ -819,7 +857,7 @@ class _NormPlan:
 class _Layout:
     """The layout of the last clean cheap step: what it observed, and its record's rows (every count 0)."""
 
-    flags: list[tuple[Any, int, int]]
+    flags: list[tuple[Any, int, red.FlagPos]]
     entries: list[red.Entry]
     keys: list[Any]
     block: np.ndarray

@@ -50,6 +50,8 @@ def is_pass_through(module: nn.Module) -> bool:
 #: axis, the very sum a finiteness flag takes: with a trainable bias, the layer's parameter gradients are
 #: non-finite whenever its output gradient is, so a cheap step reads the output gradient's finiteness from
 #: them (one fused norm at the step's end) instead of hooking the gradient (one more pass over it).
+#: ``nn.Embedding`` (no padding index, dense gradient) qualifies too: its weight gradient adds up every row
+#: of the output gradient.
 BIAS_SUMS_OUTPUT_GRAD = frozenset({
     "Linear", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
     "LayerNorm", "GroupNorm", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d",
@@ -57,11 +59,34 @@ BIAS_SUMS_OUTPUT_GRAD = frozenset({
 
 
 def output_grad_in_params(module: nn.Module, params: list[torch.Tensor]) -> bool:
-    """True for a built-in layer of ``BIAS_SUMS_OUTPUT_GRAD`` whose trainable bias is one of ``params``."""
+    """Are the layer's parameter gradients non-finite whenever its output gradient is (see
+    ``BIAS_SUMS_OUTPUT_GRAD``)? Built-in layers only (subclasses are not trusted)."""
     cls = type(module)
+    if not cls.__module__.startswith("torch.nn.modules"):
+        return False
+    if cls is nn.Embedding:
+        weight = module.weight
+        return (module.padding_idx is None and not module.sparse and weight.requires_grad
+                and any(p is weight for p in params))
     bias = getattr(module, "bias", None)
-    return (cls.__name__ in BIAS_SUMS_OUTPUT_GRAD and cls.__module__.startswith("torch.nn.modules")
-            and isinstance(bias, torch.Tensor) and bias.requires_grad and any(p is bias for p in params))
+    return (cls.__name__ in BIAS_SUMS_OUTPUT_GRAD and isinstance(bias, torch.Tensor) and bias.requires_grad
+            and any(p is bias for p in params))
+
+
+#: Autograd nodes whose outputs are finite whenever their inputs are (barring overflow near the dtype's
+#: maximum, where a finiteness flag, a sum, overflows first): a tensor such a node made from tensors whose
+#: flags are known takes their flags instead of a pass of its own (a residual sum ``x + f(x)``, ``F.relu``
+#: between layers, a view or a mean). Products, divisions, exp/log/sqrt/pow and dtype casts are not here.
+FINITE_PRESERVING_NODES = frozenset({
+    "AddBackward0", "AddBackward1", "SubBackward0", "SubBackward1", "NegBackward0",
+    "ReluBackward0", "GeluBackward0", "SiluBackward0", "SigmoidBackward0", "TanhBackward0",
+    "LeakyReluBackward0", "HardtanhBackward0", "EluBackward0", "SoftmaxBackward0", "LogSoftmaxBackward0",
+    "ViewBackward0", "UnsafeViewBackward0", "ReshapeAliasBackward0", "AliasBackward0", "TransposeBackward0",
+    "TransposeBackward1", "PermuteBackward0", "TBackward0", "ExpandBackward0", "SqueezeBackward0",
+    "SqueezeBackward1", "SqueezeBackward2", "UnsqueezeBackward0", "SliceBackward0", "SelectBackward0",
+    "CloneBackward0", "CatBackward0", "StackBackward0", "MeanBackward0", "MeanBackward1",
+    "NativeDropoutBackward0", "MaxPool2DWithIndicesBackward0", "AvgPool2DBackward0",
+})
 
 #: torch loss module class / functional name -> (normalized name, what the loss expects).
 _LOSSES: dict[str, tuple[str, str]] = {

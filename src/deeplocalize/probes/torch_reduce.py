@@ -40,6 +40,18 @@ from deeplocalize import summary
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
+#: Where a finiteness flag is among a step's scalars: an index (-1: an integer tensor, always finite), or
+#: several, for a tensor finite exactly when all of those are (``union_pos``).
+FlagPos = int | tuple[int, ...]
+
+
+def union_pos(positions: Sequence[FlagPos]) -> FlagPos:
+    """One flag position for "finite when all of these are": -1 (always), an index, or a sorted tuple."""
+    flat = {q for p in positions for q in (p if isinstance(p, tuple) else (p,)) if q >= 0}
+    if not flat:
+        return -1
+    return next(iter(flat)) if len(flat) == 1 else tuple(sorted(flat))
+
 def _flat(x: torch.Tensor) -> torch.Tensor:
     """``x`` as a flat float tensor outside autograd (ops only where needed: each costs between kernels)."""
     v = x.detach() if x.requires_grad else x
@@ -203,7 +215,7 @@ class StepBuffer:
     def __init__(self) -> None:
         self.scalars: list[torch.Tensor] = []
         self.entries: list[Entry] = []
-        self.flags: list[tuple[Hashable, int, int]] = []
+        self.flags: list[tuple[Hashable, int, FlagPos]] = []
         self.finite = True  # after ``finish_copy``: every copied number is finite (no NaN/Inf anywhere)
         self._host: np.ndarray = _NO_VALUES
         self._staged: list[tuple[torch.Tensor, Any, np.ndarray | None]] = []
@@ -281,8 +293,10 @@ class StepBuffer:
             return _NO_VALUES
         return self._host[entry.start:entry.start + entry.length]
 
-    def flag_finite(self, position: int) -> bool:
-        """Is the flag at ``position`` finite (after ``finish_copy``; -1: an integer tensor, always)."""
+    def flag_finite(self, position: FlagPos) -> bool:
+        """Is the flag at ``position`` finite (after ``finish_copy``; -1: an integer tensor, always)?"""
+        if isinstance(position, tuple):
+            return bool(np.isfinite(self._host[list(position)]).all())
         return position < 0 or bool(np.isfinite(self._host[position]))
 
     def fetch(self) -> list[tuple[Entry, np.ndarray]]:
