@@ -548,6 +548,42 @@ def test_nan_made_between_pass_through_layers_is_still_localized() -> None:
     assert list(run.monitor.trace.series(3, Channel.OUTPUT, "nonfinite") > 0) == [False, False, True]
 
 
+class _Attention(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.attn, self.head = nn.MultiheadAttention(8, 2, batch_first=True), nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        seq = x.reshape(len(x), 2, 4).repeat(1, 1, 2)
+        return self.head(self.attn(seq, seq, seq, need_weights=False)[0].mean(dim=1))
+
+
+def test_attention_owns_its_out_proj_and_its_output_gradient_is_read_from_it() -> None:
+    model = _Attention()
+    x, y = tm.blobs()
+    hooked: list[tuple[int, ...]] = []
+    register = torch.Tensor.register_hook
+
+    def counting(self: torch.Tensor, hook: object) -> object:
+        hooked.append(tuple(self.shape))
+        return register(self, hook)
+
+    with _watch(model, config=dl.Config(stats_every=1000)) as run:
+        tm.train(model, x, y, steps=2)
+        torch.Tensor.register_hook = counting  # type: ignore[method-assign]
+        try:
+            tm.train(model, x, y, steps=1)
+        finally:
+            torch.Tensor.register_hook = register  # type: ignore[method-assign]
+    attn = run.monitor.model.layers[0]
+    assert (attn.name, attn.params) == ("attn", sum(p.numel() for p in model.attn.parameters()))
+    assert hooked == []  # no output-gradient hook on a cheap step
+    rec = run.monitor.trace.last_record
+    assert rec.stats[(0, Channel.OUTPUT_GRAD)][summary.NONFINITE] == 0
+    assert rec.stats[(0, Channel.WEIGHT_GRAD)][summary.NUMEL] == attn.params
+
+
 class _Residual(nn.Module):
     """fc1 -> h + mid(fc2(relu(h))) -> norm -> head; from training call ``nan_from`` on, a NaN starts
     either in ``mid`` (a layer: ``how="layer"``) or in a non-layer op after it (``how="sqrt"``)."""

@@ -51,7 +51,7 @@ def is_pass_through(module: nn.Module) -> bool:
 #: non-finite whenever its output gradient is, so a cheap step reads the output gradient's finiteness from
 #: them (one fused norm at the step's end) instead of hooking the gradient (one more pass over it).
 #: ``nn.Embedding`` (no padding index, dense gradient) qualifies too: its weight gradient adds up every row
-#: of the output gradient.
+#: of the output gradient; so does ``nn.MultiheadAttention`` through ``out_proj.bias``.
 BIAS_SUMS_OUTPUT_GRAD = frozenset({
     "Linear", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
     "LayerNorm", "GroupNorm", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d",
@@ -68,6 +68,9 @@ def output_grad_in_params(module: nn.Module, params: list[torch.Tensor]) -> bool
         weight = module.weight
         return (module.padding_idx is None and not module.sparse and weight.requires_grad
                 and any(p is weight for p in params))
+    if cls is nn.MultiheadAttention:
+        bias = module.out_proj.bias
+        return isinstance(bias, torch.Tensor) and bias.requires_grad and any(p is bias for p in params)
     bias = getattr(module, "bias", None)
     return (cls.__name__ in BIAS_SUMS_OUTPUT_GRAD and isinstance(bias, torch.Tensor) and bias.requires_grad
             and any(p is bias for p in params))

@@ -166,7 +166,8 @@ class TorchSession:
                 continue
             slot = self.collector.slots.get(module)
             if slot is None:
-                self.collector.add_layer(module, full)
+                # attention applies out_proj functionally: its parameters are the attention layer's own
+                self.collector.add_layer(module, full, recurse=isinstance(module, nn.MultiheadAttention))
             elif old is not None and slot.index is None:
                 slot.name = full  # was a root of its own before its parent was first seen
         for module, slot in self.collector.slots.items():
