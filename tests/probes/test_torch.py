@@ -548,6 +548,66 @@ def test_nan_made_between_pass_through_layers_is_still_localized() -> None:
     assert list(run.monitor.trace.series(3, Channel.OUTPUT, "nonfinite") > 0) == [False, False, True]
 
 
+def _count_flag_passes(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[list[int], object]:
+    """Element counts of the finiteness passes of one cheap step (after two steps to learn the layout)."""
+    calls: list[int] = []
+    original = torch_reduce.finite_flag
+
+    def counting(t: torch.Tensor) -> torch.Tensor | None:
+        calls.append(t.numel())
+        return original(t)
+
+    with _watch(model, config=dl.Config(stats_every=1000)) as run:
+        tm.train(model, x, y, steps=3)
+        torch_reduce.finite_flag, saved = counting, torch_reduce.finite_flag
+        try:
+            tm.train(model, x, y, steps=1)
+        finally:
+            torch_reduce.finite_flag = saved
+    return calls, run
+
+
+def test_a_layer_output_is_flagged_where_its_chain_of_pass_through_layers_ends() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(36, 3))
+    x, y = tm.images()
+    calls, run = _count_flag_passes(model, x, y)
+    # the batch, labels (integer: no pass), the pooled conv output (4 x 3 x 3, not 4 x 6 x 6) and the logits
+    assert sorted(calls) == sorted([16 * 64, 16, 16 * 36, 16 * 3])
+    rec = run.monitor.trace.last_record
+    assert all(rec.stats[(i, Channel.OUTPUT)][summary.NONFINITE] == 0 for i in range(5))
+
+
+class _InPlaceAfter(nn.Module):
+    """fc1, then an in-place change of its output by a non-layer op (NaN from training call ``nan_from``
+    on), then ReLU and fc2."""
+
+    def __init__(self, nan_from: int = 0) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.fc1, self.relu, self.fc2 = nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3)
+        self.nan_from, self.calls = nan_from, 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += self.training
+        h = self.fc1(x)
+        h += float("nan") if self.nan_from and self.calls >= self.nan_from else 1.0  # in place, every step
+        return self.fc2(self.relu(h))
+
+
+def test_an_output_changed_in_place_before_the_next_layer_is_flagged_where_it_is_made() -> None:
+    x, y = tm.blobs()
+    calls, _ = _count_flag_passes(_InPlaceAfter(), x, y)
+    # fc1's own output and ReLU's input (changed since) each get a pass: no chain through the change
+    assert sorted(calls) == sorted([16 * 8, 16, 16 * 16, 16 * 16, 16 * 3])
+    model = _InPlaceAfter(nan_from=5)
+    with _watch(model, config=dl.Config(stats_every=1000)) as run:
+        tm.train(model, x, y, steps=5)
+    first = run.diagnosis.findings[0]
+    assert (first.phase, first.step, first.layer.name) == (Phase.FORWARD, 5, "relu")  # between fc1 and relu
+    assert list(run.monitor.trace.series(0, Channel.OUTPUT, "nonfinite")) == [0, 0, 0, 0, 0]
+
+
 class _Attention(nn.Module):
     def __init__(self) -> None:
         super().__init__()

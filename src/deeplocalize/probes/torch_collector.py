@@ -68,6 +68,7 @@ class LayerSlot:
     __slots__ = (
         "__weakref__",
         "activation",
+        "chain_flag",
         "explicit_params",
         "grad_hook",
         "grad_in_params",
@@ -114,6 +115,9 @@ class LayerSlot:
         #: on cheap steps, the output gradient's finiteness is read from the parameter gradients (no hook);
         #: set when the parameter table is read
         self.grad_in_params = False
+        #: on cheap steps its output goes straight into pass-through layers (learned on an earlier step):
+        #: its flag is taken at the end of that chain (``TorchCollector._end_chain``)
+        self.chain_flag = False
 
     def params(self) -> list[torch.Tensor]:
         """The layer's parameters, looked up now (so a model moved to another device is followed)."""
@@ -263,6 +267,11 @@ class TorchCollector:
         #: autograd node -> flag position of what it made (the layer outputs of this step): a tensor made
         #: from them by finite-preserving ops takes their flags (``_graph_pos``)
         self._nodes: dict[Any, red.FlagPos] = {}
+        #: an output whose flag is taken where its chain of pass-through layers ends:
+        #: [tensor now carrying it, its version, reserved flag position, producing layer, moved past it]
+        self._chain: list[Any] | None = None
+        #: an output flagged at once, watched to learn whether a pass-through layer takes it next
+        self._trial: tuple[torch.Tensor, int, LayerSlot] | None = None
 
     def _open(self) -> None:
         if not self.open:
@@ -314,6 +323,37 @@ class TorchCollector:
         if fn is not None:
             old = self._nodes.get(fn)
             self._nodes[fn] = pos if old is None or old == pos else red.union_pos((old, pos))
+
+    def _interrupt(self) -> None:
+        """Anything but the next layer's forward happens: a pending chain's flag is taken now."""
+        self._trial = None
+        if self._chain is not None:
+            self._end_chain()
+
+    def _follow(self, slot: LayerSlot, t: torch.Tensor) -> None:
+        """A layer's forward starts on ``t``: a chain goes on through a pass-through layer taking its tensor
+        as it is, else it ends; a watched output learns whether such a layer took it."""
+        chain = self._chain
+        watched = chain[0] if chain is not None else self._trial[0] if self._trial is not None else None
+        carried = slot.pass_through and watched is t
+        if chain is not None and not (carried and chain[1] == t._version):
+            self._end_chain()
+        trial, self._trial = self._trial, None
+        if trial is not None:
+            trial[2].chain_flag = carried and trial[1] == t._version and t.is_floating_point()
+
+    def _end_chain(self) -> None:
+        """Take the pending flag on the chain's last tensor. Pass-through layers carry a NaN or +Inf on, and
+        what they can drop (a -Inf through a ReLU, an Inf through a saturating activation, values a pooling
+        window skips) reaches neither the loss nor the gradients; the chain's last tensor is often far
+        smaller (pooling). A chain that did not start (no pass-through layer took the output as it was)
+        stops its producer from chaining again."""
+        chain, self._chain = self._chain, None
+        t, version, pos, producer, moved = chain
+        self.buffer.scalars[pos] = red.finite_flag(t)
+        if not moved or t._version != version:  # changed in place since: flagged as it is, not chained again
+            producer.chain_flag = False
+        self._note_node(t, pos)
 
     def _remember(self, t: torch.Tensor, pos: red.FlagPos, slot: LayerSlot | None) -> None:
         with contextlib.suppress(TypeError, RuntimeError):  # tensors without weakref/version support
@@ -372,10 +412,13 @@ class TorchCollector:
         flags = self.buffer.flags
         if len(args) == 1 and isinstance(args[0], torch.Tensor):  # the common case, kept short
             t = args[0]
+            if self._chain is not None or self._trial is not None:
+                self._follow(slot, t)
             if not (t.is_complex() or t.is_sparse):
                 pos = slot.in_pos = self._flag_pos(t)
                 flags.append((slot.input_key, t.numel(), pos))
             return
+        self._interrupt()
         for t in iter_tensors(args):
             if not (t.is_complex() or t.is_sparse):
                 flags.append((slot.input_key, t.numel(), self._flag_pos(t)))
@@ -392,6 +435,7 @@ class TorchCollector:
             if tensors is not None:
                 self._cheap_outputs(slot, tensors)
                 return
+        self._interrupt()
         tensors = (output,) if isinstance(output, torch.Tensor) else list(iter_tensors(output))
         if slot.index is None:
             slot.index = self._next_index
@@ -426,13 +470,26 @@ class TorchCollector:
         """The every-step path, kept short: these hooks run between the training's kernels, where every line
         of Python costs several times what it costs in a loop."""
         buffer, key = self.buffer, slot.output_key
+        single = len(tensors) == 1
         for t in tensors:
+            chained = False
             if slot.pass_through and slot.in_pos is not None:
                 # finite input -> finite output, forward and backward: reuse the input's flag (its gradient
                 # is not observed on any step)
                 pos = slot.in_pos
+                chain = self._chain
+                if chain is not None and single and chain[2] == pos:  # the chain goes on with this output
+                    chain[0], chain[1], chain[4] = t, t._version, True
+                    chained = True
             else:
-                pos = buffer.new_flag(t)
+                if slot.chain_flag and single and t.is_floating_point():  # flagged where the chain ends
+                    pos = buffer.reserve()
+                    self._chain = [t, t._version, pos, slot, False]
+                    chained = True
+                else:
+                    pos = buffer.new_flag(t)
+                    if single:
+                        self._trial = (t, t._version, slot)
                 if t.requires_grad and not slot.pass_through:
                     if slot.grad_in_params:  # its bias gradient sums this gradient: no pass of our own
                         buffer.flags.append((slot.output_grad_key, t.numel(), FROM_PARAM_GRADS))
@@ -440,7 +497,8 @@ class TorchCollector:
                         t.register_hook(slot.grad_hook)
             buffer.flags.append((key, t.numel(), pos))
             self._last = (t, t._version, pos, slot)
-            self._note_node(t, pos)
+            if not chained:  # a chain's tensors stand for its flag only once it ends (``_end_chain``)
+                self._note_node(t, pos)
 
     def _unit_axis(self, slot: LayerSlot, args: Any, out: torch.Tensor) -> int | None:
         """Feature axis of the output: conv 1, linear last; elementwise layers inherit their producer's."""
@@ -464,6 +522,8 @@ class TorchCollector:
             try:
                 if not self.open:
                     self._open()
+                if self._chain is not None or self._trial is not None:
+                    self._interrupt()
                 if self.full or grad.is_complex() or grad.is_sparse:
                     self._observe(key, grad, layout=_GRAD_STATS)
                 else:  # the every-step path, kept short (see forward_post)
@@ -475,6 +535,7 @@ class TorchCollector:
 
     def observe_data(self, x: Any) -> None:
         """The input batch of the model (first tensor found) -> ``record.data``."""
+        self._interrupt()
         for t in iter_tensors(x):
             self._open()
             self.activity = True
@@ -483,12 +544,14 @@ class TorchCollector:
 
     def observe_target(self, y: Any) -> None:
         """The labels given to the loss -> ``record.target``."""
+        self._interrupt()
         if isinstance(y, torch.Tensor):
             self._open()
             self._observe("target", y)
 
     def observe_loss(self, loss: torch.Tensor) -> None:
         """The loss tensor (on which backward is called); several per step are averaged."""
+        self._interrupt()
         if isinstance(loss, torch.Tensor) and loss.numel() == 1 and not loss.is_complex():
             self._open()
             value = loss.detach()
@@ -496,6 +559,7 @@ class TorchCollector:
 
     def observe_accuracy(self, correct: torch.Tensor, counted: torch.Tensor) -> None:
         """Correct predictions and counted samples of one loss call (device scalars)."""
+        self._interrupt()
         self._open()
         self.buffer.add("accuracy", "ratio", 1, [correct, counted])
 
@@ -524,6 +588,7 @@ class TorchCollector:
         """Parameter gradients, once per step: full statistics, or one fused norm per device and dtype."""
         if self._grads_done:
             return
+        self._interrupt()
         self._open()
         self._grads_done = True
         items = self._grad_items()
@@ -558,6 +623,7 @@ class TorchCollector:
     def _measure_params(self) -> None:
         """Weights (and updates) at the step's end; on a cheap step, with the gradients if not measured yet,
         all in one fused norm."""
+        self._interrupt()
         with torch.no_grad():
             table = self._param_table()
             if not self.full:

@@ -231,6 +231,11 @@ class StepBuffer:
         self.scalars.append(flag)
         return len(self.scalars) - 1
 
+    def reserve(self) -> int:
+        """A scalar position whose value is set later (``scalars[pos] = ...``, before the copy)."""
+        self.scalars.append(_RESERVED)
+        return len(self.scalars) - 1
+
     def add(self, key: Hashable, kind: str, numel: int, scalars: Sequence[torch.Tensor] = (),
             extra: Any = None) -> None:
         """Record an observation; ``scalars`` are 0-dim tensors (may be empty)."""
@@ -307,3 +312,5 @@ class StepBuffer:
 
 
 _NO_VALUES = np.zeros(0)
+#: A reserved scalar not filled in by the copy: NaN, so a probe bug shows as a fault, never as "finite".
+_RESERVED = torch.tensor(float("nan"))
