@@ -312,5 +312,6 @@ class StepBuffer:
 
 
 _NO_VALUES = np.zeros(0)
-#: A reserved scalar not filled in by the copy: NaN, so a probe bug shows as a fault, never as "finite".
-_RESERVED = torch.tensor(float("nan"))
+#: A reserved scalar until it is set: finite, so a flag the probe failed to take (a tool error, recorded)
+#: reads as "nothing seen", as when an immediate flag fails, never as a fault in the user's training.
+_RESERVED = torch.zeros(())
