@@ -5,9 +5,12 @@
 
 Each hook of the torch session (and each output-gradient hook) is wrapped with a ``perf_counter`` pair;
 per step, the time inside each hook is summed. Reported: the median over cheap steps (no full statistics,
-no trend check: what most steps cost) and over full-statistics steps, per hook, and the plain step's median
-for scale. The wrappers add well under a microsecond per call. This measures the probe in place, between
-the training's kernels, where its Python runs several times slower than in a loop.
+no trend check: what most steps cost) and over full-statistics steps, per hook; the mean over every step
+(cheap, full-statistics and trend-check steps: what a long run pays per step), with the part of it spent in
+``Monitor.record`` (the held-back records, the trace, the store and the trend checks, which run inside the
+step-end hook); and the plain step's median for scale. The wrappers add well under a microsecond per call.
+This measures the probe in place, between the training's kernels, where its Python runs several times
+slower than in a loop.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import torch
 
 import deeplocalize as dl
 from benchmarks.overhead.workloads import TORCH_WORKLOADS
+from deeplocalize.monitor import Monitor
 from deeplocalize.probes import torch_collector, torch_session
 
 #: session methods that torch calls (hooks and wrappers), with the label they are reported under
@@ -41,6 +45,7 @@ HOOKS = {
     "_opt_post": "optimizer hook (step end)",
 }
 GRAD_HOOKS = "output-gradient hooks"
+MONITOR = "Monitor.record"  # inside the step-end hook: records, trace, store, the trend checks
 
 
 @contextlib.contextmanager
@@ -79,6 +84,7 @@ def timed_hooks(spent: collections.Counter) -> Iterator[None]:
 
     originals.append((torch_collector.TorchCollector, "_grad_hook", make_grad_hook))
     torch_collector.TorchCollector._grad_hook = timed_grad_hook
+    wrap(Monitor, "record", MONITOR)
     try:
         yield
     finally:
@@ -87,7 +93,8 @@ def timed_hooks(spent: collections.Counter) -> Iterator[None]:
 
 
 def breakdown(name: str, steps: int) -> tuple[float, dict[str, dict[str, float]]]:
-    """(plain step median in µs, {"cheap"/"full": {label: median µs per step, "total": ...}})."""
+    """(plain step median in µs, {"cheap"/"full": {label: median µs per step, "total": ...}, "mean": {"total":
+    mean µs per step over every step, MONITOR: the part of it in ``Monitor.record``}})."""
     work = TORCH_WORKLOADS[name]()
     plain = []
     for i in range(steps // 2):
@@ -97,7 +104,7 @@ def breakdown(name: str, steps: int) -> tuple[float, dict[str, dict[str, float]]
     config = dl.Config()
     every = max(1, config.stats_every)
     spent: collections.Counter = collections.Counter()
-    per_step: dict[str, list[dict[str, float]]] = {"cheap": [], "full": []}
+    per_step: dict[str, list[dict[str, float]]] = {"cheap": [], "full": [], "every": []}
     with tempfile.TemporaryDirectory() as store, timed_hooks(spent), \
             dl.watch(work.model, work.optimizer, on_fault="continue", store=store, config=config):
         for i in range(1, steps + 1):
@@ -105,13 +112,18 @@ def breakdown(name: str, steps: int) -> tuple[float, dict[str, dict[str, float]]
             work.step(i)
             if i <= 2 * every:
                 continue  # warm-up, model facts, pre-flight checks
+            # Monitor.record runs inside the step-end hook: not added to the total twice
+            per_step["every"].append({"total": sum(v for k, v in spent.items() if k != MONITOR),
+                                      MONITOR: spent.get(MONITOR, 0.0)})
             kind = "full" if (i - 1) % every == 0 else "cheap"
             if kind == "cheap" and i % max(1, config.check_every) == 0:
                 continue  # a trend check (and the batch of held-back records) lands here
-            per_step[kind].append({**spent, "total": sum(spent.values())})
+            per_step[kind].append({**spent, "total": sum(v for k, v in spent.items() if k != MONITOR)})
     labels = [*HOOKS.values(), GRAD_HOOKS, "total"]
     medians = {kind: {label: statistics.median([s.get(label, 0.0) for s in rows]) * 1e6 for label in labels}
-               for kind, rows in per_step.items() if rows}
+               for kind, rows in per_step.items() if rows and kind != "every"}
+    medians["mean"] = {label: statistics.fmean(s[label] for s in per_step["every"]) * 1e6
+                       for label in ("total", MONITOR)}
     return statistics.median(plain[5:]) * 1e6, medians
 
 
@@ -133,6 +145,11 @@ def main(argv: list[str] | None = None) -> int:
             cheap, full = medians["cheap"][label], medians.get("full", {}).get(label, float("nan"))
             bold = "**" if label == "total" else ""
             print(f"| {name} | {bold}{label}{bold} | {bold}{cheap:.0f}{bold} | {bold}{full:.0f}{bold} |")
+        mean = medians["mean"]
+        print(f"| {name} | **every step, averaged** (cheap, full-statistics and trend-check steps) | "
+              f"**{mean['total']:.0f}** | |")
+        print(f"| {name} | of which `{MONITOR}` (records, trace, store, trend checks) | "
+              f"{mean[MONITOR]:.0f} | |")
         print(f"| {name} | (plain step, for scale) | {plain:.0f} | |")
     return 0
 

@@ -11,12 +11,13 @@ if str(ROOT) not in sys.path:
 
 from benchmarks.overhead import breakdown  # noqa: E402
 
+from deeplocalize.monitor import Monitor  # noqa: E402
 from deeplocalize.probes import torch_collector, torch_session  # noqa: E402
 
 
 def test_breakdown_times_every_hook_and_restores_the_session() -> None:
     originals = {name: getattr(torch_session.TorchSession, name) for name in breakdown.HOOKS}
-    grad_hook = torch_collector.TorchCollector._grad_hook
+    grad_hook, record = torch_collector.TorchCollector._grad_hook, Monitor.record
     plain_us, medians = breakdown.breakdown("mlp", steps=100)
     assert plain_us > 0
     cheap, full = medians["cheap"], medians["full"]
@@ -24,5 +25,8 @@ def test_breakdown_times_every_hook_and_restores_the_session() -> None:
     assert full["total"] > cheap["total"]  # full statistics cost more than the every-step flags
     # the MLP's Linear layers have biases: their output gradients are hooked on full-statistics steps only
     assert cheap[breakdown.GRAD_HOOKS] == 0 and full[breakdown.GRAD_HOOKS] > 0
+    mean = medians["mean"]
+    assert mean["total"] > mean[breakdown.MONITOR] > 0  # the records reach the monitor inside the hooks
     assert {name: getattr(torch_session.TorchSession, name) for name in breakdown.HOOKS} == originals
     assert torch_collector.TorchCollector._grad_hook is grad_hook
+    assert Monitor.record is record
