@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -29,6 +30,45 @@ def _watch(model: nn.Module, opt: object = None, **kw: object) -> dl.probes.torc
 
 def _final_params(model: nn.Module) -> list[torch.Tensor]:
     return [p.detach().clone() for p in model.parameters()]
+
+
+def _count_gradient_hooks(model: nn.Module, x: torch.Tensor,
+                          y: torch.Tensor) -> tuple[list[tuple[int, ...]], Any]:
+    """Shapes of the tensors given a gradient hook on one cheap step (after two steps)."""
+    hooked: list[tuple[int, ...]] = []
+    register = torch.Tensor.register_hook
+
+    def counting(self: torch.Tensor, hook: object) -> object:
+        hooked.append(tuple(self.shape))
+        return register(self, hook)
+
+    with _watch(model, config=dl.Config(stats_every=1000)) as run:
+        tm.train(model, x, y, steps=2)
+        torch.Tensor.register_hook = counting  # type: ignore[method-assign]
+        try:
+            tm.train(model, x, y, steps=1)
+        finally:
+            torch.Tensor.register_hook = register  # type: ignore[method-assign]
+    return hooked, run
+
+
+def _count_flag_passes(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[list[int], Any]:
+    """Element counts of the finiteness passes of one cheap step (after two steps to learn the layout)."""
+    calls: list[int] = []
+    original = torch_reduce.finite_flag
+
+    def counting(t: torch.Tensor) -> torch.Tensor | None:
+        calls.append(t.numel())
+        return original(t)
+
+    with _watch(model, config=dl.Config(stats_every=1000)) as run:
+        tm.train(model, x, y, steps=3)
+        torch_reduce.finite_flag, saved = counting, torch_reduce.finite_flag
+        try:
+            tm.train(model, x, y, steps=1)
+        finally:
+            torch_reduce.finite_flag = saved
+    return calls, run
 
 
 # ---------------------------------------------------------------------------------------- non-interference
@@ -488,21 +528,7 @@ def test_one_host_transfer_per_clean_step_at_any_cadence(monkeypatch: pytest.Mon
 def test_pass_through_layers_reuse_their_input_flag_and_get_no_gradient_hook() -> None:
     model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Dropout(0.1), nn.Linear(16, 3))
     x, y = tm.blobs()
-    calls: list[int] = []
-    original = torch_reduce.finite_flag
-
-    def counting(t: torch.Tensor) -> torch.Tensor | None:
-        calls.append(t.numel())
-        return original(t)
-
-    with _watch(model, config=dl.Config(stats_every=1000)) as run:
-        tm.train(model, x, y, steps=2)
-        calls.clear()
-        torch_reduce.finite_flag, saved = counting, torch_reduce.finite_flag
-        try:
-            tm.train(model, x, y, steps=1)
-        finally:
-            torch_reduce.finite_flag = saved
+    calls, run = _count_flag_passes(model, x, y)
     rec = run.monitor.trace.last_record
     assert rec.stats[(1, Channel.OUTPUT)][summary.NONFINITE] == 0  # ReLU: its input's flag
     assert (1, Channel.OUTPUT_GRAD) not in rec.stats and (2, Channel.OUTPUT_GRAD) not in rec.stats
@@ -515,21 +541,8 @@ def test_pass_through_layers_reuse_their_input_flag_and_get_no_gradient_hook() -
 def test_output_gradients_of_biased_layers_are_read_from_their_parameter_gradients() -> None:
     model = nn.Sequential(nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 16, bias=False), nn.Linear(16, 3))
     x, y = tm.blobs()
-    hooked: list[int] = []
-    register = torch.Tensor.register_hook
-
-    def counting(self: torch.Tensor, hook: object) -> object:
-        hooked.append(self.shape[-1])
-        return register(self, hook)
-
-    with _watch(model, config=dl.Config(stats_every=1000)) as run:
-        tm.train(model, x, y, steps=2)
-        torch.Tensor.register_hook = counting  # type: ignore[method-assign]
-        try:
-            tm.train(model, x, y, steps=1)
-        finally:
-            torch.Tensor.register_hook = register  # type: ignore[method-assign]
-    assert hooked == [16]  # the bias-free Linear keeps its gradient hook
+    hooked, run = _count_gradient_hooks(model, x, y)
+    assert hooked == [(16, 16)]  # the bias-free Linear keeps its gradient hook
     rec = run.monitor.trace.last_record
     for i in (0, 2, 3):  # every output gradient still has its row: size and (zero) non-finite count
         row = rec.stats[(i, Channel.OUTPUT_GRAD)]
@@ -546,25 +559,6 @@ def test_nan_made_between_pass_through_layers_is_still_localized() -> None:
     assert (first.symptom, first.phase, first.layer.index, first.step) == (
         Symptom.NUMERICAL_ERROR, Phase.FORWARD, 2, 3)
     assert list(run.monitor.trace.series(3, Channel.OUTPUT, "nonfinite") > 0) == [False, False, True]
-
-
-def _count_flag_passes(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[list[int], object]:
-    """Element counts of the finiteness passes of one cheap step (after two steps to learn the layout)."""
-    calls: list[int] = []
-    original = torch_reduce.finite_flag
-
-    def counting(t: torch.Tensor) -> torch.Tensor | None:
-        calls.append(t.numel())
-        return original(t)
-
-    with _watch(model, config=dl.Config(stats_every=1000)) as run:
-        tm.train(model, x, y, steps=3)
-        torch_reduce.finite_flag, saved = counting, torch_reduce.finite_flag
-        try:
-            tm.train(model, x, y, steps=1)
-        finally:
-            torch_reduce.finite_flag = saved
-    return calls, run
 
 
 def test_a_layer_output_is_flagged_where_its_chain_of_pass_through_layers_ends() -> None:
@@ -622,20 +616,7 @@ class _Attention(nn.Module):
 def test_attention_owns_its_out_proj_and_its_output_gradient_is_read_from_it() -> None:
     model = _Attention()
     x, y = tm.blobs()
-    hooked: list[tuple[int, ...]] = []
-    register = torch.Tensor.register_hook
-
-    def counting(self: torch.Tensor, hook: object) -> object:
-        hooked.append(tuple(self.shape))
-        return register(self, hook)
-
-    with _watch(model, config=dl.Config(stats_every=1000)) as run:
-        tm.train(model, x, y, steps=2)
-        torch.Tensor.register_hook = counting  # type: ignore[method-assign]
-        try:
-            tm.train(model, x, y, steps=1)
-        finally:
-            torch.Tensor.register_hook = register  # type: ignore[method-assign]
+    hooked, run = _count_gradient_hooks(model, x, y)
     attn = run.monitor.model.layers[0]
     assert (attn.name, attn.params) == ("attn", sum(p.numel() for p in model.attn.parameters()))
     assert hooked == []  # no output-gradient hook on a cheap step
@@ -666,22 +647,8 @@ class _Residual(nn.Module):
 
 
 def test_inputs_made_by_finite_preserving_ops_take_their_operands_flags() -> None:
-    model = _Residual()
     x, y = tm.blobs()
-    calls: list[int] = []
-    original = torch_reduce.finite_flag
-
-    def counting(t: torch.Tensor) -> torch.Tensor | None:
-        calls.append(t.numel())
-        return original(t)
-
-    with _watch(model, config=dl.Config(stats_every=1000)) as run:
-        tm.train(model, x, y, steps=2)
-        torch_reduce.finite_flag, saved = counting, torch_reduce.finite_flag
-        try:
-            tm.train(model, x, y, steps=1)
-        finally:
-            torch_reduce.finite_flag = saved
+    calls, run = _count_flag_passes(_Residual(), x, y)
     rec = run.monitor.trace.last_record
     assert [layer.name for layer in run.monitor.model.layers] == ["fc1", "fc2", "mid", "norm", "head"]
     assert rec.stats[(3, Channel.INPUT)][summary.NONFINITE] == 0  # norm's input h + r: fc1's and mid's flags
