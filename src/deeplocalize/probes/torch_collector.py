@@ -4,8 +4,10 @@ Reusable by any driver that can tell where a step ends: the PyTorch session (opt
 Keras probe under the torch backend (Keras layers are torch modules; the callback ends the step).
 
 Cost model (docs/performance.md): every step, a one-pass finiteness flag per output / output gradient /
-batch (none for pass-through layers, which reuse their input's), one fused norm over all parameter
-gradients and one over all parameters, one host copy (on a GPU it runs behind the kernels and the step is
+batch (none for pass-through layers, which reuse their input's; a layer output feeding pass-through layers
+is flagged where that chain ends; an input made from flagged tensors by finite-preserving ops takes their
+flags; the output gradient of a layer whose bias gradient sums it is read from that), one fused norm over
+all parameter gradients and all parameters, one host copy (on a GPU it runs behind the kernels and the step is
 completed later, see ``end_step``); every ``stats_every`` steps, full statistics. Activations are not
 held (holding them was slower on CPU and costs GPU memory), so a flagged activation's ``nonfinite`` is 1,
 a lower bound; parameters, gradients and updates get exact counts in a second host copy made only on a

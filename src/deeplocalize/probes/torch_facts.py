@@ -46,6 +46,7 @@ def is_pass_through(module: nn.Module) -> bool:
     return (cls.__name__ in PASS_THROUGH and cls.__module__.startswith("torch.nn.modules")
             and next(iter(module.parameters()), None) is None)
 
+
 #: Built-in layers whose ``bias`` gradient is their output gradient summed over every axis but the feature
 #: axis, the very sum a finiteness flag takes: with a trainable bias, the layer's parameter gradients are
 #: non-finite whenever its output gradient is, so a cheap step reads the output gradient's finiteness from
@@ -90,6 +91,7 @@ FINITE_PRESERVING_NODES = frozenset({
     "CloneBackward0", "CatBackward0", "StackBackward0", "MeanBackward0", "MeanBackward1",
     "NativeDropoutBackward0", "MaxPool2DWithIndicesBackward0", "AvgPool2DBackward0",
 })
+
 
 #: torch loss module class / functional name -> (normalized name, what the loss expects).
 _LOSSES: dict[str, tuple[str, str]] = {

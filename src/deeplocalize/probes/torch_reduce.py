@@ -5,10 +5,12 @@ the norms of one ``_foreach_norm``); nothing is read on the host until ``StepBuf
 the step's numbers into one tensor per device and copies it once. The host turns them into ``summary.STATS``.
 
 What the collector computes (see ``torch_collector``):
-- every step: ``finite_flag`` (one sum) of each layer output, output gradient and input batch (not held:
-  computed in the hook), and ``group_norms`` over all parameter gradients and all parameters (one
-  ``_foreach_norm`` per device/dtype group; parameters and gradients are held until the step ends). A
-  finite sum or norm proves every element finite: the cheap-step NaN/Inf check;
+- every step: ``finite_flag`` (one sum) of each layer output (taken where its chain of pass-through layers
+  ends), of the input batch and of the output gradients no bias gradient sums (not held: computed in the
+  hooks; inputs made from flagged tensors by finite-preserving ops take their flags), and ``group_norms``
+  over all parameter gradients and all parameters (one ``_foreach_norm`` per device/dtype group;
+  parameters and gradients are held until the step ends). A finite sum or norm proves every element
+  finite: the cheap-step NaN/Inf check;
 - full-statistics steps: ``stat_scalars`` per tensor, only what the detectors read (``Layout``): min,
   max, sum and sum of squares of outputs, weights and updates (+ dead units, + saturated elements); sum
   and sum of squares of output gradients; + the non-zero count of weight gradients and ReLU-family
@@ -51,6 +53,7 @@ def union_pos(positions: Sequence[FlagPos]) -> FlagPos:
     if not flat:
         return -1
     return next(iter(flat)) if len(flat) == 1 else tuple(sorted(flat))
+
 
 def _flat(x: torch.Tensor) -> torch.Tensor:
     """``x`` as a flat float tensor outside autograd (ops only where needed: each costs between kernels)."""
