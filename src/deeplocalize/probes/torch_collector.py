@@ -264,8 +264,8 @@ class TorchCollector:
         #: full steps: id(tensor) -> (weakref, version, flag position, producing layer), so that inputs reuse
         #: their producer's flag; cheap steps keep only the latest output (``_last``): a chain of layers
         #: hands each output to the next, and anything else is summed again (correct, one pass more)
-        self._seen: dict[int, tuple[weakref.ref, int, int, LayerSlot | None]] = {}
-        self._last: tuple[torch.Tensor, int, int, LayerSlot | None] | None = None
+        self._seen: dict[int, tuple[weakref.ref, int, red.FlagPos, LayerSlot | None]] = {}
+        self._last: tuple[torch.Tensor, int, red.FlagPos, LayerSlot | None] | None = None
         #: autograd node -> flag position of what it made (the layer outputs of this step): a tensor made
         #: from them by finite-preserving ops takes their flags (``_graph_pos``)
         self._nodes: dict[Any, red.FlagPos] = {}

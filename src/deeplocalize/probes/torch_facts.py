@@ -65,16 +65,15 @@ def output_grad_in_params(module: nn.Module, params: list[torch.Tensor]) -> bool
     cls = type(module)
     if not cls.__module__.startswith("torch.nn.modules"):
         return False
+
+    def trainable(t: Any) -> bool:  # a trainable tensor among the layer's measured parameters
+        return isinstance(t, torch.Tensor) and t.requires_grad and any(p is t for p in params)
+
     if cls is nn.Embedding:
-        weight = module.weight
-        return (module.padding_idx is None and not module.sparse and weight.requires_grad
-                and any(p is weight for p in params))
+        return module.padding_idx is None and not module.sparse and trainable(module.weight)
     if cls is nn.MultiheadAttention:
-        bias = module.out_proj.bias
-        return isinstance(bias, torch.Tensor) and bias.requires_grad and any(p is bias for p in params)
-    bias = getattr(module, "bias", None)
-    return (cls.__name__ in BIAS_SUMS_OUTPUT_GRAD and isinstance(bias, torch.Tensor) and bias.requires_grad
-            and any(p is bias for p in params))
+        return trainable(module.out_proj.bias)
+    return cls.__name__ in BIAS_SUMS_OUTPUT_GRAD and trainable(getattr(module, "bias", None))
 
 
 #: Autograd nodes whose outputs are finite whenever their inputs are (barring overflow near the dtype's
