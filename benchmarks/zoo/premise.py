@@ -201,7 +201,7 @@ def check(
     def one(case_id: str) -> Result:
         result = _check_case(case_id, tuple(seeds), timeout)
         if progress:
-            print(_row(result), flush=True)
+            print(row(result), flush=True)
         return result
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
@@ -212,7 +212,7 @@ def _fmt_metrics(values: list[float]) -> str:
     return " ".join(f"{v:.2f}" for v in values) if values else "-"
 
 
-def _row(r: Result) -> str:
+def row(r: Result) -> str:
     status = "PASS" if r.passed else "FAIL"
     if r.kind == "bug":
         cells = [
@@ -266,7 +266,7 @@ def report(results: list[Result], seeds: tuple[int, ...], wall: float) -> str:
         "",
         "| case | fw | task | premise | buggy metric | fixed / healthy metric | seconds | result |",
         "|---|---|---|---|---|---|---|---|",
-        *(_row(r) for r in results),
+        *(row(r) for r in results),
     ]
     failing = [r for r in results if not r.passed]
     if failing:
