@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import sys
+import time
 import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -139,3 +142,41 @@ def test_run_script_sets_and_restores_argv(tmp_path: Path) -> None:
         sys.modules.pop("t_out", None)
         sys.modules.pop("helper", None)
     assert sys.argv == argv and sys.path == path
+
+
+def _sigterm_self() -> None:
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(5)  # the handler raises in the main thread long before this ends
+
+
+def test_sigterm_is_raised_into_the_script_like_ctrl_c(tmp_path: Path, probe: FakeProbe) -> None:
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def script() -> None:
+        for _ in range(3):
+            probe.step()
+        _sigterm_self()
+
+    outcome, run_id = go(tmp_path, script)
+    assert (outcome.status, outcome.error, outcome.signal) == (143, "terminated (SIGTERM)", signal.SIGTERM)
+    assert outcome.diagnosis.steps_observed == 3
+    assert RunStore(tmp_path).load_run(run_id).diagnosis is not None
+    assert signal.getsignal(signal.SIGTERM) == previous  # the handler is put back
+
+
+def test_sigterm_handled_by_the_script_still_ends_with_143(tmp_path: Path, probe: FakeProbe) -> None:
+    def script() -> None:
+        probe.step()
+        with contextlib.suppress(KeyboardInterrupt):  # e.g. a trainer's graceful shutdown on Ctrl-C
+            _sigterm_self()
+
+    outcome, _ = go(tmp_path, script)
+    assert (outcome.status, outcome.error) == (143, "terminated (SIGTERM)")
+
+
+def test_sigterm_outside_the_script_is_remembered_not_raised(tmp_path: Path, probe: FakeProbe) -> None:
+    ran = []
+    with cli_exec.SignalWatch() as watch:
+        os.kill(os.getpid(), signal.SIGTERM)  # while setting up: remembered, the script never starts
+        outcome = execute(lambda: ran.append(1), monitor_factory, None, signals=watch)
+    assert ran == [] and outcome.status == 143 and outcome.signal == signal.SIGTERM

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -150,7 +151,7 @@ def test_script_args_and_max_steps(tmp_path: Path, scripts: dict[str, Path]) -> 
     status, doc = run_cli(tmp_path, "--max-steps", "5", script, str(argv_file), "--json", "x")
     assert json.loads(argv_file.read_text()) == [str(scripts["args.py"]), str(argv_file), "--json", "x"]
     assert doc["steps_observed"] == 5 and doc["stopped_early"] is True
-    assert status == 0
+    assert doc["verdict"] == "inconclusive" and status == 3  # 5 steps are too few to judge
 
 
 def test_process_exit_status(tmp_path: Path, scripts: dict[str, Path]) -> None:
@@ -164,7 +165,7 @@ def test_process_exit_status(tmp_path: Path, scripts: dict[str, Path]) -> None:
 
 def test_demo_diagnoses_the_bundled_bug(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "demo.json"
-    assert main(["demo", "--store", str(tmp_path), "--json", str(out)]) == 0
+    assert main(["demo", "--store", str(tmp_path), "--json", str(out)]) == 1  # the demo model is faulty
     doc = json.loads(out.read_text())
     assert doc["verdict"] == "faulty" and doc["root_causes"], doc
     text = capsys.readouterr().out
@@ -206,3 +207,149 @@ def test_keras_script_is_instrumented_through_fit(tmp_path: Path) -> None:
     top = doc["root_causes"][0]
     assert top["category"] in ("activation", "loss") and (top["layer"] or {}).get("name") in ("out", None)
     assert any(c["layer"] and c["layer"]["name"] == "out" for c in doc["root_causes"])
+
+
+# ---------------------------------------------------------------------- a store that cannot be written
+def _steps_insert(sql: str) -> bool:
+    return sql.startswith("INSERT OR REPLACE INTO steps")
+
+
+class _FailFirst:
+    """Fail the first ``n`` flushes of steps (a disk that fills up, then has room again)."""
+
+    def __init__(self, n: int) -> None:
+        self.left = n
+
+    def __call__(self, sql: str) -> bool:
+        if _steps_insert(sql) and self.left > 0:
+            self.left -= 1
+            return True
+        return False
+
+
+@pytest.mark.parametrize(("case", "fail", "message"), [
+    ("create", lambda sql: True, "database or disk is full"),
+    ("create", lambda sql: True, "attempt to write a readonly database"),
+    ("create", lambda sql: True, "database is locked"),
+    ("steps", _steps_insert, "database or disk is full"),
+    ("end", lambda sql: sql.startswith("UPDATE runs SET diagnosis"), "disk I/O error"),
+    ("transient", _FailFirst(1), "database or disk is full"),
+])
+def test_store_write_errors_never_stop_the_training(
+    tmp_path: Path, scripts: dict[str, Path], monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str], case: str, fail: Callable[[str], bool], message: str,
+) -> None:
+    from _store_faults import fail_store_writes
+
+    fail_store_writes(monkeypatch, fail, message)
+    out = tmp_path / "diagnosis.json"
+    status = main(["run", "--store", str(tmp_path / "store"), "--json", str(out), str(scripts["healthy.py"])])
+    err = capsys.readouterr().err
+    doc = json.loads(out.read_text())
+    assert doc["verdict"] == "healthy" and doc["steps_observed"] == 96  # the training ran to its end
+    assert "HEALTHY" in err  # and the diagnosis was printed
+    store_lines = [line for line in err.splitlines() if line.startswith("deeplocalize: store: ")]
+    assert store_lines and all(message in line for line in store_lines), err
+    assert [e for e in doc["tool_errors"] if e.startswith("store: ")] == [
+        line.removeprefix("deeplocalize: ") for line in store_lines]
+    if case == "transient":  # written once the disk had room again: complete, nothing lost
+        assert status == 0 and "Stored as run r0001" in err and "not stored" not in err
+        assert len(RunStore(tmp_path / "store").load_run("latest").records) == 96
+        return
+    assert status == 2  # a tool error (the verdict itself is healthy)
+    assert "Stored as run" not in err
+    (last,) = [line for line in err.splitlines() if "not stored" in line]
+    if case == "create":
+        assert last.startswith("deeplocalize: not stored: cannot write to run store") and message in last
+    else:
+        assert last.startswith("deeplocalize: run r0001 is not stored completely: run store write failed (")
+    assert "Traceback" not in err
+
+
+def test_disk_full_before_the_start(tmp_path: Path, scripts: dict[str, Path]) -> None:
+    """A real write error: with a 1 KiB file-size limit (SIGXFSZ ignored) the store cannot even be created;
+    the script still runs, the diagnosis is printed and written to --json (smaller than the limit)."""
+    import resource
+    import signal
+
+    def limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024))
+
+    out = tmp_path / "d.json"
+    script = tmp_path / "train.py"
+    script.write_text(scripts["healthy.py"].read_text())
+    proc = subprocess.run(
+        [sys.executable, "-m", "deeplocalize", "run", "--store", str(tmp_path / "store"), "--json", str(out),
+         str(script)], capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+        preexec_fn=limit,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "final loss" in proc.stdout  # the script ran to its end
+    assert "HEALTHY" in proc.stderr and "Stored as run" not in proc.stderr and "Traceback" not in proc.stderr
+    assert "deeplocalize: not stored: cannot write to run store" in proc.stderr
+    doc = json.loads(out.read_text())
+    assert doc["verdict"] == "healthy"
+    assert any(e.startswith("store: cannot write") for e in doc["tool_errors"])
+
+
+# ---------------------------------------------------------------------- exit statuses
+def test_no_training_step_is_inconclusive_exit_3(tmp_path: Path) -> None:
+    script = tmp_path / "nothing.py"
+    script.write_text("print('no training here')\n")
+    out = tmp_path / "d.json"
+    assert main(["run", "--store", str(tmp_path / "s"), "--json", str(out), "-q", str(script)]) == 3
+    assert json.loads(out.read_text())["verdict"] == "inconclusive"
+
+
+def test_demo_fixed_exits_0(tmp_path: Path) -> None:
+    out = tmp_path / "demo.json"
+    assert main(["demo", "--fixed", "--store", str(tmp_path), "--json", str(out), "-q"]) == 0
+    assert json.loads(out.read_text())["verdict"] == "healthy"
+
+
+LONG_SCRIPT = """
+step = [0]
+
+def report(n):
+    step[0] = n
+    if n == 20:
+        print("training", flush=True)
+
+train(Net(), epochs=100000, on_step=report)
+"""
+
+
+def test_sigterm_stores_and_prints_the_diagnosis_then_exits_143(tmp_path: Path) -> None:
+    import signal
+    import threading
+    import time
+
+    script = tmp_path / "long.py"
+    script.write_text(PRELUDE + LONG_SCRIPT)
+    out = tmp_path / "d.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "deeplocalize", "run", "--store", str(tmp_path / "store"), "--json", str(out),
+         "--on-fault", "continue", str(script)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+    )
+    watchdog = threading.Timer(300, proc.kill)  # never hang the suite on a stuck child
+    watchdog.start()
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "training"  # the loop runs (imports done, hooks in place)
+        time.sleep(2)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        watchdog.cancel()
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, err
+    assert "deeplocalize: terminated (SIGTERM); diagnosing the steps that ran" in err
+    assert "Stored as run r0001" in err and "Traceback" not in err
+    doc = json.loads(out.read_text())
+    assert doc["steps_observed"] > 20 and f"{doc['verdict'].upper()}" in err
+    stored = RunStore(tmp_path / "store").load_run("latest")
+    assert stored.meta["status"] == "finished" and stored.diagnosis is not None
+    assert stored.diagnosis.to_dict() == doc and stored.meta["steps"] == doc["steps_observed"]

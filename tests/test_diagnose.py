@@ -11,8 +11,9 @@ from deeplocalize.config import Config
 from deeplocalize.diagnose import DEFAULT_CAUSES, batch_read_as_time, diagnose, update_ratio
 from deeplocalize.diagnosis import CauseHint, Diagnosis, Finding
 from deeplocalize.model import DataInfo, LayerInfo, ModelInfo, OptimizerInfo
+from deeplocalize.severity import resolve
 from deeplocalize.trace import StepRecord, Trace
-from deeplocalize.vocabulary import Category, Channel, Phase, Symptom, Verdict
+from deeplocalize.vocabulary import Category, Channel, Phase, Severity, Symptom, Verdict
 
 CFG = Config()
 MODEL = ModelInfo(
@@ -37,15 +38,44 @@ def trace_of(steps: int, ratio: float | None = None) -> Trace:
 
 
 def finding(symptom: Symptom, step: int = 1, layer: int | None = None, causes: list[CauseHint] | None = None,
-            phase: Phase = Phase.LOSS) -> Finding:
+            phase: Phase = Phase.LOSS, severity: Severity | None = Severity.FAULT) -> Finding:
+    """A finding; a fault unless ``severity`` says otherwise (None: the symptom's default)."""
     ref = None if layer is None else MODEL.layer(layer).ref
-    return Finding(symptom, phase, ref, step, f"{symptom} at {step}", causes=causes or [])
+    return Finding(symptom, phase, ref, step, f"{symptom} at {step}", causes=causes or [], severity=severity)
 
 
 # ---------------------------------------------------------------- verdict
 def test_no_finding_short_run_is_inconclusive_long_run_healthy() -> None:
     assert diagnose([], trace_of(CFG.min_steps_for_verdict - 1), MODEL, CFG) == (Verdict.INCONCLUSIVE, [])
     assert diagnose([], trace_of(CFG.min_steps_for_verdict), MODEL, CFG) == (Verdict.HEALTHY, [])
+
+
+def test_a_run_with_warnings_only_is_healthy() -> None:
+    warnings = resolve([finding(Symptom.UNNORMALIZED_INPUT, severity=None, phase=Phase.DATA),
+                        finding(Symptom.POOR_INITIALIZATION, 1, 0, severity=None, phase=Phase.WEIGHTS)])
+    assert [f.severity for f in warnings] == [Severity.WARNING, Severity.WARNING]
+    verdict, causes = diagnose(warnings, trace_of(100), MODEL, CFG)
+    assert verdict == Verdict.HEALTHY and causes == []
+    assert all(f.evidence.get("advice") for f in warnings)  # each warning still says what to change
+
+
+def test_a_warning_with_a_failure_it_explains_is_a_fault_and_its_cause_says_so() -> None:
+    data = CauseHint(Category.DATA, 0.9, "standardize the inputs")
+    stalled = finding(Symptom.LOSS_NOT_DECREASING, 80, severity=None)
+    unscaled = finding(Symptom.UNNORMALIZED_INPUT, 1, causes=[data], severity=None, phase=Phase.DATA)
+    overfit = finding(Symptom.OVERFITTING, 60, severity=None, phase=Phase.METRIC)  # explains no stall
+    findings = resolve([unscaled, overfit, stalled])
+    assert [f.severity for f in findings] == [Severity.FAULT, Severity.WARNING, Severity.FAULT]
+    assert findings[0].explains == ("loss_not_decreasing",)
+    verdict, causes = diagnose(findings, trace_of(100), MODEL, CFG)
+    assert verdict == Verdict.FAULTY
+    assert causes[0].category == Category.DATA and "explains the loss not decreasing" in causes[0].fix
+    assert not any(1 in c.findings for c in causes)  # only faults vote
+
+
+def test_a_short_run_with_warnings_only_is_inconclusive() -> None:
+    warnings = resolve([finding(Symptom.UNNORMALIZED_INPUT, severity=None, phase=Phase.DATA)])
+    assert diagnose(warnings, trace_of(5), MODEL, CFG)[0] == Verdict.INCONCLUSIVE
 
 
 def test_any_finding_is_faulty_even_on_a_short_run() -> None:
@@ -78,9 +108,9 @@ def test_later_findings_are_discounted() -> None:
 def test_earliness_is_the_confirming_step() -> None:
     # a curve finding starting at step 1 but confirmed at step 50 is later than a step-1 pre-flight finding
     static = finding(Symptom.ACTIVATION_LOSS_MISMATCH, 1, 2, [CauseHint(Category.ACTIVATION, 0.6, "a")])
-    static.evidence["detected_at_step"] = 1
+    static.detected_at = 1
     trend = finding(Symptom.ACCURACY_NOT_INCREASING, 1, None, [CauseHint(Category.OPTIMIZER, 0.7, "b")])
-    trend.evidence["detected_at_step"] = 50
+    trend.detected_at = 50
     _, causes = diagnose([static, trend], trace_of(60), MODEL, CFG)
     expected = 0.7 * CFG.later_finding_discount * CFG.generic_finding_discount
     assert causes[0].category == Category.ACTIVATION and abs(causes[1].confidence - expected) < 1e-9

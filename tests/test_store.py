@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -10,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from _store_faults import FlakyConnection, fail_store_writes
 from deeplocalize import store as store_mod
 from deeplocalize import summary
 from deeplocalize.config import Config
@@ -187,9 +190,16 @@ def test_writer_error_is_raised_once_then_silent(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="write failed"):
         for step in range(1, 60):
             writer.write_step(make_record(step))
-    writer.write_step(make_record(100))  # no second error
-    writer.write_diagnosis(Diagnosis(verdict=Verdict.HEALTHY, framework="torch"))
+    writer._retry_at = 0.0
+    writer.write_step(make_record(100))  # retried, fails again: no second error during training
+    assert writer.error is not None and "no such table" in writer.error
+    # the end says once more that the run is not stored completely; the diagnosis itself made it
+    with pytest.raises(StoreError, match=r"steps of run r0001 could not be stored"):
+        writer.write_diagnosis(Diagnosis(verdict=Verdict.HEALTHY, framework="torch"))
     writer.close()
+    assert not writer.complete
+    with sqlite3.connect(RunStore(tmp_path).db_path) as conn:
+        assert conn.execute("SELECT verdict FROM runs").fetchall() == [("healthy",)]
 
 
 def _reference_encode(record: StepRecord) -> bytes:
@@ -239,3 +249,179 @@ def test_encoding_is_byte_identical_whatever_the_key_orders_cached() -> None:
         assert list(back.stats) == list(rec.stats)  # a stale row-name cache would mislabel the rows
         for key, vec in rec.stats.items():
             assert np.array_equal(back.stats[key], vec, equal_nan=True)
+
+
+# ---------------------------------------------------------------------- a store that cannot be written
+def stored_steps(store: RunStore, run_id: str) -> list[int]:
+    return [r.step for r in store.load_run(run_id).records]
+
+
+def test_failed_writes_are_kept_and_retried(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Writes fail for a long stretch (more deletions queued than the cap), then the disk has room again:
+    the store ends up with exactly what a writer that never failed keeps; the error was raised once."""
+    monkeypatch.setattr(store_mod, "FLUSH_STEPS", 10)
+    reference = RunStore(tmp_path / "ref").create_run("torch", config=Config(window=20, history=8))
+    store = RunStore(tmp_path / "flaky")
+    writer = store.create_run("torch", config=Config(window=20, history=8))
+    full = {"now": False}
+    writer._conn = FlakyConnection(writer._conn, lambda sql: full["now"])
+    errors = []
+    for step in range(1, 801):
+        full["now"] = 100 < step <= 700
+        writer._retry_at = 0.0  # no waiting in a test: every flush is a retry
+        for w in (reference, writer):
+            try:
+                w.write_step(make_record(step))
+            except StoreError as exc:
+                errors.append(str(exc))
+        if step == 400:
+            assert writer.error is not None and len(writer._pending) <= 20 + 8  # bounded while failing
+            assert writer._prune  # the deletions queued passed the cap
+    assert len(errors) == 1 and "database or disk is full" in errors[0] and "retried" in errors[0], errors
+    diagnosis = Diagnosis(verdict=Verdict.HEALTHY, framework="torch", steps_observed=800)
+    for w in (reference, writer):
+        w.write_diagnosis(diagnosis)
+        w.close()
+    assert writer.complete and writer.error is None
+    assert stored_steps(store, writer.run_id) == stored_steps(RunStore(tmp_path / "ref"), reference.run_id)
+    assert store.list_runs()[0]["steps"] == 800 and store.list_runs()[0]["verdict"] == "healthy"
+
+
+def test_write_error_until_the_end(tmp_path: Path) -> None:
+    store = RunStore(tmp_path)
+    writer = store.create_run("torch")
+    writer.write_model(ModelInfo("torch", layers=[LayerInfo(0, "fc1", "Linear")]))
+    writer._conn = FlakyConnection(writer._conn, lambda sql: True)
+    with pytest.raises(StoreError, match=r"database or disk is full\) at step 50: training goes on"):
+        for step in range(1, 60):
+            writer.write_step(make_record(step))
+    for step in range(60, 80):
+        writer.write_step(make_record(step))  # silent now
+    with pytest.raises(StoreError, match=r"steps and the diagnosis of run r0001 could not be stored"):
+        writer.write_diagnosis(Diagnosis(verdict=Verdict.HEALTHY, framework="torch"))
+    writer.close()
+    assert not writer.complete and "database or disk is full" in (writer.error or "")
+    run = store.load_run(writer.run_id)  # what was written before the disk filled up is still there
+    assert run.model.layers[0].name == "fc1" and run.diagnosis is None and run.records == []
+
+
+def test_model_facts_written_while_failing_are_kept(tmp_path: Path) -> None:
+    store = RunStore(tmp_path)
+    writer = store.create_run("torch")
+    full = {"now": True}
+    writer._conn = FlakyConnection(writer._conn, lambda sql: full["now"])
+    with pytest.raises(StoreError):
+        writer.write_model(ModelInfo("keras", layers=[LayerInfo(0, "dense", "Dense")]))
+    full["now"] = False
+    writer.write_diagnosis(Diagnosis(verdict=Verdict.HEALTHY, framework="keras"))
+    writer.close()
+    run = store.load_run(writer.run_id)
+    assert writer.complete and run.model.layers[0].name == "dense" and run.meta["framework"] == "keras"
+
+
+def test_unwritable_store_at_creation_is_unavailable_not_corrupt(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    fail_store_writes(monkeypatch, lambda sql: True)
+    with pytest.raises(store_mod.StoreUnavailableError, match=r"cannot write to run store .*disk is full"):
+        RunStore(tmp_path).create_run("torch")
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.undo()
+    with pytest.raises(store_mod.StoreUnavailableError, match="cannot create run store"):
+        RunStore(blocker / "store").create_run("torch")
+
+
+def test_locked_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store_mod, "BUSY_TIMEOUT_S", 0.2)
+    store = RunStore(tmp_path)
+    writer = store.create_run("torch")
+    other = sqlite3.connect(store.db_path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    with pytest.raises(store_mod.StoreUnavailableError, match="database is locked"):
+        store.create_run("torch")
+    with pytest.raises(StoreError, match="database is locked"):  # a flush gives up fast, keeps the steps
+        for step in range(1, 51):
+            writer.write_step(make_record(step))
+    assert len(writer._pending) == 50
+    other.execute("COMMIT")
+    other.close()
+    writer.write_diagnosis(Diagnosis(verdict=Verdict.HEALTHY, framework="torch"))
+    writer.close()
+    assert writer.complete and stored_steps(store, writer.run_id) == list(range(1, 51))
+
+
+def test_read_only_store_is_read_without_writing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Simulated (root can write anyway): the store is taken as not writable; reading writes nothing."""
+    store = RunStore(tmp_path)
+    writer = store.create_run("torch", command="train.py")
+    for step in range(1, 8):
+        writer.write_step(make_record(step))
+    writer.write_diagnosis(Diagnosis(verdict=Verdict.HEALTHY, framework="torch", steps_observed=7))
+    writer.close()
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert set(before) == {store_mod.DB_NAME}
+    monkeypatch.setattr(store_mod, "writable", lambda directory, db_path: False)
+    connect = sqlite3.connect
+    uris = []
+    monkeypatch.setattr(sqlite3, "connect", lambda db, *a, **k: uris.append(str(db)) or connect(db, *a, **k))
+    assert [r["id"] for r in RunStore(tmp_path).list_runs()] == [writer.run_id]
+    run = RunStore(tmp_path).load_run("latest")
+    assert len(run.records) == 7 and run.diagnosis is not None
+    assert uris and all(u.startswith("file:") and "mode=ro" in u for u in uris)
+    # the database is byte for byte the same (in a writable directory SQLite still sets up its WAL index
+    # in a -shm file and an empty -wal; in a read-only one it cannot, see test_cli.py)
+    assert store.db_path.read_bytes() == before[store_mod.DB_NAME]
+    wal = Path(f"{store.db_path}-wal")
+    assert not wal.exists() or wal.stat().st_size == 0
+
+
+def test_writable_checks_the_directory_and_the_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = tmp_path / store_mod.DB_NAME
+    db.write_bytes(b"")
+    assert store_mod.writable(tmp_path, db)
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != db)
+    assert not store_mod.writable(tmp_path, db)
+
+
+SIZE_LIMITED_WRITER = """
+import resource, signal, sys
+import numpy as np
+from deeplocalize import summary
+from deeplocalize.store import RunStore
+from deeplocalize.trace import StepRecord
+from deeplocalize.vocabulary import Channel
+from deeplocalize.diagnosis import Diagnosis
+from deeplocalize.vocabulary import Verdict
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead of killing
+writer = RunStore(sys.argv[1]).create_run("torch", command="limited.py")
+resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[2]), int(sys.argv[2])))
+errors = []
+rng = np.random.default_rng(0)
+for step in range(1, 301):
+    stats = {(layer, Channel.OUTPUT): summary.summarize(rng.normal(size=(64, 32))) for layer in range(8)}
+    try:
+        writer.write_step(StepRecord(step=step, loss=1.0 / step, stats=stats))
+    except Exception as exc:
+        errors.append(f"{type(exc).__name__}: {exc}")
+try:
+    writer.write_diagnosis(Diagnosis(verdict=Verdict.HEALTHY, framework="torch", steps_observed=300))
+except Exception as exc:
+    errors.append(f"{type(exc).__name__}: {exc}")
+writer.close()
+print(len(errors), writer.complete)
+print("\\n".join(errors))
+"""
+
+
+def test_file_size_limit_during_the_run(tmp_path: Path) -> None:
+    """A real write error (RLIMIT_FSIZE, SIGXFSZ ignored): errors are StoreErrors, raised once during the
+    steps and once at the end, and the process goes on to the end."""
+    proc = subprocess.run([sys.executable, "-c", SIZE_LIMITED_WRITER, str(tmp_path), str(96 * 1024)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "2 False", proc.stdout
+    assert lines[1].startswith("StoreUnavailableError: run store write failed (") and "retried" in lines[1]
+    assert "could not be stored" in lines[2]
+    run = RunStore(tmp_path).load_run("latest")  # what was committed before the limit is intact
+    assert run.records and [r.step for r in run.records] == list(range(1, len(run.records) + 1))

@@ -3,14 +3,13 @@
     python -m benchmarks.overhead.breakdown                 # cnn and transformer, 800 steps each
     python -m benchmarks.overhead.breakdown --workloads mlp --steps 400
 
-Each hook of the torch session (and each output-gradient hook) is wrapped with a ``perf_counter`` pair;
-per step, the time inside each hook is summed. Reported: the median over cheap steps (no full statistics,
-no trend check: what most steps cost) and over full-statistics steps, per hook; the mean over every step
-(cheap, full-statistics and trend-check steps: what a long run pays per step), with the part of it spent in
-``Monitor.record`` (the held-back records, the trace, the store and the trend checks, which run inside the
-step-end hook); and the plain step's median for scale. The wrappers add well under a microsecond per call.
-This measures the probe in place, between the training's kernels, where its Python runs several times
-slower than in a loop.
+Every hook the probe installs is wrapped with a ``perf_counter`` pair; per step, the time inside each hook
+is summed. Reported: the median over ordinary steps (no per-layer hooks: the fused check at the optimizer
+step, the model's own forward hooks, the loss wrapper) and over statistics steps (per-layer hooks attached
+for that step), per hook; the mean over every step (what a long run pays per step), with the part of it
+spent in ``Monitor.record`` (the held-back records, the trace, the store and the trend checks, which run
+inside the step-end hook); and the plain step's median for scale. The wrappers add well under a microsecond
+per call. This measures the probe in place, between the training's kernels.
 """
 
 from __future__ import annotations
@@ -32,17 +31,20 @@ import torch
 import deeplocalize as dl
 from benchmarks.overhead.workloads import TORCH_WORKLOADS
 from deeplocalize.monitor import Monitor
-from deeplocalize.probes import torch_collector, torch_session
+from deeplocalize.probes import torch_hooks, torch_session, torch_unit
 
-#: session methods that torch calls (hooks and wrappers), with the label they are reported under
-HOOKS = {
-    "_module_pre": "forward pre-hooks",
-    "_module_post": "forward hooks",
-    "_on_functional_loss": "loss (accuracy, labels)",
-    "_before_backward": "backward start",
-    "_after_backward": "backward end",
-    "_opt_pre": "optimizer pre-hook",
-    "_opt_post": "optimizer hook (step end)",
+LAYERS = "layer hooks (statistics steps)"
+#: (class, method) that torch calls (hooks and wrappers), with the label they are reported under
+HOOKS: dict[tuple[type, str], str] = {
+    (torch_unit.ModelUnit, "_on_forward"): "model forward pre-hook",
+    (torch_unit.ModelUnit, "_on_output"): "model forward hook",
+    (torch_session.TorchSession, "_on_loss"): "loss (accuracy, labels)",
+    (torch_session.TorchSession, "_before_backward"): "backward start",
+    (torch_session.TorchSession, "_after_backward"): "backward end",
+    (torch_session.TorchSession, "_opt_pre"): "optimizer pre-hook (fused check)",
+    (torch_session.TorchSession, "_opt_post"): "optimizer hook (step end)",
+    (torch_hooks.LayerObserver, "on_input"): LAYERS,
+    (torch_hooks.LayerObserver, "on_output"): LAYERS,
 }
 GRAD_HOOKS = "output-gradient hooks"
 MONITOR = "Monitor.record"  # inside the step-end hook: records, trace, store, the trend checks
@@ -50,7 +52,7 @@ MONITOR = "Monitor.record"  # inside the step-end hook: records, trace, store, t
 
 @contextlib.contextmanager
 def timed_hooks(spent: collections.Counter) -> Iterator[None]:
-    """Wrap the session's hooks so that each call adds its duration to ``spent[label]``."""
+    """Wrap the probe's hooks so that each call adds its duration to ``spent[label]``."""
     clock = time.perf_counter
     originals: list[tuple[Any, str, Any]] = []
 
@@ -67,9 +69,9 @@ def timed_hooks(spent: collections.Counter) -> Iterator[None]:
         originals.append((owner, name, original))
         setattr(owner, name, timed)
 
-    for name, label in HOOKS.items():
-        wrap(torch_session.TorchSession, name, label)
-    make_grad_hook = torch_collector.TorchCollector._grad_hook
+    for (owner, name), label in HOOKS.items():
+        wrap(owner, name, label)
+    make_grad_hook = torch_hooks.LayerObserver._grad_hook
 
     def timed_grad_hook(self: Any, slot: Any) -> Callable[[Any], None]:
         hook = make_grad_hook(self, slot)
@@ -82,8 +84,8 @@ def timed_hooks(spent: collections.Counter) -> Iterator[None]:
                 spent[GRAD_HOOKS] += clock() - start
         return timed
 
-    originals.append((torch_collector.TorchCollector, "_grad_hook", make_grad_hook))
-    torch_collector.TorchCollector._grad_hook = timed_grad_hook
+    originals.append((torch_hooks.LayerObserver, "_grad_hook", make_grad_hook))
+    torch_hooks.LayerObserver._grad_hook = timed_grad_hook  # type: ignore[method-assign]
     wrap(Monitor, "record", MONITOR)
     try:
         yield
@@ -94,7 +96,8 @@ def timed_hooks(spent: collections.Counter) -> Iterator[None]:
 
 def breakdown(name: str, steps: int) -> tuple[float, dict[str, dict[str, float]]]:
     """(plain step median in µs, {"cheap"/"full": {label: median µs per step, "total": ...}, "mean": {"total":
-    mean µs per step over every step, MONITOR: the part of it in ``Monitor.record``}})."""
+    mean µs per step over every step, MONITOR: the part of it in ``Monitor.record``}}); "cheap" are the
+    ordinary steps, "full" the statistics steps."""
     work = TORCH_WORKLOADS[name]()
     plain = []
     for i in range(steps // 2):
@@ -102,7 +105,6 @@ def breakdown(name: str, steps: int) -> tuple[float, dict[str, dict[str, float]]
         work.step(i)
         plain.append(time.perf_counter() - start)
     config = dl.Config()
-    every = max(1, config.stats_every)
     spent: collections.Counter = collections.Counter()
     per_step: dict[str, list[dict[str, float]]] = {"cheap": [], "full": [], "every": []}
     with tempfile.TemporaryDirectory() as store, timed_hooks(spent), \
@@ -110,16 +112,16 @@ def breakdown(name: str, steps: int) -> tuple[float, dict[str, dict[str, float]]
         for i in range(1, steps + 1):
             spent.clear()
             work.step(i)
-            if i <= 2 * every:
+            if i <= 2:
                 continue  # warm-up, model facts, pre-flight checks
             # Monitor.record runs inside the step-end hook: not added to the total twice
             per_step["every"].append({"total": sum(v for k, v in spent.items() if k != MONITOR),
                                       MONITOR: spent.get(MONITOR, 0.0)})
-            kind = "full" if (i - 1) % every == 0 else "cheap"
+            kind = "full" if spent.get(LAYERS, 0.0) > 0 else "cheap"
             if kind == "cheap" and i % max(1, config.check_every) == 0:
                 continue  # a trend check (and the batch of held-back records) lands here
             per_step[kind].append({**spent, "total": sum(v for k, v in spent.items() if k != MONITOR)})
-    labels = [*HOOKS.values(), GRAD_HOOKS, "total"]
+    labels = [*dict.fromkeys(HOOKS.values()), GRAD_HOOKS, "total"]
     medians = {kind: {label: statistics.median([s.get(label, 0.0) for s in rows]) * 1e6 for label in labels}
                for kind, rows in per_step.items() if rows and kind != "every"}
     medians["mean"] = {label: statistics.fmean(s[label] for s in per_step["every"]) * 1e6
@@ -137,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     command = f"python -m benchmarks.overhead.breakdown --workloads {args.workloads} --steps {args.steps}"
     print(f"Command: `{command}`")
     print()
-    print("| workload | hook | cheap step, µs | full-statistics step, µs |")
+    print("| workload | hook | ordinary step, µs | statistics step, µs |")
     print("|---|---|---:|---:|")
     for name in args.workloads.split(","):
         plain, medians = breakdown(name, args.steps)
@@ -146,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             bold = "**" if label == "total" else ""
             print(f"| {name} | {bold}{label}{bold} | {bold}{cheap:.0f}{bold} | {bold}{full:.0f}{bold} |")
         mean = medians["mean"]
-        print(f"| {name} | **every step, averaged** (cheap, full-statistics and trend-check steps) | "
+        print(f"| {name} | **every step, averaged** (ordinary, statistics and trend-check steps) | "
               f"**{mean['total']:.0f}** | |")
         print(f"| {name} | of which `{MONITOR}` (records, trace, store, trend checks) | "
               f"{mean[MONITOR]:.0f} | |")

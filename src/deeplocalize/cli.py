@@ -1,7 +1,11 @@
 """The ``deeplocalize`` command: ``run | analyze | report | runs | demo | bench`` (DESIGN.md, CLI).
 
-Exit status: 0 healthy, 1 faulty, 2 usage or tool error; ``run`` returns the script's own status when the
-script failed and no fault was found. Errors are one line on stderr, never a traceback from deeplocalize.
+Exit status (the CLI contract): 0 healthy (warnings allowed), 1 faulty, 2 usage or tool error (including a
+run store or output file that could not be written), 3 inconclusive (no training step observed, or too few
+to judge). ``run`` returns the script's own status when the script failed and no fault was found, and
+128 + 15 = 143 after SIGTERM (the diagnosis of what ran is printed and stored first). ``demo`` exits 1: its
+model is faulty by design (0 with --fixed). Errors are one line on stderr, never a traceback from
+deeplocalize.
 """
 
 from __future__ import annotations
@@ -13,7 +17,14 @@ from collections.abc import Callable
 
 from deeplocalize import __version__
 
-EXIT_HEALTHY, EXIT_FAULTY, EXIT_ERROR = 0, 1, 2
+EXIT_HEALTHY, EXIT_FAULTY, EXIT_ERROR, EXIT_INCONCLUSIVE = 0, 1, 2, 3
+RUN_EPILOG = (
+    "Exit status: 0 healthy (warnings allowed), 1 faulty, 2 usage or tool error (e.g. the run store or an "
+    "output file could not be written; the script still runs and the diagnosis is still printed), "
+    "3 inconclusive (no training step observed, or too few to judge). If the script itself fails, the "
+    "diagnosis is still written and the status is 1 if a fault was found, else the script's own status. "
+    "SIGTERM is handled like Ctrl-C: the diagnosis of what ran is printed and stored, then the status is 143."
+)
 RUN_USAGE = "deeplocalize run [OPTIONS] SCRIPT [SCRIPT_ARGS...]"
 
 
@@ -52,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run a training script under instrumentation and diagnose it",
         description="Run SCRIPT (with SCRIPT_ARGS) as __main__ under instrumentation. Options go before "
                     "the script path; everything after it goes to the script.",
+        epilog=RUN_EPILOG,
     )
     run.add_argument("--on-fault", choices=("stop", "continue"), default="stop",
                      help="stop training once a fault is confirmed (default), or record and go on")
@@ -68,9 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     verbs.add_parser("runs", parents=[store], help="list stored runs")
 
-    demo = verbs.add_parser("demo", parents=[store, outputs],
-                            help="train a bundled buggy PyTorch model and diagnose it")
-    demo.add_argument("--fixed", action="store_true", help="train the corrected model instead")
+    demo_help = "train a bundled buggy PyTorch model and diagnose it (exits 1: the demo model is faulty)"
+    demo = verbs.add_parser("demo", parents=[store, outputs], help=demo_help, description=demo_help + ".")
+    demo.add_argument("--fixed", action="store_true",
+                      help="train the corrected model instead (exits 0: healthy)")
     verbs.add_parser("bench", help="run the bug-zoo evaluation (arguments go to benchmarks/bench.py)")
     return parser
 

@@ -11,18 +11,19 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from deeplocalize.cli_exec import Outcome, ToolError, execute, run_script
+from deeplocalize.atomic_io import describe_error
+from deeplocalize.cli_exec import Outcome, SignalWatch, ToolError, execute, run_script
 from deeplocalize.config import Config
 from deeplocalize.diagnosis import Diagnosis
 from deeplocalize.errors import DeepLocalizeError
 from deeplocalize.model import ModelInfo
 from deeplocalize.monitor import Monitor, RunRecorder
 from deeplocalize.report.console import print_diagnosis
-from deeplocalize.store import RunStore, StoredRun
+from deeplocalize.store import RunStore, RunWriter, StoredRun, StoreUnavailableError
 from deeplocalize.trace import Trace
-from deeplocalize.vocabulary import OnFault
+from deeplocalize.vocabulary import OnFault, Verdict
 
-EXIT_HEALTHY, EXIT_FAULTY, EXIT_ERROR = 0, 1, 2
+EXIT_HEALTHY, EXIT_FAULTY, EXIT_ERROR, EXIT_INCONCLUSIVE = 0, 1, 2, 3
 
 
 class UsageError(DeepLocalizeError):
@@ -31,7 +32,10 @@ class UsageError(DeepLocalizeError):
 
 # ---------------------------------------------------------------------- settings
 def apply_settings(config: Config, pairs: list[str]) -> Config:
-    """``config`` with ``NAME=VALUE`` overrides, each parsed as the type of the field's current value."""
+    """``config`` with ``NAME=VALUE`` overrides, each parsed as the type of the field's current value.
+
+    Every value is checked against ``Config.validate`` (type and range) here, before anything runs.
+    """
     fields = {f.name for f in dataclasses.fields(config)}
     changes: dict[str, Any] = {}
     for pair in pairs:
@@ -42,7 +46,14 @@ def apply_settings(config: Config, pairs: list[str]) -> Config:
         if name not in fields:
             raise UsageError(f"unknown setting {name!r}; valid names: {', '.join(sorted(fields))}")
         changes[name] = _parse_value(name, text.strip(), getattr(config, name))
-    return config.replace(**changes)
+        try:
+            config.replace(**{name: changes[name]})
+        except ValueError as exc:
+            raise UsageError(f"--set {pair.strip()}: {str(exc).removeprefix('Config.')}") from exc
+    try:
+        return config.replace(**changes)
+    except ValueError as exc:  # a rule across fields
+        raise UsageError(f"--set: {str(exc).removeprefix('Config.')}") from exc
 
 
 def _parse_value(name: str, text: str, current: Any) -> Any:
@@ -80,13 +91,12 @@ def write_outputs(diagnosis: Diagnosis, args: argparse.Namespace, trace: Trace |
         if not path:
             continue
         try:
-            write(path)
+            write(path)  # atomic: on failure no partial file is left behind
         except ImportError as exc:
             print(f"deeplocalize: cannot write the {what}: {exc}", file=sys.stderr)
             ok = False
         except Exception as exc:  # a report writer's failure must not hide the diagnosis already shown
-            print(f"deeplocalize: cannot write the {what} to {path}: {type(exc).__name__}: {exc}",
-                  file=sys.stderr)
+            print(f"deeplocalize: cannot write the {what} to {path}: {describe_error(exc)}", file=sys.stderr)
             ok = False
     return ok
 
@@ -116,25 +126,74 @@ def _show(diagnosis: Diagnosis, args: argparse.Namespace, stream: TextIO, note: 
 
 
 def verdict_status(diagnosis: Diagnosis) -> int:
-    return EXIT_FAULTY if diagnosis.faulty else EXIT_HEALTHY
+    """1 faulty, 3 inconclusive (no training step, or too few to judge), 0 healthy (warnings allowed)."""
+    if diagnosis.faulty:
+        return EXIT_FAULTY
+    return EXIT_INCONCLUSIVE if diagnosis.verdict == Verdict.INCONCLUSIVE else EXIT_HEALTHY
 
 
 # ---------------------------------------------------------------------- run / demo
+@dataclasses.dataclass
+class Session:
+    """A run or demo: how it ended, and where (whether) it was stored."""
+
+    outcome: Outcome
+    writer: RunWriter | None  # None: the run could not even be created in the store
+    store_error: str | None  # why not, then
+
+    @property
+    def stored(self) -> bool:
+        return self.writer is not None and self.writer.complete
+
+    def not_stored(self) -> str | None:
+        """One line saying that (and why) the run is not, or not completely, stored; None if it is."""
+        if self.writer is None:
+            return f"not stored: {self.store_error}"
+        if not self.writer.complete:
+            why = self.writer.error or "the run store could not be written"
+            return f"run {self.writer.run_id} is not stored completely: {why}"
+        return None
+
+
 def _session(args: argparse.Namespace, command: str, config: Config, on_fault: str,
-             target: Any, label: str) -> tuple[Outcome, str]:
-    store = RunStore(args.store)
-    writer = store.create_run("torch", command=command, config=config)
+             target: Any, label: str, signals: SignalWatch) -> Session:
+    """Create the run in the store and execute ``target``; a store that cannot be written is a tool error
+    (recorded in the diagnosis) and the training runs unrecorded. A corrupt store stops here (exit 2)."""
+    store_error: StoreUnavailableError | None = None
+    writer: RunWriter | None = None
+    try:
+        writer = RunStore(args.store).create_run("torch", command=command, config=config)
+    except StoreUnavailableError as exc:  # disk full, read-only, locked: run anyway, say it once
+        store_error = exc
 
     def make_monitor(recorder: RunRecorder) -> Monitor:
-        return Monitor("torch", config, on_fault=OnFault(on_fault), recorder=recorder)
+        monitor = Monitor("torch", config, on_fault=OnFault(on_fault), recorder=recorder)
+        if store_error is not None:
+            monitor.tool_error("store", StoreUnavailableError(f"{store_error}; the run is not recorded"))
+        return monitor
 
     try:
         outcome = execute(target, make_monitor, writer, max_steps=getattr(args, "max_steps", None),
-                          live=not getattr(args, "quiet", False), label=label)
+                          live=not getattr(args, "quiet", False), label=label, signals=signals)
     except BaseException:
-        writer.close()  # no diagnosis: the run is listed as interrupted
+        if writer is not None:
+            writer.close()  # no diagnosis: the run is listed as interrupted
         raise
-    return outcome, writer.run_id
+    return Session(outcome, writer, None if store_error is None else str(store_error))
+
+
+def _end_status(session: Session, written: bool, signals: SignalWatch) -> int:
+    """The exit status of ``run`` / ``demo`` (the order is the CLI contract, see cli.py)."""
+    if signals.signum is not None:
+        return 128 + signals.signum
+    outcome = session.outcome
+    if outcome.diagnosis.faulty:
+        return EXIT_FAULTY
+    if outcome.status:
+        return outcome.status
+    if not written or not session.stored:
+        return EXIT_ERROR
+    return verdict_status(outcome.diagnosis)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -144,22 +203,24 @@ def run(args: argparse.Namespace) -> int:
     script = Path(args.script)
     if not script.is_file():
         raise UsageError(f"script not found: {args.script}")
-    config = apply_settings(Config(), args.set)
+    config = apply_settings(Config(), args.set)  # a usage error here leaves no run in the store
     command = shlex.join([args.script, *args.script_args])
-    outcome, run_id = _session(args, command, config, args.on_fault,
-                               run_script(script, args.script_args), label=script.name)
-    diagnosis = outcome.diagnosis
-    if outcome.error:
-        print(f"deeplocalize: {outcome.error}; diagnosing the steps that ran", file=sys.stderr)
-    store_opt = "" if args.store is None else f" --store {shlex.quote(args.store)}"
-    note = f"Stored as run {run_id} (deeplocalize report {run_id}{store_opt})."
-    _show(diagnosis, args, sys.stderr, note=note)
-    written = write_outputs(diagnosis, args, _trace_of(outcome), _model_of(outcome))
-    if diagnosis.faulty:
-        return EXIT_FAULTY
-    if outcome.status:
-        return outcome.status
-    return EXIT_HEALTHY if written else EXIT_ERROR
+    with SignalWatch() as signals:
+        session = _session(args, command, config, args.on_fault, run_script(script, args.script_args),
+                           label=script.name, signals=signals)
+        outcome = session.outcome
+        diagnosis = outcome.diagnosis
+        if outcome.error:
+            print(f"deeplocalize: {outcome.error}; diagnosing the steps that ran", file=sys.stderr)
+        note = None
+        if session.stored and session.writer is not None:
+            run_id = session.writer.run_id
+            store_opt = "" if args.store is None else f" --store {shlex.quote(args.store)}"
+            note = f"Stored as run {run_id} (deeplocalize report {run_id}{store_opt})."
+        _show(diagnosis, args, sys.stderr, note=note)
+        _say_not_stored(session)
+        written = write_outputs(diagnosis, args, _trace_of(outcome), _model_of(outcome))
+        return _end_status(session, written, signals)
 
 
 def demo(args: argparse.Namespace) -> int:
@@ -174,16 +235,30 @@ def demo(args: argparse.Namespace) -> int:
     if not quiet:
         print(demo_module.describe(fixed=args.fixed), flush=True)
     started = time.perf_counter()
-    outcome, run_id = _session(args, "demo" + (" --fixed" if args.fixed else ""), Config(), "stop",
-                               lambda: demo_module.train(fixed=args.fixed), label="the demo")
-    if outcome.error:
-        raise ToolError(f"the demo failed: {outcome.error}")
-    if not quiet:
-        print(f"(trained and diagnosed in {time.perf_counter() - started:.1f} s)\n", flush=True)
-    note = f"Stored as run {run_id}: `deeplocalize analyze {run_id} --set NAME=VALUE` re-runs the checks."
-    _show(outcome.diagnosis, args, sys.stdout, note=note)
-    written = write_outputs(outcome.diagnosis, args, _trace_of(outcome), _model_of(outcome))
-    return EXIT_HEALTHY if written else EXIT_ERROR
+    with SignalWatch() as signals:
+        session = _session(args, "demo" + (" --fixed" if args.fixed else ""), Config(), "stop",
+                           lambda: demo_module.train(fixed=args.fixed), label="the demo", signals=signals)
+        outcome = session.outcome
+        if outcome.error and signals.signum is None:
+            raise ToolError(f"the demo failed: {outcome.error}")
+        if not quiet:
+            print(f"(trained and diagnosed in {time.perf_counter() - started:.1f} s)\n", flush=True)
+        note = None
+        if session.stored and session.writer is not None:
+            run_id = session.writer.run_id
+            note = (f"Stored as run {run_id}: `deeplocalize analyze {run_id} --set NAME=VALUE` re-runs the "
+                    "checks.")
+        _show(outcome.diagnosis, args, sys.stdout, note=note)
+        _say_not_stored(session)
+        written = write_outputs(outcome.diagnosis, args, _trace_of(outcome), _model_of(outcome))
+        return _end_status(session, written, signals)  # faulty (1) by design; healthy (0) with --fixed
+
+
+def _say_not_stored(session: Session) -> None:
+    """One line on stderr (even with --quiet: it is an error) when the run is not (completely) stored."""
+    line = session.not_stored()
+    if line:
+        print(f"deeplocalize: {line}", file=sys.stderr)
 
 
 def _trace_of(outcome: Outcome) -> Trace | None:

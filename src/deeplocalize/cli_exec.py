@@ -3,7 +3,8 @@
 ``execute`` enters the torch and Keras ``instrument`` context managers around one ``Monitor`` (with the
 run store as its recorder), calls the target, and turns every way a script can end into an ``Outcome``:
 normal end, the policy's ``StopTraining``, ``sys.exit(n)``, an exception (its traceback is printed without
-deeplocalize's own frames), Ctrl-C. The diagnosis is always built and stored.
+deeplocalize's own frames), Ctrl-C, SIGTERM (``SignalWatch``: raised into the script like Ctrl-C). The
+diagnosis is always built and stored.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import importlib
 import runpy
+import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -43,6 +46,48 @@ class Outcome:
     stopped: bool  # ended by StopTraining (fault policy or --max-steps)
     error: str | None = None  # one line when the script raised
     monitor: Monitor | None = None  # its trace and model feed the HTML / TensorBoard reports
+    signal: int | None = None  # the terminating signal received (SIGTERM), if any
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised into the script like Ctrl-C (user code that handles Ctrl-C handles it too)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class SignalWatch:
+    """Handle SIGTERM (schedulers, ``timeout``) like Ctrl-C for as long as the ``with`` block lasts.
+
+    While ``armed`` (the script is running) the signal raises ``Terminated`` in the main thread; otherwise
+    (setting up, diagnosing, printing) it is only remembered in ``signum``, so the diagnosis is still built,
+    printed and stored. Outside the main thread (where Python cannot install handlers) it does nothing.
+    """
+
+    SIGNALS = (signal.SIGTERM,)
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.armed = False
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> SignalWatch:
+        if threading.current_thread() is threading.main_thread():
+            for signum in self.SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        self._previous.clear()
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signum is None:
+            self.signum = signum
+        if self.armed:
+            raise Terminated(signum)
 
 
 @contextlib.contextmanager
@@ -137,8 +182,23 @@ def execute(
     max_steps: int | None = None,
     live: bool = False,
     label: str = "script",
+    signals: SignalWatch | None = None,
 ) -> Outcome:
-    """Run ``target`` under instrumentation; build, store and return the diagnosis."""
+    """Run ``target`` under instrumentation; build, store and return the diagnosis.
+
+    ``signals``: the caller's SignalWatch (so that a SIGTERM while it prints is remembered too); without
+    one, SIGTERM is watched for the duration of this call.
+    """
+    with contextlib.ExitStack() as stack:
+        watch = signals if signals is not None else stack.enter_context(SignalWatch())
+        outcome = _execute(target, make_monitor, recorder, max_steps, live, label, watch)
+    outcome.signal = watch.signum
+    return outcome
+
+
+def _execute(target: Callable[[], Any], make_monitor: Callable[[RunRecorder], Monitor],
+             recorder: RunRecorder | None, max_steps: int | None, live: bool, label: str,
+             watch: SignalWatch) -> Outcome:
     monitor_ref: list[Monitor] = []
     with _live_status(live) as status_line:
         monitor = make_monitor(_LiveRecorder(recorder, status_line, monitor_ref))
@@ -146,16 +206,26 @@ def execute(
         status, stopped, error = 0, False, None
         with instrumentation(monitor, max_steps):
             try:
-                target()
+                if watch.signum is not None:  # terminated while setting up: the script never starts
+                    raise Terminated(watch.signum)
+                watch.armed = True
+                try:
+                    target()
+                finally:
+                    watch.armed = False
             except StopTraining:
                 stopped = True
             except SystemExit as exc:
                 status = exit_status(exc.code)
+            except Terminated as exc:
+                status, error = 128 + exc.signum, f"terminated ({signal.Signals(exc.signum).name})"
             except KeyboardInterrupt:
                 status, error = 130, "interrupted (Ctrl-C)"
             except Exception as exc:
                 status, error = 1, f"{label} raised {type(exc).__name__}: {exc}".splitlines()[0]
                 print_user_traceback(exc)
+    if watch.signum is not None and error is None:  # the script handled the signal and ended by itself
+        status, error = 128 + watch.signum, f"terminated ({signal.Signals(watch.signum).name})"
     monitor.framework = monitor.model.framework or monitor.framework  # the probe that saw a model
     diagnosis = monitor.finish(stopped_early=stopped or monitor.stopped_early,
                                completed=status == 0 and error is None and not stopped)

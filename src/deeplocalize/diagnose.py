@@ -27,7 +27,7 @@ from deeplocalize.diagnosis import CauseHint, Finding, RootCause
 from deeplocalize.fixes import FixFn
 from deeplocalize.model import LayerInfo, LayerRef, ModelInfo
 from deeplocalize.trace import Trace
-from deeplocalize.vocabulary import Category, Channel, Phase, Symptom, Verdict
+from deeplocalize.vocabulary import Category, Channel, Phase, Severity, Symptom, Verdict
 
 _MAX_CONFIDENCE = 0.99
 
@@ -91,6 +91,17 @@ DEFAULT_CAUSES: dict[Symptom, list[Default]] = {
         _D(_ACT, 0.7, fixes.fix_output_activation, True), _D(_LOSS, 0.6, fixes.change_loss)],
     Symptom.OVERFITTING: [
         _D(_TRAIN, 0.7, fixes.regularize), _D(_ARCH, 0.3, fixes.smaller_model)],
+    Symptom.LOSS_SPIKE: [
+        _D(_DATA, 0.5, fixes.inspect_batch), _D(_LR, 0.4, fixes.lower_lr),
+        _D(_OPT, 0.3, fixes.clip_gradients, True)],
+    Symptom.OVERFLOW_RISK: [
+        _D(_ARCH, 0.5, fixes.overflow_headroom, True), _D(_LR, 0.3, fixes.lower_lr)],
+    Symptom.LOST_UPDATES: [
+        _D(_OPT, 0.7, fixes.fp32_master_weights, True), _D(_LR, 0.3, fixes.raise_lr)],
+    Symptom.ATTENTION_COLLAPSE: [
+        _D(_ARCH, 0.6, fixes.attention_temperature, True), _D(_LR, 0.4, fixes.lower_lr)],
+    Symptom.RANK_DESYNC: [
+        _D(_TRAIN, 0.8, fixes.resync_ranks, True)],
 }
 
 #: Phase-specific defaults for a numerical error: where the NaN/Inf appeared says what produced it.
@@ -136,8 +147,17 @@ DATA_SYMPTOMS = frozenset({
 
 def diagnose(findings: list[Finding], trace: Trace, model: ModelInfo,
              config: Config) -> tuple[Verdict, list[RootCause]]:
-    """The verdict and the root causes, most likely first (``RootCause.findings`` index ``findings``)."""
-    if not findings:
+    """The verdict and the root causes, most likely first (``RootCause.findings`` index ``findings``).
+
+    ``findings`` carry their effective severity (``severity.resolve``): the run is faulty only when one is a
+    fault, and only faults vote for root causes. Each warning gets its own advice in its evidence.
+    """
+    for finding in findings:
+        if finding.effective_severity == Severity.WARNING and "advice" not in finding.evidence:
+            hints = hints_for(finding, trace, model)
+            if hints:
+                finding.evidence["advice"] = max(hints, key=lambda h: h.weight).fix
+    if not any(f.effective_severity == Severity.FAULT for f in findings):
         short = trace.steps_observed < config.min_steps_for_verdict
         return (Verdict.INCONCLUSIVE if short else Verdict.HEALTHY), []
     return Verdict.FAULTY, rank_causes(findings, trace, model, config)
@@ -149,14 +169,17 @@ def rank_causes(findings: list[Finding], trace: Trace, model: ModelInfo, config:
     The generic curve symptoms are one piece of evidence ("it does not learn"): their votes for a cause are
     merged by max, not noisy-OR, and discounted when a specific finding exists to explain them.
     """
-    earliest = min(confirmed_at(f) for f in findings)
-    specific = any(Symptom(f.symptom) not in CURVE_SYMPTOMS for f in findings)
+    faults = [f for f in findings if f.effective_severity == Severity.FAULT]
+    earliest = min(confirmed_at(f) for f in faults)
+    specific = any(Symptom(f.symptom) not in CURVE_SYMPTOMS for f in faults)
     ratio = update_ratio(trace, model)
     unnormalized = any(f.symptom == Symptom.UNNORMALIZED_INPUT for f in findings)
-    stuck = [] if specific else stuck_hints(findings, trace, model, config, ratio)
+    stuck = [] if specific else stuck_hints(faults, trace, model, config, ratio)
     votes: dict[tuple[Category, int | None], list[tuple[float, CauseHint, int]]] = defaultdict(list)
     generic: dict[tuple[Category, int | None], list[tuple[float, CauseHint, int]]] = defaultdict(list)
     for i, finding in enumerate(findings):
+        if finding.effective_severity != Severity.FAULT:
+            continue
         factor = 1.0 if confirmed_at(finding) == earliest else config.later_finding_discount
         is_generic = Symptom(finding.symptom) in CURVE_SYMPTOMS
         if is_generic and specific:
@@ -177,14 +200,23 @@ def rank_causes(findings: list[Finding], trace: Trace, model: ModelInfo, config:
     for (category, index), cast in votes.items():
         confidence = 1.0 - math.prod(1.0 - w for w, _, _ in cast)
         own = [item for item in cast if (item[1].layer.index if item[1].layer is not None else None) == index]
-        top = max(own or cast, key=lambda item: item[0])[1]
+        _, top, top_index = max(own or cast, key=lambda item: item[0])
         indices = sorted({i for _, _, i in cast})
         first = min(confirmed_at(findings[i]) for i in indices)
+        fix = top.fix + _explanation(findings[top_index])
         cause = RootCause(category=category, layer=top.layer, confidence=min(confidence, _MAX_CONFIDENCE),
-                          fix=top.fix, findings=indices)
+                          fix=fix, findings=indices)
         causes.append((first, -1 if top.layer is None else top.layer.index, cause))
     causes.sort(key=lambda item: (-round(item[2].confidence, 6), item[0], item[1]))
     return [cause for _, _, cause in causes]
+
+
+def _explanation(finding: Finding) -> str:
+    """For a warning made a fault by the failures it explains: the sentence that says so."""
+    if not finding.explains:
+        return ""
+    seen = ", ".join(s.replace("_", " ") for s in finding.explains)
+    return f" ({finding.symptom.replace('_', ' ')} explains the {seen} seen in this run)"
 
 
 def _merge_spanning(votes: dict[tuple[Category, int | None], list[tuple[float, CauseHint, int]]],
@@ -303,9 +335,8 @@ def linear_stack(model: ModelInfo) -> tuple[LayerInfo, LayerInfo] | None:
 
 
 def confirmed_at(finding: Finding) -> int:
-    """The step at which a finding was confirmed (``detected_at_step``), else its first step."""
-    value = finding.evidence.get("detected_at_step")
-    return int(value) if isinstance(value, (int, float)) and value else int(finding.step)
+    """The step at which a finding was confirmed, else its first step."""
+    return finding.confirmed_at
 
 
 def hints_for(finding: Finding, trace: Trace, model: ModelInfo) -> list[CauseHint]:

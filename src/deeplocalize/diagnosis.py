@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from deeplocalize.model import LayerInfo, LayerRef
-from deeplocalize.vocabulary import Category, Phase, Symptom, Verdict
+from deeplocalize.vocabulary import Category, Phase, Severity, Symptom, Verdict
 
 SCHEMA = "deeplocalize.diagnosis/1"
 
@@ -32,9 +32,11 @@ class CauseHint:
 class Finding:
     """One symptom seen at one place.
 
-    ``step`` is the first step where the symptom held; ``evidence`` holds the numbers behind it (JSON
-    values only) and, under "detected_at_step", the step at which the detector confirmed it. ``causes`` are
-    the detector's root-cause votes (not part of the JSON finding; they become ``root_causes``).
+    ``step`` is the first step where the symptom held; ``detected_at`` the step at which the detector
+    confirmed it; ``evidence`` holds the numbers behind it (JSON values only). ``severity``: "fault" or
+    "warning" (None: the default for the symptom, see ``severity.py``); ``explains``: for a warning made a
+    fault, the observed failures it explains. ``causes`` are the detector's root-cause votes (not part of
+    the JSON finding; they become ``root_causes``).
     """
 
     symptom: Symptom
@@ -45,13 +47,38 @@ class Finding:
     epoch: int = 0
     evidence: dict[str, Any] = field(default_factory=dict)
     causes: list[CauseHint] = field(default_factory=list)
+    severity: Severity | None = None
+    detected_at: int | None = None
+    explains: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # older detectors and stored documents keep the confirming step in the evidence
+        if "detected_at_step" in self.evidence:
+            value = self.evidence.pop("detected_at_step")
+            if self.detected_at is None and isinstance(value, (int, float)) and value:
+                self.detected_at = int(value)
 
     @property
     def key(self) -> tuple[str, str, int | None]:
         """Identity for de-duplication: the same symptom at the same place is one finding."""
         return (str(self.symptom), str(self.phase), None if self.layer is None else self.layer.index)
 
+    @property
+    def confirmed_at(self) -> int:
+        """The step at which the finding was confirmed (its first step when unknown)."""
+        return int(self.detected_at) if self.detected_at else int(self.step)
+
+    @property
+    def effective_severity(self) -> Severity:
+        from deeplocalize.severity import base_severity
+
+        return base_severity(self)
+
     def to_dict(self) -> dict[str, Any]:
+        evidence = dict(self.evidence)
+        evidence["detected_at_step"] = self.confirmed_at
+        if self.explains:
+            evidence["explains"] = list(self.explains)
         return {
             "symptom": str(self.symptom),
             "phase": str(self.phase),
@@ -59,11 +86,15 @@ class Finding:
             "step": int(self.step),
             "epoch": int(self.epoch),
             "message": self.message,
-            "evidence": _jsonable(self.evidence),
+            "evidence": _jsonable(evidence),
+            "severity": str(self.effective_severity),
         }
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Finding:
+        evidence = dict(raw.get("evidence") or {})
+        explains = tuple(str(s) for s in evidence.pop("explains", ()) or ())
+        severity = raw.get("severity")
         return cls(
             symptom=Symptom(raw["symptom"]),
             phase=Phase(raw["phase"]),
@@ -71,7 +102,9 @@ class Finding:
             step=int(raw["step"]),
             epoch=int(raw.get("epoch", 0)),
             message=raw.get("message", ""),
-            evidence=dict(raw.get("evidence") or {}),
+            evidence=evidence,
+            severity=Severity(severity) if severity else Severity.FAULT,  # documents before severity: faults
+            explains=explains,
         )
 
 
@@ -117,10 +150,42 @@ class Diagnosis:
     findings: list[Finding] = field(default_factory=list)
     root_causes: list[RootCause] = field(default_factory=list)
     tool_errors: list[str] = field(default_factory=list)
+    #: the model this diagnosis is of, when the run trained several (its class or part name)
+    model: str | None = None
+    #: one diagnosis per model when the run trained several; the fields above are then the worst one's
+    models: list[Diagnosis] = field(default_factory=list)
+
+    @classmethod
+    def combine(cls, parts: list[Diagnosis]) -> Diagnosis:
+        """One diagnosis for a run of several models: the worst model's fields at the top (a faulty one,
+        the earliest fault first; else a healthy one; else inconclusive), every model's under ``models``,
+        the steps of all models added up, tool errors of the run."""
+        order = {Verdict.FAULTY: 0, Verdict.HEALTHY: 1, Verdict.INCONCLUSIVE: 2}
+
+        def worst(d: Diagnosis) -> tuple[int, int]:
+            first = min((f.step for f in d.faults), default=0)
+            return order[d.verdict], first
+
+        top = min(parts, key=worst)
+        return cls(verdict=top.verdict, framework=top.framework,
+                   steps_observed=sum(d.steps_observed for d in parts),
+                   stopped_early=any(d.stopped_early for d in parts), layers=list(top.layers),
+                   findings=list(top.findings), root_causes=list(top.root_causes),
+                   tool_errors=list(top.tool_errors), model=top.model, models=list(parts))
 
     @property
     def faulty(self) -> bool:
         return self.verdict == Verdict.FAULTY
+
+    @property
+    def faults(self) -> list[Finding]:
+        """The findings that make the run faulty (warnings escalated by a failure they explain included)."""
+        return [f for f in self.findings if f.effective_severity == Severity.FAULT]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        """Risks seen in the run that did not (yet) hurt it."""
+        return [f for f in self.findings if f.effective_severity == Severity.WARNING]
 
     @property
     def first_fix(self) -> str | None:
@@ -138,16 +203,18 @@ class Diagnosis:
             "findings": [f.to_dict() for f in self.findings],
             "root_causes": [c.to_dict() for c in self.root_causes],
             "tool_errors": list(self.tool_errors),
+            **({"model": self.model} if self.model is not None else {}),
+            **({"models": [m.to_dict() for m in self.models]} if self.models else {}),
         }
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
 
     def save_json(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(self.to_json() + "\n", encoding="utf-8")
-        return path
+        """Write the JSON document atomically (a temporary file, then a rename: never a partial file)."""
+        from deeplocalize.atomic_io import write_atomic
+
+        return write_atomic(path, self.to_json() + "\n")
 
     def save_html(self, path: str | Path, trace: Any = None, model: Any = None) -> Path:
         """Write the self-contained HTML report (with the trace, when given, for the plots)."""
@@ -178,6 +245,8 @@ class Diagnosis:
             findings=[Finding.from_dict(x) for x in raw.get("findings", [])],
             root_causes=[RootCause.from_dict(x) for x in raw.get("root_causes", [])],
             tool_errors=[str(x) for x in raw.get("tool_errors", [])],
+            model=raw.get("model"),
+            models=[cls.from_dict(m) for m in raw.get("models", [])],
         )
 
 

@@ -271,3 +271,32 @@ def change_loss(model: ModelInfo, trace: Trace, layer: LayerRef | None) -> str:
 def update_ratio_text(ratio: float) -> str:
     """"update/weight norm ratio 0.42 per step" (DeepDiagnosis' learning-rate rule)."""
     return f"updates are {ratio:.2g}x the weights' norm per step" if math.isfinite(ratio) else ""
+
+
+def inspect_batch(model: ModelInfo, trace: Trace, layer: LayerRef | None) -> str:
+    return ("look at the batch of that step (--dump-on-fault DIR saves it): corrupt or mislabelled samples "
+            "make one step's loss spike; skip or clean them, or clip the gradients")
+
+
+def fp32_master_weights(model: ModelInfo, trace: Trace, layer: LayerRef | None) -> str:
+    where = f" of {layer_label(layer, model)}" if layer is not None else ""
+    return (f"the updates{where} are below the resolution of its low-precision weights and are rounded away: "
+            "keep fp32 master weights (autocast with fp32 parameters, or an optimizer with fp32 state), "
+            "raise the learning rate, or use bf16 -> fp32 for these parameters")
+
+
+def overflow_headroom(model: ModelInfo, trace: Trace, layer: LayerRef | None) -> str:
+    return (f"{layer_label(layer, model)} approaches the largest value of its dtype: use bf16 instead of "
+            "fp16, normalize its input (LayerNorm), scale its init down, or keep it in fp32")
+
+
+def attention_temperature(model: ModelInfo, trace: Trace, layer: LayerRef | None) -> str:
+    return (f"the attention of {layer_label(layer, model)} collapses onto single positions: normalize "
+            "queries and keys (QK-norm), scale the scores by 1/sqrt(head_dim), lower the learning rate or "
+            "warm it up")
+
+
+def resync_ranks(model: ModelInfo, trace: Trace, layer: LayerRef | None) -> str:
+    return (f"the replicas of {layer_label(layer, model)} differ across ranks: broadcast the initial "
+            "parameters from rank 0, keep every rank's parameter updates identical (no rank-local "
+            "updates or RNG-dependent parameter changes), and wrap the model in DistributedDataParallel")

@@ -17,7 +17,9 @@ from typing import Protocol
 from deeplocalize.config import Config
 from deeplocalize.detectors import Detector, load_all
 from deeplocalize.diagnosis import Diagnosis, Finding
+from deeplocalize.errors import StoreError
 from deeplocalize.model import ModelInfo
+from deeplocalize.severity import any_fault, resolve
 from deeplocalize.trace import StepRecord, Trace
 from deeplocalize.vocabulary import OnFault, Verdict
 
@@ -55,9 +57,30 @@ class Monitor:
         self._preflight_done = False
         self.stopped_early = False
         self.finished: Diagnosis | None = None
-        #: set by a probe that holds back steps (``TorchCollector.flush``): called before
+        #: set by a probe that holds back steps (the torch session's ``flush``): called before
         #: anything reads or adds to the latest step, so they see every step recorded so far
         self.flush_pending: Callable[[], None] | None = None
+        #: the monitors of the other models trained in the same run (``spawn``); this one reports for all
+        self.siblings: list[Monitor] = []
+        self._is_sibling = False
+
+    def reset(self) -> None:
+        """Forget the steps, facts and findings seen so far (the model being watched changed: a whole
+        model split into the parts its optimizers train)."""
+        self.trace = Trace(window=self.config.window, history=self.config.history)
+        self.model = ModelInfo(framework=self.framework)
+        self._findings.clear()
+        self._warned.clear()
+        self._preflight_done = False
+
+    def spawn(self) -> Monitor:
+        """A monitor for another model of the same run: same settings, its own trace and findings, tool
+        errors shared. ``diagnosis``/``finish`` of this monitor then cover every model."""
+        sibling = Monitor(self.framework, self.config, self.on_fault, detectors=self.detectors)
+        sibling.tool_errors = self.tool_errors
+        sibling._is_sibling = True
+        self.siblings.append(sibling)
+        return sibling
 
     # ------------------------------------------------------------------ feeding
     def set_model(self, model: ModelInfo) -> None:
@@ -109,7 +132,7 @@ class Monitor:
         if old is None:
             self._findings[finding.key] = finding
         elif finding.step < old.step:
-            finding.evidence.setdefault("detected_at_step", old.evidence.get("detected_at_step"))
+            finding.detected_at = old.detected_at
             self._findings[finding.key] = finding
 
     @property
@@ -122,7 +145,14 @@ class Monitor:
 
     @property
     def fault_confirmed(self) -> bool:
-        return bool(self._findings)
+        """A fault finding exists, for this model or another of the run (a warning alone never makes a run
+        faulty; see ``severity``)."""
+        return any_fault(list(self._findings.values())) or any(m.fault_confirmed for m in self.siblings)
+
+    @property
+    def every_finding(self) -> list[Finding]:
+        """The findings of this model and of the run's other models."""
+        return [*self.findings, *(f for m in self.siblings for f in m.findings)]
 
     # ------------------------------------------------------------------ policy
     def action(self) -> OnFault | None:
@@ -135,22 +165,29 @@ class Monitor:
                     self._warned.add(finding.key)
                     warnings.warn(f"deeplocalize: {finding.message}", RuntimeWarning, stacklevel=3)
             return None
-        if self.on_fault in (OnFault.STOP, OnFault.RAISE):
+        if self.on_fault in (OnFault.STOP, OnFault.RAISE) and self.fault_confirmed:
             return self.on_fault
         return None
 
     # ------------------------------------------------------------------ result
     def diagnosis(self) -> Diagnosis:
-        """The diagnosis from what has been seen so far (does not run the end-of-run checks)."""
+        """The diagnosis from what has been seen so far (does not run the end-of-run checks); with several
+        models, one per model under ``models`` and the worst one's at the top (``Diagnosis.combine``)."""
+        self._flush_pending()
+        own = self._own_diagnosis()
+        if not self.siblings:
+            return own
+        return Diagnosis.combine([own, *(m._own_diagnosis() for m in self.siblings)])
+
+    def _own_diagnosis(self) -> Diagnosis:
         from deeplocalize.diagnose import diagnose
 
-        self._flush_pending()
-        findings = self.findings
+        findings = resolve(self.findings)
         try:
             verdict, causes = diagnose(findings, self.trace, self.model, self.config)
         except Exception as exc:
             self.tool_error("diagnose", exc)
-            verdict, causes = (Verdict.FAULTY if findings else Verdict.INCONCLUSIVE), []
+            verdict, causes = (Verdict.FAULTY if any_fault(findings) else Verdict.INCONCLUSIVE), []
         return Diagnosis(
             verdict=verdict,
             framework=self.framework,
@@ -160,6 +197,7 @@ class Monitor:
             findings=findings,
             root_causes=causes,
             tool_errors=list(self.tool_errors),
+            model=self.model.extra.get("model") if self.siblings or self._is_sibling else None,
         )
 
     def finish(self, stopped_early: bool | None = None, completed: bool = False) -> Diagnosis:
@@ -173,12 +211,15 @@ class Monitor:
         if stopped_early is not None:
             self.stopped_early = stopped_early
         self.trace.completed = completed and not self.stopped_early
-        if self.trace.steps_observed:
-            self._run("check")
+        for monitor in (self, *self.siblings):
+            monitor.trace.completed = completed and not self.stopped_early
+            if monitor.trace.steps_observed:
+                monitor._run("check")
         result = self.diagnosis()
         if self.recorder is not None:
             self._guard("store", self.recorder.write_diagnosis, result)
             self._guard("store", self.recorder.close)
+            result.tool_errors = list(self.tool_errors)  # with the store's own, when it failed just now
         self.finished = result
         return result
 
@@ -188,7 +229,17 @@ class Monitor:
 
     # ------------------------------------------------------------------ containment
     def tool_error(self, where: str, exc: BaseException) -> None:
-        """Record an internal error once (by message) and tell the user once on stderr."""
+        """Record an internal error once (by message) and tell the user once on stderr.
+
+        A StoreError is about the place (disk full, read-only, locked), not a bug: each one gets its own
+        line on stderr, without a code location.
+        """
+        if isinstance(exc, StoreError):
+            text = f"{where}: {exc}"
+            if text not in self.tool_errors:
+                self.tool_errors.append(text)
+                print(f"deeplocalize: {text}", file=sys.stderr)
+            return
         frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
         loc = f" ({frame.filename.rsplit('/', 1)[-1]}:{frame.lineno})" if frame else ""
         text = f"{where}: {type(exc).__name__}: {exc}{loc}"

@@ -5,6 +5,12 @@
 committed in batches (every ``FLUSH_STEPS`` steps or ``FLUSH_SECONDS``, and on close), so a killed process
 leaves a run that ``load_run`` can still read and ``deeplocalize analyze`` can still diagnose.
 
+A store that cannot be written (disk full, read-only, locked, an I/O error) never stops training: the
+writer keeps what it could not write in memory and retries (see ``RunWriter``), and the errors it
+raises (``StoreUnavailableError``) are tool errors for the Monitor. A store whose directory or file is not
+writable is read through a read-only SQLite connection (URI ``mode=ro``): listing and analyzing never
+write.
+
 Size is bounded: every step of the recent window is kept (``Config.window`` steps) plus a down-sampled
 history of older steps (every ``stride``-th step; the stride doubles when ``Config.history`` is exceeded,
 as in ``trace.Trace``); older steps are deleted as the run goes.
@@ -13,12 +19,14 @@ as in ``trace.Trace``); older steps are deleted as the run goes.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import socket
 import sqlite3
 import threading
 import time
+import urllib.parse
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +45,16 @@ SCHEMA_VERSION = "1"
 FLUSH_STEPS = 50
 FLUSH_SECONDS = 1.0
 WAL_LIMIT_BYTES = 1 << 20
+#: How long a connection waits for a lock held by another process: opening, and at the end of a run
+#: (seconds), and per flush during training (milliseconds: a locked store must not stall training).
+BUSY_TIMEOUT_S = 10.0
+STEP_BUSY_MS = 500
+END_BUSY_MS = 2000
+#: After a failed write the next attempt waits FLUSH_SECONDS, then twice as long each time, up to this.
+RETRY_MAX_SECONDS = 60.0
+#: SQLite's primary result codes that mean "this file is damaged or not a database" (anything else, such
+#: as SQLITE_FULL, SQLITE_READONLY, SQLITE_BUSY, SQLITE_IOERR or SQLITE_CANTOPEN, is about the place).
+_CORRUPT_CODES = frozenset({11, 26})  # SQLITE_CORRUPT, SQLITE_NOTADB
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -50,6 +68,11 @@ CREATE TABLE IF NOT EXISTS steps (
     PRIMARY KEY (run_id, step)
 ) WITHOUT ROWID;
 """
+
+
+class StoreUnavailableError(StoreError):
+    """The store cannot be opened or written for a reason outside its content: disk full, read-only
+    directory or file, a lock held by another process, permissions, an I/O error."""
 
 
 def default_dir() -> Path:
@@ -88,30 +111,54 @@ class RunStore:
 
     # ------------------------------------------------------------------ connections
     def connect(self, create: bool = False) -> sqlite3.Connection:
-        """Open the database (creating it when ``create``); StoreError if missing or not a store."""
-        if self.path.exists() and not self.path.is_dir():
-            raise StoreError(f"run store {self.path} is a file, not a directory")
-        if not self.db_path.exists():
-            if not create:
-                raise StoreError(f"no run store at {self.path} (record one with `deeplocalize run SCRIPT`)")
-            try:
+        """Open the database (creating it when ``create``); StoreError if missing or not a store.
+
+        ``StoreUnavailableError`` (a StoreError) when it cannot be opened or written for a reason other
+        than its content. Without ``create`` (reading), a store whose directory or file is not writable is
+        opened read-only (URI ``mode=ro``), with no set-up write at all.
+        """
+        try:
+            if self.path.exists() and not self.path.is_dir():
+                raise StoreError(f"run store {self.path} is a file, not a directory")
+            if not self.db_path.exists():
+                if not create:
+                    raise StoreError(f"no run store at {self.path} "
+                                     "(record one with `deeplocalize run SCRIPT`)")
                 self.path.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise StoreError(f"cannot create run store {self.path}: {exc.strerror or exc}") from exc
+            elif not create and self.db_path.stat().st_size == 0:  # created when the disk was already full
+                raise StoreError(f"no runs stored in {self.path} yet")
+            readonly = not create and not writable(self.path, self.db_path)
+        except OSError as exc:  # no permission to look into (or create) the directory
+            verb = "create" if create else "read"
+            raise StoreUnavailableError(f"cannot {verb} run store {self.path}: {exc.strerror or exc}") \
+                from exc
         try:
-            conn = sqlite3.connect(self.db_path, timeout=10.0, isolation_level=None, check_same_thread=False)
+            return self._open(create, readonly)
+        except StoreUnavailableError:
+            if create or readonly:
+                raise
+            return self._open(create, True)  # e.g. a full disk: no room for SQLite's WAL index (-shm)
+
+    def _open(self, create: bool, readonly: bool) -> sqlite3.Connection:
+        try:
+            if readonly:
+                conn = _connect_readonly(self.db_path)
+            else:
+                conn = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                                       check_same_thread=False)
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot open run store {self.db_path}: {exc}") from exc
+            raise _store_error(exc, f"cannot open run store {self.db_path}", self.db_path) from exc
         try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA wal_autocheckpoint=256")  # pages (4 KiB): the WAL stays near 1 MiB
-            conn.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")  # shrinks back after a checkpoint
+            if not readonly:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute("PRAGMA wal_autocheckpoint=256")  # pages (4 KiB): the WAL stays near 1 MiB
+                conn.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")  # shrinks after a checkpoint
             self._check_schema(conn, create)
         except sqlite3.Error as exc:
             conn.close()
-            raise StoreError(f"run store {self.db_path} is corrupt or not a deeplocalize store: {exc}") \
-                from exc
+            what = f"cannot {'write to' if create else 'read'} run store {self.db_path}"
+            raise _store_error(exc, what, self.db_path) from exc
         except StoreError:
             conn.close()
             raise
@@ -137,7 +184,7 @@ class RunStore:
             conn.row_factory = sqlite3.Row
             return conn.execute(sql, args).fetchall()
         except sqlite3.Error as exc:
-            raise StoreError(f"run store {self.db_path} is corrupt: {exc}") from exc
+            raise _store_error(exc, f"cannot read run store {self.db_path}", self.db_path) from exc
         finally:
             conn.close()
 
@@ -160,8 +207,11 @@ class RunStore:
             )
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
             conn.close()
-            raise StoreError(f"cannot write to run store {self.db_path}: {exc}") from exc
+            raise _store_error(exc, f"cannot write to run store {self.db_path}", self.db_path) from exc
         return RunWriter(conn, run_id, window=config.window, history=config.history)
 
     # ------------------------------------------------------------------ reading
@@ -184,7 +234,7 @@ class RunStore:
 
     def list_runs(self) -> list[dict[str, Any]]:
         """Every stored run, oldest first: id, created, framework, command, status, steps, verdict."""
-        if not self.db_path.exists():
+        if not self.db_path.exists() or self.db_path.stat().st_size == 0:
             return []
         rows = self._read(
             "SELECT id, created, framework, command, status, steps, last_step, verdict, pid, host"
@@ -220,17 +270,26 @@ class RunStore:
 class RunWriter:
     """Persists one run as it goes; implements ``monitor.RunRecorder``.
 
-    Never raises into training for a second time: after a database error it records the error in
-    ``self.error``, raises it once (the Monitor catches it into ``tool_errors``) and then does nothing.
+    A write error never stops training, and nothing is dropped that the store would have kept: the steps
+    (and model facts) not written stay in memory, bounded by the same retention rule as the store, and are
+    retried at later flushes (after FLUSH_SECONDS, then twice as long each time, up to RETRY_MAX_SECONDS).
+    The first failure is raised once (the Monitor records it in ``tool_errors``); ``write_diagnosis`` raises
+    once more if, at the end, the run could still not be stored completely. ``error`` is the last write
+    error not yet overcome (None when everything so far is stored); ``complete`` is True once the diagnosis
+    and every retained step are in the store.
     """
 
     def __init__(self, conn: sqlite3.Connection, run_id: str, window: int = 512, history: int = 512) -> None:
         self.run_id = run_id
-        self.error: str | None = None
+        self.complete = False
+        self._steps_reason: str | None = None  # why the steps (or model facts) could not be written
+        self._diagnosis_reason: str | None = None  # why the diagnosis could not be written
         self._conn: sqlite3.Connection | None = conn
         self._lock = threading.RLock()
-        self._pending: list[StepRecord] = []
-        self._deletes: list[int] = []
+        self._pending: dict[int, StepRecord] = {}  # step -> record not yet written
+        self._pending_model: tuple[str, str] | None = None  # (model JSON, framework) not yet written
+        self._deletes: set[int] = set()
+        self._prune = False  # too many deletions queued: delete every step not retained instead
         self._window: deque[int] = deque()
         self._window_size = max(2, window)
         self._history: list[int] = []
@@ -240,41 +299,95 @@ class RunWriter:
         self._last_step: int | None = None
         self._last_written: StepRecord | None = None  # re-written on the next flush (late metrics)
         self._last_flush = time.monotonic()
+        self._retry_at = 0.0
+        self._backoff = FLUSH_SECONDS
+        self._raised = False
+        self._busy_timeout(STEP_BUSY_MS)
         atexit.register(self.close)
+
+    @property
+    def error(self) -> str | None:
+        """The write error not overcome so far ("run store write failed (...)"), None when there is none."""
+        reason = self._diagnosis_reason or self._steps_reason
+        return None if reason is None else f"run store write failed ({reason})"
 
     # ------------------------------------------------------------------ RunRecorder
     def write_model(self, model: ModelInfo) -> None:
-        self._execute("UPDATE runs SET model = ?, framework = ? WHERE id = ?",
-                      (_dumps(model.to_dict()), model.framework, self.run_id))
+        with self._lock:
+            if self._conn is None:
+                return
+            self._pending_model = (_dumps(model.to_dict()), model.framework)
+            if time.monotonic() >= self._retry_at:
+                self.flush()
 
     def write_step(self, record: StepRecord) -> None:
         with self._lock:
-            if self._conn is None or self.error is not None:
+            if self._conn is None:
                 return
-            self._pending.append(record)
+            self._pending[record.step] = record
             self._steps += 1
             self._last_step = record.step
             self._retain(record.step)
-            if len(self._pending) >= FLUSH_STEPS or time.monotonic() - self._last_flush >= FLUSH_SECONDS:
+            now = time.monotonic()
+            due = len(self._pending) >= FLUSH_STEPS or now - self._last_flush >= FLUSH_SECONDS
+            if due and now >= self._retry_at:
                 self.flush()
 
     def write_diagnosis(self, diagnosis: Diagnosis) -> None:
+        """Store the diagnosis and whatever is pending; StoreUnavailableError if not all of it made it."""
         with self._lock:
-            self.flush()
-            self._execute(
-                "UPDATE runs SET diagnosis = ?, verdict = ?, status = 'finished', framework = ? WHERE id = ?",
-                (diagnosis.to_json(indent=None), str(diagnosis.verdict), diagnosis.framework, self.run_id),
-            )
+            if self._conn is None:
+                return
+            self._busy_timeout(END_BUSY_MS)
+            with contextlib.suppress(StoreError):  # the steps failing must not keep the diagnosis out
+                self.flush()
+            if self._steps_reason is not None and self._pending_model is not None:  # on its own, then
+                try:
+                    self._conn.execute("UPDATE runs SET model = ?, framework = ? WHERE id = ?",
+                                       (*self._pending_model, self.run_id))
+                    self._pending_model = None
+                except sqlite3.Error:
+                    self._rollback()
+            steps_error = self._steps_reason
+            diag_error: str | None = None
+            try:
+                self._conn.execute(
+                    "UPDATE runs SET diagnosis = ?, verdict = ?, status = 'finished', framework = ?"
+                    " WHERE id = ?",
+                    (diagnosis.to_json(indent=None), str(diagnosis.verdict), diagnosis.framework,
+                     self.run_id),
+                )
+            except sqlite3.Error as exc:
+                self._rollback()
+                diag_error = _reason(exc)
+            self._diagnosis_reason = diag_error
+            if steps_error is None and diag_error is None:
+                self.complete = True
+                return
+            lost = []
+            if steps_error is not None:
+                lost += [f"{len(self._pending)} steps"] if self._pending else []
+                lost += ["the model facts"] if self._pending_model is not None else []
+            lost += ["the diagnosis"] if diag_error is not None else []
+            self._raised = True
+            raise StoreUnavailableError(f"{self.error}: {' and '.join(lost) or 'part'} of run {self.run_id} "
+                                        "could not be stored")
 
     def close(self) -> None:
+        """A last flush (never raises: the end of a run reports through ``write_diagnosis``), then close."""
         with self._lock:
             if self._conn is None:
                 return
             try:
-                self.flush()
+                self._busy_timeout(END_BUSY_MS)
+                with contextlib.suppress(StoreError):
+                    self.flush()
+                if self.error is not None:
+                    self.complete = False
             finally:
                 conn, self._conn = self._conn, None
-                conn.close()
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
                 atexit.unregister(self.close)
 
     # ------------------------------------------------------------------ internals
@@ -285,57 +398,139 @@ class RunWriter:
             return
         old = self._window.popleft()
         if old % self._stride:
-            self._deletes.append(old)
+            self._drop(old)
             return
         self._history.append(old)
         if len(self._history) > self._history_size:
             self._stride *= 2
-            self._deletes.extend(s for s in self._history if s % self._stride)
+            for s in self._history:
+                if s % self._stride:
+                    self._drop(s)
             self._history = [s for s in self._history if s % self._stride == 0]
 
+    def _drop(self, step: int) -> None:
+        """A step the store no longer keeps: not written if still pending, else deleted at the next flush."""
+        self._pending.pop(step, None)
+        if self._prune:
+            return
+        self._deletes.add(step)
+        if len(self._deletes) > 4 * (self._window_size + self._history_size):  # writes failing for long
+            self._deletes.clear()
+            self._prune = True
+
     def flush(self) -> None:
-        """Commit the pending steps and deletions in one transaction."""
+        """Commit the pending steps and deletions in one transaction; on failure keep them for a retry."""
         with self._lock:
-            if self._conn is None or self.error is not None:
+            conn = self._conn
+            if conn is None:
                 return
-            records = self._pending
+            records = list(self._pending.values())
             last = self._last_written
-            if last is not None and last.step not in self._deletes and all(r is not last for r in records):
+            if last is not None and last.step not in self._deletes and last.step not in self._pending:
                 records = [last, *records]
             rows = [(self.run_id, r.step, r.epoch, r.loss, store_codec.encode(r)) for r in records]
-            deletes = [(self.run_id, s) for s in self._deletes]
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                self._conn.executemany("INSERT OR REPLACE INTO steps VALUES (?, ?, ?, ?, ?)", rows)
-                self._conn.executemany("DELETE FROM steps WHERE run_id = ? AND step = ?", deletes)
-                self._conn.execute("UPDATE runs SET steps = ?, last_step = ? WHERE id = ?",
-                                   (self._steps, self._last_step, self.run_id))
-                self._conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                self._fail(exc)
-            if self._pending:
-                self._last_written = self._pending[-1]
-            self._pending = []
-            self._deletes = []
+            deletes = [(self.run_id, s) for s in sorted(self._deletes)]
             self._last_flush = time.monotonic()
-
-    def _execute(self, sql: str, args: tuple[Any, ...]) -> None:
-        with self._lock:
-            if self._conn is None or self.error is not None:
-                return
             try:
-                self._conn.execute(sql, args)
+                conn.execute("BEGIN IMMEDIATE")
+                if self._pending_model is not None:
+                    conn.execute("UPDATE runs SET model = ?, framework = ? WHERE id = ?",
+                                 (*self._pending_model, self.run_id))
+                conn.executemany("INSERT OR REPLACE INTO steps VALUES (?, ?, ?, ?, ?)", rows)
+                conn.executemany("DELETE FROM steps WHERE run_id = ? AND step = ?", deletes)
+                if self._prune:
+                    self._delete_unretained(conn)
+                conn.execute("UPDATE runs SET steps = ?, last_step = ? WHERE id = ?",
+                             (self._steps, self._last_step, self.run_id))
+                conn.execute("COMMIT")
             except sqlite3.Error as exc:
-                self._fail(exc)
+                self._rollback()
+                self._failed(exc)
+                return
+            except BaseException:  # Ctrl-C / SIGTERM in the middle: the batch stays pending
+                self._rollback()
+                raise
+            if self._pending:
+                self._last_written = next(reversed(self._pending.values()))
+            self._pending = {}
+            self._pending_model = None
+            self._deletes = set()
+            self._prune = False
+            self._steps_reason = None
+            self._retry_at, self._backoff = 0.0, FLUSH_SECONDS
 
-    def _fail(self, exc: sqlite3.Error) -> None:
-        self.error = f"run store write failed ({exc}); the run is no longer recorded"
-        try:
+    def _delete_unretained(self, conn: sqlite3.Connection) -> None:
+        keep = {*self._window, *self._history, *self._pending}
+        stored = [row[0] for row in conn.execute("SELECT step FROM steps WHERE run_id = ?", (self.run_id,))]
+        conn.executemany("DELETE FROM steps WHERE run_id = ? AND step = ?",
+                         [(self.run_id, s) for s in stored if s not in keep])
+
+    def _failed(self, exc: sqlite3.Error) -> None:
+        """Remember the error, schedule the retry; raise it only the first time."""
+        self._steps_reason = _reason(exc)
+        self._retry_at = time.monotonic() + self._backoff
+        self._backoff = min(2 * self._backoff, RETRY_MAX_SECONDS)
+        if self._raised:
+            return
+        self._raised = True
+        when = "before the first step" if self._last_step is None else f"at step {self._last_step}"
+        raise StoreUnavailableError(f"{self.error} {when}: training goes on; the steps are kept in memory "
+                                    "and the write is retried") from exc
+
+    def _rollback(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
             if self._conn is not None and self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
-        except sqlite3.Error:
-            pass
-        raise StoreError(self.error) from exc
+
+    def _busy_timeout(self, ms: int) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            if self._conn is not None:
+                self._conn.execute(f"PRAGMA busy_timeout={int(ms)}")
+
+
+def writable(directory: Path, db_path: Path) -> bool:
+    """Whether this process may write the store: its directory, and its files where they exist."""
+    files = [db_path, Path(f"{db_path}-wal"), Path(f"{db_path}-shm")]
+    return os.access(directory, os.W_OK) and all(os.access(f, os.W_OK) for f in files if f.exists())
+
+
+def _connect_readonly(db_path: Path) -> sqlite3.Connection:
+    """A read-only connection (URI mode=ro). When SQLite cannot set up the WAL index next to a WAL-mode
+    database in a read-only directory, the file is opened as immutable (nobody can be writing it there)."""
+    uri = f"file:{urllib.parse.quote(str(db_path.resolve()))}?mode=ro"
+    for suffix in ("", "&immutable=1"):
+        conn = sqlite3.connect(uri + suffix, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                               check_same_thread=False)
+        try:
+            conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        except sqlite3.Error as exc:
+            conn.close()
+            if suffix or _is_corrupt(exc):
+                raise
+            continue
+        conn.execute("PRAGMA query_only=ON")
+        return conn
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _is_corrupt(exc: sqlite3.Error) -> bool:
+    """Whether SQLite says the file itself is damaged or not a database."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return (int(code) & 0xFF) in _CORRUPT_CODES
+    text = str(exc).lower()
+    return "not a database" in text or "malformed" in text
+
+
+def _store_error(exc: sqlite3.Error, what: str, db_path: Path) -> StoreError:
+    if _is_corrupt(exc):
+        return StoreError(f"run store {db_path} is corrupt or not a deeplocalize store: {exc}")
+    return StoreUnavailableError(f"{what}: {_reason(exc)}")
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
 
 
 def _dumps(value: Any) -> str:

@@ -41,6 +41,18 @@ class Symptom(StrEnum):
     POOR_INITIALIZATION = "poor_initialization"
     ACTIVATION_LOSS_MISMATCH = "activation_loss_mismatch"
     OVERFITTING = "overfitting"
+    LOSS_SPIKE = "loss_spike"
+    OVERFLOW_RISK = "overflow_risk"
+    LOST_UPDATES = "lost_updates"
+    ATTENTION_COLLAPSE = "attention_collapse"
+    RANK_DESYNC = "rank_desync"
+
+
+class Severity(StrEnum):
+    """How much a finding weighs: a fault makes the run faulty; a warning is a risk not (yet) seen to hurt."""
+
+    FAULT = "fault"
+    WARNING = "warning"
 
 
 class Category(StrEnum):

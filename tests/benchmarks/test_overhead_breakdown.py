@@ -1,4 +1,4 @@
-"""The per-hook breakdown of the probe's cost: it times real hooks and puts the session back as it was."""
+"""The per-hook breakdown of the probe's cost: it times real hooks and puts the probe back as it was."""
 
 from __future__ import annotations
 
@@ -12,21 +12,21 @@ if str(ROOT) not in sys.path:
 from benchmarks.overhead import breakdown  # noqa: E402
 
 from deeplocalize.monitor import Monitor  # noqa: E402
-from deeplocalize.probes import torch_collector, torch_session  # noqa: E402
+from deeplocalize.probes import torch_hooks  # noqa: E402
 
 
-def test_breakdown_times_every_hook_and_restores_the_session() -> None:
-    originals = {name: getattr(torch_session.TorchSession, name) for name in breakdown.HOOKS}
-    grad_hook, record = torch_collector.TorchCollector._grad_hook, Monitor.record
+def test_breakdown_times_every_hook_and_restores_the_probe() -> None:
+    originals = {key: getattr(*key) for key in breakdown.HOOKS}
+    grad_hook, record = torch_hooks.LayerObserver._grad_hook, Monitor.record
     plain_us, medians = breakdown.breakdown("mlp", steps=100)
     assert plain_us > 0
     cheap, full = medians["cheap"], medians["full"]
-    assert cheap["forward hooks"] > 0 and cheap["optimizer hook (step end)"] > 0
-    assert full["total"] > cheap["total"]  # full statistics cost more than the every-step flags
-    # the MLP's Linear layers have biases: their output gradients are hooked on full-statistics steps only
-    assert cheap[breakdown.GRAD_HOOKS] == 0 and full[breakdown.GRAD_HOOKS] > 0
+    assert cheap["optimizer pre-hook (fused check)"] > 0 and cheap["model forward pre-hook"] > 0
+    assert cheap[breakdown.LAYERS] == 0 and cheap[breakdown.GRAD_HOOKS] == 0  # no per-layer code
+    assert full[breakdown.LAYERS] > 0 and full[breakdown.GRAD_HOOKS] > 0
+    assert full["total"] > cheap["total"]
     mean = medians["mean"]
     assert mean["total"] > mean[breakdown.MONITOR] > 0  # the records reach the monitor inside the hooks
-    assert {name: getattr(torch_session.TorchSession, name) for name in breakdown.HOOKS} == originals
-    assert torch_collector.TorchCollector._grad_hook is grad_hook
+    assert {key: getattr(*key) for key in breakdown.HOOKS} == originals
+    assert torch_hooks.LayerObserver._grad_hook is grad_hook
     assert Monitor.record is record

@@ -22,7 +22,7 @@ from deeplocalize.diagnose import diagnose, linear_stack
 from deeplocalize.diagnosis import CauseHint, Finding
 from deeplocalize.model import DataInfo, LossInfo, ModelInfo, OptimizerInfo
 from deeplocalize.trace import StepRecord
-from deeplocalize.vocabulary import Category, Channel, Phase, Symptom
+from deeplocalize.vocabulary import Category, Channel, Phase, Severity, Symptom
 
 CFG = Config()
 
@@ -211,9 +211,11 @@ def test_learning_rate_outside_the_usual_range_wins_over_data() -> None:
 def test_init_votes_at_several_layers_merge_at_the_first() -> None:
     info = model(MLP)
     f1 = Finding(Symptom.POOR_INITIALIZATION, Phase.WEIGHTS, info.layer(2).ref, 1, "out big",
-                 causes=[CauseHint(Category.INITIALIZATION, 0.8, "out", info.layer(2).ref)])
+                 causes=[CauseHint(Category.INITIALIZATION, 0.8, "out", info.layer(2).ref)],
+                 severity=Severity.FAULT)
     f0 = Finding(Symptom.POOR_INITIALIZATION, Phase.WEIGHTS, info.layer(0).ref, 1, "fc1 big",
-                 causes=[CauseHint(Category.INITIALIZATION, 0.5, "fc1", info.layer(0).ref)])
+                 causes=[CauseHint(Category.INITIALIZATION, 0.5, "fc1", info.layer(0).ref)],
+                 severity=Severity.FAULT)
     _, causes = diagnose([f1, f0], trace_of([StepRecord(step=1, loss=9.0)]), info, CFG)
     assert len(causes) == 1 and causes[0].layer.name == "fc1" and causes[0].confidence > 0.8
 

@@ -78,7 +78,7 @@ def test_stuck_at_chance_fires_at_step_50_from_step_1() -> None:
     assert len(found) == 1
     f = found[0]
     assert f.symptom == Symptom.LOSS_NOT_DECREASING and f.phase == Phase.LOSS and f.layer is None
-    assert f.step == 1 and f.evidence["detected_at_step"] == 50
+    assert f.step == 1 and f.detected_at == 50
     assert f.evidence["at_chance"] is True
     assert f.causes[0].category == Category.LEARNING_RATE
 

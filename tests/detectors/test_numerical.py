@@ -44,7 +44,7 @@ def test_forward_producer_is_the_first_layer_with_finite_input_and_nonfinite_out
     bad = {(2, Channel.OUTPUT): True, (3, Channel.OUTPUT): True}
     f = only(run_steps(numerical_error, [rec(1), rec(2), rec(3, bad, loss=math.nan)], INFO))
     assert (f.symptom, f.phase, f.layer.name, f.step) == (Symptom.NUMERICAL_ERROR, Phase.FORWARD, "div", 3)
-    assert f.evidence["detected_at_step"] == 3 and f.evidence["propagated_to"] == ["out"]
+    assert f.detected_at == 3 and f.evidence["propagated_to"] == ["out"]
     assert f.causes[0].category == Category.ARCHITECTURE and "`div`" in f.causes[0].fix
 
 
@@ -111,9 +111,24 @@ def test_update_turning_nonfinite_after_finite_gradients_points_to_learning_rate
 def test_simulated_division_by_zero_is_found_at_its_step_and_layer() -> None:
     sim = simulate_mlp(nan_at=("act1", 7), steps=12)
     f = only(run_steps(numerical_error, sim.records, sim.model))
-    assert (f.phase, f.layer.name, f.step, f.evidence["detected_at_step"]) == (Phase.FORWARD, "act1", 7, 7)
+    assert (f.phase, f.layer.name, f.step, f.detected_at) == (Phase.FORWARD, "act1", 7, 7)
 
 
 def test_healthy_run_has_no_numerical_error() -> None:
     sim = simulate_mlp(steps=40)
     assert run_steps(numerical_error, sim.records, sim.model) == []
+
+
+def test_nan_loss_message_says_what_happened_not_a_nan_range() -> None:
+    """On a routine step the output's min/max are not measured (NaN): no "range (nan, nan)" in the text."""
+    routine = rec(12, loss=math.nan)
+    for i in range(4):
+        routine.stats[(i, Channel.OUTPUT)] = vec(100, 0)  # finite, range not measured
+    f = only(run_steps(numerical_error, [rec(11), routine], INFO))
+    assert f.message == "the loss became NaN at step 12 from a finite model output"
+    fix = f.causes[0].fix
+    assert "became NaN at step 12 although the model output is finite:" in fix
+    assert "nan" not in (f.message + fix).replace("NaN", "").lower() and "range" not in fix
+    measured = only(run_steps(numerical_error, [rec(1), rec(2, loss=-math.inf)], INFO))
+    assert measured.message == "the loss became -Inf at step 2 from a finite model output"
+    assert "although the model output is finite (in [-1, 1]):" in measured.causes[0].fix

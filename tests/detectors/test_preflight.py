@@ -403,8 +403,10 @@ def test_preflight_runs_once_at_step_one_in_the_monitor() -> None:
     for step in range(1, 4):
         monitor.record(StepRecord(step=step, loss=2.3))
     assert [(f.symptom, f.step) for f in monitor.findings] == [(Symptom.UNNORMALIZED_INPUT, 1)]
-    diagnosis = monitor.diagnosis()
-    assert diagnosis.verdict == "faulty" and diagnosis.root_causes[0].category == Category.DATA
+    diagnosis = monitor.diagnosis()  # a risk, not a fault: 3 steps are too few to judge the run
+    assert diagnosis.verdict == "inconclusive" and not diagnosis.root_causes and not monitor.action()
+    assert [f.severity for f in diagnosis.findings] == ["warning"]
+    assert "standardize" in diagnosis.findings[0].evidence["advice"]
 
 
 @pytest.mark.parametrize("act", ["sigmoid", "softmax", "linear"])

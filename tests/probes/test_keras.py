@@ -147,7 +147,7 @@ def test_nan_is_seen_on_its_step() -> None:
 
 def test_on_fault_stop_stops_training() -> None:
     x, y = _data()
-    x[:, 0] *= 1e4  # unscaled inputs: a pre-flight fault at step 1
+    x[64:] = np.nan  # batches from step 3 on carry NaN: a fault at step 3
     cb = dl.keras.DeepLocalize(on_fault="stop", store=False, verbose=0)
     model = _model(loss="mse")
     history = model.fit(x, y, batch_size=32, epochs=3, verbose=0, callbacks=[cb])

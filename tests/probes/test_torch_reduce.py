@@ -121,18 +121,27 @@ def test_nonnegative_layout_counts_zeros_like_the_general_one() -> None:
     assert general[-1] == int((t != 0).sum())
 
 
-def test_step_buffer_flags_share_scalars_and_report_finiteness() -> None:
+def test_step_buffer_reports_values_and_finiteness() -> None:
     buf = red.StepBuffer()
-    ok = buf.new_flag(torch.ones(4))
-    bad = buf.new_flag(torch.tensor([1.0, float("inf")]))
-    assert buf.new_flag(torch.arange(3)) == -1  # integers are always finite: no scalar
-    buf.flags += [("a", 4, ok), ("b", 4, ok), ("c", 2, bad), ("d", 3, -1)]
-    buf.add("loss", "value", 1, [torch.tensor(0.5)])
-    buf.add("norms", "norms", 2, [torch.tensor(3.0), torch.tensor(4.0)])
-    (_, loss_vals), (_, norm_vals) = buf.fetch()
-    assert not buf.finite and len(buf) == 6
-    assert [buf.flag_finite(p) for _, _, p in buf.flags] == [True, True, False, True]
-    assert loss_vals.tolist() == [0.5] and norm_vals.tolist() == [3.0, 4.0]
+    buf.add("loss", "loss", 1, [torch.tensor(0.5)])
+    buf.add("norms", "norms", 2, [torch.tensor(3.0), torch.tensor(float("inf"))])
+    buf.add("empty", "obs", 0)
+    (_, loss_vals), (_, norm_vals), (_, empty) = buf.fetch()
+    assert not buf.finite and len(buf) == 3
+    assert loss_vals.tolist() == [0.5] and norm_vals[0] == 3.0 and empty.size == 0
+
+
+def test_step_buffer_fetches_numbers_added_after_a_fetch() -> None:
+    """A step is read before the update (the check) and at its end: later numbers land after the first."""
+    buf = red.StepBuffer()
+    buf.add("a", "loss", 1, [torch.tensor(1.0)])
+    buf.fetch_all()
+    buf.add("b", "loss", 1, [torch.tensor(2.0)])
+    buf.add("c", "norms", 2, [torch.tensor(3.0), torch.tensor(4.0)])
+    buf.fetch_all()
+    assert [buf.values(e).tolist() for e in buf.entries] == [[1.0], [2.0], [3.0, 4.0]] and buf.finite
+    buf.fetch_all()  # nothing new: nothing copied, nothing lost
+    assert [buf.values(e).tolist() for e in buf.entries] == [[1.0], [2.0], [3.0, 4.0]]
 
 
 def test_step_buffer_groups_by_device_when_one_stack_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -141,7 +150,6 @@ def test_step_buffer_groups_by_device_when_one_stack_is_refused(monkeypatch: pyt
     buf = red.StepBuffer()
     buf.add("s", "full", 3, [torch.tensor(1.0), torch.tensor(2.0)])
     buf.add("v", "norms", 3, [torch.tensor(5.0), torch.tensor(6.0), torch.tensor(7.0)])
-    buf.flags.append(("f", 1, buf.new_flag(torch.tensor([8.0]))))
     original, calls = torch.stack, []
 
     def refuse_once(tensors: list, *args: object, **kwargs: object) -> torch.Tensor:
@@ -152,5 +160,4 @@ def test_step_buffer_groups_by_device_when_one_stack_is_refused(monkeypatch: pyt
 
     monkeypatch.setattr(torch, "stack", refuse_once)
     (_, s_vals), (_, v_vals) = buf.fetch()
-    assert s_vals.tolist() == [1.0, 2.0] and v_vals.tolist() == [5.0, 6.0, 7.0]
-    assert buf._host[buf.flags[0][2]] == 8.0 and buf.finite
+    assert s_vals.tolist() == [1.0, 2.0] and v_vals.tolist() == [5.0, 6.0, 7.0] and buf.finite

@@ -202,3 +202,148 @@ def MNISTLike(train: bool = True, seed: int = 0, n_train: int = 6000, n_test: in
     if normalize:
         images = (images - _MNIST_MEAN) / _MNIST_STD
     return torch.utils.data.TensorDataset(images, torch.from_numpy(y.astype(np.int64)))
+
+
+# --- keras-io time series and tabular stand-ins (FordA, Jena climate, credit-card fraud) ---
+
+
+def forda_load_data(seed: int = 0, n_train: int = 1200, n_test: int = 400,
+                     length: int = 500) -> tuple[tuple[Any, Any], ...]:
+    """Like the UCR FordA TSV files read by ``readucr``: ((x_train, y_train), (x_test, y_test)), float64
+    (N, 500) series, each z-normalized, labels -1 / 1 (balanced).
+
+    An engine-noise-like signal: a few low-frequency sinusoids with random phases plus noise; class 1 adds
+    bursts of a faster oscillation.
+    """
+    rng = np.random.default_rng(seed + 7000)
+    n = n_train + n_test
+    t = np.arange(length)
+    labels = rng.choice(np.array([-1, 1]), size=n)
+    x = np.zeros((n, length))
+    for _ in range(3):
+        period = rng.uniform(20, 120, size=(n, 1))
+        phase = rng.uniform(0, 2 * np.pi, (n, 1))
+        x += rng.uniform(0.3, 1.0, size=(n, 1)) * np.sin(2 * np.pi * t / period + phase)
+    x += rng.normal(0, 0.5, size=(n, length))
+    period = rng.uniform(5, 8, size=(n, 1))
+    fast = np.sin(2 * np.pi * t / period + rng.uniform(0, 2 * np.pi, (n, 1)))
+    phase = rng.uniform(0, 2 * np.pi, (n, 1))
+    envelope = 0.7 + 0.3 * np.sin(2 * np.pi * t / rng.uniform(60, 200, (n, 1)) + phase)
+    x += (labels[:, None] == 1) * rng.uniform(0.7, 1.2, (n, 1)) * envelope * fast
+    x = (x - x.mean(axis=1, keepdims=True)) / x.std(axis=1, keepdims=True)
+    return (x[:n_train], labels[:n_train]), (x[n_train:], labels[n_train:])
+
+
+#: the 14 columns of jena_climate_2009_2016.csv after "Date Time"
+JENA_CLIMATE_COLUMNS = ("p (mbar)", "T (degC)", "Tpot (K)", "Tdew (degC)", "rh (%)", "VPmax (mbar)",
+                        "VPact (mbar)", "VPdef (mbar)", "sh (g/kg)", "H2OC (mmol/mol)", "rho (g/m**3)",
+                        "wv (m/s)", "max. wv (m/s)", "wd (deg)")
+
+
+def _smooth_noise(rng: np.random.Generator, n: int, tau: float, std: float) -> np.ndarray:
+    """An AR(1) process with correlation time ``tau`` steps and stationary standard deviation ``std``."""
+    a = np.exp(-1.0 / tau)
+    shocks = rng.normal(0.0, std * np.sqrt(1 - a * a), size=n)
+    out = np.empty(n)
+    out[0] = rng.normal(0.0, std)
+    for i in range(1, n):
+        out[i] = a * out[i - 1] + shocks[i]
+    return out
+
+
+def jena_climate(seed: int = 0, n_rows: int = 12000) -> np.ndarray:
+    """Like the Jena climate CSV (one row every 10 minutes): float64 (n_rows, 14) in the columns and units of
+    ``JENA_CLIMATE_COLUMNS`` (the "Date Time" column is left out).
+
+    Temperature follows a daily cycle of varying amplitude plus multi-day weather anomalies on a weak
+    seasonal drift (weak so that a few months' train and validation splits see the same climate); pressure, humidity and wind are slow random processes; the vapour, density and dew-point
+    columns are computed from them with the usual physical formulas.
+    """
+    rng = np.random.default_rng(seed + 8000)
+    t = np.arange(n_rows)
+    day = t / 144.0
+    start = rng.uniform(0, 365)
+    anomaly = _smooth_noise(rng, n_rows, 576, 2.5)
+    daily_amp = 6.0 + 1.5 * np.tanh(_smooth_noise(rng, n_rows, 432, 1.0))
+    temp = (9.0 - 2.0 * np.cos(2 * np.pi * (start + day) / 365.25) + anomaly
+            - daily_amp * np.cos(2 * np.pi * (day - 0.1)) + rng.normal(0, 0.15, n_rows))
+    pressure = 989.0 + _smooth_noise(rng, n_rows, 432, 7.0) - 0.6 * anomaly + rng.normal(0, 0.1, n_rows)
+    rh = np.clip(75 + _smooth_noise(rng, n_rows, 144, 10.0) + 8 * np.cos(2 * np.pi * (day - 0.1)), 15, 100)
+    vp_max = 6.112 * np.exp(17.62 * temp / (243.12 + temp))
+    vp_act = rh / 100 * vp_max
+    vp_def = vp_max - vp_act
+    sh = 622 * vp_act / (pressure - 0.378 * vp_act)
+    h2oc = 1000 * vp_act / pressure
+    t_kelvin = temp + 273.15
+    t_pot = t_kelvin * (1000 / pressure) ** 0.286
+    log_e = np.log(vp_act / 6.112)
+    t_dew = 243.12 * log_e / (17.62 - log_e)
+    rho = pressure * 100 / (287.05 * t_kelvin) * 1000
+    wv = np.abs(2.0 + _smooth_noise(rng, n_rows, 36, 1.5)) + rng.gamma(1.0, 0.3, n_rows)
+    max_wv = wv * rng.uniform(1.2, 2.0, n_rows)
+    wd = np.mod(200 + _smooth_noise(rng, n_rows, 72, 90.0), 360)
+    columns = [pressure, temp, t_pot, t_dew, rh, vp_max, vp_act, vp_def, sh, h2oc, rho, wv, max_wv, wd]
+    return np.round(np.stack(columns, axis=1), 2)
+
+
+def creditcard_fraud(seed: int = 0, n: int = 20000,
+                     fraud_rate: float = 0.01) -> tuple[np.ndarray, np.ndarray]:
+    """Like Kaggle's creditcard.csv read by the keras-io example: float32 (n, 30) features (Time in seconds,
+    V1..V28 PCA-like components of decreasing variance, Amount) and uint8 (n, 1) targets, frauds rare
+    (``fraud_rate``; the real file has 0.17%), rows in time order.
+
+    Frauds are shifted along a few components (as V14, V12, V10, V17 and V4 are in the real data) and have
+    a different amount distribution.
+    """
+    rng = np.random.default_rng(seed + 9000)
+    fraud = rng.random(n) < fraud_rate
+    scales = np.linspace(2.0, 0.3, 28)
+    v = rng.normal(0.0, 1.0, size=(n, 28)) * scales
+    shift = np.zeros(28)
+    shift[[13, 11, 9, 16, 3, 2, 6]] = [-4.0, -3.5, -3.0, -3.0, 2.5, -2.0, -2.0]
+    v[fraud] += shift * rng.uniform(0.6, 1.2, size=(int(fraud.sum()), 1))
+    v[fraud] += rng.normal(0.0, 1.0, size=(int(fraud.sum()), 28)) * scales * 0.6
+    time = np.sort(rng.uniform(0, 172792, n))
+    amount = np.where(fraud, rng.exponential(120, n), rng.lognormal(3.0, 1.4, n))
+    features = np.column_stack([time, v, np.clip(amount, 0, 25691)]).astype("float32")
+    return features, fraud.astype("uint8").reshape(-1, 1)
+
+
+# --- executables as raw bytes (MalConv-style malware detection) ---
+
+
+def executables(seed: int = 0, n: int = 800, min_len: int = 1500,
+                max_len: int = 4000) -> tuple[list[bytes], np.ndarray]:
+    """Like the binaries a malware detector reads raw (MalConv): a list of ``n`` byte strings of
+    ``min_len``..``max_len`` bytes and labels 0 (benign) / 1 (malware), balanced.
+
+    Every file starts with an "MZ" header and is a run of sections: machine code (a skewed opcode-like byte
+    distribution), zero padding and ASCII strings. Malware usually (95%) also carries one to three packed,
+    high-entropy sections (uniform bytes), benign files only sometimes (10%, compressed resources), so a
+    model that finds such a window beats chance by far but cannot be perfect.
+    """
+    rng = np.random.default_rng(seed + 10000)
+    opcodes = rng.choice(256, size=48, replace=False)
+    op_p = 1.0 / np.arange(1, 49)
+    op_p /= op_p.sum()
+    labels = rng.integers(0, 2, size=n)
+    files = []
+    for label in labels:
+        size = int(rng.integers(min_len, max_len + 1))
+        parts = [b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00"]
+        packed = int(rng.integers(1, 4)) if rng.random() < (0.95 if label else 0.1) else 0
+        kinds = ["code", "zeros", "text"] * 3 + ["packed"] * packed
+        rng.shuffle(kinds)
+        for kind in kinds:
+            length = int(rng.integers(150, 700) * size / 2750)
+            if kind == "code":
+                parts.append(rng.choice(opcodes, size=length, p=op_p).astype(np.uint8).tobytes())
+            elif kind == "zeros":
+                parts.append(bytes(length // 3))
+            elif kind == "text":
+                parts.append(rng.integers(32, 127, size=length // 2).astype(np.uint8).tobytes())
+            else:
+                parts.append(rng.integers(0, 256, size=length + size // 10).astype(np.uint8).tobytes())
+        data = b"".join(parts)
+        files.append(data[:size] if len(data) >= size else data + bytes(size - len(data)))
+    return files, labels.astype(np.int64)

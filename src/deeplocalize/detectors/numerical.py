@@ -38,6 +38,10 @@ def numerical_error(trace: Trace, model: ModelInfo, config: Config) -> list[Find
     for locate in (_data, _forward, _loss, _backward, _update):
         found = locate(rec, trace, model, config)
         if found is not None:
+            if rec.replay is not None:  # the probe replayed the step with per-layer counts
+                found.evidence["replay"] = rec.replay
+                if rec.replay == "not_reproduced":
+                    found.message += " (a replay of the step did not reproduce it: a transient fault?)"
             return [found]
     return []
 
@@ -239,10 +243,14 @@ def _loss(rec: StepRecord, trace: Trace, model: ModelInfo, config: Config) -> Fi
     out_idx = cm.record_indices(rec, Channel.OUTPUT)
     out = rec.get(out_idx[-1], Channel.OUTPUT) if out_idx else None
     out_range = (float(out[sm.MIN]), float(out[sm.MAX])) if out is not None else None
+    became = "NaN" if np.isnan(rec.loss) else ("+Inf" if rec.loss > 0 else "-Inf")
+    # the output's range is only known on full-statistics steps (NaN, "not measured", on the others)
+    span = (f" (in [{cm.fmt(out_range[0])}, {cm.fmt(out_range[1])}])"
+            if out_range is not None and bool(np.isfinite(out_range).all()) else "")
     fix = (
-        f"{loss_name} is {rec.loss} although the model output is finite (range {out_range}): a log(0) or a "
-        "division by zero in the loss; clip the probabilities (e.g. to [1e-7, 1-1e-7]) or use a logits-based "
-        "loss (CrossEntropyLoss / BCEWithLogitsLoss, from_logits=True)"
+        f"{loss_name} became {became} at step {rec.step} although the model output is finite{span}: "
+        "a log(0) or a division by zero in the loss; clip the probabilities (e.g. to [1e-7, 1-1e-7]) or use "
+        "a logits-based loss (CrossEntropyLoss / BCEWithLogitsLoss, from_logits=True)"
     )
     causes = [cm.cause(Category.LOSS, 0.8, fix, model, None)]
     if out is not None and cm.max_abs(out) >= config.exploding_output_abs:
@@ -263,7 +271,7 @@ def _loss(rec: StepRecord, trace: Trace, model: ModelInfo, config: Config) -> Fi
         trace,
         None,
         rec.step,
-        f"the loss became {rec.loss} at step {rec.step} from a finite model output",
+        f"the loss became {became} at step {rec.step} from a finite model output",
         {"origin": "loss", "loss": rec.loss, "output_range": out_range, "loss_name": loss_name},
         causes,
         rec.step,

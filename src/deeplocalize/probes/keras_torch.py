@@ -1,51 +1,33 @@
-"""Keras under the torch backend: the torch probe's ``TorchCollector`` on the Keras layers (the real batch).
+"""Keras under the torch backend: the torch probe's per-layer hooks on the Keras layers (the real batch).
 
-Keras layers are ``torch.nn.Module`` objects there, so per-module hooks see each training forward, the
+Keras layers are ``torch.nn.Module`` objects there, so per-layer hooks see each training forward, the
 output gradients and the parameter gradients of the actual step. ``model.layers`` is walked (Keras layers
 are not listed by ``named_modules()``), with index = position in ``model.layers`` and name = ``layer.name``.
-Keras builds models symbolically on the ``meta`` device; those calls are ignored.
+The Keras callback ends each step after the update, so there is no replay here: every step has a
+finiteness flag per layer input, output and output gradient (NaN/Inf latency 0 at the layer), and full
+statistics come at the ``stats_every`` cadence. Keras builds models symbolically on the ``meta`` device;
+those calls are ignored.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from deeplocalize.config import Config
+import torch
+
 from deeplocalize.model import LayerInfo
 from deeplocalize.monitor import Monitor
-from deeplocalize.probes.torch_collector import LayerSlot, TorchCollector, iter_tensors
+from deeplocalize.probes import torch_reduce as red
+from deeplocalize.probes.torch_check import NormPlan, add_norms
+from deeplocalize.probes.torch_hooks import LayerObserver, Mode, iter_tensors, record
+from deeplocalize.probes.torch_layers import LayerSlot, LayerTable
+from deeplocalize.probes.torch_record import measure
 from deeplocalize.trace import StepRecord
+from deeplocalize.vocabulary import Channel
 
 
 def _on_meta(obj: Any) -> bool:
     return any(t.device.type == "meta" for t in iter_tensors(obj))
-
-
-class _KerasTorchCollector(TorchCollector):
-    """``TorchCollector`` that ignores Keras' symbolic (meta-device) calls."""
-
-    def forward_pre(self, slot: LayerSlot, args: Any) -> None:
-        if not _on_meta(args):
-            super().forward_pre(slot, args)
-
-    def forward_post(self, slot: LayerSlot, args: Any, output: Any) -> None:
-        if not _on_meta(output):
-            super().forward_post(slot, args, output)
-
-
-class _Capture:
-    """Stands in for the monitor inside the collector: keeps the record instead of recording it."""
-
-    def __init__(self, monitor: Monitor) -> None:
-        self.monitor = monitor
-        self.config: Config = monitor.config
-        self.record_: StepRecord | None = None
-
-    def record(self, record: StepRecord) -> None:
-        self.record_ = record
-
-    def tool_error(self, where: str, exc: BaseException) -> None:
-        self.monitor.tool_error(where, exc)
 
 
 class TorchLayerCollector:
@@ -53,40 +35,85 @@ class TorchLayerCollector:
 
     def __init__(self, model: Any, layers: list[LayerInfo], monitor: Monitor, start_step: int = 0) -> None:
         self.model = model
-        self._capture = _Capture(monitor)
-        entries = [(i, layer.name, layer) for i, layer in enumerate(model.layers)]
-        params = {i: [v.value for v in layer.trainable_weights] for i, layer in enumerate(model.layers)}
-        self.collector = _KerasTorchCollector(
-            self._capture, entries,  # type: ignore[arg-type]
-            layer_infos={info.index: info for info in layers}, params=params)
-        self.collector.step = start_step
-        self.collector.async_copy = False  # the callback reads each step's record as the step ends
-        self.collector.attach()
+        self.monitor = monitor
+        infos = {info.index: info for info in layers}
+        slots = []
+        for i, layer in enumerate(model.layers):
+            info = infos.get(i)
+            slots.append(LayerSlot(layer, layer.name, info.activation if info else None, index=i,
+                                   unit_axis=info.unit_axis if info else None,
+                                   explicit=[v.value for v in layer.trainable_weights]))
+        self.table = LayerTable.of_layers(model, slots)
+        self.plan = NormPlan.of(self.table)
+        self.buffer = red.StepBuffer()
+        self.observer = LayerObserver(self.table, self.buffer, Mode.FLAGS, self._error,
+                                      accept=lambda m: torch.is_grad_enabled() and m.training)
+        self.observer.on_output = self._skip_meta(self.observer.on_output)  # type: ignore[method-assign]
+        self.observer.on_input = self._skip_meta(self.observer.on_input)  # type: ignore[method-assign]
+        self.observer.attach()
         self._input_hook = model.register_forward_pre_hook(self._on_input)
+        self._snapshot: list[tuple[Any, torch.Tensor, torch.Tensor]] = []
+        self._stats = False
+        del start_step
+
+    def _error(self, where: str, exc: BaseException) -> None:
+        self.monitor.tool_error(f"keras torch {where}", exc)
+
+    @staticmethod
+    def _skip_meta(fn: Any) -> Any:
+        def call(slot: LayerSlot, args: Any, *rest: Any) -> None:
+            if not _on_meta(args) and not (rest and _on_meta(rest[0])):
+                fn(slot, args, *rest)
+        return call
 
     def _on_input(self, module: Any, args: Any) -> None:
         try:
-            if self.collector.should_record(module) and not _on_meta(args):
-                self.collector.observe_data(args)
+            if torch.is_grad_enabled() and module.training and not _on_meta(args):
+                x = next(iter_tensors(args), None)
+                if x is not None:
+                    record(self.buffer, "data", x, Mode.STATS if self._stats else Mode.FLAGS)
         except Exception as exc:  # never into training
-            self._capture.tool_error("keras torch input hook", exc)
+            self._error("input hook", exc)
 
     def begin_step(self, step: int) -> None:
-        """Before the step: snapshot the parameters (the collector does it on full-statistics steps only)."""
-        del step
-        self.collector.snapshot_params()
+        """Before the step: statistics or flags, and the parameters before the update (statistics steps)."""
+        self._stats = (step - 1) % max(1, self.monitor.config.stats_every) == 0
+        self.buffer = red.StepBuffer()
+        self.observer.buffer = self.buffer
+        self.observer.mode = Mode.STATS if self._stats else Mode.FLAGS
+        self._snapshot = []
+        if self._stats:
+            with torch.no_grad():
+                self._snapshot = [((slot, Channel.UPDATE), p, p.clone())
+                                  for slot, p in self.table.parameters()]
 
     def end_step(self, step: int, loss_nonfinite: bool) -> StepRecord | None:
-        """After the step: the collector's record of it (stats, data), or None if nothing was seen.
-
-        Non-finite counts are measured on every step here, so a NaN needs no extra pass.
-        """
+        """After the step: the record of its layers (statistics or flags, parameter norms), or None."""
         del loss_nonfinite
-        self._capture.record_ = None
-        self.collector.end_step(step=step)
-        return self._capture.record_
+        buffer = self.buffer
+        if self._stats:
+            with torch.no_grad():
+                for slot, p in self.table.parameters():
+                    record(buffer, (slot, Channel.WEIGHTS), p.detach(), Mode.STATS)
+                    if p.grad is not None:
+                        record(buffer, (slot, Channel.WEIGHT_GRAD), p.grad, Mode.STATS,
+                               red.Layout(zeros=True))
+                for key, p, before in self._snapshot:
+                    if p.shape == before.shape:
+                        record(buffer, key, p.detach() - before, Mode.STATS)
+        else:
+            add_norms(buffer, self.plan)
+        if not buffer.entries:
+            return None
+        buffer.fetch_all()
+        measured = measure([buffer])
+        stats = {(k[0].index, k[1]): v for k, v in measured.stats.items() if isinstance(k, tuple)}
+        rec = StepRecord(step=step, stats=stats, data=measured.stats.get("data"))
+        rec.all_finite = measured.finite()
+        self.buffer = red.StepBuffer()
+        self.observer.buffer = self.buffer
+        return rec
 
     def close(self) -> None:
-        self.collector.detach()
+        self.observer.detach()
         self._input_hook.remove()
-        self.collector.discard_step()

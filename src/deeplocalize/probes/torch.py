@@ -1,7 +1,8 @@
 """PyTorch probe: ``watch(model, optimizer)`` for a training loop, ``instrument(monitor)`` for a whole script.
 
-Both install a ``TorchSession`` (global hooks, see ``torch_session``) feeding a ``TorchCollector``
-(on-device reductions, one host transfer per step, see ``torch_collector``) into a ``Monitor``.
+Both install a ``TorchSession`` (a few global hooks, see ``torch_session``): each model trained gets a
+``ModelUnit`` (``torch_unit``) with its own ``Monitor``; ordinary steps run one fused check, statistics
+steps and replays of faulty steps run per-layer hooks.
 """
 
 from __future__ import annotations
@@ -19,11 +20,10 @@ from deeplocalize.config import Config
 from deeplocalize.diagnosis import Diagnosis
 from deeplocalize.errors import StopTraining
 from deeplocalize.monitor import Monitor
-from deeplocalize.probes.torch_collector import LayerSlot, TorchCollector
 from deeplocalize.probes.torch_session import TorchSession
 from deeplocalize.vocabulary import OnFault
 
-__all__ = ["LayerSlot", "Run", "TorchCollector", "TorchSession", "instrument", "watch"]
+__all__ = ["Run", "TorchSession", "instrument", "watch"]
 
 
 class Run:

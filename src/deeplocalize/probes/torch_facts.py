@@ -234,10 +234,13 @@ def x_facts(x: torch.Tensor, info: DataInfo) -> None:
             info.x_feature_scale_ratio = float(nonzero.max() / nonzero.min())
 
 
-def y_facts(y: torch.Tensor, info: DataInfo) -> None:
-    """Fill the label facts of ``info`` from a loss target (one host read, first batch only)."""
+def y_facts(y: torch.Tensor, info: DataInfo, ignore_index: int | None = None) -> None:
+    """Fill the label facts of ``info`` from a loss target (one host read, first batch only); integer labels
+    equal to ``ignore_index`` (-100: what Hugging Face pads with) are not labels."""
     info.y_shape = tuple(int(s) for s in y.shape)
     v = y.detach().float()
+    if ignore_index is not None and not y.is_floating_point():
+        v = v[y.detach() != ignore_index]
     finite = v[torch.isfinite(v)]
     info.y_nonfinite = int(v.numel() - finite.numel())
     if not finite.numel():
@@ -251,6 +254,25 @@ def y_facts(y: torch.Tensor, info: DataInfo) -> None:
         info.y_is_multi_hot = bool((sums > 1).any())
     else:
         info.y_is_one_hot = info.y_is_multi_hot = False
+
+
+def output_value_facts(pred: torch.Tensor) -> dict[str, Any] | None:
+    """What the values a loss receives are (one host read, first step only), so the loss checks judge the
+    values instead of guessing from module types (a ``F.log_softmax`` in ``forward`` is invisible to them):
+    the range, and whether rows are probabilities (in [0, 1], summing to 1 over the last axis) or
+    log-probabilities (<= 0, their exp summing to 1)."""
+    if not isinstance(pred, torch.Tensor) or not pred.is_floating_point() or pred.numel() == 0:
+        return None
+    v = pred.detach().float()
+    finite = bool(torch.isfinite(v).all())
+    out: dict[str, Any] = {"min": float(v.min()), "max": float(v.max()), "shape": [int(s) for s in v.shape],
+                           "finite": finite, "sums_to_one": False, "exp_sums_to_one": False}
+    if finite and v.dim() >= 2 and v.shape[-1] > 1:
+        if out["min"] >= 0 and out["max"] <= 1:
+            out["sums_to_one"] = bool(torch.allclose(v.sum(-1), torch.ones(()), atol=1e-3))
+        if out["max"] <= 1e-6:
+            out["exp_sums_to_one"] = bool(torch.allclose(v.exp().sum(-1), torch.ones(()), atol=1e-3))
+    return out
 
 
 def infer_task(loss: LossInfo | None, pred: torch.Tensor | None,

@@ -4,19 +4,16 @@ Every observed tensor is reduced where it lives to a few 0-dim tensors ("scalars
 the norms of one ``_foreach_norm``); nothing is read on the host until ``StepBuffer.fetch`` stacks all of
 the step's numbers into one tensor per device and copies it once. The host turns them into ``summary.STATS``.
 
-What the collector computes (see ``torch_collector``):
-- every step: ``finite_flag`` (one sum) of each layer output (taken where its chain of pass-through layers
-  ends), of the input batch and of the output gradients no bias gradient sums (not held: computed in the
-  hooks; inputs made from flagged tensors by finite-preserving ops take their flags), and ``group_norms``
-  over all parameter gradients and all parameters (one ``_foreach_norm`` per device/dtype group;
-  parameters and gradients are held until the step ends). A finite sum or norm proves every element
-  finite: the cheap-step NaN/Inf check;
-- full-statistics steps: ``stat_scalars`` per tensor, only what the detectors read (``Layout``): min,
-  max, sum and sum of squares of outputs, weights and updates (+ dead units, + saturated elements); sum
-  and sum of squares of output gradients; + the non-zero count of weight gradients and ReLU-family
-  outputs. The non-finite count is *not* computed: finite sums prove it is 0;
-- only on a step where one of those numbers is NaN/Inf: ``exact_counts`` of every kept tensor (a second,
-  rare host transfer) to localize the producing layer.
+What is computed (see ``torch_check``, ``torch_hooks`` and ``torch_replay``):
+- every step: ``group_norms`` over all parameter gradients and all parameters (one ``_foreach_norm`` per
+  device/dtype group), with the losses and accuracy counts. A finite norm proves every element finite: the
+  every-step NaN/Inf check;
+- statistics steps: ``stat_scalars`` per tensor, only what the detectors read (``Layout``): min, max, sum
+  and sum of squares of outputs, weights and updates (+ dead units, + saturated elements); sum and sum of
+  squares of output gradients; + the non-zero count of weight gradients and ReLU-family outputs. The
+  non-finite count is *not* computed: finite sums prove it is 0;
+- a replay of a faulty step (and the per-layer flags after one it could not reproduce): ``nonfinite_count``
+  (``finite_flag``) of every layer input, output and output gradient.
 
 Cost choices, measured on this machine's CPU for a 700k-element float32 tensor (1 thread): comparisons that
 produce bool tensors (``isfinite``: ~1.4 ms, ``!= 0``: ~0.7 ms, ``count_nonzero``: ~3 ms) are far slower
@@ -39,21 +36,9 @@ import numpy as np
 import torch
 
 from deeplocalize import summary
+from deeplocalize.compat import torch as compat
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
-
-#: Where a finiteness flag is among a step's scalars: an index (-1: an integer tensor, always finite), or
-#: several, for a tensor finite exactly when all of those are (``union_pos``).
-FlagPos = int | tuple[int, ...]
-
-
-def union_pos(positions: Sequence[FlagPos]) -> FlagPos:
-    """One flag position for "finite when all of these are": -1 (always), an index, or a sorted tuple."""
-    flat = {q for p in positions for q in (p if isinstance(p, tuple) else (p,)) if q >= 0}
-    if not flat:
-        return -1
-    return next(iter(flat)) if len(flat) == 1 else tuple(sorted(flat))
-
 
 def _flat(x: torch.Tensor) -> torch.Tensor:
     """``x`` as a flat float tensor outside autograd (ops only where needed: each costs between kernels)."""
@@ -121,9 +106,9 @@ def group_norms(tensors: Sequence[torch.Tensor]) -> list[tuple[list[int], list[t
     for (_device, dtype), pos in groups.items():
         members = [tensors[i] for i in pos]
         if dtype in _LOW_PRECISION:
-            norms = torch._foreach_norm(members, 2, dtype=torch.float32)
+            norms = compat.foreach_norm(members, dtype=torch.float32)
         elif dtype.is_floating_point or dtype.is_complex:
-            norms = torch._foreach_norm(members)
+            norms = compat.foreach_norm(members)
         else:
             norms = [m.float().norm() for m in members]
         out.append((pos, list(norms)))
@@ -183,16 +168,6 @@ def summary_from_stats(numel: int, count: float, vals: Sequence[float],
     return vec
 
 
-def summaries_from_counts(counts: dict[Hashable, list[float]]) -> dict[Hashable, np.ndarray]:
-    """Host side: per key ``[numel, non-finite count]``, a vector with only those two measured (rows of one
-    array: one allocation per step, however many keys)."""
-    block = np.full((len(counts), summary.N_STATS), np.nan)
-    if counts:
-        block[:, [summary.NUMEL, summary.NONFINITE]] = list(counts.values())
-        block[:, summary.NONFINITE] = np.round(block[:, summary.NONFINITE])
-    return dict(zip(counts, block, strict=True))
-
-
 @dataclass(slots=True)
 class Entry:
     """One observation in a step: what it is (key, kind), the tensor size, where its numbers are."""
@@ -200,53 +175,40 @@ class Entry:
     key: Hashable
     kind: str
     numel: int
-    start: int  # index of its first number among the step's scalars
+    start: int  # index of its first number among the step's numbers
     length: int
     extra: Any = None
 
 
 class StepBuffer:
-    """Collects the numbers of one step; they reach the host in one copy per device.
+    """Collects the numbers of one step (0-dim device tensors); they reach the host in one copy per device.
 
-    Two kinds of observation: ``entries`` (``add``: full statistics, losses, norms) and, for
-    the every-step NaN/Inf check, ``flags``: ``(key, numel, position)`` tuples whose position indexes the
-    step's scalars (-1: an integer tensor, always finite). A flag is one scalar however many observations
-    share it (a pass-through layer's output reuses its input's), and costs one list append: the hooks that
-    add them run between the training's kernels, where every line of Python is slow.
+    ``add`` appends an observation (an ``Entry``) and its numbers. ``fetch_all`` (or ``start_copy`` then
+    ``finish_copy``, which lets a CUDA copy run behind the kernels) brings every number added so far to the
+    host; numbers added afterwards are brought by the next fetch, so a step may be read more than once
+    (the check before the update, then the end of the step).
     """
 
     def __init__(self) -> None:
-        self.scalars: list[torch.Tensor] = []
+        self.scalars: list[torch.Tensor] = []  # added since the last copy
         self.entries: list[Entry] = []
-        self.flags: list[tuple[Hashable, int, FlagPos]] = []
-        self.finite = True  # after ``finish_copy``: every copied number is finite (no NaN/Inf anywhere)
+        self.finite = True  # after ``finish_copy``: every number copied so far is finite
+        self._base = 0  # how many numbers are on the host
         self._host: np.ndarray = _NO_VALUES
         self._staged: list[tuple[torch.Tensor, Any, np.ndarray | None]] = []
+        self._new: np.ndarray = _NO_VALUES
 
     def __len__(self) -> int:
-        return len(self.entries) + len(self.flags)
-
-    def new_flag(self, x: torch.Tensor) -> int:
-        """Add the finiteness flag of ``x`` (``finite_flag``); returns its position, -1 for integers."""
-        flag = finite_flag(x)
-        if flag is None:
-            return -1
-        self.scalars.append(flag)
-        return len(self.scalars) - 1
-
-    def reserve(self) -> int:
-        """A scalar position whose value is set later (``scalars[pos] = ...``, before the copy)."""
-        self.scalars.append(_RESERVED)
-        return len(self.scalars) - 1
+        return len(self.entries)
 
     def add(self, key: Hashable, kind: str, numel: int, scalars: Sequence[torch.Tensor] = (),
             extra: Any = None) -> None:
         """Record an observation; ``scalars`` are 0-dim tensors (may be empty)."""
-        self.entries.append(Entry(key, kind, numel, len(self.scalars), len(scalars), extra))
+        self.entries.append(Entry(key, kind, numel, self._base + len(self.scalars), len(scalars), extra))
         self.scalars.extend(scalars)
 
     def _parts(self) -> list[tuple[torch.Tensor, np.ndarray | None]]:
-        """The step's numbers as one flat tensor per device, with their host positions (None: in order)."""
+        """The new numbers as one flat tensor per device, with their positions (None: all, in order)."""
         try:  # the common case: one device, one stack
             return [(torch.stack(self.scalars), None)]
         except RuntimeError:  # tensors on several devices
@@ -259,12 +221,12 @@ class StepBuffer:
         return [(torch.stack(ts), np.asarray(ps)) for ts, ps in groups.values()]
 
     def start_copy(self, force_async: bool | None = None) -> bool:
-        """Start the copy of the step's numbers to the host, once per device. Returns True when a copy is
-        still in flight (a CUDA device: into pinned memory, behind the step's kernels; or ``force_async``),
-        so that ``finish_copy`` must wait for it."""
+        """Start the copy of the new numbers to the host, once per device. Returns True when a copy is still
+        in flight (a CUDA device: into pinned memory, behind the step's kernels; or ``force_async``), so
+        that ``finish_copy`` must wait for it."""
         n = len(self.scalars)
         parts = self._parts() if n else []
-        self._host = _NO_VALUES if len(parts) == 1 and parts[0][1] is None else np.empty(n)
+        self._new = np.empty(n)
         self._staged = []
         for flat, positions in parts:
             if flat.is_cuda and force_async is not False:
@@ -281,40 +243,39 @@ class StepBuffer:
 
     def _place(self, values: np.ndarray, positions: np.ndarray | None) -> None:
         if positions is None:
-            self._host = values
+            self._new = values
         else:
-            self._host[positions] = values
+            self._new[positions] = values
 
     def finish_copy(self) -> None:
-        """Wait for the copies in flight; afterwards ``finite``, ``values`` and ``flag_value`` are available.
-        The device tensors are released."""
+        """Wait for the copies in flight; afterwards ``finite`` and ``values`` are available. The device
+        tensors are released."""
         for host, done, positions in self._staged:
             done.synchronize()
             self._place(host.numpy(), positions)
         self._staged = []
+        new, self._new = self._new, _NO_VALUES
+        self._host = new if not self._base else np.concatenate([self._host, new])
+        self._base += len(self.scalars)
         self.scalars = []
         self.finite = bool(np.isfinite(self._host).all())
 
+    def fetch_all(self) -> None:
+        """Copy the numbers added so far to the host now and wait (``values``, ``finite`` available)."""
+        if self.scalars or not self._base:
+            self.start_copy(force_async=False)
+            self.finish_copy()
+
     def values(self, entry: Entry) -> np.ndarray:
-        """An entry's numbers (after ``finish_copy``)."""
+        """An entry's numbers (after a fetch that covered it)."""
         if not entry.length:
             return _NO_VALUES
         return self._host[entry.start:entry.start + entry.length]
 
-    def flag_finite(self, position: FlagPos) -> bool:
-        """Is the flag at ``position`` finite (after ``finish_copy``; -1: an integer tensor, always)?"""
-        if isinstance(position, tuple):
-            return bool(np.isfinite(self._host[list(position)]).all())
-        return position < 0 or bool(np.isfinite(self._host[position]))
-
     def fetch(self) -> list[tuple[Entry, np.ndarray]]:
         """The step's numbers to the host, waited for, then every entry with its numbers."""
-        self.start_copy(force_async=False)
-        self.finish_copy()
+        self.fetch_all()
         return [(entry, self.values(entry)) for entry in self.entries]
 
 
 _NO_VALUES = np.zeros(0)
-#: A reserved scalar until it is set: finite, so a flag the probe failed to take (a tool error, recorded)
-#: reads as "nothing seen", as when an immediate flag fails, never as a fault in the user's training.
-_RESERVED = torch.zeros(())

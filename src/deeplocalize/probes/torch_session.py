@@ -1,16 +1,19 @@
-"""The PyTorch session: global hooks that turn a training loop into StepRecords, and the step boundaries.
+"""The PyTorch session: the few global hooks that turn a training script into watched models.
 
-Installed by ``watch`` (one model) or ``instrument`` (every torch module of an unmodified script):
-- global module forward pre/post hooks -> layers (leaf modules, and non-root modules owning parameters),
-  the model input, and loss modules (``nn.modules.loss._Loss``; they are not layers);
-- the common ``torch.nn.functional`` losses wrapped while active -> loss facts, labels, accuracy;
-- ``torch.autograd.backward`` wrapped -> the loss (the tensor ``.backward()`` is called on);
-- global optimizer step pre/post hooks -> step boundaries, parameter snapshot, gradients, lr.
-
-A step ends at an optimizer step; when several optimizers step after one backward, when all known
-optimizers have stepped (else at the next training forward or backward). With no optimizer at all, each
-backward is a step, closed at the next training forward. Hooks never change tensors; errors inside them go
-to ``monitor.tool_error``; only the policy's StopTraining/FaultDetected reach the training loop.
+Installed by ``watch`` (given models) or ``instrument`` (every model an unmodified script trains):
+- global optimizer pre/post-step hooks: each optimizer belongs to one ``ModelUnit`` (the model whose
+  parameters it updates; two optimizers that update different parts of one model, a GAN's generator and
+  discriminator, make two units), and its steps are that unit's steps;
+- ``torch.autograd.backward`` wrapped: the loss (the tensor ``.backward()`` is called on) goes to the unit
+  whose optimizer steps next (in a GAN, the discriminator's loss to the discriminator's optimizer);
+- the ``torch.nn.functional`` losses wrapped (loss modules call them): the loss kind, the labels, accuracy,
+  and the values the loss receives, for the unit whose output they are;
+- ``instrument`` only: while a model is to be found (at the start, and after a new optimizer is created),
+  a global forward pre-hook takes the first module with trainable parameters called in training mode as a
+  model; it is removed as soon as every optimizer has its model, so ordinary steps run no per-layer code.
+Each unit then has one forward pre-hook and one forward hook on its root (``torch_unit``). Hooks never
+change tensors; their errors go to the monitor's ``tool_errors``; only the policy's StopTraining /
+FaultDetected reach the training loop.
 """
 
 from __future__ import annotations
@@ -25,123 +28,133 @@ import torch.nn.functional as F  # noqa: N812
 from torch import nn
 from torch.optim import optimizer as optim_mod
 
+from deeplocalize.compat import CompatError
+from deeplocalize.compat import torch as compat
 from deeplocalize.errors import FaultDetected, StopTraining
-from deeplocalize.model import DataInfo, LossInfo, ModelInfo
 from deeplocalize.monitor import Monitor
 from deeplocalize.probes import torch_facts as facts
-from deeplocalize.probes.torch_collector import TorchCollector, iter_tensors
-from deeplocalize.trace import StepRecord
+from deeplocalize.probes.torch_hooks import iter_tensors
+from deeplocalize.probes.torch_layers import is_keras_module
+from deeplocalize.probes.torch_unit import ModelUnit
 from deeplocalize.vocabulary import OnFault
 
-#: ``torch.nn.functional`` losses wrapped while a session is active.
+#: ``torch.nn.functional`` losses wrapped while a session is active (loss modules call these).
 FUNCTIONAL_LOSSES = ("cross_entropy", "nll_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
                      "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "kl_div")
-
-_ACTIVE: list[TorchSession] = []  # installed sessions; only the innermost one observes
-_KERAS_TYPES: dict[type, bool] = {}
-
-
-def is_keras_module(module: nn.Module) -> bool:
-    """True for Keras layers/models (torch modules under the torch backend): the Keras probe handles them."""
-    cls = type(module)
-    hit = _KERAS_TYPES.get(cls)
-    if hit is None:
-        hit = _KERAS_TYPES[cls] = any(c.__module__.split(".")[0] == "keras" for c in cls.__mro__)
-    return hit
-
-
 #: Backward passes without any optimizer step after which each backward counts as a step (an optimizer that
 #: exists but is never stepped); gradient accumulation uses far fewer micro-batches per step.
 MAX_ACCUMULATION = 64
+#: How many autograd nodes back from a loss's input its model's output is looked for.
+_OWNER_DEPTH = 12
+
+_ACTIVE: list[TorchSession] = []  # installed sessions; only the innermost one observes
+
+
+def _trainable(module: nn.Module) -> bool:
+    return any(p.requires_grad for p in module.parameters())
+
+
+def owner_of(root: nn.Module, params: list[torch.Tensor]) -> tuple[str, nn.Module]:
+    """The deepest module under ``root`` holding every parameter in ``params``, with its qualified name."""
+    wanted = {id(p) for p in params}
+    best: tuple[str, nn.Module] = ("", root)
+    for name, module in root.named_modules():
+        if name and wanted <= {id(p) for p in module.parameters()} and len(name) > len(best[0]):
+            best = (name, module)
+    return best
+
 
 class TorchSession:
-    """Hooks + step boundaries for one monitored stretch of training (see the module docstring)."""
+    """Global hooks, units and step boundaries for one monitored stretch of training."""
 
     def __init__(self, monitor: Monitor, *, model: nn.Module | None = None,
                  optimizers: tuple[torch.optim.Optimizer, ...] = (), max_steps: int | None = None) -> None:
-        self.monitor = monitor
-        self.collector = TorchCollector(monitor)
-        self.collector.before_emit = self._before_emit
-        self.collector.defer_clean = True
-        monitor.flush_pending = self.collector.flush
+        self.monitor = monitor  # the first unit's; later units get monitors of their own (``spawn``)
         self.max_steps = max_steps
         self.auto_roots = model is None
-        self._roots: weakref.WeakKeyDictionary[nn.Module, str] = weakref.WeakKeyDictionary()
-        self._named: weakref.WeakKeyDictionary[nn.Module, str] = weakref.WeakKeyDictionary()
-        self._optimizers: weakref.WeakSet[torch.optim.Optimizer] = weakref.WeakSet(optimizers)
-        self._stepped: weakref.WeakSet[torch.optim.Optimizer] = weakref.WeakSet()
-        self._last_opt: Any = None
-        self._pending_boundary = False
-        self._backward_seen = False
-        self._ever_stepped = False  # has any optimizer stepped in this session?
-        self._backwards_since_step = 0
-        self._loss_ctx: list[Any] | None = None  # [LossInfo, handled] inside a loss module's forward
-        self._loss: LossInfo | None = None
-        self._loss_infos: dict[str, LossInfo] = {}  # per loss name, built once
-        self._data = DataInfo()
-        self._x_done = self._y_done = False
-        self._task: str | None = None
-        self._opt_infos: list[dict[str, Any]] = []
-        self._facts_dirty = True
+        self.watched = model
+        self.units: list[ModelUnit] = []
+        self._by_opt: dict[int, ModelUnit] = {}
+        self._known: weakref.WeakSet[nn.Module] = weakref.WeakSet()  # every module of every unit
+        self._losses: list[torch.Tensor] = []
+        self._last: ModelUnit | None = None  # the unit whose model ran forward last
+        self._outputs: dict[Any, ModelUnit] = {}  # autograd node of a model output -> its unit
+        self._ever_stepped = False
+        self._backwards = 0
+        self._discover_handle: Any = None
         self._handles: list[Any] = []
-        self._patches: list[tuple[Any, str, Any]] = []
+        self._patch = compat.Patch()
         self._installed = False
-        if model is not None:
-            self._add_root(model)
+        self._given_optimizers = tuple(optimizers)
+        self._created: weakref.WeakSet[torch.optim.Optimizer] = weakref.WeakSet()  # known optimizers
+        monitor.flush_pending = self.flush
 
     # ------------------------------------------------------------------ install / close
     def install(self) -> None:
         """Install the global hooks and wrappers (undone by ``close``)."""
-        mm = nn.modules.module
+        compat.check_version()
         self._handles += [
-            mm.register_module_forward_pre_hook(self._module_pre),
-            mm.register_module_forward_hook(self._module_post),
             optim_mod.register_optimizer_step_pre_hook(self._opt_pre),
             optim_mod.register_optimizer_step_post_hook(self._opt_post),
         ]
-        self._patch(torch.autograd, "backward", self._wrap_backward(torch.autograd.backward))
+        self._patch.replace(torch.autograd, "backward", self._wrap_backward)
         for name in FUNCTIONAL_LOSSES:
-            original = getattr(F, name, None)
-            if original is not None:
-                self._patch(F, name, self._wrap_loss(name, original))
-        self._patch(torch.optim.Optimizer, "__init__", self._wrap_opt_init(torch.optim.Optimizer.__init__))
+            try:
+                self._patch.replace(F, name, functools.partial(self._wrap_loss, name))
+            except CompatError as exc:
+                self.monitor.tool_error("torch probe loss", exc)
+        for opt in self._given_optimizers:
+            self._created.add(opt)
+        self._patch.replace(torch.optim.Optimizer, "__init__", self._wrap_opt_init)
         _ACTIVE.append(self)
         self._installed = True
-
-    def _patch(self, owner: Any, name: str, value: Any) -> None:
-        self._patches.append((owner, name, getattr(owner, name)))
-        setattr(owner, name, value)
+        if self.watched is not None:
+            self._add_unit(self.watched, "")
+            for opt in self._given_optimizers:
+                self._unit_for_optimizer(opt)
+        else:
+            self._arm()
 
     def close(self, exc: BaseException | None = None) -> None:
-        """Record a partial step (after a crash, or a backward without optimizer step), then uninstall."""
+        """End open steps (a partial step after a crash or a backward without optimizer step), flush the
+        held records, uninstall."""
         if not self._installed:
             return
         try:
-            c = self.collector
-            if c.open and c.activity and (exc is not None or self._backward_seen or self._pending_boundary):
-                self._finalize(policy=False)
-            else:
-                c.discard_step()
-            c.flush()
+            for unit in self.units:
+                state = unit.state
+                ended = exc is not None or (state is not None and bool(state.backwards or state.stepped))
+                if state is not None and unit.active and ended:
+                    unit.end_step(last=True)
+                else:
+                    unit.discard()
+                unit.flush()
+        except (StopTraining, FaultDetected):
+            pass
         except Exception as err:
             self.monitor.tool_error("torch probe exit", err)
         finally:
+            for unit in self.units:
+                unit.close_hooks()
+            self._disarm()
             for handle in self._handles:
                 handle.remove()
-            for owner, name, original in reversed(self._patches):
-                setattr(owner, name, original)
             self._handles.clear()
-            self._patches.clear()
+            self._patch.restore()
             if self in _ACTIVE:
                 _ACTIVE.remove(self)
             self._installed = False
 
     @property
     def _live(self) -> bool:
-        return bool(_ACTIVE) and _ACTIVE[-1] is self
+        return bool(_ACTIVE) and _ACTIVE[-1] is self and not any(u.replaying for u in self.units)
+
+    def flush(self) -> None:
+        """Every record held back reaches its monitor (before anything reads the monitors)."""
+        for unit in self.units:
+            unit.flush()
 
     def _guard(self, where: str, fn: Callable[..., Any], *args: Any) -> Any:
-        """Run a hook body; tool errors are recorded, the policy's signals pass through."""
         try:
             return fn(*args)
         except (StopTraining, FaultDetected):
@@ -150,142 +163,86 @@ class TorchSession:
             self.monitor.tool_error(f"torch probe {where}", exc)
             return None
 
-    # ------------------------------------------------------------------ layers
-    def _add_root(self, root: nn.Module) -> None:
-        prefix = "" if not self._roots else f"{type(root).__name__.lower()}{len(self._roots)}."
-        self._roots[root] = prefix
-        for name, module in root.named_modules():
-            if facts.is_loss_module(module) or is_keras_module(module):
-                continue
-            full = prefix + name if name else (prefix.rstrip(".") or type(module).__name__)
-            old = self._named.get(module)
-            self._named[module] = full
-            leaf = next(iter(module.children()), None) is None
-            owns = module is not root and next(iter(module.parameters(recurse=False)), None) is not None
-            if not (leaf or owns):
-                continue
-            slot = self.collector.slots.get(module)
-            if slot is None:
-                # attention applies out_proj functionally: its parameters are the attention layer's own
-                self.collector.add_layer(module, full, recurse=isinstance(module, nn.MultiheadAttention))
-            elif old is not None and slot.index is None:
-                slot.name = full  # was a root of its own before its parent was first seen
-        for module, slot in self.collector.slots.items():
-            slot.is_root = module in self._roots
+    # ------------------------------------------------------------------ units
+    def _add_unit(self, root: nn.Module, prefix: str) -> ModelUnit:
+        monitor = self.monitor if not self.units else self.monitor.spawn()
+        name = prefix.rstrip(".") or type(compat.eager_module(root)).__name__
+        unit = ModelUnit(root, name, monitor, prefix=prefix)
+        unit.notify_output = self.note_output
+        self.units.append(unit)
+        for module in compat.eager_module(root).modules():
+            self._known.add(module)
+        self._known.add(root)
+        return unit
 
-    # ------------------------------------------------------------------ module hooks
-    def _module_pre(self, module: nn.Module, args: Any) -> None:
-        if not (_ACTIVE and _ACTIVE[-1] is self):
-            return
-        try:  # ``_guard``, inlined: this runs for every module call
-            slot = self.collector.slots.get(module)
-            if slot is None or slot.is_root:
-                self._on_pre(module, args)
-            elif torch.is_grad_enabled() and module.training:  # the common case: a known layer
-                if self._pending_boundary:
-                    self._finalize()
-                self.collector.forward_pre(slot, args)
-        except (StopTraining, FaultDetected):
-            raise
-        except Exception as exc:
-            self.monitor.tool_error("torch probe forward pre-hook", exc)
+    def _unit_for_optimizer(self, opt: torch.optim.Optimizer) -> ModelUnit | None:
+        unit = self._by_opt.get(id(opt))
+        if unit is not None:
+            return unit
+        params = [p for group in opt.param_groups for p in group["params"]]
+        unit = next((u for u in self.units if params and u.owns(params[0])), None)
+        if unit is None:
+            if self.auto_roots:
+                self._arm()
+            return None
+        if unit.root is self.watched and unit.optimizers and self._backwards:
+            # another optimizer of the watched model, stepping after a backward of its own: the model's
+            # parts are trained in turn (a GAN's generator and discriminator), each a model of its own
+            unit = self._split(unit, opt) or unit
+        self._by_opt[id(opt)] = unit
+        unit.optimizers.add(opt)
+        return unit
 
-    def _on_pre(self, module: nn.Module, args: Any) -> None:
-        """A module that is not a known inner layer: a loss, a model root, or one not seen before."""
-        if facts.is_loss_module(module):
-            self._loss_ctx = [self._loss_info(type(module).__name__), False]
+    def _split(self, whole: ModelUnit, opt: torch.optim.Optimizer) -> ModelUnit | None:
+        """The watched model becomes one unit per part its optimizers train (None: the parts overlap)."""
+        root = compat.eager_module(whole.root)
+        optimizers = [*whole.optimizers, opt]
+        params = [{id(p) for g in o.param_groups for p in g["params"]} for o in optimizers]
+        if any(params[-1] & other for other in params[:-1]):
+            return None  # the same parameters (an optimizer and its wrapper, e.g. accelerate's)
+        owners = [owner_of(root, [p for g in o.param_groups for p in g["params"]]) for o in optimizers]
+        names = [name for name, _ in owners]
+        if not all(names) or len(set(names)) < len(names) or any(
+                a.startswith(b + ".") for a in names for b in names):
+            return None
+        whole.close_hooks()
+        self.units.remove(whole)
+        whole.monitor.reset()
+        first = ModelUnit(owners[0][1], names[0], whole.monitor, prefix=names[0] + ".")
+        first.notify_output = self.note_output
+        self.units.insert(0, first)
+        for o in whole.optimizers:
+            self._by_opt[id(o)] = first
+            first.optimizers.add(o)
+        return self._add_unit(owners[-1][1], names[-1] + ".")
+
+    # ------------------------------------------------------------------ discovery (instrument only)
+    def _arm(self) -> None:
+        if self._discover_handle is None and self.auto_roots:
+            self._discover_handle = nn.modules.module.register_module_forward_pre_hook(self._discover)
+
+    def _disarm(self) -> None:
+        if self._discover_handle is not None:
+            self._discover_handle.remove()
+            self._discover_handle = None
+
+    def _discover(self, module: nn.Module, args: Any) -> None:
+        if not self._live or compat.is_compiling():
             return
-        if not TorchCollector.should_record(module):
-            return
-        if module not in self._named:
-            if not self.auto_roots or is_keras_module(module):
+        try:
+            if module in self._known or not (torch.is_grad_enabled() and module.training):
                 return
-            self._add_root(module)
-        slot = self.collector.slots.get(module)
-        is_root = module in self._roots
-        if (slot is not None or is_root) and self._pending_boundary:
-            self._finalize()
-        if is_root:
-            self._observe_input(args)
-        if slot is not None:
-            self.collector.forward_pre(slot, args)
-
-    def _module_post(self, module: nn.Module, args: Any, output: Any) -> None:
-        if not (_ACTIVE and _ACTIVE[-1] is self):
-            return
-        try:  # ``_guard``, inlined: this runs for every module call
-            slot = self.collector.slots.get(module)
-            if slot is not None:
-                self.collector.forward_post(slot, args, output)
-            else:
-                self._on_post(module, args, output)
+            if facts.is_loss_module(module) or is_keras_module(module) or not _trainable(module):
+                return  # a loss, a Keras layer (the Keras probe's), an augmentation module
+            unit = self._add_unit(module, "")
+            self._disarm()
+            unit.first_call(module, args)  # this call's hooks were listed before the unit existed
         except (StopTraining, FaultDetected):
             raise
         except Exception as exc:
-            self.monitor.tool_error("torch probe forward hook", exc)
-
-    def _on_post(self, module: nn.Module, args: Any, output: Any) -> None:
-        """A module that is not a layer: a loss module's call gives the loss facts."""
-        if facts.is_loss_module(module):
-            ctx, self._loss_ctx = self._loss_ctx, None
-            if ctx is not None and not ctx[1] and len(args) >= 2:
-                self._on_loss(ctx[0], args[0], args[1], {})
-
-    def _observe_input(self, args: Any) -> None:
-        self.collector.observe_data(args)
-        if not self._x_done:
-            x = next(iter_tensors(args), None)
-            if x is not None:
-                self._x_done = True
-                facts.x_facts(x, self._data)
-                self._facts_dirty = True
+            self.monitor.tool_error("torch probe discovery", exc)
 
     # ------------------------------------------------------------------ loss
-    def _wrap_loss(self, name: str, original: Callable[..., Any]) -> Callable[..., Any]:
-        session = self
-
-        @functools.wraps(original)
-        def loss_fn(*args: Any, **kwargs: Any) -> Any:
-            if session._live:
-                session._guard(f"loss {name}", session._on_functional_loss, name, args, kwargs)
-            return original(*args, **kwargs)
-
-        return loss_fn
-
-    def _loss_info(self, name: str) -> LossInfo:
-        info = self._loss_infos.get(name)
-        if info is None:
-            info = self._loss_infos[name] = facts.loss_info(name)
-        return info
-
-    def _on_functional_loss(self, name: str, args: tuple, kwargs: dict[str, Any]) -> None:
-        pred = args[0] if args else kwargs.get("input")
-        target = args[1] if len(args) > 1 else kwargs.get("target")
-        info = self._loss_info(name)
-        if self._loss_ctx is not None:
-            info = self._loss_ctx[0]
-            self._loss_ctx[1] = True
-        self._on_loss(info, pred, target, kwargs)
-
-    def _on_loss(self, info: LossInfo, pred: Any, target: Any, kwargs: dict[str, Any]) -> None:
-        if not torch.is_grad_enabled() or not isinstance(target, torch.Tensor):
-            return
-        if self._loss is None:
-            self._loss = info
-            self._facts_dirty = True
-        self.collector.observe_target(target)
-        if isinstance(pred, torch.Tensor):
-            acc = facts.accuracy_scalars(info.name, pred, target, int(kwargs.get("ignore_index", -100)))
-            if acc is not None:
-                self.collector.observe_accuracy(*acc)
-        if not self._y_done:
-            self._y_done = True
-            facts.y_facts(target, self._data)
-            self._task, self._data.n_classes = facts.infer_task(
-                info, pred if isinstance(pred, torch.Tensor) else None, self._data)
-            self._facts_dirty = True
-
-    # ------------------------------------------------------------------ backward
     def _wrap_backward(self, original: Callable[..., Any]) -> Callable[..., Any]:
         session = self
 
@@ -301,29 +258,76 @@ class TorchSession:
         return backward
 
     def _before_backward(self, tensors: Any) -> None:
-        if self._pending_boundary:
-            self._finalize()
         loss = tensors if isinstance(tensors, torch.Tensor) else next(iter_tensors(tensors), None)
-        if loss is not None:
-            self.collector.observe_loss(loss)
+        if loss is not None and loss.numel() >= 1 and loss.is_floating_point():
+            self._losses.append(loss)
 
     def _after_backward(self) -> None:
-        self._loss_ctx = None
-        self._stepped = weakref.WeakSet()
-        if not self.collector.activity:  # e.g. a Keras model under the torch backend: not ours
-            self.collector.discard_step()
+        self._backwards += 1
+        unit = self._last
+        if unit is None:
             return
-        self._backward_seen = True
-        self._backwards_since_step += 1
-        if not self._optimizers or self._step_never_called():
-            # no optimizer, or one that is never stepped (a missing ``optimizer.step()``): this backward is
-            # the step; the grads may be zeroed soon
-            self.collector.measure_grads()
-            self._pending_boundary = True
+        unit.on_backward()
+        if not self._ever_stepped and (not self._created or self._backwards > MAX_ACCUMULATION):
+            # no optimizer, or one that is never stepped (a missing ``optimizer.step()``): this backward
+            # is the step, checked now (the gradients may be zeroed soon) and closed at the next forward
+            unit.before_update(None, self._take_losses())
+            unit.boundary_pending = True
 
-    def _step_never_called(self) -> bool:
-        """More backward passes than any gradient accumulation uses, and no optimizer step ever."""
-        return not self._ever_stepped and self._backwards_since_step > MAX_ACCUMULATION
+    def _take_losses(self) -> list[torch.Tensor]:
+        losses, self._losses = self._losses, []
+        return losses
+
+    def _wrap_loss(self, name: str, original: Callable[..., Any]) -> Callable[..., Any]:
+        session = self
+
+        @functools.wraps(original)
+        def loss_fn(*args: Any, **kwargs: Any) -> Any:
+            if session._live:
+                session._guard(f"loss {name}", session._on_loss, name, args, kwargs)
+            return original(*args, **kwargs)
+
+        return loss_fn
+
+    def _on_loss(self, name: str, args: tuple, kwargs: dict[str, Any]) -> None:
+        if not torch.is_grad_enabled():
+            return
+        pred = args[0] if args else kwargs.get("input")
+        target = args[1] if len(args) > 1 else kwargs.get("target")
+        if not isinstance(target, torch.Tensor):
+            return
+        unit = self._owner(pred) if isinstance(pred, torch.Tensor) else self._last
+        if unit is not None:
+            if unit.loss_info is None:  # the first loss call: a loss module's class names it better
+                name = compat.calling_loss_module(depth=4) or name
+            unit.on_loss(facts.loss_info(name), pred if isinstance(pred, torch.Tensor) else None, target,
+                         kwargs)
+
+    def note_output(self, unit: ModelUnit, output: Any) -> None:
+        """A model's training forward returned ``output`` (to find whose output a loss receives)."""
+        self._last = unit
+        if len(self.units) > 1:
+            for t in iter_tensors(output):
+                if t.grad_fn is not None:
+                    self._outputs[t.grad_fn] = unit
+
+    def _owner(self, pred: torch.Tensor) -> ModelUnit | None:
+        """The unit whose model output ``pred`` is, or is made from (the last model run when unknown)."""
+        if len(self.units) <= 1 or pred.grad_fn is None:
+            return self._last
+        frontier, seen = [pred.grad_fn], set()
+        for _ in range(_OWNER_DEPTH):
+            nxt = []
+            for node in frontier:
+                unit = self._outputs.get(node)
+                if unit is not None:
+                    return unit
+                for child, _ in getattr(node, "next_functions", ()):
+                    if child is not None and child not in seen:
+                        seen.add(child)
+                        nxt.append(child)
+            frontier = nxt
+        return self._last
 
     # ------------------------------------------------------------------ optimizer
     def _wrap_opt_init(self, original: Callable[..., Any]) -> Callable[..., Any]:
@@ -333,27 +337,52 @@ class TorchSession:
         def init(opt: torch.optim.Optimizer, *args: Any, **kwargs: Any) -> None:
             original(opt, *args, **kwargs)
             if session._live:
-                session._guard("optimizer", session._optimizers.add, opt)
+                session._guard("optimizer", session._on_new_optimizer, opt)
 
         return init
 
-    def _opt_pre(self, opt: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
-        if self._live:
-            self._guard("optimizer pre-hook", self._on_opt_pre, opt)
+    def _on_new_optimizer(self, opt: torch.optim.Optimizer) -> None:
+        self._created.add(opt)
+        params = [p for group in opt.param_groups for p in group["params"]]
+        if self.auto_roots and params and not any(u.owns(params[0]) for u in self.units):
+            self._arm()  # its model is found at its first training forward
+
+    def _opt_pre(self, opt: torch.optim.Optimizer, args: Any, kwargs: Any) -> Any:
+        if not self._live:
+            return None
+        closure = kwargs.get("closure", args[0] if args else None)
+        if callable(closure):  # forward and backward run inside step() (Lightning): check after them
+            wrapped = self._after_closure(opt, closure)
+            if "closure" in kwargs:
+                return args, {**kwargs, "closure": wrapped}
+            return (wrapped, *args[1:]), kwargs
+        self._guard("optimizer pre-hook", self._on_opt_pre, opt)
+        return None
+
+    def _after_closure(self, opt: torch.optim.Optimizer, closure: Callable[[], Any]) -> Callable[[], Any]:
+        """The closure, then (after its first call: its forward and backward) the check before the update."""
+        first = [True]
+
+        def run() -> Any:
+            result = closure()
+            if first[0] and self._live:
+                first[0] = False
+                self._guard("optimizer pre-hook", self._on_opt_pre, opt)
+            return result
+
+        return run
 
     def _on_opt_pre(self, opt: torch.optim.Optimizer) -> None:
-        if self._pending_boundary and opt in self._stepped:
-            self._finalize()
-        elif self.collector.complete_pending():  # the last step's copy (GPU): judged before this update
-            self._apply_policy()
-        self._optimizers.add(opt)
-        if not any(o["id"] == id(opt) for o in self._opt_infos):  # facts read once per optimizer
-            self._opt_infos.append({"id": id(opt), "info": facts.optimizer_info(opt)})
-            self._facts_dirty = True
-        if not self.collector.activity or not self.collector.full:
-            return  # a cheap step's gradients are measured with the weights, in one fused norm at its end
-        self.collector.snapshot_params()
-        self.collector.measure_grads()
+        unit = self._unit_for_optimizer(opt)
+        if unit is None:
+            self._losses.clear()
+            return
+        state = unit.state
+        if state is not None and id(opt) in state.stepped:
+            self._end(unit)  # the same optimizer again: the previous step is over
+        unit.boundary_pending = False  # an optimizer steps after all: this backward was not a step
+        unit.before_update(opt, self._take_losses())
+        self._apply_policy(unit)
 
     def _opt_post(self, opt: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
         if self._live:
@@ -361,60 +390,27 @@ class TorchSession:
 
     def _on_opt_post(self, opt: torch.optim.Optimizer) -> None:
         self._ever_stepped = True
-        self._backwards_since_step = 0
-        self._stepped.add(opt)
-        self._last_opt = opt
-        if not self.collector.activity:
+        self._backwards = 0
+        unit = self._by_opt.get(id(opt))
+        if unit is None or unit.state is None:
             return
-        if all(o in self._stepped for o in self._optimizers):
-            self._finalize()
-        else:
-            self._pending_boundary = True
+        if all(id(o) in unit.state.stepped for o in unit.optimizers):
+            self._end(unit)
 
-    # ------------------------------------------------------------------ the step
-    def _finalize(self, policy: bool = True) -> None:
-        """End the current step: one host transfer, monitor.record, then the policy."""
-        self._pending_boundary = False
-        self._backward_seen = False
-        self._stepped = weakref.WeakSet()
-        if not self.collector.activity:
-            self.collector.discard_step()
-            return
-        lr = facts.current_lr(self._last_opt) if self._last_opt is not None else None
-        self.collector.end_step(lr=lr)
-        if policy:
-            self._apply_policy()
+    def _end(self, unit: ModelUnit) -> None:
+        unit.end_step()
+        self._outputs.clear()
+        self._apply_policy(unit)
 
-    def _apply_policy(self) -> None:
-        """--max-steps, then the on_fault policy on what the monitor has seen."""
-        if self.max_steps is not None and self.collector.step >= self.max_steps:
+    # ------------------------------------------------------------------ policy
+    def _apply_policy(self, unit: ModelUnit) -> None:
+        """--max-steps, then the on_fault policy on what the unit's monitor has seen."""
+        if self.max_steps is not None and unit.step >= self.max_steps:
             self.monitor.stopped_early = True
             raise StopTraining(f"deeplocalize: reached --max-steps {self.max_steps}")
-        action = self.monitor.action()
+        action = unit.monitor.action()
         if action == OnFault.STOP:
-            self.monitor.stopped_early = True
+            self.monitor.stopped_early = unit.monitor.stopped_early = True
             raise StopTraining("deeplocalize: fault confirmed, training stopped")
         if action == OnFault.RAISE:
-            raise FaultDetected(self.monitor.diagnosis())
-
-    def _before_emit(self, record: StepRecord) -> None:
-        if self.collector.layers_changed or self._facts_dirty:
-            self._guard("model facts", self._push_model)
-
-    def model_info(self) -> ModelInfo:
-        """The model facts seen so far."""
-        layers = [facts.layer_info(s.index, s.name, s.module, s.output_shape, s.unit_axis, s.params())
-                  for s in self.collector.ordered() if s.index is not None]
-        opt = self._opt_infos[0]["info"] if self._opt_infos else None
-        info = ModelInfo(framework="torch", layers=layers, loss=self._loss, optimizer=opt,
-                         data=self._data if (self._x_done or self._y_done) else None, task=self._task)
-        if self._data.x_shape:
-            info.batch_size = self._data.x_shape[0]
-        if len(self._opt_infos) > 1:
-            info.extra["optimizers"] = [o["info"].name for o in self._opt_infos]
-        return info
-
-    def _push_model(self) -> None:
-        self.collector.layers_changed = False
-        self._facts_dirty = False
-        self.monitor.set_model(self.model_info())
+            raise FaultDetected(unit.monitor.diagnosis())

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import TextIO
 
 from deeplocalize.diagnosis import Diagnosis, Finding
@@ -28,23 +29,44 @@ def headline(diagnosis: Diagnosis) -> str:
     """One line: the verdict and where the first fault is."""
     verdict = str(diagnosis.verdict).upper()
     steps = f"{diagnosis.steps_observed} step{'s' if diagnosis.steps_observed != 1 else ''}"
-    if diagnosis.verdict == Verdict.FAULTY and diagnosis.findings:
-        first = diagnosis.findings[0]
+    faults = diagnosis.faults
+    if diagnosis.verdict == Verdict.FAULTY and faults:
+        first = faults[0]
         where = "" if first.layer is None else f" in {layer_text(first.layer)}"
         return (f"{verdict}: {first.symptom.replace('_', ' ')}{where}, {first.phase} phase, "
                 f"step {first.step} ({steps} observed)")
+    warned = len(diagnosis.warnings)
+    note = f" ({warned} warning{'s' if warned != 1 else ''})" if warned else ""
     if diagnosis.verdict == Verdict.HEALTHY:
-        return f"{verdict}: no fault found in {steps} across {len(diagnosis.layers)} layers"
+        return f"{verdict}: no fault found in {steps} across {len(diagnosis.layers)} layers{note}"
     if diagnosis.verdict == Verdict.INCONCLUSIVE and not diagnosis.steps_observed:
         return f"{verdict}: no training step was observed (did the script train a PyTorch or Keras model?)"
     if diagnosis.verdict == Verdict.INCONCLUSIVE:
-        return f"{verdict}: {steps} observed, too few to judge the training"
+        return f"{verdict}: {steps} observed, too few to judge the training{note}"
     return f"{verdict} ({steps} observed)"
 
 
 def _finding_line(finding: Finding) -> str:
     where = "-" if finding.layer is None else f"{finding.layer.index}:{finding.layer.name}"
     return f"  step {finding.step:>6}  {finding.phase:<8} {where:<18} {finding.symptom:<24} {finding.message}"
+
+
+def _warning_lines(finding: Finding) -> list[str]:
+    lines = [_finding_line(finding)]
+    advice = finding.evidence.get("advice")
+    if advice:
+        lines.append(f"{'':>40}-> {advice}")
+    return lines
+
+
+def _listed(findings: list[Finding], render: Callable[[Finding], list[str]]) -> list[tuple[str, str | None]]:
+    """Up to ``MAX_EVIDENCE`` findings rendered, then how many more there are."""
+    out: list[tuple[str, str | None]] = []
+    for finding in findings[:MAX_EVIDENCE]:
+        out.extend((line, None) for line in render(finding))
+    if len(findings) > MAX_EVIDENCE:
+        out.append((f"  ... and {len(findings) - MAX_EVIDENCE} more (see --json or --html)", "dim"))
+    return out
 
 
 def render_lines(diagnosis: Diagnosis) -> list[tuple[str, str | None]]:
@@ -60,17 +82,18 @@ def render_lines(diagnosis: Diagnosis) -> list[tuple[str, str | None]]:
                       f"{layer_text(top.layer)}", "dim"))
         for rank, cause in enumerate(causes[1:3], start=2):
             lines.append((f"  {rank}. {cause.category} ({cause.confidence:.2f}): {cause.fix}", None))
-    if diagnosis.findings:
-        lines.append((f"Evidence ({len(diagnosis.findings)} finding"
-                      f"{'s' if len(diagnosis.findings) != 1 else ''}, earliest first):", "bold"))
-        lines.extend((_finding_line(f), None) for f in diagnosis.findings[:MAX_EVIDENCE])
-        if len(diagnosis.findings) > MAX_EVIDENCE:
-            more = len(diagnosis.findings) - MAX_EVIDENCE
-            lines.append((f"  ... and {more} more (see --json or --html)", "dim"))
+    faults, warnings = diagnosis.faults, diagnosis.warnings
+    if faults:
+        lines.append((f"Evidence ({len(faults)} finding{'s' if len(faults) != 1 else ''}, earliest first):",
+                      "bold"))
+        lines.extend(_listed(faults, lambda f: [_finding_line(f)]))
+    if warnings:
+        lines.append((f"Warnings ({len(warnings)}, risks that did not make this run fail):", "bold yellow"))
+        lines.extend(_listed(warnings, _warning_lines))
     if diagnosis.stopped_early:
         lines.append(("Training was stopped early.", "dim"))
     if diagnosis.tool_errors:
-        lines.append((f"Internal errors (training was not affected): {len(diagnosis.tool_errors)}", "yellow"))
+        lines.append((f"Tool errors (training was not affected): {len(diagnosis.tool_errors)}", "yellow"))
         lines.extend((f"  {err}", "yellow") for err in diagnosis.tool_errors[:3])
     return lines
 

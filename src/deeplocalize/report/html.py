@@ -18,12 +18,13 @@ from typing import Any
 
 import numpy as np
 
+from deeplocalize.atomic_io import write_atomic
 from deeplocalize.diagnosis import Diagnosis, Finding
 from deeplocalize.model import LayerInfo, LayerRef, ModelInfo
 from deeplocalize.report import svg
 from deeplocalize.report._data import RunSeries, collect, layer_list, nan_tail
 from deeplocalize.trace import Trace
-from deeplocalize.vocabulary import Channel, Verdict
+from deeplocalize.vocabulary import Channel, Severity, Verdict
 
 #: At most this many points per small-multiple chart, and per timeline chart (buckets keep min/max).
 SPARK_POINTS = 80
@@ -36,11 +37,11 @@ COLUMNS = ("forward", "backward", "weights", "update")
 
 def write_html(diagnosis: Diagnosis, path: str | Path, trace: Trace | None = None,
                model: ModelInfo | None = None) -> Path:
-    """Write the report for ``diagnosis`` to ``path`` (plots need ``trace``) and return the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(diagnosis, trace=trace, model=model), encoding="utf-8")
-    return path
+    """Write the report for ``diagnosis`` to ``path`` (plots need ``trace``) and return the path.
+
+    Atomic: rendered first, then written to a temporary file and renamed (never a partial file).
+    """
+    return write_atomic(path, render_html(diagnosis, trace=trace, model=model))
 
 
 def render_html(diagnosis: Diagnosis, trace: Trace | None = None, model: ModelInfo | None = None) -> str:
@@ -64,8 +65,8 @@ def render_html(diagnosis: Diagnosis, trace: Trace | None = None, model: ModelIn
         _footer(diagnosis),
     ]
     title = f"deeplocalize · {diagnosis.verdict}"
-    if diagnosis.findings and diagnosis.findings[0].layer is not None:
-        title += f" · {diagnosis.findings[0].layer.name}"
+    if diagnosis.faults and diagnosis.faults[0].layer is not None:
+        title += f" · {diagnosis.faults[0].layer.name}"
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
@@ -85,8 +86,8 @@ def _header(diagnosis: Diagnosis, layers: list[LayerInfo]) -> str:
     ]
     if diagnosis.stopped_early:
         facts.append("training stopped early by deeplocalize")
-    if diagnosis.verdict == Verdict.FAULTY and diagnosis.findings:
-        first = diagnosis.findings[0]
+    if diagnosis.verdict == Verdict.FAULTY and diagnosis.faults:
+        first = diagnosis.faults[0]
         where = f" in {_layer_link(first.layer)}" if first.layer is not None else ""
         headline = (f"{escape(str(first.symptom))} ({escape(str(first.phase))}){where}, "
                     f"first at step {first.step}")
@@ -124,22 +125,33 @@ def _causes(diagnosis: Diagnosis) -> str:
 
 
 def _findings(diagnosis: Diagnosis) -> str:
-    if not diagnosis.findings:
-        return ""
+    """The faults, then (apart) the warnings: risks that did not make the run fail."""
+    faults = [(i, f) for i, f in enumerate(diagnosis.findings) if f.effective_severity == Severity.FAULT]
+    warnings = [(i, f) for i, f in enumerate(diagnosis.findings) if f.effective_severity != Severity.FAULT]
+    out = _finding_table("findings", "Findings", faults) if faults else ""
+    if warnings:
+        out += _finding_table("warnings", "Warnings <small class=\"muted\">risks that did not make this run "
+                              "fail</small>", warnings)
+    return out
+
+
+def _finding_table(section: str, title: str, findings: list[tuple[int, Finding]]) -> str:
     rows = []
-    for i, f in enumerate(diagnosis.findings):
+    for i, f in findings:
         evidence = ""
         if f.evidence:
             text = json.dumps(_plain(f.evidence), indent=1, sort_keys=True, default=str)
             evidence = f"<details><summary>evidence</summary><pre>{escape(text)}</pre></details>"
         layer = _layer_link(f.layer) if f.layer is not None else '<span class="muted">—</span>'
+        advice = f.evidence.get("advice")
+        advice = f'<div class="advice">→ {escape(str(advice))}</div>' if advice else ""
         rows.append(
             f'<tr id="finding-{i}"><td class="num">#{i}</td><td class="num">{f.step}</td>'
             f'<td><span class="sym">{escape(str(f.symptom))}</span></td><td>{escape(str(f.phase))}</td>'
-            f"<td>{layer}</td><td>{escape(f.message)}{evidence}</td></tr>"
+            f"<td>{layer}</td><td>{escape(f.message)}{advice}{evidence}</td></tr>"
         )
     return (
-        '<section id="findings"><h2>Findings</h2><table class="findings"><thead><tr><th></th><th>step</th>'
+        f'<section id="{section}"><h2>{title}</h2><table class="findings"><thead><tr><th></th><th>step</th>'
         "<th>symptom</th><th>phase</th><th>layer</th><th>what was seen</th></tr></thead>"
         f'<tbody>{"".join(rows)}</tbody></table></section>'
     )

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from deeplocalize import summary
+from deeplocalize.atomic_io import staging_dir
 from deeplocalize.diagnosis import Diagnosis, Finding
 from deeplocalize.model import ModelInfo
 from deeplocalize.report._data import CHANNEL_LABEL, collect, layer_list, nan_tail
@@ -41,44 +42,44 @@ def write_tensorboard(logdir: str | Path, trace: Trace | None, diagnosis: Diagno
     from tensorboard.compat.proto.event_pb2 import Event
 
     logdir = Path(logdir)
-    logdir.mkdir(parents=True, exist_ok=True)
-    before = set(logdir.glob("events.out.tfevents.*"))
-    writer = EventFileWriter(str(logdir), filename_suffix=".deeplocalize")
-    wall = time.time()
-    try:
-        last_step = 0
-        if trace is not None and trace.steps_observed:
-            series = collect(trace)
-            names = {layer.index: layer.name for layer in layer_list(diagnosis, model, trace)}
-            tags = {key: f"layer/{_clean(names.get(key[0], f'layer_{key[0]}'))}/{CHANNEL_LABEL[str(key[1])]}"
-                    for key in series.stats}
-            columns = [summary.IDX[s] for s in STATS_WRITTEN]
-            nan_loss = nan_tail(series.loss)
-            for row, step in enumerate(series.steps):
-                values = []
-                scalars: list[tuple[str, float]] = [("loss", series.loss[row]), ("lr", series.lr[row])]
-                scalars += [(f"metrics/{_clean(n)}", v[row]) for n, v in series.metrics.items()]
-                for key, mat in series.stats.items():
-                    vec = mat[row]
-                    if math.isnan(vec[summary.NUMEL]):
-                        continue  # not recorded at this step
-                    scalars += [(f"{tags[key]}/{STATS_WRITTEN[j]}", vec[c]) for j, c in enumerate(columns)]
-                if nan_loss[row]:
-                    values.append(Summary.Value(tag="loss", simple_value=math.nan))
-                for tag, value in scalars:
-                    if not np.isnan(value):  # NaN: not measured; +/-Inf is a real value and is kept
-                        values.append(Summary.Value(tag=tag, simple_value=float(value)))
-                if values:
-                    writer.add_event(Event(wall_time=wall, step=int(step), summary=Summary(value=values)))
-            last_step = int(series.steps[-1]) if len(series) else 0
-        for finding in diagnosis.findings:
-            writer.add_event(_text_event("findings", _finding_md(finding), finding.step, wall))
-        last_step = max([last_step, diagnosis.steps_observed, *(f.step for f in diagnosis.findings)])
-        writer.add_event(_text_event("diagnosis", _diagnosis_md(diagnosis), last_step, wall))
-    finally:
-        writer.close()
-    created = sorted(set(logdir.glob("events.out.tfevents.*.deeplocalize")) - before)
-    return created[-1] if created else logdir
+    with staging_dir(logdir) as stage:  # the event file appears in logdir only once complete
+        writer = EventFileWriter(str(stage), filename_suffix=".deeplocalize")
+        wall = time.time()
+        try:
+            last_step = 0
+            if trace is not None and trace.steps_observed:
+                series = collect(trace)
+                names = {layer.index: layer.name for layer in layer_list(diagnosis, model, trace)}
+                tags = {key: f"layer/{_clean(names.get(key[0], f'layer_{key[0]}'))}/"
+                             f"{CHANNEL_LABEL[str(key[1])]}" for key in series.stats}
+                columns = [summary.IDX[s] for s in STATS_WRITTEN]
+                nan_loss = nan_tail(series.loss)
+                for row, step in enumerate(series.steps):
+                    values = []
+                    scalars: list[tuple[str, float]] = [("loss", series.loss[row]), ("lr", series.lr[row])]
+                    scalars += [(f"metrics/{_clean(n)}", v[row]) for n, v in series.metrics.items()]
+                    for key, mat in series.stats.items():
+                        vec = mat[row]
+                        if math.isnan(vec[summary.NUMEL]):
+                            continue  # not recorded at this step
+                        scalars += [(f"{tags[key]}/{STATS_WRITTEN[j]}", vec[c])
+                                    for j, c in enumerate(columns)]
+                    if nan_loss[row]:
+                        values.append(Summary.Value(tag="loss", simple_value=math.nan))
+                    for tag, value in scalars:
+                        if not np.isnan(value):  # NaN: not measured; +/-Inf is a real value and is kept
+                            values.append(Summary.Value(tag=tag, simple_value=float(value)))
+                    if values:
+                        writer.add_event(Event(wall_time=wall, step=int(step), summary=Summary(value=values)))
+                last_step = int(series.steps[-1]) if len(series) else 0
+            for finding in diagnosis.findings:
+                writer.add_event(_text_event("findings", _finding_md(finding), finding.step, wall))
+            last_step = max([last_step, diagnosis.steps_observed, *(f.step for f in diagnosis.findings)])
+            writer.add_event(_text_event("diagnosis", _diagnosis_md(diagnosis), last_step, wall))
+        finally:
+            writer.close()
+        created = sorted(p.name for p in stage.glob("events.out.tfevents.*.deeplocalize"))
+    return logdir / created[-1] if created else logdir
 
 
 def _clean(name: str) -> str:

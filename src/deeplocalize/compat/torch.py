@@ -1,0 +1,138 @@
+"""PyTorch APIs deeplocalize relies on that are private, patched, or newer than the oldest supported torch.
+
+Supported: torch >= 2.4 (``MIN_VERSION``). Each function names what it uses:
+- ``foreach_norm``: ``torch._foreach_norm`` (one fused kernel launch for many tensors);
+- ``flatten``: ``torch._utils._flatten_dense_tensors``;
+- ``eager_module`` / ``force_eager``: ``torch._dynamo``'s ``OptimizedModule`` and
+  ``torch.compiler.set_stance`` (torch >= 2.6; older: statistics steps skip compiled models);
+- ``Patch``: replacing a module attribute while a session is active (``torch.autograd.backward``, the
+  ``torch.nn.functional`` losses, ``torch.optim.Optimizer.__init__``), restored on close.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+from torch import nn
+
+from deeplocalize.compat import CompatError
+
+MIN_VERSION = (2, 4)
+
+
+def version() -> tuple[int, int]:
+    major, minor = torch.__version__.split("+")[0].split(".")[:2]
+    return int(major), int(minor)
+
+
+def check_version() -> None:
+    """CompatError when torch is older than ``MIN_VERSION``."""
+    if version() < MIN_VERSION:
+        raise CompatError(f"torch {torch.__version__} is older than the oldest supported "
+                          f"{MIN_VERSION[0]}.{MIN_VERSION[1]}")
+
+
+def foreach_norm(tensors: Sequence[torch.Tensor], dtype: torch.dtype | None = None) -> list[torch.Tensor]:
+    """L2 norm of each tensor, in as few kernels as the device allows (0-dim tensors)."""
+    fn = getattr(torch, "_foreach_norm", None)
+    if fn is None:
+        return [t.norm(dtype=dtype) if dtype is not None else t.norm() for t in tensors]
+    return list(fn(list(tensors), 2, dtype=dtype) if dtype is not None else fn(list(tensors)))
+
+
+def flatten(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    """The tensors flattened and concatenated into one (one kernel where torch offers it)."""
+    try:
+        from torch._utils import _flatten_dense_tensors
+    except ImportError:
+        return torch.cat([t.reshape(-1) for t in tensors])
+    return _flatten_dense_tensors(list(tensors))
+
+
+def is_compiling() -> bool:
+    """True while Dynamo traces the calling code (hooks must then do nothing)."""
+    fn = getattr(getattr(torch, "compiler", None), "is_compiling", None)
+    return bool(fn()) if fn is not None else False
+
+
+def eager_module(module: nn.Module) -> nn.Module:
+    """The eager module behind a ``torch.compile``d one (itself when not compiled)."""
+    inner = getattr(module, "_orig_mod", None)
+    return inner if isinstance(inner, nn.Module) else module
+
+
+def is_compiled(module: nn.Module) -> bool:
+    return eager_module(module) is not module
+
+
+def can_force_eager() -> bool:
+    return hasattr(getattr(torch, "compiler", None), "set_stance")
+
+
+def force_eager() -> Callable[[], None]:
+    """Make compiled code run eagerly (a statistics step: per-layer hooks, no recompilation) until the
+    returned function is called. CompatError on a torch without ``torch.compiler.set_stance``."""
+    if not can_force_eager():
+        raise CompatError("torch.compiler.set_stance is missing (torch < 2.6): compiled models get no "
+                          "per-layer statistics")
+    torch.compiler.set_stance("force_eager")
+    return lambda: torch.compiler.set_stance("default")
+
+
+@contextmanager
+def forked_rng(devices: Sequence[int]) -> Iterator[None]:
+    """Inside: any RNG use; after: the CPU and these CUDA devices' generators as they were before."""
+    with torch.random.fork_rng(devices=list(devices)):
+        yield
+
+
+def rng_state(devices: Sequence[int]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """The CPU generator's state and those of the given CUDA devices (copies)."""
+    cuda = [torch.cuda.get_rng_state(d) for d in devices] if devices else []
+    return torch.get_rng_state(), cuda
+
+
+def set_rng_state(state: tuple[torch.Tensor, list[torch.Tensor]], devices: Sequence[int]) -> None:
+    cpu, cuda = state
+    torch.set_rng_state(cpu)
+    for device, s in zip(devices, cuda, strict=False):
+        torch.cuda.set_rng_state(s, device)
+
+
+def calling_loss_module(depth: int) -> str | None:
+    """The class name of the ``nn.modules.loss._Loss`` whose ``forward`` called the current function, up to
+    ``depth`` frames up (a loss module calls its ``torch.nn.functional`` twin); None when there is none.
+    Reads interpreter frames (``sys._getframe``), so it is called once per model, not per step."""
+    frame = sys._getframe(1)
+    for _ in range(depth):
+        frame = frame.f_back
+        if frame is None:
+            return None
+        owner = frame.f_locals.get("self")
+        if isinstance(owner, nn.modules.loss._Loss):
+            return type(owner).__name__
+    return None
+
+
+class Patch:
+    """Attributes replaced while a session is active; ``restore`` puts the originals back (reverse order)."""
+
+    def __init__(self) -> None:
+        self._saved: list[tuple[Any, str, Any]] = []
+
+    def replace(self, owner: Any, name: str, make: Callable[[Any], Any]) -> None:
+        """``owner.name = make(original)``; CompatError when ``owner`` has no such attribute."""
+        if not hasattr(owner, name):
+            raise CompatError(f"{getattr(owner, '__name__', owner)}.{name} is missing")
+        original = getattr(owner, name)
+        self._saved.append((owner, name, original))
+        setattr(owner, name, make(original))
+
+    def restore(self) -> None:
+        for owner, name, original in reversed(self._saved):
+            setattr(owner, name, original)
+        self._saved.clear()

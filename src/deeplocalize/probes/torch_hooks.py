@@ -1,0 +1,196 @@
+"""Per-layer hooks, attached for one step only: a statistics step, a replay, or the per-layer flags that
+follow a NaN the replay could not reproduce. Ordinary steps run with none.
+
+``LayerObserver.attach`` registers a forward pre-hook and a forward hook on every layer of a
+``LayerTable``; the forward hook registers a gradient hook on each output tensor. What they record goes
+into the step's ``StepBuffer`` under ``(slot, channel)`` keys, as ``Mode`` says:
+- ``FLAGS``: one finiteness flag (a sum) per tensor: NaN/Inf latency at the layer, cheapest;
+- ``STATS``: the full statistics the detectors read (``torch_reduce.Layout``), inputs as flags;
+- ``EXACT``: exact non-finite counts of every input, output and output gradient (a replay).
+The hooks never change a tensor; their errors go to ``on_error`` and never reach training.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, is_dataclass
+from dataclasses import fields as dataclass_fields
+from typing import Any
+
+import torch
+from torch import nn
+
+from deeplocalize import summary
+from deeplocalize.probes import torch_reduce as red
+from deeplocalize.probes.torch_facts import RELU_FAMILY, default_unit_axis
+from deeplocalize.probes.torch_layers import LayerSlot, LayerTable
+from deeplocalize.vocabulary import Channel
+
+_MAX_DEPTH = 4
+_STATS = red.Layout()
+_RELU_STATS = red.Layout(zeros=True)  # ReLU-family outputs: also the share of zeros (reports, baselines)
+_NONNEGATIVE_STATS = red.Layout(zeros=True, nonnegative=True)  # nn.ReLU, nn.ReLU6 outputs: never negative
+_GRAD_STATS = red.Layout(extremes=False)  # output gradients: norm and mean
+
+
+class Mode(enum.Enum):
+    FLAGS = "flags"
+    STATS = "stats"
+    EXACT = "exact"
+
+
+def iter_tensors(obj: Any, depth: int = 0) -> Iterator[torch.Tensor]:
+    """Tensors in an input/output: tensors, tuples, lists, dicts, dataclasses (HF outputs); the rest is
+    ignored."""
+    if isinstance(obj, torch.Tensor):
+        yield obj
+    elif depth >= _MAX_DEPTH:
+        return
+    elif isinstance(obj, list | tuple):
+        for item in obj:
+            yield from iter_tensors(item, depth + 1)
+    elif isinstance(obj, Mapping):
+        for item in obj.values():
+            yield from iter_tensors(item, depth + 1)
+    elif is_dataclass(obj) and not isinstance(obj, type):
+        for f in dataclass_fields(obj):
+            yield from iter_tensors(getattr(obj, f.name, None), depth + 1)
+
+
+def observable(t: torch.Tensor) -> bool:
+    return not (t.is_complex() or t.is_sparse or t.device.type == "meta")
+
+
+@dataclass(slots=True)
+class Observation:
+    """How one tensor was reduced: where its numbers are, and what they are."""
+
+    key: tuple[LayerSlot, Channel]
+    mode: Mode
+    numel: int
+    layout: red.Layout | None = None
+    units: int | None = None
+    band: bool = False
+
+
+class LayerObserver:
+    """Hooks on every layer of ``table`` for one step, recording into ``buffer``."""
+
+    def __init__(self, table: LayerTable, buffer: red.StepBuffer, mode: Mode,
+                 on_error: Callable[[str, BaseException], None],
+                 accept: Callable[[nn.Module], bool] | None = None) -> None:
+        self.table = table
+        self.buffer = buffer
+        self.mode = mode
+        self.on_error = on_error
+        #: which forward calls count (default: grad mode on and the module training)
+        self.accept = accept or (lambda m: torch.is_grad_enabled() and m.training)
+        self.seen = False  # a layer forward was observed
+        self.layers_changed = False  # a layer got its index now
+        self._handles: list[Any] = []
+
+    # ------------------------------------------------------------------ attach / detach
+    def attach(self) -> None:
+        for module, slot in self.table.slots.items():
+            self._handles.append(module.register_forward_pre_hook(self._pre_hook(slot)))
+            self._handles.append(module.register_forward_hook(self._post_hook(slot)))
+
+    def detach(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+    @property
+    def attached(self) -> bool:
+        return bool(self._handles)
+
+    def _pre_hook(self, slot: LayerSlot) -> Callable[..., None]:
+        def hook(module: nn.Module, args: Any) -> None:
+            try:
+                if self.accept(module):
+                    self.on_input(slot, args)
+            except Exception as exc:  # never into training
+                self.on_error("forward pre-hook", exc)
+        return hook
+
+    def _post_hook(self, slot: LayerSlot) -> Callable[..., None]:
+        def hook(module: nn.Module, args: Any, output: Any) -> None:
+            try:
+                if self.accept(module):
+                    self.on_output(slot, args, output)
+            except Exception as exc:
+                self.on_error("forward hook", exc)
+        return hook
+
+    # ------------------------------------------------------------------ observations
+    def on_input(self, slot: LayerSlot, args: Any) -> None:
+        mode = Mode.EXACT if self.mode == Mode.EXACT else Mode.FLAGS
+        for t in iter_tensors(args):
+            if observable(t):
+                self.observe((slot, Channel.INPUT), t, mode)
+
+    def on_output(self, slot: LayerSlot, args: Any, output: Any) -> None:
+        tensors = [t for t in iter_tensors(output) if observable(t)]
+        if not tensors:
+            return
+        self.seen = True
+        if self.table.index(slot):
+            self.layers_changed = True
+        if slot.output_shape is None:
+            slot.output_shape = tuple(int(s) for s in tensors[0].shape)
+            slot.unit_axis = default_unit_axis(slot.module, tensors[0].dim())
+        stats = self.mode == Mode.STATS
+        relu = slot.activation in RELU_FAMILY
+        layout = _STATS
+        if relu:
+            layout = _NONNEGATIVE_STATS if type(slot.module) in (nn.ReLU, nn.ReLU6) else _RELU_STATS
+        band = summary.SATURATION_BANDS.get(slot.activation or "") if stats else None
+        for t in tensors:
+            fits = t.dim() > (slot.unit_axis or 0) % max(t.dim(), 1)
+            axis = slot.unit_axis if stats and relu and fits else None
+            self.observe((slot, Channel.OUTPUT), t, self.mode, layout, axis, band)
+            if t.requires_grad:
+                t.register_hook(self._grad_hook(slot))
+
+    def _grad_hook(self, slot: LayerSlot) -> Callable[[torch.Tensor], None]:
+        def hook(grad: torch.Tensor | None) -> None:
+            if grad is None:  # an output the loss does not depend on (cuDNN's LSTM passes None for h, c)
+                return
+            try:
+                if observable(grad):
+                    self.observe((slot, Channel.OUTPUT_GRAD), grad, self.mode, _GRAD_STATS)
+            except Exception as exc:
+                self.on_error("gradient hook", exc)
+        return hook
+
+    def observe(self, key: tuple[LayerSlot, Channel], t: torch.Tensor, mode: Mode,
+                layout: red.Layout = _STATS, unit_axis: int | None = None,
+                band: tuple[float, float] | None = None) -> None:
+        """Reduce ``t`` on its device as ``mode`` says (see the module docstring)."""
+        record(self.buffer, key, t, mode, layout, unit_axis, band)
+
+
+def record(buffer: red.StepBuffer, key: Any, t: torch.Tensor, mode: Mode, layout: red.Layout = _STATS,
+           unit_axis: int | None = None, band: tuple[float, float] | None = None) -> None:
+    """Reduce one tensor into ``buffer`` (an ``Observation`` entry)."""
+    numel = t.numel()
+    if numel == 0:
+        buffer.add(key, "obs", 0, (), Observation(key, Mode.FLAGS, 0))
+        return
+    if mode == Mode.FLAGS or (mode == Mode.STATS and not t.is_floating_point()):
+        flag = red.finite_flag(t)
+        buffer.add(key, "obs", numel, () if flag is None else (flag,), Observation(key, Mode.FLAGS, numel))
+    elif mode == Mode.EXACT:
+        scalars = (red.nonfinite_count(t),) if t.is_floating_point() else ()
+        buffer.add(key, "obs", numel, scalars, Observation(key, Mode.EXACT, numel))
+    else:
+        scalars = red.stat_scalars(t, layout)
+        units = None
+        if unit_axis is not None and t.dim() >= 1:
+            units = t.shape[unit_axis] if t.dim() >= 2 else numel
+            scalars.append(red.dead_units(t, unit_axis))
+        if band is not None:
+            scalars.append(red.saturated_count(t, band))
+        buffer.add(key, "obs", numel, scalars,
+                   Observation(key, Mode.STATS, numel, layout, units, band is not None))

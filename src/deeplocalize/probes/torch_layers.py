@@ -1,0 +1,166 @@
+"""The layers of one watched torch model: which modules they are, their names, their forward-order indices.
+
+A layer is a leaf module, or a module other than the root that owns parameters itself
+(``nn.MultiheadAttention`` counts as one layer with ``out_proj``'s parameters, which it applies
+functionally). Names are the qualified
+names of ``named_modules()`` (DESIGN layer identity); an index is given at the layer's first observed
+training forward (statistics steps and replays, where hooks run), so indices follow the forward order.
+Loss modules and Keras layers (the Keras probe's) are never layers. ``refresh`` follows a model whose layers
+were replaced: a new module gets a new slot (a new history), a removed one is dropped.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from deeplocalize.probes import torch_facts as facts
+
+
+@dataclass(eq=False)
+class LayerSlot:
+    """One layer of the model (identity semantics: one slot per module)."""
+
+    module: nn.Module
+    name: str
+    activation: str | None
+    recurse: bool = False  # its parameters include its children's (MultiheadAttention's out_proj)
+    index: int | None = None
+    output_shape: tuple[int, ...] | None = None
+    unit_axis: int | None = None
+    explicit: list[torch.Tensor] | None = None  # parameters given by the caller (Keras layers)
+
+    def params(self) -> list[torch.Tensor]:
+        """The layer's parameters, looked up now (a model moved to another device is followed)."""
+        if self.explicit is not None:
+            return self.explicit
+        return list(self.module.parameters(recurse=self.recurse))
+
+
+def is_keras_module(module: nn.Module) -> bool:
+    """True for Keras layers/models (torch modules under the torch backend): the Keras probe handles them."""
+    return _keras_types.setdefault(type(module), any(
+        c.__module__.split(".")[0] == "keras" for c in type(module).__mro__))
+
+
+_keras_types: dict[type, bool] = {}
+
+
+def is_layer(module: nn.Module, root: nn.Module) -> bool:
+    if facts.is_loss_module(module) or is_keras_module(module):
+        return False
+    leaf = next(iter(module.children()), None) is None
+    owns = module is not root and next(iter(module.parameters(recurse=False)), None) is not None
+    return leaf or owns or isinstance(module, nn.MultiheadAttention)
+
+
+def _inside_attention(name: str, attention_names: list[str]) -> bool:
+    return any(name.startswith(prefix + ".") for prefix in attention_names)
+
+
+@dataclass
+class LayerTable:
+    """Every layer of one model (``root``), its slot by module, and the owner of each parameter."""
+
+    root: nn.Module
+    prefix: str = ""  # prepended to names (a part of a larger model: "generator.")
+    slots: dict[nn.Module, LayerSlot] = field(default_factory=dict)
+    _next_index: int = 0
+    _ordered: list[LayerSlot] | None = None
+    _owner: dict[int, LayerSlot] | None = None
+    #: the number of modules under the root when last scanned (a cheap "did the model change?" test)
+    _size: int = -1
+
+    fixed: bool = False  # the layers were given (``of_layers``): never re-scanned
+
+    def __post_init__(self) -> None:
+        if not self.fixed:
+            self.refresh()
+
+    @classmethod
+    def of_layers(cls, root: nn.Module, layers: list[LayerSlot]) -> LayerTable:
+        """A table of given layers with fixed indices (the Keras path: ``model.layers`` order)."""
+        table = cls(root, fixed=True)
+        table.slots = {slot.module: slot for slot in layers}
+        table._next_index = 1 + max((s.index for s in layers if s.index is not None), default=-1)
+        return table
+
+    def refresh(self) -> bool:
+        """Re-scan the root's modules; True when layers were added or removed since the last scan."""
+        if self.fixed:
+            return False
+        modules = list(self.root.named_modules())
+        if len(modules) == self._size and all(m in self.slots or not is_layer(m, self.root)
+                                              for _, m in modules):
+            return False
+        self._size = len(modules)
+        attention = [name for name, m in modules if isinstance(m, nn.MultiheadAttention)]
+        seen: set[nn.Module] = set()
+        changed = False
+        for name, module in modules:
+            if not is_layer(module, self.root) or _inside_attention(name, attention):
+                continue
+            seen.add(module)
+            slot = self.slots.get(module)
+            name = self.prefix + name if name else self.prefix.rstrip(".") or type(module).__name__
+            if slot is None:
+                self.slots[module] = LayerSlot(module, name,
+                                               facts.activation_of(module),
+                                               recurse=isinstance(module, nn.MultiheadAttention))
+                changed = True
+            elif slot.name != name:
+                slot.name = name
+        for module in [m for m in self.slots if m not in seen]:
+            del self.slots[module]  # replaced or removed: its history ends with it
+            changed = True
+        if changed:
+            self._ordered = self._owner = None
+        return changed
+
+    def index(self, slot: LayerSlot) -> bool:
+        """Give ``slot`` the next forward-order index if it has none; True when it was new."""
+        if slot.index is not None:
+            return False
+        slot.index = self._next_index
+        self._next_index += 1
+        self._ordered = None
+        return True
+
+    def ordered(self) -> list[LayerSlot]:
+        """Layers with an index, in forward order."""
+        if self._ordered is None:
+            self._ordered = sorted((s for s in self.slots.values() if s.index is not None),
+                                   key=lambda s: s.index)  # type: ignore[arg-type, return-value]
+        return self._ordered
+
+    def owner(self, param: torch.Tensor) -> LayerSlot | None:
+        """The layer a parameter belongs to (None for parameters of no layer, e.g. a root's own)."""
+        if self._owner is None:
+            self._owner = {id(p): slot for slot in self.slots.values() for p in slot.params()}
+        return self._owner.get(id(param))
+
+    def parameters(self) -> Iterator[tuple[LayerSlot, torch.Tensor]]:
+        """(layer, parameter) for every parameter of every indexed layer, in forward order."""
+        for slot in self.ordered():
+            for p in slot.params():
+                yield slot, p
+
+
+class ModuleSet:
+    """A weak set of modules with a fast membership test (models the session knows)."""
+
+    def __init__(self) -> None:
+        self._refs: weakref.WeakKeyDictionary[nn.Module, None] = weakref.WeakKeyDictionary()
+
+    def add(self, module: nn.Module) -> None:
+        self._refs[module] = None
+
+    def __contains__(self, module: object) -> bool:
+        return module in self._refs
+
+    def __iter__(self) -> Iterator[nn.Module]:
+        return iter(list(self._refs))

@@ -1,0 +1,117 @@
+"""Replay a faulty step with every layer's hooks on, to find the layer and phase that produced a NaN/Inf.
+
+Ordinary steps run without per-layer hooks; the fused check at the optimizer step (before the update) tells
+whether anything became non-finite. If so, the step's forward calls are run again on the same inputs, with
+the same RNG state, through the eager module (not a compiled one), with exact non-finite counts of every
+layer's input, output and output gradient; the backward is driven by the gradients the model's outputs
+received in the real step (kept for the step when they are small, ``MAX_KEPT_GRAD``), so a loss computed
+anywhere in the user's code replays exactly. Afterwards the user's state is as if nothing had happened:
+the RNG streams are restored (``compat.torch.forked_rng``), buffers (BatchNorm statistics) are put back, and
+parameter gradients are untouched (``torch.autograd.grad`` returns gradients, it does not accumulate them).
+
+What a step keeps for this, per forward call of the model (``ForwardCall``): references to its arguments,
+the RNG state before it, and its outputs' gradients; all dropped when the step ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from deeplocalize.compat import torch as compat
+from deeplocalize.probes import torch_reduce as red
+from deeplocalize.probes.torch_hooks import LayerObserver, Mode, iter_tensors, record
+from deeplocalize.probes.torch_layers import LayerTable
+
+#: Output gradients kept per step for a replay, in elements (64 MiB of float32): a language model's logits
+#: gradient can be far larger; it is then not kept, and a NaN made in the backward pass is localized by the
+#: parameter gradients' norms only (the layers before it, in forward order, get non-finite gradients).
+MAX_KEPT_GRAD = 1 << 24
+
+
+@dataclass
+class ForwardCall:
+    """One training forward call of the model within the current step."""
+
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    rng: tuple[torch.Tensor, list[torch.Tensor]]
+    devices: list[int]
+    #: position in ``iter_tensors(output)`` -> the gradient that output received (None: not kept)
+    grads: dict[int, torch.Tensor | None] = field(default_factory=dict)
+
+
+def cuda_devices(*objs: Any) -> list[int]:
+    """The CUDA devices the tensors in ``objs`` live on (their RNG is saved with a forward call)."""
+    return sorted({t.device.index or 0 for obj in objs for t in iter_tensors(obj) if t.is_cuda})
+
+
+class GradKeeper:
+    """Keeps the gradients the outputs of a step's forward calls receive, within a size budget."""
+
+    def __init__(self, budget: int = MAX_KEPT_GRAD) -> None:
+        self.budget = budget
+        self.used = 0
+
+    def watch(self, call: ForwardCall, output: Any) -> None:
+        for position, t in enumerate(iter_tensors(output)):
+            if isinstance(t, torch.Tensor) and t.requires_grad:
+                call.grads[position] = None
+                t.register_hook(self._hook(call, position, t.numel()))
+
+    def _hook(self, call: ForwardCall, position: int, numel: int) -> Callable[[torch.Tensor], None]:
+        def keep(grad: torch.Tensor) -> None:
+            if grad is not None and self.used + numel <= self.budget:
+                self.used += numel
+                call.grads[position] = grad  # a reference: the tensor is not changed, and freed at step end
+        return keep
+
+
+def replay(table: LayerTable, eager: nn.Module, calls: list[ForwardCall], buffer: red.StepBuffer,
+           on_error: Callable[[str, BaseException], None]) -> bool:
+    """Replay ``calls`` through ``eager`` with exact per-layer counts into ``buffer``.
+
+    Returns True when the whole step (every forward, and the backward of each call whose output gradients
+    were kept) could be replayed; the counts say whether the NaN/Inf was reproduced.
+    """
+    buffers = [b for b in eager.buffers() if b.is_floating_point() or b.dtype in (torch.int64, torch.int32)]
+    with torch.no_grad():
+        saved = [b.clone() for b in buffers]
+    observer = LayerObserver(table, buffer, Mode.EXACT, on_error, accept=lambda m: m.training)
+    params = [p for p in eager.parameters() if p.requires_grad]
+    complete = True
+    observer.attach()
+    try:
+        for call in calls:
+            if call.kwargs is None:  # its keyword arguments are unknown (the call that found the model)
+                complete = False
+                continue
+            with compat.forked_rng(call.devices):
+                compat.set_rng_state(call.rng, call.devices)
+                with torch.enable_grad():
+                    for t in iter_tensors(call.args):
+                        if t.is_floating_point():
+                            record(buffer, "data", t, Mode.EXACT)
+                            break
+                    output = eager(*call.args, **call.kwargs)
+                    outs, grads = [], []
+                    for position, t in enumerate(iter_tensors(output)):
+                        grad = call.grads.get(position)
+                        if grad is not None and t.requires_grad and t.shape == grad.shape:
+                            if bool(torch.isfinite(grad).all()):  # a NaN gradient from the loss: no layer's
+                                outs.append(t)
+                                grads.append(grad)
+                        elif position in call.grads and call.grads[position] is None:
+                            complete = False  # the real step's gradient for this output was not kept
+                    if outs and params:
+                        torch.autograd.grad(outs, params, grads, allow_unused=True)
+    finally:
+        observer.detach()
+        with torch.no_grad():
+            for b, s in zip(buffers, saved, strict=True):
+                b.copy_(s)
+    return complete

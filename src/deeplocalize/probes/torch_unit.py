@@ -1,0 +1,427 @@
+"""One watched model (a root module and the optimizers that train it): its steps, statistics and monitor.
+
+The session (``torch_session``) routes the global events here. A step of a unit:
+1. the root's forward pre-hook (one hook per model, not per layer) opens the step: it keeps references to
+   the call's arguments and the RNG state for a possible replay, and on a statistics step attaches the
+   per-layer hooks (``torch_hooks``) for this step only;
+2. the root's forward hook keeps the gradients its outputs will receive (small ones, for a replay);
+3. the optimizer's pre-step hook, before the update: the fused check (``torch_check``) with the losses and
+   accuracy of the step, read at once; a NaN/Inf replays the step (``torch_replay``) to find the layer and
+   phase that made it, and the policy may stop training before the update;
+4. the optimizer's post-step hook ends the step (when every optimizer of the unit has stepped): weights
+   and updates on a statistics step, the record to the unit's monitor, hooks off, the next statistics step
+   planned (``cadence``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from deeplocalize.cadence import Cadence
+from deeplocalize.compat import CompatError
+from deeplocalize.compat import torch as compat
+from deeplocalize.model import DataInfo, LossInfo, ModelInfo
+from deeplocalize.monitor import Monitor
+from deeplocalize.probes import torch_facts as facts
+from deeplocalize.probes import torch_reduce as red
+from deeplocalize.probes.torch_check import NormPlan, add_loss, add_norms
+from deeplocalize.probes.torch_hooks import LayerObserver, Mode, iter_tensors, record
+from deeplocalize.probes.torch_layers import LayerSlot, LayerTable
+from deeplocalize.probes.torch_record import Measured, measure
+from deeplocalize.probes.torch_replay import ForwardCall, GradKeeper, cuda_devices, replay
+from deeplocalize.trace import StepRecord
+from deeplocalize.vocabulary import Channel
+
+#: Clean routine records are handed to the monitor in batches at most this far apart (seconds).
+MAX_HOLD_S = 1.0
+#: Steps with per-layer flags after a NaN the replay could not reproduce.
+FLAG_STEPS = 20
+
+
+@dataclass
+class StepState:
+    """What one step of a unit collects until it ends."""
+
+    step: int
+    stats: bool
+    buffer: red.StepBuffer = field(default_factory=red.StepBuffer)
+    observer: LayerObserver | None = None
+    calls: list[ForwardCall] = field(default_factory=list)
+    keeper: GradKeeper = field(default_factory=GradKeeper)
+    snapshot: list[tuple[tuple[LayerSlot, Channel], torch.Tensor, torch.Tensor]] | None = None
+    stepped: set[int] = field(default_factory=set)
+    checked: Measured | None = None
+    replay: red.StepBuffer | None = None
+    emitted: bool = False
+    backwards: int = 0
+
+
+class ModelUnit:
+    """A model being trained, with its own layers, series, findings and verdict (its own ``Monitor``)."""
+
+    def __init__(self, root: nn.Module, name: str, monitor: Monitor, *, prefix: str = "") -> None:
+        self.root = root
+        self.eager = compat.eager_module(root)
+        self.name = name
+        self.monitor = monitor
+        self.table = LayerTable(self.eager, prefix)
+        self.cadence = Cadence(monitor.config)
+        self.optimizers: weakref.WeakSet[torch.optim.Optimizer] = weakref.WeakSet()
+        self.step = 0  # the last completed step
+        self.state: StepState | None = None
+        self.flag_until = 0  # per-layer flags on ordinary steps up to this step (after an unreproduced NaN)
+        self.loss_info: LossInfo | None = None
+        self.data = DataInfo()
+        self.task: str | None = None
+        self.output_facts: dict[str, Any] | None = None
+        self._x_done = self._y_done = False
+        self._opt_infos: dict[int, Any] = {}
+        self._plan: NormPlan | None = None
+        self._facts_dirty = True
+        self._held: list[StepRecord] = []
+        self._held_since = 0.0
+        self._findings_seen = 0
+        self._restore_stance: Callable[[], None] | None = None
+        self._handles = [
+            root.register_forward_pre_hook(self._on_forward, with_kwargs=True),
+            root.register_forward_hook(self._on_output),
+        ]
+        self.replaying = False
+        self.boundary_pending = False  # a backward without optimizer step ended the step (next forward)
+        #: called with (unit, output) after each training forward (the session finds loss owners with it)
+        self.notify_output: Callable[[ModelUnit, Any], None] | None = None
+        self.prepare_next()
+
+
+    # ------------------------------------------------------------------ helpers
+    def error(self, where: str, exc: BaseException) -> None:
+        self.monitor.tool_error(f"torch probe {where}", exc)
+
+    def owns(self, param: torch.Tensor) -> bool:
+        return self.table.owner(param) is not None or any(p is param for p in self.eager.parameters())
+
+    def close_hooks(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+        if self.state is not None and self.state.observer is not None:
+            self.state.observer.detach()
+        self._unforce()
+
+    def _unforce(self) -> None:
+        restore, self._restore_stance = self._restore_stance, None
+        if restore is not None:
+            restore()
+
+    # ------------------------------------------------------------------ the step
+    def _open(self) -> StepState:
+        if self.state is None:
+            step = self.step + 1
+            stats = self.cadence.is_stats(step)
+            self.state = StepState(step=step, stats=stats)
+            if stats or step <= self.flag_until:
+                self._attach(self.state, Mode.STATS if stats else Mode.FLAGS)
+        return self.state
+
+    def _attach(self, state: StepState, mode: Mode) -> None:
+        if self.table.refresh():
+            self._plan = None
+            self._facts_dirty = True
+        state.observer = LayerObserver(self.table, state.buffer, mode, self.error)
+        state.observer.attach()
+
+    def prepare_next(self) -> None:
+        """Right after a step (and before the first): a statistics or flags step gets its hooks now, so
+        they see its first forward even when the model's own ``forward`` is never called (a ModuleDict, a
+        LightningModule's ``training_step``); a compiled model then runs eagerly."""
+        step = self.step + 1
+        if self.state is not None or not (self.cadence.is_stats(step) or step <= self.flag_until):
+            return
+        self._open()
+        if self.cadence.is_stats(step) and compat.is_compiled(self.root) and self._restore_stance is None:
+            try:
+                self._restore_stance = compat.force_eager()
+            except CompatError as exc:
+                self.error("statistics step", exc)
+
+    @property
+    def active(self) -> bool:
+        """The current step saw something (a forward, a backward, an optimizer step)."""
+        state = self.state
+        return state is not None and bool(state.calls or state.backwards or state.stepped or (
+            state.observer is not None and state.observer.seen))
+
+    def first_call(self, module: nn.Module, args: tuple) -> None:
+        """The call during which the model was found: its keyword arguments are unknown (no replay)."""
+        self._on_forward(module, args, {})
+        if self.state is not None and self.state.calls:
+            self.state.calls[-1].kwargs = None
+
+    def _on_forward(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
+        if self.replaying or compat.is_compiling() or not (torch.is_grad_enabled() and module.training):
+            return
+        try:
+            if self.boundary_pending:
+                self.end_step()
+            state = self._open()
+            devices = cuda_devices(args, kwargs)
+            call = ForwardCall(args, kwargs, compat.rng_state(devices), devices)
+            state.calls.append(call)
+            if state.stats or not self._x_done:
+                x = next((t for t in iter_tensors(args) if t.is_floating_point()), None)
+                if x is None:
+                    x = next(iter_tensors(args), None)
+                if x is not None:
+                    if not self._x_done:
+                        self._x_done = True
+                        facts.x_facts(x, self.data)
+                        self._facts_dirty = True
+                    if state.stats:
+                        record(state.buffer, "data", x, Mode.STATS)
+        except Exception as exc:
+            self.error("forward pre-hook", exc)
+
+    def _on_output(self, module: nn.Module, args: tuple, output: Any) -> None:
+        if self.replaying or compat.is_compiling() or not (torch.is_grad_enabled() and module.training):
+            return
+        try:
+            state = self.state
+            if state is not None and state.calls:
+                state.keeper.watch(state.calls[-1], output)
+            if self.notify_output is not None:
+                self.notify_output(self, output)
+        except Exception as exc:
+            self.error("forward hook", exc)
+
+    def on_backward(self) -> None:
+        if self.state is not None:
+            self.state.backwards += 1
+
+    def on_loss(self, info: LossInfo, pred: torch.Tensor | None, target: torch.Tensor,
+                kwargs: dict[str, Any]) -> None:
+        """A loss function received ``pred`` (this model's output) and ``target``."""
+        state = self._open()
+        if self.loss_info is None:
+            self.loss_info = info
+            self._facts_dirty = True
+        if state.stats:
+            record(state.buffer, "target", target, Mode.STATS)
+        if pred is not None:
+            acc = facts.accuracy_scalars(info.name, pred, target, int(kwargs.get("ignore_index", -100)))
+            if acc is not None:
+                state.buffer.add("accuracy", "accuracy", 1, list(acc))
+            if self.output_facts is None:
+                self.output_facts = facts.output_value_facts(pred)
+                self._facts_dirty = True
+        if not self._y_done:
+            self._y_done = True
+            facts.y_facts(target, self.data, int(kwargs.get("ignore_index", -100)))
+            self.task, self.data.n_classes = facts.infer_task(info, pred, self.data)
+            self._facts_dirty = True
+
+    def before_update(self, opt: torch.optim.Optimizer | None, losses: list[torch.Tensor]) -> None:
+        """The optimizer's pre-step hook (None: a backward that is a step): the fused check, a replay if
+        anything is non-finite."""
+        if opt is not None:
+            self.optimizers.add(opt)
+            if id(opt) not in self._opt_infos:
+                self._opt_infos[id(opt)] = facts.optimizer_info(opt)
+                self._facts_dirty = True
+        self.boundary_pending = False
+        state = self._open()
+        if opt is not None:
+            state.stepped.add(id(opt))
+        if state.checked is not None:
+            return  # one check per step, at the first optimizer's update
+        for loss in losses:
+            add_loss(state.buffer, loss)
+        if self._plan is None:
+            self.table.refresh()
+            self._plan = NormPlan.of(self.table)
+        if state.stats:
+            self._snapshot(state)
+            self._full_grads(state)
+            add_norms(state.buffer, self._plan, grads=False)
+        else:
+            add_norms(state.buffer, self._plan)
+        state.buffer.fetch_all()
+        state.checked = measure([state.buffer])
+        if not state.checked.finite():
+            self._replay(state)
+            self._emit_now(state)
+
+    def end_step(self, last: bool = False) -> None:
+        """Close the current step: weights and updates (statistics steps), the record, the next step
+        planned (unless ``last``)."""
+        self.boundary_pending = False
+        state, self.state = self.state, None
+        if state is None:
+            return
+        try:
+            post = red.StepBuffer()
+            if state.stats and self._plan is not None:
+                self._full_weights(state, post)
+            if state.observer is not None:
+                state.observer.detach()
+                if state.observer.layers_changed:
+                    self._facts_dirty = True
+                    self._plan = None
+            if state.checked is None:  # no optimizer stepped (a crash before it): check what there is
+                if self._plan is None:
+                    self.table.refresh()
+                    self._plan = NormPlan.of(self.table)
+                add_norms(state.buffer, self._plan)
+                state.buffer.fetch_all()
+            post.fetch_all()
+            if state.stats:
+                self._unforce()
+            self.step = state.step
+            if not state.emitted:
+                self._emit(state, [state.buffer, post], state.replay)
+            lr = self._lr()
+            loss = state.checked.loss if state.checked is not None else None
+            self.cadence.observe(state.step, state.stats, lr, loss)
+            if len(self.monitor.findings) > self._findings_seen:
+                self._findings_seen = len(self.monitor.findings)
+                self.cadence.densify(state.step)
+        except Exception as exc:
+            self.error("step end", exc)
+        if not last:
+            self.prepare_next()
+
+    def discard(self) -> None:
+        state, self.state = self.state, None
+        if state is not None and state.observer is not None:
+            state.observer.detach()
+        self._unforce()
+
+    # ------------------------------------------------------------------ statistics steps
+    def _snapshot(self, state: StepState) -> None:
+        with torch.no_grad():
+            state.snapshot = [((slot, Channel.UPDATE), p, p.clone()) for slot, p in self.table.parameters()
+                              if p.requires_grad and not p.is_sparse]
+
+    def _full_grads(self, state: StepState) -> None:
+        by_key: dict[Any, list[torch.Tensor]] = {}
+        for slot, p in self.table.parameters():
+            g = p.grad
+            if g is not None and not g.is_sparse and g.numel():
+                by_key.setdefault((slot, Channel.WEIGHT_GRAD), []).append(g)
+        self._full(state.buffer, by_key, red.Layout(zeros=True))
+
+    def _full_weights(self, state: StepState, buffer: red.StepBuffer) -> None:
+        by_key: dict[Any, list[torch.Tensor]] = {}
+        for slot, p in self.table.parameters():
+            if not p.is_sparse and p.numel():
+                by_key.setdefault((slot, Channel.WEIGHTS), []).append(p)
+        with torch.no_grad():
+            moved = [(key, p, before) for key, p, before in (state.snapshot or [])
+                     if p.shape == before.shape and p.device == before.device]
+            if moved:
+                updates = [p - before for _, p, before in moved]
+                for (key, _, _), u in zip(moved, updates, strict=True):
+                    by_key.setdefault(key, []).append(u)
+            self._full(buffer, by_key, red.Layout())
+
+    @staticmethod
+    def _full(buffer: red.StepBuffer, by_key: dict[Any, list[torch.Tensor]], layout: red.Layout) -> None:
+        """Full statistics, one flat tensor per key (a layer's kernel and bias together) when alike."""
+        for key, ts in by_key.items():
+            if len(ts) > 1 and all(t.device == ts[0].device and t.dtype == ts[0].dtype for t in ts):
+                ts = [compat.flatten([t.detach() for t in ts])]
+            for t in ts:
+                record(buffer, key, t, Mode.STATS, layout)
+
+    # ------------------------------------------------------------------ faults
+    def _replay(self, state: StepState) -> None:
+        """Replay the step with exact per-layer counts (the check saw a NaN/Inf before the update)."""
+        if not state.calls:
+            return
+        if state.observer is not None:  # the step's own hooks must not see the replay
+            state.observer.detach()
+        buffer = red.StepBuffer()
+        self.replaying = True
+        try:
+            complete = replay(self.table, self.eager, state.calls, buffer, self.error)
+            buffer.fetch_all()
+            state.replay = buffer
+            found = measure([buffer])
+            if found.finite() and complete:
+                self.flag_until = state.step + FLAG_STEPS  # not reproduced: flags on the next steps
+        except Exception as exc:
+            self.error("replay", exc)
+        finally:
+            self.replaying = False
+
+    def _emit_now(self, state: StepState) -> None:
+        """The faulty step's record reaches the monitor before the update, so the policy can stop it."""
+        state.emitted = True
+        self._emit(state, [state.buffer], state.replay)
+
+    # ------------------------------------------------------------------ records
+    def _emit(self, state: StepState, buffers: list[red.StepBuffer], replayed: red.StepBuffer | None) -> None:
+        measured = measure([*buffers, *([replayed] if replayed is not None else [])])
+        record_ = self._record(state, measured, replayed is not None)
+        if self._facts_dirty:
+            self._facts_dirty = False
+            self.monitor.set_model(self.model_info())
+        routine = (not state.stats and record_.all_finite and not state.emitted
+                   and state.step % max(1, self.monitor.config.check_every) != 0)
+        if routine:  # clean, no statistics, no trend check due: cannot produce a finding; held back
+            if not self._held:
+                self._held_since = time.monotonic()
+            self._held.append(record_)
+            if time.monotonic() - self._held_since >= MAX_HOLD_S:
+                self.flush()
+            return
+        self.flush()
+        self.monitor.record(record_)
+
+    def flush(self) -> None:
+        held, self._held = self._held, []
+        for rec in held:
+            self.monitor.record(rec)
+
+    def _record(self, state: StepState, measured: Measured, replayed: bool) -> StepRecord:
+        stats: dict[tuple[int, Channel], Any] = {}
+        for key, vec in measured.stats.items():
+            if isinstance(key, tuple) and key[0].index is not None:
+                stats[(key[0].index, key[1])] = vec
+        rec = StepRecord(step=state.step, loss=measured.loss, lr=self._lr(), stats=stats,
+                         data=measured.stats.get("data"), target=measured.stats.get("target"))
+        if measured.accuracy is not None:
+            rec.metrics["accuracy"] = measured.accuracy
+        rec.all_finite = measured.finite() and all(math.isfinite(v) for v in rec.metrics.values())
+        if replayed:
+            rec.replay = "not_reproduced" if state.step <= self.flag_until else "reproduced"
+        return rec
+
+    def _lr(self) -> float | None:
+        for opt in self.optimizers:
+            return facts.current_lr(opt)
+        return None
+
+    def model_info(self) -> ModelInfo:
+        """The facts about this model seen so far."""
+        layers = [facts.layer_info(s.index, s.name, s.module, s.output_shape, s.unit_axis, s.params())
+                  for s in self.table.ordered() if s.index is not None]
+        infos = list(self._opt_infos.values())
+        info = ModelInfo(framework="torch", layers=layers, loss=self.loss_info,
+                         optimizer=infos[0] if infos else None,
+                         data=self.data if (self._x_done or self._y_done) else None, task=self.task)
+        if self.data.x_shape:
+            info.batch_size = self.data.x_shape[0]
+        if len(infos) > 1:
+            info.extra["optimizers"] = [o.name for o in infos]
+        if self.output_facts is not None:
+            info.extra["output_values"] = self.output_facts
+        info.extra["model"] = self.name
+        return info
