@@ -1,12 +1,19 @@
-"""``deeplocalize bench``: the bug-zoo evaluation of deeplocalize beside the baselines.
+"""``deeplocalize bench``: deeplocalize beside the baselines, on the real-world programs and the bug zoo.
 
-Each case variant runs once, in a fresh subprocess, under deeplocalize's probes with every statistic every
-step ("continue" policy); its records are then replayed offline through every tool's rules, so all tools
-are judged on the very same run (torch programs also run once under ``torch.autograd.detect_anomaly``).
+deeplocalize is scored as it ships: each case variant runs once, in a fresh subprocess, exactly as
+``deeplocalize run`` runs it (default settings, policy stop), and the diagnosis it reached online is scored.
+For the baselines, each variant runs once more with every statistic every step ("continue" policy) and its
+records are replayed through each baseline's rules (torch programs also run once under
+``torch.autograd.detect_anomaly``). Real-world programs with a Lightning / Hugging Face trainer also run
+with deeplocalize's callback.
 
-    deeplocalize bench [--quick] [--cases ID[,ID]] [--framework torch|keras] [--jobs N] [--timeout S]
-                       [--seed N] [--output PATH] [--no-docs] [--traces DIR [--reuse]] [--details]
+    deeplocalize bench [--suite zoo|real|all] [--quick] [--cases ID[,ID]] [--framework torch|keras]
+                       [--jobs N] [--timeout S] [--seed N] [--no-baselines] [--output PATH] [--no-docs]
+                       [--traces DIR [--reuse]] [--details]
     python -m benchmarks.bench ...
+
+docs/benchmark.md is rewritten from the latest results of both suites (benchmarks/results/): the real-world
+test half first, then its calibration half, then the zoo.
 """
 
 from __future__ import annotations
@@ -23,35 +30,35 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.baselines import TOOLS, Tool, tool_names
+from benchmarks.baselines import TOOLS, Tool
 from benchmarks.capture import Capture, load
-from benchmarks.cases import ROOT, CaseRef, discover, quick_subset, select
-from benchmarks.replay import (
-    NOT_APPLICABLE,
-    Answer,
-    anomaly_answer,
-    replay_deeplocalize,
-    replay_rules,
-    same_findings,
-)
+from benchmarks.cases import ROOT, CaseRef, discover, discover_real, quick_subset, select
+from benchmarks.replay import NOT_APPLICABLE, Answer, anomaly_answer, online_answer, replay_rules
 from benchmarks.report import machine, now, print_tables, versions, write_docs
 from benchmarks.runner import JobResult, plan, run_all
 from benchmarks.scoring import RunResult, score
 
-DEFAULT_OUTPUT = ROOT / "benchmarks" / "results" / "bench.json"
+RESULTS = ROOT / "benchmarks" / "results"
+DEFAULT_OUTPUT = {"zoo": RESULTS / "bench.json", "real": RESULTS / "bench-real.json"}
 DEFAULT_DOCS = ROOT / "docs" / "benchmark.md"
 DEFAULT_TIMEOUT_S = 180.0
 
 
 def parse_args(argv: Sequence[str], prog: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog=prog, description="The bug-zoo evaluation.")
+    parser = argparse.ArgumentParser(prog=prog, description="deeplocalize beside the baselines.")
+    parser.add_argument("--suite", choices=("zoo", "real", "all"), default="zoo",
+                        help="the bug zoo (default), the real-world programs, or both")
     parser.add_argument("--cases", help="comma-separated case ids")
     parser.add_argument("--framework", choices=("torch", "keras"))
     parser.add_argument("--quick", action="store_true", help="a small fixed subset (CI)")
     parser.add_argument("--jobs", type=int, default=1, help="programs run in parallel (default 1)")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds per program run")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="the JSON results file")
+    parser.add_argument("--no-baselines", action="store_true", help="score deeplocalize only (faster)")
+    parser.add_argument("--half", choices=("test", "calibration"),
+                        help="real-world programs: only this half (tune on the calibration half only)")
+    parser.add_argument("--output", type=Path, help="the JSON results file (default: benchmarks/results/"
+                        "bench.json for the zoo, bench-real.json for the real-world programs)")
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmark.md")
     parser.add_argument("--docs", type=Path, default=DEFAULT_DOCS, help=argparse.SUPPRESS)
     parser.add_argument("--traces", type=Path, help="keep the captured runs here (default: a temp dir)")
@@ -62,41 +69,92 @@ def parse_args(argv: Sequence[str], prog: str) -> argparse.Namespace:
     return parser.parse_args(list(argv))
 
 
-def choose(args: argparse.Namespace) -> list[CaseRef]:
-    refs = discover(args.zoo)
+def choose(args: argparse.Namespace, suite: str) -> list[CaseRef]:
+    refs = discover_real() if suite == "real" else discover(args.zoo)
     ids = [i.strip() for i in args.cases.split(",") if i.strip()] if args.cases else None
+    if ids is not None:
+        known = {r.id for r in refs}
+        ids = [i for i in ids if i in known] if args.suite == "all" else ids
     refs = select(refs, ids, args.framework)
-    return quick_subset(refs) if args.quick else refs
+    if args.half and suite == "real":
+        refs = [r for r in refs if r.half == args.half]
+    return quick_subset(refs) if args.quick and suite == "zoo" else refs
 
 
-def answer(tool: Tool, framework: str, capture: Capture, anomaly: Capture | None) -> Answer:
-    """One tool's answer on one captured run."""
-    if framework not in tool.frameworks:
+def answer(tool: Tool, ref: CaseRef, captures: dict[str, Capture | None]) -> Answer:
+    """One tool's answer on one case variant."""
+    if ref.case.framework not in tool.frameworks:
         return NOT_APPLICABLE
     if tool.how == "deeplocalize":
-        return replay_deeplocalize(capture)[0]
+        return online_answer(captures.get("online"))
+    if tool.how == "callback":
+        return online_answer(captures["callback"]) if captures.get("callback") is not None else NOT_APPLICABLE
     if tool.how == "anomaly":
-        return anomaly_answer(anomaly)
-    return replay_rules(capture, list(tool.detectors))
+        return anomaly_answer(captures.get("anomaly"))
+    probe = captures.get("probe")
+    return NOT_APPLICABLE if probe is None else replay_rules(probe, list(tool.detectors))
 
 
-def evaluate(ref: CaseRef, variant: str, probe: JobResult, anomaly: JobResult | None) -> RunResult:
-    """Every tool's answer on one case variant."""
+def evaluate(ref: CaseRef, variant: str, jobs: dict[str, JobResult]) -> RunResult:
+    """Every tool's answer on one case variant (``jobs`` by mode)."""
     case = ref.case
-    run = RunResult(case.id, case.framework, case.kind, variant, tuple(case.categories), case.layer)
-    if probe.path is None:
-        run.captured, run.error = False, probe.error
+    run = RunResult(case.id, case.framework, case.kind, variant, tuple(case.categories), case.layer,
+                    suite=ref.suite, half=ref.half)
+    online = jobs.get("online")
+    if online is None or online.path is None:
+        run.captured, run.error = False, None if online is None else online.error
         return run
-    capture = load(probe.path)
-    anomaly_capture = load(anomaly.path) if anomaly is not None and anomaly.path is not None else None
-    run.steps, run.wall_s, run.error = len(capture.records), capture.wall_s, capture.error
-    run.outcome = capture.outcome
+    captures = {mode: load(job.path) if job.path is not None else None for mode, job in jobs.items()}
+    main = captures["online"]
+    run.steps, run.wall_s, run.error = len(main.records), main.wall_s, main.error
+    run.outcome = main.outcome
     for tool in TOOLS:
-        run.answers[tool.name] = answer(tool, case.framework, capture, anomaly_capture)
+        run.answers[tool.name] = answer(tool, ref, captures)
         for err in run.answers[tool.name].tool_errors:
             print(f"bench: {tool.name} on {case.id}/{variant}: {err}", file=sys.stderr)
-    run.replay_matches_online = same_findings(capture.online, replay_deeplocalize(capture, stop=False)[1])
     return run
+
+
+def groups(results: list[RunResult]) -> dict[str, list[RunResult]]:
+    """Results by group, in the order the docs show them: real test half, calibration half, zoo."""
+    out = {"test": [r for r in results if r.suite == "real" and r.half == "test"],
+           "calibration": [r for r in results if r.suite == "real" and r.half == "calibration"],
+           "zoo": [r for r in results if r.suite == "zoo"]}
+    return {name: rows for name, rows in out.items() if rows}
+
+
+def run_suite(args: argparse.Namespace, prog: str, argv: list[str], suite: str) -> int:
+    started = time.perf_counter()
+    try:
+        refs = choose(args, suite)
+    except KeyError as exc:
+        print(f"{prog}: {exc.args[0]}", file=sys.stderr)
+        return 2
+    if not refs:
+        print(f"{prog}: no {suite} case selected", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="dl-bench-") as tmp:
+        traces = args.traces or Path(tmp)
+        jobs = plan(refs, args.seed, baselines=not args.no_baselines)
+        print(f"{prog}: {len(refs)} {suite} cases, {len(jobs)} program runs, {args.jobs} at a time",
+              file=sys.stderr)
+        reuse = args.reuse and args.traces is not None
+        done = run_all(jobs, traces, args.timeout, args.jobs, args.probe, reuse,
+                       progress=lambda line: print(line, file=sys.stderr, flush=True))
+        by_key: dict[tuple[str, str], dict[str, JobResult]] = {}
+        for r in done:
+            by_key.setdefault((r.job.ref.id, r.job.variant), {})[r.job.mode] = r
+        results = [evaluate(ref, v, by_key.get((ref.id, v), {})) for ref in refs for v in ref.case.variants]
+    tools = [t.name for t in TOOLS if not (args.no_baselines and t.how in ("rules", "anomaly"))]
+    for name, rows in groups(results).items():
+        print(f"\n{name}:", file=sys.stderr)
+        print_tables(score(rows, tools), rows, tools, details=args.details, meta={t.name: t for t in TOOLS})
+    payload = _payload(prog, argv, args, started, results, tools)
+    output = args.output or DEFAULT_OUTPUT[suite]
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(payload, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+    print(f"wrote {output}", file=sys.stderr)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "deeplocalize bench") -> int:
@@ -104,49 +162,39 @@ def main(argv: Sequence[str] | None = None, prog: str = "deeplocalize bench") ->
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv, prog)
     os.environ.setdefault("KERAS_BACKEND", "torch")
-    started = time.perf_counter()
-    try:
-        refs = choose(args)
-    except KeyError as exc:
-        print(f"{prog}: {exc.args[0]}", file=sys.stderr)
-        return 2
-    if not refs:
-        print(f"{prog}: no case selected", file=sys.stderr)
-        return 2
-    with tempfile.TemporaryDirectory(prefix="dl-bench-") as tmp:
-        traces = args.traces or Path(tmp)
-        jobs = plan(refs, args.seed)
-        print(f"{prog}: {len(refs)} cases, {len(jobs)} program runs, {args.jobs} at a time", file=sys.stderr)
-        reuse = args.reuse and args.traces is not None
-        done = run_all(jobs, traces, args.timeout, args.jobs, args.probe, reuse,
-                       progress=lambda line: print(line, file=sys.stderr, flush=True))
-        by_key = {(r.job.ref.id, r.job.variant, r.job.mode): r for r in done}
-        results = [evaluate(ref, v, by_key[(ref.id, v, "probe")], by_key.get((ref.id, v, "anomaly")))
-                   for ref in refs for v in ref.case.variants]
-    tools = tool_names()
-    scores = score(results, tools)
-    print_tables(scores, results, tools, details=args.details)
-    payload = _payload(prog, argv, args, started, scores, results)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(payload, indent=1, allow_nan=False) + "\n", encoding="utf-8")
-    print(f"wrote {args.output}", file=sys.stderr)
+    suites = ("real", "zoo") if args.suite == "all" else (args.suite,)
+    for suite in suites:
+        status = run_suite(args, prog, argv, suite)
+        if status:
+            return status
     if not args.no_docs:
-        path = write_docs(args.docs, payload, scores, results, tools, {t.name: t.description for t in TOOLS})
+        path = write_docs(args.docs, _latest(), {t.name: t for t in TOOLS})
         print(f"wrote {path}", file=sys.stderr)
     return 0
 
 
-def _payload(prog: str, argv: list[str], args: argparse.Namespace, started: float, scores: dict[str, Any],
-             results: list[RunResult]) -> dict[str, Any]:
+def _latest() -> dict[str, dict[str, Any]]:
+    """The latest results file of each suite (what docs/benchmark.md is written from)."""
+    out = {}
+    for suite, path in DEFAULT_OUTPUT.items():
+        if path.exists():
+            out[suite] = json.loads(path.read_text(encoding="utf-8"))
+    return out
+
+
+def _payload(prog: str, argv: list[str], args: argparse.Namespace, started: float,
+             results: list[RunResult], tools: list[str]) -> dict[str, Any]:
     return {
-        "schema": "deeplocalize.bench/1",
+        "schema": "deeplocalize.bench/2",
         "command": shlex.join([*prog.split(), *argv]),
         "date": now(),
         "machine": machine(),
         "versions": versions(),
         "seed": args.seed,
         "wall_s": time.perf_counter() - started,
-        "tools": {name: s.to_dict() for name, s in scores.items()},
+        "tools": tools,
+        "groups": {name: {tool: s.to_dict() for tool, s in score(rows, tools).items()}
+                   for name, rows in groups(results).items()},
         "runs": [_clean(r.to_dict()) for r in results],
     }
 

@@ -21,14 +21,30 @@ QUICK_HEALTHY_PER_FRAMEWORK = 1
 
 @dataclass(frozen=True)
 class CaseRef:
-    """A case and the file of the module that defines it (what the runner subprocess imports)."""
+    """A case and its file: a zoo module defining ``run(variant, seed)``, or a real-world program's script
+    (``script``: run as ``__main__`` with the variant and seed in its environment)."""
 
     case: Case
     path: Path
+    script: bool = False
+    half: str | None = None  # real-world programs: "test" or "calibration"
+    callbacks: str | None = None  # real-world programs: also run with this trainer callback
 
     @property
     def id(self) -> str:
         return self.case.id
+
+    @property
+    def suite(self) -> str:
+        return "real" if self.script else "zoo"
+
+
+def discover_real() -> list[CaseRef]:
+    """Every real-world program (``benchmarks/real/cases``), sorted by id."""
+    from benchmarks.real.case import discover as discover_cases
+
+    return [CaseRef(c.case, c.script, script=True, half=c.half, callbacks=c.callbacks)
+            for c in discover_cases()]
 
 
 def load_module(path: Path) -> ModuleType:

@@ -1,11 +1,19 @@
 """Run one case variant once, in this (fresh) process, and pickle what happened.
 
-    python -m benchmarks.collect --module PATH --variant buggy --seed 0 --mode probe --out FILE
+    python -m benchmarks.collect (--module PATH | --script PATH) --variant buggy --seed 0 --mode MODE \
+        --out FILE
 
-``--mode probe``: the program runs under deeplocalize's global instrumentation with every statistic every
-step and the "continue" policy; every StepRecord, the model facts and a timestamp per step are kept, to be
-replayed offline through each tool's rules. ``--mode anomaly``: the program runs with
-``torch.autograd.set_detect_anomaly(True)`` and nothing else; we note whether and when it raised.
+A zoo case is a module with ``run(variant, seed)``; a real-world program is a script run as ``__main__``
+with its variant and seed in its environment (``benchmarks/real/cases/_harness.py``). Modes:
+- ``online``: exactly what ``deeplocalize run`` does, at default settings with ``--on-fault stop``: the
+  diagnosis reached online is what the benchmark scores for deeplocalize (its records and a timestamp per
+  step are kept too);
+- ``probe``: every statistic every step and the "continue" policy; every StepRecord and the model facts are
+  kept, to be replayed offline through each baseline's rules;
+- ``anomaly``: the program runs with ``torch.autograd.set_detect_anomaly(True)`` and nothing else; we note
+  whether and when it raised;
+- ``callback`` (real-world programs with a trainer callback): the program runs plainly with deeplocalize's
+  Lightning or Hugging Face callback in its trainer; the diagnosis it wrote is kept.
 The parent (``benchmarks.runner``) sets ``KERAS_BACKEND`` before this process imports anything.
 """
 
@@ -14,11 +22,16 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import json
 import os
 import re
+import runpy
 import signal
+import sys
+import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +39,7 @@ from benchmarks.capture import AnomalyResult, Capture, save
 from benchmarks.cases import load_module
 from deeplocalize.config import Config
 from deeplocalize.diagnosis import Diagnosis
+from deeplocalize.errors import StopTraining
 from deeplocalize.model import ModelInfo
 from deeplocalize.monitor import Monitor
 from deeplocalize.trace import StepRecord
@@ -75,25 +89,85 @@ def _disarm() -> None:
         signal.setitimer(signal.ITIMER_REAL, 0)
 
 
-def collect_probe(module: Any, variant: str, seed: int, timeout: float, probe_name: str | None) -> Capture:
-    """Run under the probe (continue policy, all statistics every step) and keep every record."""
-    framework = module.CASE.framework
-    name = probe_name or f"deeplocalize.probes.{framework}"
-    probe = load_module(Path(name)) if name.endswith(".py") else importlib.import_module(name)
-    capture = Capture(module.CASE.id, variant, seed, "probe")
-    recorder = CaptureRecorder(0.0)
-    monitor = Monitor(framework, Config(stats_every=1), on_fault="continue", recorder=recorder)
-    t0 = recorder.t0 = time.perf_counter()  # the clock starts with the program (tool imports excluded)
+class Program:
+    """What one run executes: a zoo module's ``run`` or a real-world script, and how its outcome is read."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.variant, self.seed = args.variant, args.seed
+        if args.module is not None:
+            self.module = load_module(args.module)
+            self.case_id, self.framework = self.module.CASE.id, self.module.CASE.framework
+            self.script: Path | None = None
+        else:
+            from benchmarks.real.case import load
+
+            case = load(args.script.with_suffix(".toml"))
+            self.case_id, self.framework, self.script = case.id, case.case.framework, args.script
+        self._tmp = tempfile.mkdtemp(prefix="dl-collect-")
+        self.outcome_path = Path(self._tmp) / "outcome.json"
+
+    def target(self) -> Callable[[], Any]:
+        if self.script is None:
+            return lambda: self.module.run(self.variant, self.seed)
+        os.environ.update(DL_REAL_VARIANT=self.variant, DL_REAL_SEED=str(self.seed),
+                          DL_REAL_OUTCOME=str(self.outcome_path))
+        script = self.script
+
+        def run() -> None:
+            saved_argv, saved_path = sys.argv[:], sys.path[:]
+            sys.argv = [str(script)]
+            sys.path.insert(0, str(script.resolve().parent))
+            try:
+                runpy.run_path(str(script), run_name="__main__")
+            finally:
+                sys.argv, sys.path[:] = saved_argv, saved_path
+
+        return run
+
+    def outcome(self, returned: Any) -> Any:
+        if self.script is None:
+            return returned
+        with contextlib.suppress(OSError, ValueError):
+            return json.loads(self.outcome_path.read_text())
+        return None
+
+
+def _execute(capture: Capture, program: Program, run: Callable[[], Any], timeout: float) -> Any:
+    """Run the program (wrapped by ``run``), catching its end; returns what it returned."""
+    returned = None
     _arm_timeout(timeout)
     try:
-        with probe.instrument(monitor):
-            capture.outcome = module.run(variant, seed)
+        returned = run()
     except RunTimeout:
         capture.error = "timeout"
+    except StopTraining:
+        pass
+    except SystemExit as exc:
+        if exc.code not in (None, 0):
+            capture.error = f"exit {exc.code}"
     except Exception as exc:
         capture.error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
     finally:
         _disarm()
+    return returned
+
+
+def collect_probe(program: Program, timeout: float, probe_name: str | None) -> Capture:
+    """Run under the probe (continue policy, all statistics every step) and keep every record."""
+    name = probe_name or f"deeplocalize.probes.{program.framework}"
+    probe = load_module(Path(name)) if name.endswith(".py") else importlib.import_module(name)
+    capture = Capture(program.case_id, program.variant, program.seed, "probe")
+    recorder = CaptureRecorder(0.0)
+    monitor = Monitor(program.framework, Config(stats_every=1, stats_every_max=1), on_fault="continue",
+                      recorder=recorder)
+    target = program.target()
+    t0 = recorder.t0 = time.perf_counter()  # the clock starts with the program (tool imports excluded)
+
+    def run() -> Any:
+        with probe.instrument(monitor):
+            return target()
+
+    capture.outcome = program.outcome(_execute(capture, program, run, timeout))
     capture.wall_s = time.perf_counter() - t0
     diagnosis = monitor.finish(completed=capture.error is None)
     capture.online = recorder.diagnosis or diagnosis.to_dict()
@@ -102,12 +176,49 @@ def collect_probe(module: Any, variant: str, seed: int, timeout: float, probe_na
     return capture
 
 
-def collect_anomaly(module: Any, variant: str, seed: int, timeout: float) -> Capture:
+def collect_online(program: Program, timeout: float) -> Capture:
+    """``deeplocalize run`` at default settings (stop policy, every probe): the diagnosis it reaches."""
+    from deeplocalize.cli_exec import instrumentation
+
+    capture = Capture(program.case_id, program.variant, program.seed, "online")
+    recorder = CaptureRecorder(0.0)
+    monitor = Monitor(program.framework, Config(), on_fault="stop", recorder=recorder)
+    target = program.target()
+    t0 = recorder.t0 = time.perf_counter()
+
+    def run() -> Any:
+        with instrumentation(monitor):
+            return target()
+
+    capture.outcome = program.outcome(_execute(capture, program, run, timeout))
+    capture.wall_s = time.perf_counter() - t0
+    diagnosis = monitor.finish(stopped_early=monitor.stopped_early, completed=capture.error is None
+                               and not monitor.stopped_early)
+    capture.online = diagnosis.to_dict()
+    capture.records, capture.timestamps = recorder.records, recorder.timestamps
+    capture.model = recorder.model if recorder.model is not None else monitor.model
+    return capture
+
+
+def collect_callback(program: Program, timeout: float) -> Capture:
+    """The program with deeplocalize's trainer callback (``_harness.callbacks``): its diagnosis."""
+    capture = Capture(program.case_id, program.variant, program.seed, "callback")
+    report = Path(program._tmp) / "callback.json"
+    os.environ.update(DL_REAL_CALLBACK="1", DL_REAL_CALLBACK_JSON=str(report))
+    t0 = time.perf_counter()
+    capture.outcome = program.outcome(_execute(capture, program, program.target(), timeout))
+    capture.wall_s = time.perf_counter() - t0
+    with contextlib.suppress(OSError, ValueError):
+        capture.online = json.loads(report.read_text())
+    return capture
+
+
+def collect_anomaly(program: Program, timeout: float) -> Capture:
     """Run with anomaly mode on; it "fires" when it raises its NaN error."""
     import torch
     from torch.optim.optimizer import register_optimizer_step_post_hook
 
-    capture = Capture(module.CASE.id, variant, seed, "anomaly")
+    capture = Capture(program.case_id, program.variant, program.seed, "anomaly")
     steps = [0]
 
     def count(optimizer: Any, args: Any, kwargs: Any) -> None:
@@ -116,10 +227,11 @@ def collect_anomaly(module: Any, variant: str, seed: int, timeout: float) -> Cap
     handle = register_optimizer_step_post_hook(count)
     t0 = time.perf_counter()
     result = AnomalyResult(fired=False)
+    target = program.target()
     _arm_timeout(timeout)
     try:
         with torch.autograd.detect_anomaly(check_nan=True):
-            capture.outcome = module.run(variant, seed)
+            capture.outcome = program.outcome(target())
     except RunTimeout:
         capture.error = "timeout"
     except RuntimeError as exc:
@@ -129,6 +241,9 @@ def collect_anomaly(module: Any, variant: str, seed: int, timeout: float) -> Cap
                                    str(exc).splitlines()[0])
         else:
             capture.error = f"RuntimeError: {exc}".splitlines()[0]
+    except SystemExit as exc:
+        if exc.code not in (None, 0):
+            capture.error = f"exit {exc.code}"
     except Exception as exc:
         capture.error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
     finally:
@@ -141,20 +256,26 @@ def collect_anomaly(module: Any, variant: str, seed: int, timeout: float) -> Cap
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--module", required=True, type=Path, help="file of the case module")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--module", type=Path, help="file of a zoo case module")
+    where.add_argument("--script", type=Path, help="a real-world program's script")
     parser.add_argument("--variant", required=True)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--mode", choices=("probe", "anomaly"), default="probe")
+    parser.add_argument("--mode", choices=("online", "probe", "anomaly", "callback"), default="online")
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--timeout", type=float, default=0.0, help="seconds before the program is cut")
-    parser.add_argument("--probe", default=None, help="probe module or .py file")
+    parser.add_argument("--probe", default=None, help="probe module or .py file (probe mode)")
     args = parser.parse_args(argv)
     os.environ.setdefault("KERAS_BACKEND", "torch")
-    module = load_module(args.module)
+    program = Program(args)
     if args.mode == "probe":
-        capture = collect_probe(module, args.variant, args.seed, args.timeout, args.probe)
+        capture = collect_probe(program, args.timeout, args.probe)
+    elif args.mode == "online":
+        capture = collect_online(program, args.timeout)
+    elif args.mode == "callback":
+        capture = collect_callback(program, args.timeout)
     else:
-        capture = collect_anomaly(module, args.variant, args.seed, args.timeout)
+        capture = collect_anomaly(program, args.timeout)
     with contextlib.suppress(Exception):
         capture.outcome = _plain(capture.outcome)
     save(capture, args.out)

@@ -1,9 +1,10 @@
-"""Evaluate a tool offline on a captured run: replay the records step by step through a Monitor.
+"""Each tool's ``Answer`` on a captured run: deeplocalize's own online diagnosis (``online_answer``), the
+baselines' rules replayed step by step through a Monitor over a run with every statistic every step
+(``replay_rules``: each stops at its first alarm, as the 2021 DeepLocalize, DeepDiagnosis, AUTOTRAINER and
+the Keras callbacks do online), and anomaly mode's own run (``anomaly_answer``).
 
-Every tool stops at its first alarm, as it would online (deeplocalize with ``on_fault="stop"``; the
-2021 DeepLocalize, DeepDiagnosis, AUTOTRAINER and the Keras callbacks all stop training when they fire).
-The result is an ``Answer``: detected or not, when (step, seconds since the program started), the layer it
-names first, and its ranked root-cause categories.
+An ``Answer``: detected or not, when (step, seconds since the program started), the layer it names first,
+and its ranked root-cause categories.
 """
 
 from __future__ import annotations
@@ -11,16 +12,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import numpy as np
-
 from benchmarks.capture import Capture
-from deeplocalize import summary as sm
 from deeplocalize.config import Config
 from deeplocalize.detectors import Detector
 from deeplocalize.diagnosis import Diagnosis, Finding
 from deeplocalize.model import ModelInfo
 from deeplocalize.monitor import Monitor
-from deeplocalize.trace import StepRecord
 from deeplocalize.vocabulary import Verdict
 
 
@@ -53,65 +50,31 @@ def _model(capture: Capture) -> ModelInfo:
     return capture.model if capture.model is not None else ModelInfo(framework="torch")
 
 
-def thin(records: list[StepRecord], every: int) -> list[StepRecord]:
-    """What a probe with ``stats_every=every`` would have recorded: full statistics on steps 1, 1+every, ...;
-    only element and NaN/Inf counts on the others."""
-    if every <= 1:
-        return records
-    out = []
-    for rec in records:
-        if (rec.step - 1) % every == 0:
-            out.append(rec)
-            continue
-        stats = {}
-        for key, vec in rec.stats.items():
-            slim = sm.empty()
-            slim[sm.NUMEL], slim[sm.NONFINITE] = vec[sm.NUMEL], vec[sm.NONFINITE]
-            stats[key] = slim
-        out.append(StepRecord(rec.step, rec.epoch, rec.loss, dict(rec.metrics), rec.lr, stats, rec.data,
-                              rec.target))
-    return out
-
-
-def replay_deeplocalize(capture: Capture, config: Config | None = None, stop: bool = True
-                        ) -> tuple[Answer, Diagnosis]:
-    """deeplocalize's own detectors and diagnosis, exactly as online (policy "stop" unless ``stop=False``)."""
-    config = config or Config()
-    monitor = Monitor(capture.model.framework if capture.model else "torch", config,
-                      on_fault="stop" if stop else "continue")
-    monitor.set_model(_model(capture))
-    stopped_at: int | None = None
-    for record in thin(capture.records, config.stats_every):
-        monitor.record(record)
-        if stop and monitor.action() is not None:
-            stopped_at = record.step
-            break
-    # the zoo programs train to their end unless a tool stops them
-    diagnosis = monitor.finish(stopped_early=stopped_at is not None, completed=stopped_at is None)
-    detected = diagnosis.verdict == Verdict.FAULTY
-    if not detected:
-        return Answer(False, tool_errors=list(diagnosis.tool_errors)), diagnosis
-    step = stopped_at if stopped_at is not None else (capture.records[-1].step if capture.records else None)
+def online_answer(capture: Capture | None) -> Answer:
+    """deeplocalize's answer: the diagnosis it reached online (``collect --mode online`` or a callback):
+    faulty or not, the step its first fault was confirmed, the top cause's layer (else the first fault's),
+    its ranked categories."""
+    if capture is None or capture.online is None:
+        return Answer(False, tool_errors=[] if capture is None or capture.error is None else [capture.error])
+    diagnosis = Diagnosis.from_dict(capture.online)
+    if diagnosis.verdict != Verdict.FAULTY:
+        return Answer(False, tool_errors=list(diagnosis.tool_errors))
+    first = (diagnosis.faults or diagnosis.findings or [None])[0]
+    step = first.confirmed_at if first is not None else None
     top = diagnosis.root_causes[0] if diagnosis.root_causes else None
-    layer = top.layer if top is not None else None  # the top cause's layer, else the earliest finding's
-    if layer is None and diagnosis.findings:
-        layer = diagnosis.findings[0].layer
-    first = diagnosis.findings[0] if diagnosis.findings else None
+    layer = top.layer if top is not None and top.layer is not None else (first.layer if first else None)
     return Answer(
-        detected=True,
-        step=step,
-        seconds=capture.seconds_at(step),
+        detected=True, step=step, seconds=capture.seconds_at(step),
         layer=None if layer is None else layer.name,
         categories=[str(c.category) for c in diagnosis.root_causes],
         symptom=None if first is None else str(first.symptom),
         message=None if first is None else first.message,
         tool_errors=list(diagnosis.tool_errors),
-    ), diagnosis
+    )
 
 
 def _detected_at(finding: Finding) -> int:
-    value = finding.evidence.get("detected_at_step")
-    return int(value) if isinstance(value, (int, np.integer)) else finding.step
+    return finding.confirmed_at
 
 
 def replay_rules(capture: Capture, detectors: list[Detector]) -> Answer:
@@ -154,15 +117,3 @@ def anomaly_answer(capture: Capture | None) -> Answer:
         return Answer(False)
     return Answer(True, result.step, result.seconds, None, [], "numerical_error",
                   f"anomaly mode: {result.op} returned NaN ({result.message})")
-
-
-def same_findings(online: dict[str, Any] | None, replayed: Diagnosis) -> bool | None:
-    """Whether a full (continue-policy) replay found what the online monitor found: same keys, same steps."""
-    if online is None:
-        return None
-
-    def keys(raw: list[dict[str, Any]]) -> set[tuple]:
-        return {(f["symptom"], f["phase"], None if f["layer"] is None else f["layer"]["index"], f["step"])
-                for f in raw}
-
-    return keys(online.get("findings", [])) == keys(replayed.to_dict()["findings"])

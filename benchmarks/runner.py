@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +22,7 @@ GRACE_S = 90.0
 class Job:
     ref: CaseRef
     variant: str
-    mode: str  # "probe" | "anomaly"
+    mode: str  # "online" | "probe" | "anomaly" | "callback" (see ``benchmarks.collect``)
     seed: int
 
     @property
@@ -40,14 +41,20 @@ class JobResult:
     error: str | None = None
 
 
-def plan(refs: list[CaseRef], seed: int, anomaly: bool = True) -> list[Job]:
-    """A probe run of every variant; an anomaly-mode run of every variant of the torch programs."""
+def plan(refs: list[CaseRef], seed: int, baselines: bool = True) -> list[Job]:
+    """Per variant: the online run deeplocalize is scored on; with ``baselines``, a probe run (every
+    statistic every step) the baselines are replayed on, and an anomaly-mode run of the torch programs;
+    a callback run of the real-world programs that have a trainer callback."""
     jobs = []
     for ref in refs:
         for variant in ref.case.variants:
-            jobs.append(Job(ref, variant, "probe", seed))
-            if anomaly and ref.case.framework == "torch":
-                jobs.append(Job(ref, variant, "anomaly", seed))
+            jobs.append(Job(ref, variant, "online", seed))
+            if baselines:
+                jobs.append(Job(ref, variant, "probe", seed))
+                if ref.case.framework == "torch":
+                    jobs.append(Job(ref, variant, "anomaly", seed))
+            if ref.callbacks:
+                jobs.append(Job(ref, variant, "callback", seed))
     return jobs
 
 
@@ -61,18 +68,20 @@ def _env(threads: int) -> dict[str, str]:
 
 
 def run_job(job: Job, traces: Path, timeout: float, probe: str | None, threads: int) -> JobResult:
-    """Run one job in a fresh interpreter; its capture is written to ``job.path(traces)``."""
-    out = job.path(traces)
+    """Run one job in a fresh interpreter (in its own temporary directory: a program may write files);
+    its capture is written to ``job.path(traces)``."""
+    out = job.path(traces).resolve()
     out.unlink(missing_ok=True)
-    cmd = [sys.executable, "-m", "benchmarks.collect", "--module", str(job.ref.path), "--variant",
-           job.variant, "--seed", str(job.seed), "--mode", job.mode, "--out", str(out),
-           "--timeout", str(timeout)]
+    cmd = [sys.executable, "-m", "benchmarks.collect", "--script" if job.ref.script else "--module",
+           str(job.ref.path), "--variant", job.variant, "--seed", str(job.seed), "--mode", job.mode,
+           "--out", str(out), "--timeout", str(timeout)]
     if probe:
         cmd += ["--probe", probe]
     start = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, cwd=ROOT, env=_env(threads), capture_output=True, text=True,
-                              timeout=timeout + GRACE_S, check=False)
+        with tempfile.TemporaryDirectory(prefix="dl-job-") as cwd:
+            proc = subprocess.run(cmd, cwd=cwd, env=_env(threads), capture_output=True, text=True,
+                                  timeout=timeout + GRACE_S, check=False)
     except subprocess.TimeoutExpired:
         return JobResult(job, None, time.perf_counter() - start, f"killed after {timeout + GRACE_S:.0f} s")
     seconds = time.perf_counter() - start

@@ -30,8 +30,9 @@ class RunResult:
     wall_s: float = 0.0
     error: str | None = None  # the program's own error, "timeout", or why nothing was captured
     captured: bool = True
-    replay_matches_online: bool | None = None
     outcome: dict[str, Any] | None = None  # what the program itself returned (loss, metric, ...)
+    suite: str = "zoo"  # "zoo" | "real"
+    half: str | None = None  # real-world programs: "test" | "calibration"
 
     def to_dict(self) -> dict[str, Any]:
         raw = asdict(self)
@@ -42,6 +43,7 @@ class RunResult:
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> RunResult:
         raw = dict(raw)
+        raw.pop("replay_matches_online", None)  # results written before the online scoring
         raw["answers"] = {k: Answer.from_dict(v) for k, v in raw.get("answers", {}).items()}
         raw["categories"] = tuple(raw.get("categories", ()))
         return cls(**raw)

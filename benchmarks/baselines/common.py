@@ -2,7 +2,8 @@
 
 Baseline rules are pure functions ``(trace, model, config) -> [Finding]`` like deeplocalize's detectors, so
 they replay through the same ``Monitor``. A baseline's answer (its ranked root-cause categories) travels in
-``Finding.causes``; the moment it fired goes in ``evidence["detected_at_step"]``.
+``Finding.causes``; the moment it fired is the finding's ``detected_at``. Baselines know no warnings: every
+finding of theirs is a fault.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from deeplocalize import summary as sm
 from deeplocalize.diagnosis import CauseHint, Finding
 from deeplocalize.model import LayerInfo, ModelInfo
 from deeplocalize.trace import StepRecord, Trace
-from deeplocalize.vocabulary import Category, Channel, Phase, Symptom
+from deeplocalize.vocabulary import Category, Channel, Phase, Severity, Symptom
 
 #: "Identical" for values that are float32 reductions: equal within float32 resolution.
 IDENTICAL_RTOL = 1e-6
@@ -27,9 +28,8 @@ def finding(symptom: Symptom, phase: Phase, layer: LayerInfo | None, step: int, 
     """A finding whose causes are the baseline's ranked categories (weights 1, 1/2, 1/3, ...)."""
     causes = [CauseHint(Category(c), 1.0 / (i + 1), "", None if layer is None else layer.ref)
               for i, c in enumerate(dict.fromkeys(categories))]
-    return Finding(symptom, phase, None if layer is None else layer.ref, step, message,
-                   evidence={"detected_at_step": step if detected_at is None else detected_at},
-                   causes=causes)
+    return Finding(symptom, phase, None if layer is None else layer.ref, step, message, causes=causes,
+                   severity=Severity.FAULT, detected_at=step if detected_at is None else detected_at)
 
 
 def layers_in_order(trace: Trace, model: ModelInfo) -> list[LayerInfo]:

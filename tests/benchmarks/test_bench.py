@@ -268,7 +268,7 @@ def test_end_to_end_on_the_toy_fixtures(tmp_path: Path) -> None:
                    "--probe", str(FIXTURES / "fake_probe.py")])
     assert status == 0
     payload = json.loads(out.read_text())
-    assert payload["schema"] == "deeplocalize.bench/1" and "deeplocalize" in payload["tools"]
+    assert payload["schema"] == "deeplocalize.bench/2" and "deeplocalize" in payload["tools"]
     runs = {(r["case_id"], r["variant"]): r for r in payload["runs"]}
     assert set(runs) == {("toy_lr_nan", "buggy"), ("toy_lr_nan", "fixed"), ("toy_healthy", "healthy")}
     buggy = runs[("toy_lr_nan", "buggy")]
@@ -277,4 +277,35 @@ def test_end_to_end_on_the_toy_fixtures(tmp_path: Path) -> None:
     anomaly = buggy["answers"]["detect_anomaly"]
     assert anomaly["detected"] and anomaly["layer"] is None
     assert not runs[("toy_healthy", "healthy")]["answers"]["TerminateOnNaN"]["detected"]
-    assert payload["tools"]["TerminateOnNaN"]["detection"] == {"hits": 1, "total": 1, "rate": 1.0}
+    scores = payload["groups"]["zoo"]
+    assert scores["TerminateOnNaN"]["detection"] == {"hits": 1, "total": 1, "rate": 1.0}
+    # deeplocalize is scored on its own online run (deeplocalize run at default settings), not on a replay
+    assert buggy["answers"]["deeplocalize"]["detected"] and buggy["suite"] == "zoo"
+    assert scores["deeplocalize"]["fa_healthy"]["hits"] == 0
+
+
+def test_tools_that_never_name_a_cause_or_layer_show_n_a() -> None:
+    from benchmarks.baselines import TOOLS
+    from benchmarks.report import summary_rows
+    from benchmarks.scoring import score
+
+    run = RunResult("c", "torch", "bug", "buggy", ("learning_rate",), "fc1", answers={
+        t.name: Answer(True, 3, categories=["learning_rate"], layer="fc1") for t in TOOLS})
+    rows = {row[0]: row for row in summary_rows(score([run], [t.name for t in TOOLS]),
+                                                {t.name: t for t in TOOLS})}
+    assert rows["deeplocalize"][2:5] == ["100% (1/1)"] * 3
+    assert rows["TerminateOnNaN"][2:5] == ["n/a"] * 3  # names neither a cause nor a layer
+    assert rows["AUTOTRAINER"][2:5] == ["100% (1/1)", "100% (1/1)", "n/a"]  # a cause, never a layer
+    assert rows["DeepLocalize-2021"][2:5] == ["n/a", "n/a", "100% (1/1)"]
+
+
+def test_the_real_programs_are_found_with_their_half_and_a_valid_truth() -> None:
+    from benchmarks.cases import discover_real
+    from benchmarks.real.split import half
+
+    refs = discover_real()
+    assert refs and all(r.script and r.path.exists() and r.half == half(r.id) for r in refs)
+    for ref in refs:
+        assert ref.case.kind in ("bug", "healthy")
+        if ref.case.kind == "bug":
+            assert ref.case.categories and ref.case.premise in ("nan", "worse")

@@ -347,3 +347,89 @@ def executables(seed: int = 0, n: int = 800, min_len: int = 1500,
         data = b"".join(parts)
         files.append(data[:size] if len(data) >= size else data + bytes(size - len(data)))
     return files, labels.astype(np.int64)
+
+
+# --- California housing (scikit-learn's fetch_california_housing downloads it) ---
+
+
+def california_housing(seed: int = 0, n: int = 20640) -> tuple[np.ndarray, np.ndarray]:
+    """Like ``sklearn.datasets.fetch_california_housing()`` (data, target): float64 (n, 8) raw features in the
+    original columns and units (MedInc, HouseAge, AveRooms, AveBedrms, Population, AveOccup, Latitude,
+    Longitude) and median house values in 100,000 $ (0.15 .. 5.00001, capped as in the real data).
+
+    Blocks cluster around two coastal centres; the value rises with income and falls with the distance to the
+    coast (a non-linear term) and with crowding, plus noise.
+    """
+    rng = np.random.default_rng(seed + 11000)
+    med_inc = np.clip(rng.lognormal(np.log(3.5), 0.45, n), 0.5, 15.0)
+    house_age = np.clip(rng.normal(28.6, 12.6, n).round(), 1, 52)
+    ave_rooms = np.clip(rng.lognormal(np.log(5.2), 0.25, n) + 0.35 * (med_inc - 3.5), 0.85, None)
+    tail = rng.random(n) < 0.005
+    ave_rooms[tail] *= rng.uniform(3, 20, int(tail.sum()))
+    ave_bedrms = np.clip(ave_rooms * rng.normal(0.2, 0.02, n), 0.33, None)
+    population = np.clip(rng.lognormal(np.log(1160), 0.7, n), 3, 35682).round()
+    ave_occup = np.clip(rng.lognormal(np.log(2.9), 0.25, n), 0.69, None)
+    tail = rng.random(n) < 0.003
+    ave_occup[tail] *= rng.uniform(3, 100, int(tail.sum()))
+    south = rng.random(n) < 0.6
+    lat = np.clip(np.where(south, rng.normal(34.1, 0.7, n), rng.normal(37.9, 0.9, n)), 32.54, 41.95)
+    coast_lon = -118.6 - (lat - 34.0) * 1.15
+    dist = rng.gamma(1.5, 1.0, n)
+    lon = np.clip(coast_lon + dist, -124.35, -114.31)
+    value = (0.45 * med_inc + 1.6 * np.exp(-(lon - coast_lon) / 0.8) + 0.008 * house_age
+             - 0.35 * np.log(ave_occup) + 0.05 * np.minimum(ave_rooms, 10) - 0.00002 * population
+             + 0.4 * (lat < 35) * (dist < 1.5) + rng.normal(0, 0.5, n))
+    x = np.stack([med_inc, house_age, ave_rooms, ave_bedrms, population, ave_occup, lat, lon], axis=1)
+    return x, np.clip(value, 0.15, 5.00001)
+
+
+# --- a tab-separated English-French sentence file (d2l's fra-eng / the Tatoeba pairs of manythings.org) ---
+
+_FRA_SUBJECTS = [("I", "Je"), ("You", "Tu"), ("He", "Il"), ("She", "Elle"), ("We", "Nous"), ("They", "Ils")]
+_FRA_VERBS = {  # English verb: French forms for je, tu, il, elle, nous, ils
+    "see": "vois vois voit voit voyons voient", "like": "aime aimes aime aime aimons aiment",
+    "want": "veux veux veut veut voulons veulent", "eat": "mange manges mange mange mangeons mangent",
+    "take": "prends prends prend prend prenons prennent", "find": "trouve trouves trouve trouve trouvons trouvent"}
+_FRA_INTRANSITIVE = {"run": "cours cours court court courons courent", "sleep": "dors dors dort dort dormons dorment"}
+_FRA_NOUNS = [("cat", "chat", "m"), ("dog", "chien", "m"), ("book", "livre", "m"), ("bread", "pain", "m"),
+              ("apple", "pomme", "f"), ("car", "voiture", "f"), ("house", "maison", "f"), ("key", "clé", "f")]
+_FRA_ADJECTIVES = [("big", "grand", "grande"), ("small", "petit", "petite"), ("red", "rouge", "rouge"),
+                   ("new", "nouveau", "nouvelle"), ("old", "vieux", "vieille")]
+
+
+def fra_eng_text(seed: int = 0, n: int = 1000) -> str:
+    """Like d2l's ``read_data_nmt()`` (the fra-eng ``fra.txt``): ``n`` distinct lines "English.\\tFrench." of
+    short sentences, capitalised, punctuation attached to the last word, in random order.
+
+    A small grammar: subject + verb (+ "the"/"a" + optional adjective + noun) + "." or "!"; the French side
+    conjugates the verb for its subject, chooses the article by the noun's gender and puts the adjective
+    after the noun (agreeing in gender), so a translation needs the whole source sentence.
+    """
+    rng = np.random.default_rng(seed + 12000)
+    lines: dict[str, None] = {}
+    while len(lines) < n:
+        s = int(rng.integers(len(_FRA_SUBJECTS)))
+        eng_s, fra_s = _FRA_SUBJECTS[s]
+        kind = rng.random()
+        verbs = _FRA_INTRANSITIVE if kind < 0.1 else _FRA_VERBS
+        verb = list(verbs)[int(rng.integers(len(verbs)))]
+        eng_v = verb + ("s" if s in (2, 3) else "")
+        fra_v = verbs[verb].split()[s]
+        eng, fra = [eng_s, eng_v], [fra_s, fra_v]
+        if kind >= 0.1:
+            noun_en, noun_fr, gender = _FRA_NOUNS[int(rng.integers(len(_FRA_NOUNS)))]
+            definite = rng.random() < 0.6
+            eng.append("the" if definite else ("an" if noun_en[0] in "aeiou" else "a"))
+            fra.append(("le" if gender == "m" else "la") if definite else ("un" if gender == "m" else "une"))
+            if kind >= 0.5:
+                adj_en, adj_m, adj_f = _FRA_ADJECTIVES[int(rng.integers(len(_FRA_ADJECTIVES)))]
+                if eng[-1] in ("a", "an"):
+                    eng[-1] = "an" if adj_en[0] in "aeiou" else "a"
+                eng += [adj_en, noun_en]
+                fra += [noun_fr, adj_m if gender == "m" else adj_f]
+            else:
+                eng.append(noun_en)
+                fra.append(noun_fr)
+        mark = "!" if rng.random() < 0.15 else "."
+        lines[" ".join(eng) + mark + "\t" + " ".join(fra) + " " + mark] = None
+    return "\n".join(lines) + "\n"

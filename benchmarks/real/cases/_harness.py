@@ -7,7 +7,8 @@ or ``deeplocalize run <id>.py`` (evaluation) with these environment variables:
 - ``DL_REAL_SEED``: the seed (default 0);
 - ``DL_REAL_OUTCOME``: where ``report`` writes the outcome as JSON (unset: it only prints it);
 - ``DL_REAL_CALLBACK``: "1" when the run should use deeplocalize's Lightning / Hugging Face callback
-  instead of ``deeplocalize run`` (``callbacks`` returns it; see the README of benchmarks/real).
+  instead of ``deeplocalize run`` (``callbacks`` returns it; see the README of benchmarks/real), and
+  ``DL_REAL_CALLBACK_JSON`` where ``report`` then writes the callback's diagnosis.
 
 The script's directory is on ``sys.path`` in both cases, so ``import _harness`` works without set-up.
 """
@@ -23,6 +24,7 @@ from collections.abc import Iterable
 from typing import Any
 
 VARIANTS = ("buggy", "fixed", "healthy")
+_callbacks: list[Any] = []  # the deeplocalize callbacks handed out (their diagnosis is written by ``report``)
 
 
 def variant() -> str:
@@ -74,7 +76,8 @@ def callbacks(framework: str) -> list[Any]:
         from deeplocalize.integrations.huggingface import DeepLocalizeCallback
     else:
         raise ValueError(f"no callback for {framework!r}")
-    return [DeepLocalizeCallback()]
+    _callbacks.append(DeepLocalizeCallback(store=False))
+    return [_callbacks[-1]]
 
 
 def report(*, metric: float, metric_name: str, chance: float, losses: Iterable[float] = (),
@@ -105,4 +108,8 @@ def report(*, metric: float, metric_name: str, chance: float, losses: Iterable[f
     if path:
         with open(path, "w", encoding="utf-8") as fh:
             json.dump(outcome, fh)
+    report_path = os.environ.get("DL_REAL_CALLBACK_JSON")
+    diagnosis = getattr(_callbacks[-1], "diagnosis", None) if _callbacks else None
+    if report_path and diagnosis is not None:
+        diagnosis.save_json(report_path)
     return outcome
