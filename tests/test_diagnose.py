@@ -21,14 +21,14 @@ MODEL = ModelInfo(
     layers=[LayerInfo(0, "fc1", "Linear", "linear", units=32, params=2080),
             LayerInfo(1, "act", "ReLU", "relu"),
             LayerInfo(2, "fc2", "Linear", "linear", units=10, params=330)],
-    optimizer=OptimizerInfo("sgd", lr=3.0), data=DataInfo(x_min=0.0, x_max=1.0))
+    optimizer=OptimizerInfo("sgd", lr=0.3), data=DataInfo(x_min=0.0, x_max=1.0))
 
 
-def trace_of(steps: int, ratio: float | None = None) -> Trace:
+def trace_of(steps: int, ratio: float | None = None, lr: float = 0.3) -> Trace:
     """A trace of ``steps`` steps; with ``ratio``, layer 2's update norm is ``ratio`` x its weights' norm."""
     trace = Trace()
     for step in range(1, steps + 1):
-        rec = StepRecord(step=step, loss=2.3, lr=3.0)
+        rec = StepRecord(step=step, loss=2.3, lr=lr)
         if ratio is not None:
             w = summary.summarize(np.full(10, 1.0))
             rec.stats[(2, Channel.WEIGHTS)] = w
@@ -156,7 +156,7 @@ def test_findings_without_causes_get_concrete_defaults_naming_the_layer() -> Non
     act = next(c for c in causes if c.category == Category.ACTIVATION)
     assert act.layer.name == "act" and "`act`" in act.fix and "LeakyReLU" in act.fix
     lr = next(c for c in causes if c.category == Category.LEARNING_RATE)
-    assert "lr=3 is far above the usual SGD range" in lr.fix and "try 0.01" in lr.fix
+    assert "lr=0.3 is far above the usual SGD range" in lr.fix and "try 0.01" in lr.fix
 
 
 def test_numerical_error_defaults_depend_on_the_phase() -> None:
@@ -180,9 +180,23 @@ def test_high_update_ratio_promotes_the_learning_rate() -> None:
                                                           CauseHint(Category.LEARNING_RATE, 0.3, "tune")])
     _, causes = diagnose([stuck], trace_of(30, ratio=0.5), MODEL, CFG)
     assert causes[0].category == Category.LEARNING_RATE
-    assert "lr=3 is far above" in causes[0].fix and "layer `fc2`" in causes[0].fix
-    _, plain = diagnose([stuck], trace_of(30), MODEL, CFG)  # no ratio, but lr=3 is outside SGD's range
+    assert "lr=0.3 is far above" in causes[0].fix and "layer `fc2`" in causes[0].fix
+    _, plain = diagnose([stuck], trace_of(30), MODEL, CFG)  # no ratio, but lr=0.3 is outside SGD's range
     assert plain[0].category == Category.LEARNING_RATE and "far above" in plain[0].fix
+
+
+def test_an_lr_far_outside_the_usual_range_explains_a_failure_it_can_cause() -> None:
+    model = ModelInfo(framework="keras", layers=MODEL.layers, optimizer=OptimizerInfo("adam", lr=100.0))
+    dead = finding(Symptom.VANISHING_GRADIENT, 20, 2, phase=Phase.BACKWARD)  # its huge steps killed units
+    _, causes = diagnose([dead], trace_of(30, lr=100.0), model, CFG)
+    assert causes[0].category == Category.LEARNING_RATE and "lr=100 is far above" in causes[0].fix
+    still = finding(Symptom.UNCHANGED_WEIGHTS, 20, None, phase=Phase.UPDATE)
+    model.optimizer = OptimizerInfo("adadelta", lr=1e-11)
+    _, causes = diagnose([still], trace_of(30, lr=1e-11), model, CFG)
+    assert causes[0].category == Category.LEARNING_RATE and "far below" in causes[0].fix
+    model.optimizer = OptimizerInfo("adam", lr=1e-3)  # a usual lr: no such vote
+    _, causes = diagnose([dead], trace_of(30, lr=1e-3), model, CFG)
+    assert causes[0].category != Category.LEARNING_RATE
 
 
 def test_tiny_update_ratio_suggests_raising_the_learning_rate() -> None:
@@ -216,10 +230,10 @@ def test_large_regression_targets_vote_data_for_exploding_gradients() -> None:
     model = ModelInfo(framework="keras", layers=MODEL.layers, loss=LossInfo("mse", "values"),
                       optimizer=OptimizerInfo("adam", lr=1e-3), data=DataInfo(y_min=1e4, y_max=5e5))
     grad = finding(Symptom.EXPLODING_GRADIENT, 3, 2, [CauseHint(Category.LEARNING_RATE, 0.4, "lr")])
-    _, causes = diagnose([grad], trace_of(10), model, CFG)
+    _, causes = diagnose([grad], trace_of(10, lr=1e-3), model, CFG)
     assert causes[0].category == Category.DATA and "standardize the regression targets" in causes[0].fix
     model.data = DataInfo(y_min=-3.0, y_max=3.0)
-    _, causes = diagnose([grad], trace_of(10), model, CFG)
+    _, causes = diagnose([grad], trace_of(10, lr=1e-3), model, CFG)
     assert causes[0].category == Category.LEARNING_RATE
 
 

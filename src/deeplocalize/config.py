@@ -71,6 +71,10 @@ class Config:
     #: |target| has exploded (value units, ratio). Own choice: values far beyond anything in the data.
     exploding_output_abs: float = 1e6
     exploding_output_vs_data: float = 1e3
+    #: A NaN/Inf loss preceded by a loss that grew this many times above its recent low (ratio): the run
+    #: diverged (the learning rate), rather than the loss being ill-formed (a log(0)). Own choice: a
+    #: mini-batch loss never swings 10x within 50 steps of a healthy run.
+    diverging_loss_growth: float = 10.0
     #: Exploding gradient: gradient-norm ratio first layer / last layer above this (ratio). AUTOTRAINER: 70.
     exploding_grad_ratio: float = 70.0
     #: Exploding gradient: a layer's gradient norm grew by this factor from the start of the window while the
@@ -149,6 +153,9 @@ class Config:
     # ---- training-curve and pre-flight detectors
     #: Most recent steps a trend detector looks at (steps). Issue 4: trend verdicts within 200 steps.
     curve_window: int = 200
+    #: With batches smaller than this, a curve point averages consecutive steps until it covers this many
+    #: samples (samples): an accuracy over 1 sample is 0 or 1, a loss over 2 is mostly noise. Own choice.
+    curve_min_batch: int = 32
     #: Fewest finite losses before loss_not_decreasing / oscillating_loss may judge (steps). Calibrated on the
     #: bug zoo + healthy suite together: with check_every=20 the first verdict comes at step 80, once the
     #: sparse full statistics (steps 1, 21, 41, 61 at stats_every=20) can confirm a specific per-layer symptom
@@ -234,6 +241,12 @@ class Config:
     #: this many times the first step's output RMS (ratio): the outputs must grow by orders of magnitude.
     #: Calibrated on the bug zoo + healthy suite together (healthy regressions: targets ~ outputs).
     target_output_gap: float = 100.0
+    #: diagnose: a learning rate more than this factor outside the optimizer's usual range
+    #: (``fixes.USUAL_LR``) explains a failure it can cause, with weight ``lr_far_vote`` (ratio, 0..1): a
+    #: stated fact, above the curve's own learning-rate votes (0.5-0.7). Own choice: 10x past the edge of
+    #: what the tuning guides use.
+    lr_far_factor: float = 10.0
+    lr_far_vote: float = 0.8
     #: diagnose: update/weight norm ratio above which the learning rate is too high (ratio). DeepDiagnosis:
     #: 0.1.
     lr_update_ratio_high: float = 0.1
@@ -276,7 +289,7 @@ class Config:
     UNIT_INTERVAL: ClassVar[frozenset[str]] = frozenset({
         "loss_min_rel_decrease", "loss_learned_ratio", "chance_rel_tol", "short_max_rel_decrease",
         "slow_max_rel_decrease", "acc_min_gain", "acc_chance_margin", "later_finding_discount",
-        "generic_finding_discount", "stuck_vote", "structure_vote", "optimizer_setting_vote",
+        "generic_finding_discount", "stuck_vote", "structure_vote", "optimizer_setting_vote", "lr_far_vote",
     })
 
     def __post_init__(self) -> None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from deeplocalize import fixes
+from deeplocalize import summary as sm
 from deeplocalize.config import Config
 from deeplocalize.diagnosis import CauseHint, Finding, RootCause
 from deeplocalize.fixes import FixFn
@@ -125,6 +126,9 @@ LR_HIGH_SYMPTOMS = frozenset({
     Symptom.SATURATED_ACTIVATION, Symptom.CONSTANT_OUTPUT, Symptom.LOSS_NOT_DECREASING,
     Symptom.ACCURACY_NOT_INCREASING, Symptom.OSCILLATING_LOSS,
 })
+#: ... and, when the learning rate is far above the usual range, the dead or vanished gradients its first
+#: huge steps leave behind.
+LR_FAR_HIGH_SYMPTOMS = LR_HIGH_SYMPTOMS | {Symptom.VANISHING_GRADIENT}
 #: Symptoms a too-low learning rate explains (ratio < 1e-5).
 LR_LOW_SYMPTOMS = frozenset({
     Symptom.LOSS_NOT_DECREASING, Symptom.ACCURACY_NOT_INCREASING, Symptom.SLOW_CONVERGENCE,
@@ -246,6 +250,15 @@ def stuck_hints(findings: list[Finding], trace: Trace, model: ModelInfo, config:
                     for f in findings if Symptom(f.symptom) in (Symptom.LOSS_NOT_DECREASING,
                                                                  Symptom.ACCURACY_NOT_INCREASING))
     out: list[CauseHint] = []
+    layers = sorted(model.layers, key=lambda x: x.index)
+    frozen = [x for x in layers if x.params > 0 and x.trainable_params == 0]
+    if frozen and any(x.trainable_params > 0 for x in model.layers):
+        names = ", ".join(f"`{x.name}`" for x in frozen[:4]) + (" ..." if len(frozen) > 4 else "")
+        out.append(CauseHint(_TRAIN, config.structure_vote,
+                             f"layers {names} are frozen (requires_grad=False / trainable=False) and never "
+                             "learn: unfreeze them unless that is deliberate, and check that every trained "
+                             "parameter is in the optimizer", frozen[0].ref))
+        return out
     if fixes.optimizer_setting_problem(model) is not None:
         return out  # run_wide_hints votes for the optimizer setting
     direction = fixes.lr_outside_usual(model, trace)
@@ -253,7 +266,7 @@ def stuck_hints(findings: list[Finding], trace: Trace, model: ModelInfo, config:
         out.append(CauseHint(_LR, config.stuck_vote, fixes.lr_fix(model, trace, direction,
                                                                   "the loss does not improve")))
         return out
-    linear = linear_stack(model)
+    linear = linear_stack(model, trace)
     if linear is not None:
         first, second = linear
         why = (f"layers {fixes.layer_label(first.ref, model)} and {fixes.layer_label(second.ref, model)} "
@@ -306,11 +319,14 @@ _AFFINE_TYPES = ("dropout", "flatten", "reshape", "batchnorm", "batchnormalizati
                  "layernormalization", "identity")
 
 
-def linear_stack(model: ModelInfo) -> tuple[LayerInfo, LayerInfo] | None:
+def linear_stack(model: ModelInfo, trace: Trace | None = None) -> tuple[LayerInfo, LayerInfo] | None:
     """The first two kernel layers (Linear/Dense/Conv) with no non-linearity between them, or None.
 
     Only dropout, flatten/reshape and normalization layers (affine at inference) may sit between them; a
     layer with a non-linear activation or any other layer type (pooling, attention, recurrent) breaks it.
+    A torch model can apply functions between its layers (``F.relu``, ``F.max_pool2d``) that no module type
+    shows: there the claim needs evidence from a statistics step, the second layer's input equal to the
+    first layer's output (``_passed_unchanged``).
     """
     def is_kernel(layer: LayerInfo) -> bool:
         t = (layer.type or "").lower()
@@ -326,12 +342,28 @@ def linear_stack(model: ModelInfo) -> tuple[LayerInfo, LayerInfo] | None:
         for nxt in layers[k + 1:]:
             t = (nxt.type or "").lower()
             if is_kernel(nxt):
-                if is_linear(nxt):
+                if is_linear(nxt) and (model.framework != "torch" or _passed_unchanged(trace, layer, nxt)):
                     return layer, nxt
                 break
             if not any(t.startswith(a) for a in _AFFINE_TYPES):
                 break
     return None
+
+
+def _passed_unchanged(trace: Trace | None, first: LayerInfo, second: LayerInfo) -> bool:
+    """On a statistics step, ``second``'s input had the size and range of ``first``'s output: nothing but
+    reshaping happened between them (a ReLU or a pooling would change the range or the size)."""
+    if trace is None:
+        return False
+    for record in (trace.first, trace.last_record):
+        out = None if record is None else record.get(first.index, Channel.OUTPUT)
+        inp = None if record is None else record.get(second.index, Channel.INPUT)
+        if out is None or inp is None or np.isnan(out[sm.MIN]) or np.isnan(inp[sm.MIN]):
+            continue
+        tol = 1e-5 * max(abs(float(out[sm.MIN])), abs(float(out[sm.MAX])), 1e-12)
+        return bool(out[sm.NUMEL] == inp[sm.NUMEL] and abs(out[sm.MIN] - inp[sm.MIN]) <= tol
+                    and abs(out[sm.MAX] - inp[sm.MAX]) <= tol)
+    return False
 
 
 def confirmed_at(finding: Finding) -> int:
@@ -349,7 +381,11 @@ def hints_for(finding: Finding, trace: Trace, model: ModelInfo) -> list[CauseHin
     out = []
     for entry in table:
         layer = finding.layer if entry.at_layer else None
-        out.append(CauseHint(entry.category, entry.weight, entry.fix(model, trace, layer), layer))
+        if entry.fix is fixes.reinitialize:  # weights are changed where there are weights
+            layer = fixes.weighted(model, layer)
+        text = entry.fix(model, trace, layer)
+        if text:  # an empty text: this fix does not apply here (e.g. zero_grad under Keras' fit)
+            out.append(CauseHint(entry.category, entry.weight, text, layer))
     return out
 
 
@@ -360,7 +396,7 @@ def run_wide_hints(finding: Finding, trace: Trace, model: ModelInfo, config: Con
     out: list[CauseHint] = []
     if ratio is not None:
         high, layer, typical = ratio
-        if high > config.lr_update_ratio_high and symptom in LR_HIGH_SYMPTOMS:
+        if high > config.lr_update_ratio_high and symptom in LR_FAR_HIGH_SYMPTOMS:
             where = f" at {fixes.layer_label(layer, model)}" if layer is not None else ""
             limit = config.lr_update_ratio_high
             reason = f"{fixes.update_ratio_text(high)}{where}; DeepDiagnosis: > {limit:g}"
@@ -368,6 +404,11 @@ def run_wide_hints(finding: Finding, trace: Trace, model: ModelInfo, config: Con
         elif 0 < typical < config.lr_update_ratio_low and symptom in LR_LOW_SYMPTOMS:
             reason = f"{fixes.update_ratio_text(typical)}; DeepDiagnosis: < {config.lr_update_ratio_low:g}"
             out.append(CauseHint(_LR, 0.6, fixes.lr_fix(model, trace, "low", reason)))
+    far = fixes.lr_outside_usual(model, trace, config.lr_far_factor)
+    far_low = LR_LOW_SYMPTOMS | {Symptom.UNCHANGED_WEIGHTS}
+    if (far == "high" and symptom in LR_FAR_HIGH_SYMPTOMS) or (far == "low" and symptom in far_low):
+        # a stated fact: an lr orders of magnitude outside the optimizer's usual range explains the failure
+        out.append(CauseHint(_LR, config.lr_far_vote, fixes.lr_fix(model, trace, far)))
     setting = fixes.optimizer_setting_problem(model)
     if setting is not None and symptom in OPTIMIZER_SYMPTOMS and not any(
             c.category == _OPT and c.weight >= config.optimizer_setting_vote for c in finding.causes):

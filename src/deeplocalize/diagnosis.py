@@ -63,6 +63,11 @@ class Finding:
         """Identity for de-duplication: the same symptom at the same place is one finding."""
         return (str(self.symptom), str(self.phase), None if self.layer is None else self.layer.index)
 
+    def with_severity(self, severity: Severity) -> Finding:
+        """This finding with its severity set by its detector (returns itself)."""
+        self.severity = severity
+        return self
+
     @property
     def confirmed_at(self) -> int:
         """The step at which the finding was confirmed (its first step when unknown)."""

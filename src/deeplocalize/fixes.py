@@ -105,14 +105,15 @@ def optimizer_setting_problem(model: ModelInfo) -> str | None:
     return None
 
 
-def lr_outside_usual(model: ModelInfo, trace: Trace | None) -> str | None:
-    """"high" / "low" when the learning rate in force is outside the optimizer's usual range, else None."""
+def lr_outside_usual(model: ModelInfo, trace: Trace | None, factor: float = 1.0) -> str | None:
+    """"high" / "low" when the learning rate in force is outside the optimizer's usual range (by more than
+    ``factor``), else None."""
     lr = current_lr(model, trace)
     key = optimizer_key(model)
-    if lr is None or key not in USUAL_LR:
+    if lr is None or key not in USUAL_LR or lr <= 0:
         return None
     low, high, _ = USUAL_LR[key]
-    return "high" if lr > high else "low" if lr < low else None
+    return "high" if lr > high * factor else "low" if lr < low / factor else None
 
 
 def lr_fix(model: ModelInfo, trace: Trace | None, direction: str | None, reason: str = "") -> str:
@@ -192,6 +193,8 @@ def clip_gradients(model: ModelInfo, trace: Trace, layer: LayerRef | None) -> st
 
 
 def zero_grad(model: ModelInfo, trace: Trace, layer: LayerRef | None) -> str:
+    if model.framework == "keras":
+        return ""  # Model.fit resets the gradients itself: no such fix applies
     return "call optimizer.zero_grad() once per step; otherwise gradients accumulate across steps"
 
 
@@ -200,7 +203,20 @@ def unfreeze(model: ModelInfo, trace: Trace, layer: LayerRef | None) -> str:
             "parameters are passed to the optimizer")
 
 
+def weighted(model: ModelInfo, layer: LayerRef | None) -> LayerRef | None:
+    """The layer itself when it has weights, else the nearest layer before it that has (a ReLU's Linear):
+    a fix that changes weights must name a layer that has some."""
+    if layer is None:
+        return None
+    info = model.layer(layer.index)
+    if info is None or info.params > 0:
+        return layer
+    before = [x for x in model.layers if x.index < layer.index and x.params > 0]
+    return max(before, key=lambda x: x.index).ref if before else layer
+
+
 def reinitialize(model: ModelInfo, trace: Trace, layer: LayerRef | None) -> str:
+    layer = weighted(model, layer)
     info = model.layer(layer.index) if layer is not None else None
     init = f" (now {info.kernel_initializer})" if info is not None and info.kernel_initializer else ""
     return (f"re-initialize {layer_label(layer, model)}{init} at He scale for ReLU or Glorot scale for "

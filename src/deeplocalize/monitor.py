@@ -21,7 +21,7 @@ from deeplocalize.errors import StoreError
 from deeplocalize.model import ModelInfo
 from deeplocalize.severity import any_fault, resolve
 from deeplocalize.trace import StepRecord, Trace
-from deeplocalize.vocabulary import OnFault, Verdict
+from deeplocalize.vocabulary import OnFault, Phase, Verdict
 
 
 class RunRecorder(Protocol):
@@ -63,6 +63,8 @@ class Monitor:
         #: the monitors of the other models trained in the same run (``spawn``); this one reports for all
         self.siblings: list[Monitor] = []
         self._is_sibling = False
+        #: how the training script failed, when it did (set by the CLI): evidence for the static findings
+        self.crash: str | None = None
 
     def reset(self) -> None:
         """Forget the steps, facts and findings seen so far (the model being watched changed: a whole
@@ -215,6 +217,15 @@ class Monitor:
             monitor.trace.completed = completed and not self.stopped_early
             if monitor.trace.steps_observed:
                 monitor._run("check")
+            elif not monitor._preflight_done and monitor.model.layers:
+                # no step completed (the script failed in its first step): the pre-flight checks still
+                # judge the model, loss and labels that were seen
+                monitor._preflight_done = True
+                monitor._run("first")
+            if monitor.crash is not None:
+                for finding in monitor._findings.values():
+                    if finding.phase in (Phase.STATIC, Phase.DATA):
+                        finding.evidence.setdefault("script_error", monitor.crash)
         result = self.diagnosis()
         if self.recorder is not None:
             self._guard("store", self.recorder.write_diagnosis, result)

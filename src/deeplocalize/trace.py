@@ -42,8 +42,10 @@ class StepRecord:
     #: True when the probe proved that no observed tensor, loss or metric held a NaN/Inf (a fast path for
     #: the per-step NaN check); None when it did not say.
     all_finite: bool | None = None
-    #: A non-finite step the probe replayed with per-layer counts: "reproduced" (the counts localize it)
-    #: or "not_reproduced" (the replay saw no NaN/Inf); None when not replayed. Not kept in the window.
+    #: A non-finite step the probe replayed with per-layer counts: "reproduced" (the counts localize it),
+    #: "outside_model" (the model's forward was clean and its outputs got a non-finite gradient: the loss
+    #: made it) or "not_reproduced" (the replay saw no NaN/Inf); None when not replayed. Not kept in the
+    #: window.
     replay: str | None = None
 
     def get(self, layer: int, channel: Channel) -> np.ndarray | None:

@@ -9,6 +9,7 @@ import numpy as np
 from builders import layer, model, simulate_mlp, trace_of, vec
 
 from deeplocalize import fixes
+from deeplocalize import summary as sm
 from deeplocalize.config import Config
 from deeplocalize.detectors import _common as cm
 from deeplocalize.detectors._curve import initial_level
@@ -195,10 +196,26 @@ def test_stacked_linear_layers_point_at_the_architecture() -> None:
               layer(1, "hidden2", "Dense", "linear", 32, 1056),
               layer(2, "out", "Dense", "sigmoid", 1, 33)]
     info = model(linear, lr=0.01)
+    info.framework = "keras"  # activations are declared per layer
     assert linear_stack(info)[0].name == "hidden1"
     _, causes = diagnose([_stuck()], trace_of(_healthy_ratio_trace()), info, CFG)
     assert (causes[0].category, causes[0].layer.name) == (Category.ARCHITECTURE, "hidden1")
     assert linear_stack(model(MLP)) is None  # a ReLU between them
+
+
+def test_a_torch_linear_stack_needs_the_next_layers_input_to_be_the_previous_output() -> None:
+    """``F.relu`` or ``F.max_pool2d`` between two layers is invisible in the module types: only a statistics
+    step showing the second layer's input equal to the first layer's output proves nothing is between."""
+    info = model([layer(0, "fc1", "Linear", "linear", 32, 2080), layer(1, "fc2", "Linear", "linear", 3, 99)])
+    out = np.linspace(-2.0, 3.0, 64)
+
+    def trace_with(second_input: np.ndarray):
+        stats = {(0, Channel.OUTPUT): sm.summarize(out), (1, Channel.INPUT): sm.summarize(second_input)}
+        return trace_of([StepRecord(step=1, loss=1.0, stats=stats)])
+
+    assert linear_stack(info) is None  # no evidence: no claim
+    assert linear_stack(info, trace_with(out))[0].name == "fc1"  # passed on as it is: one linear map
+    assert linear_stack(info, trace_with(np.maximum(out, 0.0))) is None  # a functional ReLU between
 
 
 def test_learning_rate_outside_the_usual_range_wins_over_data() -> None:

@@ -201,14 +201,21 @@ def _measured_every(trace: Trace) -> int:
     return 1
 
 
-def sustain_points(config: Config, trace: Trace) -> int:
-    """Measured points a sustained per-layer condition needs: ``tensor_min_points`` with statistics every
-    step; when full statistics come every k steps, the same span of training (ceil(points / k)) but at
-    least ``tensor_min_points_sparse`` points, so trend verdicts still come within the first 200 steps."""
-    every = measured_every(trace)
+def sustain_points(config: Config, trace: Trace, every: int | None = None) -> int:
+    """Measured points a sustained per-layer condition needs, for a series measured every ``every`` steps
+    (default: the trace's statistics cadence): ``tensor_min_points`` when measured every step (the
+    gradient norms); when measured every k steps, the same span of training (ceil(points / k)) but at least
+    ``tensor_min_points_sparse`` points, so trend verdicts still come within the first 200 steps."""
+    every = measured_every(trace) if every is None else every
     if every <= 1:
         return config.tensor_min_points
     return max(config.tensor_min_points_sparse, math.ceil(config.tensor_min_points / every))
+
+
+def series_every(steps: np.ndarray, values: np.ndarray) -> int:
+    """Steps between the measured (finite) points of one series (1 when measured every step)."""
+    at = steps[np.isfinite(values)]
+    return max(1, int(np.median(np.diff(at)))) if at.size >= 2 else 1
 
 
 def first_sustained(steps: np.ndarray, cond: np.ndarray, min_points: int, frac: float) -> int | None:

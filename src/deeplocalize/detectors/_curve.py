@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from deeplocalize.config import Config
+from deeplocalize.model import ModelInfo
 from deeplocalize.trace import Trace
 
 _MAD_TO_SD = 1.4826  # MAD of a normal sample times this estimates its standard deviation
@@ -46,13 +47,31 @@ class Trend:
         return self.last - self.first
 
 
-def window_curve(trace: Trace, config: Config, metric: str | None = None) -> Curve:
-    """The loss (or a named metric) over the last ``config.curve_window`` steps, finite values only."""
-    steps = trace.steps(config.curve_window)
-    epochs = trace.epochs(config.curve_window)
-    values = trace.loss(config.curve_window) if metric is None else trace.metric(metric, config.curve_window)
+def block_size(model: ModelInfo, config: Config) -> int:
+    """Steps averaged into one point of a curve: with batches smaller than ``curve_min_batch`` samples, one
+    step's loss or accuracy is mostly noise (an accuracy over one sample is 0 or 1), so consecutive steps
+    are averaged until a point covers that many samples."""
+    batch = model.batch_size or (model.data.x_shape[0] if model.data is not None and model.data.x_shape
+                                 else None)
+    if not batch or batch >= config.curve_min_batch:
+        return 1
+    return math.ceil(config.curve_min_batch / batch)
+
+
+def window_curve(trace: Trace, config: Config, metric: str | None = None, block: int = 1) -> Curve:
+    """The loss (or a named metric) over the last ``config.curve_window`` points, finite values only; with
+    ``block`` > 1, each point is the mean of ``block`` consecutive steps (``block_size``)."""
+    window = config.curve_window * block
+    steps = trace.steps(window)
+    epochs = trace.epochs(window)
+    values = trace.loss(window) if metric is None else trace.metric(metric, window)
     keep = np.isfinite(values)
-    return Curve(steps[keep], epochs[keep], values[keep].astype(np.float64))
+    steps, epochs, values = steps[keep], epochs[keep], values[keep].astype(np.float64)
+    if block > 1:
+        n = len(values) // block * block
+        steps, epochs = steps[len(steps) - n:][block - 1::block], epochs[len(epochs) - n:][block - 1::block]
+        values = values[len(values) - n:].reshape(-1, block).mean(axis=1)
+    return Curve(steps, epochs, values)
 
 
 def noise_sd(values: np.ndarray) -> float:

@@ -75,9 +75,42 @@ def output_layer(model: ModelInfo) -> LayerInfo | None:
     return None
 
 
+def output_values(model: ModelInfo) -> dict | None:
+    """What the loss actually received on the first step (torch probe: ``output_value_facts``), if known."""
+    values = model.extra.get("output_values")
+    return values if isinstance(values, dict) and values.get("finite") else None
+
+
+def observed_activation(values: dict) -> str | None:
+    """The output activation the received values prove: log-probabilities (``log_softmax``), rows of
+    probabilities summing to 1 (``softmax``), values strictly inside (0, 1) (``sigmoid``); "linear" for
+    values no probability-like activation produces (negative and above 1 together, or above 1 and below
+    0.5 at once is not decisive: only a clear range counts); None when the values prove nothing."""
+    lo, hi = float(values["min"]), float(values["max"])
+    if values.get("exp_sums_to_one"):
+        return "log_softmax"
+    if values.get("sums_to_one"):
+        return "softmax"
+    if lo > 0.0 and hi < 1.0:
+        return "sigmoid"
+    if lo < 0.0 and hi > 1.0:
+        return "linear"
+    return None
+
+
 def output_activation(model: ModelInfo) -> str | None:
+    """The output activation the loss sees: the values it received when known (a ``F.log_softmax`` or
+    ``torch.sigmoid`` inside ``forward()`` is invisible in the module types), else the last layer's."""
     layer = output_layer(model)
-    return None if layer is None or layer.activation is None else layer.activation.lower()
+    declared = None if layer is None or layer.activation is None else layer.activation.lower()
+    values = output_values(model)
+    observed = observed_activation(values) if values is not None else None
+    if observed is None or loss_family(model) not in ("ce", "nll", "bce"):
+        return declared  # a regression's outputs can sit in (0, 1) by chance: only a declared one counts
+    if observed == "linear" and declared not in (None, "linear", "identity", "softmax", "sigmoid",
+                                                 "log_softmax", "hard_sigmoid"):
+        return declared  # e.g. an unbounded activation (elu, selu, leaky_relu): consistent with the values
+    return observed
 
 
 def output_units(model: ModelInfo) -> int | None:

@@ -20,6 +20,7 @@ from deeplocalize.detectors import register
 from deeplocalize.detectors._curve import (
     Curve,
     Trend,
+    block_size,
     initial_level,
     last_loss_nonfinite,
     lr_warming_up,
@@ -93,7 +94,7 @@ def loss_not_decreasing(trace: Trace, model: ModelInfo, config: Config) -> list[
     """No meaningful decrease over the window (or a rise), while the run has not learned or sits at chance."""
     if last_loss_nonfinite(trace):
         return []
-    curve = window_curve(trace, config)
+    curve = window_curve(trace, config, block=block_size(model, config))
     if len(curve) < 2:
         return []
     initial = initial_level(trace)
@@ -155,7 +156,7 @@ def oscillating_loss(trace: Trace, model: ModelInfo, config: Config) -> list[Fin
     """Large step-to-step swings without a downward trend, with frequent spikes above the initial level."""
     if last_loss_nonfinite(trace):
         return []
-    curve = window_curve(trace, config)
+    curve = window_curve(trace, config, block=block_size(model, config))
     if len(curve) < config.curve_min_steps or lr_warming_up(trace, config):
         return []
     y = curve.values
@@ -189,7 +190,7 @@ def slow_convergence(trace: Trace, model: ModelInfo, config: Config) -> list[Fin
     """The loss goes down significantly, but after ``slow_min_steps`` by less than a few percent in all."""
     if last_loss_nonfinite(trace):
         return []
-    curve = window_curve(trace, config)
+    curve = window_curve(trace, config, block=block_size(model, config))
     if len(curve) < config.slow_min_steps or lr_warming_up(trace, config):
         return []
     t = trend(curve.values)
@@ -198,6 +199,8 @@ def slow_convergence(trace: Trace, model: ModelInfo, config: Config) -> list[Fin
         return []
     decrease = -t.change
     if decrease <= config.loss_noise_z * t.se or decrease <= 0:
+        return []
+    if t.last > initial:  # above where it started: a divergence, not slow learning (never "raise the lr")
         return []
     total = (initial - t.last) / abs(initial)
     if total >= config.slow_max_rel_decrease:
@@ -269,7 +272,7 @@ def narrow_bottleneck(trace: Trace, model: ModelInfo, config: Config) -> list[Fi
     narrow = [layer for layer in kernels[:-1] if layer.units == 1]
     if not narrow:
         return []
-    curve = window_curve(trace, config)
+    curve = window_curve(trace, config, block=block_size(model, config))
     initial = initial_level(trace)
     if len(curve) < config.slow_min_steps or initial is None or initial <= 0 or lr_warming_up(trace, config):
         return []

@@ -4,9 +4,13 @@
   layer's gradient norm grown ``exploding_grad_growth``-fold while the loss does not improve (reported at the
   first layer in backward order where it appears), or gradients that grow step after step (missing
   ``zero_grad``: category training).
-- vanishing: a layer's RMS gradient below ``vanishing_grad_abs`` (SageMaker), or ``||g_first|| / ||g_last||``
-  below ``vanishing_grad_ratio`` with a small ``||g_first||`` (AUTOTRAINER); reported at the first layer in
-  backward order where the gradient has become small. Not when the loss has converged.
+- vanishing: a layer's RMS gradient below ``vanishing_grad_abs`` (SageMaker; not an embedding, whose
+  gradient touches only the rows of the batch's tokens), or gradients that fade along the depth: the
+  median norm of the first third of the layers below ``vanishing_grad_ratio`` x the last third's, with a
+  small first layer (AUTOTRAINER's first/last rule, over thirds so that one layer with naturally small
+  gradients, an attention's query/key projection, is not a network whose gradient vanished); reported at
+  the first layer in backward order where the gradient has become small. Not when the loss has converged;
+  a fault when the loss does not improve, else a warning.
 - recurrent_no_gradient: a recurrent layer whose weight gradient is exactly zero in a large share at every
   measured step (its recurrent weights never matter: the wrong time step is read), category architecture.
 """
@@ -24,7 +28,7 @@ from deeplocalize.detectors import register
 from deeplocalize.diagnosis import CauseHint, Finding
 from deeplocalize.model import ModelInfo
 from deeplocalize.trace import Trace
-from deeplocalize.vocabulary import Category, Channel, Phase, Symptom
+from deeplocalize.vocabulary import Category, Channel, Phase, Severity, Symptom
 
 
 def _norms(trace: Trace) -> tuple[list[int], np.ndarray]:
@@ -57,6 +61,30 @@ def _loss_not_improving(loss: np.ndarray) -> bool:
     return bool(np.median(loss[-q:]) >= 0.9 * np.median(loss[:q]))
 
 
+def _loss_rising(loss: np.ndarray) -> bool:
+    """The last quarter's median loss is above the first quarter's: the growth hurts (a fault)."""
+    loss = loss[np.isfinite(loss)]
+    if loss.size < 4:
+        return False
+    q = max(1, loss.size // 4)
+    return bool(np.median(loss[-q:]) > np.median(loss[:q]))
+
+
+def _initial_global_norm(trace: Trace) -> float:
+    """The global gradient norm of the run's first recorded step (the scale growth is judged against)."""
+    first = trace.first
+    if first is None:
+        return math.nan
+    norms = [float(v[sm.NORM]) for (_, ch), v in first.stats.items() if ch == Channel.WEIGHT_GRAD]
+    norms = [n for n in norms if math.isfinite(n)]
+    return math.sqrt(sum(n * n for n in norms)) if norms else math.nan
+
+
+def _severity(trace: Trace) -> Severity:
+    """Growing gradients are a fault when the loss is hurt, a risk otherwise (``severity``)."""
+    return Severity.FAULT if _loss_rising(trace.loss()) else Severity.WARNING
+
+
 # ---------------------------------------------------------------------- exploding
 @register("exploding_gradient", "check")
 def exploding_gradient(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:
@@ -74,10 +102,13 @@ def exploding_gradient(trace: Trace, model: ModelInfo, config: Config) -> list[F
 def _accumulating(
     trace: Trace, model: ModelInfo, config: Config, idx: list[int], norms: np.ndarray
 ) -> Finding | None:
+    if model.framework == "keras":  # Model.fit resets the gradients itself: nothing can accumulate
+        return None
     steps = trace.steps()
     total = np.sqrt(np.sum(norms**2, axis=1))
     ok = np.isfinite(total)
     s, g, all_loss = steps[ok], total[ok], trace.loss()
+    initial = _initial_global_norm(trace)
     # accum_min_steps consecutive steps, or accum_min_points measured ones when full statistics are sparse
     # (stats_every > 1): the same span of training, judged on the points the probe measured.
     every = max(1, int(np.median(np.diff(s)))) if s.size > 1 else 1
@@ -96,6 +127,8 @@ def _accumulating(
             rises >= config.accum_rise_frac
             and growth >= config.accum_growth
             and _loss_not_improving(tail_loss)
+            # a magnitude that matters: above the run's own start, not a rise from a tiny plateau level
+            and not (math.isfinite(initial) and tail[-1] < config.accum_growth * initial)
         ):
             break
     else:
@@ -133,10 +166,11 @@ def _accumulating(
             "rise_fraction": rises,
             "growth": growth,
             "global_grad_norm": [float(x) for x in tail],
+            "initial_grad_norm": initial,
             "pattern": "accumulating",
         },
         causes,
-    )
+    ).with_severity(Severity.FAULT)
 
 
 def _growth(
@@ -148,10 +182,13 @@ def _growth(
     for col in range(len(idx) - 1, -1, -1):  # backward order: the first layer where it appears
         series = norms[:, col]
         ok = np.isfinite(series) & (series > 0)
-        if ok.sum() < cm.sustain_points(config, trace):
+        if ok.sum() < cm.sustain_points(config, trace, cm.series_every(steps, series)):
             continue
         s, g = steps[ok], series[ok]
         base = float(np.median(g[: max(1, len(g) // 10)]))
+        start = trace.first.get(idx[col], Channel.WEIGHT_GRAD) if trace.first is not None else None
+        if start is not None and math.isfinite(float(start[sm.NORM])):
+            base = max(base, float(start[sm.NORM]))  # growth that matters: above the run's own start
         ratio = g / base
         hit = np.nonzero(ratio >= config.exploding_grad_growth)[0]
         if not hit.size or ratio[-1] < config.exploding_grad_growth**0.5:
@@ -184,7 +221,7 @@ def _growth(
                 "pattern": "growth",
             },
             causes,
-        )
+        ).with_severity(_severity(trace))
     return None
 
 
@@ -197,12 +234,12 @@ def _ratio(
         ratio = norms[:, 0] / norms[:, -1]
     measured = np.isfinite(ratio)
     cond = cm.as_cond(ratio > config.exploding_grad_ratio, measured)  # masks the non-finite rows
-    points = cm.sustain_points(config, trace)
+    points = cm.sustain_points(config, trace, cm.series_every(trace.steps(), ratio))
     step = cm.first_sustained(trace.steps(), cond, points, config.tensor_sustain_frac)
     if step is None:
         return []
     first = idx[0]
-    med = float(np.nanmedian(ratio[measured][-cm.sustain_points(config, trace) :]))
+    med = float(np.nanmedian(ratio[measured][-points:]))
     lname, last = cm.name(model, first), cm.name(model, idx[-1])
     causes: list[CauseHint] = []
     data_mag = cm.data_max_abs(trace)
@@ -241,7 +278,7 @@ def _ratio(
             f"the gradient norm of the first layer {lname} is {cm.fmt(med)}x that of the last layer {last}",
             {"ratio_first_last": med, "threshold": config.exploding_grad_ratio, "pattern": "ratio"},
             causes,
-        )
+        ).with_severity(_severity(trace))
     ]
 
 
@@ -253,27 +290,32 @@ def vanishing_gradient(trace: Trace, model: ModelInfo, config: Config) -> list[F
     if not idx or cm.loss_converged(trace, config.converged_loss):
         return []
     steps = trace.steps()
+    points = cm.sustain_points(config, trace, cm.series_every(steps, norms[:, -1]))
+    sparse = {i for i in idx if "embedding" in cm.kind(model, i)}
     numel = np.stack([trace.series(i, Channel.WEIGHT_GRAD, "numel") for i in idx], axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         rms = norms / np.sqrt(numel)
         ratio = norms / norms[:, -1:]
     first_step: dict[int, int] = {}
     for col, i in enumerate(idx):  # rule 1: per-layer RMS gradient (SageMaker)
+        if i in sparse:
+            continue
         measured = np.isfinite(rms[:, col])
         cond = cm.as_cond(rms[:, col] < config.vanishing_grad_abs, measured)  # masks the non-finite rows
-        step = cm.first_sustained(steps, cond, cm.sustain_points(config, trace), config.tensor_sustain_frac)
+        step = cm.first_sustained(steps, cond, points, config.tensor_sustain_frac)
         if step is not None:
             first_step[i] = step
     by_abs = set(first_step)
     rule2 = None
-    if len(idx) >= 2:  # rule 2: first-to-last ratio with a small first norm (AUTOTRAINER)
-        measured = np.isfinite(ratio[:, 0]) & np.isfinite(norms[:, 0])
-        small = (ratio[:, 0] < config.vanishing_grad_ratio) & (norms[:, 0] < config.vanishing_first_norm)
-        rule2 = cm.first_sustained(
-            steps, cm.as_cond(small, measured), cm.sustain_points(config, trace), config.tensor_sustain_frac
-        )
-        if rule2 is not None:  # the measured steps only (full statistics may come every k steps)
-            med = np.nanmedian(ratio[measured][-cm.sustain_points(config, trace) :], axis=0)
+    if len(idx) >= 2:  # rule 2: fading along the depth, the first third against the last (AUTOTRAINER)
+        third = max(1, len(idx) // 3)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            fade = np.median(norms[:, :third], axis=1) / np.median(norms[:, -third:], axis=1)
+        measured = np.isfinite(fade) & np.isfinite(norms[:, 0])
+        small = (fade < config.vanishing_grad_ratio) & (norms[:, 0] < config.vanishing_first_norm)
+        rule2 = cm.first_sustained(steps, cm.as_cond(small, measured), points, config.tensor_sustain_frac)
+        if rule2 is not None:  # the measured steps only
+            med = np.nanmedian(ratio[measured][-points:], axis=0)
             limit = config.vanishing_grad_ratio
             start = next((col for col in range(len(idx) - 1, -1, -1) if med[col] < limit), 0)
             first_step.setdefault(idx[start], rule2)
@@ -282,7 +324,7 @@ def vanishing_gradient(trace: Trace, model: ModelInfo, config: Config) -> list[F
     top = max(first_step)  # first layer in backward order
     col = idx.index(top)
     rows = np.nonzero(np.isfinite(norms[:, col]))[0]
-    tail = rows[-cm.sustain_points(config, trace) :]
+    tail = rows[-points:]
     ev = {
         "rms_grad": _median(rms[tail, col]),
         "grad_norm": _median(norms[tail, col]),
@@ -304,7 +346,7 @@ def vanishing_gradient(trace: Trace, model: ModelInfo, config: Config) -> list[F
             f"{cm.fmt(ev['ratio_to_last_layer'])}x the last layer's norm)",
             ev,
             _vanishing_causes(trace, model, top),
-        )
+        ).with_severity(Severity.FAULT if _loss_not_improving(trace.loss()) else Severity.WARNING)
     ]
 
 

@@ -75,6 +75,9 @@ def _kernel(
     trace: Trace, model: ModelInfo, config: Config, rec: StepRecord, layer: LayerInfo, is_last: bool,
     high_factor: float | None = None,
 ) -> Finding | None:
+    init = layer.extra.get("init")
+    if isinstance(init, dict) and "kernel_std" in init:
+        return _initial_kernel(trace, model, config, rec, layer, init, is_last, high_factor)
     w, up = rec.get(layer.index, Channel.WEIGHTS), rec.get(layer.index, Channel.UPDATE)
     if w is None or not sm.is_finite(w) or np.isnan(w[sm.STD]):
         return None
@@ -158,6 +161,45 @@ def _kernel(
         [cm.cause(Category.INITIALIZATION, 0.8, fix, model, layer.index)],
         rec.step,
     )
+
+
+def _initial_kernel(trace: Trace, model: ModelInfo, config: Config, rec: StepRecord, layer: LayerInfo,
+                    init: dict, is_last: bool, high_factor: float | None) -> Finding | None:
+    """The same rules on the initial kernel itself (the probe read it before the first update): its std,
+    mean, and fan-in / fan-out from its shape. Deliberate small schemes (GPT-2's 0.02 / sqrt(2 n_layer)
+    residual scaling) stay above the low bound; a zero or constant hidden kernel is reported (a warning
+    unless the run then fails: a zero-initialized residual branch is a deliberate choice)."""
+    std, mean = float(init["kernel_std"]), float(init["kernel_mean"])
+    fan_in, fan_out = max(1.0, float(init["fan_in"])), max(1.0, float(init["fan_out"]))
+    units = int(layer.units or 1)
+    lname = cm.name(model, layer.index)
+    ev = {"weight_std": std, "weight_mean": mean, "fan_in": fan_in, "fan_out": fan_out, "units": units,
+          "measured": "initial kernel"}
+    if std == 0.0 or std <= config.init_constant_rtol * abs(mean):
+        if is_last or units <= 1:
+            return None
+        what = "all zero" if std == 0 and mean == 0 else f"constant ({cm.fmt(mean)})"
+        fix = (f"the weights of layer {lname} start {what}: its {units} units receive identical updates "
+               "and stay symmetric; use a random initialization (He for relu, Glorot for tanh/sigmoid)")
+        return cm.finding(Symptom.POOR_INITIALIZATION, Phase.WEIGHTS, model, trace, layer.index, rec.step,
+                          f"layer {lname} is initialized {what}", {**ev, "rule": "constant"},
+                          [cm.cause(Category.INITIALIZATION, 0.9, fix, model, layer.index)], rec.step)
+    low = min(1.0 / math.sqrt(3.0 * fan_in), math.sqrt(2.0 / (fan_in + fan_out)))
+    high = math.sqrt(2.0 / fan_in)
+    f = config.init_scale_factor
+    if std > high * (f if high_factor is None else high_factor):
+        ratio, ref, word, side = std / high, high, "above the He scale", "above"
+    elif std < low / f and not is_last:
+        ratio, ref, word, side = low / std, low, "below the Glorot/default scale", "below"
+    else:
+        return None
+    fix = (f"layer {lname} ({layer.type}, fan_in={fan_in:.0f}) starts with weight std {cm.fmt(std)}, "
+           f"{cm.fmt(ratio)}x {word} {cm.fmt(ref)}: use the default initialization (He/kaiming for relu, "
+           "Glorot for tanh/sigmoid)")
+    return cm.finding(Symptom.POOR_INITIALIZATION, Phase.WEIGHTS, model, trace, layer.index, rec.step,
+                      f"layer {lname} starts with weight std {cm.fmt(std)}, {cm.fmt(ratio)}x {word}",
+                      {**ev, "rule": "scale", "reference_std": ref, "ratio": ratio, "word": side},
+                      [cm.cause(Category.INITIALIZATION, 0.8, fix, model, layer.index)], rec.step)
 
 
 def _same_as_update(w: np.ndarray, up: np.ndarray | None) -> bool:

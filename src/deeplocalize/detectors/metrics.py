@@ -9,7 +9,7 @@ import numpy as np
 from deeplocalize import fixes
 from deeplocalize.config import Config
 from deeplocalize.detectors import register
-from deeplocalize.detectors._curve import initial_level, lr_warming_up, near, trend, window_curve
+from deeplocalize.detectors._curve import block_size, initial_level, lr_warming_up, near, trend, window_curve
 from deeplocalize.detectors._facts import chance_accuracy, chance_loss
 from deeplocalize.detectors.curves import has_learned
 from deeplocalize.diagnosis import CauseHint, Finding
@@ -29,7 +29,7 @@ def accuracy_name(trace: Trace) -> str | None:
 
 def _loss_says_learning(trace: Trace, model: ModelInfo, config: Config) -> bool:
     """The loss contradicts a stuck accuracy: it fell well below its start and is not at chance."""
-    curve = window_curve(trace, config)
+    curve = window_curve(trace, config, block=block_size(model, config))
     initial = initial_level(trace)
     if len(curve) < 3 or initial is None:
         return False
@@ -45,7 +45,7 @@ def accuracy_not_increasing(trace: Trace, model: ModelInfo, config: Config) -> l
     name = accuracy_name(trace)
     if model.task == "multilabel" or name is None:
         return []
-    curve = window_curve(trace, config, name)
+    curve = window_curve(trace, config, name, block_size(model, config))
     if len(curve) < config.acc_min_steps or lr_warming_up(trace, config):
         return []
     t = trend(curve.values)

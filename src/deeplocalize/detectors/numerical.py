@@ -17,6 +17,7 @@ from deeplocalize import summary as sm
 from deeplocalize.config import Config
 from deeplocalize.detectors import _common as cm
 from deeplocalize.detectors import register
+from deeplocalize.detectors._curve import initial_level
 from deeplocalize.diagnosis import CauseHint, Finding
 from deeplocalize.model import ModelInfo
 from deeplocalize.trace import StepRecord, Trace
@@ -42,6 +43,8 @@ def numerical_error(trace: Trace, model: ModelInfo, config: Config) -> list[Find
                 found.evidence["replay"] = rec.replay
                 if rec.replay == "not_reproduced":
                     found.message += " (a replay of the step did not reproduce it: a transient fault?)"
+                elif rec.replay == "outside_model":
+                    found.evidence["origin"] = "loss"
             return [found]
     return []
 
@@ -253,7 +256,14 @@ def _loss(rec: StepRecord, trace: Trace, model: ModelInfo, config: Config) -> Fi
         "a logits-based loss (CrossEntropyLoss / BCEWithLogitsLoss, from_logits=True)"
     )
     causes = [cm.cause(Category.LOSS, 0.8, fix, model, None)]
-    if out is not None and cm.max_abs(out) >= config.exploding_output_abs:
+    growth = _loss_growth(trace)
+    if growth >= config.diverging_loss_growth:
+        # the loss grew for steps before it overflowed: the steps were too large, not the loss ill-formed
+        causes = [cm.cause(Category.LEARNING_RATE, 0.85,
+                           f"the loss grew {cm.fmt(growth)}x over the steps before it became {became}: the "
+                           f"training diverged; {cm.lr_advice(trace, model)}", model, None),
+                  cm.cause(Category.LOSS, 0.3, fix, model, None)]
+    elif out is not None and cm.max_abs(out) >= config.exploding_output_abs:
         causes.append(
             cm.cause(
                 Category.LEARNING_RATE,
@@ -276,6 +286,17 @@ def _loss(rec: StepRecord, trace: Trace, model: ModelInfo, config: Config) -> Fi
         causes,
         rec.step,
     )
+
+
+def _loss_growth(trace: Trace, last: int = 10) -> float:
+    """How many times the last finite loss before this step exceeds both the lowest finite loss of the
+    ``last`` steps before it and the run's initial loss level: a divergence (1 when it did not grow)."""
+    loss = trace.loss(last=last + 1)[:-1]
+    loss = loss[np.isfinite(loss)]
+    start = initial_level(trace)
+    if loss.size < 3 or loss.min() <= 0 or start is None or start <= 0:
+        return 1.0
+    return float(min(loss[-1] / loss.min(), loss[-1] / start))
 
 
 def _backward(rec: StepRecord, trace: Trace, model: ModelInfo, config: Config) -> Finding | None:

@@ -19,13 +19,21 @@ from deeplocalize.model import ModelInfo
 from deeplocalize.trace import Trace
 from deeplocalize.vocabulary import Category, Channel, Phase, Symptom
 
-#: First-layer types that take raw values on purpose (token ids) or normalize the input themselves.
-_SELF_NORMALIZING = re.compile(r"embedding|norm|rescal", re.I)
+#: Layer types that take raw values on purpose (token ids, categories) or normalize the input themselves.
+_SELF_NORMALIZING = re.compile(r"embedding|norm|rescal|lookup|hashing|vectoriz|discretiz|categor", re.I)
 
 
-def _first_layer_normalizes(model: ModelInfo) -> bool:
-    first = min(model.layers, key=lambda layer: layer.index) if model.layers else None
-    return first is not None and bool(_SELF_NORMALIZING.search(first.type))
+def _input_taken_as_is(model: ModelInfo) -> bool:
+    """The raw input is not a magnitude a layer multiplies: integer inputs (token ids, indices), or the
+    first layer that has weights (after input and reshaping layers) is an embedding or normalizes it."""
+    if model.data is not None and model.data.x_is_float is False:
+        return True
+    for layer in sorted(model.layers, key=lambda item: item.index):
+        if _SELF_NORMALIZING.search(layer.type):
+            return True
+        if layer.params > 0:
+            return False
+    return False
 
 
 def _input_range(trace: Trace, model: ModelInfo) -> tuple[float | None, float | None]:
@@ -45,7 +53,7 @@ def _step1(evidence: dict) -> dict:
 
 def check_input_scale(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:
     """unnormalized_input from |x| and the per-feature std ratio of the first batch."""
-    if _first_layer_normalizes(model):
+    if _input_taken_as_is(model):
         return []
     x_min, x_max = _input_range(trace, model)
     ratio = model.data.x_feature_scale_ratio if model.data is not None else None

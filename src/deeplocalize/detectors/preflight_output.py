@@ -20,7 +20,7 @@ from deeplocalize.detectors._facts import (
 from deeplocalize.diagnosis import CauseHint, Finding
 from deeplocalize.fixes import layer_label
 from deeplocalize.model import LayerInfo, ModelInfo
-from deeplocalize.vocabulary import Category, Phase, Symptom
+from deeplocalize.vocabulary import Category, Phase, Severity, Symptom
 
 _KERAS = "keras"
 _ACT, _LOSS, _DATA, _ARCH = Category.ACTIVATION, Category.LOSS, Category.DATA, Category.ARCHITECTURE
@@ -29,11 +29,11 @@ Hint = tuple[Category, float, str, LayerInfo | None]  # (category, weight, fix, 
 
 
 def _finding(symptom: Symptom, layer: LayerInfo | None, message: str, causes: list[Hint],
-             evidence: dict) -> Finding:
+             evidence: dict, severity: Severity | None = None) -> Finding:
     hints = [CauseHint(cat, w, fix, None if at is None else at.ref) for cat, w, fix, at in causes]
     return Finding(symptom=symptom, phase=Phase.STATIC, layer=None if layer is None else layer.ref, step=1,
-                   message=message, evidence={**evidence, "detected_at_step": 1, "steps_needed": 1},
-                   causes=hints)
+                   message=message, evidence={**evidence, "steps_needed": 1}, causes=hints,
+                   severity=severity, detected_at=1)
 
 
 def _names(model: ModelInfo) -> tuple[str, str]:
@@ -124,11 +124,18 @@ def _categorical_special(model: ModelInfo, out: LayerInfo, act: str, loss: str) 
     data = model.data
     if output_units(model) == 1:
         msg = f"{loss} over the single unit of {layer_label(out)} is always 0: nothing is learned"
+        classes = int(data.y_max) + 1 if data is not None and data.y_is_integer and data.y_max else 0
+        if classes > 2:  # the labels say how many classes there are: the output is too narrow
+            return [_finding(_MISMATCH, out, msg + f"; the labels span 0..{classes - 1}", [
+                (_ARCH, 0.85, f"the labels span 0..{classes - 1}: give layer `{out.name}` {classes} units "
+                 f"(now 1) with softmax", out),
+                (_ACT, 0.5, f"with softmax on layer `{out.name}` (now {act})", out),
+            ], {"activation": act, "loss": loss, "units": 1, "classes": classes})]
         return [_finding(_MISMATCH, None, msg, [
             (_LOSS, 0.85, f"{loss} needs one unit per class; for a binary task use {binary}", None),
             (_ARCH, 0.3, f"or give layer `{out.name}` one unit per class (now 1)", out),
         ], {"activation": act, "loss": loss, "units": 1})]
-    if model.task == "multilabel" or (data is not None and data.y_is_multi_hot):
+    if data is not None and data.y_is_multi_hot:  # rows with several 1s, read from the labels themselves
         msg = f"{loss} treats the classes as exclusive, but the targets are multi-label ({layer_label(out)})"
         # both must change (sigmoid on the output layer and a binary loss): the output layer is at fault
         return [_finding(_MISMATCH, out, msg, [
@@ -157,7 +164,7 @@ def _binary(model: ModelInfo, out: LayerInfo, act: str) -> list[Finding]:
     label = layer_label(out)
     loss = model.loss.framework_name or model.loss.name if model.loss else "the loss"
     data = model.data
-    multi_label = model.task == "multilabel" or bool(data is not None and data.y_is_multi_hot)
+    multi_label = bool(data is not None and data.y_is_multi_hot)  # read from the labels themselves
     one_hot = bool(data is not None and data.y_is_one_hot)
     units = output_units(model) or 0
     if act == "softmax" and units > 1:
@@ -168,12 +175,12 @@ def _binary(model: ModelInfo, out: LayerInfo, act: str) -> list[Finding]:
                  out),
                 (_LOSS, 0.25, "keep the binary cross-entropy (one per label)", None),
             ], {"activation": act, "loss": loss, "multi_label": True})]
-        if one_hot:
+        if one_hot:  # trains (each class's probability gets its own BCE), only less well: a risk
             msg = f"{label} applies softmax over {units} one-hot classes but the loss is binary ({loss})"
             return [_finding(_MISMATCH, None, msg, [
                 (_LOSS, 0.7, f"use categorical cross-entropy with the softmax of layer `{out.name}`", None),
                 (_ACT, 0.3, f"or use sigmoid on layer `{out.name}` if labels are independent", out),
-            ], {"activation": act, "loss": loss, "one_hot": True})]
+            ], {"activation": act, "loss": loss, "one_hot": True}, Severity.WARNING)]
         return []
     if expects == "logits" and act == "sigmoid":
         return [_finding(_MISMATCH, out,

@@ -91,7 +91,7 @@ def unchanged_weights(trace: Trace, model: ModelInfo, config: Config) -> list[Fi
         return []
     first = {i: _run_start(steps, *status[i]) for i in stuck}
     if len(stuck) == len(judged) and all(judged.values()):
-        return [_model_level(trace, model, stuck, min(first.values()))]
+        return [_model_level(trace, model, config, stuck, min(first.values()))]
     return [_layer_level(trace, model, i, first[i]) for i in stuck]
 
 
@@ -104,9 +104,20 @@ def _run_start(steps: np.ndarray, same: np.ndarray, measured: np.ndarray) -> int
     return int(s[k])
 
 
-def _model_level(trace: Trace, model: ModelInfo, stuck: list[int], step: int) -> Finding:
+def _model_level(trace: Trace, model: ModelInfo, config: Config, stuck: list[int], step: int) -> Finding:
     lr = fixes.current_lr(model, trace)
-    if lr is not None and lr == 0:
+    if lr is not None and lr > 0 and fixes.lr_outside_usual(model, trace, config.lr_far_factor) == "low":
+        causes = [cm.cause(Category.LEARNING_RATE, 0.9,
+                           f"the weights do not move: {fixes.lr_fix(model, trace, 'low')}", model, None)]
+    elif model.framework == "keras":  # fit steps the optimizer itself: what is left is what it may change
+        causes = [
+            cm.cause(Category.TRAINING, 0.7, "no weight changes: check that the layers are trainable "
+                     "(layer.trainable = True before compile()) and recompile after changing it", model,
+                     None),
+            cm.cause(Category.OPTIMIZER, 0.3, f"the optimizer does not move the weights (lr={cm.fmt(lr)}): "
+                     "check its settings", model, None),
+        ]
+    elif lr is not None and lr == 0:
         causes = [
             cm.cause(
                 Category.LEARNING_RATE,

@@ -173,6 +173,10 @@ def layer_info(index: int, name: str, module: nn.Module, shape: tuple[int, ...] 
         info.softmax_axis_size = shape[softmax_dim(module, len(shape))]
     if isinstance(module, nn.RNNBase):
         info.extra["batch_first"] = bool(module.batch_first)
+    for attr in ("in_features", "in_channels", "input_size", "embed_dim"):
+        if isinstance(getattr(module, attr, None), int):
+            info.extra["in_features"] = int(getattr(module, attr))
+            break
     return info
 
 
@@ -256,6 +260,27 @@ def y_facts(y: torch.Tensor, info: DataInfo, ignore_index: int | None = None) ->
         info.y_is_one_hot = info.y_is_multi_hot = False
 
 
+def initial_weight_facts(module: nn.Module) -> dict[str, Any] | None:
+    """The initial kernel of a Linear / convolution layer as it is (one host read, before the first
+    update): its std and mean, fan-in and fan-out from its shape, and its bias's mean and std."""
+    weight = getattr(module, "weight", None)
+    if not isinstance(weight, torch.Tensor) or weight.dim() < 2 or not weight.is_floating_point():
+        return None
+    w = weight.detach().float()
+    receptive = int(w[0, 0].numel()) if w.dim() > 2 else 1
+    transposed = isinstance(module, nn.modules.conv._ConvTransposeNd)
+    fan_in = int(w.shape[0 if transposed else 1]) * receptive
+    fan_out = int(w.shape[1 if transposed else 0]) * receptive
+    std, mean = torch.std_mean(w, unbiased=False)
+    out: dict[str, Any] = {"kernel_std": float(std), "kernel_mean": float(mean), "fan_in": fan_in,
+                           "fan_out": fan_out}
+    bias = getattr(module, "bias", None)
+    if isinstance(bias, torch.Tensor) and bias.numel() > 0:
+        b_std, b_mean = torch.std_mean(bias.detach().float(), unbiased=False)
+        out.update(bias_std=float(b_std), bias_mean=float(b_mean))
+    return out
+
+
 def output_value_facts(pred: torch.Tensor) -> dict[str, Any] | None:
     """What the values a loss receives are (one host read, first step only), so the loss checks judge the
     values instead of guessing from module types (a ``F.log_softmax`` in ``forward`` is invisible to them):
@@ -287,6 +312,8 @@ def infer_task(loss: LossInfo | None, pred: torch.Tensor | None,
         cols = int(pred.shape[-1]) if pred is not None and pred.dim() >= 2 else 1
         if cols > 1 and (data.y_is_multi_hot or loss.name == "multilabel_soft_margin"):
             return "multilabel", cols
+        if cols > 1 and data.y_is_one_hot:
+            return "multiclass", cols  # one-hot rows under a binary loss: exclusive classes
         return ("binary", 2) if cols == 1 else ("multilabel", cols)
     if loss.name in ("mse", "mae", "huber", "smooth_l1", "gaussian_nll", "poisson_nll"):
         return "regression", None

@@ -126,9 +126,14 @@ class LayerObserver:
     # ------------------------------------------------------------------ observations
     def on_input(self, slot: LayerSlot, args: Any) -> None:
         mode = Mode.EXACT if self.mode == Mode.EXACT else Mode.FLAGS
+        first = True
         for t in iter_tensors(args):
             if observable(t):
-                self.observe((slot, Channel.INPUT), t, mode)
+                # on a statistics step the first input gets its range too: a functional op between two
+                # layers (F.relu, pooling) shows as an input that differs from the previous layer's output
+                stats = self.mode == Mode.STATS and first and t.is_floating_point()
+                self.observe((slot, Channel.INPUT), t, Mode.STATS if stats else mode)
+                first = False
 
     def on_output(self, slot: LayerSlot, args: Any, output: Any) -> None:
         tensors = [t for t in iter_tensors(output) if observable(t)]

@@ -71,24 +71,31 @@ class GradKeeper:
         return keep
 
 
-def replay(table: LayerTable, eager: nn.Module, calls: list[ForwardCall], buffer: red.StepBuffer,
-           on_error: Callable[[str, BaseException], None]) -> bool:
-    """Replay ``calls`` through ``eager`` with exact per-layer counts into ``buffer``.
+@dataclass
+class Replayed:
+    """How a replay went: ``complete`` (every forward replayed, and every backward whose output gradients
+    were kept); ``outside`` (some output received a non-finite gradient in the real step: the loss, or
+    code after the model, made it, so there was no backward of the model to replay for it)."""
 
-    Returns True when the whole step (every forward, and the backward of each call whose output gradients
-    were kept) could be replayed; the counts say whether the NaN/Inf was reproduced.
-    """
+    complete: bool = True
+    outside: bool = False
+
+
+def replay(table: LayerTable, eager: nn.Module, calls: list[ForwardCall], buffer: red.StepBuffer,
+           on_error: Callable[[str, BaseException], None]) -> Replayed:
+    """Replay ``calls`` through ``eager`` with exact per-layer counts into ``buffer``; the counts say
+    whether the NaN/Inf was reproduced inside the model."""
     buffers = [b for b in eager.buffers() if b.is_floating_point() or b.dtype in (torch.int64, torch.int32)]
     with torch.no_grad():
         saved = [b.clone() for b in buffers]
     observer = LayerObserver(table, buffer, Mode.EXACT, on_error, accept=lambda m: m.training)
     params = [p for p in eager.parameters() if p.requires_grad]
-    complete = True
+    result = Replayed()
     observer.attach()
     try:
         for call in calls:
             if call.kwargs is None:  # its keyword arguments are unknown (the call that found the model)
-                complete = False
+                result.complete = False
                 continue
             with compat.forked_rng(call.devices):
                 compat.set_rng_state(call.rng, call.devices)
@@ -102,11 +109,13 @@ def replay(table: LayerTable, eager: nn.Module, calls: list[ForwardCall], buffer
                     for position, t in enumerate(iter_tensors(output)):
                         grad = call.grads.get(position)
                         if grad is not None and t.requires_grad and t.shape == grad.shape:
-                            if bool(torch.isfinite(grad).all()):  # a NaN gradient from the loss: no layer's
+                            if bool(torch.isfinite(grad).all()):
                                 outs.append(t)
                                 grads.append(grad)
+                            else:  # a NaN gradient from the loss: no layer of the model made it
+                                result.outside = True
                         elif position in call.grads and call.grads[position] is None:
-                            complete = False  # the real step's gradient for this output was not kept
+                            result.complete = False  # the real step's gradient for this output was not kept
                     if outs and params:
                         torch.autograd.grad(outs, params, grads, allow_unused=True)
     finally:
@@ -114,4 +123,4 @@ def replay(table: LayerTable, eager: nn.Module, calls: list[ForwardCall], buffer
         with torch.no_grad():
             for b, s in zip(buffers, saved, strict=True):
                 b.copy_(s)
-    return complete
+    return result

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from deeplocalize import summary
 from deeplocalize.cadence import Cadence
 from deeplocalize.compat import CompatError
 from deeplocalize.compat import torch as compat
@@ -60,6 +61,7 @@ class StepState:
     stepped: set[int] = field(default_factory=set)
     checked: Measured | None = None
     replay: red.StepBuffer | None = None
+    replay_outcome: str | None = None  # "reproduced" | "outside_model" | "not_reproduced"
     emitted: bool = False
     backwards: int = 0
 
@@ -84,6 +86,7 @@ class ModelUnit:
         self.output_facts: dict[str, Any] | None = None
         self._x_done = self._y_done = False
         self._opt_infos: dict[int, Any] = {}
+        self._initial: dict[LayerSlot, dict[str, Any]] | None = None  # the kernels before the first update
         self._plan: NormPlan | None = None
         self._facts_dirty = True
         self._held: list[StepRecord] = []
@@ -176,9 +179,7 @@ class ModelUnit:
             call = ForwardCall(args, kwargs, compat.rng_state(devices), devices)
             state.calls.append(call)
             if state.stats or not self._x_done:
-                x = next((t for t in iter_tensors(args) if t.is_floating_point()), None)
-                if x is None:
-                    x = next(iter_tensors(args), None)
+                x = next(iter_tensors((args, kwargs)), None)  # the model's first input (token ids too)
                 if x is not None:
                     if not self._x_done:
                         self._x_done = True
@@ -196,6 +197,9 @@ class ModelUnit:
             state = self.state
             if state is not None and state.calls:
                 state.keeper.watch(state.calls[-1], output)
+                for t in iter_tensors(output):  # one flag per output: did the real forward make a NaN?
+                    if t.is_floating_point():
+                        record(state.buffer, "model_output", t, Mode.FLAGS)
             if self.notify_output is not None:
                 self.notify_output(self, output)
         except Exception as exc:
@@ -241,6 +245,10 @@ class ModelUnit:
             state.stepped.add(id(opt))
         if state.checked is not None:
             return  # one check per step, at the first optimizer's update
+        if self._initial is None and self.table.ordered():
+            self._initial = {s: f for s in self.table.ordered()
+                             if (f := facts.initial_weight_facts(s.module)) is not None}
+            self._facts_dirty = True
         for loss in losses:
             add_loss(state.buffer, loss)
         if self._plan is None:
@@ -350,12 +358,22 @@ class ModelUnit:
         buffer = red.StepBuffer()
         self.replaying = True
         try:
-            complete = replay(self.table, self.eager, state.calls, buffer, self.error)
+            result = replay(self.table, self.eager, state.calls, buffer, self.error)
             buffer.fetch_all()
             state.replay = buffer
-            found = measure([buffer])
-            if found.finite() and complete:
-                self.flag_until = state.step + FLAG_STEPS  # not reproduced: flags on the next steps
+            checked = state.checked
+            loss_bad = any(not math.isfinite(v) for v in (checked.losses if checked else []))
+            output = checked.stats.get("model_output") if checked is not None else None
+            if not measure([buffer]).finite():
+                state.replay_outcome = "reproduced"
+            elif output is not None and not summary.is_finite(output):
+                state.replay_outcome = "not_reproduced"  # the real forward made it, its replay did not
+                self.flag_until = state.step + FLAG_STEPS  # a transient fault? flags on the next steps
+            elif result.outside or loss_bad:
+                state.replay_outcome = "outside_model"  # the loss (or code after the model) made it
+            elif result.complete:
+                state.replay_outcome = "not_reproduced"
+                self.flag_until = state.step + FLAG_STEPS  # a transient fault? flags on the next steps
         except Exception as exc:
             self.error("replay", exc)
         finally:
@@ -395,13 +413,14 @@ class ModelUnit:
         for key, vec in measured.stats.items():
             if isinstance(key, tuple) and key[0].index is not None:
                 stats[(key[0].index, key[1])] = vec
+        measured.stats.pop("model_output", None)  # for the replay's verdict only
         rec = StepRecord(step=state.step, loss=measured.loss, lr=self._lr(), stats=stats,
                          data=measured.stats.get("data"), target=measured.stats.get("target"))
         if measured.accuracy is not None:
             rec.metrics["accuracy"] = measured.accuracy
         rec.all_finite = measured.finite() and all(math.isfinite(v) for v in rec.metrics.values())
         if replayed:
-            rec.replay = "not_reproduced" if state.step <= self.flag_until else "reproduced"
+            rec.replay = state.replay_outcome
         return rec
 
     def _lr(self) -> float | None:
@@ -413,6 +432,10 @@ class ModelUnit:
         """The facts about this model seen so far."""
         layers = [facts.layer_info(s.index, s.name, s.module, s.output_shape, s.unit_axis, s.params())
                   for s in self.table.ordered() if s.index is not None]
+        for slot, layer in zip(self.table.ordered(), layers, strict=True):
+            init = (self._initial or {}).get(slot)
+            if init is not None:
+                layer.extra["init"] = init
         infos = list(self._opt_infos.values())
         info = ModelInfo(framework="torch", layers=layers, loss=self.loss_info,
                          optimizer=infos[0] if infos else None,
