@@ -8,7 +8,9 @@ fused check (loss, gradient and weight norms: NaN/Inf latency 0) and feeds the t
 
 Verdict latency for a fault that starts late (say an lr bump at step 2,000): the lr change itself makes the
 cadence dense, so per-layer symptoms have ``tensor_min_points_sparse`` statistics points within
-``stats_every`` x that many steps (80 at the defaults); the loss-curve detectors need no statistics step.
+``stats_every`` x that many steps (80 at the defaults); the loss-curve detectors need no statistics step,
+and they run every ``check_every`` steps while statistics are dense, then as often as statistics come, at
+most ``check_every_max`` steps apart.
 numpy-free, stdlib only.
 """
 
@@ -35,6 +37,14 @@ class Cadence:
     def __post_init__(self) -> None:
         self.gap = max(1, self.config.stats_every)
         self.dense_until = self.config.stats_dense_steps
+
+    def check_gap(self) -> int:
+        """Steps between trend checks: ``check_every`` while statistics are dense, then the statistics gap,
+        at most ``check_every_max`` (a late stall is seen within that many steps)."""
+        base = max(1, self.config.check_every)
+        if self.gap <= max(1, self.config.stats_every):
+            return base
+        return min(max(base, self.gap), max(base, self.config.check_every_max))
 
     def is_stats(self, step: int) -> bool:
         """Is ``step`` a statistics step? (Steps count from 1.)"""

@@ -41,6 +41,9 @@ class Config:
     #: calibration: one pass of the trend detectors costs 4-9 ms on CPU; at the stats cadence (new full
     #: statistics arrive every stats_every steps) their share stays under ~0.4 ms per step.
     check_every: int = 20
+    #: ... and at most this many steps apart once statistics steps have become sparse (``cadence.py``):
+    #: a stall that starts late is judged within this many steps (steps). Own choice.
+    check_every_max: int = 100
     #: Steps kept in full in the in-process trace.
     window: int = 512
     #: Older steps kept, down-sampled (the stride doubles when full).
@@ -277,7 +280,8 @@ class Config:
     # ---------------------------------------------------------------- valid values (see ``validate``)
     #: Counts and cadences that must be at least 1 (steps, points, evaluations).
     AT_LEAST_ONE: ClassVar[frozenset[str]] = frozenset({
-        "stats_every", "stats_dense_steps", "stats_every_max", "check_every", "window", "history",
+        "stats_every", "stats_dense_steps", "stats_every_max", "check_every", "check_every_max", "window",
+        "history",
         "tensor_min_points", "tensor_min_points_sparse",
         "accum_min_steps", "accum_min_points", "recurrent_min_points", "unchanged_steps",
         "unchanged_steps_sparse", "curve_window", "curve_min_steps", "loss_constant_steps", "short_min_steps",

@@ -65,6 +65,9 @@ class Monitor:
         self._is_sibling = False
         #: how the training script failed, when it did (set by the CLI): evidence for the static findings
         self.crash: str | None = None
+        #: steps between trend checks: ``check_every``, or longer while a probe's statistics are sparse
+        #: (the torch probe follows its cadence; see ``cadence.py``)
+        self.check_gap = max(1, self.config.check_every)
 
     def reset(self) -> None:
         """Forget the steps, facts and findings seen so far (the model being watched changed: a whole
@@ -104,7 +107,7 @@ class Monitor:
             self._preflight_done = True
             self._run("first")
         self._run("step")
-        if record.step % max(1, self.config.check_every) == 0:
+        if record.step % self.check_gap == 0:
             self._run("check")
 
     def log(self, **metrics: float) -> None:
@@ -118,8 +121,9 @@ class Monitor:
 
     # ------------------------------------------------------------------ detectors
     def _run(self, cadence: str) -> None:
+        adversarial = bool(self.model.extra.get("adversarial"))
         for detector in self.detectors:
-            if detector.cadence != cadence:
+            if detector.cadence != cadence or (adversarial and detector.reads_curve):
                 continue
             try:
                 found = detector.run(self.trace, self.model, self.config)

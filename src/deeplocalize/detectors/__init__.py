@@ -4,6 +4,11 @@ No framework code here (numpy and the standard library only). ``DETECTORS`` list
 - ``"step"``: runs after every step; must be cheap (looks at the last record only), e.g. NaN/Inf.
 - ``"check"``: runs every ``config.check_every`` steps and once at the end, over the trace window.
 - ``"first"``: pre-flight, runs once when the first step has been recorded (model facts, first batch).
+
+A detector registered with ``reads_curve=True`` judges the loss (or accuracy) curve as a sign of learning.
+Such curves mean nothing for a model trained against another (a GAN's generator and discriminator: their
+losses are meant to stay level or swing), so the monitor skips these detectors for a model whose facts say
+``extra["adversarial"]``.
 """
 
 from __future__ import annotations
@@ -26,16 +31,17 @@ class Detector:
     name: str
     run: DetectorFn
     cadence: Cadence
+    reads_curve: bool = False
 
 
 DETECTORS: list[Detector] = []
 
 
-def register(name: str, cadence: Cadence) -> Callable[[DetectorFn], DetectorFn]:
+def register(name: str, cadence: Cadence, reads_curve: bool = False) -> Callable[[DetectorFn], DetectorFn]:
     """Decorator adding a detector function to ``DETECTORS``."""
 
     def wrap(fn: DetectorFn) -> DetectorFn:
-        DETECTORS.append(Detector(name, fn, cadence))
+        DETECTORS.append(Detector(name, fn, cadence, reads_curve))
         return fn
 
     return wrap

@@ -107,6 +107,8 @@ def output_activation(model: ModelInfo) -> str | None:
     observed = observed_activation(values) if values is not None else None
     if observed is None or loss_family(model) not in ("ce", "nll", "bce"):
         return declared  # a regression's outputs can sit in (0, 1) by chance: only a declared one counts
+    if observed == "sigmoid" and loss_expects(model) != "probabilities":
+        return declared  # logits near 0 can all lie in (0, 1): a range proves a sigmoid only to a BCELoss
     if observed == "linear" and declared not in (None, "linear", "identity", "softmax", "sigmoid",
                                                  "log_softmax", "hard_sigmoid"):
         return declared  # e.g. an unbounded activation (elu, selu, leaky_relu): consistent with the values

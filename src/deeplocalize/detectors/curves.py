@@ -89,7 +89,7 @@ def _finding(symptom: Symptom, trace: Trace, curve: Curve, index: int, message: 
                    epoch=int(curve.epochs[index]), message=message, evidence=evidence, causes=causes)
 
 
-@register("loss_not_decreasing", "check")
+@register("loss_not_decreasing", "check", reads_curve=True)
 def loss_not_decreasing(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:
     """No meaningful decrease over the window (or a rise), while the run has not learned or sits at chance."""
     if last_loss_nonfinite(trace):
@@ -151,7 +151,7 @@ def _stuck(trace: Trace, model: ModelInfo, config: Config, curve: Curve, initial
     return _finding(Symptom.LOSS_NOT_DECREASING, trace, curve, 0, msg, evidence, causes)
 
 
-@register("oscillating_loss", "check")
+@register("oscillating_loss", "check", reads_curve=True)
 def oscillating_loss(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:
     """Large step-to-step swings without a downward trend, with frequent spikes above the initial level."""
     if last_loss_nonfinite(trace):
@@ -185,7 +185,7 @@ def oscillating_loss(trace: Trace, model: ModelInfo, config: Config) -> list[Fin
     return [_finding(Symptom.OSCILLATING_LOSS, trace, curve, 0, msg, evidence, causes)]
 
 
-@register("slow_convergence", "check")
+@register("slow_convergence", "check", reads_curve=True)
 def slow_convergence(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:
     """The loss goes down significantly, but after ``slow_min_steps`` by less than a few percent in all."""
     if last_loss_nonfinite(trace):
@@ -217,7 +217,7 @@ def slow_convergence(trace: Trace, model: ModelInfo, config: Config) -> list[Fin
     return [_finding(Symptom.SLOW_CONVERGENCE, trace, curve, 0, msg, evidence, causes)]
 
 
-@register("short_training", "check")
+@register("short_training", "check", reads_curve=True)
 def short_training(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:
     """The training ended after a handful of steps with the loss still at chance (too few steps or epochs).
 
@@ -254,7 +254,7 @@ def short_training(trace: Trace, model: ModelInfo, config: Config) -> list[Findi
     return [_finding(Symptom.SLOW_CONVERGENCE, trace, curve, 0, msg, evidence, causes)]
 
 
-@register("narrow_bottleneck", "check")
+@register("narrow_bottleneck", "check", reads_curve=True)
 def narrow_bottleneck(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:
     """Slow progress explained by a hidden layer of width 1 in a network with several outputs.
 

@@ -117,19 +117,19 @@ def _accumulating(
         return None
     # Sparse points see only a few rises: then the pattern must hold from the first step (gradients that are
     # never reset accumulate from step 1), where later rises in a healthy run (after a dip) cannot pass.
-    starts = range(1) if n < config.accum_min_steps else range(len(g) - n + 1)
-    for start in starts:  # the earliest stretch of n steps that shows the pattern
+    last = 1 if n < config.accum_min_steps else len(g) - n + 1
+    rising = np.concatenate([[0], np.cumsum(np.diff(g) > 0)])
+    rise_frac = (rising[n - 1:] - rising[: len(rising) - n + 1])[:last] / (n - 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        growths = np.where(g[:last] > 0, g[n - 1:][:last] / g[:last], np.inf)
+    # a magnitude that matters: above the run's own start, not a rise from a tiny plateau level
+    big = g[n - 1:][:last] >= config.accum_growth * initial if math.isfinite(initial) else True
+    candidates = np.nonzero((rise_frac >= config.accum_rise_frac) & (growths >= config.accum_growth) & big)[0]
+    for start in candidates:  # the earliest stretch of n steps that shows the pattern
         tail = g[start : start + n]
         tail_loss = all_loss[(steps >= s[start]) & (steps <= s[start + n - 1])]  # the loss: every step
-        rises = float(np.mean(np.diff(tail) > 0))
-        growth = float(tail[-1] / tail[0]) if tail[0] > 0 else math.inf
-        if (
-            rises >= config.accum_rise_frac
-            and growth >= config.accum_growth
-            and _loss_not_improving(tail_loss)
-            # a magnitude that matters: above the run's own start, not a rise from a tiny plateau level
-            and not (math.isfinite(initial) and tail[-1] < config.accum_growth * initial)
-        ):
+        if _loss_not_improving(tail_loss):
+            rises, growth = float(rise_frac[start]), float(growths[start])
             break
     else:
         return None

@@ -29,7 +29,7 @@ from deeplocalize.detectors import register
 from deeplocalize.diagnosis import Finding
 from deeplocalize.model import LayerInfo, ModelInfo
 from deeplocalize.trace import StepRecord, Trace
-from deeplocalize.vocabulary import Category, Channel, Phase, Symptom
+from deeplocalize.vocabulary import Category, Channel, Phase, Severity, Symptom
 
 #: Largest kernel area assumed for a convolution when bounding Glorot's fan_out from below (7x7). Own choice.
 _MAX_KERNEL_AREA = 49
@@ -68,7 +68,33 @@ def poor_initialization(trace: Trace, model: ModelInfo, config: Config) -> list[
     unique: dict[tuple, Finding] = {}
     for f in found:  # one finding per layer: the kernel's own evidence first
         unique.setdefault(f.key, f)
+    _symmetric(model, list(unique.values()))
     return list(unique.values())
+
+
+def _symmetric(model: ModelInfo, found: list[Finding]) -> None:
+    """A constant hidden kernel followed by another constant kernel is a fault: every unit gets the same
+    gradient and the symmetry never breaks. Alone (the next layer random) it is a warning: the next
+    layer's different weights give its units different gradients (a zero-initialized residual branch)."""
+    kernels = [x.index for x in sorted(model.layers, key=lambda x: x.index)
+               if _is_kernel_layer(x) and x.params > 0]
+    constant = {f.layer.index for f in found if f.layer is not None and f.evidence.get("rule") == "constant"}
+    for f in found:
+        if f.layer is None or f.layer.index not in constant or f.layer.index not in kernels:
+            continue
+        after = kernels.index(f.layer.index) + 1
+        if after < len(kernels) and kernels[after] in constant | _constant_outputs(model, kernels[after]):
+            f.severity = Severity.FAULT
+            f.evidence["symmetric"] = True
+
+
+def _constant_outputs(model: ModelInfo, index: int) -> set[int]:
+    """{index} when the layer's initial kernel (read before the first update) is constant, else {}."""
+    layer = model.layer(index)
+    init = layer.extra.get("init") if layer is not None else None
+    if isinstance(init, dict) and float(init.get("kernel_std", 1.0)) == 0.0:
+        return {index}
+    return set()
 
 
 def _kernel(

@@ -39,7 +39,7 @@ def _loss_says_learning(trace: Trace, model: ModelInfo, config: Config) -> bool:
     return has_learned(level, initial, config) and not at_chance
 
 
-@register("accuracy_not_increasing", "check")
+@register("accuracy_not_increasing", "check", reads_curve=True)
 def accuracy_not_increasing(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:
     """The per-step accuracy stays flat near chance (1/K or the majority class) over the window."""
     name = accuracy_name(trace)
@@ -93,7 +93,7 @@ def _points(trace: Trace, name: str | None) -> dict[int, tuple[int, float]]:
     return points
 
 
-@register("overfitting", "check")
+@register("overfitting", "check", reads_curve=True)
 def overfitting(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:
     """val_loss rises for ``overfit_patience`` evaluations while the training loss falls, with a large gap."""
     vals = _points(trace, "val_loss")

@@ -21,7 +21,7 @@ from deeplocalize.probes import torch_reduce as red
 from deeplocalize.probes.torch_check import NormPlan, add_norms
 from deeplocalize.probes.torch_hooks import LayerObserver, Mode, iter_tensors, record
 from deeplocalize.probes.torch_layers import LayerSlot, LayerTable
-from deeplocalize.probes.torch_record import measure
+from deeplocalize.probes.torch_record import layer_stats, measure
 from deeplocalize.trace import StepRecord
 from deeplocalize.vocabulary import Channel
 
@@ -107,7 +107,7 @@ class TorchLayerCollector:
             return None
         buffer.fetch_all()
         measured = measure([buffer])
-        stats = {(k[0].index, k[1]): v for k, v in measured.stats.items() if isinstance(k, tuple)}
+        stats = layer_stats(measured.stats)
         rec = StepRecord(step=step, stats=stats, data=measured.stats.get("data"))
         rec.all_finite = measured.finite()
         self.buffer = red.StepBuffer()

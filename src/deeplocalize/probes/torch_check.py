@@ -9,35 +9,67 @@ norms are kept per layer (WEIGHT_GRAD and WEIGHTS ``norm``), so gradient trends 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from deeplocalize.probes import torch_reduce as red
-from deeplocalize.probes.torch_layers import LayerSlot, LayerTable
+from deeplocalize.probes.torch_layers import LayerTable
 from deeplocalize.vocabulary import Channel
 
 
 @dataclass
+class NormGroup:
+    """Which record key each norm of a ``"norms"`` entry belongs to (rows of one step's layer vectors):
+    ``keys`` in order, ``group[i]`` the key of the i-th norm, ``numel`` per key."""
+
+    keys: list[tuple[int, Channel]]
+    group: np.ndarray
+    numel: np.ndarray
+
+    @classmethod
+    def of(cls, items: list[tuple[tuple[int, Channel], int]]) -> NormGroup:
+        order: dict[tuple[int, Channel], int] = {}
+        group = np.fromiter((order.setdefault(key, len(order)) for key, _ in items), dtype=np.intp,
+                            count=len(items))
+        numel = np.bincount(group, weights=[n for _, n in items], minlength=len(order))
+        return cls(list(order), group, numel)
+
+
+@dataclass
 class NormPlan:
-    """Which tensors the check reduces, worked out when the model's layers or parameters change."""
+    """Which tensors the check reduces, worked out when the model's layers or parameters change: every
+    real, dense, non-empty parameter of an indexed layer, with its record keys."""
 
     params: list[torch.Tensor]
-    grad_keys: list[tuple[LayerSlot, Channel]]
-    weight_keys: list[tuple[LayerSlot, Channel]]
+    grad_keys: list[tuple[int, Channel]]
+    weight_keys: list[tuple[int, Channel]]
+    _full: dict[tuple[bool, bool], NormGroup] = field(default_factory=dict)
 
     @classmethod
     def of(cls, table: LayerTable) -> NormPlan:
         kept = [(slot, p) for slot, p in table.parameters()
                 if not (p.is_complex() or p.is_sparse) and p.numel() and p.device.type != "meta"]
-        return cls([p for _, p in kept], [(s, Channel.WEIGHT_GRAD) for s, _ in kept],
-                   [(s, Channel.WEIGHTS) for s, _ in kept])
+        return cls([p for _, p in kept], [(s.index, Channel.WEIGHT_GRAD) for s, _ in kept],  # type: ignore[misc]
+                   [(s.index, Channel.WEIGHTS) for s, _ in kept])  # type: ignore[misc]
+
+    def group(self, items: list[tuple[tuple[int, Channel], int]], grads: bool, weights: bool) -> NormGroup:
+        """The grouping of ``items``; cached for the usual case (every gradient present)."""
+        full = len(items) == len(self.params) * (int(grads) + int(weights))
+        if not full:
+            return NormGroup.of(items)
+        cached = self._full.get((grads, weights))
+        if cached is None:
+            cached = self._full[(grads, weights)] = NormGroup.of(items)
+        return cached
 
 
 def add_norms(buffer: red.StepBuffer, plan: NormPlan, grads: bool = True, weights: bool = True) -> None:
-    """Append the gradient and/or parameter norms of ``plan`` to ``buffer`` (``"norms"`` entries)."""
+    """Append the gradient and/or parameter norms of ``plan`` to ``buffer`` (one ``"norms"`` entry per
+    device and dtype group, its ``extra`` a ``NormGroup``)."""
     tensors: list[torch.Tensor] = []
-    extra: list[tuple[tuple[LayerSlot, Channel], int]] = []
+    extra: list[tuple[tuple[int, Channel], int]] = []
     if grads:
         for p, key in zip(plan.params, plan.grad_keys, strict=True):
             g = p.grad
@@ -52,11 +84,19 @@ def add_norms(buffer: red.StepBuffer, plan: NormPlan, grads: bool = True, weight
         return
     with torch.no_grad():
         groups = red.group_norms(tensors)
+    if len(groups) == 1:
+        positions, norms = groups[0]
+        buffer.add("norms", "norms", len(norms), norms, extra=plan.group(extra, grads, weights))
+        return
     for positions, norms in groups:
-        buffer.add("norms", "norms", len(norms), norms, extra=[extra[i] for i in positions])
+        buffer.add("norms", "norms", len(norms), norms, extra=NormGroup.of([extra[i] for i in positions]))
 
 
 def add_loss(buffer: red.StepBuffer, loss: torch.Tensor) -> None:
     """A loss tensor (a scalar; several per step are averaged)."""
     value = loss.detach()
-    buffer.add("loss", "loss", 1, [value.reshape(()).float() if value.numel() == 1 else value.float().mean()])
+    if value.numel() != 1:
+        value = value.float().mean()
+    elif value.dim():
+        value = value.reshape(())
+    buffer.add("loss", "loss", 1, [value if value.dtype in (torch.float32, torch.float64) else value.float()])

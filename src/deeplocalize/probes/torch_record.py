@@ -71,21 +71,12 @@ def _obs_vector(obs: Observation, vals: np.ndarray) -> np.ndarray:
     return vec
 
 
-def _norm_vector(numel: float, sumsq: float, bad: bool) -> np.ndarray:
-    vec = summary.empty()
-    vec[summary.NUMEL] = numel
-    vec[summary.NONFINITE] = 1 if bad else 0
-    if not bad:
-        vec[summary.NORM] = math.sqrt(sumsq)
-    return vec
-
-
 def measure(buffers: Iterable[red.StepBuffer]) -> Measured:
     """Merge every entry of the (fetched) buffers by key; later buffers refine earlier ones: an exact
     count (a replay) replaces a flag, full statistics replace a norm."""
     out = Measured()
     parts: dict[Any, list[tuple[int, np.ndarray]]] = {}  # key -> [(precision, vector)]
-    norms: dict[Any, list[float]] = {}  # key -> [numel, sum of squares, any non-finite]
+    norm_rows: list[tuple[Any, np.ndarray]] = []
     for buffer in buffers:
         for entry in buffer.entries:
             vals = buffer.values(entry)
@@ -96,23 +87,63 @@ def measure(buffers: Iterable[red.StepBuffer]) -> Measured:
                 rank = {Mode.FLAGS: 0, Mode.STATS: 1, Mode.EXACT: 2}[obs.mode]
                 parts.setdefault(entry.key, []).append((rank, _obs_vector(obs, vals)))
             elif entry.kind == "norms":
-                for (key, numel), value in zip(entry.extra, vals, strict=True):
-                    acc = norms.setdefault(key, [0.0, 0.0, 0.0])
-                    acc[0] += numel
-                    if math.isfinite(value):
-                        acc[1] += float(value) ** 2
-                    else:
-                        acc[2] = 1.0
+                norm_rows.extend(_norm_rows(entry.extra, vals))
             elif entry.kind == "loss":
                 out.losses.append(float(vals[0]))
             elif entry.kind == "accuracy":
                 out.correct += float(vals[0])
                 out.counted += float(vals[1])
-    for key, acc in norms.items():
-        parts.setdefault(key, []).append((-1, _norm_vector(acc[0], acc[1], bool(acc[2]))))
+    for key, row in _combine_norms(norm_rows):
+        if key in parts:
+            parts[key].append((-1, row))
+        else:
+            out.stats[key] = row  # the usual case: nothing else measured this key this step
     for key, ranked in parts.items():
         out.stats[key] = _merge(ranked)
     return out
+
+
+def layer_stats(stats: dict[Any, np.ndarray]) -> dict[tuple[int, Any], np.ndarray]:
+    """The per-layer vectors under record keys ``(layer index, channel)`` (hooks key by the layer's slot,
+    the check by its index; layers not yet indexed and non-layer keys are left out)."""
+    out = {}
+    for key, vec in stats.items():
+        if type(key) is tuple:
+            layer = key[0]
+            if type(layer) is int:
+                out[key] = vec
+            elif layer.index is not None:
+                out[(layer.index, key[1])] = vec
+    return out
+
+
+def _norm_rows(group: Any, vals: np.ndarray) -> list[tuple[Any, np.ndarray]]:
+    """One (numel, non-finite, norm) vector per key of a ``NormGroup``, in one pass of numpy."""
+    finite = np.isfinite(vals)
+    k = len(group.keys)
+    bad = np.bincount(group.group, weights=~finite, minlength=k) > 0
+    sumsq = np.bincount(group.group, weights=np.where(finite, vals, 0.0) ** 2, minlength=k)
+    block = np.full((k, summary.N_STATS), np.nan)
+    block[:, summary.NUMEL] = group.numel
+    block[:, summary.NONFINITE] = bad
+    block[:, summary.NORM] = np.where(bad, np.nan, np.sqrt(sumsq))
+    return list(zip(group.keys, block, strict=True))
+
+
+def _combine_norms(rows: list[tuple[Any, np.ndarray]]) -> list[tuple[Any, np.ndarray]]:
+    """Rows of the same key from several device/dtype groups merged (sizes add, norms in quadrature)."""
+    seen: dict[Any, np.ndarray] = {}
+    for key, row in rows:
+        old = seen.get(key)
+        if old is None:
+            seen[key] = row
+        else:
+            merged = old.copy()
+            merged[summary.NUMEL] += row[summary.NUMEL]
+            merged[summary.NONFINITE] = max(old[summary.NONFINITE], row[summary.NONFINITE])
+            merged[summary.NORM] = math.hypot(old[summary.NORM], row[summary.NORM])
+            seen[key] = merged
+    return list(seen.items())
 
 
 def _merge(ranked: list[tuple[int, np.ndarray]]) -> np.ndarray:

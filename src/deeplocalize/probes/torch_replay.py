@@ -43,6 +43,8 @@ class ForwardCall:
     devices: list[int]
     #: position in ``iter_tensors(output)`` -> the gradient that output received (None: not kept)
     grads: dict[int, torch.Tensor | None] = field(default_factory=dict)
+    #: the call's floating outputs, held for the step (alive until the backward anyway)
+    outputs: list[torch.Tensor] = field(default_factory=list)
 
 
 def cuda_devices(*objs: Any) -> list[int]:

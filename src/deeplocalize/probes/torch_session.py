@@ -79,6 +79,7 @@ class TorchSession:
         self._losses: list[torch.Tensor] = []
         self._last: ModelUnit | None = None  # the unit whose model ran forward last
         self._outputs: dict[Any, ModelUnit] = {}  # autograd node of a model output -> its unit
+        self._loss_owner: ModelUnit | None = None  # the unit whose output the last loss received
         self._ever_stepped = False
         self._backwards = 0
         self._discover_handle: Any = None
@@ -167,6 +168,9 @@ class TorchSession:
     def _add_unit(self, root: nn.Module, prefix: str) -> ModelUnit:
         monitor = self.monitor if not self.units else self.monitor.spawn()
         name = prefix.rstrip(".") or type(compat.eager_module(root)).__name__
+        taken = {u.name for u in self.units}
+        if name in taken:  # two models of one class: "Sequential", "Sequential_2"
+            name = next(f"{name}_{k}" for k in range(2, len(taken) + 3) if f"{name}_{k}" not in taken)
         unit = ModelUnit(root, name, monitor, prefix=prefix)
         unit.notify_output = self.note_output
         self.units.append(unit)
@@ -297,6 +301,7 @@ class TorchSession:
         if not isinstance(target, torch.Tensor):
             return
         unit = self._owner(pred) if isinstance(pred, torch.Tensor) else self._last
+        self._loss_owner = unit
         if unit is not None:
             if unit.loss_info is None:  # the first loss call: a loss module's class names it better
                 name = compat.calling_loss_module(depth=4) or name
@@ -377,6 +382,13 @@ class TorchSession:
         if unit is None:
             self._losses.clear()
             return
+        owner, self._loss_owner = self._loss_owner, None
+        if owner is not None and owner is not unit and not (unit.adversarial and owner.adversarial):
+            # trained on a loss of another model's output (a GAN's generator through the discriminator):
+            # both losses are adversarial, neither is meant to go down
+            unit.adversarial = owner.adversarial = True
+            unit.facts_changed()
+            owner.facts_changed()
         state = unit.state
         if state is not None and id(opt) in state.stepped:
             self._end(unit)  # the same optimizer again: the previous step is over

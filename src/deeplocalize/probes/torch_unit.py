@@ -25,7 +25,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from deeplocalize import summary
 from deeplocalize.cadence import Cadence
 from deeplocalize.compat import CompatError
 from deeplocalize.compat import torch as compat
@@ -36,7 +35,7 @@ from deeplocalize.probes import torch_reduce as red
 from deeplocalize.probes.torch_check import NormPlan, add_loss, add_norms
 from deeplocalize.probes.torch_hooks import LayerObserver, Mode, iter_tensors, record
 from deeplocalize.probes.torch_layers import LayerSlot, LayerTable
-from deeplocalize.probes.torch_record import Measured, measure
+from deeplocalize.probes.torch_record import Measured, layer_stats, measure
 from deeplocalize.probes.torch_replay import ForwardCall, GradKeeper, cuda_devices, replay
 from deeplocalize.trace import StepRecord
 from deeplocalize.vocabulary import Channel
@@ -60,6 +59,7 @@ class StepState:
     snapshot: list[tuple[tuple[LayerSlot, Channel], torch.Tensor, torch.Tensor]] | None = None
     stepped: set[int] = field(default_factory=set)
     checked: Measured | None = None
+    checked_entries: int = 0  # entries of ``buffer`` the check read
     replay: red.StepBuffer | None = None
     replay_outcome: str | None = None  # "reproduced" | "outside_model" | "not_reproduced"
     emitted: bool = False
@@ -98,6 +98,8 @@ class ModelUnit:
             root.register_forward_hook(self._on_output),
         ]
         self.replaying = False
+        #: trained against another model (a GAN): its loss is not meant to go down (see the session)
+        self.adversarial = False
         self.boundary_pending = False  # a backward without optimizer step ended the step (next forward)
         #: called with (unit, output) after each training forward (the session finds loss owners with it)
         self.notify_output: Callable[[ModelUnit, Any], None] | None = None
@@ -110,6 +112,10 @@ class ModelUnit:
 
     def owns(self, param: torch.Tensor) -> bool:
         return self.table.owner(param) is not None or any(p is param for p in self.eager.parameters())
+
+    def facts_changed(self) -> None:
+        """The model facts must be sent again with the next record."""
+        self._facts_dirty = True
 
     def close_hooks(self) -> None:
         for handle in self._handles:
@@ -196,10 +202,10 @@ class ModelUnit:
         try:
             state = self.state
             if state is not None and state.calls:
-                state.keeper.watch(state.calls[-1], output)
-                for t in iter_tensors(output):  # one flag per output: did the real forward make a NaN?
-                    if t.is_floating_point():
-                        record(state.buffer, "model_output", t, Mode.FLAGS)
+                call = state.calls[-1]
+                state.keeper.watch(call, output)
+                # held for the step: on a faulty step, did the real forward make the NaN? (no pass otherwise)
+                call.outputs = [t for t in iter_tensors(output) if t.is_floating_point()]
             if self.notify_output is not None:
                 self.notify_output(self, output)
         except Exception as exc:
@@ -262,6 +268,7 @@ class ModelUnit:
             add_norms(state.buffer, self._plan)
         state.buffer.fetch_all()
         state.checked = measure([state.buffer])
+        state.checked_entries = len(state.buffer.entries)
         if not state.checked.finite():
             self._replay(state)
             self._emit_now(state)
@@ -300,6 +307,7 @@ class ModelUnit:
             if len(self.monitor.findings) > self._findings_seen:
                 self._findings_seen = len(self.monitor.findings)
                 self.cadence.densify(state.step)
+            self.monitor.check_gap = self.cadence.check_gap()
         except Exception as exc:
             self.error("step end", exc)
         if not last:
@@ -363,10 +371,10 @@ class ModelUnit:
             state.replay = buffer
             checked = state.checked
             loss_bad = any(not math.isfinite(v) for v in (checked.losses if checked else []))
-            output = checked.stats.get("model_output") if checked is not None else None
+            output_bad = any(not bool(torch.isfinite(t).all()) for call in state.calls for t in call.outputs)
             if not measure([buffer]).finite():
                 state.replay_outcome = "reproduced"
-            elif output is not None and not summary.is_finite(output):
+            elif output_bad:
                 state.replay_outcome = "not_reproduced"  # the real forward made it, its replay did not
                 self.flag_until = state.step + FLAG_STEPS  # a transient fault? flags on the next steps
             elif result.outside or loss_bad:
@@ -386,13 +394,17 @@ class ModelUnit:
 
     # ------------------------------------------------------------------ records
     def _emit(self, state: StepState, buffers: list[red.StepBuffer], replayed: red.StepBuffer | None) -> None:
-        measured = measure([*buffers, *([replayed] if replayed is not None else [])])
+        if state.checked is not None and replayed is None and not any(b.entries for b in buffers[1:]) and len(
+                buffers[0].entries) == state.checked_entries:
+            measured = state.checked  # an ordinary step: nothing was added since the check read it
+        else:
+            measured = measure([*buffers, *([replayed] if replayed is not None else [])])
         record_ = self._record(state, measured, replayed is not None)
         if self._facts_dirty:
             self._facts_dirty = False
             self.monitor.set_model(self.model_info())
         routine = (not state.stats and record_.all_finite and not state.emitted
-                   and state.step % max(1, self.monitor.config.check_every) != 0)
+                   and state.step % self.monitor.check_gap != 0)
         if routine:  # clean, no statistics, no trend check due: cannot produce a finding; held back
             if not self._held:
                 self._held_since = time.monotonic()
@@ -409,11 +421,7 @@ class ModelUnit:
             self.monitor.record(rec)
 
     def _record(self, state: StepState, measured: Measured, replayed: bool) -> StepRecord:
-        stats: dict[tuple[int, Channel], Any] = {}
-        for key, vec in measured.stats.items():
-            if isinstance(key, tuple) and key[0].index is not None:
-                stats[(key[0].index, key[1])] = vec
-        measured.stats.pop("model_output", None)  # for the replay's verdict only
+        stats = layer_stats(measured.stats)
         rec = StepRecord(step=state.step, loss=measured.loss, lr=self._lr(), stats=stats,
                          data=measured.stats.get("data"), target=measured.stats.get("target"))
         if measured.accuracy is not None:
@@ -447,4 +455,6 @@ class ModelUnit:
         if self.output_facts is not None:
             info.extra["output_values"] = self.output_facts
         info.extra["model"] = self.name
+        if self.adversarial:
+            info.extra["adversarial"] = True
         return info

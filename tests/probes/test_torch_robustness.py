@@ -1,0 +1,207 @@
+"""Messy real scripts: several models, a GAN, a replaced layer, compiled models, an augmentation module, a
+long run with an lr schedule. Healthy set-ups end healthy and are never stopped."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+torch = pytest.importorskip("torch")
+import torch.nn.functional as F  # noqa: E402, N812
+from torch import nn  # noqa: E402
+
+import deeplocalize as dl  # noqa: E402
+from deeplocalize.monitor import Monitor  # noqa: E402
+from deeplocalize.probes.torch import instrument  # noqa: E402
+from deeplocalize.vocabulary import Verdict  # noqa: E402
+
+
+def _blobs(n: int = 256, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 3, (n,), generator=g)
+    x = torch.randn(n, 8, generator=g) * 0.5
+    x[torch.arange(n), y] += 2.0
+    return x, y
+
+
+def _instrumented(train: object, config: dl.Config | None = None) -> tuple[Monitor, object]:
+    """Run ``train()`` as ``deeplocalize run`` would (global instrumentation, policy stop)."""
+    monitor = Monitor("torch", config or dl.Config(), on_fault="stop")
+    with instrument(monitor):
+        result = train()  # type: ignore[operator]
+    return monitor, result
+
+
+def _healthy(diagnosis: dl.Diagnosis) -> None:
+    assert diagnosis.verdict == Verdict.HEALTHY, [f.message for f in diagnosis.findings]
+    assert not diagnosis.stopped_early and diagnosis.tool_errors == []
+
+
+def test_a_gan_with_two_optimizers_gets_one_diagnosis_per_model_and_is_never_stopped() -> None:
+    torch.manual_seed(0)
+    gen = nn.Sequential(nn.Linear(4, 32), nn.ReLU(), nn.Linear(32, 2))
+    disc = nn.Sequential(nn.Linear(2, 32), nn.LeakyReLU(0.2), nn.Linear(32, 1))
+
+    def train() -> int:
+        opt_g = torch.optim.Adam(gen.parameters(), lr=1e-3, betas=(0.5, 0.999))
+        opt_d = torch.optim.Adam(disc.parameters(), lr=1e-3, betas=(0.5, 0.999))
+        steps = 0
+        for _ in range(300):
+            real = torch.randn(64, 2) * 0.3 + torch.tensor([2.0, -1.0])
+            fake = gen(torch.randn(64, 4))
+            opt_d.zero_grad()
+            loss_d = (F.binary_cross_entropy_with_logits(disc(real), torch.ones(64, 1))
+                      + F.binary_cross_entropy_with_logits(disc(fake.detach()), torch.zeros(64, 1)))
+            loss_d.backward()
+            opt_d.step()
+            opt_g.zero_grad()
+            F.binary_cross_entropy_with_logits(disc(fake), torch.ones(64, 1)).backward()
+            opt_g.step()
+            steps += 1
+        return steps
+
+    monitor, steps = _instrumented(train)
+    diagnosis = monitor.finish(completed=True)
+    assert steps == 300
+    assert len(diagnosis.models) == 2 and {d.steps_observed for d in diagnosis.models} == {300}
+    for model_diagnosis in diagnosis.models:
+        _healthy(model_diagnosis)
+    # each optimizer's loss is its own series: the discriminator's starts near 2 ln 2, the generator's not
+    first_losses = sorted(m.trace.loss()[0] for m in (monitor, *monitor.siblings))
+    assert len(first_losses) == 2 and abs(first_losses[1] - 2 * math.log(2)) < 0.5
+    assert [[layer.name for layer in d.layers] for d in diagnosis.models] != [[], []]
+
+
+def test_two_models_trained_one_after_the_other_are_both_diagnosed() -> None:
+    x, y = _blobs()
+
+    def fit(model: nn.Module, steps: int) -> None:
+        opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+        for i in range(steps):
+            xb, yb = x[(i * 32) % 256:(i * 32) % 256 + 32], y[(i * 32) % 256:(i * 32) % 256 + 32]
+            opt.zero_grad()
+            F.cross_entropy(model(xb), yb).backward()
+            opt.step()
+
+    def train() -> None:
+        torch.manual_seed(0)
+        fit(nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3)), 150)
+        fit(nn.Sequential(nn.Linear(8, 32), nn.Tanh(), nn.Linear(32, 32), nn.Tanh(), nn.Linear(32, 3)), 200)
+
+    monitor, _ = _instrumented(train)
+    diagnosis = monitor.finish(completed=True)
+    assert [d.steps_observed for d in diagnosis.models] == [150, 200]
+    assert [len(d.layers) for d in diagnosis.models] == [3, 5]
+    for model_diagnosis in diagnosis.models:
+        _healthy(model_diagnosis)
+    as_json = diagnosis.to_dict()
+    # a single-model reader still works
+    assert as_json["verdict"] == "healthy" and len(as_json["models"]) == 2
+
+
+def test_a_layer_replaced_mid_run_starts_a_new_history() -> None:
+    x, y = _blobs()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+    config = dl.Config(stats_every=5)
+    with dl.watch(model, store=False, config=config) as run:
+        opt = torch.optim.SGD(model.parameters(), lr=0.05)
+        for i in range(200):
+            if i == 100:  # a new head, and an optimizer over the new parameters
+                model[2] = nn.Linear(16, 3)
+                opt = torch.optim.SGD(model.parameters(), lr=0.05)
+            opt.zero_grad()
+            F.cross_entropy(model(x[:64]), y[:64]).backward()
+            opt.step()
+    _healthy(run.diagnosis)
+    names = [layer.name for layer in run.monitor.model.layers]
+    assert names.count("2") == 1 and len(run.monitor.model.layers) == 3
+    indices = [layer.index for layer in run.monitor.model.layers]
+    assert max(indices) == 3  # the new head got a new index (its own history); the old one is gone
+
+
+def test_an_augmentation_module_before_the_model_is_not_its_first_layer() -> None:
+    x, y = _blobs()
+
+    class Jitter(nn.Module):
+        def forward(self, t: torch.Tensor) -> torch.Tensor:
+            return t + 0.01 * torch.randn_like(t)
+
+    def train() -> None:
+        torch.manual_seed(0)
+        augment = Jitter()
+        model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+        opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+        for _ in range(120):
+            xb = augment(x[:48].unsqueeze(0)).squeeze(0)  # a different shape: must not be read as the batch
+            opt.zero_grad()
+            F.cross_entropy(model(xb), y[:48]).backward()
+            opt.step()
+
+    monitor, _ = _instrumented(train)
+    diagnosis = monitor.finish(completed=True)
+    _healthy(diagnosis)
+    assert [layer.type for layer in diagnosis.layers] == ["Linear", "ReLU", "Linear"]
+    assert monitor.model.batch_size == 48 and monitor.model.data.x_shape == (48, 8)
+
+
+@pytest.mark.parametrize("backend", ["eager", "inductor"])
+def test_a_compiled_model_trains_unchanged_and_statistics_run_the_eager_module(backend: str) -> None:
+    x, y = _blobs()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+    compiled = torch.compile(model, backend=backend)
+    torch._dynamo.utils.counters.clear()
+
+    def train() -> None:
+        opt = torch.optim.SGD(model.parameters(), lr=0.05)
+        for i in range(90):
+            opt.zero_grad()
+            rows = slice((i % 4) * 64, (i % 4) * 64 + 64)
+            F.cross_entropy(compiled(x[rows]), y[rows]).backward()
+            opt.step()
+
+    monitor, _ = _instrumented(train, dl.Config(stats_every=10))
+    diagnosis = monitor.finish(completed=True)
+    _healthy(diagnosis)
+    assert diagnosis.steps_observed == 90 and [layer.name for layer in diagnosis.layers] == ["0", "1", "2"]
+    outputs = monitor.trace.series(0, dl.vocabulary.Channel.OUTPUT, "std")
+    assert (outputs == outputs).sum() >= 5  # per-layer statistics on the statistics steps
+    frames = torch._dynamo.utils.counters["stats"]["unique_graphs"]
+    assert frames <= 2  # compiled once (and maybe once more for a new batch shape), not per step
+    torch._dynamo.reset()
+
+
+def test_dl_watch_of_a_model_called_through_its_compiled_wrapper() -> None:
+    x, y = _blobs()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+    compiled = torch.compile(model, backend="eager")
+    with dl.watch(model, store=False, config=dl.Config(stats_every=10)) as run:
+        opt = torch.optim.SGD(model.parameters(), lr=0.05)
+        for _ in range(60):
+            opt.zero_grad()
+            F.cross_entropy(compiled(x[:64]), y[:64]).backward()
+            opt.step()
+    assert run.diagnosis.tool_errors == [] and run.monitor.trace.steps_observed == 60
+    torch._dynamo.reset()
+
+
+def test_twenty_thousand_healthy_steps_with_warmup_and_cosine_decay_stay_healthy() -> None:
+    x, y = _blobs(512)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    total, warmup = 20_000, 500
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+    with dl.watch(model, opt, store=False) as run:
+        for i in range(total):
+            j = (i * 64) % 512
+            opt.zero_grad()
+            F.cross_entropy(model(x[j:j + 64]), y[j:j + 64]).backward()
+            opt.step()
+            sched.step()
+    _healthy(run.diagnosis)
+    assert run.monitor.trace.steps_observed == total
