@@ -73,6 +73,32 @@ def test_a_warning_with_a_failure_it_explains_is_a_fault_and_its_cause_says_so()
     assert not any(1 in c.findings for c in causes)  # only faults vote
 
 
+def _early_stall(symptom: Symptom = Symptom.LOSS_NOT_DECREASING) -> Finding:
+    stall = finding(symptom, 80, severity=Severity.WARNING)
+    stall.evidence["provisional"] = True
+    return stall
+
+
+def test_an_early_stall_alone_is_a_warning_a_plateau_may_end() -> None:
+    findings = resolve([_early_stall(), _early_stall(Symptom.ACCURACY_NOT_INCREASING)])
+    assert [f.severity for f in findings] == [Severity.WARNING, Severity.WARNING]
+    assert diagnose(findings, trace_of(100), MODEL, CFG)[0] == Verdict.HEALTHY
+
+
+def test_an_early_stall_with_a_warning_that_explains_it_makes_both_faults() -> None:
+    unscaled = finding(Symptom.UNNORMALIZED_INPUT, 1, severity=None, phase=Phase.DATA)
+    overfit = finding(Symptom.OVERFITTING, 60, severity=None, phase=Phase.METRIC)  # explains no stall
+    findings = resolve([unscaled, _early_stall()])
+    assert [f.severity for f in findings] == [Severity.FAULT, Severity.FAULT]
+    assert findings[0].explains == ("loss_not_decreasing",)
+    assert [f.severity for f in resolve([overfit, _early_stall()])] == [Severity.WARNING, Severity.WARNING]
+
+
+def test_an_early_stall_in_a_run_with_another_fault_is_part_of_it() -> None:
+    dead = finding(Symptom.DEAD_UNITS, 20, 0, phase=Phase.FORWARD)
+    assert [f.severity for f in resolve([dead, _early_stall()])] == [Severity.FAULT, Severity.FAULT]
+
+
 def test_a_short_run_with_warnings_only_is_inconclusive() -> None:
     warnings = resolve([finding(Symptom.UNNORMALIZED_INPUT, severity=None, phase=Phase.DATA)])
     assert diagnose(warnings, trace_of(5), MODEL, CFG)[0] == Verdict.INCONCLUSIVE

@@ -198,6 +198,16 @@ class Config:
     short_max_rel_decrease: float = 0.1
     #: slow_convergence: fewest finite losses before judging (steps). Issue 4: within 200 steps.
     slow_min_steps: int = 100
+    #: A stall (loss flat at chance or not learning, accuracy flat, slow convergence) judged before the run
+    #: ended and before this step is provisional (``severity.py``): a warning unless another finding makes
+    #: the run faulty or explains it. Healthy runs often sit on a plateau before they learn: in the real-world
+    #: calibration half a ResNet at lr 2e-4 fell 1.6% in its first 100 steps and a BERT sat at chance for
+    #: 80 steps; both then learned. Own choice (steps).
+    provisional_steps: int = 500
+    #: loss_not_decreasing: after curve_min_steps, a loss (median of the last third of the window) above
+    #: this multiple of the chance level (what a constant prediction scores) does worse than ignoring the
+    #: input. Own choice: a healthy run passes below its chance level within its first few dozen steps.
+    worse_than_chance_factor: float = 3.0
     #: narrow_bottleneck: with a hidden layer of a single unit before an output of >= 3 units, a loss still
     #: above this fraction of its initial level after slow_min_steps is slow convergence caused by that
     #: layer (fraction). Calibrated on the bug zoo + healthy suite together.
@@ -285,7 +295,7 @@ class Config:
         "tensor_min_points", "tensor_min_points_sparse",
         "accum_min_steps", "accum_min_points", "recurrent_min_points", "unchanged_steps",
         "unchanged_steps_sparse", "curve_window", "curve_min_steps", "loss_constant_steps", "short_min_steps",
-        "slow_min_steps", "acc_min_steps", "overfit_min_evals",
+        "slow_min_steps", "provisional_steps", "acc_min_steps", "overfit_min_evals",
     })
     #: Values in [0, 1]: fractions, accuracy units, cause weights and discount factors (a name ending in
     #: "_frac" is one without being listed). Every other number must be >= 0; NaN never (+inf turns a

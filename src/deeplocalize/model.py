@@ -102,6 +102,10 @@ class DataInfo:
     x_is_float: bool = True
     y_shape: tuple[int, ...] | None = None
     y_min: float | None = None
+    y_std: float | None = None  # of the first batch's targets (the chance level of a squared loss)
+    #: entropy (nats) of the first batch's class labels, Miller-Madow corrected: the loss of a classifier
+    #: that ignores its input and predicts the class frequencies
+    y_prior_entropy: float | None = None
     y_max: float | None = None
     y_is_integer: bool | None = None  # every label an integer value
     y_is_one_hot: bool | None = None  # rows of 0/1 summing to 1

@@ -19,9 +19,9 @@ from deeplocalize.detectors import Detector, load_all
 from deeplocalize.diagnosis import Diagnosis, Finding
 from deeplocalize.errors import StoreError
 from deeplocalize.model import ModelInfo
-from deeplocalize.severity import any_fault, resolve
+from deeplocalize.severity import any_fault, base_severity, resolve
 from deeplocalize.trace import StepRecord, Trace
-from deeplocalize.vocabulary import OnFault, Phase, Verdict
+from deeplocalize.vocabulary import OnFault, Phase, Severity, Verdict
 
 
 class RunRecorder(Protocol):
@@ -134,11 +134,15 @@ class Monitor:
                 self._add(finding)
 
     def _add(self, finding: Finding) -> None:
+        """Keep the earliest finding per key; a warning that the same detector later judges a fault (more
+        evidence) becomes that fault, from the later check on."""
         old = self._findings.get(finding.key)
         if old is None:
             self._findings[finding.key] = finding
         elif finding.step < old.step:
             finding.detected_at = old.detected_at
+            self._findings[finding.key] = finding
+        elif base_severity(finding) == Severity.FAULT and base_severity(old) == Severity.WARNING:
             self._findings[finding.key] = finding
 
     @property

@@ -11,7 +11,12 @@ The verdict is faulty only when a fault exists. A warning becomes a fault when a
 observed in the same run (``EXPLAINS``); it then says which (``Finding.explains``), and so does its fix.
 
 A detector may set a finding's severity itself (e.g. exploding gradients with the loss hurt are a fault,
-without it a warning); otherwise ``DEFAULT`` decides. numpy-free, stdlib only.
+without it a warning); otherwise ``DEFAULT`` decides.
+
+A **provisional** failure (``evidence["provisional"]``: a stall or slow start judged early in a run that
+has not ended, see ``Config.provisional_steps``) is a warning on its own: healthy runs often sit on a
+plateau for a while before they learn. It is a fault when the run has another fault, or a warning that
+explains it (which then becomes a fault too). numpy-free, stdlib only.
 """
 
 from __future__ import annotations
@@ -87,24 +92,34 @@ def base_severity(finding: Finding) -> Severity:
     return DEFAULT.get(Symptom(finding.symptom), _F)
 
 
+def is_provisional(finding: Finding) -> bool:
+    return finding.evidence.get("provisional") is True
+
+
 def resolve(findings: list[Finding]) -> list[Finding]:
     """Copies of ``findings`` with their effective severity (same order).
 
-    A warning is escalated to a fault when a fault finding of a symptom it explains exists; the copy lists
-    those symptoms in ``explains``.
+    A warning is escalated to a fault when a failure it explains was observed (a fault, or a provisional
+    one); the copy lists those symptoms in ``explains``. A provisional failure is a fault when any other
+    finding is (after that escalation).
     """
-    failures = {Symptom(f.symptom) for f in findings
-                if base_severity(f) == _F and Symptom(f.symptom) in FAILURES}
-    out = []
+    failures = {Symptom(f.symptom) for f in findings if Symptom(f.symptom) in FAILURES
+                and (base_severity(f) == _F or is_provisional(f))}
+    resolved: list[Finding | None] = []
     for finding in findings:
+        if is_provisional(finding):
+            resolved.append(None)
+            continue
         severity = base_severity(finding)
         explains: tuple[str, ...] = ()
         if severity == _W:
             seen = sorted(str(s) for s in EXPLAINS.get(Symptom(finding.symptom), frozenset()) & failures)
             if seen:
                 severity, explains = _F, tuple(seen)
-        out.append(dataclasses.replace(finding, severity=severity, explains=explains))
-    return out
+        resolved.append(dataclasses.replace(finding, severity=severity, explains=explains))
+    firm_fault = any(f is not None and f.severity == _F for f in resolved)
+    return [f if f is not None else dataclasses.replace(finding, severity=_F if firm_fault else _W)
+            for f, finding in zip(resolved, findings, strict=True)]
 
 
 def any_fault(findings: list[Finding]) -> bool:

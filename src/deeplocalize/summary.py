@@ -126,3 +126,15 @@ def is_finite(vec: np.ndarray) -> bool:
 def as_dict(vec: np.ndarray) -> dict[str, float | None]:
     """A JSON-friendly view of a summary vector (NaN becomes None)."""
     return {name: (None if math.isnan(float(v)) else float(v)) for name, v in zip(STATS, vec, strict=True)}
+
+
+def prior_entropy(counts: np.ndarray) -> float | None:
+    """Entropy (nats) of a label distribution from its class counts, with the Miller-Madow correction
+    (+ (classes seen - 1) / 2n) for the bias of a finite sample; None without labels."""
+    counts = np.asarray(counts, dtype=np.float64)
+    counts = counts[counts > 0]
+    n = float(counts.sum())
+    if n <= 0:
+        return None
+    p = counts / n
+    return float(-(p * np.log(p)).sum() + (len(counts) - 1) / (2 * n))

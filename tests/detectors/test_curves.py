@@ -9,9 +9,9 @@ import numpy as np
 from deeplocalize import summary
 from deeplocalize.config import Config
 from deeplocalize.detectors.curves import loss_not_decreasing, oscillating_loss, slow_convergence
-from deeplocalize.model import LayerInfo, LossInfo, ModelInfo, OptimizerInfo
+from deeplocalize.model import DataInfo, LayerInfo, LossInfo, ModelInfo, OptimizerInfo
 from deeplocalize.trace import StepRecord, Trace
-from deeplocalize.vocabulary import Category, Phase, Symptom
+from deeplocalize.vocabulary import Category, Phase, Severity, Symptom
 
 CFG = Config()
 #: The detector logic on 50-60-step traces: the default minimum (curve_min_steps) is calibrated separately.
@@ -83,6 +83,17 @@ def test_stuck_at_chance_fires_at_step_50_from_step_1() -> None:
     assert f.causes[0].category == Category.LEARNING_RATE
 
 
+def test_a_stall_judged_early_is_provisional_and_firm_once_the_run_has_ended() -> None:
+    trace = make_trace(STUCK[:50])
+    early = loss_not_decreasing(trace, classifier(), CFG50)[0]
+    assert early.evidence.get("provisional") is True and early.severity == Severity.WARNING
+    trace.completed = True
+    ended = loss_not_decreasing(trace, classifier(), CFG50)[0]
+    assert "provisional" not in ended.evidence and ended.severity is None  # the symptom's default: a fault
+    late = loss_not_decreasing(make_trace(STUCK[:50]), classifier(), CFG50.replace(provisional_steps=50))[0]
+    assert "provisional" not in late.evidence
+
+
 def test_not_enough_steps_no_finding() -> None:
     assert loss_not_decreasing(make_trace(STUCK[:40]), classifier(), CFG) == []
 
@@ -123,6 +134,42 @@ def test_noisy_but_slowly_decreasing_small_batch_is_not_flat() -> None:
 def test_warmup_defers_the_verdict() -> None:
     lrs = list(np.linspace(1e-5, 1e-3, 60))
     assert loss_not_decreasing(make_trace(STUCK, lr=lrs), classifier(), CFG) == []
+
+
+def test_a_decay_after_the_warmup_no_longer_defers_the_verdict() -> None:
+    lrs = list(np.linspace(1e-4, 1e-3, 10)) + list(np.linspace(1e-3, 1e-4, 50))  # warm-up, then decay
+    assert loss_not_decreasing(make_trace(STUCK, lr=lrs), classifier(), CFG50) != []
+
+
+def test_a_loss_at_the_class_prior_entropy_is_at_chance() -> None:
+    """Imbalanced classes (or a language model's unigram distribution): a model that ignores its input
+    scores the entropy of the class frequencies, below log K; sitting there is not learning."""
+    prior = 1.6
+    model = classifier()
+    model.data = DataInfo(y_prior_entropy=prior, n_classes=10)
+    stuck_at_prior = prior + np.random.default_rng(2).normal(0, 0.03, 60)
+    found = loss_not_decreasing(make_trace(stuck_at_prior), model, CFG50)
+    assert len(found) == 1 and found[0].evidence["at_chance"] is True
+    assert found[0].evidence["chance_level"] == prior
+
+
+def _plain_regressor(y_std: float) -> ModelInfo:
+    model = regressor()
+    model.data = DataInfo(y_std=y_std)
+    model.extra["loss_plain"] = True
+    return model
+
+
+def test_a_loss_that_falls_yet_stays_far_above_a_constant_prediction_is_not_learning() -> None:
+    """A wide & deep regressor fed a raw input: the MSE falls from 2.7e5 but stays far above var(y)."""
+    losses = np.geomspace(2.7e5, 40.0, 80) + np.random.default_rng(3).normal(0, 1.0, 80)
+    found = loss_not_decreasing(make_trace(losses, lr=1e-3), _plain_regressor(1.1), CFG)
+    assert len(found) == 1 and found[0].evidence["worse_than_chance"] > 3
+    healthy = 1.3 * np.exp(-np.arange(80) / 20) + 0.3
+    assert loss_not_decreasing(make_trace(healthy, lr=1e-3), _plain_regressor(1.1), CFG) == []
+    unplain = _plain_regressor(1.1)
+    del unplain.extra["loss_plain"]  # a loss with terms of its own (a KL, a regularizer): not judged
+    assert loss_not_decreasing(make_trace(losses, lr=1e-3), unplain, CFG) == []
 
 
 def test_regression_stuck_at_target_variance() -> None:

@@ -64,6 +64,12 @@ def test_autotrainer_ratio_rule_and_the_tiny_absolute_rule() -> None:
     assert vanishing_gradient(grads(first=1e-3, last=1.0), INFO, Config()) == []  # first norm not small
 
 
+def test_a_zero_gradient_at_the_output_itself_is_not_vanishing_along_the_depth() -> None:
+    """A saturated softmax whose probabilities the loss clips (loss -log(1e-7) = 16.1) sends no gradient
+    at all: nothing vanished between layers, so no layer is blamed for it."""
+    assert vanishing_gradient(grads(first=1e-12, last=1e-12, middle=1e-12, loss=16.1), INFO, Config()) == []
+
+
 def test_small_gradients_of_a_converged_model_are_not_vanishing() -> None:
     assert vanishing_gradient(grads(first=1e-9, last=1e-8, middle=1e-9, loss=1e-5), INFO, Config()) == []
 

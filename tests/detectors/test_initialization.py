@@ -82,3 +82,24 @@ def test_activation_variance_drifting_per_layer() -> None:
     (f,) = relu_model([1.0, 1e-2, 1e-4, 1e-6])  # 100x shrink per layer
     assert f.evidence["rule"] == "variance_drift" and f.phase == Phase.FORWARD
     assert relu_model([1.0, 1 / 6, 1 / 36, 1 / 216]) == []  # PyTorch default init: ~6x per layer
+
+
+def _transformer_init(proj_std: float) -> list[str]:
+    """A tiny GPT (n_embd 64, 4 blocks) as read before the first update: N(0, 0.02) kernels, and each
+    block's residual projection at ``proj_std``."""
+    layers, k = [], 0
+    for block in range(4):
+        for name, std in (("attn.c_attn", 0.02), ("attn.c_proj", proj_std), ("mlp.c_fc", 0.02),
+                          ("mlp.c_proj", proj_std)):
+            info = layer(k, f"h.{block}.{name}", "Linear", units=64, params=64 * 65)
+            info.extra["init"] = {"kernel_std": std, "kernel_mean": 0.0, "fan_in": 64, "fan_out": 64}
+            layers.append(info)
+            k += 1
+    layers.append(layer(k, "lm_head", "Linear", units=65, params=64 * 65))
+    trace = trace_of([StepRecord(step=1, loss=4.2)])
+    return [f.layer.name for f in poor_initialization(trace, model(layers), Config())]
+
+
+def test_gpt2_residual_scaling_is_a_deliberate_scheme() -> None:
+    assert _transformer_init(0.02 / math.sqrt(2 * 4)) == []  # nanoGPT / minGPT: 0.02 / sqrt(2 n_layer)
+    assert "h.0.attn.c_proj" in _transformer_init(0.0005)  # 40x below N(0, 0.02): not that scheme

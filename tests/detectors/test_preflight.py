@@ -427,3 +427,66 @@ def test_categorical_crossentropy_on_multi_hot_targets() -> None:
     f = only(run(model), MISMATCH)
     assert f.layer.name == "dense" and top(f).category == Category.LOSS  # sigmoid and BCE both needed
     assert any(c.category == Category.ACTIVATION and c.layer.name == "dense" for c in f.causes)
+
+
+# ---------------------------------------------------------------- weak spots seen on real programs
+def test_class_indices_fed_to_a_one_unit_binary_head_ask_for_a_multiclass_head() -> None:
+    """Iris labels 0..2 with a one-unit output and binary cross-entropy: the fix is a 3-unit output with a
+    multiclass loss, not 're-map the labels to 0/1'."""
+    model = net(linear(0, "fc", 16, "relu"), linear(1, "out", 1), loss="binary_crossentropy",
+                expects="logits", framework="keras", y_is_integer=True, y_min=0.0, y_max=2.0)
+    f = only(run(model), RANGE)
+    assert f.layer is not None and f.layer.name == "out"
+    assert [c.category for c in f.causes] == [Category.LOSS, Category.ARCHITECTURE]
+    assert "sparse_categorical_crossentropy" in f.causes[0].fix and "3 units" in f.causes[1].fix
+
+
+def test_softmax_on_a_hidden_layer_is_a_warning_at_that_layer() -> None:
+    model = net(linear(0, "dense", 10, "softmax", "Dense"), linear(1, "dense_1", 10, "softmax", "Dense"),
+                loss="categorical_crossentropy", expects="probabilities", framework="keras",
+                y_is_one_hot=True)
+    f = only(run(model), Symptom.SATURATED_ACTIVATION)
+    assert f.layer.name == "dense" and f.severity == "warning" and f.causes[0].category == Category.ACTIVATION
+
+
+def test_softmax_heads_of_a_multi_output_model_are_not_hidden() -> None:
+    first_head = linear(1, "head_a", 4, "softmax", "Dense")
+    first_head.extra["model_output"] = True
+    second_head = linear(2, "head_b", 1, "linear", "Dense")
+    model = net(linear(0, "dense", 16, "relu", "Dense"), first_head, second_head, loss="mse",
+                expects="values", framework="keras", y_min=-1.0, y_max=1.0)
+    assert all(f.symptom != Symptom.SATURATED_ACTIVATION for f in run(model))
+
+
+def _bypass_trace(concat_peak: float) -> Trace:
+    """Step 1 of a wide & deep net: Normalization -> Dense -> Concatenate(raw or normalized, deep) ->
+    Dense."""
+    rec = StepRecord(step=1, loss=2.0)
+    raw = summary.summarize(np.linspace(-100.0, 6000.0, 64))
+    small = summary.summarize(np.linspace(-2.0, 3.0, 64))
+    rec.stats[(1, "input")] = raw
+    rec.stats[(1, "output")] = small
+    rec.stats[(2, "output")] = small
+    rec.stats[(3, "output")] = summary.summarize(np.linspace(-2.0, concat_peak, 64))
+    trace = Trace()
+    trace.append(rec)
+    return trace
+
+
+@pytest.mark.parametrize("concat_peak", [6000.0, 3.0])
+def test_a_raw_input_that_bypasses_the_normalizer_is_named_where_it_rejoins(concat_peak: float) -> None:
+    from deeplocalize.detectors.preflight_data import check_normalizer_bypass
+
+    layers = [LayerInfo(0, "input_layer", "InputLayer"),
+              LayerInfo(1, "normalization", "Normalization", params=17),
+              LayerInfo(2, "dense", "Dense", "relu", units=30, params=270),
+              LayerInfo(3, "concatenate", "Concatenate"),
+              LayerInfo(4, "dense_1", "Dense", units=1, params=39)]
+    model = net(*layers, loss="mse", expects="values", framework="keras", x_min=-100.0, x_max=6000.0)
+    found = check_normalizer_bypass(_bypass_trace(concat_peak), model, CFG)
+    if concat_peak < 10:
+        assert found == []
+        return
+    f = only(found, Symptom.UNNORMALIZED_INPUT)
+    assert f.layer.name == "concatenate" and f.causes[0].category == Category.ARCHITECTURE
+    assert "dense_1" in f.message and "normalization" in f.causes[0].fix

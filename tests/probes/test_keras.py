@@ -66,6 +66,27 @@ def test_model_facts_from_keras() -> None:
     assert info.data.x_min == pytest.approx(float(x.min())) and info.task == "binary"
 
 
+def test_data_facts_from_the_first_batch_when_fit_gets_a_generator() -> None:
+    """``fit`` on a generator: the labels are read from the first batch ``train_step`` receives, so the
+    pre-flight checks see them (class indices 0..2 fed to a one-unit binary head)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(96, 8)).astype("float32")
+    y = rng.integers(0, 3, 96).astype("float32")
+
+    def batches():
+        while True:
+            for i in range(0, 96, 32):
+                yield x[i:i + 32], y[i:i + 32]
+
+    model = _model(out_act="linear", loss=keras.losses.BinaryCrossentropy(from_logits=True))
+    cb = dl.keras.DeepLocalize(on_fault="continue", store=False, verbose=0)
+    model.fit(batches(), steps_per_epoch=6, epochs=1, verbose=0, callbacks=[cb])
+    data = cb.monitor.model.data
+    assert data is not None and data.x_shape == (32, 8) and (data.y_min, data.y_max) == (0.0, 2.0)
+    assert cb.diagnosis.findings[0].symptom == "output_out_of_range"
+    assert "train_step" not in model.__dict__  # the reader stepped aside after one batch
+
+
 def test_loss_facts_logits_and_softmax_axis() -> None:
     from deeplocalize.probes.keras_facts import layer_info, loss_info
 

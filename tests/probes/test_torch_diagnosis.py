@@ -114,3 +114,60 @@ def test_healthy_models_have_no_findings(make, data) -> None:
     d = _diagnose(make(), x, y, steps=100, lr=0.05, on_fault="continue")
     assert d.findings == [], _symptoms(d)
     assert d.verdict == Verdict.HEALTHY
+
+
+@pytest.mark.parametrize("how", ["sum", "none_then_sum", "accumulation_of_4"])
+def test_a_loss_summed_over_the_batch_or_divided_for_accumulation_is_read_in_its_own_units(how: str) -> None:
+    """The chance level and the expected first loss scale with the trained loss: a healthy classifier
+    whose loss is summed over its batch of 32 (or divided by 4 for accumulation) is no poor init."""
+    torch.manual_seed(0)
+    x = torch.randn(256, 20)
+    y = (x[:, 0] > 0).long() + (x[:, 1] > 0).long()
+    model = nn.Sequential(nn.Linear(20, 32), nn.ReLU(), nn.Linear(32, 3))
+    opt = torch.optim.SGD(model.parameters(), lr=0.05 / 32 if how != "accumulation_of_4" else 0.05)
+    with dl.watch(model, store=False) as run:
+        for i in range(150):
+            xb, yb = x[(i % 8) * 32:(i % 8) * 32 + 32], y[(i % 8) * 32:(i % 8) * 32 + 32]
+            opt.zero_grad()
+            if how == "sum":
+                loss = F.cross_entropy(model(xb), yb, reduction="sum")
+            elif how == "none_then_sum":
+                loss = nn.CrossEntropyLoss(reduction="none")(model(xb), yb).sum()
+            else:
+                loss = F.cross_entropy(model(xb), yb) / 4
+            loss.backward()
+            opt.step()
+    assert run.diagnosis.verdict == Verdict.HEALTHY and run.diagnosis.findings == []
+    expected = 0.25 if how == "accumulation_of_4" else 32.0
+    assert run.monitor.model.extra["loss_scale"] == pytest.approx(expected, rel=1e-3)
+
+
+def test_layers_no_gradient_reaches_are_named_from_the_first_one() -> None:
+    """A re-entrant activation checkpoint whose input does not require grad (the input layer frozen)
+    passes no gradient to the layers inside: they are named, from the first in forward order."""
+    from torch.utils.checkpoint import checkpoint
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embed = nn.Linear(16, 32)
+            self.block = nn.Sequential(nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU())
+            self.head = nn.Linear(32, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            h = checkpoint(self.block, self.embed(x), use_reentrant=True)
+            return self.head(h)
+
+    torch.manual_seed(0)
+    model = Net()
+    model.embed.requires_grad_(False)
+    x, y = torch.randn(512, 16), torch.randint(0, 3, (512,))
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch warns that no input requires grad: the bug itself
+        d = _diagnose(model, x, y, steps=120, lr=0.05)
+    assert d.verdict == Verdict.FAULTY
+    first = d.findings[0]
+    assert first.symptom == Symptom.UNCHANGED_WEIGHTS and first.layer.name == "block.0"
+    assert first.evidence["layers"] == ["block.0", "block.2"]
+    assert "use_reentrant=False" in d.root_causes[0].fix

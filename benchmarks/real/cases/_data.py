@@ -433,3 +433,67 @@ def fra_eng_text(seed: int = 0, n: int = 1000) -> str:
         mark = "!" if rng.random() < 0.15 else "."
         lines[" ".join(eng) + mark + "\t" + " ".join(fra) + " " + mark] = None
     return "\n".join(lines) + "\n"
+
+
+# --- Jeff Heaton's course CSVs (data.heatonresearch.com): auto-mpg.csv and jh-simple-dataset.csv ---
+
+
+def auto_mpg(seed: int = 0, n: int = 398) -> dict[str, np.ndarray]:
+    """Like auto-mpg.csv read with pandas, as a dict of columns: mpg (9..46.6), cylinders (3..8), displacement
+    (68..455 cu in), horsepower (46..230, six missing as NaN), weight (1613..5140 lb), acceleration (8..24.8 s),
+    year (70..82), origin (1 USA, 2 Europe, 3 Japan); the car names are left out.
+
+    Bigger engines go with more horsepower and weight; fuel use per mile grows with weight and horsepower and
+    falls with the model year (mpg is its inverse), plus multiplicative noise.
+    """
+    rng = np.random.default_rng(seed + 13000)
+    origin = rng.choice(np.array([1, 2, 3]), size=n, p=[0.625, 0.175, 0.2])
+    cylinders = np.where(origin == 1, rng.choice(np.array([4, 6, 8]), size=n, p=[0.35, 0.25, 0.40]),
+                         rng.choice(np.array([3, 4, 5, 6]), size=n, p=[0.02, 0.88, 0.03, 0.07]))
+    per_cylinder = np.where(cylinders >= 8, rng.uniform(32, 57, n), rng.uniform(22, 40, n))
+    displacement = np.round(np.clip(cylinders * per_cylinder, 68, 455))
+    horsepower = np.round(np.clip(0.33 * displacement + 30 + rng.normal(0, 12, n), 46, 230))
+    weight = np.round(np.clip(1450 + 7.2 * displacement + rng.normal(0, 230, n), 1613, 5140))
+    acceleration = np.round(np.clip(21.5 - 0.045 * horsepower + 0.0004 * (weight - 3000)
+                                    + rng.normal(0, 1.6, n), 8, 24.8), 1)
+    year = rng.integers(70, 83, size=n)
+    gallons = (0.9 + 0.00115 * weight + 0.004 * horsepower - 0.08 * (year - 70)) * np.exp(rng.normal(0, 0.07, n))
+    mpg = np.round(np.clip(100 / gallons, 9, 46.6), 1)
+    horsepower[rng.choice(n, size=6, replace=False)] = np.nan
+    return {"mpg": mpg, "cylinders": cylinders, "displacement": displacement, "horsepower": horsepower,
+            "weight": weight, "acceleration": acceleration, "year": year, "origin": origin}
+
+
+_JH_JOBS = ("11", "al", "am", "ax", "bf", "by", "c6", "ck", "d9", "e2", "f8", "fe", "fj", "fv", "fz", "gj", "gy",
+            "hv", "jp", "kd", "kl", "ky", "nb", "no", "ob", "ov", "pe", "po", "pq", "pz", "qp", "qw", "rn")
+
+
+def jh_simple_dataset(seed: int = 0, n: int = 2000) -> dict[str, np.ndarray]:
+    """Like jh-simple-dataset.csv read with pandas, as a dict of columns: id, job (33 two-character codes), area
+    (a..d), income (59 missing as NaN), aspect, subscriptions, dist_healthy, save_rate, dist_unhealthy, age
+    (18..85), pop_dense, retail_dense, crime (0..1.5) and product (a..g).
+
+    Age depends on the job and drives income, save rate, subscriptions and aspect (so a model can predict it
+    from them); the product follows save rate and subscriptions; the densities and distances are noise.
+    """
+    rng = np.random.default_rng(seed + 14000)
+    job = rng.choice(np.array(_JH_JOBS), size=n)
+    area = rng.choice(np.array(["a", "b", "c", "d"]), size=n, p=[0.1, 0.25, 0.45, 0.2])
+    job_age = dict(zip(_JH_JOBS, rng.normal(0, 5, len(_JH_JOBS)), strict=True))
+    age = np.clip(np.round(46 + np.array([job_age[j] for j in job]) + rng.normal(0, 8, n)), 18, 85)
+    income = np.round(np.clip(25000 + 600 * (age - 18) + rng.normal(0, 4000, n), 8000, None), 2)
+    save_rate = np.clip(np.round(20 + 0.5 * (age - 46) + rng.normal(0, 4, n)), 0, 100)
+    subscriptions = np.clip(np.round(3.5 - 0.05 * (age - 46) + rng.normal(0, 0.5, n)), 0, 9)
+    aspect = np.round(rng.normal(12, 1.5, n) + 0.03 * (age - 46), 6)
+    dist_healthy = np.round(rng.gamma(2.0, 4.0, n), 6)
+    dist_unhealthy = np.round(rng.gamma(1.5, 1.5, n), 6)
+    pop_dense = np.round(rng.uniform(0, 1, n), 6)
+    retail_dense = np.round(np.clip(0.6 * pop_dense + rng.normal(0.2, 0.1, n), 0, 1), 6)
+    crime = np.round(np.clip(0.5 * pop_dense + rng.normal(0.1, 0.1, n), 0, 1.5), 6)
+    taste = 0.8 * (save_rate - 20) / 10 - 0.6 * (subscriptions - 3.5) + rng.normal(0, 1.0, n)
+    product = np.array(list("abcdefg"))[np.digitize(taste, [-1.5, -0.8, -0.25, 0.25, 0.8, 1.5])]
+    income[rng.choice(n, size=59, replace=False)] = np.nan
+    return {"id": np.arange(1, n + 1), "job": job, "area": area, "income": income, "aspect": aspect,
+            "subscriptions": subscriptions, "dist_healthy": dist_healthy, "save_rate": save_rate,
+            "dist_unhealthy": dist_unhealthy, "age": age, "pop_dense": pop_dense, "retail_dense": retail_dense,
+            "crime": crime, "product": product}

@@ -13,11 +13,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from deeplocalize.config import Config
+from deeplocalize.diagnosis import Finding
 from deeplocalize.model import ModelInfo
 from deeplocalize.trace import Trace
+from deeplocalize.vocabulary import Severity
 
 _MAD_TO_SD = 1.4826  # MAD of a normal sample times this estimates its standard deviation
 _MEDIAN_SE = 1.2533  # standard error of a median: sqrt(pi/2) * sd / sqrt(n)
+_NEAR_PEAK = 0.9  # a learning rate at least this share of the window's peak is still warming up
 
 
 @dataclass(frozen=True)
@@ -120,10 +123,14 @@ def initial_level(trace: Trace, metric: str | None = None, count: int = 10) -> f
 
 
 def lr_warming_up(trace: Trace, config: Config) -> bool:
-    """True while the learning rate grew by more than ``warmup_lr_factor`` over the window (a warm-up)."""
+    """True while the learning rate grows: it rose by more than ``warmup_lr_factor`` over the window and is
+    still near its peak (a warm-up, not a decay that followed one)."""
     lr = trace.lr(config.curve_window)
     lr = lr[np.isfinite(lr) & (lr > 0)]
-    return len(lr) >= 2 and float(lr[-1]) > config.warmup_lr_factor * float(lr.min())
+    if len(lr) < 2:
+        return False
+    last = float(lr[-1])
+    return last > config.warmup_lr_factor * float(lr.min()) and last >= _NEAR_PEAK * float(lr.max())
 
 
 def last_loss_nonfinite(trace: Trace) -> bool:
@@ -135,3 +142,12 @@ def last_loss_nonfinite(trace: Trace) -> bool:
 def near(level: float, reference: float, rel_tol: float) -> bool:
     """``level`` within ``rel_tol`` (relative) of ``reference``."""
     return abs(level - reference) <= rel_tol * max(abs(reference), 1e-12)
+
+
+def provisional(found: Finding, trace: Trace, config: Config) -> Finding:
+    """Mark a stall judged early (before ``provisional_steps``, in a run still going) provisional: a warning
+    unless the run has another fault or a finding that explains it (``severity.py``)."""
+    if not trace.completed and int(trace.last_step) < config.provisional_steps:
+        found.severity = Severity.WARNING
+        found.evidence["provisional"] = True
+    return found

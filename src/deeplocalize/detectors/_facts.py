@@ -157,10 +157,26 @@ def positive_rate(trace: Trace) -> float | None:
     return float(np.dot(weights[ok], means[ok]) / weights[ok].sum())
 
 
+def loss_scale(model: ModelInfo) -> float:
+    """The trained loss over the loss function's per-element mean (``extra["loss_scale"]``, set by a probe
+    that saw a loss summed over the batch or divided for gradient accumulation; else 1)."""
+    scale = model.extra.get("loss_scale")
+    return float(scale) if isinstance(scale, int | float) and scale > 0 else 1.0
+
+
 def chance_loss(trace: Trace, model: ModelInfo) -> float | None:
-    """The loss of a model that ignores its input: prior entropy (log K for K classes), or var(y) for MSE."""
+    """The loss of a model that ignores its input (prior entropy: log K for K classes; var(y) for MSE), in
+    the units of the trained loss (``loss_scale``)."""
+    per_element = _chance_per_element(trace, model)
+    return None if per_element is None else per_element * loss_scale(model)
+
+
+def _chance_per_element(trace: Trace, model: ModelInfo) -> float | None:
     family = loss_family(model)
     if family in ("ce", "nll"):
+        prior = model.data.y_prior_entropy if model.data is not None else None
+        if prior is not None and prior > 0:
+            return float(prior)  # predicting the class frequencies (log K for balanced classes)
         k = n_classes(model)
         return math.log(k) if k else None
     if family == "bce":
@@ -172,7 +188,10 @@ def chance_loss(trace: Trace, model: ModelInfo) -> float | None:
     if family == "value" and model.loss is not None and model.loss.name in SQUARED_LOSSES:
         std = trace.target()[:, summary.STD]
         std = std[np.isfinite(std)]
-        return float(np.mean(std**2)) if len(std) else None
+        if len(std):
+            return float(np.mean(std**2))
+        y_std = model.data.y_std if model.data is not None else None
+        return float(y_std) ** 2 if y_std is not None and math.isfinite(y_std) else None
     return None
 
 

@@ -25,6 +25,7 @@ from deeplocalize.detectors._curve import (
     last_loss_nonfinite,
     lr_warming_up,
     near,
+    provisional,
     trend,
     window_curve,
 )
@@ -116,7 +117,32 @@ def loss_not_decreasing(trace: Trace, model: ModelInfo, config: Config) -> list[
         found = _stuck(trace, model, config, part, initial, chance)
         if found is not None:
             return [found]
-    return []
+    worse = _worse_than_chance(trace, model, config, curve, chance)
+    return [] if worse is None else [worse]
+
+
+def _worse_than_chance(trace: Trace, model: ModelInfo, config: Config, curve: Curve,
+                       chance: float | None) -> Finding | None:
+    """The loss went down, yet stays far above what a constant prediction scores (the chance level):
+    after ``curve_min_steps`` the model still does worse than ignoring its input. Judged only when the
+    trained loss is the loss function's own (``extra["loss_plain"]``: no regularizer or other term added,
+    which would lift it above the chance level of the loss function alone)."""
+    if chance is None or chance <= 0 or not model.extra.get("loss_plain"):
+        return None
+    t = trend(curve.values)
+    if t.last <= config.worse_than_chance_factor * chance:
+        return None
+    msg = (f"the loss is still {t.last:.4g} after {int(curve.steps[-1])} steps, {t.last / chance:.3g}x the "
+           f"chance level {chance:.4g} (a constant prediction): the model does worse than ignoring its input")
+    evidence = {"last_median": t.last, "chance_level": chance, "worse_than_chance": t.last / chance}
+    causes = [
+        CauseHint(Category.DATA, 0.4, fixes.normalize_inputs(model, trace, None)),
+        CauseHint(Category.LEARNING_RATE, 0.35,
+                  fixes.lr_fix(model, trace, None, "the loss stays far above the chance level")),
+        CauseHint(Category.INITIALIZATION, 0.2, fixes.reinitialize(model, trace, None)),
+    ]
+    return provisional(_finding(Symptom.LOSS_NOT_DECREASING, trace, curve, 0, msg, evidence, causes), trace,
+                       config)
 
 
 def _tails(curve: Curve, config: Config) -> list[Curve]:
@@ -148,7 +174,8 @@ def _stuck(trace: Trace, model: ModelInfo, config: Config, curve: Curve, initial
                               fixes.lr_fix(model, trace, "high", "the loss rises without NaN"))
     evidence = {"first_median": t.first, "last_median": t.last, "noise_se": t.se, "initial_level": initial,
                 "chance_level": chance, "at_chance": at_chance, "rising": rising}
-    return _finding(Symptom.LOSS_NOT_DECREASING, trace, curve, 0, msg, evidence, causes)
+    found = _finding(Symptom.LOSS_NOT_DECREASING, trace, curve, 0, msg, evidence, causes)
+    return found if rising else provisional(found, trace, config)
 
 
 @register("oscillating_loss", "check", reads_curve=True)
@@ -214,7 +241,8 @@ def slow_convergence(trace: Trace, model: ModelInfo, config: Config) -> list[Fin
     ]
     evidence = {"initial_level": initial, "last_median": t.last, "relative_decrease": total,
                 "noise_se": t.se}
-    return [_finding(Symptom.SLOW_CONVERGENCE, trace, curve, 0, msg, evidence, causes)]
+    return [provisional(_finding(Symptom.SLOW_CONVERGENCE, trace, curve, 0, msg, evidence, causes), trace,
+                        config)]
 
 
 @register("short_training", "check", reads_curve=True)

@@ -300,18 +300,24 @@ def vanishing_gradient(trace: Trace, model: ModelInfo, config: Config) -> list[F
     for col, i in enumerate(idx):  # rule 1: per-layer RMS gradient (SageMaker)
         if i in sparse:
             continue
-        measured = np.isfinite(rms[:, col])
-        cond = cm.as_cond(rms[:, col] < config.vanishing_grad_abs, measured)  # masks the non-finite rows
+        # an exactly zero gradient is no gradient path on that batch (every unit before it dead for it, a
+        # saturated output the loss clips; common with batches of one sample), not a vanishing one
+        measured = np.isfinite(rms[:, col]) & (rms[:, col] > 0)
+        cond = cm.as_cond(rms[:, col] < config.vanishing_grad_abs, measured)  # masks the unmeasured rows
         step = cm.first_sustained(steps, cond, points, config.tensor_sustain_frac)
         if step is not None:
             first_step[i] = step
+    if idx[-1] in first_step:
+        # the output layer's own gradient is tiny: the loss gives none (converged, or a saturated output
+        # clipped by the loss), nothing vanished along the depth; the fading rule below still applies
+        first_step.clear()
     by_abs = set(first_step)
     rule2 = None
     if len(idx) >= 2:  # rule 2: fading along the depth, the first third against the last (AUTOTRAINER)
         third = max(1, len(idx) // 3)
         with np.errstate(invalid="ignore", divide="ignore"):
             fade = np.median(norms[:, :third], axis=1) / np.median(norms[:, -third:], axis=1)
-        measured = np.isfinite(fade) & np.isfinite(norms[:, 0])
+        measured = np.isfinite(fade) & (fade > 0) & np.isfinite(norms[:, 0])  # exact zeros: as above
         small = (fade < config.vanishing_grad_ratio) & (norms[:, 0] < config.vanishing_first_norm)
         rule2 = cm.first_sustained(steps, cm.as_cond(small, measured), points, config.tensor_sustain_frac)
         if rule2 is not None:  # the measured steps only

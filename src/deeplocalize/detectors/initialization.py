@@ -215,7 +215,7 @@ def _initial_kernel(trace: Trace, model: ModelInfo, config: Config, rec: StepRec
     f = config.init_scale_factor
     if std > high * (f if high_factor is None else high_factor):
         ratio, ref, word, side = std / high, high, "above the He scale", "above"
-    elif std < low / f and not is_last:
+    elif std < low / f and not is_last and not _residual_scaled(model, std):
         ratio, ref, word, side = low / std, low, "below the Glorot/default scale", "below"
     else:
         return None
@@ -226,6 +226,24 @@ def _initial_kernel(trace: Trace, model: ModelInfo, config: Config, rec: StepRec
                       f"layer {lname} starts with weight std {cm.fmt(std)}, {cm.fmt(ratio)}x {word}",
                       {**ev, "rule": "scale", "reference_std": ref, "ratio": ratio, "word": side},
                       [cm.cause(Category.INITIALIZATION, 0.8, fix, model, layer.index)], rec.step)
+
+
+#: GPT-2's initialization: N(0, 0.02) for every kernel, residual projections N(0, 0.02 / sqrt(2 n_layer)).
+_GPT2_STD = 0.02
+_GPT2_MAX_LAYERS = 128
+
+
+def _residual_scaled(model: ModelInfo, std: float) -> bool:
+    """``std`` is GPT-2's residual-projection scale 0.02 / sqrt(2 n) in a model where a third or more of
+    the kernels start at N(0, 0.02) (nanoGPT, minGPT, Hugging Face GPT-2): a deliberate scheme, not a
+    too-small init."""
+    stds = [float(x.extra["init"]["kernel_std"]) for x in model.layers
+            if isinstance(x.extra.get("init"), dict) and "kernel_std" in x.extra["init"]]
+    at_gpt2 = sum(abs(x - _GPT2_STD) <= 0.1 * _GPT2_STD for x in stds)
+    if std <= 0 or not stds or at_gpt2 < len(stds) / 3:  # the residual projections are the other ones
+        return False
+    n = (_GPT2_STD / std) ** 2 / 2  # the n_layer this std implies
+    return 1 <= round(n) <= _GPT2_MAX_LAYERS and abs(n - round(n)) <= 0.15 * max(round(n), 1)
 
 
 def _same_as_update(w: np.ndarray, up: np.ndarray | None) -> bool:

@@ -9,7 +9,15 @@ import numpy as np
 from deeplocalize import fixes
 from deeplocalize.config import Config
 from deeplocalize.detectors import register
-from deeplocalize.detectors._curve import block_size, initial_level, lr_warming_up, near, trend, window_curve
+from deeplocalize.detectors._curve import (
+    block_size,
+    initial_level,
+    lr_warming_up,
+    near,
+    provisional,
+    trend,
+    window_curve,
+)
 from deeplocalize.detectors._facts import chance_accuracy, chance_loss
 from deeplocalize.detectors.curves import has_learned
 from deeplocalize.diagnosis import CauseHint, Finding
@@ -74,9 +82,9 @@ def accuracy_not_increasing(trace: Trace, model: ModelInfo, config: Config) -> l
     evidence = {"first_median": t.first, "last_median": t.last, "noise_se": t.se, "chance_accuracy": chance,
                 "window_first_step": int(curve.steps[0]), "window_last_step": int(curve.steps[-1]),
                 "steps_needed": int(trace.last_step), "detected_at_step": int(trace.last_step)}
-    return [Finding(symptom=Symptom.ACCURACY_NOT_INCREASING, phase=Phase.METRIC, layer=None,
-                    step=int(curve.steps[0]), epoch=int(curve.epochs[0]), message=msg, evidence=evidence,
-                    causes=causes)]
+    return [provisional(Finding(symptom=Symptom.ACCURACY_NOT_INCREASING, phase=Phase.METRIC, layer=None,
+                                step=int(curve.steps[0]), epoch=int(curve.epochs[0]), message=msg,
+                                evidence=evidence, causes=causes), trace, config)]
 
 
 def _points(trace: Trace, name: str | None) -> dict[int, tuple[int, float]]:

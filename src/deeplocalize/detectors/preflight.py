@@ -12,31 +12,61 @@ import math
 from deeplocalize import fixes
 from deeplocalize.config import Config
 from deeplocalize.detectors import register
-from deeplocalize.detectors._facts import loss_family, n_classes, output_layer
-from deeplocalize.detectors.preflight_data import check_input_scale, check_target_scale
+from deeplocalize.detectors._facts import loss_family, loss_scale, n_classes, output_layer
+from deeplocalize.detectors.preflight_data import (
+    check_input_scale,
+    check_normalizer_bypass,
+    check_target_scale,
+)
 from deeplocalize.detectors.preflight_output import check_output
 from deeplocalize.diagnosis import CauseHint, Finding
 from deeplocalize.model import ModelInfo
 from deeplocalize.trace import Trace
-from deeplocalize.vocabulary import Category, Phase, Symptom
+from deeplocalize.vocabulary import Category, Phase, Severity, Symptom
 
 
 @register("preflight", "first")
 def preflight(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:
     """Every pre-flight check; each finding has step 1 (the first step) and phase static, data or loss."""
     output = check_output(model)
-    data = check_input_scale(trace, model, config)
+    data = check_input_scale(trace, model, config) + check_normalizer_bypass(trace, model, config)
     if not output:
         data += check_target_scale(trace, model, config)
-    return output + data + check_initial_loss(trace, model, config, output, data)
+    return (output + data + check_initial_loss(trace, model, config, output, data)
+            + check_hidden_softmax(model))
+
+
+def check_hidden_softmax(model: ModelInfo) -> list[Finding]:
+    """A softmax on a hidden layer (one whose output a later weighted layer takes, not a model output):
+    every sample is squeezed into a probability vector, its units saturate and pass almost no gradient.
+    A warning (attention and gating use softmax on purpose, inside their own layers): a fault with a stall
+    it explains."""
+    out = output_layer(model)
+    weighted = [x.index for x in model.layers if x.params > 0]
+    for layer in sorted(model.layers, key=lambda x: x.index):
+        if (layer.activation or "").lower() != "softmax" or layer is out or layer.extra.get("model_output"):
+            continue
+        if (layer.units or 0) < 2 or not any(i > layer.index for i in weighted):
+            continue
+        msg = (f"layer `{layer.name}` ({layer.type}) applies softmax to a hidden layer: each sample becomes "
+               "a probability vector whose units saturate and pass almost no gradient")
+        fix = (f"use relu in layer `{layer.name}` (softmax belongs on the output layer only)"
+               if layer.params > 0 else
+               f"remove the softmax layer `{layer.name}` (keep it on the output only)")
+        return [Finding(symptom=Symptom.SATURATED_ACTIVATION, phase=Phase.STATIC, layer=layer.ref, step=1,
+                        message=msg, evidence={"activation": "softmax", "hidden": True, "steps_needed": 1},
+                        causes=[CauseHint(Category.ACTIVATION, 0.8, fix, layer.ref)],
+                        severity=Severity.WARNING, detected_at=1)]
+    return []
 
 
 def expected_initial_loss(model: ModelInfo) -> float | None:
-    """-log(1/K) for a classification loss over K classes (log 2 per output for binary cross-entropy)."""
+    """-log(1/K) for a classification loss over K classes (log 2 per output for binary cross-entropy), in
+    the units of the trained loss (``loss_scale``: a loss summed over the batch starts at batch x log K)."""
     if loss_family(model) not in ("ce", "nll", "bce"):
         return None
     k = n_classes(model)
-    return math.log(k) if k else None
+    return math.log(k) * loss_scale(model) if k else None
 
 
 def check_initial_loss(trace: Trace, model: ModelInfo, config: Config, output: list[Finding],
@@ -64,8 +94,10 @@ def check_initial_loss(trace: Trace, model: ModelInfo, config: Config, output: l
                         None if out is None else out.ref)]
     if raw_input:
         causes.append(CauseHint(Category.DATA, 0.65, fixes.normalize_inputs(model, trace, None)))
-    msg = (f"the first loss {loss:.4g} is far above -log(1/K) = {expected:.3g} for K={n_classes(model)}: "
-           "the initial outputs are far too confident")
+    scale = loss_scale(model)
+    units = f" x {scale:.4g} (the trained loss's scale)" if scale != 1.0 else ""
+    msg = (f"the first loss {loss:.4g} is far above -log(1/K){units} = {expected:.3g} for "
+           f"K={n_classes(model)}: the initial outputs are far too confident")
     return [Finding(symptom=Symptom.POOR_INITIALIZATION, phase=Phase.LOSS, layer=None, step=first.step,
                     epoch=first.epoch, message=msg,
                     evidence={**evidence, "detected_at_step": first.step, "steps_needed": first.step},

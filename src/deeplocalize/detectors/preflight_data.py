@@ -1,7 +1,9 @@
 """Pre-flight checks of the input data (no registration here; ``preflight`` registers the detector).
 
 unnormalized_input: values far outside [-10, 10], or feature scales that differ by orders of magnitude,
-unless the network normalizes its own input (a first Embedding, normalization or rescaling layer).
+unless the network normalizes its own input (a first Embedding, normalization or rescaling layer); and, when
+it does, a raw input that bypasses the normalizer (a skip path or a concatenation of the raw input) to reach
+a layer with weights.
 output_out_of_range (targets): regression targets far from unit scale that the first outputs cannot reach.
 (NaN/Inf in the data is the numerical detector's, every step.)
 """
@@ -21,6 +23,9 @@ from deeplocalize.vocabulary import Category, Channel, Phase, Symptom
 
 #: Layer types that take raw values on purpose (token ids, categories) or normalize the input themselves.
 _SELF_NORMALIZING = re.compile(r"embedding|norm|rescal|lookup|hashing|vectoriz|discretiz|categor", re.I)
+#: A layer past the normalizer whose outputs reach this share of the raw input's peak carries raw values.
+#: Own choice: a normalized path stays within a few units, far below the input_abs_max of a raw input.
+_BYPASS_SHARE = 0.5
 
 
 def _input_taken_as_is(model: ModelInfo) -> bool:
@@ -73,6 +78,47 @@ def check_input_scale(trace: Trace, model: ModelInfo, config: Config) -> list[Fi
     evidence = {"x_min": x_min, "x_max": x_max, "feature_scale_ratio": ratio}
     return [Finding(symptom=Symptom.UNNORMALIZED_INPUT, phase=Phase.DATA, layer=None, step=1, message=msg,
                     evidence=_step1(evidence), causes=[hint])]
+
+
+def check_normalizer_bypass(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:
+    """The network normalizes its raw input, yet raw-scale values reach a layer with weights past the
+    normalizer: a layer (a concatenation, a skip connection) outputs values as large as the raw input.
+    Named at that layer, the first in forward order; judged on the first step's forward statistics."""
+    rec = trace.first
+    layers = sorted(model.layers, key=lambda item: item.index)
+    # the layer the raw input meets first (the first with weights or a normalizer) must normalize it
+    normalizer = next((x for x in layers if x.params > 0 or _SELF_NORMALIZING.search(x.type)), None)
+    if (rec is None or normalizer is None or not _SELF_NORMALIZING.search(normalizer.type)
+            or "embedding" in normalizer.type.lower()
+            or (model.data is not None and model.data.x_is_float is False)):
+        return []
+    raw = rec.get(normalizer.index, Channel.INPUT)
+    if raw is None or not math.isfinite(float(raw[summary.MAX])):
+        return []
+    peak = max(abs(float(raw[summary.MIN])), abs(float(raw[summary.MAX])))
+    if peak <= config.input_abs_max:
+        return []
+    for layer in layers:
+        out = rec.get(layer.index, Channel.OUTPUT)
+        if layer.index <= normalizer.index or out is None or _SELF_NORMALIZING.search(layer.type):
+            continue
+        reach = max(abs(float(out[summary.MIN])), abs(float(out[summary.MAX])))
+        if not reach >= _BYPASS_SHARE * peak:
+            continue
+        consumer = next((x for x in layers if x.index > layer.index and x.params > 0), None)
+        if consumer is None:
+            return []
+        msg = (f"layer `{layer.name}` ({layer.type}) passes raw-scale values (up to {reach:.4g}) to layer "
+               f"`{consumer.name}`, although `{normalizer.name}` normalizes the input: the raw input "
+               "bypasses the normalization")
+        causes = [CauseHint(Category.ARCHITECTURE, 0.8, f"feed layer `{layer.name}` the output of "
+                            f"`{normalizer.name}` instead of the raw input", layer.ref),
+                  CauseHint(Category.DATA, 0.5, normalize_inputs(model, trace, None))]
+        evidence = {"raw_peak": peak, "layer_peak": reach, "normalizer": normalizer.name,
+                    "consumer": consumer.name}
+        return [Finding(symptom=Symptom.UNNORMALIZED_INPUT, phase=Phase.FORWARD, layer=layer.ref, step=1,
+                        message=msg, evidence=_step1(evidence), causes=causes)]
+    return []
 
 
 def check_target_scale(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:

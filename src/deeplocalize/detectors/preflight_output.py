@@ -219,6 +219,18 @@ def _label_range(model: ModelInfo, out: LayerInfo, act: str, family: str,
         return []
     y_min, y_max = data.y_min, data.y_max
     span = f"[{y_min:.4g}, {y_max:.4g}]"
+    if family == "bce" and y_min >= 0 and y_max >= 2 and data.y_is_integer and output_units(model) == 1:
+        classes = int(y_max) + 1  # class indices 0..K-1 fed to a one-unit binary head
+        loss = ("loss='sparse_categorical_crossentropy'" if model.framework == _KERAS
+                else "nn.CrossEntropyLoss")
+        return [_finding(_RANGE, out,
+                         f"binary cross-entropy needs labels in [0, 1], but the labels are the classes "
+                         f"0..{classes - 1} of a multiclass task", [
+            (_LOSS, 0.8, f"the labels are {classes} classes: use a multiclass loss ({loss}) ...", None),
+            (_ARCH, 0.75, f"... and give layer `{out.name}` {classes} units (now 1), one score per class",
+             out),
+        ], {"y_min": y_min, "y_max": y_max, "n_classes": classes,
+            "loss": model.loss.name if model.loss else None})]
     if family == "bce" and (y_min < 0 or y_max > 1):
         return [_finding(_RANGE, None,
                          f"binary cross-entropy needs labels in [0, 1], but the labels span {span}", [

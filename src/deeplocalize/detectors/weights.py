@@ -92,7 +92,11 @@ def unchanged_weights(trace: Trace, model: ModelInfo, config: Config) -> list[Fi
     first = {i: _run_start(steps, *status[i]) for i in stuck}
     if len(stuck) == len(judged) and all(judged.values()):
         return [_model_level(trace, model, config, stuck, min(first.values()))]
-    return [_layer_level(trace, model, i, first[i]) for i in stuck]
+    gradless = [i for i in stuck if (x := cm.info(model, i)) is not None and x.extra.get("no_gradient")]
+    found = [_layer_level(trace, model, i, first[i]) for i in stuck if i not in gradless]
+    if gradless:
+        found.append(_no_gradient(trace, model, gradless, min(first[i] for i in gradless)))
+    return found
 
 
 def _run_start(steps: np.ndarray, same: np.ndarray, measured: np.ndarray) -> int:
@@ -189,6 +193,24 @@ def _layer_level(trace: Trace, model: ModelInfo, index: int, step: int) -> Findi
         f"the weights of layer {lname} have not changed since step {step} while other layers learn",
         {"lr": fixes.current_lr(model, trace)},
         causes,
+    )
+
+
+def _no_gradient(trace: Trace, model: ModelInfo, stuck: list[int], step: int) -> Finding:
+    """One finding for the trainable layers no gradient reaches (``.grad`` stays None), at the first."""
+    first, names = min(stuck), cm.names(model, sorted(stuck))
+    which = f"layer `{names[0]}`" if len(names) == 1 else (
+        f"{len(names)} layers, from `{names[0]}` to `{names[-1]}`,")
+    return cm.finding(
+        Symptom.UNCHANGED_WEIGHTS, Phase.BACKWARD, model, trace, first, step,
+        f"no gradient reaches {which} although trainable (.grad stays None): the weights have not changed "
+        f"since step {step} while other layers learn",
+        {"lr": fixes.current_lr(model, trace), "no_gradient": True, "layers": names},
+        [cm.cause(Category.TRAINING, 0.8,
+                  f"connect {which.rstrip(',')} to the loss: remove the torch.no_grad()/.detach() on the "
+                  "path; with activation checkpointing use use_reentrant=False (a re-entrant checkpoint "
+                  "whose input does not require grad passes no gradient to the layers inside)",
+                  model, first)],
     )
 
 

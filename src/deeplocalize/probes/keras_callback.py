@@ -21,7 +21,7 @@ from deeplocalize.config import Config
 from deeplocalize.diagnosis import Diagnosis
 from deeplocalize.errors import FaultDetected
 from deeplocalize.monitor import Monitor
-from deeplocalize.probes.keras_facts import current_lr, model_info
+from deeplocalize.probes.keras_facts import current_lr, data_info, model_info
 from deeplocalize.probes.keras_metrics import BatchMetrics
 from deeplocalize.trace import StepRecord
 from deeplocalize.vocabulary import OnFault, Verdict
@@ -118,8 +118,33 @@ class DeepLocalize(keras.callbacks.Callback):
             self._metrics = BatchMetrics(self.model)
             xy = (data["x"], data.get("y")) if data.get("x") is not None else None
             self._collector = _make_collector(self.model, monitor, xy, self._step)
+            if info.data is None and keras.backend.backend() == "torch":
+                self._read_first_batch()
         except Exception as exc:
             monitor.tool_error("keras set-up", exc)
+
+    def _read_first_batch(self) -> None:
+        """``fit`` was given no arrays (a generator, a dataset, a ``PyDataset``): read the data facts from
+        the first batch ``train_step`` receives (torch backend: an eager call), then step aside."""
+        model = self.model
+        original = model.train_step
+
+        def train_step(data: Any) -> Any:
+            model.__dict__.pop("train_step", None)  # one batch only
+            monitor = self.monitor
+            if monitor is not None:
+                try:
+                    x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+                    facts = data_info(x, y)
+                    if facts is not None:
+                        monitor.model.data = facts
+                        monitor.model.batch_size = monitor.model.batch_size or (facts.x_shape or (None,))[0]
+                        monitor.set_model(monitor.model)
+                except Exception as exc:
+                    monitor.tool_error("keras first batch", exc)
+            return original(data)
+
+        model.__dict__["train_step"] = train_step
 
     # ------------------------------------------------------------------ steps
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:

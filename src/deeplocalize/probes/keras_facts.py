@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from deeplocalize import summary as sm
 from deeplocalize.model import DataInfo, LayerInfo, LossInfo, ModelInfo, OptimizerInfo
 
 #: Rows of ``x``/``y`` read to describe the data (a deterministic spread, not the first rows).
@@ -115,6 +116,32 @@ def layer_info(index: int, layer: Any) -> LayerInfo:
         softmax_axis_size=softmax_axis,
         extra={"use_bias": getattr(layer, "use_bias", None), "trainable": bool(layer.trainable)},
     )
+
+
+def _regularized(model: Any) -> bool:
+    """The model adds losses of its own (weight regularizers, ``add_loss``) to the compiled loss."""
+    try:
+        return bool(model.losses) or any(getattr(layer, name, None) is not None for layer in model.layers
+                                         for name in ("kernel_regularizer", "bias_regularizer",
+                                                      "activity_regularizer"))
+    except Exception:
+        return True
+
+
+def _output_layer_indices(model: Any) -> list[int]:
+    """Indices in ``model.layers`` of the layers that make the model's outputs (a functional model's heads;
+    none for a subclassed model)."""
+    try:
+        outputs = list(model.outputs or [])
+    except Exception:  # a subclassed or unbuilt model has no symbolic outputs
+        return []
+    layers = list(model.layers)
+    found = []
+    for tensor in outputs:
+        history = getattr(tensor, "_keras_history", None)
+        layer = getattr(history, "operation", None) if history is not None else None
+        found += [i for i, candidate in enumerate(layers) if candidate is layer]
+    return found
 
 
 def loss_info(loss: Any) -> LossInfo | None:
@@ -257,6 +284,7 @@ def _fill_targets(info: DataInfo, ys: np.ndarray) -> None:
         return
     vals = yf[finite]
     info.y_min, info.y_max = float(vals.min()), float(vals.max())
+    info.y_std = float(vals.std())
     info.y_is_integer = bool(np.all(vals == np.round(vals)))
     binary = bool(np.isin(vals, (0.0, 1.0)).all())
     if yf.ndim == 2 and yf.shape[1] > 1 and binary and finite.all():
@@ -264,11 +292,14 @@ def _fill_targets(info: DataInfo, ys: np.ndarray) -> None:
         info.y_is_one_hot = bool(np.all(sums == 1))
         info.y_is_multi_hot = bool(not info.y_is_one_hot and np.any(sums > 1))
         info.n_classes = int(yf.shape[1])
+        if info.y_is_one_hot:
+            info.y_prior_entropy = sm.prior_entropy(yf.sum(axis=0))
     else:
         info.y_is_one_hot = False
         info.y_is_multi_hot = False
         if info.y_is_integer and info.y_min >= 0 and info.y_max < 10_000:
             info.n_classes = max(2, int(info.y_max) + 1)
+            info.y_prior_entropy = sm.prior_entropy(np.bincount(vals.astype(np.int64)))
 
 
 def _task(model: ModelInfo) -> str | None:
@@ -291,7 +322,11 @@ def model_info(model: Any, x: Any = None, y: Any = None, batch_size: int | None 
     """Everything the diagnosis needs to know about a compiled Keras model and its data."""
     info = ModelInfo(framework="keras")
     info.layers = [layer_info(i, layer) for i, layer in enumerate(model.layers)]
+    for index in _output_layer_indices(model):
+        info.layers[index].extra["model_output"] = True
     info.loss = loss_info(getattr(model, "loss", None))
+    if info.loss is not None and info.loss.name != "custom" and not _regularized(model):
+        info.extra["loss_plain"] = True  # the logged loss is the compiled loss function's mean, nothing added
     info.optimizer = optimizer_info(getattr(model, "optimizer", None))
     if x is not None:
         info.data = data_info(x, y)

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from deeplocalize import summary
 from deeplocalize.model import DataInfo, LayerInfo, LossInfo, OptimizerInfo
 
 #: Activation kind of activation modules, by class name.
@@ -25,6 +26,8 @@ _ACTIVATIONS: dict[str, str] = {
     "LogSigmoid": "log_sigmoid", "Threshold": "threshold", "Identity": "linear",
 }
 #: Layers whose output is an affine function of the input (no activation applied).
+#: Integer labels below this are read as class indices (their frequencies give the prior entropy).
+_MAX_CLASSES = 1_000_000
 _AFFINE = (nn.Linear, nn.Bilinear, nn.modules.conv._ConvNd, nn.Embedding, nn.EmbeddingBag)
 #: Activations whose outputs get a dead-unit fraction (output <= 0 for every sample).
 RELU_FAMILY = frozenset({"relu", "relu6", "leaky_relu", "prelu", "rrelu", "elu", "selu", "celu", "threshold"})
@@ -190,6 +193,16 @@ def loss_info(name: str) -> LossInfo:
     return LossInfo(name=norm, expects=expects, from_logits=expects == "logits" or None, framework_name=name)
 
 
+def loss_reduction(kwargs: dict[str, Any]) -> str:
+    """"mean", "sum" or "none": how a torch loss call reduces (its legacy ``size_average``/``reduce`` too)."""
+    reduction = kwargs.get("reduction")
+    if isinstance(reduction, str):
+        return reduction
+    if kwargs.get("reduce") is False:
+        return "none"
+    return "sum" if kwargs.get("size_average") is False else "mean"
+
+
 def optimizer_info(opt: torch.optim.Optimizer) -> OptimizerInfo:
     """OptimizerInfo from the first parameter group (other groups' lrs under extra["lrs"])."""
     group = opt.param_groups[0] if opt.param_groups else {}
@@ -250,14 +263,20 @@ def y_facts(y: torch.Tensor, info: DataInfo, ignore_index: int | None = None) ->
     if not finite.numel():
         return
     info.y_min, info.y_max = float(finite.min()), float(finite.max())
+    info.y_std = float(finite.std(unbiased=False))
     info.y_is_integer = bool((finite == finite.round()).all())
     binary = bool(((finite == 0) | (finite == 1)).all())
     if v.dim() >= 2 and v.shape[-1] > 1 and binary and info.y_nonfinite == 0:
         sums = v.sum(dim=-1)
         info.y_is_one_hot = bool((sums == 1).all())
         info.y_is_multi_hot = bool((sums > 1).any())
+        if info.y_is_one_hot:
+            info.y_prior_entropy = summary.prior_entropy(v.reshape(-1, v.shape[-1]).sum(dim=0).cpu().numpy())
     else:
         info.y_is_one_hot = info.y_is_multi_hot = False
+        if info.y_is_integer and info.y_min >= 0 and info.y_max < _MAX_CLASSES:
+            counts = torch.bincount(finite.long().reshape(-1))
+            info.y_prior_entropy = summary.prior_entropy(counts.cpu().numpy())
 
 
 def initial_weight_facts(module: nn.Module) -> dict[str, Any] | None:

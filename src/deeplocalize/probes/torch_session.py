@@ -287,9 +287,12 @@ class TorchSession:
 
         @functools.wraps(original)
         def loss_fn(*args: Any, **kwargs: Any) -> Any:
-            if session._live:
-                session._guard(f"loss {name}", session._on_loss, name, args, kwargs)
-            return original(*args, **kwargs)
+            if not session._live:
+                return original(*args, **kwargs)
+            session._guard(f"loss {name}", session._on_loss, name, args, kwargs)
+            result = original(*args, **kwargs)
+            session._guard(f"loss {name}", session._on_loss_result, original, args, kwargs, result)
+            return result
 
         return loss_fn
 
@@ -307,6 +310,19 @@ class TorchSession:
                 name = compat.calling_loss_module(depth=4) or name
             unit.on_loss(facts.loss_info(name), pred if isinstance(pred, torch.Tensor) else None, target,
                          kwargs)
+
+    def _on_loss_result(self, original: Callable[..., Any], args: tuple, kwargs: dict[str, Any],
+                        result: Any) -> None:
+        unit = self._loss_owner
+        if unit is None or not unit.wants_loss_mean() or not torch.is_grad_enabled():
+            return
+        if not isinstance(result, torch.Tensor) or not result.is_floating_point():
+            unit.note_loss_mean(None, 0)
+            return
+        with torch.no_grad():
+            if facts.loss_reduction(kwargs) == "sum":  # the per-element mean needs the elements
+                result = original(*args, **{**kwargs, "reduction": "none"})
+            unit.note_loss_mean(result.detach().float().mean(), result.numel())
 
     def note_output(self, unit: ModelUnit, output: Any) -> None:
         """A model's training forward returned ``output`` (to find whose output a loss receives)."""

@@ -40,6 +40,12 @@ from deeplocalize.probes.torch_replay import ForwardCall, GradKeeper, cuda_devic
 from deeplocalize.trace import StepRecord
 from deeplocalize.vocabulary import Channel
 
+#: A loss read as summed over its elements or divided for gradient accumulation matches the ratio within
+#: this relative tolerance (float rounding of a sum; own choice).
+_SCALE_TOLERANCE = 0.02
+#: Most gradient-accumulation steps recognized as a divided loss (own choice).
+_MAX_ACCUMULATION = 1024
+
 #: Clean routine records are handed to the monitor in batches at most this far apart (seconds).
 MAX_HOLD_S = 1.0
 #: Steps with per-layer flags after a NaN the replay could not reproduce.
@@ -84,6 +90,11 @@ class ModelUnit:
         self.data = DataInfo()
         self.task: str | None = None
         self.output_facts: dict[str, Any] | None = None
+        #: the first step's loss calls: per-element means of what each loss function returned (see
+        #: ``_loss_scale``); None once the scale is known
+        self._loss_means: list[tuple[torch.Tensor, int] | None] | None = []
+        self.loss_scale: float | None = None
+        self.loss_plain = False  # the trained loss is the loss function's (or its scale), nothing added
         self._x_done = self._y_done = False
         self._opt_infos: dict[int, Any] = {}
         self._initial: dict[LayerSlot, dict[str, Any]] | None = None  # the kernels before the first update
@@ -98,6 +109,9 @@ class ModelUnit:
             root.register_forward_hook(self._on_output),
         ]
         self.replaying = False
+        self._in_forward = 0  # depth of the model's own training forward calls now running
+        #: trainable layers none of whose parameters had a gradient at the last statistics step
+        self._gradless: set[LayerSlot] = set()
         #: trained against another model (a GAN): its loss is not meant to go down (see the session)
         self.adversarial = False
         self.boundary_pending = False  # a backward without optimizer step ended the step (next forward)
@@ -144,8 +158,13 @@ class ModelUnit:
         if self.table.refresh():
             self._plan = None
             self._facts_dirty = True
-        state.observer = LayerObserver(self.table, state.buffer, mode, self.error)
+        state.observer = LayerObserver(self.table, state.buffer, mode, self.error, accept=self._accepts)
         state.observer.attach()
+
+    def _accepts(self, module: nn.Module) -> bool:
+        """A layer forward that is part of training: grad mode on, or inside the model's own training
+        forward (a no-grad region of it, e.g. a re-entrant activation checkpoint, still runs its layers)."""
+        return module.training and (torch.is_grad_enabled() or self._in_forward > 0)
 
     def prepare_next(self) -> None:
         """Right after a step (and before the first): a statistics or flags step gets its hooks now, so
@@ -180,6 +199,7 @@ class ModelUnit:
         try:
             if self.boundary_pending:
                 self.end_step()
+            self._in_forward += 1
             state = self._open()
             devices = cuda_devices(args, kwargs)
             call = ForwardCall(args, kwargs, compat.rng_state(devices), devices)
@@ -199,6 +219,7 @@ class ModelUnit:
     def _on_output(self, module: nn.Module, args: tuple, output: Any) -> None:
         if self.replaying or compat.is_compiling() or not (torch.is_grad_enabled() and module.training):
             return
+        self._in_forward = max(self._in_forward - 1, 0)
         try:
             state = self.state
             if state is not None and state.calls:
@@ -237,6 +258,36 @@ class ModelUnit:
             self.task, self.data.n_classes = facts.infer_task(info, pred, self.data)
             self._facts_dirty = True
 
+    def wants_loss_mean(self) -> bool:
+        return self._loss_means is not None
+
+    def note_loss_mean(self, mean: torch.Tensor | None, count: int) -> None:
+        """A loss function's per-element mean loss over ``count`` elements, at the first step."""
+        if self._loss_means is not None:
+            self._loss_means.append(None if mean is None else (mean, count))
+
+    def _loss_scale(self, losses: list[torch.Tensor]) -> None:
+        """How the loss that training backpropagates relates to the loss function's per-element mean, read
+        once, at the first step: a loss summed over the batch (``reduction="sum"``, or ``"none"`` then
+        ``.sum()``) is the mean times its element count, a loss divided by n for gradient accumulation the
+        mean over n. The chance level and the expected first loss scale with it. Judged only when one loss
+        function made the one loss that was backpropagated, and only for those two ratios (a regularizer
+        added to the loss is not a scale)."""
+        means, self._loss_means = self._loss_means, None
+        if not means or len(means) != 1 or means[0] is None or len(losses) != 1 or losses[0].numel() != 1:
+            return
+        mean, count = means[0]
+        ratio = float(losses[0].detach().float() / mean)
+        if not math.isfinite(ratio) or ratio <= 0:
+            return
+        summed = count > 1 and abs(ratio - count) <= _SCALE_TOLERANCE * count
+        parts = round(1 / ratio)
+        divided = 2 <= parts <= _MAX_ACCUMULATION and abs(ratio * parts - 1) <= _SCALE_TOLERANCE
+        if summed or divided:
+            self.loss_scale = ratio
+        self.loss_plain = summed or divided or abs(ratio - 1) <= _SCALE_TOLERANCE
+        self._facts_dirty = True
+
     def before_update(self, opt: torch.optim.Optimizer | None, losses: list[torch.Tensor]) -> None:
         """The optimizer's pre-step hook (None: a backward that is a step): the fused check, a replay if
         anything is non-finite."""
@@ -255,6 +306,8 @@ class ModelUnit:
             self._initial = {s: f for s in self.table.ordered()
                              if (f := facts.initial_weight_facts(s.module)) is not None}
             self._facts_dirty = True
+        if self._loss_means is not None:
+            self._loss_scale(losses)
         for loss in losses:
             add_loss(state.buffer, loss)
         if self._plan is None:
@@ -277,6 +330,7 @@ class ModelUnit:
         """Close the current step: weights and updates (statistics steps), the record, the next step
         planned (unless ``last``)."""
         self.boundary_pending = False
+        self._in_forward = 0  # a forward that raised never returned
         state, self.state = self.state, None
         if state is None:
             return
@@ -327,10 +381,17 @@ class ModelUnit:
 
     def _full_grads(self, state: StepState) -> None:
         by_key: dict[Any, list[torch.Tensor]] = {}
+        trainable: set[LayerSlot] = set()
         for slot, p in self.table.parameters():
             g = p.grad
+            if p.requires_grad:
+                trainable.add(slot)
             if g is not None and not g.is_sparse and g.numel():
                 by_key.setdefault((slot, Channel.WEIGHT_GRAD), []).append(g)
+        gradless = {s for s in trainable if (s, Channel.WEIGHT_GRAD) not in by_key}
+        if gradless != self._gradless:
+            self._gradless = gradless
+            self._facts_dirty = True
         self._full(state.buffer, by_key, red.Layout(zeros=True))
 
     def _full_weights(self, state: StepState, buffer: red.StepBuffer) -> None:
@@ -444,6 +505,8 @@ class ModelUnit:
             init = (self._initial or {}).get(slot)
             if init is not None:
                 layer.extra["init"] = init
+            if slot in self._gradless:
+                layer.extra["no_gradient"] = True
         infos = list(self._opt_infos.values())
         info = ModelInfo(framework="torch", layers=layers, loss=self.loss_info,
                          optimizer=infos[0] if infos else None,
@@ -457,4 +520,8 @@ class ModelUnit:
         info.extra["model"] = self.name
         if self.adversarial:
             info.extra["adversarial"] = True
+        if self.loss_scale is not None:
+            info.extra["loss_scale"] = self.loss_scale
+        if self.loss_plain:
+            info.extra["loss_plain"] = True
         return info

@@ -40,7 +40,8 @@ def headline(diagnosis: Diagnosis) -> str:
     if diagnosis.verdict == Verdict.HEALTHY:
         return f"{verdict}: no fault found in {steps} across {len(diagnosis.layers)} layers{note}"
     if diagnosis.verdict == Verdict.INCONCLUSIVE and not diagnosis.steps_observed:
-        return f"{verdict}: no training step was observed (did the script train a PyTorch or Keras model?)"
+        return (f"{verdict}: no training step was observed (deeplocalize watches a torch.nn.Module or a "
+                "Keras model; parameters trained as bare tensors or variables are not watched)")
     if diagnosis.verdict == Verdict.INCONCLUSIVE:
         return f"{verdict}: {steps} observed, too few to judge the training{note}"
     return f"{verdict} ({steps} observed)"
