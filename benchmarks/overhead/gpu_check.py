@@ -21,6 +21,7 @@ from torch import nn
 
 import deeplocalize as dl
 from benchmarks.overhead.debuggers import hook_debugger
+from benchmarks.overhead.run import variant_config
 from benchmarks.overhead.workloads import TORCH_WORKLOADS
 
 DEVICE = "cuda"
@@ -33,7 +34,7 @@ def _syncs_per_step(variant: str, store: str, steps: int = 40) -> float:
     elif variant == "hook_debugger":
         ctx = hook_debugger(work.model)
     else:
-        config = dl.Config(stats_every=1 if variant == "every_stat" else 20)
+        config = variant_config(variant)
         ctx = dl.watch(work.model, work.optimizer, on_fault="continue", config=config, store=store)
     with ctx:
         for i in range(3):
@@ -126,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Device: {name}, torch {torch.__version__}\n")
         if on_gpu:
             plain = _syncs_per_step("plain", store)
-            rows = [(v, _syncs_per_step(v, store)) for v in ("default", "every_stat", "hook_debugger")]
+            variants = ("ordinary", "default", "stats_step", "hook_debugger")
+            rows = [(v, _syncs_per_step(v, store)) for v in variants]
             print("Host synchronisations per training step (CNN workload, 40 steps; plain training's own "
                   f"{plain:.2f} per step subtracted):\n")
             print("| variant | synchronisations per step |\n|---|---:|")

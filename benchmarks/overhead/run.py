@@ -42,8 +42,26 @@ from benchmarks.overhead.workloads import BATCH_SCALE, TORCH_WORKLOADS, Workload
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "performance.md"
 
-TORCH_VARIANTS = ("plain", "default", "every_stat", "anomaly", "hook_debugger")
-KERAS_VARIANTS = ("plain", "default", "every_stat")
+TORCH_VARIANTS = ("plain", "ordinary", "default", "stats_step", "anomaly", "hook_debugger")
+KERAS_VARIANTS = ("plain", "ordinary", "default", "stats_step")
+#: A statistics step's share once a healthy run's cadence has backed off (``Config.stats_every_max``).
+LONG_RUN_STATS_EVERY = dl.Config().stats_every_max
+
+
+def variant_config(variant: str) -> dl.Config | None:
+    """The watch settings of a variant. ``ordinary``: no statistics step after the first (untimed) one and
+    no trend check in a round: the cost of an ordinary step alone. ``default``: the default settings in
+    their dense phase (a statistics step and a trend check every 20 steps, as in a run's first 300 steps).
+    ``stats_step``: every step a statistics step (what one costs). ``every_K``: statistics every K steps."""
+    never = 1_000_000
+    if variant == "ordinary":
+        return dl.Config(stats_every=never, stats_dense_steps=1, stats_every_max=never, check_every=never,
+                         check_every_max=never)
+    if variant == "stats_step":
+        return dl.Config(stats_every=1, stats_dense_steps=never)
+    if variant.startswith("every_"):
+        return dl.Config(stats_every=int(variant.removeprefix("every_")))
+    return None
 
 
 @dataclass
@@ -70,18 +88,13 @@ class Result:
 def _torch_context(variant: str, work: Workload, store: str) -> contextlib.AbstractContextManager:
     if variant == "plain":
         return contextlib.nullcontext()
-    if variant == "default":
-        return dl.watch(work.model, work.optimizer, on_fault="continue", store=store)
-    if variant == "every_stat":  # every statistic every step; detectors at their default cadence
-        config = dl.Config(stats_every=1)
-        return dl.watch(work.model, work.optimizer, on_fault="continue", config=config, store=store)
-    if variant.startswith("every_"):  # e.g. every_20: full statistics every 20 steps (calibration)
-        config = dl.Config(stats_every=int(variant.removeprefix("every_")))
-        return dl.watch(work.model, work.optimizer, on_fault="continue", config=config, store=store)
     if variant == "anomaly":
         return anomaly_mode()
     if variant == "hook_debugger":
         return hook_debugger(work.model)
+    if variant in ("default", "ordinary", "stats_step") or variant.startswith("every_"):
+        return dl.watch(work.model, work.optimizer, on_fault="continue", config=variant_config(variant),
+                        store=store)
     raise ValueError(variant)
 
 
@@ -132,8 +145,7 @@ def _keras_callbacks(variant: str, store: str) -> list:
         return []
     from deeplocalize.keras import DeepLocalize
 
-    config = dl.Config(stats_every=1) if variant == "every_stat" else None
-    return [DeepLocalize(on_fault="continue", config=config, store=store, verbose=0)]
+    return [DeepLocalize(on_fault="continue", config=variant_config(variant), store=store, verbose=0)]
 
 
 def time_keras(rounds: int, steps: int, store: str, clock: str = "cpu") -> list[Result]:
@@ -160,7 +172,8 @@ def time_keras(rounds: int, steps: int, store: str, clock: str = "cpu") -> list[
         model.fit(x[: batch * 5], y[: batch * 5], batch_size=batch, epochs=1, verbose=0,
                   callbacks=_keras_callbacks(v, store))
     for r in range(rounds):
-        order = KERAS_VARIANTS[r % 3:] + KERAS_VARIANTS[: r % 3]
+        k = r % len(KERAS_VARIANTS)
+        order = KERAS_VARIANTS[k:] + KERAS_VARIANTS[:k]
         times: dict[str, float] = {}
         for v in order:
             start = now()
@@ -223,14 +236,26 @@ def render(results: list[Result], rounds: int, steps: int, command: str, clock: 
         "|---|---|---:|---|---:|",
     ]
     plain = {r.workload: r for r in results if r.variant == "plain"}
+    by = {(r.workload, r.variant): r for r in results}
     for res in results:
         best = res.best_ratio(plain[res.workload]) if res.workload in plain else ""
         lines.append(
             f"| {res.workload} | {res.variant} | {res.median_ms:.2f} | {res.ratio_text()} | {best} |")
+        ordinary, stats = by.get((res.workload, "ordinary")), by.get((res.workload, "stats_step"))
+        if res.variant == "stats_step" and ordinary is not None and ordinary.ratios and stats is not None:
+            lines.append(f"| {res.workload} | long run (derived) | | {long_run(ordinary, stats):.3f} | |")
     head = (f"Command: `{command}`  \nMachine: {_machine(device)}  \n"
             f"Date: {dt.date.today().isoformat()}; "
-            f"{rounds} alternating rounds of {steps} timed steps after warm-up.\n")
+            f"{rounds} alternating rounds of {steps} timed steps after warm-up. "
+            f"*long run (derived)*: ordinary + (stats_step − ordinary) / {LONG_RUN_STATS_EVERY}, the ratio "
+            f"once a healthy run's statistics steps are {LONG_RUN_STATS_EVERY} steps apart.\n")
     return head + "\n" + "\n".join(lines) + "\n"
+
+
+def long_run(ordinary: Result, stats: Result) -> float:
+    """The ratio to plain once statistics steps come every ``LONG_RUN_STATS_EVERY`` steps (medians)."""
+    o, s = statistics.median(ordinary.ratios), statistics.median(stats.ratios)
+    return o + (s - o) / LONG_RUN_STATS_EVERY
 
 
 def render_memory(rows: list[tuple[int, float, float]], command: str) -> str:

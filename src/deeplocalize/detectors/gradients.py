@@ -92,11 +92,23 @@ def exploding_gradient(trace: Trace, model: ModelInfo, config: Config) -> list[F
     idx, norms = _norms(trace)
     if not idx:
         return []
-    accum = _accumulating(trace, model, config, idx, norms)
+    updated = [col for col, i in enumerate(idx) if not _never_updated(trace, i, config)]
+    accum = _accumulating(trace, model, config, [idx[c] for c in updated], norms[:, updated]) \
+        if updated else None
     if accum is not None:
         return [accum]
     found = _growth(trace, model, config, idx, norms)
     return [found] if found is not None else _ratio(trace, model, config, idx, norms)
+
+
+def _never_updated(trace: Trace, index: int, config: Config) -> bool:
+    """No optimizer moves this layer's weights (every measured update ~0): its gradients are never reset
+    by ``optimizer.zero_grad()`` either, so they accumulate by design of that bug (a layer left out of the
+    optimizer, unchanged_weights' finding), not because the loop misses zero_grad."""
+    up = trace.matrix(index, Channel.UPDATE)[:, sm.NORM]
+    w = trace.matrix(index, Channel.WEIGHTS)[:, sm.NORM]
+    ok = np.isfinite(up) & np.isfinite(w)
+    return bool(ok.any() and (up[ok] <= config.unchanged_update_rtol * w[ok]).all())
 
 
 def _accumulating(

@@ -11,6 +11,7 @@ were replaced: a new module gets a new slot (a new history), a removed one is dr
 
 from __future__ import annotations
 
+import re
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -58,6 +59,15 @@ def is_layer(module: nn.Module, root: nn.Module) -> bool:
     return leaf or owns or isinstance(module, nn.MultiheadAttention)
 
 
+#: Layer class names that draw random numbers while training (dropout variants, noise layers, RReLU).
+_RANDOM = re.compile(r"dropout|noise|rrelu|drop_?path|stochastic", re.I)
+
+
+def _float_attr(module: nn.Module, name: str) -> float:
+    value = getattr(module, name, 0.0)
+    return float(value) if isinstance(value, int | float) else 0.0
+
+
 def _inside_attention(name: str, attention_names: list[str]) -> bool:
     return any(name.startswith(prefix + ".") for prefix in attention_names)
 
@@ -76,6 +86,7 @@ class LayerTable:
     _size: int = -1
 
     fixed: bool = False  # the layers were given (``of_layers``): never re-scanned
+    _random: bool | None = None
 
     def __post_init__(self) -> None:
         if not self.fixed:
@@ -118,8 +129,17 @@ class LayerTable:
             del self.slots[module]  # replaced or removed: its history ends with it
             changed = True
         if changed:
-            self._ordered = self._owner = None
+            self._ordered = self._owner = self._random = None
         return changed
+
+    def random(self) -> bool:
+        """The model has a layer that draws random numbers in training (dropout and its kin): a replay must
+        restore the generator's state. (Cached with the scan; a functional ``F.dropout`` is not seen, and a
+        replay of such a model may then not reproduce the step, which its finding says.)"""
+        if self._random is None:
+            self._random = any(_RANDOM.search(type(m).__name__) or _float_attr(m, "dropout") > 0
+                               for m in self.slots)
+        return self._random
 
     def index(self, slot: LayerSlot) -> bool:
         """Give ``slot`` the next forward-order index if it has none; True when it was new."""

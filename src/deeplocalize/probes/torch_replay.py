@@ -39,7 +39,7 @@ class ForwardCall:
 
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
-    rng: tuple[torch.Tensor, list[torch.Tensor]]
+    rng: tuple[torch.Tensor, list[torch.Tensor]] | None  # None: the model draws no random numbers
     devices: list[int]
     #: position in ``iter_tensors(output)`` -> the gradient that output received (None: not kept)
     grads: dict[int, torch.Tensor | None] = field(default_factory=dict)
@@ -100,7 +100,8 @@ def replay(table: LayerTable, eager: nn.Module, calls: list[ForwardCall], buffer
                 result.complete = False
                 continue
             with compat.forked_rng(call.devices):
-                compat.set_rng_state(call.rng, call.devices)
+                if call.rng is not None:  # a model without random layers: its replay needs no RNG state
+                    compat.set_rng_state(call.rng, call.devices)
                 with torch.enable_grad():
                     for t in iter_tensors(call.args):
                         if t.is_floating_point():

@@ -202,7 +202,8 @@ class ModelUnit:
             self._in_forward += 1
             state = self._open()
             devices = cuda_devices(args, kwargs)
-            call = ForwardCall(args, kwargs, compat.rng_state(devices), devices)
+            rng = compat.rng_state(devices) if self.table.random() else None
+            call = ForwardCall(args, kwargs, rng, devices)
             state.calls.append(call)
             if state.stats or not self._x_done:
                 x = next(iter_tensors((args, kwargs)), None)  # the model's first input (token ids too)

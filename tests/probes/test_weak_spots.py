@@ -1,0 +1,118 @@
+"""The weak spots seen when the tool was tried on other people's programs, each as a small program of our
+own (PyTorch, ``dl.watch`` at default settings): the verdict, the root cause and the fix must be right."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+import torch.nn.functional as F  # noqa: E402, N812
+from torch import nn  # noqa: E402
+
+import deeplocalize as dl  # noqa: E402
+from deeplocalize.vocabulary import Category, Symptom, Verdict  # noqa: E402
+
+torch.set_num_threads(1)
+
+
+def _digits(scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    x = (x / 16.0 - 0.5) * scale
+    return torch.tensor(x, dtype=torch.float32), torch.tensor(y)
+
+
+def _mlp(width: int = 64) -> nn.Sequential:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(64, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU(),
+                         nn.Linear(width, 10))
+
+
+def _train(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, steps: int,
+           batch: int = 32) -> dl.Diagnosis:
+    with dl.watch(model, opt, store=False) as run:
+        for step in range(steps):
+            i = (step * batch) % (len(x) - batch)
+            opt.zero_grad()
+            F.cross_entropy(model(x[i:i + batch]), y[i:i + batch]).backward()
+            opt.step()
+    assert run.diagnosis is not None and run.diagnosis.tool_errors == []
+    return run.diagnosis
+
+
+def test_a_layer_left_out_of_the_optimizer_is_a_training_fault_at_that_layer() -> None:
+    """A parameter group forgotten: the hidden layer receives gradients but is never updated."""
+    x, y = _digits()
+    model = _mlp()
+    opt = torch.optim.Adam([*model[0].parameters(), *model[4].parameters()], lr=1e-3)
+    d = _train(model, opt, x, y, steps=200)
+    assert d.verdict == Verdict.FAULTY
+    cause = d.root_causes[0]
+    assert cause.category == Category.TRAINING and cause.layer is not None and cause.layer.name == "2"
+    assert "optimizer" in cause.fix
+
+
+def test_a_learning_rate_blow_up_is_blamed_on_the_learning_rate_not_the_loss() -> None:
+    """The loss grows for several steps, then turns NaN: the learning rate made it, not the loss."""
+    x, y = _digits()
+    model = _mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=3.0, momentum=0.9)
+    d = _train(model, opt, x, y, steps=200)
+    assert d.verdict == Verdict.FAULTY
+    assert d.root_causes[0].category == Category.LEARNING_RATE
+    assert re.search(r"too high|lower|far above", d.root_causes[0].fix)
+
+
+def test_unscaled_inputs_in_a_run_that_learns_are_a_warning_only() -> None:
+    x, y = _digits(scale=200.0)  # values up to 100: unnormalized, yet Adam learns
+    model = _mlp()
+    d = _train(model, torch.optim.Adam(model.parameters(), lr=1e-3), x, y, steps=250)
+    assert d.verdict == Verdict.HEALTHY
+    assert Symptom.UNNORMALIZED_INPUT in {w.symptom for w in d.warnings}
+
+
+def test_a_fix_agrees_with_its_evidence_a_diverging_loss_is_never_told_to_raise_the_lr() -> None:
+    """A loss that rises thousands of times over is a divergence: 'lower the lr', never 'raise it'."""
+    x, y = _digits()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, 10))
+    opt = torch.optim.SGD(model.parameters(), lr=8.0)
+    d = _train(model, opt, x, y, steps=300)
+    assert d.verdict == Verdict.FAULTY
+    for cause in d.root_causes:
+        if cause.category == Category.LEARNING_RATE:
+            assert not re.search(r"too low|far below|raise", cause.fix), cause.fix
+    assert all(f.symptom != Symptom.SLOW_CONVERGENCE for f in d.findings)
+
+
+def test_fixes_fit_the_layer_an_activation_layer_is_never_told_to_reinitialize() -> None:
+    """Dead ReLUs at birth: the weights to re-initialize are those of the Linear before the ReLU."""
+    x, y = _digits()
+    model = _mlp()
+    with torch.no_grad():
+        model[0].bias.fill_(-20.0)  # every unit of the first ReLU dead from the start
+    d = _train(model, torch.optim.Adam(model.parameters(), lr=1e-3), x, y, steps=120)
+    assert d.verdict == Verdict.FAULTY
+    for cause in d.root_causes:
+        if cause.category == Category.INITIALIZATION and cause.layer is not None:
+            assert cause.layer.name in ("0", "2", "4"), cause  # a Linear, never a ReLU module
+
+
+def test_a_script_that_crashes_at_step_one_is_still_diagnosed_from_what_it_received() -> None:
+    """A one-unit sigmoid fed labels 0..2: BCELoss raises at the first step; the labels were seen."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 1), nn.Sigmoid())
+    x = torch.randn(64, 4)
+    y = torch.tensor(np.arange(64) % 3, dtype=torch.float32).unsqueeze(1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(RuntimeError), dl.watch(model, opt, store=False) as run:
+        opt.zero_grad()
+        F.binary_cross_entropy(model(x), y).backward()
+        opt.step()
+    d = run.diagnosis
+    assert d.verdict == Verdict.FAULTY and d.findings[0].symptom == Symptom.OUTPUT_OUT_OF_RANGE
+    assert {c.category for c in d.root_causes[:2]} & {Category.LOSS, Category.ARCHITECTURE}
