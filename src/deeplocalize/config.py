@@ -230,6 +230,10 @@ class Config:
     #: overfitting: fewest validation evaluations (count), and consecutive rises of val_loss (count,
     #: patience).
     overfit_min_evals: int = 3
+    #: validation_mismatch: the training loss fell by at least this fraction over the evaluations while the
+    #: validation loss never got below its first value and sits at or above the chance level (fraction):
+    #: the validation data are not what the model was trained on. Own choice.
+    mismatch_train_fall: float = 0.5
     overfit_patience: int = 2
     #: unnormalized_input: max |x| of the first batch above this (input units). DESIGN: "far outside [-10,
     #: 10]"; UMLAUT/DeepDiagnosis use [-1, 1], which flags healthy standardized data.
@@ -302,7 +306,8 @@ class Config:
     #: threshold off).
     UNIT_INTERVAL: ClassVar[frozenset[str]] = frozenset({
         "loss_min_rel_decrease", "loss_learned_ratio", "chance_rel_tol", "short_max_rel_decrease",
-        "slow_max_rel_decrease", "acc_min_gain", "acc_chance_margin", "later_finding_discount",
+        "slow_max_rel_decrease", "mismatch_train_fall", "acc_min_gain", "acc_chance_margin",
+        "later_finding_discount",
         "generic_finding_discount", "stuck_vote", "structure_vote", "optimizer_setting_vote", "lr_far_vote",
     })
 

@@ -70,6 +70,20 @@ def test_a_zero_gradient_at_the_output_itself_is_not_vanishing_along_the_depth()
     assert vanishing_gradient(grads(first=1e-12, last=1e-12, middle=1e-12, loss=16.1), INFO, Config()) == []
 
 
+def test_a_tiny_gradient_growing_to_its_neighbours_size_is_no_explosion() -> None:
+    """Attention keys at the end of a plateau: 1e-5 -> 0.05 (5,000-fold), still below what the other
+    layers had from the start (1.0); the same growth to 50 is an explosion."""
+    for end, exploding in ((0.05, False), (50.0, True)):
+        records = []
+        for s in range(1, 41):
+            growth = 1e-5 * (end / 1e-5) ** (max(0, s - 20) / 20)
+            stats = {(i, Channel.WEIGHT_GRAD): vec(n, norm=v)
+                     for i, n, v in zip((0, 2, 4), (144, 272, 68), (growth, 1.0, 1.0), strict=True)}
+            records.append(StepRecord(step=s, loss=1.0, stats=stats))
+        found = exploding_gradient(trace_of(records), INFO, Config())
+        assert bool(found) is exploding, (end, [f.message for f in found])
+
+
 def test_small_gradients_of_a_converged_model_are_not_vanishing() -> None:
     assert vanishing_gradient(grads(first=1e-9, last=1e-8, middle=1e-9, loss=1e-5), INFO, Config()) == []
 

@@ -8,8 +8,8 @@ import numpy as np
 
 from deeplocalize import summary
 from deeplocalize.config import Config
-from deeplocalize.detectors.metrics import accuracy_not_increasing, overfitting
-from deeplocalize.model import LayerInfo, LossInfo, ModelInfo, OptimizerInfo
+from deeplocalize.detectors.metrics import accuracy_not_increasing, overfitting, validation_mismatch
+from deeplocalize.model import DataInfo, LayerInfo, LossInfo, ModelInfo, OptimizerInfo
 from deeplocalize.trace import StepRecord, Trace
 from deeplocalize.vocabulary import Category, Phase, Symptom
 
@@ -121,6 +121,25 @@ def test_small_gap_is_not_overfitting() -> None:
 
 def test_no_validation_no_finding() -> None:
     assert overfitting(make_trace(TRAIN), model(), CFG) == []
+    assert validation_mismatch(make_trace(TRAIN), model(), CFG) == []
+
+
+def _classifier_with_prior() -> ModelInfo:
+    info = model()
+    info.data = DataInfo(y_prior_entropy=math.log(10), n_classes=10)
+    return info
+
+
+def test_validation_that_never_improves_while_training_learns_is_a_data_mismatch() -> None:
+    """The validation inputs normalized differently: training falls from ln 10 to 0.3, validation sits
+    above chance from the first evaluation on (a bug only validation shows)."""
+    train = math.log(10) * np.exp(-np.arange(120) / 25) + 0.3
+    val = [2.6, 2.9, 3.4, 3.2, 3.6, 3.9]
+    found = validation_mismatch(make_trace(train, val=val), _classifier_with_prior(), CFG)
+    assert len(found) == 1 and found[0].phase == Phase.METRIC and found[0].causes[0].category == Category.DATA
+    # overfitting is not a mismatch: validation improved first, and ends below chance
+    over = [1.5, 0.9, 0.8, 0.95, 1.1, 1.3]
+    assert validation_mismatch(make_trace(train, val=over), _classifier_with_prior(), CFG) == []
 
 
 def test_keras_accuracy_names_are_recognized() -> None:

@@ -205,3 +205,25 @@ def test_twenty_thousand_healthy_steps_with_warmup_and_cosine_decay_stay_healthy
             sched.step()
     _healthy(run.diagnosis)
     assert run.monitor.trace.steps_observed == total
+
+
+def test_a_deep_copy_of_the_watched_model_trains_on_and_is_not_watched() -> None:
+    """Early stopping keeps ``copy.deepcopy(model)`` of the best epoch; an EMA keeps a twin. The copy must
+    work, and its calls are not the watched model's."""
+    import copy
+
+    torch.manual_seed(0)
+    x, y = torch.randn(256, 8), torch.randint(0, 3, (256,))
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    with dl.watch(model, store=False, config=dl.Config(stats_every=5)) as run:
+        best = None
+        for step in range(120):
+            opt.zero_grad()
+            F.cross_entropy(model(x[(step % 4) * 64:(step % 4) * 64 + 64]), y[:64]).backward()
+            opt.step()
+            if step % 30 == 0:
+                best = copy.deepcopy(model)
+                F.cross_entropy(best(x[:64]), y[:64]).backward()  # the copy trains too: not our model
+    assert best is not None and run.diagnosis.tool_errors == []
+    assert run.monitor.trace.steps_observed == 120 and not run.diagnosis.stopped_early

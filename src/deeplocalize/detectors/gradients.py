@@ -185,12 +185,25 @@ def _accumulating(
     ).with_severity(Severity.FAULT)
 
 
+def _initial_layer_max(trace: Trace) -> float:
+    """The largest layer gradient norm of the first step (0 when none was measured)."""
+    first = trace.first
+    if first is None:
+        return 0.0
+    norms = [float(v[sm.NORM]) for (_, ch), v in first.stats.items() if ch == Channel.WEIGHT_GRAD]
+    norms = [n for n in norms if math.isfinite(n)]
+    return max(norms, default=0.0)
+
+
 def _growth(
     trace: Trace, model: ModelInfo, config: Config, idx: list[int], norms: np.ndarray
 ) -> Finding | None:
     if not _loss_not_improving(trace.loss()):
         return None
     steps = trace.steps()
+    # a magnitude that matters: above the largest gradient any layer had at the start (a layer whose tiny
+    # gradient grows to its neighbours' size as a plateau ends, e.g. attention keys, is no explosion)
+    model_start = _initial_layer_max(trace)
     for col in range(len(idx) - 1, -1, -1):  # backward order: the first layer where it appears
         series = norms[:, col]
         ok = np.isfinite(series) & (series > 0)
@@ -203,7 +216,7 @@ def _growth(
             base = max(base, float(start[sm.NORM]))  # growth that matters: above the run's own start
         ratio = g / base
         hit = np.nonzero(ratio >= config.exploding_grad_growth)[0]
-        if not hit.size or ratio[-1] < config.exploding_grad_growth**0.5:
+        if not hit.size or ratio[-1] < config.exploding_grad_growth**0.5 or g[-1] < model_start:
             continue
         i, step = idx[col], int(s[hit[0]])
         lname = cm.name(model, i)

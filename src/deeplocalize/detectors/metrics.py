@@ -141,3 +141,39 @@ def overfitting(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]
                 "detected_at_step": int(trace.last_step), "steps_needed": int(trace.last_step)}
     return [Finding(symptom=Symptom.OVERFITTING, phase=Phase.METRIC, layer=None, step=int(first),
                     epoch=vals[first][0], message=msg, evidence=evidence, causes=causes)]
+
+
+@register("validation_mismatch", "check", reads_curve=True)
+def validation_mismatch(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:
+    """A bug only validation shows: over ``overfit_min_evals`` evaluations or more, the training loss fell by
+    ``mismatch_train_fall`` or more while the validation loss never went below its first value and stays at
+    or above the chance level. Not overfitting (the validation loss never improved at all): the validation
+    inputs or labels are not prepared like the training ones (another normalization, shuffled labels,
+    another encoding). Reported as loss_not_decreasing in the metric phase, with the data to blame."""
+    vals = _points(trace, "val_loss")
+    chance = chance_loss(trace, model)
+    if len(vals) < config.overfit_min_evals or chance is None:
+        return []
+    train = _points(trace, None)
+    eval_steps = sorted(vals)
+    val = np.array([vals[s][1] for s in eval_steps])
+    before_first = [v for s, (_, v) in train.items() if s <= eval_steps[0]]
+    after_last = [v for s, (_, v) in train.items() if eval_steps[-2] < s <= eval_steps[-1]]
+    if not before_first or not after_last:
+        return []
+    first_train, last_train = float(np.median(before_first)), float(np.median(after_last))
+    if last_train > (1 - config.mismatch_train_fall) * first_train:
+        return []
+    if val.min() < val[0] or val[-1] < (1 - config.chance_rel_tol) * chance:
+        return []
+    msg = (f"the validation loss never improved ({val[0]:.4g} -> {val[-1]:.4g}, chance level {chance:.4g}) "
+           f"while the training loss fell from {first_train:.4g} to {last_train:.4g}: the validation data "
+           "do not match what the model learns from")
+    causes = [CauseHint(Category.DATA, 0.8, "prepare the validation data exactly as the training data (the "
+                        "same normalization, encoding and label order), and check that inputs and labels of "
+                        "the validation set still belong together")]
+    evidence = {"val_loss": val.tolist(), "eval_steps": eval_steps, "train_first": first_train,
+                "train_last": last_train, "chance_level": chance,
+                "detected_at_step": int(trace.last_step), "steps_needed": int(trace.last_step)}
+    return [Finding(symptom=Symptom.LOSS_NOT_DECREASING, phase=Phase.METRIC, layer=None, step=eval_steps[0],
+                    epoch=vals[eval_steps[0]][0], message=msg, evidence=evidence, causes=causes)]

@@ -51,7 +51,13 @@ class TorchLayerCollector:
         self.observer.on_output = self._skip_meta(self.observer.on_output)  # type: ignore[method-assign]
         self.observer.on_input = self._skip_meta(self.observer.on_input)  # type: ignore[method-assign]
         self.observer.attach()
-        self._input_hook = model.register_forward_pre_hook(self._on_input)
+        on_input = self._on_input
+
+        def input_hook(module: Any, args: Any) -> None:  # a function: deepcopy shares it (torch_unit)
+            if module is model:
+                on_input(module, args)
+
+        self._input_hook = model.register_forward_pre_hook(input_hook)
         self._snapshot: list[tuple[Any, torch.Tensor, torch.Tensor]] = []
         self._stats = False
         del start_step

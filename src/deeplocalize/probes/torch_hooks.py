@@ -106,9 +106,9 @@ class LayerObserver:
         return bool(self._handles)
 
     def _pre_hook(self, slot: LayerSlot) -> Callable[..., None]:
-        def hook(module: nn.Module, args: Any) -> None:
+        def hook(module: nn.Module, args: Any) -> None:  # a function: deepcopy shares it (see torch_unit)
             try:
-                if self.accept(module):
+                if module is slot.module and self.accept(module):
                     self.on_input(slot, args)
             except Exception as exc:  # never into training
                 self.on_error("forward pre-hook", exc)
@@ -117,7 +117,7 @@ class LayerObserver:
     def _post_hook(self, slot: LayerSlot) -> Callable[..., None]:
         def hook(module: nn.Module, args: Any, output: Any) -> None:
             try:
-                if self.accept(module):
+                if module is slot.module and self.accept(module):
                     self.on_output(slot, args, output)
             except Exception as exc:
                 self.on_error("forward hook", exc)

@@ -105,8 +105,8 @@ class ModelUnit:
         self._findings_seen = 0
         self._restore_stance: Callable[[], None] | None = None
         self._handles = [
-            root.register_forward_pre_hook(self._on_forward, with_kwargs=True),
-            root.register_forward_hook(self._on_output),
+            root.register_forward_pre_hook(self._root_hook(self._on_forward), with_kwargs=True),
+            root.register_forward_hook(self._root_hook(self._on_output)),
         ]
         self.replaying = False
         self._in_forward = 0  # depth of the model's own training forward calls now running
@@ -121,6 +121,19 @@ class ModelUnit:
 
 
     # ------------------------------------------------------------------ helpers
+    def _root_hook(self, method: Callable[..., None]) -> Callable[..., None]:
+        """A hook for the root that calls ``method`` for the root only. A plain function, not a bound
+        method: ``copy.deepcopy(model)`` (early stopping's best model, an EMA twin) copies a module's hooks,
+        deep-copying a bound method's object (this unit, the whole session) but sharing a function, which
+        then ignores the copy."""
+        root = self.root
+
+        def hook(module: nn.Module, *args: Any) -> None:
+            if module is root:
+                method(module, *args)
+
+        return hook
+
     def error(self, where: str, exc: BaseException) -> None:
         self.monitor.tool_error(f"torch probe {where}", exc)
 
