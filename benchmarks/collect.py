@@ -25,9 +25,7 @@ import importlib
 import json
 import os
 import re
-import runpy
 import signal
-import sys
 import tempfile
 import time
 import traceback
@@ -37,6 +35,7 @@ from typing import Any
 
 from benchmarks.capture import AnomalyResult, Capture, save
 from benchmarks.cases import load_module
+from deeplocalize.cli_exec import run_script
 from deeplocalize.config import Config
 from deeplocalize.diagnosis import Diagnosis
 from deeplocalize.errors import StopTraining
@@ -111,18 +110,7 @@ class Program:
             return lambda: self.module.run(self.variant, self.seed)
         os.environ.update(DL_REAL_VARIANT=self.variant, DL_REAL_SEED=str(self.seed),
                           DL_REAL_OUTCOME=str(self.outcome_path))
-        script = self.script
-
-        def run() -> None:
-            saved_argv, saved_path = sys.argv[:], sys.path[:]
-            sys.argv = [str(script)]
-            sys.path.insert(0, str(script.resolve().parent))
-            try:
-                runpy.run_path(str(script), run_name="__main__")
-            finally:
-                sys.argv, sys.path[:] = saved_argv, saved_path
-
-        return run
+        return run_script(self.script, [])
 
     def outcome(self, returned: Any) -> Any:
         if self.script is None:

@@ -79,6 +79,7 @@ def fail(step):
 train(Net(), epochs=2, on_step=fail)
 """,
     "exits.py": "train(Net(), epochs=3)\nsys.exit(3)\n",
+    "two_models.py": "train(Net(), epochs=12)\ntrain(Net(), epochs=12)\n",
     "args.py": """
 import json
 json.dump(sys.argv, open(sys.argv[1], "w"))
@@ -128,6 +129,16 @@ def test_nan_script_exits_1_with_the_producing_layer(tmp_path: Path, scripts: di
 def test_on_fault_continue_trains_to_the_end(tmp_path: Path, scripts: dict[str, Path]) -> None:
     status, doc = run_cli(tmp_path, "--on-fault", "continue", str(scripts["nan.py"]))
     assert status == 1 and doc["steps_observed"] == 48 and not doc["stopped_early"]
+
+
+def test_two_models_in_one_script_are_diagnosed_apart(tmp_path: Path, scripts: dict[str, Path],
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    status, doc = run_cli(tmp_path, str(scripts["two_models.py"]))
+    assert status == 0 and doc["verdict"] == "healthy"
+    assert [m["verdict"] for m in doc["models"]] == ["healthy", "healthy"]
+    capsys.readouterr()
+    assert main(["runs", "--store", str(tmp_path / "store")]) == 0
+    assert "healthy (2 models)" in capsys.readouterr().out
 
 
 def test_script_that_raises(tmp_path: Path, scripts: dict[str, Path],

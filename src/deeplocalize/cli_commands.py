@@ -332,7 +332,7 @@ def runs(args: argparse.Namespace) -> int:
             time.strftime("%Y-%m-%d %H:%M", time.localtime(row["created"])),
             row["framework"],
             str(row["steps"]),
-            row["verdict"] or row["status"],
+            (row["verdict"] or row["status"]) + (f" ({row['models']} models)" if row.get("models") else ""),
             row["command"] or "",
         ))
     widths = [max(len(r[i]) for r in table) for i in range(len(table[0]) - 1)]

@@ -82,6 +82,8 @@ EXPLAINS: dict[Symptom, frozenset[Symptom]] = {
     Symptom.OVERFLOW_RISK: frozenset({Symptom.NUMERICAL_ERROR, Symptom.EXPLODING_TENSOR}),
     Symptom.ATTENTION_COLLAPSE: _STALLS,
     Symptom.OVERFITTING: frozenset(),  # a generalization issue: training itself may be fine
+    # (as a warning: regression targets far out of the initial outputs' scale) steps too small or too large
+    Symptom.OUTPUT_OUT_OF_RANGE: FAILURES,
 }
 
 

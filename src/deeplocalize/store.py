@@ -233,14 +233,20 @@ class RunStore:
         return str(rows[0]["id"])
 
     def list_runs(self) -> list[dict[str, Any]]:
-        """Every stored run, oldest first: id, created, framework, command, status, steps, verdict."""
+        """Every stored run, oldest first: id, created, framework, command, status, steps, verdict, models
+        (how many models the diagnosis covers when there are several, else None)."""
         if not self.db_path.exists() or self.db_path.stat().st_size == 0:
             return []
         rows = self._read(
-            "SELECT id, created, framework, command, status, steps, last_step, verdict, pid, host"
+            "SELECT id, created, framework, command, status, steps, last_step, verdict, pid, host, diagnosis"
             " FROM runs ORDER BY seq"
         )
-        return [_with_live_status(dict(row)) for row in rows]
+        out = []
+        for row in rows:
+            listed = dict(row)
+            listed["models"] = _model_count(listed.pop("diagnosis"))
+            out.append(_with_live_status(listed))
+        return out
 
     def load_run(self, run_id: str) -> StoredRun:
         """Read a run back: metadata, model facts, step records (oldest first), diagnosis, config."""
@@ -535,6 +541,15 @@ def _reason(exc: BaseException) -> str:
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, default=str, separators=(",", ":"))
+
+
+def _model_count(diagnosis: str | None) -> int | None:
+    """How many models a stored diagnosis covers when there are several (None: one, none, or unreadable)."""
+    try:
+        models = json.loads(diagnosis).get("models") if diagnosis else None
+    except (TypeError, ValueError, AttributeError):
+        return None
+    return len(models) if isinstance(models, list) and len(models) > 1 else None
 
 
 def _with_live_status(row: dict[str, Any]) -> dict[str, Any]:

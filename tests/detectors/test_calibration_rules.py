@@ -22,6 +22,7 @@ from deeplocalize.detectors.weights import frozen_model
 from deeplocalize.diagnose import diagnose, linear_stack
 from deeplocalize.diagnosis import CauseHint, Finding
 from deeplocalize.model import DataInfo, LossInfo, ModelInfo, OptimizerInfo
+from deeplocalize.severity import resolve
 from deeplocalize.trace import StepRecord
 from deeplocalize.vocabulary import Category, Channel, Phase, Severity, Symptom
 
@@ -135,6 +136,11 @@ def _regression(y_max: float, out_rms: float) -> list[Finding]:
 def test_targets_in_the_thousands_the_outputs_cannot_reach() -> None:
     (f,) = _regression(2.7e4, 0.5)
     assert f.symptom == Symptom.OUTPUT_OUT_OF_RANGE and f.causes[0].category == Category.DATA
+    # unscaled targets are a risk: a linear output can learn the offset; a fault only with a failure
+    assert f.severity == Severity.WARNING
+    stalled = resolve([f, Finding(Symptom.LOSS_NOT_DECREASING, Phase.LOSS, None, 40, "flat")])
+    alone = resolve([f])
+    assert stalled[0].severity == Severity.FAULT and alone[0].severity == Severity.WARNING
     assert _regression(3.0, 0.5) == []  # standardized targets
     assert _regression(2.7e4, 1e3) == []  # outputs already on the targets' scale
 

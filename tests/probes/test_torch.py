@@ -595,3 +595,31 @@ def test_held_back_records_reach_the_monitor_within_the_hold_time(monkeypatch: p
     with _watch(model, config=dl.Config(check_every=50)) as run:
         tm.train(model, x, y, steps=4)
         assert run.monitor.trace.steps_observed == 4
+
+
+def test_a_late_fault_is_found_soon_after_the_cadence_has_backed_off() -> None:
+    """Verdict latency for a fault that starts late: 1,500 healthy steps (statistics back off to every 200
+    steps), then Adam's lr raised 1000-fold kills the ReLU units. The lr change makes the cadence dense again,
+    so the dead layer is confirmed within ``stats_every`` x ``tensor_min_points_sparse`` (80) steps."""
+    torch.manual_seed(0)
+    x = torch.randn(512, 20)
+    y = (x @ torch.randn(20, 1) > 0).long().squeeze(1)
+    model = nn.Sequential(nn.Linear(20, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 2))
+    opt = torch.optim.Adam(model.parameters(), 1e-3)
+    bump = 1501
+    with _watch(model, opt) as run:
+        for step in range(1, bump + 120):
+            if step == bump:
+                for group in opt.param_groups:
+                    group["lr"] = 1.0
+            rows = torch.randint(0, 512, (64,))
+            opt.zero_grad()
+            F.cross_entropy(model(x[rows]), y[rows]).backward()
+            opt.step()
+            if step == bump - 1:
+                assert run.monitor.findings == [], "healthy until the bump"
+                assert run.session.units[0].cadence.gap == dl.Config().stats_every_max  # backed off
+    layered = [f for f in run.diagnosis.findings if f.layer is not None and f.severity == "fault"]
+    assert layered, run.diagnosis.findings
+    first = min(f.detected_at or f.step for f in layered)
+    assert bump <= first <= bump + 80, [(f.symptom, f.step, f.detected_at) for f in layered]

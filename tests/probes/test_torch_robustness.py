@@ -3,7 +3,10 @@ long run with an lr schedule. Healthy set-ups end healthy and are never stopped.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -16,13 +19,12 @@ from deeplocalize.monitor import Monitor  # noqa: E402
 from deeplocalize.probes.torch import instrument  # noqa: E402
 from deeplocalize.vocabulary import Verdict  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).parent))
+import _torch_models as tm  # noqa: E402
 
-def _blobs(n: int = 256, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    y = torch.randint(0, 3, (n,), generator=g)
-    x = torch.randn(n, 8, generator=g) * 0.5
-    x[torch.arange(n), y] += 2.0
-    return x, y
+
+def _blobs(n: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    return tm.blobs(n, seed=0)
 
 
 def _instrumented(train: object, config: dl.Config | None = None) -> tuple[Monitor, object]:
@@ -71,6 +73,56 @@ def test_a_gan_with_two_optimizers_gets_one_diagnosis_per_model_and_is_never_sto
     first_losses = sorted(m.trace.loss()[0] for m in (monitor, *monitor.siblings))
     assert len(first_losses) == 2 and abs(first_losses[1] - 2 * math.log(2)) < 0.5
     assert [[layer.name for layer in d.layers] for d in diagnosis.models] != [[], []]
+
+
+def test_a_gan_in_one_module_is_split_into_its_two_models_under_instrumentation() -> None:
+    """Lightning's GAN example: one module holds the generator and the discriminator, each with its own
+    optimizer; the other model's parameters are frozen while one steps (``toggle_optimizer``). Under
+    ``deeplocalize run`` (no model given) it is two adversarial models, neither frozen nor stopped."""
+
+    class GAN(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.generator = nn.Sequential(nn.Linear(4, 32), nn.ReLU(), nn.Linear(32, 2))
+            self.discriminator = nn.Sequential(nn.Linear(2, 32), nn.LeakyReLU(0.2), nn.Linear(32, 1))
+
+        def forward(self, z: torch.Tensor) -> torch.Tensor:
+            return self.generator(z)
+
+    def toggle(opt: torch.optim.Optimizer, model: nn.Module) -> None:
+        own = {id(p) for group in opt.param_groups for p in group["params"]}
+        for p in model.parameters():
+            p.requires_grad_(id(p) in own)
+
+    def train() -> None:
+        torch.manual_seed(0)
+        gan = GAN()
+        opt_g = torch.optim.Adam(gan.generator.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        opt_d = torch.optim.Adam(gan.discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        for _ in range(300):
+            real = torch.randn(64, 2) * 0.3 + torch.tensor([2.0, -1.0])
+            z = torch.randn(64, 4)
+            toggle(opt_g, gan)
+            opt_g.zero_grad()
+            F.binary_cross_entropy_with_logits(gan.discriminator(gan(z)), torch.ones(64, 1)).backward()
+            opt_g.step()
+            toggle(opt_d, gan)
+            opt_d.zero_grad()
+            loss_d = (F.binary_cross_entropy_with_logits(gan.discriminator(real), torch.ones(64, 1))
+                      + F.binary_cross_entropy_with_logits(gan.discriminator(gan(z).detach()),
+                                                           torch.zeros(64, 1))) / 2
+            loss_d.backward()
+            opt_d.step()
+            for p in gan.parameters():
+                p.requires_grad_(True)
+
+    monitor, _ = _instrumented(train)
+    diagnosis = monitor.finish(completed=True)
+    assert sorted(d.model for d in diagnosis.models) == ["discriminator", "generator"]
+    for model_diagnosis in diagnosis.models:
+        _healthy(model_diagnosis)
+        # the split is known at the second optimizer's first step; the step before it is not kept
+        assert model_diagnosis.steps_observed in (299, 300)
 
 
 def test_two_models_trained_one_after_the_other_are_both_diagnosed() -> None:
@@ -144,6 +196,57 @@ def test_an_augmentation_module_before_the_model_is_not_its_first_layer() -> Non
     _healthy(diagnosis)
     assert [layer.type for layer in diagnosis.layers] == ["Linear", "ReLU", "Linear"]
     assert monitor.model.batch_size == 48 and monitor.model.data.x_shape == (48, 8)
+
+
+def test_a_data_parallel_wrapper_is_watched_as_the_model_inside_it() -> None:
+    """``nn.DataParallel`` (and DDP) run their ``.module``: its layers keep their own names, and a NaN on an
+    ordinary step is replayed through the inner module."""
+    x, y = _blobs()
+
+    def train(watch: bool) -> tuple[object, nn.Module]:
+        torch.manual_seed(0)
+        model = nn.DataParallel(nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3)))
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+
+        def loop() -> None:
+            for i in range(100):
+                j = (i * 64) % 256
+                opt.zero_grad()
+                F.cross_entropy(model(x[j:j + 64]), y[j:j + 64]).backward()
+                opt.step()
+
+        if watch:
+            with dl.watch(model, opt, store=False) as run:
+                loop()
+            return run.diagnosis, model
+        monitor, _ = _instrumented(loop)
+        return monitor.finish(completed=True), model
+
+    for watch in (True, False):
+        diagnosis, _ = train(watch)
+        _healthy(diagnosis)
+        assert [layer.name for layer in diagnosis.layers] == ["0", "1", "2"]
+
+    class NaNFrom(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.armed = False
+
+        def forward(self, t: torch.Tensor) -> torch.Tensor:
+            return t / 0.0 if self.armed else t
+
+    torch.manual_seed(0)
+    bad = NaNFrom()
+    model = nn.DataParallel(nn.Sequential(nn.Linear(8, 16), bad, nn.Linear(16, 3)))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with dl.watch(model, opt, store=False, on_fault="continue") as run:
+        for step in range(1, 41):
+            bad.armed = step >= 30
+            opt.zero_grad()
+            F.cross_entropy(model(x[:64]), y[:64]).backward()
+            opt.step()
+    first = run.diagnosis.faults[0]
+    assert (first.symptom, first.layer.name, first.step) == ("numerical_error", "1", 30)
 
 
 @pytest.mark.parametrize("backend", ["eager", "inductor"])
@@ -227,3 +330,35 @@ def test_a_deep_copy_of_the_watched_model_trains_on_and_is_not_watched() -> None
                 F.cross_entropy(best(x[:64]), y[:64]).backward()  # the copy trains too: not our model
     assert best is not None and run.diagnosis.tool_errors == []
     assert run.monitor.trace.steps_observed == 120 and not run.diagnosis.stopped_early
+
+
+def test_fp16_with_a_grad_scaler_that_skips_its_first_steps_is_healthy_and_unaltered() -> None:
+    """Mixed precision: a GradScaler starting far too high overflows and skips its first steps by design
+    (no fault), and the loss is recorded in the loss function's units, not times the scale (2**40 here)."""
+    x, y = _blobs(512)
+
+    def train(watch: bool) -> tuple[list[torch.Tensor], float, object]:
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 3))
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        scaler = torch.amp.GradScaler("cpu", init_scale=2.0**40)
+        ctx = dl.watch(model, opt, store=False) if watch else contextlib.nullcontext()
+        with ctx as run:
+            for i in range(200):
+                j = (i * 64) % 512
+                opt.zero_grad()
+                with torch.autocast("cpu", dtype=torch.float16):
+                    loss = F.cross_entropy(model(x[j:j + 64]), y[j:j + 64])
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
+        return [p.detach().clone() for p in model.parameters()], scaler.get_scale(), run
+
+    plain, plain_scale, _ = train(False)
+    watched, scale, run = train(True)
+    assert scale == plain_scale < 2.0**40  # steps were skipped
+    assert all(torch.equal(a, b) for a, b in zip(plain, watched, strict=True))
+    _healthy(run.diagnosis)
+    assert run.diagnosis.findings == [], run.diagnosis.findings
+    first_loss = run.monitor.trace.loss()[0]
+    assert 0.1 < first_loss < 5, first_loss  # ~log(3), not 2**40 times it

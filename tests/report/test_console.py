@@ -67,3 +67,17 @@ def test_plain_unless_terminal_colour_when_asked() -> None:
     coloured = io.StringIO()
     print_diagnosis(faulty(), file=coloured, color=True)
     assert "\x1b[" in coloured.getvalue() and "Fix: lower the learning rate" in coloured.getvalue()
+
+
+def test_several_models_are_shown_apart_run_verdict_first() -> None:
+    bad = faulty()
+    bad.model = "Generator"
+    good = Diagnosis(verdict=Verdict.HEALTHY, framework="torch", steps_observed=40,
+                     layers=[LayerInfo(0, "fc", "Linear")], model="Discriminator")
+    text = render_text(Diagnosis.combine([good, bad]))
+    lines = text.splitlines()
+    assert lines[0] == "deeplocalize: FAULTY: 2 models trained, 1 faulty"
+    assert text.index("Model `Discriminator`: HEALTHY") < text.index(
+        "Model `Generator`: FAULTY: numerical error")
+    assert text.index("Model `Generator`") < text.index("Fix: lower the learning rate")
+    assert text.count("disk full") == 1  # run-wide lines once

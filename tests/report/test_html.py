@@ -154,3 +154,17 @@ def test_report_loads_in_headless_chromium(tmp_path: Path) -> None:
         finally:
             browser.close()
     assert problems == []
+
+
+def test_several_models_are_listed_apart() -> None:
+    diagnosis, trace, model = build()
+    diagnosis.model = "Generator"
+    other = Diagnosis(verdict=healthy()[0].verdict, framework="torch", steps_observed=30, model="Critic")
+    html = render_html(Diagnosis.combine([other, diagnosis]), trace=trace, model=model)
+    section = html[html.index('id="models"'):html.index('id="fixes"')]
+    assert section.index("Critic") < section.index("Generator")
+    first = diagnosis.faults[0]
+    assert "healthy" in section and f"{first.symptom} ({first.phase}) in <code>{first.layer.name}</code>, " \
+        f"step {first.step}" in section
+    single = render_html(diagnosis, trace=trace, model=model)
+    assert 'id="models"' not in single

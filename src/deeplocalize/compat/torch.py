@@ -3,10 +3,12 @@
 Supported: torch >= 2.4 (``MIN_VERSION``). Each function names what it uses:
 - ``foreach_norm``: ``torch._foreach_norm`` (one fused kernel launch for many tensors);
 - ``flatten``: ``torch._utils._flatten_dense_tensors``;
-- ``eager_module`` / ``force_eager``: ``torch._dynamo``'s ``OptimizedModule`` and
+- ``eager_module`` / ``force_eager``: ``nn.DataParallel`` / ``DistributedDataParallel``'s ``.module``,
+  ``torch._dynamo``'s ``OptimizedModule`` and
   ``torch.compiler.set_stance`` (torch >= 2.6; older: statistics steps skip compiled models);
 - ``Patch``: replacing a module attribute while a session is active (``torch.autograd.backward``, the
-  ``torch.nn.functional`` losses, ``torch.optim.Optimizer.__init__``), restored on close.
+  ``torch.nn.functional`` losses, ``torch.optim.Optimizer.__init__``, ``torch.amp.GradScaler.scale``),
+  restored on close.
 """
 
 from __future__ import annotations
@@ -59,14 +61,32 @@ def is_compiling() -> bool:
     return bool(fn()) if fn is not None else False
 
 
-def eager_module(module: nn.Module) -> nn.Module:
-    """The eager module behind a ``torch.compile``d one (itself when not compiled)."""
+#: Wrappers that run their ``.module`` unchanged on each device (layer names then drop the ``module.``).
+DATA_PARALLEL = (nn.DataParallel, nn.parallel.DistributedDataParallel)
+
+
+def _compiled_inner(module: nn.Module) -> nn.Module | None:
     inner = getattr(module, "_orig_mod", None)
-    return inner if isinstance(inner, nn.Module) else module
+    return inner if isinstance(inner, nn.Module) else None
+
+
+def eager_module(module: nn.Module) -> nn.Module:
+    """The module that does the work: behind ``torch.compile`` (``OptimizedModule._orig_mod``) and behind
+    data-parallel wrappers (``.module``), in any nesting; itself when it is neither."""
+    while True:
+        inner = _compiled_inner(module)
+        if inner is None and isinstance(module, DATA_PARALLEL):
+            inner = module.module
+        if inner is None:
+            return module
+        module = inner
 
 
 def is_compiled(module: nn.Module) -> bool:
-    return eager_module(module) is not module
+    """``module`` is a compiled model, or a data-parallel wrapper of one."""
+    while isinstance(module, DATA_PARALLEL):
+        module = module.module
+    return _compiled_inner(module) is not None
 
 
 def can_force_eager() -> bool:

@@ -147,7 +147,7 @@ def positive_rate(trace: Trace) -> float | None:
     known = target[~np.isnan(target[:, summary.NUMEL]) & (target[:, summary.NUMEL] > 0)]
     if not len(known):
         return None
-    if np.nanmin(known[:, summary.MIN]) < 0 or np.nanmax(known[:, summary.MAX]) > 1:
+    if np.any(known[:, summary.MIN] < 0) or np.any(known[:, summary.MAX] > 1):  # NaN: not measured
         return None
     weights = known[:, summary.NUMEL]
     means = known[:, summary.MEAN]

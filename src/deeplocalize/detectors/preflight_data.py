@@ -19,7 +19,7 @@ from deeplocalize.diagnosis import CauseHint, Finding
 from deeplocalize.fixes import normalize_inputs
 from deeplocalize.model import ModelInfo
 from deeplocalize.trace import Trace
-from deeplocalize.vocabulary import Category, Channel, Phase, Symptom
+from deeplocalize.vocabulary import Category, Channel, Phase, Severity, Symptom
 
 #: Layer types that take raw values on purpose (token ids, categories) or normalize the input themselves.
 _SELF_NORMALIZING = re.compile(r"embedding|norm|rescal|lookup|hashing|vectoriz|discretiz|categor", re.I)
@@ -127,7 +127,10 @@ def check_target_scale(trace: Trace, model: ModelInfo, config: Config) -> list[F
     With a value loss (MSE/MAE/Huber), |y| above ``target_abs_max`` and the first step's model output at
     least ``target_output_gap`` times smaller (RMS) than the targets' magnitude, the network has to grow its
     output by orders of magnitude with steps sized for unit-scale values: the loss barely moves (or, with
-    large steps, explodes). Reported as output_out_of_range (the outputs cannot reach the targets' range).
+    large steps, explodes). Reported as output_out_of_range (the outputs are far from the targets' range), a
+    warning: unbounded outputs can still get there (a bias learns the offset), so it is a fault only with a
+    failure it explains (a stall, a divergence) in the same run. A bounded output activation that cannot
+    produce the targets at all is ``preflight_output``'s fault.
     """
     data, loss = model.data, model.loss
     if data is None or loss is None or loss.expects != "values" or data.y_min is None or data.y_max is None:
@@ -151,4 +154,4 @@ def check_target_scale(trace: Trace, model: ModelInfo, config: Config) -> list[F
                      "std 1 and invert the scaling on predictions")
     evidence = {"y_min": data.y_min, "y_max": data.y_max, "output_rms": rms}
     return [Finding(symptom=Symptom.OUTPUT_OUT_OF_RANGE, phase=Phase.DATA, layer=None, step=1, message=msg,
-                    evidence=_step1(evidence), causes=[hint])]
+                    evidence=_step1(evidence), causes=[hint]).with_severity(Severity.WARNING)]

@@ -77,6 +77,9 @@ class TorchSession:
         self._by_opt: dict[int, ModelUnit] = {}
         self._known: weakref.WeakSet[nn.Module] = weakref.WeakSet()  # every module of every unit
         self._losses: list[torch.Tensor] = []
+        #: the last loss a GradScaler scaled: (the scaled tensor, weakly; the loss as the loss function
+        #: gave it)
+        self._scaled: tuple[weakref.ref[torch.Tensor], torch.Tensor] | None = None
         self._last: ModelUnit | None = None  # the unit whose model ran forward last
         self._outputs: dict[Any, ModelUnit] = {}  # autograd node of a model output -> its unit
         self._loss_owner: ModelUnit | None = None  # the unit whose output the last loss received
@@ -99,6 +102,12 @@ class TorchSession:
             optim_mod.register_optimizer_step_post_hook(self._opt_post),
         ]
         self._patch.replace(torch.autograd, "backward", self._wrap_backward)
+        scaler = getattr(getattr(torch, "amp", None), "GradScaler", None)
+        if scaler is not None:
+            try:
+                self._patch.replace(scaler, "scale", self._wrap_scale)
+            except CompatError as exc:
+                self.monitor.tool_error("torch probe grad scaler", exc)
         for name in FUNCTIONAL_LOSSES:
             try:
                 self._patch.replace(F, name, functools.partial(self._wrap_loss, name))
@@ -189,9 +198,10 @@ class TorchSession:
             if self.auto_roots:
                 self._arm()
             return None
-        if unit.root is self.watched and unit.optimizers and self._backwards:
-            # another optimizer of the watched model, stepping after a backward of its own: the model's
-            # parts are trained in turn (a GAN's generator and discriminator), each a model of its own
+        if (unit.root is self.watched or self.auto_roots) and unit.optimizers and self._backwards:
+            # another optimizer of the model (watched, or found by ``instrument``), stepping after a
+            # backward of its own: the model's parts are trained in turn (a GAN's generator and
+            # discriminator in one LightningModule), each a model of its own
             unit = self._split(unit, opt) or unit
         self._by_opt[id(opt)] = unit
         unit.optimizers.add(opt)
@@ -263,8 +273,28 @@ class TorchSession:
 
     def _before_backward(self, tensors: Any) -> None:
         loss = tensors if isinstance(tensors, torch.Tensor) else next(iter_tensors(tensors), None)
+        scaled, self._scaled = self._scaled, None
+        if scaled is not None and scaled[0]() is loss:
+            loss = scaled[1]  # mixed precision: the loss in its own units, not times the scaler's factor
         if loss is not None and loss.numel() >= 1 and loss.is_floating_point():
             self._losses.append(loss)
+
+    def _wrap_scale(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        """``GradScaler.scale`` wrapped: the loss it multiplies by the scale factor (a power of two that the
+        scaler halves after an overflow and doubles after a run of clean steps) is recorded unscaled, so the
+        loss curve and the first loss are in the loss function's units. A step the scaler skips (inf/NaN
+        gradients, by design in its first steps) never calls ``optimizer.step()``, so it is never checked."""
+        session = self
+
+        @functools.wraps(original)
+        def scale(scaler: Any, outputs: Any, *args: Any, **kwargs: Any) -> Any:
+            result = original(scaler, outputs, *args, **kwargs)
+            if session._live and isinstance(outputs, torch.Tensor) and isinstance(result, torch.Tensor) \
+                    and result is not outputs:
+                session._scaled = (weakref.ref(result), outputs.detach())
+            return result
+
+        return scale
 
     def _after_backward(self) -> None:
         self._backwards += 1

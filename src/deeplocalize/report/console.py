@@ -71,10 +71,30 @@ def _listed(findings: list[Finding], render: Callable[[Finding], list[str]]) -> 
 
 
 def render_lines(diagnosis: Diagnosis) -> list[tuple[str, str | None]]:
-    """The report as (text, rich style or None) lines; both renderers print these."""
-    lines: list[tuple[str, str | None]] = [
-        (f"deeplocalize: {headline(diagnosis)}", _STYLE.get(diagnosis.verdict)),
-    ]
+    """The report as (text, rich style or None) lines; both renderers print these. A run of several models
+    shows the run's verdict (its worst model's), then one block per model."""
+    lines: list[tuple[str, str | None]]
+    if len(diagnosis.models) > 1:
+        faulty = sum(part.verdict == Verdict.FAULTY for part in diagnosis.models)
+        lines = [(f"deeplocalize: {str(diagnosis.verdict).upper()}: {len(diagnosis.models)} models trained, "
+                  f"{faulty} faulty", _STYLE.get(diagnosis.verdict))]
+        for part in diagnosis.models:
+            lines.append((f"Model `{part.model or '?'}`: {headline(part)}", _STYLE.get(part.verdict)))
+            lines.extend(_model_lines(part))
+    else:
+        lines = [(f"deeplocalize: {headline(diagnosis)}", _STYLE.get(diagnosis.verdict))]
+        lines.extend(_model_lines(diagnosis))
+    if diagnosis.stopped_early:
+        lines.append(("Training was stopped early.", "dim"))
+    if diagnosis.tool_errors:
+        lines.append((f"Tool errors (training was not affected): {len(diagnosis.tool_errors)}", "yellow"))
+        lines.extend((f"  {err}", "yellow") for err in diagnosis.tool_errors[:3])
+    return lines
+
+
+def _model_lines(diagnosis: Diagnosis) -> list[tuple[str, str | None]]:
+    """The fix, the ranked causes, the evidence and the warnings of one model's diagnosis."""
+    lines: list[tuple[str, str | None]] = []
     causes = diagnosis.root_causes
     if causes:
         top = causes[0]
@@ -91,11 +111,6 @@ def render_lines(diagnosis: Diagnosis) -> list[tuple[str, str | None]]:
     if warnings:
         lines.append((f"Warnings ({len(warnings)}, risks that did not make this run fail):", "bold yellow"))
         lines.extend(_listed(warnings, _warning_lines))
-    if diagnosis.stopped_early:
-        lines.append(("Training was stopped early.", "dim"))
-    if diagnosis.tool_errors:
-        lines.append((f"Tool errors (training was not affected): {len(diagnosis.tool_errors)}", "yellow"))
-        lines.extend((f"  {err}", "yellow") for err in diagnosis.tool_errors[:3])
     return lines
 
 

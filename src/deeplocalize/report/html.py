@@ -56,6 +56,7 @@ def render_html(diagnosis: Diagnosis, trace: Trace | None = None, model: ModelIn
 
     body = [
         _header(diagnosis, layers),
+        _models(diagnosis),
         _causes(diagnosis),
         _findings(diagnosis),
         _timeline(diagnosis, series),
@@ -102,6 +103,27 @@ def _header(diagnosis: Diagnosis, layers: list[LayerInfo]) -> str:
         f'<h1><span class="badge">{escape(verdict.upper())}</span> {headline}</h1>'
         f'<p class="facts">{" · ".join(facts)}</p></header>'
     )
+
+
+def _models(diagnosis: Diagnosis) -> str:
+    """A run of several models: each model's verdict, steps, first fault and fix. The sections below are
+    the worst model's (the one named in the header's first fault)."""
+    if len(diagnosis.models) <= 1:
+        return ""
+    rows = []
+    for part in diagnosis.models:
+        first = part.faults[0] if part.faults else None
+        fault = ("" if first is None else f"{escape(str(first.symptom))} ({escape(str(first.phase))})"
+                 + ("" if first.layer is None else f" in <code>{escape(first.layer.name)}</code>")
+                 + f", step {first.step}")
+        fix = escape(part.root_causes[0].fix) if part.root_causes else ""
+        rows.append(f'<tr><td><code>{escape(part.model or "?")}</code></td>'
+                    f'<td class="v-{escape(str(part.verdict))}">{escape(str(part.verdict))}</td>'
+                    f"<td>{part.steps_observed}</td><td>{fault}</td><td>{fix}</td></tr>")
+    return ('<section id="models"><h2>Models in this run</h2><p class="muted">Each model trained has its own '
+            "diagnosis; the sections below show the worst one's.</p><table><thead><tr><th>model</th>"
+            "<th>verdict</th><th>steps</th><th>first fault</th><th>fix</th></tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table></section>")
 
 
 def _causes(diagnosis: Diagnosis) -> str:
