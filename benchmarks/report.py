@@ -139,7 +139,7 @@ def _previous_analysis(path: Path) -> str:
 
 
 _GROUP_TITLES = {
-    "test": "Real-world programs, test half (held out: no threshold or rule was tuned on them)",
+    "test": "Real-world programs, test half (held out: tuning uses the calibration half only)",
     "calibration": "Real-world programs, calibration half (may be tuned on)",
     "zoo": "The bug zoo and the healthy suite (written with the detectors: an upper bound)",
 }

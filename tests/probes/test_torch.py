@@ -623,3 +623,26 @@ def test_a_late_fault_is_found_soon_after_the_cadence_has_backed_off() -> None:
     assert layered, run.diagnosis.findings
     first = min(f.detected_at or f.step for f in layered)
     assert bump <= first <= bump + 80, [(f.symptom, f.step, f.detected_at) for f in layered]
+
+
+def test_a_step_keeps_none_of_its_tensors_alive_after_it_ends() -> None:
+    """The replay's references (the forward's arguments and outputs, the output gradients) are dropped
+    when the step ends: no tensor of a step outlives it (a leak grows memory with every step)."""
+    import gc
+    import weakref
+
+    torch.manual_seed(0)
+    x, y = tm.blobs()
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    outputs = []
+    with _watch(model, opt):
+        for _ in range(30):
+            opt.zero_grad()
+            out = model(x)
+            outputs.append(weakref.ref(out))
+            F.cross_entropy(out, y).backward()
+            opt.step()
+            del out
+    gc.collect()
+    assert [ref() is None for ref in outputs] == [True] * len(outputs)

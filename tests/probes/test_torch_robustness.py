@@ -362,3 +362,28 @@ def test_fp16_with_a_grad_scaler_that_skips_its_first_steps_is_healthy_and_unalt
     assert run.diagnosis.findings == [], run.diagnosis.findings
     first_loss = run.monitor.trace.loss()[0]
     assert 0.1 < first_loss < 5, first_loss  # ~log(3), not 2**40 times it
+
+
+def test_bf16_autocast_is_healthy_and_unaltered() -> None:
+    x, y = _blobs(512)
+
+    def train(watch: bool) -> tuple[list[torch.Tensor], object]:
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 3))
+        opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+        ctx = dl.watch(model, opt, store=False) if watch else contextlib.nullcontext()
+        with ctx as run:
+            for i in range(200):
+                j = (i * 64) % 512
+                opt.zero_grad()
+                with torch.autocast("cpu", dtype=torch.bfloat16):
+                    loss = F.cross_entropy(model(x[j:j + 64]), y[j:j + 64])
+                loss.backward()
+                opt.step()
+        return [p.detach().clone() for p in model.parameters()], run
+
+    plain, _ = train(False)
+    watched, run = train(True)
+    assert all(torch.equal(a, b) for a, b in zip(plain, watched, strict=True))
+    _healthy(run.diagnosis)
+    assert run.diagnosis.findings == [], run.diagnosis.findings

@@ -132,6 +132,8 @@ def calling_loss_module(depth: int) -> str | None:
         frame = frame.f_back
         if frame is None:
             return None
+        if frame.f_code.co_name != "forward":
+            continue  # reading f_locals snapshots a frame's locals (Python < 3.13): only a loss's forward
         owner = frame.f_locals.get("self")
         if isinstance(owner, nn.modules.loss._Loss):
             return type(owner).__name__

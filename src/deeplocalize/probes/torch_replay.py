@@ -15,6 +15,7 @@ the RNG state before it, and its outputs' gradients; all dropped when the step e
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,10 +67,15 @@ class GradKeeper:
                 t.register_hook(self._hook(call, position, t.numel()))
 
     def _hook(self, call: ForwardCall, position: int, numel: int) -> Callable[[torch.Tensor], None]:
+        # the call is held weakly: it holds the output this hook is registered on, and a cycle through a
+        # tensor's hooks is never collected (an output, its gradient and the call's arguments a step leaked)
+        ref = weakref.ref(call)
+
         def keep(grad: torch.Tensor) -> None:
-            if grad is not None and self.used + numel <= self.budget:
+            target = ref()
+            if target is not None and grad is not None and self.used + numel <= self.budget:
                 self.used += numel
-                call.grads[position] = grad  # a reference: the tensor is not changed, and freed at step end
+                target.grads[position] = grad  # a reference: the tensor is not changed, freed at step end
         return keep
 
 
