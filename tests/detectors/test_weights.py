@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from builders import layer, model, simulate_mlp, trace_of, vec
 
 from deeplocalize.config import Config
@@ -19,8 +20,10 @@ def test_layer_left_out_of_the_optimizer_is_reported_alone() -> None:
     assert found[0].causes[0].category == Category.TRAINING and "`fc1`" in found[0].causes[0].fix
 
 
-def test_learning_rate_zero_is_one_model_level_finding() -> None:
+@pytest.mark.parametrize("framework", ["torch", "keras"])
+def test_learning_rate_zero_is_one_model_level_finding(framework: str) -> None:
     sim = simulate_mlp(lr=0.0, steps=20)
+    sim.model.framework = framework  # Keras too: an lr of 0 decides it before "layers not trainable"
     (f,) = unchanged_weights(sim.trace, sim.model, Config())
     assert f.layer is None and f.causes[0].category == Category.LEARNING_RATE
     assert "learning rate is 0" in f.causes[0].fix

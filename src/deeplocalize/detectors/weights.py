@@ -113,14 +113,6 @@ def _model_level(trace: Trace, model: ModelInfo, config: Config, stuck: list[int
     if lr is not None and lr > 0 and fixes.lr_outside_usual(model, trace, config.lr_far_factor) == "low":
         causes = [cm.cause(Category.LEARNING_RATE, 0.9,
                            f"the weights do not move: {fixes.lr_fix(model, trace, 'low')}", model, None)]
-    elif model.framework == "keras":  # fit steps the optimizer itself: what is left is what it may change
-        causes = [
-            cm.cause(Category.TRAINING, 0.7, "no weight changes: check that the layers are trainable "
-                     "(layer.trainable = True before compile()) and recompile after changing it", model,
-                     None),
-            cm.cause(Category.OPTIMIZER, 0.3, f"the optimizer does not move the weights (lr={cm.fmt(lr)}): "
-                     "check its settings", model, None),
-        ]
     elif lr is not None and lr == 0:
         causes = [
             cm.cause(
@@ -131,6 +123,14 @@ def _model_level(trace: Trace, model: ModelInfo, config: Config, stuck: list[int
                 model,
                 None,
             )
+        ]
+    elif model.framework == "keras":  # fit steps the optimizer itself: what is left is what it may change
+        causes = [
+            cm.cause(Category.TRAINING, 0.7, "no weight changes: check that the layers are trainable "
+                     "(layer.trainable = True before compile()) and recompile after changing it", model,
+                     None),
+            cm.cause(Category.OPTIMIZER, 0.3, f"the optimizer does not move the weights (lr={cm.fmt(lr)}): "
+                     "check its settings", model, None),
         ]
     else:
         causes = [
