@@ -7,6 +7,17 @@ import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
 
+class NanFrom(nn.Module):
+    """Divides by zero once ``armed`` (set by the test; a replay sees the same module state)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.armed = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x / 0.0 if self.armed else x
+
+
 def mlp(seed: int = 0, dropout: bool = True) -> nn.Module:
     torch.manual_seed(seed)
     layers: list[nn.Module] = [nn.Linear(8, 16), nn.ReLU()]

@@ -386,17 +386,6 @@ def test_exception_inside_the_probe_is_contained(monkeypatch: pytest.MonkeyPatch
     assert all(torch.equal(a, b) for a, b in zip(_final_state(plain), _final_state(model), strict=True))
 
 
-class _NanFrom(nn.Module):
-    """Divides by zero once ``armed`` (set by the test; a replay sees the same module state)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.armed = False
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x / 0.0 if self.armed else x
-
-
 class _NanGrad(torch.autograd.Function):
     @staticmethod
     def forward(ctx: object, x: torch.Tensor) -> torch.Tensor:
@@ -431,7 +420,7 @@ def _train_arming(model: nn.Module, bad: nn.Module, arm_at: int, steps: int, **w
 
 def test_nan_made_in_forward_on_an_ordinary_step_is_localized_by_replay() -> None:
     torch.manual_seed(0)
-    bad = _NanFrom()
+    bad = tm.NanFrom()
     model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), bad, nn.ReLU(), nn.Linear(16, 3))
     run = _train_arming(model, bad, arm_at=3, steps=3, config=dl.Config(stats_every=10))
     trace = run.monitor.trace
@@ -460,7 +449,7 @@ def test_nan_made_in_backward_is_localized_by_replay() -> None:
 def test_a_replay_restores_rng_buffers_and_gradients() -> None:
     def run_once(watched: bool) -> tuple[list[torch.Tensor], torch.Tensor]:
         model = _bn_model()
-        bad = _NanFrom()
+        bad = tm.NanFrom()
         model.insert(3, bad)  # after BatchNorm and before Dropout: the replay uses both
         x, y = tm.blobs()
         opt = torch.optim.SGD(model.parameters(), lr=0.1)
@@ -523,7 +512,7 @@ def test_a_nan_the_replay_does_not_reproduce_is_said_and_flags_follow() -> None:
 
 def test_stop_policy_ends_the_loop_before_the_update_and_code_after_runs() -> None:
     torch.manual_seed(0)
-    bad = _NanFrom()
+    bad = tm.NanFrom()
     model = nn.Sequential(nn.Linear(8, 16), bad, nn.Linear(16, 3))
     x, y = tm.blobs()
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
@@ -541,7 +530,7 @@ def test_stop_policy_ends_the_loop_before_the_update_and_code_after_runs() -> No
 
 def test_raise_policy_raises_fault_detected() -> None:
     torch.manual_seed(0)
-    bad = _NanFrom()
+    bad = tm.NanFrom()
     model = nn.Sequential(nn.Linear(8, 16), bad, nn.Linear(16, 3))
     with pytest.raises(dl.FaultDetected):
         _train_arming(model, bad, arm_at=2, steps=5, on_fault="raise")

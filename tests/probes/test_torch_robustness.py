@@ -203,7 +203,7 @@ def test_a_data_parallel_wrapper_is_watched_as_the_model_inside_it() -> None:
     ordinary step is replayed through the inner module."""
     x, y = _blobs()
 
-    def train(watch: bool) -> tuple[object, nn.Module]:
+    def train(watch: bool) -> dl.Diagnosis:
         torch.manual_seed(0)
         model = nn.DataParallel(nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3)))
         opt = torch.optim.SGD(model.parameters(), lr=0.1)
@@ -218,25 +218,17 @@ def test_a_data_parallel_wrapper_is_watched_as_the_model_inside_it() -> None:
         if watch:
             with dl.watch(model, opt, store=False) as run:
                 loop()
-            return run.diagnosis, model
+            return run.diagnosis
         monitor, _ = _instrumented(loop)
-        return monitor.finish(completed=True), model
+        return monitor.finish(completed=True)
 
     for watch in (True, False):
-        diagnosis, _ = train(watch)
+        diagnosis = train(watch)
         _healthy(diagnosis)
         assert [layer.name for layer in diagnosis.layers] == ["0", "1", "2"]
 
-    class NaNFrom(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.armed = False
-
-        def forward(self, t: torch.Tensor) -> torch.Tensor:
-            return t / 0.0 if self.armed else t
-
     torch.manual_seed(0)
-    bad = NaNFrom()
+    bad = tm.NanFrom()
     model = nn.DataParallel(nn.Sequential(nn.Linear(8, 16), bad, nn.Linear(16, 3)))
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     with dl.watch(model, opt, store=False, on_fault="continue") as run:
