@@ -269,6 +269,12 @@ class Config:
     lr_update_ratio_high: float = 0.1
     #: diagnose: ... below which it is too low (ratio, non-zero updates only). DeepDiagnosis: 1e-5.
     lr_update_ratio_low: float = 1e-5
+    #: slow_convergence: a median update/weight ratio at or above this is a healthy pace (ratio), so a loss
+    #: that barely moves is not the learning rate being too low: its "raise the lr" vote drops to
+    #: ``lr_low_contradicted_vote``. CS231n (Karpathy): the ratio "should be somewhere around 1e-3; lower:
+    #: the learning rate might be too low".
+    lr_update_ratio_healthy: float = 1e-3
+    lr_low_contradicted_vote: float = 0.3
     #: diagnose: weight multiplier for causes voted by findings confirmed later than the earliest one
     #: (factor).
     later_finding_discount: float = 0.8

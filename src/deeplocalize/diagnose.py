@@ -24,6 +24,7 @@ import numpy as np
 from deeplocalize import fixes
 from deeplocalize import summary as sm
 from deeplocalize.config import Config
+from deeplocalize.detectors._common import update_ratio
 from deeplocalize.diagnosis import CauseHint, Finding, RootCause
 from deeplocalize.fixes import FixFn
 from deeplocalize.model import LayerInfo, LayerRef, ModelInfo
@@ -425,25 +426,3 @@ def _large_regression_targets(model: ModelInfo, config: Config) -> bool:
     if data is None or loss is None or loss.expects != "values" or data.y_min is None or data.y_max is None:
         return False
     return max(abs(data.y_min), abs(data.y_max)) > config.target_abs_max
-
-
-def update_ratio(trace: Trace, model: ModelInfo,
-                 last: int = 50) -> tuple[float, LayerRef | None, float] | None:
-    """(largest per-layer median of ||update|| / ||weights||, that layer, median over layers) over the last
-    ``last`` steps with finite values; None when the trace has no update statistics."""
-    per_layer: list[tuple[float, int]] = []
-    for index in trace.layers():
-        if not (trace.has(index, Channel.UPDATE) and trace.has(index, Channel.WEIGHTS)):
-            continue
-        up = trace.series(index, Channel.UPDATE, "norm", last)
-        w = trace.series(index, Channel.WEIGHTS, "norm", last)
-        ok = np.isfinite(up) & np.isfinite(w) & (w > 0)
-        if ok.any():
-            per_layer.append((float(np.median(up[ok] / w[ok])), index))
-    if not per_layer:
-        return None
-    high, index = max(per_layer)
-    typical = float(np.median([r for r, _ in per_layer]))
-    info = model.layer(index)
-    return high, None if info is None else info.ref, typical
-

@@ -11,7 +11,7 @@ from deeplocalize.config import Config
 from deeplocalize.detectors.curves import loss_not_decreasing, oscillating_loss, slow_convergence
 from deeplocalize.model import DataInfo, LayerInfo, LossInfo, ModelInfo, OptimizerInfo
 from deeplocalize.trace import StepRecord, Trace
-from deeplocalize.vocabulary import Category, Phase, Severity, Symptom
+from deeplocalize.vocabulary import Category, Channel, Phase, Severity, Symptom
 
 CFG = Config()
 #: The detector logic on 50-60-step traces: the default minimum (curve_min_steps) is calibrated separately.
@@ -223,6 +223,29 @@ def test_slow_convergence_fires_after_min_steps_with_low_lr_fix() -> None:
     assert found[0].evidence["relative_decrease"] < 0.05
     assert "lr=1e-05 is far below the usual SGD range" in found[0].causes[0].fix
     assert "try 0.01" in found[0].causes[0].fix
+
+
+def with_update_ratio(trace: Trace, ratio: float) -> Trace:
+    """``trace`` rebuilt with layer 2 updating by ``ratio`` x its weights' norm at every step."""
+    out = Trace(window=trace.window)
+    for rec in trace.records():
+        rec.stats[(2, Channel.WEIGHTS)] = summary.summarize(np.full(10, 1.0))
+        rec.stats[(2, Channel.UPDATE)] = summary.summarize(np.full(10, ratio))
+        out.append(rec)
+    return out
+
+
+def test_weights_moving_at_a_healthy_pace_contradict_a_too_low_learning_rate() -> None:
+    """The same slow curve: with tiny updates the learning rate leads; with updates at CS231n's healthy
+    ~1e-3 of the weights per step it is not what is too low, and yields to the other votes."""
+    model = classifier(lr=0.05)
+    slow = make_trace(SLOW[:120], lr=0.05)
+    crawling = slow_convergence(with_update_ratio(slow, 1e-5), model, CFG)[0]
+    paced = slow_convergence(with_update_ratio(slow, 1e-2), model, CFG)[0]
+    assert crawling.causes[0].category == Category.LEARNING_RATE and crawling.causes[0].weight == 0.7
+    assert paced.causes[0].category == Category.LEARNING_RATE
+    assert paced.causes[0].weight == CFG.lr_low_contradicted_vote < 0.7
+    assert paced.evidence["update_ratio"] == 1e-2
 
 
 def test_slow_but_steady_decrease_is_not_loss_not_decreasing() -> None:

@@ -288,3 +288,25 @@ def names(model: ModelInfo, idx: Sequence[int]) -> list[str]:
         r = ref(model, i)
         out.append(r.name if r is not None else str(i))
     return out
+
+
+def update_ratio(trace: Trace, model: ModelInfo,
+                 last: int = 50) -> tuple[float, LayerRef | None, float] | None:
+    """(largest per-layer median of ||update|| / ||weights||, that layer, median over layers) over the last
+    ``last`` steps with finite values; None when the trace has no update statistics."""
+    per_layer: list[tuple[float, int]] = []
+    for index in trace.layers():
+        if not (trace.has(index, Channel.UPDATE) and trace.has(index, Channel.WEIGHTS)):
+            continue
+        up = trace.series(index, Channel.UPDATE, "norm", last)
+        w = trace.series(index, Channel.WEIGHTS, "norm", last)
+        ok = np.isfinite(up) & np.isfinite(w) & (w > 0)
+        if ok.any():
+            per_layer.append((float(np.median(up[ok] / w[ok])), index))
+    if not per_layer:
+        return None
+    high, index = max(per_layer)
+    typical = float(np.median([r for r, _ in per_layer]))
+    info = model.layer(index)
+    return high, None if info is None else info.ref, typical
+

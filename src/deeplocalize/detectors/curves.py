@@ -17,6 +17,7 @@ import numpy as np
 from deeplocalize import fixes
 from deeplocalize.config import Config
 from deeplocalize.detectors import register
+from deeplocalize.detectors._common import update_ratio
 from deeplocalize.detectors._curve import (
     Curve,
     Trend,
@@ -235,12 +236,16 @@ def slow_convergence(trace: Trace, model: ModelInfo, config: Config) -> list[Fin
     steps = int(curve.steps[-1])
     msg = (f"the loss decreases only {max(total, 0.0):.1%} in {steps} steps ({initial:.4g} -> {t.last:.4g}): "
            "learning is far too slow")
-    causes = [
-        CauseHint(Category.LEARNING_RATE, 0.7, fixes.lr_fix(model, trace, "low", "the loss barely moves")),
+    ratio = update_ratio(trace, model)
+    typical = None if ratio is None else ratio[2]
+    paced = typical is not None and typical >= config.lr_update_ratio_healthy
+    causes = [  # weights that already move at a healthy pace say the learning rate is not what is too low
+        CauseHint(Category.LEARNING_RATE, config.lr_low_contradicted_vote if paced else 0.7,
+                  fixes.lr_fix(model, trace, "low", "the loss barely moves")),
         CauseHint(Category.OPTIMIZER, 0.3, fixes.better_optimizer(model, trace, None)),
     ]
     evidence = {"initial_level": initial, "last_median": t.last, "relative_decrease": total,
-                "noise_se": t.se}
+                "noise_se": t.se, "update_ratio": typical}
     return [provisional(_finding(Symptom.SLOW_CONVERGENCE, trace, curve, 0, msg, evidence, causes), trace,
                         config)]
 
