@@ -37,6 +37,7 @@ __all__ = [
     "StopTraining",
     "Symptom",
     "Verdict",
+    "load_dump",
     "watch",
 ]
 
@@ -46,6 +47,14 @@ def watch(model: Any, optimizer: Any = None, on_fault: str = "stop", **options: 
     from deeplocalize.probes.torch import watch as torch_watch
 
     return torch_watch(model, optimizer, on_fault=on_fault, **options)
+
+
+def load_dump(path: Any) -> dict[str, Any]:
+    """A batch saved by ``--dump-on-fault`` / ``watch(dump_dir=...)``: ``{"step", "reason", "loss", "model",
+    "inputs", "kwargs", "targets"}`` (tensors on the CPU); see ``deeplocalize.probes.torch_dump``."""
+    from deeplocalize.probes.torch_dump import load_dump as torch_load_dump
+
+    return torch_load_dump(path)
 
 
 def __getattr__(name: str) -> Any:

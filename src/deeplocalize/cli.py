@@ -68,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--on-fault", choices=("stop", "continue"), default="stop",
                      help="stop training once a fault is confirmed (default), or record and go on")
     run.add_argument("--max-steps", type=_positive_int, metavar="N", help="stop after N training steps")
+    run.add_argument("--dump-on-fault", metavar="DIR", dest="dump_dir",
+                     help="save the inputs of a step with NaN/Inf or a loss spike in DIR (torch models)")
     run.add_argument("script", metavar="SCRIPT", nargs="?", help="the training script")
     run.add_argument("script_args", nargs=argparse.REMAINDER, metavar="SCRIPT_ARGS")
 

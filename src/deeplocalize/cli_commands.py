@@ -168,6 +168,8 @@ def _session(args: argparse.Namespace, command: str, config: Config, on_fault: s
 
     def make_monitor(recorder: RunRecorder) -> Monitor:
         monitor = Monitor("torch", config, on_fault=OnFault(on_fault), recorder=recorder)
+        dump_dir = getattr(args, "dump_dir", None)
+        monitor.dump_dir = None if dump_dir is None else Path(dump_dir)
         if store_error is not None:
             monitor.tool_error("store", StoreUnavailableError(f"{store_error}; the run is not recorded"))
         return monitor

@@ -156,6 +156,25 @@ class Config:
     # ---- training-curve and pre-flight detectors
     #: Most recent steps a trend detector looks at (steps). Issue 4: trend verdicts within 200 steps.
     curve_window: int = 200
+    #: loss_spike: a step's loss is a spike when it is more than spike_z standard deviations above the mean
+    #: of the previous spike_window finite losses (OLMo-core's skip-step rule: mean + 6 sigma over 128
+    #: steps) and at least spike_max_ratio times the largest of them (Megatron's rerun check uses 10x the
+    #: largest loss seen). Own choice of 2x: on the healthy and fixed runs of both benchmarks, mini-batch
+    #: noise near a converged loss passes mean + 6 sigma in 12 runs of 114, 2x the window's largest loss
+    #: in 3, 10x in none (``python -m benchmarks.spike_rules``; docs/benchmark.md, "Loss spikes").
+    spike_z: float = 6.0
+    spike_window: int = 128
+    spike_max_ratio: float = 2.0
+    #: ... judged only with at least this many previous finite losses (steps; own choice: the fast fall of
+    #: the first steps is not a baseline).
+    spike_min_history: int = 32
+    #: ... the loss "came back" when the median of the next spike_recover_steps losses is below the spike
+    #: threshold (steps; own choice); more than spike_repeated spikes in the window are "repeated".
+    spike_recover_steps: int = 10
+    spike_repeated: int = 3
+    #: ... the layer whose gradient norm grew most at the spike step, over its median before, leads it when
+    #: that growth is at least this factor (ratio; own choice, the same 2x as the loss).
+    spike_layer_growth: float = 2.0
     #: With batches smaller than this, a curve point averages consecutive steps until it covers this many
     #: samples (samples): an accuracy over 1 sample is 0 or 1, a loss over 2 is mostly noise. Own choice.
     curve_min_batch: int = 32
@@ -306,6 +325,7 @@ class Config:
         "accum_min_steps", "accum_min_points", "recurrent_min_points", "unchanged_steps",
         "unchanged_steps_sparse", "curve_window", "curve_min_steps", "loss_constant_steps", "short_min_steps",
         "slow_min_steps", "provisional_steps", "acc_min_steps", "overfit_min_evals",
+        "spike_window", "spike_min_history", "spike_recover_steps", "spike_repeated",
     })
     #: Values in [0, 1]: fractions, accuracy units, cause weights and discount factors (a name ending in
     #: "_frac" is one without being listed). Every other number must be >= 0; NaN never (+inf turns a

@@ -12,6 +12,7 @@ import sys
 import traceback
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Protocol
 
 from deeplocalize.config import Config
@@ -68,6 +69,10 @@ class Monitor:
         #: steps between trend checks: ``check_every``, or longer while a probe's statistics are sparse
         #: (the torch probe follows its cadence; see ``cadence.py``)
         self.check_gap = max(1, self.config.check_every)
+        #: where a probe saves the inputs of a faulty or spiking step (``--dump-on-fault``); None: nowhere
+        self.dump_dir: Path | None = None
+        #: step -> the file the probe saved that step's batch in (named in the findings of that step)
+        self.dumps: dict[int, str] = {}
 
     def reset(self) -> None:
         """Forget the steps, facts and findings seen so far (the model being watched changed: a whole
@@ -83,6 +88,7 @@ class Monitor:
         errors shared. ``diagnosis``/``finish`` of this monitor then cover every model."""
         sibling = Monitor(self.framework, self.config, self.on_fault, detectors=self.detectors)
         sibling.tool_errors = self.tool_errors
+        sibling.dump_dir = self.dump_dir
         sibling._is_sibling = True
         self.siblings.append(sibling)
         return sibling
@@ -131,15 +137,20 @@ class Monitor:
                 self.tool_error(f"detector {detector.name}", exc)
                 continue
             for finding in found:
-                self._add(finding)
+                self._add(finding, refresh=detector.refreshes)
 
-    def _add(self, finding: Finding) -> None:
+    def _add(self, finding: Finding, refresh: bool = False) -> None:
         """Keep the earliest finding per key; a warning that the same detector later judges a fault (more
-        evidence) becomes that fault, from the later check on."""
+        evidence) becomes that fault, from the later check on. ``refresh``: the detector sums up its window,
+        its latest finding replaces the old one (confirmed when the old one was)."""
+        dump = self.dumps.get(finding.step)
+        if dump is not None and "batch_dump" not in finding.evidence:
+            finding.evidence["batch_dump"] = dump
+            finding.message += f" (the step's batch is saved in {dump})"
         old = self._findings.get(finding.key)
         if old is None:
             self._findings[finding.key] = finding
-        elif finding.step < old.step:
+        elif refresh or finding.step < old.step:
             finding.detected_at = old.detected_at
             self._findings[finding.key] = finding
         elif base_severity(finding) == Severity.FAULT and base_severity(old) == Severity.WARNING:

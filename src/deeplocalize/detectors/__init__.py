@@ -5,6 +5,9 @@ No framework code here (numpy and the standard library only). ``DETECTORS`` list
 - ``"check"``: runs every ``config.check_every`` steps and once at the end, over the trace window.
 - ``"first"``: pre-flight, runs once when the first step has been recorded (model facts, first batch).
 
+A detector registered with ``refreshes=True`` sums up its whole window in its finding (every loss spike
+so far): a later check replaces that finding rather than keeping the first one.
+
 A detector registered with ``reads_curve=True`` judges the loss (or accuracy) curve as a sign of learning.
 Such curves mean nothing for a model trained against another (a GAN's generator and discriminator: their
 losses are meant to stay level or swing), so the monitor skips these detectors for a model whose facts say
@@ -32,16 +35,18 @@ class Detector:
     run: DetectorFn
     cadence: Cadence
     reads_curve: bool = False
+    refreshes: bool = False
 
 
 DETECTORS: list[Detector] = []
 
 
-def register(name: str, cadence: Cadence, reads_curve: bool = False) -> Callable[[DetectorFn], DetectorFn]:
+def register(name: str, cadence: Cadence, reads_curve: bool = False,
+             refreshes: bool = False) -> Callable[[DetectorFn], DetectorFn]:
     """Decorator adding a detector function to ``DETECTORS``."""
 
     def wrap(fn: DetectorFn) -> DetectorFn:
-        DETECTORS.append(Detector(name, fn, cadence, reads_curve))
+        DETECTORS.append(Detector(name, fn, cadence, reads_curve, refreshes))
         return fn
 
     return wrap

@@ -35,7 +35,8 @@ class Run:
     """
 
     def __init__(self, model: nn.Module, optimizer: Any = None, on_fault: OnFault | str = OnFault.STOP, *,
-                 config: Config | None = None, store: bool | str | Path = True) -> None:
+                 config: Config | None = None, store: bool | str | Path = True,
+                 dump_dir: str | Path | None = None) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"watch() needs a torch.nn.Module, got {type(model).__name__}")
         if optimizer is None:
@@ -47,6 +48,7 @@ class Run:
         self.model = model
         self.optimizers = optimizers
         self.monitor = Monitor("torch", config=config, on_fault=on_fault)
+        self.monitor.dump_dir = None if dump_dir is None else Path(dump_dir)
         self.run_id: str | None = None
         self.diagnosis: Diagnosis | None = None
         self.stopped_early = False
@@ -89,15 +91,17 @@ class Run:
 
 
 def watch(model: nn.Module, optimizer: Any = None, on_fault: OnFault | str = "stop", *,
-          config: Config | None = None, store: bool | str | Path = True) -> Run:
+          config: Config | None = None, store: bool | str | Path = True,
+          dump_dir: str | Path | None = None) -> Run:
     """Watch ``model``'s training inside a ``with`` block.
 
     ``optimizer``: one optimizer or several (optional: any optimizer stepping inside the block is seen).
     ``on_fault``: "stop" (end the loop cleanly; code after the block runs), "raise" (FaultDetected),
     "warn", "continue". ``store``: True records the run in the default store, a path picks the store,
-    False keeps it in memory only.
+    False keeps it in memory only. ``dump_dir``: save the inputs of a step with NaN/Inf or a loss spike
+    there (``deeplocalize.load_dump`` reads them back; the findings of that step name the file).
     """
-    return Run(model, optimizer, on_fault, config=config, store=store)
+    return Run(model, optimizer, on_fault, config=config, store=store, dump_dir=dump_dir)
 
 
 @contextmanager

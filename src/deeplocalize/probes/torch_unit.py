@@ -33,10 +33,12 @@ from deeplocalize.monitor import Monitor
 from deeplocalize.probes import torch_facts as facts
 from deeplocalize.probes import torch_reduce as red
 from deeplocalize.probes.torch_check import NormPlan, add_loss, add_norms
+from deeplocalize.probes.torch_dump import MAX_DUMPS, dump_step
 from deeplocalize.probes.torch_hooks import LayerObserver, Mode, iter_tensors, record
 from deeplocalize.probes.torch_layers import LayerSlot, LayerTable
 from deeplocalize.probes.torch_record import Measured, layer_stats, measure
 from deeplocalize.probes.torch_replay import ForwardCall, GradKeeper, cuda_devices, replay
+from deeplocalize.spikes import OnlineSpikes
 from deeplocalize.trace import StepRecord
 from deeplocalize.vocabulary import Channel
 
@@ -70,6 +72,7 @@ class StepState:
     replay_outcome: str | None = None  # "reproduced" | "outside_model" | "not_reproduced"
     emitted: bool = False
     backwards: int = 0
+    targets: list[torch.Tensor] = field(default_factory=list)  # held for a dump only (``dump_dir``)
 
 
 class ModelUnit:
@@ -109,6 +112,8 @@ class ModelUnit:
             root.register_forward_hook(self._root_hook(self._on_output)),
         ]
         self.replaying = False
+        self.spikes = OnlineSpikes(monitor.config)  # the loss-spike test, every step (for a dump)
+        self.dumped = 0
         self._in_forward = 0  # depth of the model's own training forward calls now running
         #: trainable layers none of whose parameters had a gradient at the last statistics step
         self._gradless: set[LayerSlot] = set()
@@ -259,6 +264,8 @@ class ModelUnit:
             self._facts_dirty = True
         if state.stats:
             record(state.buffer, "target", target, Mode.STATS)
+        if self.monitor.dump_dir is not None:
+            state.targets.append(target)
         if pred is not None:
             acc = facts.accuracy_scalars(info.name, pred, target, int(kwargs.get("ignore_index", -100)))
             if acc is not None:
@@ -336,7 +343,12 @@ class ModelUnit:
         state.buffer.fetch_all()
         state.checked = measure([state.buffer])
         state.checked_entries = len(state.buffer.entries)
-        if not state.checked.finite():
+        finite = state.checked.finite()
+        if self.monitor.dump_dir is not None:
+            spiking = self.spikes.observe(state.checked.loss) and self.spikes.streak == 1  # its first step
+            if spiking or not finite:
+                self._dump(state, "loss spike" if finite else "non-finite values")
+        if not finite:
             self._replay(state)
             self._emit_now(state)
 
@@ -461,6 +473,19 @@ class ModelUnit:
             self.error("replay", exc)
         finally:
             self.replaying = False
+
+    def _dump(self, state: StepState, reason: str) -> None:
+        """Save the step's inputs for the user (``dump_dir``); a failure (a full disk) is a tool error."""
+        directory = self.monitor.dump_dir
+        if directory is None or self.dumped >= MAX_DUMPS or not state.calls:
+            return
+        try:
+            path = dump_step(directory, self.name, state.step, reason, state.checked.loss if state.checked
+                             else None, [(c.args, c.kwargs) for c in state.calls], state.targets)
+            self.dumped += 1
+            self.monitor.dumps[state.step] = str(path)
+        except Exception as exc:
+            self.error("dump", exc)
 
     def _emit_now(self, state: StepState) -> None:
         """The faulty step's record reaches the monitor before the update, so the policy can stop it."""
