@@ -18,6 +18,7 @@ from deeplocalize.diagnosis import Diagnosis
 from deeplocalize.errors import DeepLocalizeError
 from deeplocalize.model import ModelInfo
 from deeplocalize.monitor import Monitor, RunRecorder
+from deeplocalize.ranks import tagged
 from deeplocalize.report.console import print_diagnosis
 from deeplocalize.store import RunStore, RunWriter, StoredRun, StoreUnavailableError
 from deeplocalize.trace import Trace
@@ -162,7 +163,7 @@ def _session(args: argparse.Namespace, command: str, config: Config, on_fault: s
     store_error: StoreUnavailableError | None = None
     writer: RunWriter | None = None
     try:
-        writer = RunStore(args.store).create_run("torch", command=command, config=config)
+        writer = RunStore(args.store).create_run("torch", command=tagged(command), config=config)
     except StoreUnavailableError as exc:  # disk full, read-only, locked: run anyway, say it once
         store_error = exc
 
@@ -219,6 +220,13 @@ def run(args: argparse.Namespace) -> int:
             run_id = session.writer.run_id
             store_opt = "" if args.store is None else f" --store {shlex.quote(args.store)}"
             note = f"Stored as run {run_id} (deeplocalize report {run_id}{store_opt})."
+        rank = None if outcome.monitor is None else outcome.monitor.rank
+        if rank:  # another rank of a distributed job: rank 0 reports for the job and writes its outputs
+            if not getattr(args, "quiet", False):
+                print(f"deeplocalize: rank {rank} of {outcome.monitor.world_size}: {diagnosis.verdict}; "
+                      f"rank 0 reports for the job. {note or ''}".rstrip(), file=sys.stderr)
+            _say_not_stored(session)
+            return _end_status(session, True, signals)
         _show(diagnosis, args, sys.stderr, note=note)
         _say_not_stored(session)
         written = write_outputs(diagnosis, args, _trace_of(outcome), _model_of(outcome))

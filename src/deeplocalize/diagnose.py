@@ -183,8 +183,8 @@ def rank_causes(findings: list[Finding], trace: Trace, model: ModelInfo, config:
     votes: dict[tuple[Category, int | None], list[tuple[float, CauseHint, int]]] = defaultdict(list)
     generic: dict[tuple[Category, int | None], list[tuple[float, CauseHint, int]]] = defaultdict(list)
     for i, finding in enumerate(findings):
-        if finding.effective_severity != Severity.FAULT:
-            continue
+        if finding.effective_severity != Severity.FAULT or finding.evidence.get("received_from_ranks"):
+            continue  # a NaN another rank made and the gradient all-reduce brought here votes there
         factor = 1.0 if confirmed_at(finding) == earliest else config.later_finding_discount
         is_generic = Symptom(finding.symptom) in CURVE_SYMPTOMS
         if is_generic and specific:

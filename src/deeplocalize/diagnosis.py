@@ -50,6 +50,8 @@ class Finding:
     severity: Severity | None = None
     detected_at: int | None = None
     explains: tuple[str, ...] = ()
+    #: in a distributed job, the rank where it was seen (None: a single process)
+    rank: int | None = None
 
     def __post_init__(self) -> None:
         # older detectors and stored documents keep the confirming step in the evidence
@@ -59,9 +61,10 @@ class Finding:
                 self.detected_at = int(value)
 
     @property
-    def key(self) -> tuple[str, str, int | None]:
-        """Identity for de-duplication: the same symptom at the same place is one finding."""
-        return (str(self.symptom), str(self.phase), None if self.layer is None else self.layer.index)
+    def key(self) -> tuple[str, str, int | None, int | None]:
+        """Identity for de-duplication: the same symptom at one place (and rank) is one finding."""
+        layer = None if self.layer is None else self.layer.index
+        return (str(self.symptom), str(self.phase), layer, self.rank)
 
     def with_severity(self, severity: Severity) -> Finding:
         """This finding with its severity set by its detector (returns itself)."""
@@ -93,6 +96,7 @@ class Finding:
             "message": self.message,
             "evidence": _jsonable(evidence),
             "severity": str(self.effective_severity),
+            **({"rank": self.rank} if self.rank is not None else {}),
         }
 
     @classmethod
@@ -110,6 +114,7 @@ class Finding:
             evidence=evidence,
             severity=Severity(severity) if severity else Severity.FAULT,  # documents before severity: faults
             explains=explains,
+            rank=None if raw.get("rank") is None else int(raw["rank"]),
         )
 
 
@@ -159,6 +164,8 @@ class Diagnosis:
     model: str | None = None
     #: one diagnosis per model when the run trained several; the fields above are then the worst one's
     models: list[Diagnosis] = field(default_factory=list)
+    #: the number of processes of a distributed job (None: a single process)
+    world_size: int | None = None
 
     @classmethod
     def combine(cls, parts: list[Diagnosis]) -> Diagnosis:
@@ -176,7 +183,8 @@ class Diagnosis:
                    steps_observed=sum(d.steps_observed for d in parts),
                    stopped_early=any(d.stopped_early for d in parts), layers=list(top.layers),
                    findings=list(top.findings), root_causes=list(top.root_causes),
-                   tool_errors=list(top.tool_errors), model=top.model, models=list(parts))
+                   tool_errors=list(top.tool_errors), model=top.model, models=list(parts),
+                   world_size=top.world_size)
 
     @property
     def faulty(self) -> bool:
@@ -210,6 +218,7 @@ class Diagnosis:
             "tool_errors": list(self.tool_errors),
             **({"model": self.model} if self.model is not None else {}),
             **({"models": [m.to_dict() for m in self.models]} if self.models else {}),
+            **({"world_size": self.world_size} if self.world_size is not None else {}),
         }
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -252,6 +261,7 @@ class Diagnosis:
             tool_errors=[str(x) for x in raw.get("tool_errors", [])],
             model=raw.get("model"),
             models=[cls.from_dict(m) for m in raw.get("models", [])],
+            world_size=None if raw.get("world_size") is None else int(raw["world_size"]),
         )
 
 

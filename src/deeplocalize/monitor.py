@@ -73,6 +73,9 @@ class Monitor:
         self.dump_dir: Path | None = None
         #: step -> the file the probe saved that step's batch in (named in the findings of that step)
         self.dumps: dict[int, str] = {}
+        #: in a distributed job: this process's rank and the number of ranks (None: a single process)
+        self.rank: int | None = None
+        self.world_size: int | None = None
 
     def reset(self) -> None:
         """Forget the steps, facts and findings seen so far (the model being watched changed: a whole
@@ -89,6 +92,7 @@ class Monitor:
         sibling = Monitor(self.framework, self.config, self.on_fault, detectors=self.detectors)
         sibling.tool_errors = self.tool_errors
         sibling.dump_dir = self.dump_dir
+        sibling.rank, sibling.world_size = self.rank, self.world_size
         sibling._is_sibling = True
         self.siblings.append(sibling)
         return sibling
@@ -143,6 +147,8 @@ class Monitor:
         """Keep the earliest finding per key; a warning that the same detector later judges a fault (more
         evidence) becomes that fault, from the later check on. ``refresh``: the detector sums up its window,
         its latest finding replaces the old one (confirmed when the old one was)."""
+        if self.world_size is not None and finding.rank is None:
+            finding.rank = self.rank
         dump = self.dumps.get(finding.step)
         if dump is not None and "batch_dump" not in finding.evidence:
             finding.evidence["batch_dump"] = dump
@@ -156,12 +162,35 @@ class Monitor:
         elif base_severity(finding) == Severity.FAULT and base_severity(old) == Severity.WARNING:
             self._findings[finding.key] = finding
 
+    def add_remote(self, findings: list[Finding]) -> None:
+        """Findings another rank of the job confirmed (each with its ``rank``): part of this diagnosis."""
+        for finding in findings:
+            self._findings.setdefault(finding.key, finding)
+
+    def mark_received(self, origins: list[int]) -> None:
+        """This rank's NaN/Inf came from other ranks (``origins``: their own loss or forward made it) through
+        the gradient all-reduce: its own NaN/Inf findings say so and cast no vote for a cause here."""
+        for finding in self._findings.values():
+            if (finding.rank == self.rank and finding.symptom == "numerical_error"
+                    and "received_from_ranks" not in finding.evidence):
+                step = finding.step
+                finding.evidence["received_from_ranks"] = list(origins)
+                finding.phase = Phase.BACKWARD
+                finding.layer = None
+                names = ", ".join(str(r) for r in origins)
+                finding.message = (f"the gradients of rank {self.rank} became NaN/Inf at step {step} in the "
+                                   f"gradient all-reduce: rank {names} produced them (this rank's loss and "
+                                   "forward pass were finite)")
+                finding.causes = []
+        self._findings = {f.key: f for f in self._findings.values()}
+
     @property
     def findings(self) -> list[Finding]:
         """Findings so far, earliest first (ties: forward order of the layer)."""
-        return sorted(
+        return sorted(  # at one step, a NaN/Inf received from another rank after the one it came from
             self._findings.values(),
-            key=lambda f: (f.step, -1 if f.layer is None else f.layer.index, str(f.symptom)),
+            key=lambda f: (f.step, "received_from_ranks" in f.evidence,
+                           -1 if f.layer is None else f.layer.index, str(f.symptom)),
         )
 
     @property
@@ -219,6 +248,7 @@ class Monitor:
             root_causes=causes,
             tool_errors=list(self.tool_errors),
             model=self.model.extra.get("model") if self.siblings or self._is_sibling else None,
+            world_size=self.world_size,
         )
 
     def finish(self, stopped_early: bool | None = None, completed: bool = False) -> Diagnosis:

@@ -46,10 +46,11 @@ FLUSH_STEPS = 50
 FLUSH_SECONDS = 1.0
 WAL_LIMIT_BYTES = 1 << 20
 #: How long a connection waits for a lock held by another process: opening, and at the end of a run
-#: (seconds), and per flush during training (milliseconds: a locked store must not stall training).
+#: (seconds), and per flush during training (milliseconds: a locked store must not stall training). At the
+#: end, the ranks of a distributed job all write their last steps at once: 10 s as when opening.
 BUSY_TIMEOUT_S = 10.0
 STEP_BUSY_MS = 500
-END_BUSY_MS = 2000
+END_BUSY_MS = 10000
 #: After a failed write the next attempt waits FLUSH_SECONDS, then twice as long each time, up to this.
 RETRY_MAX_SECONDS = 60.0
 #: SQLite's primary result codes that mean "this file is damaged or not a database" (anything else, such

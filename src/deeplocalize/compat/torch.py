@@ -55,6 +55,28 @@ def flatten(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
     return _flatten_dense_tensors(list(tensors))
 
 
+def local(t: torch.Tensor | None) -> torch.Tensor | None:
+    """A sharded tensor's local shard (a ``DTensor`` of FSDP2 / tensor parallelism: ``to_local()``, no
+    communication); any other tensor as it is. The probe measures what each rank holds."""
+    if t is None or type(t) is torch.Tensor or type(t) is nn.Parameter:
+        return t
+    try:
+        from torch.distributed.tensor import DTensor
+    except ImportError:  # torch without distributed support
+        return t
+    return t.to_local() if isinstance(t, DTensor) else t
+
+
+def is_sharded(module: nn.Module) -> bool:
+    """The module (or one inside it) is sharded by FSDP (``fully_shard`` or ``FullyShardedDataParallel``):
+    its forward gathers parameters with collectives, so one rank alone must never run it again."""
+    try:
+        from torch.distributed.fsdp import FSDPModule, FullyShardedDataParallel
+    except ImportError:
+        return False
+    return any(isinstance(m, (FSDPModule, FullyShardedDataParallel)) for m in module.modules())
+
+
 def is_compiling() -> bool:
     """True while Dynamo traces the calling code (hooks must then do nothing)."""
     fn = getattr(getattr(torch, "compiler", None), "is_compiling", None)

@@ -21,6 +21,7 @@ from deeplocalize.diagnosis import Diagnosis
 from deeplocalize.errors import StopTraining
 from deeplocalize.monitor import Monitor
 from deeplocalize.probes.torch_session import TorchSession
+from deeplocalize.ranks import tagged
 from deeplocalize.vocabulary import OnFault
 
 __all__ = ["Run", "TorchSession", "instrument", "watch"]
@@ -61,7 +62,7 @@ class Run:
             from deeplocalize.store import RunStore
 
             writer = RunStore(None if store is True else store).create_run(
-                "torch", command=None, config=self.monitor.config)
+                "torch", command=tagged(None), config=self.monitor.config)
             self.monitor.recorder = writer
             self.run_id = writer.run_id
         except Exception as exc:  # a store problem never breaks training

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from deeplocalize.compat import torch as compat
 from deeplocalize.probes import torch_reduce as red
 from deeplocalize.probes.torch_layers import LayerTable
 from deeplocalize.vocabulary import Channel
@@ -72,14 +73,15 @@ def add_norms(buffer: red.StepBuffer, plan: NormPlan, grads: bool = True, weight
     extra: list[tuple[tuple[int, Channel], int]] = []
     if grads:
         for p, key in zip(plan.params, plan.grad_keys, strict=True):
-            g = p.grad
+            g = compat.local(p.grad)
             if g is not None:
                 g = g.coalesce().values() if g.is_sparse else g
                 tensors.append(g)
                 extra.append((key, g.numel()))
     if weights:
-        tensors.extend(plan.params)
-        extra.extend((key, p.numel()) for p, key in zip(plan.params, plan.weight_keys, strict=True))
+        local = [compat.local(p) for p in plan.params]
+        tensors.extend(local)
+        extra.extend((key, p.numel()) for p, key in zip(local, plan.weight_keys, strict=True))
     if not tensors:
         return
     with torch.no_grad():

@@ -33,10 +33,11 @@ from deeplocalize.compat import torch as compat
 from deeplocalize.errors import FaultDetected, StopTraining
 from deeplocalize.monitor import Monitor
 from deeplocalize.probes import torch_facts as facts
+from deeplocalize.probes.torch_dist import Job
 from deeplocalize.probes.torch_hooks import iter_tensors
 from deeplocalize.probes.torch_layers import is_keras_module
 from deeplocalize.probes.torch_unit import ModelUnit
-from deeplocalize.vocabulary import OnFault
+from deeplocalize.vocabulary import OnFault, Severity
 
 #: ``torch.nn.functional`` losses wrapped while a session is active (loss modules call these).
 FUNCTIONAL_LOSSES = ("cross_entropy", "nll_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
@@ -91,6 +92,7 @@ class TorchSession:
         self._installed = False
         self._given_optimizers = tuple(optimizers)
         self._created: weakref.WeakSet[torch.optim.Optimizer] = weakref.WeakSet()  # known optimizers
+        self.job = Job()  # this process's rank in a distributed job, if any
         monitor.flush_pending = self.flush
 
     # ------------------------------------------------------------------ install / close
@@ -440,7 +442,7 @@ class TorchSession:
             self._end(unit)  # the same optimizer again: the previous step is over
         unit.boundary_pending = False  # an optimizer steps after all: this backward was not a step
         unit.before_update(opt, self._take_losses())
-        self._apply_policy(unit)
+        self._apply_policy(unit, before_update=True)
 
     def _opt_post(self, opt: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
         if self._live:
@@ -461,14 +463,41 @@ class TorchSession:
         self._apply_policy(unit)
 
     # ------------------------------------------------------------------ policy
-    def _apply_policy(self, unit: ModelUnit) -> None:
-        """--max-steps, then the on_fault policy on what the unit's monitor has seen."""
+    def _apply_policy(self, unit: ModelUnit, before_update: bool = False) -> None:
+        """--max-steps, then the on_fault policy on what the unit's monitor has seen. In a distributed job
+        the ranks decide together, before each update (``torch_dist``)."""
         if self.max_steps is not None and unit.step >= self.max_steps:
             self.monitor.stopped_early = True
             raise StopTraining(f"deeplocalize: reached --max-steps {self.max_steps}")
         action = unit.monitor.action()
+        if self.job.active():
+            state = unit.state
+            due = before_update and state is not None and (
+                state.step % unit.monitor.config.rank_agree_every == 0 or unit.replicated_grads_nonfinite())
+            if not due:
+                return  # a fault confirmed on any rank stops every rank at the next agreement
+            action = self._agree(unit, action)
         if action == OnFault.STOP:
             self.monitor.stopped_early = unit.monitor.stopped_early = True
             raise StopTraining("deeplocalize: fault confirmed, training stopped")
         if action == OnFault.RAISE:
             raise FaultDetected(unit.monitor.diagnosis())
+
+    def _agree(self, unit: ModelUnit, action: OnFault | None) -> OnFault | None:
+        """The ranks' agreement at this step: a NaN/Inf that came through the gradient all-reduce is marked
+        as received from its origin ranks; when any rank stops, every rank does, with every rank's faults
+        shared."""
+        job = self.job
+        for monitor in {id(m): m for m in (self.monitor, *self.monitor.siblings, unit.monitor)}.values():
+            monitor.rank, monitor.world_size = job.rank, job.world_size
+        agreement = job.agree(action in (OnFault.STOP, OnFault.RAISE), unit.made_first_nonfinite)
+        if agreement.origin and job.rank not in agreement.origin:
+            unit.monitor.mark_received(agreement.origin)
+        if not agreement.stop:
+            return None
+        mine = [f for f in unit.monitor.findings
+                if f.rank == job.rank and f.effective_severity == Severity.FAULT]
+        for rank, theirs in enumerate(job.share(mine)):
+            if rank != job.rank:
+                unit.monitor.add_remote(list(theirs or []))
+        return unit.monitor.action()

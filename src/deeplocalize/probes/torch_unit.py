@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from deeplocalize import summary
 from deeplocalize.cadence import Cadence
 from deeplocalize.compat import CompatError
 from deeplocalize.compat import torch as compat
@@ -81,6 +82,11 @@ class ModelUnit:
     def __init__(self, root: nn.Module, name: str, monitor: Monitor, *, prefix: str = "") -> None:
         self.root = root
         self.eager = compat.eager_module(root)
+        self.sharded = compat.is_sharded(self.eager)  # FSDP: never replayed (its forward is a collective)
+        #: the first step with a NaN/Inf, and whether this process's own loss or forward made it (then it
+        #: is an origin of a distributed job's NaN, not a rank that received it in an all-reduce)
+        self.first_nonfinite_at: int | None = None
+        self.made_first_nonfinite = False
         self.name = name
         self.monitor = monitor
         self.table = LayerTable(self.eager, prefix)
@@ -350,6 +356,9 @@ class ModelUnit:
                 self._dump(state, "loss spike" if finite else "non-finite values")
         if not finite:
             self._replay(state)
+            if self.first_nonfinite_at is None:
+                self.first_nonfinite_at = state.step
+                self.made_first_nonfinite = self.made_nonfinite()
             self._emit_now(state)
 
     def end_step(self, last: bool = False) -> None:
@@ -402,14 +411,14 @@ class ModelUnit:
     # ------------------------------------------------------------------ statistics steps
     def _snapshot(self, state: StepState) -> None:
         with torch.no_grad():
-            state.snapshot = [((slot, Channel.UPDATE), p, p.clone()) for slot, p in self.table.parameters()
-                              if p.requires_grad and not p.is_sparse]
+            state.snapshot = [((slot, Channel.UPDATE), p, compat.local(p).clone())
+                              for slot, p in self.table.parameters() if p.requires_grad and not p.is_sparse]
 
     def _full_grads(self, state: StepState) -> None:
         by_key: dict[Any, list[torch.Tensor]] = {}
         trainable: set[LayerSlot] = set()
         for slot, p in self.table.parameters():
-            g = p.grad
+            g = compat.local(p.grad)
             if p.requires_grad:
                 trainable.add(slot)
             if g is not None and not g.is_sparse and g.numel():
@@ -424,9 +433,10 @@ class ModelUnit:
         by_key: dict[Any, list[torch.Tensor]] = {}
         for slot, p in self.table.parameters():
             if not p.is_sparse and p.numel():
-                by_key.setdefault((slot, Channel.WEIGHTS), []).append(p)
+                by_key.setdefault((slot, Channel.WEIGHTS), []).append(compat.local(p))
         with torch.no_grad():
-            moved = [(key, p, before) for key, p, before in (state.snapshot or [])
+            moved = [(key, compat.local(p), before) for key, p, before in (state.snapshot or [])]
+            moved = [(key, p, before) for key, p, before in moved
                      if p.shape == before.shape and p.device == before.device]
             if moved:
                 updates = [p - before for _, p, before in moved]
@@ -445,8 +455,12 @@ class ModelUnit:
 
     # ------------------------------------------------------------------ faults
     def _replay(self, state: StepState) -> None:
-        """Replay the step with exact per-layer counts (the check saw a NaN/Inf before the update)."""
+        """Replay the step with exact per-layer counts (the check saw a NaN/Inf before the update). Not for
+        a sharded model, whose forward is a collective: per-layer flags on the next steps instead."""
         if not state.calls:
+            return
+        if self.sharded:
+            self.flag_until = state.step + FLAG_STEPS
             return
         if state.observer is not None:  # the step's own hooks must not see the replay
             state.observer.detach()
@@ -473,6 +487,25 @@ class ModelUnit:
             self.error("replay", exc)
         finally:
             self.replaying = False
+
+    def replicated_grads_nonfinite(self) -> bool:
+        """The model is replicated by DDP (its gradients are averaged over every rank before the update)
+        and this step's gradients are non-finite: every rank of the job sees it at this same step."""
+        state = self.state
+        if state is None or state.checked is None or not isinstance(self.root, compat.DATA_PARALLEL):
+            return False
+        return any(type(key) is tuple and key[-1] == Channel.WEIGHT_GRAD and not summary.is_finite(vector)
+                   for key, vector in state.checked.stats.items())
+
+    def made_nonfinite(self) -> bool:
+        """This step's own loss or forward pass made a NaN/Inf (not one received from elsewhere, e.g. in a
+        gradient all-reduce: then the replay of the step does not reproduce it)."""
+        state = self.state
+        if state is None or state.checked is None:
+            return False
+        if any(not math.isfinite(v) for v in state.checked.losses):
+            return True
+        return state.replay_outcome in ("reproduced", "outside_model")
 
     def _dump(self, state: StepState, reason: str) -> None:
         """Save the step's inputs for the user (``dump_dir``); a failure (a full disk) is a tool error."""

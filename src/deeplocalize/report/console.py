@@ -33,8 +33,9 @@ def headline(diagnosis: Diagnosis) -> str:
     if diagnosis.verdict == Verdict.FAULTY and faults:
         first = faults[0]
         where = "" if first.layer is None else f" in {layer_text(first.layer)}"
+        rank = "" if first.rank is None else f" on rank {first.rank} of {diagnosis.world_size}"
         return (f"{verdict}: {first.symptom.replace('_', ' ')}{where}, {first.phase} phase, "
-                f"step {first.step} ({steps} observed)")
+                f"step {first.step}{rank} ({steps} observed)")
     warned = len(diagnosis.warnings)
     note = f" ({warned} warning{'s' if warned != 1 else ''})" if warned else ""
     if diagnosis.verdict == Verdict.HEALTHY:
@@ -49,7 +50,9 @@ def headline(diagnosis: Diagnosis) -> str:
 
 def _finding_line(finding: Finding) -> str:
     where = "-" if finding.layer is None else f"{finding.layer.index}:{finding.layer.name}"
-    return f"  step {finding.step:>6}  {finding.phase:<8} {where:<18} {finding.symptom:<24} {finding.message}"
+    rank = "" if finding.rank is None else f"[rank {finding.rank}] "
+    return (f"  step {finding.step:>6}  {finding.phase:<8} {where:<18} {finding.symptom:<24} "
+            f"{rank}{finding.message}")
 
 
 def _warning_lines(finding: Finding) -> list[str]:

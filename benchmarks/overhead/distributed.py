@@ -1,0 +1,112 @@
+"""Overhead of the distributed path: deeplocalize on 2 gloo ranks (DDP) against one process, same workload.
+
+    python -m benchmarks.overhead.distributed                        # mlp and cnn, 2 ranks, 20 rounds
+    python -m benchmarks.overhead.distributed --workloads mlp --ranks 2 --rounds 5 --steps 40
+
+Each configuration runs in its own processes (one process; ``torchrun --nproc_per_node N`` with DDP), and
+inside each process plain and watched rounds alternate (plain, watched, plain, ...) after a warm-up, as in
+``benchmarks.overhead.run``: each round's ratio is watched / plain CPU time per step of that process (all of
+its threads: gloo's communication included), one torch thread per process; the figure is the median ratio
+over rounds (of rank 0). The distributed path adds to each optimizer step one ``all_gather`` of 2 numbers per
+rank (the ranks' agreement, ``probes/torch_dist.py``); the difference between the two overheads is its cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+
+WORKER = "--worker"
+
+
+def worker(workload_name: str, rounds: int, steps: int) -> None:
+    """One process (one rank under torchrun): alternate plain and watched rounds, print rank 0's ratios."""
+    import torch.distributed as dist
+
+    import deeplocalize as dl
+    from benchmarks.overhead.workloads import TORCH_WORKLOADS
+
+    torch.set_num_threads(1)
+    distributed = "WORLD_SIZE" in os.environ
+    if distributed:
+        dist.init_process_group("gloo")
+    work = TORCH_WORKLOADS[workload_name]()
+    if distributed:
+        work.model = torch.nn.parallel.DistributedDataParallel(work.model)
+    for i in range(10):  # warm-up
+        work.step(i)
+
+    def timed(watched: bool) -> float:
+        if distributed:
+            dist.barrier()
+        start = time.process_time()
+        if watched:
+            with dl.watch(work.model, work.optimizer, on_fault="continue", store=False):
+                for i in range(steps):
+                    work.step(i)
+        else:
+            for i in range(steps):
+                work.step(i)
+        return (time.process_time() - start) / steps
+
+    ratios, plain_ms = [], []
+    for _ in range(rounds):
+        plain = timed(False)
+        ratios.append(timed(True) / plain)
+        plain_ms.append(plain * 1e3)
+    if not distributed or dist.get_rank() == 0:
+        print(json.dumps({"ratios": ratios, "plain_ms": statistics.median(plain_ms)}), flush=True)
+    if distributed:
+        dist.destroy_process_group()
+
+
+def measure(workload: str, ranks: int, rounds: int, steps: int) -> dict:
+    """Run one configuration; its rank 0's ratios."""
+    args = ["-m", "benchmarks.overhead.distributed", WORKER, workload, str(rounds), str(steps)]
+    if ranks > 1:
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(ranks),
+               *args]
+    else:
+        cmd = [sys.executable, *args]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("WORLD_SIZE", None)
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env, stdin=subprocess.DEVNULL)
+    line = next(x for x in out.stdout.splitlines() if x.startswith("{"))
+    return json.loads(line)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == WORKER:
+        worker(argv[1], int(argv[2]), int(argv[3]))
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workloads", default="mlp,cnn")
+    parser.add_argument("--ranks", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=40)
+    args = parser.parse_args(argv)
+    print(f"`python -m benchmarks.overhead.distributed --workloads {args.workloads} --ranks {args.ranks} "
+          f"--rounds {args.rounds} --steps {args.steps}`, torch {torch.__version__}, CPU time, 1 thread per "
+          "process\n")
+    print(f"| workload | plain ms/step (1 process) | overhead, 1 process | plain ms/step ({args.ranks} ranks) "
+          f"| overhead, {args.ranks} ranks (DDP, gloo) | difference |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name in args.workloads.split(","):
+        single = measure(name, 1, args.rounds, args.steps)
+        ddp = measure(name, args.ranks, args.rounds, args.steps)
+        one, many = statistics.median(single["ratios"]), statistics.median(ddp["ratios"])
+        print(f"| {name} | {single['plain_ms']:.2f} | {one:.3f}x | {ddp['plain_ms']:.2f} | {many:.3f}x | "
+              f"{(many - one) * 100:+.1f} points |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,32 @@
+"""A DDP training script for the distributed tests (2 gloo ranks under torchrun): three classes from
+random features; ``NAN_RANK``/``NAN_STEP`` put a NaN in one rank's batch, ``NOISE_RANK`` gives one rank
+labels that are noise (its own loss cannot go down), ``STEPS`` sets the length."""
+
+import os
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F  # noqa: N812
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+dist.init_process_group("gloo")
+rank = dist.get_rank()
+torch.manual_seed(0)
+model = DistributedDataParallel(nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3)))
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+g = torch.Generator().manual_seed(rank)
+nan_rank, nan_step = int(os.environ.get("NAN_RANK", "-1")), int(os.environ.get("NAN_STEP", "50"))
+noise_rank = int(os.environ.get("NOISE_RANK", "-1"))
+for step in range(int(os.environ.get("STEPS", "300"))):
+    x = torch.randn(32, 8, generator=g)
+    y = (x[:, 0] > 0).long() + (x[:, 1] > 0).long()
+    if rank == noise_rank:
+        y = torch.randint(0, 3, (32,), generator=g)
+    if rank == nan_rank and step == nan_step:
+        x[0, 0] = float("nan")
+    loss = F.cross_entropy(model(x), y)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+dist.destroy_process_group()

@@ -1,0 +1,102 @@
+"""``torchrun -m deeplocalize run`` on 2 gloo ranks (CPU): DDP healthy, a NaN made on one rank, a fault
+only one rank sees; and ``dl.watch`` of an FSDP2 model. Every rank stops at the same step, none hangs,
+rank 0 reports for the job."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+import torch.distributed as dist
+
+from deeplocalize.store import RunStore
+
+SCRIPT = Path(__file__).parent / "scripts" / "ddp_train.py"
+FSDP_SCRIPT = Path(__file__).parent / "scripts" / "fsdp_train.py"
+pytestmark = pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(),
+                                reason="needs torch.distributed with gloo")
+
+
+def torchrun(tmp_path: Path, **env: str) -> tuple[subprocess.CompletedProcess, dict, list[dict], float]:
+    """Run the DDP script on 2 ranks under ``deeplocalize run``: (process, rank 0's JSON, stored runs
+    by rank, seconds)."""
+    out = tmp_path / "job.json"
+    store = tmp_path / "store"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "deeplocalize", "run", "--store", str(store), "--json", str(out), str(SCRIPT)]
+    started = time.monotonic()
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL,
+                          env={**os.environ, "OMP_NUM_THREADS": "1", **env})
+    seconds = time.monotonic() - started
+    runs = sorted(RunStore(store).list_runs(), key=lambda r: str(r.get("command")))
+    return proc, json.loads(out.read_text()) if out.exists() else {}, runs, seconds
+
+
+def test_healthy_ddp_is_healthy_on_every_rank(tmp_path: Path) -> None:
+    proc, job, runs, _ = torchrun(tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert job["verdict"] == "healthy" and job["world_size"] == 2
+    assert [r["verdict"] for r in runs] == ["healthy", "healthy"]
+    assert [r["steps"] for r in runs] == [300, 300]
+    assert [r["command"].endswith(f"(rank {i} of 2)") for i, r in enumerate(runs)] == [True, True]
+    assert "rank 1 of 2: healthy; rank 0 reports for the job" in proc.stderr
+
+
+def test_a_nan_made_on_one_rank_is_found_at_its_origin_and_every_rank_stops(tmp_path: Path) -> None:
+    proc, job, runs, seconds = torchrun(tmp_path, NAN_RANK="1", NAN_STEP="50")
+    assert proc.returncode != 0 and seconds < 120
+    assert job["verdict"] == "faulty" and job["stopped_early"] is True
+    first = job["findings"][0]
+    assert (first["rank"], first["phase"], first["step"]) == (1, "data", 51)
+    received = [f for f in job["findings"] if f.get("evidence", {}).get("received_from_ranks")]
+    assert [(f["rank"], f["evidence"]["received_from_ranks"]) for f in received] == [(0, [1])]
+    assert job["root_causes"][0]["category"] == "data"
+    assert [r["steps"] for r in runs] == [51, 51]  # both stopped before the faulty update
+
+
+def test_a_fault_only_one_rank_sees_stops_every_rank_at_the_same_step(tmp_path: Path) -> None:
+    proc, job, runs, seconds = torchrun(tmp_path, NOISE_RANK="1", STEPS="600")
+    assert proc.returncode != 0 and seconds < 120
+    faults = [f for f in job["findings"] if f["severity"] == "fault"]
+    assert faults and {f["rank"] for f in faults} == {1}
+    steps = [r["steps"] for r in runs]
+    assert steps[0] == steps[1] < 600
+
+
+def fsdp_run(tmp_path: Path, **env: str) -> tuple[subprocess.CompletedProcess, list[dict]]:
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           str(FSDP_SCRIPT)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL,
+                          env={**os.environ, "OMP_NUM_THREADS": "1", "OUT_DIR": str(tmp_path), **env})
+    found = [tmp_path / f"rank{r}.json" for r in (0, 1)]
+    return proc, [json.loads(p.read_text()) for p in found if p.exists()]
+
+
+def has_fsdp2() -> bool:
+    try:
+        from torch.distributed.fsdp import fully_shard  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not has_fsdp2(), reason="needs FSDP2 (fully_shard)")
+def test_fsdp2_is_watched_on_local_shards_and_a_nan_stops_every_rank_at_its_origin(tmp_path: Path) -> None:
+    proc, (rank0, rank1) = fsdp_run(tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert rank0["verdict"] == rank1["verdict"] == "healthy" and rank0["tool_errors"] == []
+    proc, (rank0, rank1) = fsdp_run(tmp_path, NAN_RANK="1", NAN_STEP="120")
+    assert proc.returncode == 0, proc.stderr[-3000:]  # stopped cleanly by dl.watch: the script goes on
+    for job in (rank0, rank1):
+        assert job["verdict"] == "faulty" and job["stopped_early"] and job["world_size"] == 2
+        assert (job["findings"][0]["rank"], job["findings"][0]["phase"]) == (1, "data")
+        assert job["steps_observed"] == 140  # the next agreement (rank_agree_every): no replay under FSDP
+    received = [f for f in rank0["findings"] if f["evidence"].get("received_from_ranks") == [1]]
+    assert [f["rank"] for f in received] == [0]
