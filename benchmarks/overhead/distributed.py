@@ -1,7 +1,7 @@
 """Overhead of the distributed path: deeplocalize on 2 gloo ranks (DDP) against one process, same workload.
 
     python -m benchmarks.overhead.distributed                        # mlp and cnn, 2 ranks, 20 rounds
-    python -m benchmarks.overhead.distributed --workloads mlp --ranks 2 --rounds 5 --steps 40
+    python -m benchmarks.overhead.distributed --workloads mlp --ranks 2 --rounds 5 --steps 40 --no-docs
 
 Each configuration runs in its own processes (one process; ``torchrun --nproc_per_node N`` with DDP), and
 inside each process plain and watched rounds alternate (plain, watched, plain, ...) after a warm-up, as in
@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import torch
 
@@ -82,6 +83,15 @@ def measure(workload: str, ranks: int, rounds: int, steps: int) -> dict:
     return json.loads(line)
 
 
+def write_block(doc: Path, lines: list[str]) -> None:
+    """Replace the text between the ``distributed-overhead`` markers of ``doc``."""
+    start, end = "<!-- distributed-overhead:start -->", "<!-- distributed-overhead:end -->"
+    text = doc.read_text()
+    head, rest = text.split(start, 1)
+    tail = rest.split(end, 1)[1]
+    doc.write_text(f"{head}{start}\n" + "\n".join(lines) + f"\n{end}{tail}")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == WORKER:
@@ -92,19 +102,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ranks", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/distributed.md")
     args = parser.parse_args(argv)
-    print(f"`python -m benchmarks.overhead.distributed --workloads {args.workloads} --ranks {args.ranks} "
-          f"--rounds {args.rounds} --steps {args.steps}`, torch {torch.__version__}, CPU time, 1 thread per "
-          "process\n")
-    print(f"| workload | plain ms/step (1 process) | overhead, 1 process | plain ms/step ({args.ranks} ranks) "
-          f"| overhead, {args.ranks} ranks (DDP, gloo) | difference |")
-    print("|---|---:|---:|---:|---:|---:|")
+    lines = [f"`python -m benchmarks.overhead.distributed --workloads {args.workloads} --ranks {args.ranks} "
+             f"--rounds {args.rounds} --steps {args.steps}`, torch {torch.__version__}, CPU time, 1 thread "
+             "per process", "",
+             f"| workload | plain ms/step (1 process) | overhead, 1 process | plain ms/step ({args.ranks} "
+             f"ranks) | overhead, {args.ranks} ranks (DDP, gloo) | difference |",
+             "|---|---:|---:|---:|---:|---:|"]
+    print("\n".join(lines), flush=True)
     for name in args.workloads.split(","):
         single = measure(name, 1, args.rounds, args.steps)
         ddp = measure(name, args.ranks, args.rounds, args.steps)
         one, many = statistics.median(single["ratios"]), statistics.median(ddp["ratios"])
-        print(f"| {name} | {single['plain_ms']:.2f} | {one:.3f}x | {ddp['plain_ms']:.2f} | {many:.3f}x | "
-              f"{(many - one) * 100:+.1f} points |", flush=True)
+        lines.append(f"| {name} | {single['plain_ms']:.2f} | {one:.3f}x | {ddp['plain_ms']:.2f} | "
+                     f"{many:.3f}x | {(many - one) * 100:+.1f} points |")
+        print(lines[-1], flush=True)
+    if not args.no_docs:
+        write_block(Path(__file__).resolve().parents[2] / "docs" / "distributed.md", lines)
     return 0
 
 
