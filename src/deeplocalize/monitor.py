@@ -162,6 +162,10 @@ class Monitor:
         elif base_severity(finding) == Severity.FAULT and base_severity(old) == Severity.WARNING:
             self._findings[finding.key] = finding
 
+    def add_finding(self, finding: Finding) -> None:
+        """A finding a probe made itself (e.g. from an agreement between ranks)."""
+        self._add(finding)
+
     def add_remote(self, findings: list[Finding]) -> None:
         """Findings another rank of the job confirmed (each with its ``rank``): part of this diagnosis."""
         for finding in findings:

@@ -70,6 +70,16 @@ def test_a_fault_only_one_rank_sees_stops_every_rank_at_the_same_step(tmp_path: 
     assert steps[0] == steps[1] < 600
 
 
+def test_replicas_that_drift_apart_are_a_fault_at_the_first_layer_that_differs(tmp_path: Path) -> None:
+    proc, job, runs, seconds = torchrun(tmp_path, DESYNC_RANK="1", DESYNC_STEP="50")
+    assert proc.returncode != 0 and seconds < 120
+    first = job["findings"][0]
+    assert first["symptom"] == "rank_desync" and first["layer"]["name"] == "2"
+    assert first["step"] == 60 and first["evidence"]["ranks"] == [1]  # the next agreement after step 51
+    assert job["root_causes"][0]["category"] == "training"
+    assert [r["steps"] for r in runs] == [60, 60]
+
+
 def fsdp_run(tmp_path: Path, **env: str) -> tuple[subprocess.CompletedProcess, list[dict]]:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            str(FSDP_SCRIPT)]

@@ -1,34 +1,79 @@
 """A torch.distributed job (``torchrun``, DDP, FSDP): this process's rank, and the agreement between ranks.
 
-Every rank is watched by its own session. At each optimizer step, before the update, the ranks agree with
-one ``all_gather`` of two numbers per rank (this rank wants to stop; this rank's own loss or forward pass
-made a NaN/Inf), so that:
-- a fault confirmed on any rank stops every rank at the same step, before that step's update, and no rank
-  is left waiting in a collective (a rank that stopped alone would hang the others in DDP's next
-  all-reduce);
+Every rank is watched by its own session. Before the optimizer updates, every ``rank_agree_every`` steps
+and at once at a step whose DDP gradients are non-finite (every rank sees those at the same step), the
+ranks agree with one ``all_gather`` of three numbers per rank (this rank wants to stop; this rank's own loss
+or forward pass made its first NaN/Inf; a checksum of its replica's per-layer weight norms), so that:
+- a fault confirmed on any rank stops every rank at the same step, and no rank is left waiting in a
+  collective (a rank that stopped alone would hang the others in DDP's next all-reduce);
 - a NaN that DDP's gradient all-reduce spread to every rank is told from its origin: the ranks whose own
-  loss or forward was non-finite.
+  loss or forward was non-finite;
+- replicas that drifted apart (a DDP model whose weights differ between ranks) are a ``rank_desync`` fault
+  at the first layer that differs (the per-layer norms are then shared to find it).
 When the ranks stop, they share their fault findings (``all_gather_object``), so each rank's diagnosis,
-and rank 0's report, covers the job. Cost: one small collective per optimizer step (docs/distributed.md).
+and rank 0's report, covers the job. Cost: docs/distributed.md.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 import torch.distributed as dist
 
+from deeplocalize import fixes
+from deeplocalize.diagnosis import CauseHint, Finding
+from deeplocalize.monitor import Monitor
 from deeplocalize.ranks import env_rank
+from deeplocalize.vocabulary import Category, Phase, Symptom
 
 
 @dataclass
 class Agreement:
-    """What the ranks said at one step: who wants to stop, whose own computation made a NaN/Inf."""
+    """What the ranks said at one step: who wants to stop, whose own computation made a NaN/Inf, and
+    whether the replicas' weight checksums differ (every rank reads the same answer)."""
 
     stop: list[int] = field(default_factory=list)
     origin: list[int] = field(default_factory=list)
+    desynced: bool = False
+
+
+#: Replicas whose weight checksums differ by more than this (relative) have drifted apart: DDP keeps them
+#: bit-identical, so any difference is a desync; the margin only absorbs float64 summation order.
+DESYNC_RTOL = 1e-12
+
+
+def weight_checksum(norms: dict[int, float]) -> float:
+    """One number per replica from its per-layer weight norms (each weighted by its layer's position, so a
+    change that moves norms between layers still shows)."""
+    return math.fsum((index + 1) * norm for index, norm in sorted(norms.items()))
+
+
+def first_desynced_layer(per_rank: list[dict[int, float]]) -> tuple[int, list[int]] | None:
+    """The first layer (forward order) whose weight norm differs between ranks, and the ranks whose norm
+    differs from rank 0's."""
+    base = per_rank[0]
+    for index in sorted(base):
+        off = [r for r, norms in enumerate(per_rank) if norms.get(index) != base[index]]
+        if off:
+            return index, off
+    return None
+
+
+def desync_finding(monitor: Monitor, step: int, index: int, ranks: list[int]) -> Finding:
+    """The fault of replicas that drifted apart: named at the first layer whose weights differ."""
+    model = monitor.model
+    info = model.layer(index)
+    ref = None if info is None else info.ref
+    name = f"`{ref.name}`" if ref is not None else f"layer {index}"
+    which = ", ".join(str(r) for r in ranks)
+    return Finding(Symptom.RANK_DESYNC, Phase.WEIGHTS, ref, step,
+                   f"the weights of {name} on rank {which} differ from rank 0's at step {step}: the "
+                   "replicas of a data-parallel model have drifted apart", evidence={"ranks": ranks},
+                   causes=[CauseHint(Category.TRAINING, 0.8, fixes.resync_ranks(model, monitor.trace, ref),
+                                     ref)])
 
 
 class Job:
@@ -50,14 +95,19 @@ class Job:
             return torch.device("cuda", torch.cuda.current_device())
         return torch.device("cpu")
 
-    def agree(self, stop: bool, origin: bool) -> Agreement:
-        """Every rank's two flags (a collective: every rank must call it at the same point)."""
-        mine = torch.tensor([float(stop), float(origin)], device=self._device())
+    def agree(self, stop: bool, origin: bool, checksum: float = math.nan) -> Agreement:
+        """Every rank's two flags and weight checksum (NaN: none; a collective: every rank must call it at
+        the same point). Replicas are in sync when every rank's finite checksum is the same."""
+        mine = torch.tensor([float(stop), float(origin), checksum], dtype=torch.float64,
+                            device=self._device())
         everyone = [torch.empty_like(mine) for _ in range(self.world_size or 1)]
         dist.all_gather(everyone, mine)
-        flags = torch.stack(everyone).cpu().tolist()
-        return Agreement(stop=[r for r, (s, _) in enumerate(flags) if s],
-                         origin=[r for r, (_, o) in enumerate(flags) if o])
+        rows = torch.stack(everyone).cpu().tolist()
+        sums = [row[2] for row in rows]
+        desynced = all(math.isfinite(v) for v in sums) and any(
+            abs(v - sums[0]) > DESYNC_RTOL * max(abs(sums[0]), 1e-30) for v in sums)
+        return Agreement(stop=[r for r, row in enumerate(rows) if row[0]],
+                         origin=[r for r, row in enumerate(rows) if row[1]], desynced=desynced)
 
     def share(self, payload: Any) -> list[Any]:
         """Every rank's ``payload`` (picklable), in rank order (a collective)."""

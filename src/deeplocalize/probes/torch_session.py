@@ -19,6 +19,7 @@ FaultDetected reach the training loop.
 from __future__ import annotations
 
 import functools
+import math
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -33,7 +34,7 @@ from deeplocalize.compat import torch as compat
 from deeplocalize.errors import FaultDetected, StopTraining
 from deeplocalize.monitor import Monitor
 from deeplocalize.probes import torch_facts as facts
-from deeplocalize.probes.torch_dist import Job
+from deeplocalize.probes.torch_dist import Job, desync_finding, first_desynced_layer, weight_checksum
 from deeplocalize.probes.torch_hooks import iter_tensors
 from deeplocalize.probes.torch_layers import is_keras_module
 from deeplocalize.probes.torch_unit import ModelUnit
@@ -490,9 +491,16 @@ class TorchSession:
         job = self.job
         for monitor in {id(m): m for m in (self.monitor, *self.monitor.siblings, unit.monitor)}.values():
             monitor.rank, monitor.world_size = job.rank, job.world_size
-        agreement = job.agree(action in (OnFault.STOP, OnFault.RAISE), unit.made_first_nonfinite)
+        norms = unit.replica_weight_norms()
+        agreement = job.agree(action in (OnFault.STOP, OnFault.RAISE), unit.made_first_nonfinite,
+                              math.nan if norms is None else weight_checksum(norms))
         if agreement.origin and job.rank not in agreement.origin:
             unit.monitor.mark_received(agreement.origin)
+        if agreement.desynced:  # every rank read the same checksums: every rank takes this branch
+            found = first_desynced_layer(job.share(norms))
+            if found is not None and unit.state is not None:
+                unit.monitor.add_finding(desync_finding(unit.monitor, unit.state.step, *found))
+            return unit.monitor.action()
         if not agreement.stop:
             return None
         mine = [f for f in unit.monitor.findings

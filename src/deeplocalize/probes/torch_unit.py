@@ -497,6 +497,16 @@ class ModelUnit:
         return any(type(key) is tuple and key[-1] == Channel.WEIGHT_GRAD and not summary.is_finite(vector)
                    for key, vector in state.checked.stats.items())
 
+    def replica_weight_norms(self) -> dict[int, float] | None:
+        """Per layer, the norm of its weights at this step's check, when the model is replicated by DDP
+        (every rank holds the same weights, so these are equal on every rank); else None."""
+        state = self.state
+        if state is None or state.checked is None or not isinstance(self.root, compat.DATA_PARALLEL):
+            return None
+        norms = {key[0]: float(vector[summary.NORM]) for key, vector in state.checked.stats.items()
+                 if type(key) is tuple and key[-1] == Channel.WEIGHTS and type(key[0]) is int}
+        return norms or None
+
     def made_nonfinite(self) -> bool:
         """This step's own loss or forward pass made a NaN/Inf (not one received from elsewhere, e.g. in a
         gradient all-reduce: then the replay of the step does not reproduce it)."""

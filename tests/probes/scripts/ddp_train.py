@@ -1,6 +1,7 @@
 """A DDP training script for the distributed tests (2 gloo ranks under torchrun): three classes from
 random features; ``NAN_RANK``/``NAN_STEP`` put a NaN in one rank's batch, ``NOISE_RANK`` gives one rank
-labels that are noise (its own loss cannot go down), ``STEPS`` sets the length."""
+labels that are noise (its own loss cannot go down), ``DESYNC_RANK``/``DESYNC_STEP`` change one rank's
+copy of the last layer's weights (its replica drifts apart), ``STEPS`` sets the length."""
 
 import os
 
@@ -18,6 +19,7 @@ opt = torch.optim.SGD(model.parameters(), lr=0.1)
 g = torch.Generator().manual_seed(rank)
 nan_rank, nan_step = int(os.environ.get("NAN_RANK", "-1")), int(os.environ.get("NAN_STEP", "50"))
 noise_rank = int(os.environ.get("NOISE_RANK", "-1"))
+desync_rank, desync_step = int(os.environ.get("DESYNC_RANK", "-1")), int(os.environ.get("DESYNC_STEP", "50"))
 for step in range(int(os.environ.get("STEPS", "300"))):
     x = torch.randn(32, 8, generator=g)
     y = (x[:, 0] > 0).long() + (x[:, 1] > 0).long()
@@ -25,6 +27,9 @@ for step in range(int(os.environ.get("STEPS", "300"))):
         y = torch.randint(0, 3, (32,), generator=g)
     if rank == nan_rank and step == nan_step:
         x[0, 0] = float("nan")
+    if rank == desync_rank and step == desync_step:
+        with torch.no_grad():
+            model.module[2].weight.mul_(1.01)
     loss = F.cross_entropy(model(x), y)
     opt.zero_grad()
     loss.backward()
