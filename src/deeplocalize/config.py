@@ -180,6 +180,11 @@ class Config:
     #: ... the layer whose gradient norm grew most at the spike step, over its median before, leads it when
     #: that growth is at least this factor (ratio; own choice, the same 2x as the loss).
     spike_layer_growth: float = 2.0
+    #: lost_updates: a bf16/fp16 layer loses its updates when at least this fraction of its update elements
+    #: are zero beyond its gradient's zeros (fraction; the issue's "most of a layer"), at the last
+    #: lost_min_points statistics steps (points; own choice, as recurrent_min_points).
+    lost_frac: float = 0.5
+    lost_min_points: int = 3
     #: With batches smaller than this, a curve point averages consecutive steps until it covers this many
     #: samples (samples): an accuracy over 1 sample is 0 or 1, a loss over 2 is mostly noise. Own choice.
     curve_min_batch: int = 32
@@ -331,7 +336,7 @@ class Config:
         "accum_min_steps", "accum_min_points", "recurrent_min_points", "unchanged_steps",
         "unchanged_steps_sparse", "curve_window", "curve_min_steps", "loss_constant_steps", "short_min_steps",
         "slow_min_steps", "provisional_steps", "acc_min_steps", "overfit_min_evals",
-        "spike_window", "spike_min_history", "spike_recover_steps", "spike_repeated",
+        "spike_window", "spike_min_history", "spike_recover_steps", "spike_repeated", "lost_min_points",
     })
     #: Values in [0, 1]: fractions, accuracy units, cause weights and discount factors (a name ending in
     #: "_frac" is one without being listed). Every other number must be >= 0; NaN never (+inf turns a

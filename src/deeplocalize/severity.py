@@ -52,7 +52,7 @@ DEFAULT: dict[Symptom, Severity] = {
     Symptom.OVERFITTING: _W,
     Symptom.LOSS_SPIKE: _W,
     Symptom.OVERFLOW_RISK: _W,
-    Symptom.LOST_UPDATES: _F,
+    Symptom.LOST_UPDATES: _W,  # bf16 with a usual lr loses many updates and still learns
     Symptom.ATTENTION_COLLAPSE: _W,
     Symptom.RANK_DESYNC: _F,
 }
@@ -80,6 +80,7 @@ EXPLAINS: dict[Symptom, frozenset[Symptom]] = {
     Symptom.EXPLODING_GRADIENT: _DIVERGES | {Symptom.LOSS_NOT_DECREASING},
     Symptom.LOSS_SPIKE: _DIVERGES | {Symptom.LOSS_NOT_DECREASING},
     Symptom.OVERFLOW_RISK: frozenset({Symptom.NUMERICAL_ERROR, Symptom.EXPLODING_TENSOR}),
+    Symptom.LOST_UPDATES: _STALLS | {Symptom.UNCHANGED_WEIGHTS},  # updates rounded away: no progress
     Symptom.ATTENTION_COLLAPSE: _STALLS,
     Symptom.OVERFITTING: frozenset(),  # a generalization issue: training itself may be fine
     # (as a warning: regression targets far out of the initial outputs' scale) steps too small or too large

@@ -174,6 +174,8 @@ def layer_info(index: int, name: str, module: nn.Module, shape: tuple[int, ...] 
     )
     if activation in ("softmax", "log_softmax", "softmin") and shape:
         info.softmax_axis_size = shape[softmax_dim(module, len(shape))]
+    if params:
+        info.extra["param_dtype"] = str(params[0].dtype).removeprefix("torch.")
     if isinstance(module, nn.RNNBase):
         info.extra["batch_first"] = bool(module.batch_first)
     for attr in ("in_features", "in_channels", "input_size", "embed_dim"):

@@ -68,7 +68,7 @@ def finite_flag(x: torch.Tensor) -> torch.Tensor | None:
 class Layout:
     """Which statistics a full reduction computes: [min, max] if ``extremes``, sum, sum of squares,
     [non-zero count] if ``zeros``. Each pass over the tensor costs about the same, so a channel computes
-    only what the detectors read (see ``torch_collector``)."""
+    only what the detectors read (the probe picks a layout per channel)."""
 
     extremes: bool = True
     zeros: bool = False

@@ -53,6 +53,8 @@ _MAX_ACCUMULATION = 1024
 MAX_HOLD_S = 1.0
 #: Steps with per-layer flags after a NaN the replay could not reproduce.
 FLAG_STEPS = 20
+#: Weight dtypes whose updates can be rounded away (their zero updates are counted at statistics steps).
+LOW_PRECISION = (torch.bfloat16, torch.float16)
 
 
 @dataclass
@@ -438,11 +440,13 @@ class ModelUnit:
             moved = [(key, compat.local(p), before) for key, p, before in (state.snapshot or [])]
             moved = [(key, p, before) for key, p, before in moved
                      if p.shape == before.shape and p.device == before.device]
+            low: dict[Any, list[torch.Tensor]] = {}  # low-precision weights: their zero updates are counted
             if moved:
                 updates = [p - before for _, p, before in moved]
-                for (key, _, _), u in zip(moved, updates, strict=True):
-                    by_key.setdefault(key, []).append(u)
+                for (key, p, _), u in zip(moved, updates, strict=True):
+                    (low if p.dtype in LOW_PRECISION else by_key).setdefault(key, []).append(u)
             self._full(buffer, by_key, red.Layout())
+            self._full(buffer, low, red.Layout(zeros=True))
 
     @staticmethod
     def _full(buffer: red.StepBuffer, by_key: dict[Any, list[torch.Tensor]], layout: red.Layout) -> None:
