@@ -18,16 +18,22 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.distributed as dist
+from torch import nn
 
-from deeplocalize import fixes
+from deeplocalize import fixes, summary
+from deeplocalize.compat import torch as compat
 from deeplocalize.diagnosis import CauseHint, Finding
 from deeplocalize.monitor import Monitor
+from deeplocalize.probes.torch_record import Measured
 from deeplocalize.ranks import env_rank
-from deeplocalize.vocabulary import Category, Phase, Symptom
+from deeplocalize.vocabulary import Category, Channel, OnFault, Phase, Severity, Symptom
+
+if TYPE_CHECKING:
+    from deeplocalize.probes.torch_unit import ModelUnit
 
 
 @dataclass
@@ -76,6 +82,25 @@ def desync_finding(monitor: Monitor, step: int, index: int, ranks: list[int]) ->
                                      ref)])
 
 
+def replicated_grads_nonfinite(root: nn.Module, checked: Measured | None) -> bool:
+    """The model is replicated by DDP (its gradients are averaged over every rank before the update) and
+    the step's checked gradients are non-finite: every rank of the job sees it at this same step."""
+    if checked is None or not isinstance(root, compat.DATA_PARALLEL):
+        return False
+    return any(type(key) is tuple and key[-1] == Channel.WEIGHT_GRAD and not summary.is_finite(vector)
+               for key, vector in checked.stats.items())
+
+
+def replica_weight_norms(root: nn.Module, checked: Measured | None) -> dict[int, float] | None:
+    """Per layer, the norm of its weights at the step's check, when the model is replicated by DDP (every
+    rank holds the same weights, so these are equal on every rank); else None."""
+    if checked is None or not isinstance(root, compat.DATA_PARALLEL):
+        return None
+    norms = {key[0]: float(vector[summary.NORM]) for key, vector in checked.stats.items()
+             if type(key) is tuple and key[-1] == Channel.WEIGHTS and type(key[0]) is int}
+    return norms or None
+
+
 class Job:
     """This process's place in a distributed job (read from the default process group when it exists)."""
 
@@ -114,3 +139,30 @@ class Job:
         out: list[Any] = [None] * (self.world_size or 1)
         dist.all_gather_object(out, payload)
         return out
+
+
+def decide_together(job: Job, unit: ModelUnit, monitors: list[Monitor],
+                    action: OnFault | None) -> OnFault | None:
+    """The ranks' agreement at this step (every rank calls it at the same step), and the policy after it:
+    a NaN/Inf that came through the gradient all-reduce is marked as received from its origin ranks;
+    replicas that drifted apart are a fault; when any rank stops, every rank does, with every rank's
+    faults shared."""
+    for monitor in {id(m): m for m in (*monitors, unit.monitor)}.values():
+        monitor.rank, monitor.world_size = job.rank, job.world_size
+    state = unit.state
+    norms = replica_weight_norms(unit.root, None if state is None else state.checked)
+    agreement = job.agree(action in (OnFault.STOP, OnFault.RAISE), unit.made_first_nonfinite,
+                          math.nan if norms is None else weight_checksum(norms))
+    if agreement.origin and job.rank not in agreement.origin:
+        unit.monitor.mark_received(agreement.origin)
+    if agreement.desynced:  # every rank read the same checksums: every rank takes this branch
+        found = first_desynced_layer(job.share(norms))
+        if found is not None and state is not None:
+            unit.monitor.add_finding(desync_finding(unit.monitor, state.step, *found))
+    if not (agreement.stop or agreement.desynced):
+        return None
+    mine = [f for f in unit.monitor.findings if f.rank == job.rank and f.effective_severity == Severity.FAULT]
+    for rank, theirs in enumerate(job.share(mine)):
+        if rank != job.rank:
+            unit.monitor.add_remote(list(theirs or []))
+    return unit.monitor.action()

@@ -38,14 +38,15 @@ import torch
 from deeplocalize import summary
 from deeplocalize.compat import torch as compat
 
-_LOW_PRECISION = (torch.float16, torch.bfloat16)
+#: Floating dtypes summed in float32 (and whose weights' updates can be rounded away: lost_updates).
+LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 def _flat(x: torch.Tensor) -> torch.Tensor:
     """``x`` as a flat float tensor outside autograd (ops only where needed: each costs between kernels)."""
     v = x.detach() if x.requires_grad else x
     if v.dim() != 1:
         v = v.reshape(-1)
-    if v.dtype in _LOW_PRECISION or not v.is_floating_point():
+    if v.dtype in LOW_PRECISION or not v.is_floating_point():
         v = v.float()
     return v
 
@@ -61,7 +62,7 @@ def finite_flag(x: torch.Tensor) -> torch.Tensor | None:
     if not x.is_floating_point():
         return None
     v = x.detach()
-    return v.sum(dtype=torch.float32) if v.dtype in _LOW_PRECISION else v.sum()
+    return v.sum(dtype=torch.float32) if v.dtype in LOW_PRECISION else v.sum()
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +106,7 @@ def group_norms(tensors: Sequence[torch.Tensor]) -> list[tuple[list[int], list[t
     out = []
     for (_device, dtype), pos in groups.items():
         members = [tensors[i] for i in pos]
-        if dtype in _LOW_PRECISION:
+        if dtype in LOW_PRECISION:
             norms = compat.foreach_norm(members, dtype=torch.float32)
         elif dtype.is_floating_point or dtype.is_complex:
             norms = compat.foreach_norm(members)

@@ -19,7 +19,6 @@ FaultDetected reach the training loop.
 from __future__ import annotations
 
 import functools
-import math
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -34,11 +33,11 @@ from deeplocalize.compat import torch as compat
 from deeplocalize.errors import FaultDetected, StopTraining
 from deeplocalize.monitor import Monitor
 from deeplocalize.probes import torch_facts as facts
-from deeplocalize.probes.torch_dist import Job, desync_finding, first_desynced_layer, weight_checksum
+from deeplocalize.probes.torch_dist import Job, decide_together, replicated_grads_nonfinite
 from deeplocalize.probes.torch_hooks import iter_tensors
 from deeplocalize.probes.torch_layers import is_keras_module
 from deeplocalize.probes.torch_unit import ModelUnit
-from deeplocalize.vocabulary import OnFault, Severity
+from deeplocalize.vocabulary import OnFault
 
 #: ``torch.nn.functional`` losses wrapped while a session is active (loss modules call these).
 FUNCTIONAL_LOSSES = ("cross_entropy", "nll_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
@@ -474,38 +473,13 @@ class TorchSession:
         if self.job.active():
             state = unit.state
             due = before_update and state is not None and (
-                state.step % unit.monitor.config.rank_agree_every == 0 or unit.replicated_grads_nonfinite())
+                state.step % unit.monitor.config.rank_agree_every == 0
+                or replicated_grads_nonfinite(unit.root, state.checked))
             if not due:
                 return  # a fault confirmed on any rank stops every rank at the next agreement
-            action = self._agree(unit, action)
+            action = decide_together(self.job, unit, [self.monitor, *self.monitor.siblings], action)
         if action == OnFault.STOP:
             self.monitor.stopped_early = unit.monitor.stopped_early = True
             raise StopTraining("deeplocalize: fault confirmed, training stopped")
         if action == OnFault.RAISE:
             raise FaultDetected(unit.monitor.diagnosis())
-
-    def _agree(self, unit: ModelUnit, action: OnFault | None) -> OnFault | None:
-        """The ranks' agreement at this step: a NaN/Inf that came through the gradient all-reduce is marked
-        as received from its origin ranks; when any rank stops, every rank does, with every rank's faults
-        shared."""
-        job = self.job
-        for monitor in {id(m): m for m in (self.monitor, *self.monitor.siblings, unit.monitor)}.values():
-            monitor.rank, monitor.world_size = job.rank, job.world_size
-        norms = unit.replica_weight_norms()
-        agreement = job.agree(action in (OnFault.STOP, OnFault.RAISE), unit.made_first_nonfinite,
-                              math.nan if norms is None else weight_checksum(norms))
-        if agreement.origin and job.rank not in agreement.origin:
-            unit.monitor.mark_received(agreement.origin)
-        if agreement.desynced:  # every rank read the same checksums: every rank takes this branch
-            found = first_desynced_layer(job.share(norms))
-            if found is not None and unit.state is not None:
-                unit.monitor.add_finding(desync_finding(unit.monitor, unit.state.step, *found))
-            return unit.monitor.action()
-        if not agreement.stop:
-            return None
-        mine = [f for f in unit.monitor.findings
-                if f.rank == job.rank and f.effective_severity == Severity.FAULT]
-        for rank, theirs in enumerate(job.share(mine)):
-            if rank != job.rank:
-                unit.monitor.add_remote(list(theirs or []))
-        return unit.monitor.action()

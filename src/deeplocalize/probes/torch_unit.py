@@ -25,7 +25,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from deeplocalize import summary
 from deeplocalize.cadence import Cadence
 from deeplocalize.compat import CompatError
 from deeplocalize.compat import torch as compat
@@ -33,6 +32,7 @@ from deeplocalize.model import DataInfo, LossInfo, ModelInfo
 from deeplocalize.monitor import Monitor
 from deeplocalize.probes import torch_facts as facts
 from deeplocalize.probes import torch_reduce as red
+from deeplocalize.probes import torch_stats as stats
 from deeplocalize.probes.torch_check import NormPlan, add_loss, add_norms
 from deeplocalize.probes.torch_dump import MAX_DUMPS, dump_step
 from deeplocalize.probes.torch_hooks import LayerObserver, Mode, iter_tensors, record
@@ -41,7 +41,6 @@ from deeplocalize.probes.torch_record import Measured, layer_stats, measure
 from deeplocalize.probes.torch_replay import ForwardCall, GradKeeper, cuda_devices, replay
 from deeplocalize.spikes import OnlineSpikes
 from deeplocalize.trace import StepRecord
-from deeplocalize.vocabulary import Channel
 
 #: A loss read as summed over its elements or divided for gradient accumulation matches the ratio within
 #: this relative tolerance (float rounding of a sum; own choice).
@@ -53,8 +52,6 @@ _MAX_ACCUMULATION = 1024
 MAX_HOLD_S = 1.0
 #: Steps with per-layer flags after a NaN the replay could not reproduce.
 FLAG_STEPS = 20
-#: Weight dtypes whose updates can be rounded away (their zero updates are counted at statistics steps).
-LOW_PRECISION = (torch.bfloat16, torch.float16)
 
 
 @dataclass
@@ -67,7 +64,7 @@ class StepState:
     observer: LayerObserver | None = None
     calls: list[ForwardCall] = field(default_factory=list)
     keeper: GradKeeper = field(default_factory=GradKeeper)
-    snapshot: list[tuple[tuple[LayerSlot, Channel], torch.Tensor, torch.Tensor]] | None = None
+    snapshot: stats.Snapshot | None = None
     stepped: set[int] = field(default_factory=set)
     checked: Measured | None = None
     checked_entries: int = 0  # entries of ``buffer`` the check read
@@ -343,8 +340,11 @@ class ModelUnit:
             self.table.refresh()
             self._plan = NormPlan.of(self.table)
         if state.stats:
-            self._snapshot(state)
-            self._full_grads(state)
+            state.snapshot = stats.snapshot(self.table)
+            gradless = stats.full_grads(self.table, state.buffer)
+            if gradless != self._gradless:
+                self._gradless = gradless
+                self._facts_dirty = True
             add_norms(state.buffer, self._plan, grads=False)
         else:
             add_norms(state.buffer, self._plan)
@@ -374,7 +374,7 @@ class ModelUnit:
         try:
             post = red.StepBuffer()
             if state.stats and self._plan is not None:
-                self._full_weights(state, post)
+                stats.full_weights(self.table, state.snapshot, post)
             if state.observer is not None:
                 state.observer.detach()
                 if state.observer.layers_changed:
@@ -410,53 +410,6 @@ class ModelUnit:
             state.observer.detach()
         self._unforce()
 
-    # ------------------------------------------------------------------ statistics steps
-    def _snapshot(self, state: StepState) -> None:
-        with torch.no_grad():
-            state.snapshot = [((slot, Channel.UPDATE), p, compat.local(p).clone())
-                              for slot, p in self.table.parameters() if p.requires_grad and not p.is_sparse]
-
-    def _full_grads(self, state: StepState) -> None:
-        by_key: dict[Any, list[torch.Tensor]] = {}
-        trainable: set[LayerSlot] = set()
-        for slot, p in self.table.parameters():
-            g = compat.local(p.grad)
-            if p.requires_grad:
-                trainable.add(slot)
-            if g is not None and not g.is_sparse and g.numel():
-                by_key.setdefault((slot, Channel.WEIGHT_GRAD), []).append(g)
-        gradless = {s for s in trainable if (s, Channel.WEIGHT_GRAD) not in by_key}
-        if gradless != self._gradless:
-            self._gradless = gradless
-            self._facts_dirty = True
-        self._full(state.buffer, by_key, red.Layout(zeros=True))
-
-    def _full_weights(self, state: StepState, buffer: red.StepBuffer) -> None:
-        by_key: dict[Any, list[torch.Tensor]] = {}
-        for slot, p in self.table.parameters():
-            if not p.is_sparse and p.numel():
-                by_key.setdefault((slot, Channel.WEIGHTS), []).append(compat.local(p))
-        with torch.no_grad():
-            moved = [(key, compat.local(p), before) for key, p, before in (state.snapshot or [])]
-            moved = [(key, p, before) for key, p, before in moved
-                     if p.shape == before.shape and p.device == before.device]
-            low: dict[Any, list[torch.Tensor]] = {}  # low-precision weights: their zero updates are counted
-            if moved:
-                updates = [p - before for _, p, before in moved]
-                for (key, p, _), u in zip(moved, updates, strict=True):
-                    (low if p.dtype in LOW_PRECISION else by_key).setdefault(key, []).append(u)
-            self._full(buffer, by_key, red.Layout())
-            self._full(buffer, low, red.Layout(zeros=True))
-
-    @staticmethod
-    def _full(buffer: red.StepBuffer, by_key: dict[Any, list[torch.Tensor]], layout: red.Layout) -> None:
-        """Full statistics, one flat tensor per key (a layer's kernel and bias together) when alike."""
-        for key, ts in by_key.items():
-            if len(ts) > 1 and all(t.device == ts[0].device and t.dtype == ts[0].dtype for t in ts):
-                ts = [compat.flatten([t.detach() for t in ts])]
-            for t in ts:
-                record(buffer, key, t, Mode.STATS, layout)
-
     # ------------------------------------------------------------------ faults
     def _replay(self, state: StepState) -> None:
         """Replay the step with exact per-layer counts (the check saw a NaN/Inf before the update). Not for
@@ -491,25 +444,6 @@ class ModelUnit:
             self.error("replay", exc)
         finally:
             self.replaying = False
-
-    def replicated_grads_nonfinite(self) -> bool:
-        """The model is replicated by DDP (its gradients are averaged over every rank before the update)
-        and this step's gradients are non-finite: every rank of the job sees it at this same step."""
-        state = self.state
-        if state is None or state.checked is None or not isinstance(self.root, compat.DATA_PARALLEL):
-            return False
-        return any(type(key) is tuple and key[-1] == Channel.WEIGHT_GRAD and not summary.is_finite(vector)
-                   for key, vector in state.checked.stats.items())
-
-    def replica_weight_norms(self) -> dict[int, float] | None:
-        """Per layer, the norm of its weights at this step's check, when the model is replicated by DDP
-        (every rank holds the same weights, so these are equal on every rank); else None."""
-        state = self.state
-        if state is None or state.checked is None or not isinstance(self.root, compat.DATA_PARALLEL):
-            return None
-        norms = {key[0]: float(vector[summary.NORM]) for key, vector in state.checked.stats.items()
-                 if type(key) is tuple and key[-1] == Channel.WEIGHTS and type(key[0]) is int}
-        return norms or None
 
     def made_nonfinite(self) -> bool:
         """This step's own loss or forward pass made a NaN/Inf (not one received from elsewhere, e.g. in a
