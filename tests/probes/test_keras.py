@@ -324,3 +324,25 @@ def test_softmax_on_one_unit_premise() -> None:
     history = model.fit(x, y, batch_size=32, epochs=1, verbose=0)
     assert history.history["loss"][0] == pytest.approx(float(1 - y.mean()) * 15.9424, rel=0.02)
     assert history.history["accuracy"][0] == pytest.approx(float(y.mean()), abs=0.01)
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_healthy_mixed_precision_training_is_healthy(policy: str) -> None:
+    """Keras mixed precision (fp16 with its LossScaleOptimizer, whose first steps may overflow and be
+    skipped; bf16 without one): a healthy run gives no fault."""
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        keras.utils.set_random_seed(0)
+        rng = np.random.default_rng(0)
+        x = rng.normal(size=(1024, 20)).astype("float32")
+        y = (x @ rng.normal(size=(20, 3))).argmax(1)
+        model = keras.Sequential([keras.Input((20,)), keras.layers.Dense(64, activation="relu"),
+                                  keras.layers.Dense(3), keras.layers.Activation("softmax", dtype="float32")])
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+        cb = dl.keras.DeepLocalize(on_fault="stop", store=False)
+        model.fit(x, y, epochs=6, batch_size=32, callbacks=[cb], verbose=0)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert cb.diagnosis is not None and cb.diagnosis.verdict == dl.Verdict.HEALTHY
+    assert cb.diagnosis.steps_observed == 6 * 32 and not cb.diagnosis.stopped_early
