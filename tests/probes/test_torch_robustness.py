@@ -364,3 +364,34 @@ def test_mixed_precision_is_healthy_and_unaltered(precision: str) -> None:
     assert run.diagnosis.findings == [], run.diagnosis.findings
     first_loss = run.monitor.trace.loss()[0]
     assert 0.1 < first_loss < 5, first_loss  # ~log(3), not 2**40 times it
+
+
+class _TimesHundredThousand(nn.Module):
+    """Fine in float32; in a float16 autocast region its output overflows (beyond 65504) to Inf."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * 1e5
+
+
+def test_an_fp16_overflow_is_replayed_in_fp16_and_found_at_its_layer() -> None:
+    """The replay of a non-finite step runs in the autocast precision of the step (in float32 it would not
+    overflow, and the NaN would go unexplained): the layer that overflows is named, with the fix."""
+    x, y = _blobs(256)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 32), _TimesHundredThousand(), nn.Linear(32, 32), nn.ReLU(),
+                          nn.Linear(32, 3))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    with dl.watch(model, opt, store=False) as run:
+        for i in range(20):
+            j = (i * 32) % 256
+            with torch.autocast("cpu", dtype=torch.float16):
+                loss = F.cross_entropy(model(x[j:j + 32]), y[j:j + 32])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    diagnosis = run.diagnosis
+    assert diagnosis.verdict == dl.Verdict.FAULTY and run.stopped_early
+    nan = next(f for f in diagnosis.faults if f.symptom == "numerical_error")
+    assert (nan.step, nan.phase, nan.layer.index) == (1, "forward", 1)
+    top = diagnosis.root_causes[0]
+    assert top.layer is not None and top.layer.index == 1 and "float16 under autocast" in top.fix

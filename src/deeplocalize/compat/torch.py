@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import torch
@@ -75,6 +75,31 @@ def is_sharded(module: nn.Module) -> bool:
     except ImportError:
         return False
     return any(isinstance(m, (FSDPModule, FullyShardedDataParallel)) for m in module.modules())
+
+
+#: Device types whose autocast state a forward call keeps for its replay.
+AUTOCAST_DEVICES = ("cuda", "cpu")
+
+
+def autocast_state() -> list[tuple[str, torch.dtype]]:
+    """The autocast regions the caller is in: (device type, dtype) of each enabled one."""
+    out = []
+    for device in AUTOCAST_DEVICES:
+        try:
+            if torch.is_autocast_enabled(device):
+                out.append((device, torch.get_autocast_dtype(device)))
+        except (RuntimeError, TypeError, AttributeError):  # an older torch: per-device functions differ
+            continue
+    return out
+
+
+@contextmanager
+def autocast(state: list[tuple[str, torch.dtype]]) -> Iterator[None]:
+    """Re-enter the autocast regions ``autocast_state`` saw (a replay runs in the precision of the step)."""
+    with ExitStack() as stack:
+        for device, dtype in state:
+            stack.enter_context(torch.autocast(device, dtype=dtype))
+        yield
 
 
 def is_compiling() -> bool:

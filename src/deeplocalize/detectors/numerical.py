@@ -28,6 +28,9 @@ _OVERFLOWING = frozenset(
     {"softmax", "exp", "log_softmax", "softplus", "sigmoid", "log", "sqrt", "elu", "selu"}
 )
 _NONFINITE = "NaN/Inf"
+#: Largest finite value of the float16 autocast dtype (IEEE half): beyond it a result is Inf. bfloat16
+#: keeps float32's range, so its overflow is not a precision problem.
+_AUTOCAST_LIMIT = {"float16": 65504.0}
 
 
 @register("numerical_error", "step")
@@ -171,6 +174,20 @@ def _forward_finding(
         )
     else:
         message = f"layer {lname} produced {_NONFINITE} from finite inputs at step {rec.step} (forward)"
+        limit = _AUTOCAST_LIMIT.get(str(model.extra.get("autocast")))
+        if limit is not None:
+            causes.append(
+                cm.cause(
+                    Category.ARCHITECTURE,
+                    0.7,
+                    f"layer {lname} runs in {model.extra['autocast']} under autocast, where values beyond "
+                    f"±{limit:g} overflow to Inf (max |input| = {cm.fmt(in_mag)}): keep this layer in "
+                    "float32 (a torch.autocast(..., enabled=False) region around it), use bfloat16, or keep "
+                    "its values small (normalization, a smaller init or learning rate)",
+                    model,
+                    producer,
+                )
+            )
         if act in _OVERFLOWING:
             causes.append(
                 cm.cause(

@@ -2,15 +2,17 @@
 
 Ordinary steps run without per-layer hooks; the fused check at the optimizer step (before the update) tells
 whether anything became non-finite. If so, the step's forward calls are run again on the same inputs, with
-the same RNG state, through the eager module (not a compiled one), with exact non-finite counts of every
-layer's input, output and output gradient; the backward is driven by the gradients the model's outputs
-received in the real step (kept for the step when they are small, ``MAX_KEPT_GRAD``), so a loss computed
-anywhere in the user's code replays exactly. Afterwards the user's state is as if nothing had happened:
-the RNG streams are restored (``compat.torch.forked_rng``), buffers (BatchNorm statistics) are put back, and
-parameter gradients are untouched (``torch.autograd.grad`` returns gradients, it does not accumulate them).
+the same RNG state and in the same autocast precision, through the eager module (not a compiled one), with
+exact non-finite counts of every layer's input, output and output gradient; the backward is driven by the
+gradients the model's outputs received in the real step (kept for the step when they are small,
+``MAX_KEPT_GRAD``), so a loss computed anywhere in the user's code replays exactly. Afterwards the user's
+state is as if nothing had happened: the RNG streams are restored (``compat.torch.forked_rng``), buffers
+(BatchNorm statistics) are put back, and parameter gradients are untouched (``torch.autograd.grad`` returns
+gradients, it does not accumulate them).
 
 What a step keeps for this, per forward call of the model (``ForwardCall``): references to its arguments,
-the RNG state before it, and its outputs' gradients; all dropped when the step ends.
+the RNG state before it, the autocast regions it ran in, and its outputs' gradients; all dropped when the
+step ends.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ class ForwardCall:
     grads: dict[int, torch.Tensor | None] = field(default_factory=dict)
     #: the call's floating outputs, held for the step (alive until the backward anyway)
     outputs: list[torch.Tensor] = field(default_factory=list)
+    #: the autocast regions it ran in (mixed precision: the replay runs in the same precision)
+    autocast: list[tuple[str, torch.dtype]] = field(default_factory=list)
 
 
 def cuda_devices(*objs: Any) -> list[int]:
@@ -108,7 +112,7 @@ def replay(table: LayerTable, eager: nn.Module, calls: list[ForwardCall], buffer
             with compat.forked_rng(call.devices):
                 if call.rng is not None:  # a model without random layers: its replay needs no RNG state
                     compat.set_rng_state(call.rng, call.devices)
-                with torch.enable_grad():
+                with torch.enable_grad(), compat.autocast(call.autocast):
                     for t in iter_tensors(call.args):
                         if t.is_floating_point():
                             record(buffer, "data", t, Mode.EXACT)

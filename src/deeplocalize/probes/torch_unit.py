@@ -117,6 +117,7 @@ class ModelUnit:
             root.register_forward_hook(self._root_hook(self._on_output)),
         ]
         self.replaying = False
+        self.autocast: str | None = None  # the dtype of the autocast region its forward ran in, if any
         self.spikes = OnlineSpikes(monitor.config)  # the loss-spike test, every step (for a dump)
         self.dumped = 0
         self._in_forward = 0  # depth of the model's own training forward calls now running
@@ -226,7 +227,10 @@ class ModelUnit:
             state = self._open()
             devices = cuda_devices(args, kwargs)
             rng = compat.rng_state(devices) if self.table.random() else None
-            call = ForwardCall(args, kwargs, rng, devices)
+            call = ForwardCall(args, kwargs, rng, devices, autocast=compat.autocast_state())
+            if call.autocast and self.autocast is None:
+                self.autocast = str(call.autocast[0][1]).removeprefix("torch.")
+                self._facts_dirty = True
             state.calls.append(call)
             if state.stats or not self._x_done:
                 x = next(iter_tensors((args, kwargs)), None)  # the model's first input (token ids too)
@@ -544,4 +548,6 @@ class ModelUnit:
             info.extra["loss_scale"] = self.loss_scale
         if self.loss_plain:
             info.extra["loss_plain"] = True
+        if self.autocast:
+            info.extra["autocast"] = self.autocast
         return info
