@@ -162,6 +162,17 @@ class Monitor:
         elif base_severity(finding) == Severity.FAULT and base_severity(old) == Severity.WARNING:
             self._findings[finding.key] = finding
 
+    def join(self, rank: int | None, world_size: int | None) -> None:
+        """This process is ``rank`` of a distributed job of ``world_size`` ranks: its findings (also those
+        made before it knew) carry its rank."""
+        if (rank, world_size) == (self.rank, self.world_size):
+            return
+        self.rank, self.world_size = rank, world_size
+        for finding in self._findings.values():
+            if finding.rank is None:
+                finding.rank = rank
+        self._findings = {f.key: f for f in self._findings.values()}
+
     def add_finding(self, finding: Finding) -> None:
         """A finding a probe made itself (e.g. from an agreement between ranks)."""
         self._add(finding)

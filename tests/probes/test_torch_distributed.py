@@ -50,15 +50,16 @@ def test_healthy_ddp_is_healthy_on_every_rank(tmp_path: Path) -> None:
 
 
 def test_a_nan_made_on_one_rank_is_found_at_its_origin_and_every_rank_stops(tmp_path: Path) -> None:
-    proc, job, runs, seconds = torchrun(tmp_path, NAN_RANK="1", NAN_STEP="50")
+    """At step 6: before the ranks' first regular agreement (step 20), so they agree at that step."""
+    proc, job, runs, seconds = torchrun(tmp_path, NAN_RANK="1", NAN_STEP="5")
     assert proc.returncode != 0 and seconds < 120
     assert job["verdict"] == "faulty" and job["stopped_early"] is True
     first = job["findings"][0]
-    assert (first["rank"], first["phase"], first["step"]) == (1, "data", 51)
+    assert (first["rank"], first["phase"], first["step"]) == (1, "data", 6)
     received = [f for f in job["findings"] if f.get("evidence", {}).get("received_from_ranks")]
     assert [(f["rank"], f["evidence"]["received_from_ranks"]) for f in received] == [(0, [1])]
     assert job["root_causes"][0]["category"] == "data"
-    assert [r["steps"] for r in runs] == [51, 51]  # both stopped before the faulty update
+    assert [r["steps"] for r in runs] == [6, 6]  # both stopped before the faulty update
 
 
 def test_a_fault_only_one_rank_sees_stops_every_rank_at_the_same_step(tmp_path: Path) -> None:

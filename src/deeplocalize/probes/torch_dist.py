@@ -148,7 +148,7 @@ def decide_together(job: Job, unit: ModelUnit, monitors: list[Monitor],
     replicas that drifted apart are a fault; when any rank stops, every rank does, with every rank's
     faults shared."""
     for monitor in {id(m): m for m in (*monitors, unit.monitor)}.values():
-        monitor.rank, monitor.world_size = job.rank, job.world_size
+        monitor.join(job.rank, job.world_size)
     state = unit.state
     norms = replica_weight_norms(unit.root, None if state is None else state.checked)
     agreement = job.agree(action in (OnFault.STOP, OnFault.RAISE), unit.made_first_nonfinite,
