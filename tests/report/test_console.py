@@ -81,3 +81,16 @@ def test_several_models_are_shown_apart_run_verdict_first() -> None:
         "Model `Generator`: FAULTY: numerical error")
     assert text.index("Model `Generator`") < text.index("Fix: lower the learning rate")
     assert text.count("disk full") == 1  # run-wide lines once
+
+
+def test_a_distributed_job_names_the_rank_of_each_finding_and_keeps_it_in_the_json() -> None:
+    job = faulty()
+    job.world_size = 2
+    job.findings[0].rank, job.findings[1].rank = 1, 0
+    text = render_text(job)
+    assert "step 17 on rank 1 of 2" in text.splitlines()[0]
+    assert "[rank 1] output of `fc2` became NaN" in text and "[rank 0] weights" in text
+    back = Diagnosis.from_dict(job.to_dict())
+    assert back.world_size == 2 and [f.rank for f in back.findings] == [1, 0]
+    single = faulty().to_dict()
+    assert "world_size" not in single and all("rank" not in f for f in single["findings"])

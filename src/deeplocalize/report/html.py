@@ -157,6 +157,11 @@ def _findings(diagnosis: Diagnosis) -> str:
     return out
 
 
+def _rank_tag(finding: Finding) -> str:
+    """``[rank r]`` before the message of a finding of a distributed job."""
+    return "" if finding.rank is None else f'<span class="muted">[rank {finding.rank}]</span> '
+
+
 def _finding_table(section: str, title: str, findings: list[tuple[int, Finding]]) -> str:
     rows = []
     for i, f in findings:
@@ -170,7 +175,7 @@ def _finding_table(section: str, title: str, findings: list[tuple[int, Finding]]
         rows.append(
             f'<tr id="finding-{i}"><td class="num">#{i}</td><td class="num">{f.step}</td>'
             f'<td><span class="sym">{escape(str(f.symptom))}</span></td><td>{escape(str(f.phase))}</td>'
-            f"<td>{layer}</td><td>{escape(f.message)}{advice}{evidence}</td></tr>"
+            f"<td>{layer}</td><td>{_rank_tag(f)}{escape(f.message)}{advice}{evidence}</td></tr>"
         )
     return (
         f'<section id="{section}"><h2>{title}</h2><table class="findings"><thead><tr><th></th><th>step</th>'
