@@ -185,6 +185,9 @@ class Config:
     #: lost_min_points statistics steps (points; own choice, as recurrent_min_points).
     lost_frac: float = 0.5
     lost_min_points: int = 3
+    #: overflow_risk: a float16 layer's largest output within this factor of 65504 (and growing) is a
+    #: warning (ratio; own choice: 16x leaves four doublings before the overflow).
+    overflow_headroom: float = 16.0
     #: With batches smaller than this, a curve point averages consecutive steps until it covers this many
     #: samples (samples): an accuracy over 1 sample is 0 or 1, a loss over 2 is mostly noise. Own choice.
     curve_min_batch: int = 32

@@ -1,4 +1,5 @@
-"""lost_updates on hand-built traces: bf16 updates rounded away, told from a zero gradient and from fp32."""
+"""lost_updates and overflow_risk on hand-built traces: bf16 updates rounded away, told from a zero
+gradient and from fp32; float16 outputs growing toward 65504."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import numpy as np
 
 from deeplocalize import summary
 from deeplocalize.config import Config
-from deeplocalize.detectors.precision import lost_updates
+from deeplocalize.detectors.precision import lost_updates, overflow_risk
 from deeplocalize.model import LayerInfo, ModelInfo, OptimizerInfo
 from deeplocalize.trace import StepRecord, Trace
 from deeplocalize.vocabulary import Category, Channel, Symptom
@@ -49,3 +50,33 @@ def test_zero_gradients_and_fp32_weights_and_a_minority_lost_are_no_finding() ->
     assert lost_updates(trace(0.9, 0.0), model("float32"), CFG) == []
     assert lost_updates(trace(0.3, 0.0), model("float16"), CFG) == []
     assert lost_updates(trace(0.9, 0.0, points=2), model("bfloat16"), CFG) == []  # not sustained yet
+
+
+def output_trace(maxima: list[float]) -> Trace:
+    out = Trace()
+    for k, top in enumerate(maxima):
+        rec = StepRecord(step=1 + 20 * k, loss=1.0)
+        rec.stats[(0, Channel.OUTPUT)] = summary.summarize(np.linspace(-top, top, 50))
+        out.append(rec)
+    return out
+
+
+def autocast(dtype: str) -> ModelInfo:
+    info = model("float32")
+    info.extra["autocast"] = dtype
+    return info
+
+
+def test_float16_outputs_growing_near_65504_are_an_overflow_risk_before_they_overflow() -> None:
+    found = overflow_risk(output_trace([1000.0, 3000.0, 6000.0]), autocast("float16"), CFG)
+    assert len(found) == 1 and found[0].symptom == Symptom.OVERFLOW_RISK
+    assert found[0].step == 41 and found[0].layer is not None and found[0].layer.name == "fc"
+    assert found[0].severity is None  # the symptom's default: a warning
+
+
+def test_no_overflow_risk_far_from_the_limit_or_shrinking_or_in_bf16() -> None:
+    assert overflow_risk(output_trace([100.0, 300.0]), autocast("float16"), CFG) == []
+    assert overflow_risk(output_trace([9000.0, 6000.0]), autocast("float16"), CFG) == []
+    assert overflow_risk(output_trace([3000.0, 6000.0]), autocast("bfloat16"), CFG) == []
+    assert overflow_risk(output_trace([3000.0, 6000.0]), model("float32"), CFG) == []
+    assert overflow_risk(output_trace([3000.0, 6000.0]), model("float16"), CFG) != []  # .half() weights

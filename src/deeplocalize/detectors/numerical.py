@@ -18,6 +18,7 @@ from deeplocalize.config import Config
 from deeplocalize.detectors import _common as cm
 from deeplocalize.detectors import register
 from deeplocalize.detectors._curve import initial_level
+from deeplocalize.detectors.precision import FLOAT16_MAX
 from deeplocalize.diagnosis import CauseHint, Finding
 from deeplocalize.model import ModelInfo
 from deeplocalize.trace import StepRecord, Trace
@@ -28,9 +29,9 @@ _OVERFLOWING = frozenset(
     {"softmax", "exp", "log_softmax", "softplus", "sigmoid", "log", "sqrt", "elu", "selu"}
 )
 _NONFINITE = "NaN/Inf"
-#: Largest finite value of the float16 autocast dtype (IEEE half): beyond it a result is Inf. bfloat16
-#: keeps float32's range, so its overflow is not a precision problem.
-_AUTOCAST_LIMIT = {"float16": 65504.0}
+#: Largest finite value of the float16 autocast dtype: beyond it a result is Inf. bfloat16 keeps float32's
+#: range, so its overflow is not a precision problem.
+_AUTOCAST_LIMIT = {"float16": FLOAT16_MAX}
 
 
 @register("numerical_error", "step")
@@ -181,9 +182,9 @@ def _forward_finding(
                     Category.ARCHITECTURE,
                     0.7,
                     f"layer {lname} runs in {model.extra['autocast']} under autocast, where values beyond "
-                    f"±{limit:g} overflow to Inf (max |input| = {cm.fmt(in_mag)}): keep this layer in "
-                    "float32 (a torch.autocast(..., enabled=False) region around it), use bfloat16, or keep "
-                    "its values small (normalization, a smaller init or learning rate)",
+                    f"±{limit:g} overflow to Inf: keep this layer in float32 (a torch.autocast(..., "
+                    "enabled=False) region around it), use bfloat16, or keep its values small "
+                    "(normalization, a smaller init or learning rate)",
                     model,
                     producer,
                 )

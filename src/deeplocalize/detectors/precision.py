@@ -1,4 +1,7 @@
-"""lost_updates: a low-precision (bf16/fp16) layer whose updates are mostly rounded away.
+"""Low precision: lost_updates (a bf16/fp16 layer whose updates are mostly rounded away) and overflow_risk
+(a float16 layer's outputs growing toward the largest value float16 holds).
+
+lost_updates:
 
 An update smaller than half the spacing of the weight's dtype around the weight (bf16 keeps 8 significant
 bits: relative spacing 2**-7) leaves the weight exactly as it was. At statistics steps the torch probe
@@ -7,6 +10,11 @@ lost to rounding are those zeros beyond the gradient's own zeros (a zero gradien
 any precision). When they are at least ``lost_frac`` of the layer at the last ``lost_min_points``
 statistics steps, the finding names the layer. A warning: bf16 training with a usual learning rate loses a
 good share of its updates and still learns; it becomes a fault with the stall it explains (``severity``).
+
+overflow_risk: for a model whose forward runs in float16 (float16 autocast, or float16 weights), a layer
+whose largest output magnitude at the last two statistics steps is within ``overflow_headroom`` of 65504
+and grew from one to the next. A warning, before the overflow; the NaN/Inf it turns into is then found at
+that layer (the replay runs in the step's precision) and the warning explains it.
 """
 
 from __future__ import annotations
@@ -53,4 +61,37 @@ def lost_updates(trace: Trace, model: ModelInfo, config: Config) -> list[Finding
                             fixes.lr_fix(model, trace, "low", "updates are lost"))]
         return [cm.finding(Symptom.LOST_UPDATES, Phase.UPDATE, model, trace, layer.index, first, message,
                            {"lost_frac": share, "dtype": dtype}, causes)]
+    return []
+
+
+#: Largest finite float16 value (IEEE half precision).
+FLOAT16_MAX = 65504.0
+
+
+@register("overflow_risk", "check")
+def overflow_risk(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:
+    """The first layer (forward order) of a float16 forward whose outputs near the float16 limit and grow."""
+    autocast16 = model.extra.get("autocast") == "float16"
+    steps = trace.steps()
+    for index in cm.indices(trace, Channel.OUTPUT):
+        layer = model.layer(index)
+        if not (autocast16 or (layer is not None and layer.extra.get("param_dtype") == "float16")):
+            continue
+        mags = cm.max_abs_series(trace.matrix(index, Channel.OUTPUT))
+        measured = np.flatnonzero(np.isfinite(mags))
+        if len(measured) < 2:
+            continue
+        before, last = mags[measured[-2]], mags[measured[-1]]
+        if last >= FLOAT16_MAX / config.overflow_headroom and last > before:
+            step = int(steps[measured[-1]])
+            message = (f"the outputs of {cm.name(model, index)} reach |x| = {cm.fmt(float(last))} in float16 "
+                       f"(up from {cm.fmt(float(before))}), within {config.overflow_headroom:g}x of its "
+                       f"largest value {FLOAT16_MAX:g}: they overflow to Inf if they keep growing")
+            ref = cm.ref(model, index)
+            causes = [CauseHint(Category.ARCHITECTURE, 0.5, fixes.overflow_headroom(model, trace, ref), ref),
+                      CauseHint(Category.LEARNING_RATE, 0.3,
+                                fixes.lr_fix(model, trace, "high", "outputs grow"))]
+            return [cm.finding(Symptom.OVERFLOW_RISK, Phase.FORWARD, model, trace, index, step, message,
+                               {"max_abs": float(last), "previous_max_abs": float(before),
+                                "limit": FLOAT16_MAX}, causes)]
     return []
