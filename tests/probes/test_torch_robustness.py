@@ -395,3 +395,27 @@ def test_an_fp16_overflow_is_replayed_in_fp16_and_found_at_its_layer() -> None:
     assert (nan.step, nan.phase, nan.layer.index) == (1, "forward", 1)
     top = diagnosis.root_causes[0]
     assert top.layer is not None and top.layer.index == 1 and "float16 under autocast" in top.fix
+
+
+def test_a_grad_scaler_whose_scale_falls_below_one_is_a_fault_at_the_layer_that_overflows() -> None:
+    """Every step overflows, so GradScaler skips them all (optimizer.step() never runs) and halves its
+    scale each time; once it is below 1 the skipped step is checked and replayed: the layer is named."""
+    x, y = _blobs(256)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 32), _TimesHundredThousand(), nn.Linear(32, 3))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**16)
+    iterations = 0
+    with dl.watch(model, opt, store=False) as run:
+        for i in range(100):
+            iterations += 1
+            j = (i * 32) % 256
+            with torch.autocast("cpu", dtype=torch.float16):
+                loss = F.cross_entropy(model(x[j:j + 32]), y[j:j + 32])
+            opt.zero_grad()
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+    assert run.stopped_early and iterations == 18  # 2**16 halved by the 17 skips before it: 0.5
+    nan = next(f for f in run.diagnosis.faults if f.symptom == "numerical_error")
+    assert nan.layer is not None and nan.layer.index == 1 and nan.evidence["grad_scaler_scale"] == 0.5

@@ -86,6 +86,7 @@ class TorchSession:
         self._loss_owner: ModelUnit | None = None  # the unit whose output the last loss received
         self._ever_stepped = False
         self._backwards = 0
+        self._opt_steps = 0  # optimizer.step() calls seen (a GradScaler's skipped step makes none)
         self._discover_handle: Any = None
         self._handles: list[Any] = []
         self._patch = compat.Patch()
@@ -108,6 +109,7 @@ class TorchSession:
         if scaler is not None:
             try:
                 self._patch.replace(scaler, "scale", self._wrap_scale)
+                self._patch.replace(scaler, "step", self._wrap_scaler_step)
             except CompatError as exc:
                 self.monitor.tool_error("torch probe grad scaler", exc)
         for name in FUNCTIONAL_LOSSES:
@@ -298,6 +300,38 @@ class TorchSession:
 
         return scale
 
+    def _wrap_scaler_step(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        """``GradScaler.step`` wrapped: a step it skips (its gradients overflowed) is normal, unless the
+        scale has fallen below 1 (the gradients overflow even unscaled: they will at every scale). That
+        skipped step is then checked like any other, so its replay finds the layer that overflows."""
+        session = self
+
+        @functools.wraps(original)
+        def step(scaler: Any, optimizer: Any, *args: Any, **kwargs: Any) -> Any:
+            before = session._opt_steps
+            result = original(scaler, optimizer, *args, **kwargs)
+            if session._live and session._opt_steps == before:  # skipped: optimizer.step() never ran
+                session._guard("grad scaler", session._on_skipped, optimizer, scaler)
+            return result
+
+        return step
+
+    def _on_skipped(self, opt: torch.optim.Optimizer, scaler: Any) -> None:
+        unit = self._by_opt.get(id(opt))
+        if unit is None or unit.state is None:
+            return
+        scale = float(scaler.get_scale())  # one host read, on a skipped step only
+        if scale >= 1.0:
+            return
+        unit.before_update(opt, self._take_losses())
+        for finding in unit.monitor.findings:
+            if finding.step == unit.state.step and "grad_scaler_scale" not in finding.evidence:
+                finding.evidence["grad_scaler_scale"] = scale
+                finding.message += (f"; GradScaler skipped this step and its scale fell to {scale:g}: the "
+                                    "gradients overflow float16 even unscaled")
+        self._apply_policy(unit, before_update=True)
+        self._end(unit)
+
     def _after_backward(self) -> None:
         self._backwards += 1
         unit = self._last
@@ -403,6 +437,7 @@ class TorchSession:
     def _opt_pre(self, opt: torch.optim.Optimizer, args: Any, kwargs: Any) -> Any:
         if not self._live:
             return None
+        self._opt_steps += 1
         closure = kwargs.get("closure", args[0] if args else None)
         if callable(closure):  # forward and backward run inside step() (Lightning): check after them
             wrapped = self._after_closure(opt, closure)
