@@ -317,11 +317,11 @@ class TorchSession:
         return step
 
     def _on_skipped(self, opt: torch.optim.Optimizer, scaler: Any) -> None:
-        unit = self._by_opt.get(id(opt))
-        if unit is None or unit.state is None:
-            return
         scale = float(scaler.get_scale())  # one host read, on a skipped step only
         if scale >= 1.0:
+            return
+        unit = self._unit_for_optimizer(opt)
+        if unit is None or unit.state is None:
             return
         unit.before_update(opt, self._take_losses())
         for finding in unit.monitor.findings:
