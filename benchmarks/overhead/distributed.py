@@ -108,15 +108,17 @@ def main(argv: list[str] | None = None) -> int:
              f"--rounds {args.rounds} --steps {args.steps}`, torch {torch.__version__}, CPU time, 1 thread "
              "per process", "",
              f"| workload | plain ms/step (1 process) | overhead, 1 process | plain ms/step ({args.ranks} "
-             f"ranks) | overhead, {args.ranks} ranks (DDP, gloo) | difference |",
-             "|---|---:|---:|---:|---:|---:|"]
+             f"ranks) | overhead, {args.ranks} ranks (DDP, gloo) | difference | added ms/step: 1 process / "
+             f"{args.ranks} ranks |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
     print("\n".join(lines), flush=True)
     for name in args.workloads.split(","):
         single = measure(name, 1, args.rounds, args.steps)
         ddp = measure(name, args.ranks, args.rounds, args.steps)
         one, many = statistics.median(single["ratios"]), statistics.median(ddp["ratios"])
+        added = f"{(one - 1) * single['plain_ms']:.2f} / {(many - 1) * ddp['plain_ms']:.2f}"
         lines.append(f"| {name} | {single['plain_ms']:.2f} | {one:.3f}x | {ddp['plain_ms']:.2f} | "
-                     f"{many:.3f}x | {(many - one) * 100:+.1f} points |")
+                     f"{many:.3f}x | {(many - one) * 100:+.1f} points | {added} |")
         print(lines[-1], flush=True)
     if not args.no_docs:
         write_block(Path(__file__).resolve().parents[2] / "docs" / "distributed.md", lines)
