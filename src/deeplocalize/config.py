@@ -49,6 +49,10 @@ class Config:
     #: whose replicated (DDP) gradients are non-finite, which every rank sees at the same step (steps).
     #: A fault confirmed on one rank stops every rank at the next agreement. Own choice: check_every.
     rank_agree_every: int = 20
+    #: ... once, at the first agreement, every rank checks that every other rank is watched too, waiting
+    #: this long for them (seconds): a job where only some ranks are watched is never stopped (a rank that
+    #: stopped alone would leave the others waiting in their next collective). Own choice.
+    rank_join_timeout_s: float = 30.0
     #: Steps kept in full in the in-process trace.
     window: int = 512
     #: Older steps kept, down-sampled (the stride doubles when full).

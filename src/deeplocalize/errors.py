@@ -31,3 +31,8 @@ class StopTraining(BaseException):
 
 class StoreError(DeepLocalizeError):
     """A stored run is missing or unreadable."""
+
+
+class PartiallyWatchedJobError(DeepLocalizeError):
+    """Not every rank of a distributed job is watched: faults are reported, but no rank is stopped (one that
+    stopped alone would leave the others waiting in their next collective)."""

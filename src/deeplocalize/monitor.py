@@ -18,7 +18,7 @@ from typing import Protocol
 from deeplocalize.config import Config
 from deeplocalize.detectors import Detector, load_all
 from deeplocalize.diagnosis import Diagnosis, Finding
-from deeplocalize.errors import StoreError
+from deeplocalize.errors import PartiallyWatchedJobError, StoreError
 from deeplocalize.model import ModelInfo
 from deeplocalize.severity import any_fault, base_severity, resolve
 from deeplocalize.trace import StepRecord, Trace
@@ -306,10 +306,10 @@ class Monitor:
     def tool_error(self, where: str, exc: BaseException) -> None:
         """Record an internal error once (by message) and tell the user once on stderr.
 
-        A StoreError is about the place (disk full, read-only, locked), not a bug: each one gets its own
-        line on stderr, without a code location.
+        A StoreError is about the place (disk full, read-only, locked), a PartiallyWatchedJobError about how
+        the tool was set up, not a bug: each one gets its own line on stderr, without a code location.
         """
-        if isinstance(exc, StoreError):
+        if isinstance(exc, (StoreError, PartiallyWatchedJobError)):  # about the setting, not a bug
             text = f"{where}: {exc}"
             if text not in self.tool_errors:
                 self.tool_errors.append(text)

@@ -20,6 +20,7 @@ from deeplocalize.store import RunStore
 
 SCRIPT = Path(__file__).parent / "scripts" / "ddp_train.py"
 FSDP_SCRIPT = Path(__file__).parent / "scripts" / "fsdp_train.py"
+RANK0_SCRIPT = Path(__file__).parent / "scripts" / "rank0_only.py"
 pytestmark = pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(),
                                 reason="needs torch.distributed with gloo")
 
@@ -81,9 +82,10 @@ def test_replicas_that_drift_apart_are_a_fault_at_the_first_layer_that_differs(t
     assert [r["steps"] for r in runs] == [60, 60]
 
 
-def fsdp_run(tmp_path: Path, **env: str) -> tuple[subprocess.CompletedProcess, list[dict]]:
+def script_run(tmp_path: Path, script: Path, **env: str) -> tuple[subprocess.CompletedProcess, list[dict]]:
+    """``script`` on 2 ranks under torchrun, each writing ``$OUT_DIR/rank<r>.json``: (process, documents)."""
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           str(FSDP_SCRIPT)]
+           str(script)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL,
                           env={**os.environ, "OMP_NUM_THREADS": "1", "OUT_DIR": str(tmp_path), **env})
     found = [tmp_path / f"rank{r}.json" for r in (0, 1)]
@@ -100,10 +102,10 @@ def has_fsdp2() -> bool:
 
 @pytest.mark.skipif(not has_fsdp2(), reason="needs FSDP2 (fully_shard)")
 def test_fsdp2_is_watched_on_local_shards_and_a_nan_stops_every_rank_at_its_origin(tmp_path: Path) -> None:
-    proc, (rank0, rank1) = fsdp_run(tmp_path)
+    proc, (rank0, rank1) = script_run(tmp_path, FSDP_SCRIPT)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert rank0["verdict"] == rank1["verdict"] == "healthy" and rank0["tool_errors"] == []
-    proc, (rank0, rank1) = fsdp_run(tmp_path, NAN_RANK="1", NAN_STEP="120")
+    proc, (rank0, rank1) = script_run(tmp_path, FSDP_SCRIPT, NAN_RANK="1", NAN_STEP="120")
     assert proc.returncode == 0, proc.stderr[-3000:]  # stopped cleanly by dl.watch: the script goes on
     for job in (rank0, rank1):
         assert job["verdict"] == "faulty" and job["stopped_early"] and job["world_size"] == 2
@@ -111,3 +113,14 @@ def test_fsdp2_is_watched_on_local_shards_and_a_nan_stops_every_rank_at_its_orig
         assert job["steps_observed"] == 140  # the next agreement (rank_agree_every): no replay under FSDP
     received = [f for f in rank0["findings"] if f["evidence"].get("received_from_ranks") == [1]]
     assert [f["rank"] for f in received] == [0]
+
+
+def test_a_job_watched_on_one_rank_only_is_never_stopped_so_no_rank_hangs(tmp_path: Path) -> None:
+    """Rank 0 alone is watched and sees a fault: stopping it would leave rank 1 in DDP's all-reduce. The
+    ranks' first agreement finds rank 1 unwatched (its key never appears in the store): nothing stops,
+    both ranks finish, and rank 0's diagnosis says why it did not stop."""
+    proc, (rank0, rank1) = script_run(tmp_path, RANK0_SCRIPT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert rank0["steps"] == rank1["steps"] == 300 and rank0["stopped"] is False
+    assert rank0["verdict"] == "faulty"
+    assert any("not every rank of the job is watched" in e for e in rank0["tool_errors"])

@@ -102,6 +102,16 @@ def autocast(state: list[tuple[str, torch.dtype]]) -> Iterator[None]:
         yield
 
 
+def default_store() -> Any:
+    """The key-value store of the default process group (torch keeps its accessor private), or None."""
+    try:
+        from torch.distributed import distributed_c10d
+
+        return distributed_c10d._get_default_store()
+    except Exception:  # no process group, no distributed support, or a torch that renamed it
+        return None
+
+
 def is_compiling() -> bool:
     """True while Dynamo traces the calling code (hooks must then do nothing)."""
     fn = getattr(getattr(torch, "compiler", None), "is_compiling", None)

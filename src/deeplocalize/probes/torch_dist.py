@@ -16,8 +16,10 @@ and rank 0's report, covers the job. Cost: docs/distributed.md.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -101,11 +103,36 @@ def replica_weight_norms(root: nn.Module, checked: Measured | None) -> dict[int,
     return norms or None
 
 
+_SESSIONS = itertools.count()
+
+
 class Job:
     """This process's place in a distributed job (read from the default process group when it exists)."""
 
     def __init__(self) -> None:
         self.rank, self.world_size = env_rank()
+        self.session = next(_SESSIONS)  # the n-th watched stretch of this process: the same on every rank
+        self.everyone: bool | None = None  # every rank watches this stretch (None: not asked yet)
+
+    def everyone_watches(self, timeout_s: float) -> bool:
+        """Every rank of the job is watched by a session of the same number: asked once, through the process
+        group's key-value store (no collective: a rank that does not watch cannot be left waiting in one).
+        Each watching rank sets its key and waits up to ``timeout_s`` for the others'."""
+        if self.everyone is None:
+            self.everyone = self._handshake(timeout_s)
+        return self.everyone
+
+    def _handshake(self, timeout_s: float) -> bool:
+        store = compat.default_store()
+        if store is None or self.rank is None or not self.world_size:
+            return False
+        prefix = f"deeplocalize/session{self.session}/rank"
+        try:
+            store.set(f"{prefix}{self.rank}", "1")
+            store.wait([f"{prefix}{r}" for r in range(self.world_size)], timedelta(seconds=timeout_s))
+        except Exception:  # the store's timeout (DistStoreError), or it is gone
+            return False
+        return True
 
     def active(self) -> bool:
         """A process group of more than one rank is up now (it may be created and destroyed by the

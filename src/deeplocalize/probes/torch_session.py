@@ -30,7 +30,7 @@ from torch.optim import optimizer as optim_mod
 
 from deeplocalize.compat import CompatError
 from deeplocalize.compat import torch as compat
-from deeplocalize.errors import FaultDetected, StopTraining
+from deeplocalize.errors import FaultDetected, PartiallyWatchedJobError, StopTraining
 from deeplocalize.monitor import Monitor
 from deeplocalize.probes import torch_facts as facts
 from deeplocalize.probes.torch_dist import Job, decide_together, replicated_grads_nonfinite
@@ -512,6 +512,12 @@ class TorchSession:
                 or replicated_grads_nonfinite(unit.root, state.checked))
             if not due:
                 return  # a fault confirmed on any rank stops every rank at the next agreement
+            if not self.job.everyone_watches(unit.monitor.config.rank_join_timeout_s):
+                unit.monitor.tool_error("distributed job", PartiallyWatchedJobError(
+                    f"rank {self.job.rank}: not every rank of the job is watched (no answer within "
+                    f"{unit.monitor.config.rank_join_timeout_s:g} s): faults are reported but no rank is "
+                    "stopped, since a rank that stopped alone would leave the others waiting"))
+                return
             action = decide_together(self.job, unit, [self.monitor, *self.monitor.siblings], action)
         if action == OnFault.STOP:
             self.monitor.stopped_early = unit.monitor.stopped_early = True
