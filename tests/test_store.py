@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -425,3 +426,21 @@ def test_file_size_limit_during_the_run(tmp_path: Path) -> None:
     assert "could not be stored" in lines[2]
     run = RunStore(tmp_path).load_run("latest")  # what was committed before the limit is intact
     assert run.records and [r.step for r in run.records] == list(range(1, len(run.records) + 1))
+
+
+def _create_one(path: str, barrier: Any) -> str:
+    barrier.wait()
+    return RunStore(path).create_run("torch", command="rank").run_id
+
+
+def test_processes_creating_a_new_store_at_once_all_get_a_run(tmp_path: Path) -> None:
+    """The ranks of a distributed job start together on a store that does not exist yet."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    n = 6
+    with ctx.Manager() as manager:
+        barrier = manager.Barrier(n)
+        with ctx.Pool(n) as pool:
+            ids = pool.starmap(_create_one, [(str(tmp_path / "store"), barrier)] * n)
+    assert sorted(ids) == [f"r{i:04d}" for i in range(1, n + 1)]

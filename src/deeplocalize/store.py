@@ -134,11 +134,23 @@ class RunStore:
             raise StoreUnavailableError(f"cannot {verb} run store {self.path}: {exc.strerror or exc}") \
                 from exc
         try:
-            return self._open(create, readonly)
+            return self._open_when_free(create, readonly)
         except StoreUnavailableError:
             if create or readonly:
                 raise
             return self._open(create, True)  # e.g. a full disk: no room for SQLite's WAL index (-shm)
+
+    def _open_when_free(self, create: bool, readonly: bool) -> sqlite3.Connection:
+        """``_open``, tried again while another process holds the lock (for up to BUSY_TIMEOUT_S): SQLite
+        does not wait by itself when two processes set up a new store at once (the ranks of a job)."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        while True:
+            try:
+                return self._open(create, readonly)
+            except StoreUnavailableError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.05)
 
     def _open(self, create: bool, readonly: bool) -> sqlite3.Connection:
         try:
