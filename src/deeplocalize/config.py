@@ -45,8 +45,8 @@ class Config:
     #: a stall that starts late is judged within this many steps (steps). Own choice.
     check_every_max: int = 100
     #: In a distributed job, the ranks agree whether to stop every this many steps (one small collective:
-    #: ~0.5 ms of CPU on 2 gloo ranks of this 2-core machine, so not every step), and at once at a step
-    #: whose replicated (DDP) gradients are non-finite, which every rank sees at the same step (steps).
+    #: 0.4-1.3 ms of CPU on 2-4 gloo ranks here, docs/distributed.md, so not every step), and at once at a
+    #: step whose replicated (DDP) gradients are non-finite, which every rank sees at the same step (steps).
     #: A fault confirmed on one rank stops every rank at the next agreement. Own choice: check_every.
     rank_agree_every: int = 20
     #: ... once, at the first agreement, every rank checks that every other rank is watched too, waiting
