@@ -223,7 +223,7 @@ def _execute(target: Callable[[], Any], make_monitor: Callable[[RunRecorder], Mo
                 status, error = 130, "interrupted (Ctrl-C)"
             except Exception as exc:
                 status, error = 1, f"{label} raised {type(exc).__name__}: {exc}".splitlines()[0]
-                monitor.crash = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+                monitor.crashed(exc)
                 print_user_traceback(exc)
     if watch.signum is not None and error is None:  # the script handled the signal and ended by itself
         status, error = 128 + watch.signum, f"terminated ({signal.Signals(watch.signum).name})"

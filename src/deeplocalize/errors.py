@@ -36,3 +36,7 @@ class StoreError(DeepLocalizeError):
 class PartiallyWatchedJobError(DeepLocalizeError):
     """Not every rank of a distributed job is watched: faults are reported, but no rank is stopped (one that
     stopped alone would leave the others waiting in their next collective)."""
+
+
+class RankLostError(DeepLocalizeError):
+    """A rank of a distributed job disappeared (killed, crashed): the others fail in their next collective."""

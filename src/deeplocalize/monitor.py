@@ -18,7 +18,7 @@ from typing import Protocol
 from deeplocalize.config import Config
 from deeplocalize.detectors import Detector, load_all
 from deeplocalize.diagnosis import Diagnosis, Finding
-from deeplocalize.errors import PartiallyWatchedJobError, StoreError
+from deeplocalize.errors import PartiallyWatchedJobError, RankLostError, StoreError
 from deeplocalize.model import ModelInfo
 from deeplocalize.severity import any_fault, base_severity, resolve
 from deeplocalize.trace import StepRecord, Trace
@@ -64,8 +64,10 @@ class Monitor:
         #: the monitors of the other models trained in the same run (``spawn``); this one reports for all
         self.siblings: list[Monitor] = []
         self._is_sibling = False
-        #: how the training script failed, when it did (set by the CLI): evidence for the static findings
+        #: how the training script failed, when it did (``crashed``): evidence for the static findings
         self.crash: str | None = None
+        #: called with the script's exception when it fails (a probe adds what it knows, e.g. a lost rank)
+        self.crash_hooks: list[Callable[[BaseException], None]] = []
         #: steps between trend checks: ``check_every``, or longer while a probe's statistics are sparse
         #: (the torch probe follows its cadence; see ``cadence.py``)
         self.check_gap = max(1, self.config.check_every)
@@ -172,6 +174,12 @@ class Monitor:
             if finding.rank is None:
                 finding.rank = rank
         self._findings = {f.key: f for f in self._findings.values()}
+
+    def crashed(self, exc: BaseException) -> None:
+        """The training script failed with ``exc`` (the CLI tells; ``watch`` tells its session directly)."""
+        self.crash = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+        for hook in self.crash_hooks:
+            self._guard("crash", hook, exc)
 
     def add_finding(self, finding: Finding) -> None:
         """A finding a probe made itself (e.g. from an agreement between ranks)."""
@@ -307,9 +315,10 @@ class Monitor:
         """Record an internal error once (by message) and tell the user once on stderr.
 
         A StoreError is about the place (disk full, read-only, locked), a PartiallyWatchedJobError about how
-        the tool was set up, not a bug: each one gets its own line on stderr, without a code location.
+        the tool was set up, a RankLostError about the job: not bugs, each gets its own line on stderr,
+        without a code location.
         """
-        if isinstance(exc, (StoreError, PartiallyWatchedJobError)):  # about the setting, not a bug
+        if isinstance(exc, (StoreError, PartiallyWatchedJobError, RankLostError)):  # not a bug of ours
             text = f"{where}: {exc}"
             if text not in self.tool_errors:
                 self.tool_errors.append(text)

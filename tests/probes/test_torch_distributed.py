@@ -82,6 +82,16 @@ def test_replicas_that_drift_apart_are_a_fault_at_the_first_layer_that_differs(t
     assert [r["steps"] for r in runs] == [60, 60]
 
 
+def test_a_rank_that_disappears_is_named_with_the_step_of_its_last_agreement(tmp_path: Path) -> None:
+    """Rank 1 exits abruptly before step 101: rank 0 fails in DDP's next all-reduce, and its diagnosis of
+    the 100 steps that ran says which rank disappeared, and when."""
+    proc, job, runs, seconds = torchrun(tmp_path, KILL_RANK="1", KILL_STEP="100")
+    assert proc.returncode != 0 and seconds < 120
+    assert job["steps_observed"] == 100 and job["verdict"] == "healthy"
+    assert any("rank 1 of 2 disappeared after step 100" in e for e in job["tool_errors"]), job["tool_errors"]
+    assert [r["verdict"] for r in runs] == ["healthy", None]  # the killed rank left no diagnosis
+
+
 def script_run(tmp_path: Path, script: Path, **env: str) -> tuple[subprocess.CompletedProcess, list[dict]]:
     """``script`` on 2 ranks under torchrun, each writing ``$OUT_DIR/rank<r>.json``: (process, documents)."""
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -122,6 +123,38 @@ class Job:
             self.everyone = self._handshake(timeout_s)
         return self.everyone
 
+    def _key(self, what: str, rank: int | None) -> str:
+        return f"deeplocalize/session{self.session}/{what}{rank}"
+
+    def heartbeat(self, step: int) -> None:
+        """This rank reached ``step``'s agreement (a key in the store: what a lost rank is last known by)."""
+        store = compat.default_store()
+        if store is not None:
+            store.set(self._key("step", self.rank), str(step))
+
+    def lost_ranks(self, wait_s: float) -> dict[int, int | None]:
+        """After a collective failed: the ranks that do not answer within ``wait_s`` (each surviving rank
+        sets its key and waits for the others'), with the step of their last agreement (None: unknown).
+        Empty when every rank answers, or when the store itself is gone."""
+        store = compat.default_store()
+        if store is None or not self.world_size:
+            return {}
+        try:
+            store.set(self._key("alive", self.rank), "1")
+            deadline = time.monotonic() + wait_s
+            missing = set(range(self.world_size))
+            while missing and time.monotonic() < deadline:
+                missing = {r for r in missing if not store.check([self._key("alive", r)])}
+                if missing:
+                    time.sleep(0.1)
+            return {r: self._last_step(store, r) for r in sorted(missing)}
+        except Exception:  # the store is gone with the job
+            return {}
+
+    def _last_step(self, store: Any, rank: int) -> int | None:
+        key = self._key("step", rank)
+        return int(store.get(key)) if store.check([key]) else None
+
     def _handshake(self, timeout_s: float) -> bool:
         store = compat.default_store()
         if store is None or self.rank is None or not self.world_size:
@@ -177,6 +210,8 @@ def decide_together(job: Job, unit: ModelUnit, monitors: list[Monitor],
     for monitor in {id(m): m for m in (*monitors, unit.monitor)}.values():
         monitor.join(job.rank, job.world_size)
     state = unit.state
+    if state is not None:
+        job.heartbeat(state.step)
     norms = replica_weight_norms(unit.root, None if state is None else state.checked)
     agreement = job.agree(action in (OnFault.STOP, OnFault.RAISE), unit.made_first_nonfinite,
                           math.nan if norms is None else weight_checksum(norms))
@@ -193,3 +228,16 @@ def decide_together(job: Job, unit: ModelUnit, monitors: list[Monitor],
         if rank != job.rank:
             unit.monitor.add_remote(list(theirs or []))
     return unit.monitor.action()
+
+
+def lost_rank_note(job: Job, error: BaseException, wait_s: float) -> str | None:
+    """When the training failed in a collective (a peer's connection reset or closed, a timeout): which
+    ranks disappeared, and after which step, for the diagnosis; None when no rank is missing."""
+    lost = job.lost_ranks(wait_s)
+    if not lost:
+        return None
+    parts = [f"rank {r} of {job.world_size} disappeared" + (
+        "" if step is None else f" after step {step} (its last agreement with the others)")
+        for r, step in lost.items()]
+    first = str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__
+    return f"{'; '.join(parts)}; rank {job.rank} then failed in a collective ({first})"

@@ -30,10 +30,10 @@ from torch.optim import optimizer as optim_mod
 
 from deeplocalize.compat import CompatError
 from deeplocalize.compat import torch as compat
-from deeplocalize.errors import FaultDetected, PartiallyWatchedJobError, StopTraining
+from deeplocalize.errors import FaultDetected, PartiallyWatchedJobError, RankLostError, StopTraining
 from deeplocalize.monitor import Monitor
 from deeplocalize.probes import torch_facts as facts
-from deeplocalize.probes.torch_dist import Job, decide_together, replicated_grads_nonfinite
+from deeplocalize.probes.torch_dist import Job, decide_together, lost_rank_note, replicated_grads_nonfinite
 from deeplocalize.probes.torch_hooks import iter_tensors
 from deeplocalize.probes.torch_layers import is_keras_module
 from deeplocalize.probes.torch_unit import ModelUnit
@@ -94,7 +94,9 @@ class TorchSession:
         self._given_optimizers = tuple(optimizers)
         self._created: weakref.WeakSet[torch.optim.Optimizer] = weakref.WeakSet()  # known optimizers
         self.job = Job()  # this process's rank in a distributed job, if any
+        self._crash_seen = False
         monitor.flush_pending = self.flush
+        monitor.crash_hooks.append(self._note_lost_ranks)
 
     # ------------------------------------------------------------------ install / close
     def install(self) -> None:
@@ -134,6 +136,8 @@ class TorchSession:
         held records, uninstall."""
         if not self._installed:
             return
+        if exc is not None:
+            self._note_lost_ranks(exc)
         try:
             for unit in self.units:
                 state = unit.state
@@ -158,6 +162,20 @@ class TorchSession:
             if self in _ACTIVE:
                 _ACTIVE.remove(self)
             self._installed = False
+
+    def _note_lost_ranks(self, exc: BaseException) -> None:
+        """The script died in an error while every rank was watched: if ranks of the job are gone (a killed
+        rank leaves the others failing in their next collective), the diagnosis says which, and when."""
+        if self._crash_seen or not self.job.everyone or not isinstance(exc, RuntimeError):
+            return
+        self._crash_seen = True
+        try:
+            note = lost_rank_note(self.job, exc, self.monitor.config.rank_join_timeout_s / 10)
+        except Exception as err:
+            self.monitor.tool_error("distributed job", err)
+            return
+        if note is not None:
+            self.monitor.tool_error("distributed job", RankLostError(note))
 
     @property
     def _live(self) -> bool:

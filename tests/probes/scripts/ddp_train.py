@@ -1,7 +1,8 @@
 """A DDP training script for the distributed tests (2 gloo ranks under torchrun): three classes from
 random features; ``NAN_RANK``/``NAN_STEP`` put a NaN in one rank's batch, ``NOISE_RANK`` gives one rank
 labels that are noise (its own loss cannot go down), ``DESYNC_RANK``/``DESYNC_STEP`` change one rank's
-copy of the last layer's weights (its replica drifts apart), ``STEPS`` sets the length."""
+copy of the last layer's weights (its replica drifts apart), ``KILL_RANK``/``KILL_STEP`` make one rank
+exit abruptly (as if killed), ``STEPS`` sets the length."""
 
 import os
 
@@ -20,7 +21,10 @@ g = torch.Generator().manual_seed(rank)
 nan_rank, nan_step = int(os.environ.get("NAN_RANK", "-1")), int(os.environ.get("NAN_STEP", "50"))
 noise_rank = int(os.environ.get("NOISE_RANK", "-1"))
 desync_rank, desync_step = int(os.environ.get("DESYNC_RANK", "-1")), int(os.environ.get("DESYNC_STEP", "50"))
+kill_rank, kill_step = int(os.environ.get("KILL_RANK", "-1")), int(os.environ.get("KILL_STEP", "100"))
 for step in range(int(os.environ.get("STEPS", "300"))):
+    if rank == kill_rank and step == kill_step:
+        os._exit(7)
     x = torch.randn(32, 8, generator=g)
     y = (x[:, 0] > 0).long() + (x[:, 1] > 0).long()
     if rank == noise_rank:
