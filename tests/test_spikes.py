@@ -63,3 +63,26 @@ def test_no_judgement_before_min_history() -> None:
     losses[CFG.spike_min_history - 1] = 50.0
     assert np.isnan(spikes_in(losses, CFG)[1][: CFG.spike_min_history]).all()
     assert window_spikes(losses) == []
+
+
+def test_the_window_version_equals_the_online_walk_on_series_with_spikes_nans_and_level_shifts() -> None:
+    """``spikes_in`` computes the thresholds up to the first spike with numpy, then walks: it must give
+    exactly what ``OnlineSpikes`` gives step by step."""
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        losses = 1 + 0.2 * rng.standard_normal(512)
+        losses[rng.integers(0, 512, 8)] = rng.uniform(2, 50, 8)
+        losses[rng.integers(0, 512, 5)] = np.nan
+        if seed % 3 == 0:
+            losses[300:] += 5.0
+        walk = OnlineSpikes(CFG)
+        expected_limits = []
+        expected_hits = []
+        for i, value in enumerate(losses.tolist()):
+            limit = walk.threshold()
+            expected_limits.append(np.nan if limit is None else limit)
+            if walk.observe(value):
+                expected_hits.append(i)
+        hits, limits = spikes_in(losses, CFG)
+        assert hits.tolist() == expected_hits
+        np.testing.assert_allclose(limits, expected_limits, equal_nan=True)

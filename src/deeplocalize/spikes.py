@@ -64,6 +64,11 @@ class OnlineSpikes:
         self._add(loss)
         return False
 
+    def prime(self, losses: np.ndarray) -> None:
+        """Take ``losses`` (none of them a spike) into the window without judging them."""
+        for value in losses[np.isfinite(losses)][-self.config.spike_window:].tolist():
+            self._add(value)
+
     def _add(self, loss: float) -> None:
         self._window.append(loss)
         self._sum += loss
@@ -76,14 +81,41 @@ class OnlineSpikes:
 
 def spikes_in(losses: np.ndarray, config: Config) -> tuple[np.ndarray, np.ndarray]:
     """(positions of the spikes in ``losses``, oldest first, NaN where unknown; the threshold each step was
-    judged against, NaN where not judged), by ``OnlineSpikes`` over the series."""
+    judged against, NaN where not judged), as ``OnlineSpikes`` judges the series. Up to the first spike no
+    loss has been kept out of the window, so the thresholds there are computed at once with numpy; only
+    from the first spike on is the series walked step by step."""
+    values = np.asarray(losses, dtype=np.float64)
+    limits = _thresholds_before_any_spike(values, config)
+    with np.errstate(invalid="ignore"):
+        candidates = np.flatnonzero(values > limits)
+    if not candidates.size:
+        return candidates, limits
+    first = int(candidates[0])
     watch = OnlineSpikes(config)
-    limits = np.full(len(losses), np.nan)
+    watch.prime(values[:first])
     hits = []
-    for i, value in enumerate(losses.tolist()):
+    for i in range(first, len(values)):
         limit = watch.threshold()
-        if limit is not None:
-            limits[i] = limit
-        if watch.observe(value):
+        limits[i] = np.nan if limit is None else limit
+        if watch.observe(float(values[i])):
             hits.append(i)
     return np.array(hits, dtype=np.intp), limits
+
+
+def _thresholds_before_any_spike(values: np.ndarray, config: Config) -> np.ndarray:
+    """Per position, the threshold from the last ``spike_window`` finite values before it (all of them kept
+    in the window: exact up to the first spike)."""
+    ok = np.isfinite(values)
+    finite = values[ok]
+    have = np.concatenate(([0], np.cumsum(ok)))[:-1]  # finite values before each position
+    total = np.concatenate(([0.0], np.cumsum(finite)))
+    squares = np.concatenate(([0.0], np.cumsum(finite * finite)))
+    start = have - np.minimum(have, config.spike_window)
+    k = np.maximum(have - start, 1)
+    mean = (total[have] - total[start]) / k
+    var = np.maximum((squares[have] - squares[start]) / k - mean * mean, 0.0)
+    padded = np.concatenate((np.full(config.spike_window, -np.inf), finite))
+    largest = np.lib.stride_tricks.sliding_window_view(padded, config.spike_window).max(axis=1)[have]
+    out = np.maximum(mean + config.spike_z * np.sqrt(var), config.spike_max_ratio * largest)
+    out[(have < config.spike_min_history) | ~(mean > 0)] = np.nan
+    return out
