@@ -15,7 +15,7 @@ import pytest
 
 from _store_faults import FlakyConnection, fail_store_writes
 from deeplocalize import store as store_mod
-from deeplocalize import summary
+from deeplocalize import store_writer, summary
 from deeplocalize.config import Config
 from deeplocalize.detectors import Detector
 from deeplocalize.diagnosis import Diagnosis, Finding
@@ -141,7 +141,7 @@ def test_killed_process_leaves_an_analyzable_run(tmp_path: Path) -> None:
 
 
 def test_size_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(store_mod, "FLUSH_STEPS", 200)
+    monkeypatch.setattr(store_writer, "FLUSH_STEPS", 200)
     store = RunStore(tmp_path)
     writer = store.create_run("torch", config=Config(window=50, history=40))
     sizes = {}
@@ -260,7 +260,7 @@ def stored_steps(store: RunStore, run_id: str) -> list[int]:
 def test_failed_writes_are_kept_and_retried(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Writes fail for a long stretch (more deletions queued than the cap), then the disk has room again:
     the store ends up with exactly what a writer that never failed keeps; the error was raised once."""
-    monkeypatch.setattr(store_mod, "FLUSH_STEPS", 10)
+    monkeypatch.setattr(store_writer, "FLUSH_STEPS", 10)
     reference = RunStore(tmp_path / "ref").create_run("torch", config=Config(window=20, history=8))
     store = RunStore(tmp_path / "flaky")
     writer = store.create_run("torch", config=Config(window=20, history=8))

@@ -15,12 +15,13 @@ from deeplocalize.atomic_io import describe_error
 from deeplocalize.cli_exec import Outcome, SignalWatch, ToolError, execute, run_script
 from deeplocalize.config import Config
 from deeplocalize.diagnosis import Diagnosis
-from deeplocalize.errors import DeepLocalizeError
+from deeplocalize.errors import DeepLocalizeError, StoreUnavailableError
 from deeplocalize.model import ModelInfo
 from deeplocalize.monitor import Monitor, RunRecorder
 from deeplocalize.ranks import tagged
 from deeplocalize.report.console import print_diagnosis
-from deeplocalize.store import RunStore, RunWriter, StoredRun, StoreUnavailableError
+from deeplocalize.store import RunStore, StoredRun
+from deeplocalize.store_writer import RunWriter
 from deeplocalize.trace import Trace
 from deeplocalize.vocabulary import OnFault, Verdict
 

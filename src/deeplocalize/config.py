@@ -192,6 +192,13 @@ class Config:
     #: overflow_risk: a float16 layer's largest output within this factor of 65504 (and growing) is a
     #: warning (ratio; own choice: 16x leaves four doublings before the overflow).
     overflow_headroom: float = 16.0
+    #: attention_collapse: a head whose attention entropy, divided by log(number of keys it may attend), is
+    #: at most this has collapsed onto one key (0..1; own choice: 0.05 is about 97% of the weight on one key
+    #: of 64). The layer is reported when at least ``attention_collapse_heads`` of its heads have (share)
+    #: at ``attention_collapse_points`` statistics steps in a row. Entropy collapse: Zhai et al., ICML 2023.
+    attention_collapse_entropy: float = 0.05
+    attention_collapse_heads: float = 0.5
+    attention_collapse_points: int = 3
     #: With batches smaller than this, a curve point averages consecutive steps until it covers this many
     #: samples (samples): an accuracy over 1 sample is 0 or 1, a loss over 2 is mostly noise. Own choice.
     curve_min_batch: int = 32
@@ -344,6 +351,7 @@ class Config:
         "unchanged_steps_sparse", "curve_window", "curve_min_steps", "loss_constant_steps", "short_min_steps",
         "slow_min_steps", "provisional_steps", "acc_min_steps", "overfit_min_evals",
         "spike_window", "spike_min_history", "spike_recover_steps", "spike_repeated", "lost_min_points",
+        "attention_collapse_points",
     })
     #: Values in [0, 1]: fractions, accuracy units, cause weights and discount factors (a name ending in
     #: "_frac" is one without being listed). Every other number must be >= 0; NaN never (+inf turns a
@@ -353,6 +361,7 @@ class Config:
         "slow_max_rel_decrease", "mismatch_train_fall", "acc_min_gain", "acc_chance_margin",
         "later_finding_discount",
         "generic_finding_discount", "stuck_vote", "structure_vote", "optimizer_setting_vote", "lr_far_vote",
+        "attention_collapse_entropy", "attention_collapse_heads",
     })
 
     def __post_init__(self) -> None:

@@ -1,6 +1,6 @@
 """The root-cause engine: findings -> verdict and ranked root causes, each with a concrete fix.
 
-Each finding votes for causes (its own ``CauseHint``s, or the default table below for its symptom); run-wide
+Each finding votes for causes (its own ``CauseHint``s, or ``causes.DEFAULT_CAUSES`` for its symptom); run-wide
 signals add votes: DeepDiagnosis' learning-rate rule on the update/weight norm ratio from the trace, an
 unnormalized input found at pre-flight, large regression targets, and an invalid or extreme optimizer setting
 (momentum or a beta >= 1, huge eps or weight decay). When the only evidence is a curve that does not learn,
@@ -10,111 +10,33 @@ inputs. Votes for initialization at several layers are one model-wide fault, nam
 are grouped by (category, layer) and combined with a noisy-OR; votes of findings confirmed later than the
 earliest one are discounted (the earliest symptom is usually the closest to the cause), and the generic curve
 symptoms (the loss or accuracy does not improve) count once and yield to any specific finding, of which they
-are usually the effect. numpy + stdlib only.
+are usually the effect. The weights of the votes live in ``causes.py`` (named constants) and ``Config``
+(the user-settable ``*_vote``s). numpy + stdlib only.
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import dataclass
 
 import numpy as np
 
+from deeplocalize import causes as cw
 from deeplocalize import fixes
 from deeplocalize import summary as sm
+from deeplocalize.causes import DEFAULT_CAUSES, NUMERICAL_BY_PHASE
+from deeplocalize.causes import Default as Default  # re-exported: the table's entry type
 from deeplocalize.config import Config
 from deeplocalize.detectors._common import update_ratio
 from deeplocalize.diagnosis import CauseHint, Finding, RootCause
-from deeplocalize.fixes import FixFn
 from deeplocalize.model import LayerInfo, LayerRef, ModelInfo
 from deeplocalize.trace import Trace
 from deeplocalize.vocabulary import Category, Channel, Phase, Severity, Symptom, Verdict
 
 _MAX_CONFIDENCE = 0.99
 
-
-@dataclass(frozen=True)
-class Default:
-    """A default vote: category, weight, fix text helper, and whether it points at the finding's layer."""
-
-    category: Category
-    weight: float
-    fix: FixFn
-    at_layer: bool = False
-
-
-_D = Default
 _LR, _OPT, _ACT = Category.LEARNING_RATE, Category.OPTIMIZER, Category.ACTIVATION
-_INIT, _DATA, _ARCH = Category.INITIALIZATION, Category.DATA, Category.ARCHITECTURE
-_TRAIN, _LOSS = Category.TRAINING, Category.LOSS
-
-#: Default causes per symptom, for findings that carry none (weights: our prior of each cause, 0..1).
-DEFAULT_CAUSES: dict[Symptom, list[Default]] = {
-    Symptom.NUMERICAL_ERROR: [
-        _D(_LR, 0.5, fixes.lower_lr), _D(_ACT, 0.4, fixes.guard_operation, True)],
-    Symptom.EXPLODING_TENSOR: [
-        _D(_LR, 0.6, fixes.lower_lr), _D(_INIT, 0.3, fixes.reinitialize, True),
-        _D(_ARCH, 0.2, fixes.add_normalization, True)],
-    Symptom.EXPLODING_GRADIENT: [
-        _D(_LR, 0.6, fixes.lower_lr), _D(_OPT, 0.3, fixes.clip_gradients, True),
-        _D(_INIT, 0.3, fixes.reinitialize, True), _D(_TRAIN, 0.2, fixes.zero_grad)],
-    Symptom.VANISHING_GRADIENT: [
-        _D(_ACT, 0.6, fixes.gradient_path, True), _D(_INIT, 0.4, fixes.reinitialize, True),
-        _D(_ARCH, 0.3, fixes.add_normalization, True)],
-    Symptom.DEAD_UNITS: [
-        _D(_ACT, 0.5, fixes.leaky_activation, True), _D(_LR, 0.5, fixes.lower_lr),
-        _D(_INIT, 0.3, fixes.reinitialize, True)],
-    Symptom.SATURATED_ACTIVATION: [
-        _D(_ACT, 0.5, fixes.unsaturating_activation, True), _D(_DATA, 0.4, fixes.normalize_inputs),
-        _D(_INIT, 0.4, fixes.reinitialize, True)],
-    Symptom.CONSTANT_OUTPUT: [
-        _D(_ACT, 0.6, fixes.fix_output_activation, True), _D(_LR, 0.3, fixes.tune_lr),
-        _D(_INIT, 0.3, fixes.reinitialize, True)],
-    Symptom.UNCHANGED_WEIGHTS: [
-        _D(_TRAIN, 0.6, fixes.unfreeze, True), _D(_LR, 0.4, fixes.tune_lr)],
-    Symptom.LOSS_NOT_DECREASING: [
-        _D(_LR, 0.4, fixes.tune_lr), _D(_OPT, 0.3, fixes.better_optimizer),
-        _D(_DATA, 0.2, fixes.check_labels)],
-    Symptom.ACCURACY_NOT_INCREASING: [
-        _D(_LR, 0.4, fixes.tune_lr), _D(_OPT, 0.3, fixes.better_optimizer),
-        _D(_DATA, 0.2, fixes.check_labels)],
-    Symptom.OSCILLATING_LOSS: [
-        _D(_LR, 0.7, fixes.lower_lr), _D(_OPT, 0.2, fixes.clip_gradients)],
-    Symptom.SLOW_CONVERGENCE: [
-        _D(_LR, 0.6, fixes.raise_lr), _D(_OPT, 0.4, fixes.better_optimizer)],
-    Symptom.OUTPUT_OUT_OF_RANGE: [
-        _D(_ACT, 0.7, fixes.fix_output_activation, True), _D(_DATA, 0.4, fixes.check_labels)],
-    Symptom.UNNORMALIZED_INPUT: [
-        _D(_DATA, 0.9, fixes.normalize_inputs)],
-    Symptom.POOR_INITIALIZATION: [
-        _D(_INIT, 0.7, fixes.reinitialize, True), _D(_DATA, 0.3, fixes.normalize_inputs)],
-    Symptom.ACTIVATION_LOSS_MISMATCH: [
-        _D(_ACT, 0.7, fixes.fix_output_activation, True), _D(_LOSS, 0.6, fixes.change_loss)],
-    Symptom.OVERFITTING: [
-        _D(_TRAIN, 0.7, fixes.regularize), _D(_ARCH, 0.3, fixes.smaller_model)],
-    Symptom.LOSS_SPIKE: [
-        _D(_DATA, 0.5, fixes.inspect_batch), _D(_LR, 0.4, fixes.lower_lr),
-        _D(_OPT, 0.3, fixes.clip_gradients, True)],
-    Symptom.OVERFLOW_RISK: [
-        _D(_ARCH, 0.5, fixes.overflow_headroom, True), _D(_LR, 0.3, fixes.lower_lr)],
-    Symptom.LOST_UPDATES: [
-        _D(_OPT, 0.7, fixes.fp32_master_weights, True), _D(_LR, 0.3, fixes.raise_lr)],
-    Symptom.ATTENTION_COLLAPSE: [
-        _D(_ARCH, 0.6, fixes.attention_temperature, True), _D(_LR, 0.4, fixes.lower_lr)],
-    Symptom.RANK_DESYNC: [
-        _D(_TRAIN, 0.8, fixes.resync_ranks, True)],
-}
-
-#: Phase-specific defaults for a numerical error: where the NaN/Inf appeared says what produced it.
-NUMERICAL_BY_PHASE: dict[Phase, list[Default]] = {
-    Phase.LOSS: [_D(_LOSS, 0.7, fixes.stable_loss), _D(_LR, 0.3, fixes.lower_lr)],
-    Phase.DATA: [_D(_DATA, 0.9, fixes.clean_data)],
-    Phase.UPDATE: [_D(_LR, 0.8, fixes.lower_lr), _D(_OPT, 0.3, fixes.clip_gradients)],
-    Phase.WEIGHTS: [_D(_LR, 0.8, fixes.lower_lr), _D(_OPT, 0.3, fixes.clip_gradients)],
-    Phase.BACKWARD: [_D(_LR, 0.5, fixes.lower_lr), _D(_OPT, 0.3, fixes.clip_gradients, True),
-                     _D(_ACT, 0.3, fixes.guard_operation, True)],
-}
+_DATA, _ARCH, _TRAIN = Category.DATA, Category.ARCHITECTURE, Category.TRAINING
 
 #: Generic "does not learn" symptoms of the whole curve: effects of a more specific fault when there is one.
 CURVE_SYMPTOMS = frozenset({
@@ -275,7 +197,8 @@ def stuck_hints(findings: list[Finding], trace: Trace, model: ModelInfo, config:
         out.append(CauseHint(_ARCH, config.structure_vote, f"{why}; add a non-linearity (e.g. relu) after "
                              f"{fixes.layer_label(first.ref, model)}", first.ref))
         label = fixes.layer_label(first.ref, model)
-        out.append(CauseHint(_ACT, config.structure_vote * 0.9, f"{why}; give {label} an activation "
+        out.append(CauseHint(_ACT, config.structure_vote * cw.LINEAR_STACK_ACTIVATION_FACTOR,
+                             f"{why}; give {label} an activation "
                              "(activation='relu' / nn.ReLU())", first.ref))
         return out
     misread = batch_read_as_time(model)
@@ -296,7 +219,7 @@ def stuck_hints(findings: list[Finding], trace: Trace, model: ModelInfo, config:
                          if (layer.type or "").lower().startswith(("lstm", "gru", "rnn", "simplernn"))]
             if recurrent:  # or the sequence reaches the recurrent layer in the wrong layout
                 label = fixes.layer_label(recurrent[0].ref, model)
-                out.append(CauseHint(_ARCH, config.stuck_vote * 0.9,
+                out.append(CauseHint(_ARCH, config.stuck_vote * cw.RECURRENT_LAYOUT_FACTOR,
                                      f"or {label} does not see the sequence as meant: check the (batch, "
                                      "time, features) layout (batch_first=True) and which time step is read",
                                      recurrent[0].ref))
@@ -401,10 +324,10 @@ def run_wide_hints(finding: Finding, trace: Trace, model: ModelInfo, config: Con
             where = f" at {fixes.layer_label(layer, model)}" if layer is not None else ""
             limit = config.lr_update_ratio_high
             reason = f"{fixes.update_ratio_text(high)}{where}; DeepDiagnosis: > {limit:g}"
-            out.append(CauseHint(_LR, 0.7, fixes.lr_fix(model, trace, "high", reason)))
+            out.append(CauseHint(_LR, cw.UPDATE_RATIO_HIGH_LR, fixes.lr_fix(model, trace, "high", reason)))
         elif 0 < typical < config.lr_update_ratio_low and symptom in LR_LOW_SYMPTOMS:
             reason = f"{fixes.update_ratio_text(typical)}; DeepDiagnosis: < {config.lr_update_ratio_low:g}"
-            out.append(CauseHint(_LR, 0.6, fixes.lr_fix(model, trace, "low", reason)))
+            out.append(CauseHint(_LR, cw.UPDATE_RATIO_LOW_LR, fixes.lr_fix(model, trace, "low", reason)))
     far = fixes.lr_outside_usual(model, trace, config.lr_far_factor)
     far_low = LR_LOW_SYMPTOMS | {Symptom.UNCHANGED_WEIGHTS}
     if (far == "high" and symptom in LR_FAR_HIGH_SYMPTOMS) or (far == "low" and symptom in far_low):
@@ -415,9 +338,9 @@ def run_wide_hints(finding: Finding, trace: Trace, model: ModelInfo, config: Con
             c.category == _OPT and c.weight >= config.optimizer_setting_vote for c in finding.causes):
         out.append(CauseHint(_OPT, config.optimizer_setting_vote, setting))
     if unnormalized and symptom in DATA_SYMPTOMS:
-        out.append(CauseHint(_DATA, 0.4, fixes.normalize_inputs(model, trace, None)))
+        out.append(CauseHint(_DATA, cw.RUN_UNNORMALIZED_INPUT, fixes.normalize_inputs(model, trace, None)))
     if symptom in TARGET_SCALE_SYMPTOMS and _large_regression_targets(model, config):
-        out.append(CauseHint(_DATA, 0.5, fixes.scale_targets(model, trace, None)))
+        out.append(CauseHint(_DATA, cw.RUN_LARGE_TARGETS, fixes.scale_targets(model, trace, None)))
     return out
 
 

@@ -33,6 +33,11 @@ class StoreError(DeepLocalizeError):
     """A stored run is missing or unreadable."""
 
 
+class StoreUnavailableError(StoreError):
+    """The store cannot be opened or written for a reason outside its content: disk full, read-only
+    directory or file, a lock held by another process, permissions, an I/O error."""
+
+
 class PartiallyWatchedJobError(DeepLocalizeError):
     """Not every rank of a distributed job is watched: faults are reported, but no rank is stopped (one that
     stopped alone would leave the others waiting in their next collective)."""

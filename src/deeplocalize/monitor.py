@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
+from deeplocalize.compat import CompatError
 from deeplocalize.config import Config
 from deeplocalize.detectors import Detector, load_all
 from deeplocalize.diagnosis import Diagnosis, Finding
@@ -315,10 +316,10 @@ class Monitor:
         """Record an internal error once (by message) and tell the user once on stderr.
 
         A StoreError is about the place (disk full, read-only, locked), a PartiallyWatchedJobError about how
-        the tool was set up, a RankLostError about the job: not bugs, each gets its own line on stderr,
-        without a code location.
+        the tool was set up, a RankLostError about the job, a CompatError about the installed framework
+        (an older torch lacks an API): not bugs, each gets its own line on stderr, without a code location.
         """
-        if isinstance(exc, (StoreError, PartiallyWatchedJobError, RankLostError)):  # not a bug of ours
+        if isinstance(exc, (StoreError, PartiallyWatchedJobError, RankLostError, CompatError)):  # not ours
             text = f"{where}: {exc}"
             if text not in self.tool_errors:
                 self.tool_errors.append(text)

@@ -94,6 +94,8 @@ class Channel(StrEnum):
     WEIGHT_GRAD = "weight_grad"  # gradient w.r.t. the parameters          -> Phase.BACKWARD
     UPDATE = "update"  # parameter value after the step minus before     -> Phase.UPDATE
     INPUT = "input"  # the layer's forward input (often only numel/nonfinite) -> Phase.FORWARD
+    #: per-head attention entropy / log(keys) of the attention the layer runs (sat_frac: collapsed heads)
+    ATTENTION = "attention"  #                                            -> Phase.FORWARD
 
     @property
     def phase(self) -> Phase:
@@ -107,4 +109,5 @@ _CHANNEL_PHASE = {
     Channel.WEIGHT_GRAD: Phase.BACKWARD,
     Channel.UPDATE: Phase.UPDATE,
     Channel.INPUT: Phase.FORWARD,
+    Channel.ATTENTION: Phase.FORWARD,
 }

@@ -14,7 +14,8 @@ from deeplocalize.config import Config
 from deeplocalize.detectors import _common as cm
 from deeplocalize.detectors._curve import initial_level
 from deeplocalize.detectors.curves import narrow_bottleneck, short_training
-from deeplocalize.detectors.gradients import exploding_gradient, recurrent_no_gradient
+from deeplocalize.detectors.gradients import exploding_gradient
+from deeplocalize.detectors.gradients_recurrent import recurrent_no_gradient
 from deeplocalize.detectors.initialization import poor_initialization
 from deeplocalize.detectors.numerical import numerical_error
 from deeplocalize.detectors.preflight_data import check_target_scale

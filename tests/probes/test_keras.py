@@ -346,3 +346,20 @@ def test_healthy_mixed_precision_training_is_healthy(policy: str) -> None:
         keras.mixed_precision.set_global_policy("float32")
     assert cb.diagnosis is not None and cb.diagnosis.verdict == dl.Verdict.HEALTHY
     assert cb.diagnosis.steps_observed == 6 * 32 and not cb.diagnosis.stopped_early
+
+
+def test_keras_multi_head_attention_entropy_is_measured_under_its_layer_on_statistics_steps() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 16, (64, 12))
+    inp = keras.Input((12,), dtype="int32")
+    h = keras.layers.Embedding(16, 16)(inp)
+    h = h + keras.layers.MultiHeadAttention(4, 4, name="mha")(h, h)
+    model = keras.Model(inp, keras.layers.Dense(16)(h))
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    cb = dl.keras.DeepLocalize(store=False, config=dl.Config(stats_every=2))
+    model.fit(x, (x + 1) % 16, epochs=2, batch_size=16, callbacks=[cb], verbose=0)
+    index = [layer.name for layer in model.layers].index("mha")
+    entropy = cb.monitor.trace.matrix(index, Channel.ATTENTION)
+    measured = entropy[np.isfinite(entropy[:, summary.MEAN])]
+    assert len(measured) == 4 and (measured[:, summary.NUMEL] == 4).all()  # 4 of 8 steps, 4 heads each
+    assert ((measured[:, summary.MEAN] > 0.5) & (measured[:, summary.MEAN] <= 1.0)).all()  # near uniform

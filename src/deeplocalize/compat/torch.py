@@ -55,26 +55,34 @@ def flatten(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
     return _flatten_dense_tensors(list(tensors))
 
 
+def _imported(*specs: str) -> tuple[type, ...]:
+    """The classes ``"module:Class"`` of modules the user has already imported. A model cannot hold an
+    instance of a class never imported, and importing ``torch.distributed`` subpackages ourselves costs time
+    (torch 2.4 even writes generated source files on import, which fails on a full disk)."""
+    out = []
+    for spec in specs:
+        name, _, cls = spec.partition(":")
+        found = getattr(sys.modules.get(name), cls, None)
+        if isinstance(found, type):
+            out.append(found)
+    return tuple(out)
+
+
 def local(t: torch.Tensor | None) -> torch.Tensor | None:
     """A sharded tensor's local shard (a ``DTensor`` of FSDP2 / tensor parallelism: ``to_local()``, no
     communication); any other tensor as it is. The probe measures what each rank holds."""
     if t is None or type(t) is torch.Tensor or type(t) is nn.Parameter:
         return t
-    try:
-        from torch.distributed.tensor import DTensor
-    except ImportError:  # torch without distributed support
-        return t
-    return t.to_local() if isinstance(t, DTensor) else t
+    dtensor = _imported("torch.distributed.tensor:DTensor", "torch.distributed._tensor:DTensor")
+    return t.to_local() if dtensor and isinstance(t, dtensor) else t
 
 
 def is_sharded(module: nn.Module) -> bool:
     """The module (or one inside it) is sharded by FSDP (``fully_shard`` or ``FullyShardedDataParallel``):
     its forward gathers parameters with collectives, so one rank alone must never run it again."""
-    try:
-        from torch.distributed.fsdp import FSDPModule, FullyShardedDataParallel
-    except ImportError:
-        return False
-    return any(isinstance(m, (FSDPModule, FullyShardedDataParallel)) for m in module.modules())
+    fsdp = _imported("torch.distributed.fsdp:FSDPModule", "torch.distributed.fsdp:FullyShardedDataParallel",
+                     "torch.distributed._composable.fsdp:FSDPModule")  # fully_shard's home before torch 2.6
+    return bool(fsdp) and any(isinstance(m, fsdp) for m in module.modules())
 
 
 #: Device types whose autocast state a forward call keeps for its replay.

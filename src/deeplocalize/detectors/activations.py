@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from deeplocalize import causes as cw
 from deeplocalize import summary as sm
 from deeplocalize.config import Config
 from deeplocalize.detectors import _common as cm
@@ -80,7 +81,7 @@ def dead_causes(trace: Trace, model: ModelInfo, index: int, frac: float, from_st
     oidx = owner.index if owner is not None else index
     init = cm.cause(
         Category.INITIALIZATION,
-        0.6 if from_start else 0.2,
+        cw.DEAD_INIT_FROM_START if from_start else cw.DEAD_INIT_LATER,
         f"{cm.pct(frac)} of the units of {lname} are dead: the initial weights/biases of {oname} make "
         "their inputs <= 0; use He initialization with zero biases",
         model,
@@ -88,7 +89,7 @@ def dead_causes(trace: Trace, model: ModelInfo, index: int, frac: float, from_st
     )
     act = cm.cause(
         Category.ACTIVATION,
-        0.4,
+        cw.DEAD_ACTIVATION,
         f"layer {lname} uses {cm.activation(model, index)} and {cm.pct(frac)} of its units are dead: use "
         "leaky_relu or elu",
         model,
@@ -96,7 +97,7 @@ def dead_causes(trace: Trace, model: ModelInfo, index: int, frac: float, from_st
     )
     lr = cm.cause(
         Category.LEARNING_RATE,
-        0.2 if from_start else 0.6,
+        cw.DEAD_LR_FROM_START if from_start else cw.DEAD_LR_LATER,
         f"the units of {lname} died during training: {cm.lr_advice(trace, model)}",
         model,
         None,
@@ -122,7 +123,7 @@ def saturated_activation(trace: Trace, model: ModelInfo, config: Config) -> list
         causes = [
             cm.cause(
                 Category.ACTIVATION,
-                0.5,
+                cw.SATURATED_ACT,
                 f"layer {lname} uses {act} and {cm.pct(frac)} of its outputs are saturated: use relu, "
                 "or normalize its inputs (BatchNorm)",
                 model,
@@ -133,7 +134,7 @@ def saturated_activation(trace: Trace, model: ModelInfo, config: Config) -> list
             causes.append(
                 cm.cause(
                     Category.DATA,
-                    0.4 if from_start else 0.2,
+                    cw.SATURATED_DATA_FROM_START if from_start else cw.SATURATED_DATA_LATER,
                     f"inputs reach |x| = {cm.fmt(data_mag)}: normalize them (mean 0, std 1)",
                     model,
                     None,
@@ -143,7 +144,7 @@ def saturated_activation(trace: Trace, model: ModelInfo, config: Config) -> list
             causes.append(
                 cm.cause(
                     Category.INITIALIZATION,
-                    0.3,
+                    cw.SATURATED_INIT_FROM_START,
                     f"layer {lname} is saturated from the first step: use Glorot initialization",
                     model,
                     i,
@@ -153,7 +154,7 @@ def saturated_activation(trace: Trace, model: ModelInfo, config: Config) -> list
             causes.append(
                 cm.cause(
                     Category.LEARNING_RATE,
-                    0.4,
+                    cw.SATURATED_LR_LATER,
                     f"layer {lname} saturated during training: {cm.lr_advice(trace, model)}",
                     model,
                     None,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from deeplocalize import causes as cw
 from deeplocalize import summary as sm
 from deeplocalize.config import Config
 from deeplocalize.detectors import _common as cm
@@ -38,7 +39,7 @@ def _softmax_fix(model: ModelInfo, index: int) -> list[CauseHint]:
     return [
         cm.cause(
             Category.ACTIVATION,
-            0.8,
+            cw.CONSTANT_SOFTMAX_ONE_UNIT,
             f"layer {lname} applies softmax to 1 unit, which always outputs 1.0: use "
             "sigmoid with binary cross-entropy (or 2 units with softmax)",
             model,
@@ -46,7 +47,7 @@ def _softmax_fix(model: ModelInfo, index: int) -> list[CauseHint]:
         ),
         cm.cause(
             Category.LOSS,
-            0.4,
+            cw.CONSTANT_SOFTMAX_ONE_UNIT_LOSS,
             f"with one output unit, {loss} should be a binary cross-entropy "
             "(BCEWithLogitsLoss / binary_crossentropy)",
             model,
@@ -146,7 +147,7 @@ def _causes(trace: Trace, model: ModelInfo, index: int, value: float) -> list[Ca
         causes.append(
             cm.cause(
                 Category.INITIALIZATION,
-                0.7,
+                cw.CONSTANT_ZERO_WEIGHTS,
                 f"the weights of layer {lname} are all zero: use a random (He/Glorot) initialization",
                 model,
                 index,
@@ -156,18 +157,19 @@ def _causes(trace: Trace, model: ModelInfo, index: int, value: float) -> list[Ca
         causes.append(
             cm.cause(
                 Category.ACTIVATION,
-                0.5,
+                cw.CONSTANT_SATURATED,
                 f"layer {lname} ({act}) is stuck at {cm.fmt(value)}: its "
                 "inputs saturate it; use relu or normalize its inputs",
                 model,
                 index,
             )
         )
-        causes.append(cm.cause(Category.LEARNING_RATE, 0.3, cm.lr_advice(trace, model), model, None))
+        causes.append(cm.cause(Category.LEARNING_RATE, cw.CONSTANT_SATURATED_LR,
+                               cm.lr_advice(trace, model), model, None))
     causes.append(
         cm.cause(
             Category.ARCHITECTURE,
-            0.3,
+            cw.CONSTANT_UPSTREAM,
             f"the output of layer {lname} no longer depends on its "
             "input: check the layers before it for dead or saturated units",
             model,

@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 
+from deeplocalize import causes as cw
 from deeplocalize import fixes
 from deeplocalize.config import Config
 from deeplocalize.detectors import register
@@ -73,12 +74,14 @@ def _constant_tail(curve: Curve, config: Config) -> int | None:
 
 def _stuck_causes(model: ModelInfo, trace: Trace, at_chance: bool) -> list[CauseHint]:
     causes = [
-        CauseHint(Category.LEARNING_RATE, 0.5, fixes.lr_fix(model, trace, None, "the loss does not move")),
-        CauseHint(Category.OPTIMIZER, 0.25, fixes.better_optimizer(model, trace, None)),
-        CauseHint(Category.INITIALIZATION, 0.2, fixes.reinitialize(model, trace, None)),
+        CauseHint(Category.LEARNING_RATE, cw.LOSS_FLAT_LR,
+                  fixes.lr_fix(model, trace, None, "the loss does not move")),
+        CauseHint(Category.OPTIMIZER, cw.LOSS_FLAT_OPTIMIZER, fixes.better_optimizer(model, trace, None)),
+        CauseHint(Category.INITIALIZATION, cw.LOSS_FLAT_INIT, fixes.reinitialize(model, trace, None)),
     ]
     if at_chance:
-        causes.append(CauseHint(Category.DATA, 0.2, fixes.check_labels(model, trace, None)))
+        causes.append(CauseHint(Category.DATA, cw.LOSS_FLAT_AT_CHANCE_DATA,
+                                fixes.check_labels(model, trace, None)))
     return causes
 
 
@@ -137,10 +140,10 @@ def _worse_than_chance(trace: Trace, model: ModelInfo, config: Config, curve: Cu
            f"chance level {chance:.4g} (a constant prediction): the model does worse than ignoring its input")
     evidence = {"last_median": t.last, "chance_level": chance, "worse_than_chance": t.last / chance}
     causes = [
-        CauseHint(Category.DATA, 0.4, fixes.normalize_inputs(model, trace, None)),
-        CauseHint(Category.LEARNING_RATE, 0.35,
+        CauseHint(Category.DATA, cw.WORSE_THAN_CHANCE_DATA, fixes.normalize_inputs(model, trace, None)),
+        CauseHint(Category.LEARNING_RATE, cw.WORSE_THAN_CHANCE_LR,
                   fixes.lr_fix(model, trace, None, "the loss stays far above the chance level")),
-        CauseHint(Category.INITIALIZATION, 0.2, fixes.reinitialize(model, trace, None)),
+        CauseHint(Category.INITIALIZATION, cw.WORSE_THAN_CHANCE_INIT, fixes.reinitialize(model, trace, None)),
     ]
     return provisional(_finding(Symptom.LOSS_NOT_DECREASING, trace, curve, 0, msg, evidence, causes), trace,
                        config)
@@ -171,7 +174,7 @@ def _stuck(trace: Trace, model: ModelInfo, config: Config, curve: Curve, initial
            f"(median {t.first:.4g} -> {t.last:.4g}{where})")
     causes = _stuck_causes(model, trace, at_chance)
     if rising:
-        causes[0] = CauseHint(Category.LEARNING_RATE, 0.7,
+        causes[0] = CauseHint(Category.LEARNING_RATE, cw.LOSS_RISING_LR,
                               fixes.lr_fix(model, trace, "high", "the loss rises without NaN"))
     evidence = {"first_median": t.first, "last_median": t.last, "noise_se": t.se, "initial_level": initial,
                 "chance_level": chance, "at_chance": at_chance, "rising": rising}
@@ -204,9 +207,11 @@ def oscillating_loss(trace: Trace, model: ModelInfo, config: Config) -> list[Fin
            f"{config.osc_spike_ratio:g}x the initial loss {initial:.4g}")
     batch = f" (now {model.batch_size})" if model.batch_size else ""
     causes = [
-        CauseHint(Category.LEARNING_RATE, 0.8, fixes.lr_fix(model, trace, "high", "the loss oscillates")),
-        CauseHint(Category.TRAINING, 0.2, f"use a larger batch size{batch} to smooth the updates"),
-        CauseHint(Category.OPTIMIZER, 0.15, fixes.clip_gradients(model, trace, None)),
+        CauseHint(Category.LEARNING_RATE, cw.OSCILLATING_LR,
+                  fixes.lr_fix(model, trace, "high", "the loss oscillates")),
+        CauseHint(Category.TRAINING, cw.OSCILLATING_BATCH,
+                  f"use a larger batch size{batch} to smooth the updates"),
+        CauseHint(Category.OPTIMIZER, cw.OSCILLATING_CLIP, fixes.clip_gradients(model, trace, None)),
     ]
     evidence = {"median_log_swing": swing, "spike_fraction": spike_frac, "initial_level": initial,
                 "first_median": t.first, "last_median": t.last}
@@ -240,9 +245,9 @@ def slow_convergence(trace: Trace, model: ModelInfo, config: Config) -> list[Fin
     typical = None if ratio is None else ratio[2]
     paced = typical is not None and typical >= config.lr_update_ratio_healthy
     causes = [  # weights that already move at a healthy pace say the learning rate is not what is too low
-        CauseHint(Category.LEARNING_RATE, config.lr_low_contradicted_vote if paced else 0.7,
+        CauseHint(Category.LEARNING_RATE, config.lr_low_contradicted_vote if paced else cw.SLOW_LR,
                   fixes.lr_fix(model, trace, "low", "the loss barely moves")),
-        CauseHint(Category.OPTIMIZER, 0.3, fixes.better_optimizer(model, trace, None)),
+        CauseHint(Category.OPTIMIZER, cw.SLOW_OPTIMIZER, fixes.better_optimizer(model, trace, None)),
     ]
     evidence = {"initial_level": initial, "last_median": t.last, "relative_decrease": total,
                 "noise_se": t.se, "update_ratio": typical}
@@ -279,7 +284,7 @@ def short_training(trace: Trace, model: ModelInfo, config: Config) -> list[Findi
     span = f" ({epochs} epochs)" if epochs > 1 else ""
     msg = (f"training ended after {len(values)} steps{span} with the loss still at the chance level "
            f"{chance:.4g} ({first:.4g} -> {final:.4g})")
-    causes = [CauseHint(Category.TRAINING, 0.8,
+    causes = [CauseHint(Category.TRAINING, cw.SHORT_TRAINING,
                         f"train for many more steps: {len(values)} optimizer steps (batches{batch}) cannot "
                         "fit the data; use more epochs or smaller batches (more steps per epoch)")]
     curve = Curve(at, trace.epochs()[ok], values)
@@ -317,7 +322,7 @@ def narrow_bottleneck(trace: Trace, model: ModelInfo, config: Config) -> list[Fi
     msg = (f"the loss is still {t.last:.4g} after {int(curve.steps[-1])} steps ({t.last / initial:.0%} of "
            f"its initial {initial:.4g}) and layer {label} has a single unit")
     outputs = kernels[-1].units
-    causes = [CauseHint(Category.ARCHITECTURE, 0.8,
+    causes = [CauseHint(Category.ARCHITECTURE, cw.NARROW_BOTTLENECK,
                         f"layer {label} ({layer.type}) has 1 unit: every sample is squeezed through one "
                         f"number before {outputs} outputs; widen it (e.g. 16-64 units)", layer.ref)]
     evidence = {"initial_level": initial, "last_median": t.last, "units": 1, "output_units": outputs}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from deeplocalize import causes as cw
 from deeplocalize import fixes
 from deeplocalize import summary as sm
 from deeplocalize.config import Config
@@ -49,7 +50,7 @@ def _weights(trace: Trace, model: ModelInfo, config: Config) -> Finding | None:
     causes = [
         cm.cause(
             Category.LEARNING_RATE,
-            0.7,
+            cw.EXPLODING_WEIGHTS_LR,
             f"the weights of layer {lname} grew to |w| = {cm.fmt(mag)}: {cm.lr_advice(trace, model)}, "
             "or clip the gradients",
             model,
@@ -60,7 +61,7 @@ def _weights(trace: Trace, model: ModelInfo, config: Config) -> Finding | None:
         causes.append(
             cm.cause(
                 Category.INITIALIZATION,
-                0.4,
+                cw.EXPLODING_WEIGHTS_INIT,
                 f"layer {lname} starts with |w| = {cm.fmt(mag)}: use the default (He/Glorot) initialization",
                 model,
                 index,
@@ -112,7 +113,7 @@ def _outputs(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:
         causes = [
             cm.cause(
                 Category.LEARNING_RATE,
-                0.6,
+                cw.EXPLODING_OUTPUT_LR,
                 f"the output of layer {lname} reached |x| = {cm.fmt(mag)}: {cm.lr_advice(trace, model)}",
                 model,
                 i,
@@ -122,7 +123,7 @@ def _outputs(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:
             causes.append(
                 cm.cause(
                     Category.DATA,
-                    0.4,
+                    cw.EXPLODING_OUTPUT_DATA,
                     f"the inputs reach |x| = {cm.fmt(data_mag)}: normalize them (e.g. "
                     "standardize to mean 0, std 1)",
                     model,
@@ -133,7 +134,7 @@ def _outputs(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:
             causes.append(
                 cm.cause(
                     Category.ARCHITECTURE,
-                    0.2,
+                    cw.EXPLODING_OUTPUT_UNBOUNDED,
                     f"bound the activations after layer {lname} (add BatchNorm/LayerNorm or a "
                     "bounded activation)",
                     model,

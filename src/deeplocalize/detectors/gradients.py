@@ -11,8 +11,7 @@
   gradients, an attention's query/key projection, is not a network whose gradient vanished); reported at
   the first layer in backward order where the gradient has become small. Not when the loss has converged;
   a fault when the loss does not improve, else a warning.
-- recurrent_no_gradient: a recurrent layer whose weight gradient is exactly zero in a large share at every
-  measured step (its recurrent weights never matter: the wrong time step is read), category architecture.
+(recurrent_no_gradient, a vanishing gradient of a recurrent layer's own weights: ``gradients_recurrent``.)
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ import math
 
 import numpy as np
 
+from deeplocalize import causes as cw
 from deeplocalize import summary as sm
 from deeplocalize.config import Config
 from deeplocalize.detectors import _common as cm
@@ -150,7 +150,7 @@ def _accumulating(
     causes = [
         cm.cause(
             Category.TRAINING,
-            0.8,
+            cw.GRAD_ACCUMULATING_ZERO_GRAD,
             "the gradients keep growing step after step, as if they accumulated: call "
             "optimizer.zero_grad() (or model.zero_grad()) once per step, before loss.backward()",
             model,
@@ -158,7 +158,7 @@ def _accumulating(
         ),
         cm.cause(
             Category.LEARNING_RATE,
-            0.3,
+            cw.GRAD_ACCUMULATING_LR,
             f"if gradients are reset each step: {cm.lr_advice(trace, model)}",
             model,
             None,
@@ -223,7 +223,7 @@ def _growth(
         causes = [
             cm.cause(
                 Category.LEARNING_RATE,
-                0.7,
+                cw.GRAD_GROWTH_LR,
                 f"the gradient of layer {lname} grew {cm.fmt(float(ratio.max()))}x: "
                 f"{cm.lr_advice(trace, model)}, or clip the gradients (clip_grad_norm_ / clipnorm)",
                 model,
@@ -272,7 +272,7 @@ def _ratio(
         causes.append(
             cm.cause(
                 Category.DATA,
-                0.5,
+                cw.GRAD_RATIO_DATA,
                 f"inputs reach |x| = {cm.fmt(data_mag)}, which scales the "
                 f"gradient of {lname}: normalize the inputs",
                 model,
@@ -281,16 +281,18 @@ def _ratio(
         )
     causes += [
         cm.cause(
-            Category.LEARNING_RATE, 0.4, f"{cm.lr_advice(trace, model)}, or clip the gradients", model, None
+            Category.LEARNING_RATE, cw.GRAD_RATIO_LR,
+            f"{cm.lr_advice(trace, model)}, or clip the gradients", model, None
         ),
         cm.cause(
             Category.INITIALIZATION,
-            0.3,
+            cw.GRAD_RATIO_INIT,
             f"the gradient grows {cm.fmt(med)}x from {last} down to {lname}: use He/Glorot initialization",
             model,
             first,
         ),
-        cm.cause(Category.ARCHITECTURE, 0.2, f"add BatchNorm between {lname} and {last}", model, first),
+        cm.cause(Category.ARCHITECTURE, cw.GRAD_RATIO_NORMALIZATION,
+                 f"add BatchNorm between {lname} and {last}", model, first),
     ]
     return [
         cm.finding(
@@ -402,7 +404,7 @@ def _vanishing_causes(trace: Trace, model: ModelInfo, top: int) -> list[CauseHin
         causes.append(
             cm.cause(
                 Category.ACTIVATION,
-                0.6,
+                cw.VANISHING_SATURATING_ACT,
                 f"hidden layers {acts} squash their gradients: use relu (or leaky_relu) in hidden layers",
                 model,
                 bounded[0],  # a fault spanning several layers is named at the first (forward order)
@@ -411,7 +413,7 @@ def _vanishing_causes(trace: Trace, model: ModelInfo, top: int) -> list[CauseHin
     causes.append(
         cm.cause(
             Category.INITIALIZATION,
-            0.3,
+            cw.VANISHING_INIT,
             f"initialize the layers up to {cm.name(model, top)} with He (relu) or Glorot (tanh/sigmoid) "
             "scale",
             model,
@@ -421,50 +423,10 @@ def _vanishing_causes(trace: Trace, model: ModelInfo, top: int) -> list[CauseHin
     causes.append(
         cm.cause(
             Category.ARCHITECTURE,
-            0.3,
+            cw.VANISHING_DEPTH,
             "add BatchNorm or residual connections, or use fewer layers",
             model,
             top,
         )
     )
     return causes
-
-
-# ---------------------------------------------------------------------- recurrent weights without gradient
-_RECURRENT = ("gru", "lstm", "rnn", "simplernn")
-
-
-@register("recurrent_no_gradient", "check")
-def recurrent_no_gradient(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:
-    """A recurrent layer where a large share of the weight gradient is exactly zero at every measured step.
-
-    The recurrent (hidden-to-hidden) weights act on h_{t-1}; they get an exactly zero gradient only when the
-    part of the output the loss reads never depends on an earlier hidden state: e.g. ``out[:, 0]`` read
-    instead of ``out[:, -1]`` (h_{-1} = 0). A healthy RNN never has exactly-zero recurrent gradients.
-    Reported as a vanishing gradient of that layer, category architecture.
-    """
-    found = []
-    steps = trace.steps()
-    for layer in model.layers:
-        if not (layer.type or "").lower().startswith(_RECURRENT) or not trace.has(layer.index,
-                                                                                   Channel.WEIGHT_GRAD):
-            continue
-        g = trace.matrix(layer.index, Channel.WEIGHT_GRAD)
-        zero, norm = g[:, sm.ZERO_FRAC], g[:, sm.NORM]
-        measured = np.isfinite(zero) & np.isfinite(norm) & (norm > 0)
-        cond = cm.as_cond(zero >= config.recurrent_zero_grad_frac, measured)
-        start = cm.first_sustained(steps, cond, config.recurrent_min_points, 1.0)
-        if start is None:
-            continue
-        share = float(np.median(zero[measured][-config.recurrent_min_points:]))
-        name = cm.name(model, layer.index)
-        fix = (f"{cm.pct(share)} of the weights of recurrent layer {name} (its hidden-to-hidden weights) get "
-               "exactly zero gradient: the output the loss reads does not depend on earlier time steps; read "
-               "the last time step (out[:, -1] with batch_first=True, or the final hidden state) and check "
-               "the (batch, time, features) layout")
-        found.append(cm.finding(
-            Symptom.VANISHING_GRADIENT, Phase.BACKWARD, model, trace, layer.index, start,
-            f"{cm.pct(share)} of the weight gradient of recurrent layer {name} is exactly zero at every step",
-            {"zero_grad_frac": share, "rule": "recurrent_no_gradient"},
-            [cm.cause(Category.ARCHITECTURE, 0.8, fix, model, layer.index)]))
-    return found

@@ -22,6 +22,7 @@ import math
 
 import numpy as np
 
+from deeplocalize import causes as cw
 from deeplocalize import summary as sm
 from deeplocalize.config import Config
 from deeplocalize.detectors import _common as cm
@@ -150,7 +151,7 @@ def _kernel(
             rec.step,
             f"layer {lname} is initialized {what}",
             {**ev, "rule": "constant"},
-            [cm.cause(Category.INITIALIZATION, 0.9, fix, model, layer.index)],
+            [cm.cause(Category.INITIALIZATION, cw.INIT_CONSTANT_KERNEL, fix, model, layer.index)],
             rec.step,
         )
     fan_out = units * (_MAX_KERNEL_AREA if layer.type.lower().startswith("conv") else 1)
@@ -184,7 +185,7 @@ def _kernel(
         rec.step,
         f"layer {lname} starts with weight scale {cm.fmt(std)}, {cm.fmt(ratio)}x {word}",
         {**ev, "rule": "scale", "reference_std": ref, "ratio": ratio, "word": side},
-        [cm.cause(Category.INITIALIZATION, 0.8, fix, model, layer.index)],
+        [cm.cause(Category.INITIALIZATION, cw.INIT_SCALE, fix, model, layer.index)],
         rec.step,
     )
 
@@ -209,7 +210,8 @@ def _initial_kernel(trace: Trace, model: ModelInfo, config: Config, rec: StepRec
                "and stay symmetric; use a random initialization (He for relu, Glorot for tanh/sigmoid)")
         return cm.finding(Symptom.POOR_INITIALIZATION, Phase.WEIGHTS, model, trace, layer.index, rec.step,
                           f"layer {lname} is initialized {what}", {**ev, "rule": "constant"},
-                          [cm.cause(Category.INITIALIZATION, 0.9, fix, model, layer.index)], rec.step)
+                          [cm.cause(Category.INITIALIZATION, cw.INIT_CONSTANT_KERNEL,
+                                    fix, model, layer.index)], rec.step)
     low = min(1.0 / math.sqrt(3.0 * fan_in), math.sqrt(2.0 / (fan_in + fan_out)))
     high = math.sqrt(2.0 / fan_in)
     f = config.init_scale_factor
@@ -225,7 +227,7 @@ def _initial_kernel(trace: Trace, model: ModelInfo, config: Config, rec: StepRec
     return cm.finding(Symptom.POOR_INITIALIZATION, Phase.WEIGHTS, model, trace, layer.index, rec.step,
                       f"layer {lname} starts with weight std {cm.fmt(std)}, {cm.fmt(ratio)}x {word}",
                       {**ev, "rule": "scale", "reference_std": ref, "ratio": ratio, "word": side},
-                      [cm.cause(Category.INITIALIZATION, 0.8, fix, model, layer.index)], rec.step)
+                      [cm.cause(Category.INITIALIZATION, cw.INIT_SCALE, fix, model, layer.index)], rec.step)
 
 
 #: GPT-2's initialization: N(0, 0.02) for every kernel, residual projections N(0, 0.02 / sqrt(2 n_layer)).
@@ -335,7 +337,7 @@ def _dead_at_birth(trace: Trace, model: ModelInfo, config: Config, rec: StepReco
                 rec.step,
                 f"{cm.pct(dead)} of the ReLU units of {cm.name(model, i)} are dead from step 1",
                 {"dead_frac": dead, "relu_layer": cm.names(model, [i])[0], "rule": "dead_at_birth"},
-                [cm.cause(Category.INITIALIZATION, 0.8, fix, model, oidx)],
+                [cm.cause(Category.INITIALIZATION, cw.INIT_DEAD_AT_BIRTH, fix, model, oidx)],
                 rec.step,
             )
         )
@@ -378,6 +380,6 @@ def _variance_drift(trace: Trace, model: ModelInfo, config: Config, rec: StepRec
             "layers": cm.names(model, [i for i, _ in rows]),
             "rule": "variance_drift",
         },
-        [cm.cause(Category.INITIALIZATION, 0.7, fix, model, oidx)],
+        [cm.cause(Category.INITIALIZATION, cw.INIT_VARIANCE_DRIFT, fix, model, oidx)],
         rec.step,
     )

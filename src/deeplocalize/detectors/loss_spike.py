@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from deeplocalize import causes as cw
 from deeplocalize import fixes
 from deeplocalize.config import Config
 from deeplocalize.detectors import _common as cm
@@ -96,11 +97,12 @@ def _leading_layer(trace: Trace, position: int, config: Config) -> tuple[int | N
 def _causes(model: ModelInfo, trace: Trace, layer: int | None, recovered: bool,
             repeated: bool) -> list[CauseHint]:
     ref = cm.ref(model, layer)
-    clip = CauseHint(Category.OPTIMIZER, 0.4 if repeated or not recovered else 0.3,
+    persistent = repeated or not recovered
+    clip = CauseHint(Category.OPTIMIZER, cw.SPIKE_CLIP_REPEATED if persistent else cw.SPIKE_CLIP_ONCE,
                      fixes.clip_gradients(model, trace, ref), ref)
-    batch = CauseHint(Category.DATA, 0.3 if repeated or not recovered else 0.5,
+    batch = CauseHint(Category.DATA, cw.SPIKE_BATCH_REPEATED if persistent else cw.SPIKE_BATCH_ONCE,
                       fixes.inspect_batch(model, trace, ref))
-    lr = CauseHint(Category.LEARNING_RATE, 0.5 if repeated or not recovered else 0.3,
+    lr = CauseHint(Category.LEARNING_RATE, cw.SPIKE_LR_REPEATED if persistent else cw.SPIKE_LR_ONCE,
                    fixes.lr_fix(model, trace, "high", "the loss spikes") + ", or warm it up over the first "
                    "steps")
     return sorted([clip, batch, lr], key=lambda c: -c.weight)

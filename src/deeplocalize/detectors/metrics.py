@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from deeplocalize import causes as cw
 from deeplocalize import fixes
 from deeplocalize.config import Config
 from deeplocalize.detectors import register
@@ -74,10 +75,10 @@ def accuracy_not_increasing(trace: Trace, model: ModelInfo, config: Config) -> l
     msg = (f"the accuracy does not increase over steps {int(curve.steps[0])}–{int(curve.steps[-1])}: "
            f"median {t.first:.3g} -> {t.last:.3g}{where}")
     causes = [
-        CauseHint(Category.LEARNING_RATE, 0.45,
+        CauseHint(Category.LEARNING_RATE, cw.ACCURACY_FLAT_LR,
                   fixes.lr_fix(model, trace, None, "the accuracy does not move")),
-        CauseHint(Category.OPTIMIZER, 0.2, fixes.better_optimizer(model, trace, None)),
-        CauseHint(Category.DATA, 0.2, fixes.check_labels(model, trace, None)),
+        CauseHint(Category.OPTIMIZER, cw.ACCURACY_FLAT_OPTIMIZER, fixes.better_optimizer(model, trace, None)),
+        CauseHint(Category.DATA, cw.ACCURACY_FLAT_DATA, fixes.check_labels(model, trace, None)),
     ]
     evidence = {"first_median": t.first, "last_median": t.last, "noise_se": t.se, "chance_accuracy": chance,
                 "window_first_step": int(curve.steps[0]), "window_last_step": int(curve.steps[-1]),
@@ -132,9 +133,9 @@ def overfitting(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]
     msg = (f"overfitting: val_loss rose from {val[best]:.4g} (step {eval_steps[best]}) to {val[last]:.4g} "
            f"while the training loss fell to {tr[last]:.4g} (gap {gap:.0%})")
     causes = [
-        CauseHint(Category.TRAINING, 0.7, fixes.regularize(model, trace, None)
+        CauseHint(Category.TRAINING, cw.OVERFITTING_REGULARIZE, fixes.regularize(model, trace, None)
                   + f" (best val_loss at step {eval_steps[best]}, epoch {vals[eval_steps[best]][0]})"),
-        CauseHint(Category.ARCHITECTURE, 0.3, fixes.smaller_model(model, trace, None)),
+        CauseHint(Category.ARCHITECTURE, cw.OVERFITTING_MODEL_SIZE, fixes.smaller_model(model, trace, None)),
     ]
     evidence = {"val_loss": val.tolist(), "train_loss": tr.tolist(), "eval_steps": eval_steps,
                 "best_step": eval_steps[best], "gap_ratio": float(gap),
@@ -169,7 +170,8 @@ def validation_mismatch(trace: Trace, model: ModelInfo, config: Config) -> list[
     msg = (f"the validation loss never improved ({val[0]:.4g} -> {val[-1]:.4g}, chance level {chance:.4g}) "
            f"while the training loss fell from {first_train:.4g} to {last_train:.4g}: the validation data "
            "do not match what the model learns from")
-    causes = [CauseHint(Category.DATA, 0.8, "prepare the validation data exactly as the training data (the "
+    causes = [CauseHint(Category.DATA, cw.VALIDATION_MISMATCH,
+                        "prepare the validation data exactly as the training data (the "
                         "same normalization, encoding and label order), and check that inputs and labels of "
                         "the validation set still belong together")]
     evidence = {"val_loss": val.tolist(), "eval_steps": eval_steps, "train_first": first_train,

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from deeplocalize import causes as cw
 from deeplocalize import fixes
 from deeplocalize import summary as sm
 from deeplocalize.config import Config
 from deeplocalize.detectors import _common as cm
 from deeplocalize.detectors import register
-from deeplocalize.detectors._curve import initial_level
+from deeplocalize.detectors._numerical_loss import loss_origin
 from deeplocalize.detectors.precision import FLOAT16_MAX
 from deeplocalize.diagnosis import CauseHint, Finding
 from deeplocalize.model import ModelInfo
@@ -40,7 +41,7 @@ def numerical_error(trace: Trace, model: ModelInfo, config: Config) -> list[Find
     rec = trace.last_record
     if rec is None or not _has_nonfinite(rec) or _previous_nonfinite(trace):
         return []
-    for locate in (_data, _forward, _loss, _backward, _update):
+    for locate in (_data, _forward, loss_origin, _backward, _update):
         found = locate(rec, trace, model, config)
         if found is not None:
             if rec.replay is not None:  # the probe replayed the step with per-layer counts
@@ -100,7 +101,7 @@ def _data(rec: StepRecord, trace: Trace, model: ModelInfo, config: Config) -> Fi
         rec.step,
         f"the training batch contains {_NONFINITE} {what} at step {rec.step}",
         {"nonfinite_counts": bad, "origin": "data"},
-        [cm.cause(Category.DATA, 0.9, fix, model, None)],
+        [cm.cause(Category.DATA, cw.NAN_INPUT_DATA, fix, model, None)],
         rec.step,
     )
 
@@ -166,7 +167,7 @@ def _forward_finding(
         causes.append(
             cm.cause(
                 Category.ARCHITECTURE,
-                0.7,
+                cw.NAN_FORWARD_NON_LAYER_OP,
                 f"an operation {where} (not a layer) computes {_NONFINITE} from finite values: look "
                 "for a division by zero, log/sqrt of a non-positive value or exp overflow",
                 model,
@@ -180,7 +181,7 @@ def _forward_finding(
             causes.append(
                 cm.cause(
                     Category.ARCHITECTURE,
-                    0.7,
+                    cw.NAN_FORWARD_AUTOCAST,
                     f"layer {lname} runs in {model.extra['autocast']} under autocast, where values beyond "
                     f"±{limit:g} overflow to Inf: keep this layer in float32 (a torch.autocast(..., "
                     "enabled=False) region around it), use bfloat16, or keep its values small "
@@ -193,7 +194,7 @@ def _forward_finding(
             causes.append(
                 cm.cause(
                     Category.ACTIVATION,
-                    0.6,
+                    cw.NAN_FORWARD_OVERFLOWING_ACT,
                     f"layer {lname} ({act}) overflows on its inputs (max |input| = "
                     f"{cm.fmt(in_mag)}): use a numerically stable form (log_softmax with NLLLoss, "
                     "or logits with a from_logits / WithLogits loss) or keep its inputs small",
@@ -205,7 +206,7 @@ def _forward_finding(
             causes.append(
                 cm.cause(
                     Category.ARCHITECTURE,
-                    0.6,
+                    cw.NAN_FORWARD_LAYER_OP,
                     f"layer {lname} ({kind or 'unknown type'}) computes {_NONFINITE} from finite "
                     "inputs: look for a division by zero, log/sqrt of a non-positive value or exp "
                     "overflow in its computation (add an epsilon or clamp)",
@@ -220,7 +221,7 @@ def _forward_finding(
         causes.append(
             cm.cause(
                 Category.LEARNING_RATE,
-                0.7,
+                cw.NAN_FORWARD_EXPLODED_LR,
                 f"values had exploded before the overflow (max |w| = {cm.fmt(w_mag)}, max |input| = "
                 f"{cm.fmt(in_mag)}) at layer {lname}: {cm.lr_advice(trace, model)}",
                 model,
@@ -255,66 +256,6 @@ def _previous_weight_mag(trace: Trace, index: int) -> float:
     if len(trace) < 2 or not trace.has(index, Channel.WEIGHTS):
         return float("nan")
     return cm.max_abs(trace.matrix(index, Channel.WEIGHTS, last=2)[0])
-
-
-def _loss(rec: StepRecord, trace: Trace, model: ModelInfo, config: Config) -> Finding | None:
-    if rec.loss is None or np.isfinite(rec.loss):
-        return None
-    loss_name = (model.loss.framework_name or model.loss.name) if model.loss is not None else "the loss"
-    out_idx = cm.record_indices(rec, Channel.OUTPUT)
-    out = rec.get(out_idx[-1], Channel.OUTPUT) if out_idx else None
-    out_range = (float(out[sm.MIN]), float(out[sm.MAX])) if out is not None else None
-    became = "NaN" if np.isnan(rec.loss) else ("+Inf" if rec.loss > 0 else "-Inf")
-    # the output's range is only known on full-statistics steps (NaN, "not measured", on the others)
-    span = (f" (in [{cm.fmt(out_range[0])}, {cm.fmt(out_range[1])}])"
-            if out_range is not None and bool(np.isfinite(out_range).all()) else "")
-    fix = (
-        f"{loss_name} became {became} at step {rec.step} although the model output is finite{span}: "
-        "a log(0) or a division by zero in the loss; clip the probabilities (e.g. to [1e-7, 1-1e-7]) or use "
-        "a logits-based loss (CrossEntropyLoss / BCEWithLogitsLoss, from_logits=True)"
-    )
-    causes = [cm.cause(Category.LOSS, 0.8, fix, model, None)]
-    growth = _loss_growth(trace)
-    if growth >= config.diverging_loss_growth:
-        # the loss grew for steps before it overflowed: the steps were too large, not the loss ill-formed
-        causes = [cm.cause(Category.LEARNING_RATE, 0.85,
-                           f"the loss grew {cm.fmt(growth)}x over the steps before it became {became}: the "
-                           f"training diverged; {cm.lr_advice(trace, model)}", model, None),
-                  cm.cause(Category.LOSS, 0.3, fix, model, None)]
-    elif out is not None and cm.max_abs(out) >= config.exploding_output_abs:
-        causes.append(
-            cm.cause(
-                Category.LEARNING_RATE,
-                0.4,
-                f"the model output reached {cm.fmt(cm.max_abs(out))} before the loss overflowed: "
-                f"{cm.lr_advice(trace, model)}",
-                model,
-                None,
-            )
-        )
-    return cm.finding(
-        Symptom.NUMERICAL_ERROR,
-        Phase.LOSS,
-        model,
-        trace,
-        None,
-        rec.step,
-        f"the loss became {became} at step {rec.step} from a finite model output",
-        {"origin": "loss", "loss": rec.loss, "output_range": out_range, "loss_name": loss_name},
-        causes,
-        rec.step,
-    )
-
-
-def _loss_growth(trace: Trace, last: int = 10) -> float:
-    """How many times the last finite loss before this step exceeds both the lowest finite loss of the
-    ``last`` steps before it and the run's initial loss level: a divergence (1 when it did not grow)."""
-    loss = trace.loss(last=last + 1)[:-1]
-    loss = loss[np.isfinite(loss)]
-    start = initial_level(trace)
-    if loss.size < 3 or loss.min() <= 0 or start is None or start <= 0:
-        return 1.0
-    return float(min(loss[-1] / loss.min(), loss[-1] / start))
 
 
 def _backward(rec: StepRecord, trace: Trace, model: ModelInfo, config: Config) -> Finding | None:
@@ -353,7 +294,7 @@ def _backward_finding(
         message = f"the gradient of the loss w.r.t. the model output became {_NONFINITE} at step {rec.step}"
         cause = cm.cause(
             Category.LOSS,
-            0.8,
+            cw.NAN_BACKWARD_LOSS,
             f"the loss is finite ({rec.loss}) but its gradient is not: a sqrt/log/division at 0 in "
             "the loss' derivative; add an epsilon or use a built-in loss",
             model,
@@ -366,7 +307,7 @@ def _backward_finding(
         )
         cause = cm.cause(
             Category.ARCHITECTURE,
-            0.6,
+            cw.NAN_BACKWARD_NON_LAYER_OP,
             f"an operation after layer {lname} has a non-finite derivative (sqrt/abs/pow at 0, "
             "division): add an epsilon",
             model,
@@ -379,7 +320,7 @@ def _backward_finding(
         )
         cause = cm.cause(
             Category.ARCHITECTURE,
-            0.6,
+            cw.NAN_BACKWARD_LAYER,
             f"the derivative of layer {lname} ({cm.kind(model, index) or 'unknown type'}) is not "
             "finite at its current input (e.g. sqrt or pow at 0, a custom backward): add an "
             "epsilon or clamp the input",
@@ -416,7 +357,7 @@ def _update(rec: StepRecord, trace: Trace, model: ModelInfo, config: Config) -> 
     causes += [
         cm.cause(
             Category.LEARNING_RATE,
-            0.7 if setting is None else 0.4,
+            cw.NAN_UPDATE_LR if setting is None else cw.NAN_UPDATE_LR_BAD_SETTING,
             f"the optimizer step turned the weights of {', '.join(cm.names(model, bad))} into NaN/Inf "
             "although "
             f"the gradients were finite (max |g| = {cm.fmt(g_mag)}): {cm.lr_advice(trace, model)}",
@@ -425,7 +366,7 @@ def _update(rec: StepRecord, trace: Trace, model: ModelInfo, config: Config) -> 
         ),
         cm.cause(
             Category.OPTIMIZER,
-            0.4,
+            cw.NAN_UPDATE_OPTIMIZER,
             f"check the settings of {opt} (e.g. eps=0 divides by zero) or clip the gradients "
             "(clip_grad_norm_ / clipnorm=1.0)",
             model,

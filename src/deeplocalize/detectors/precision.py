@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from deeplocalize import causes as cw
 from deeplocalize import fixes
 from deeplocalize import summary as sm
 from deeplocalize.config import Config
@@ -56,8 +57,9 @@ def lost_updates(trace: Trace, model: ModelInfo, config: Config) -> list[Finding
                    f"rounded away: each is below the resolution of {dtype} (relative spacing "
                    f"{EPSILON[dtype]:g}) at its weight, although its gradient is not zero")
         ref = layer.ref
-        causes = [CauseHint(Category.OPTIMIZER, 0.7, fixes.fp32_master_weights(model, trace, ref), ref),
-                  CauseHint(Category.LEARNING_RATE, 0.3,
+        causes = [CauseHint(Category.OPTIMIZER, cw.LOST_UPDATES_MASTER_WEIGHTS,
+                            fixes.fp32_master_weights(model, trace, ref), ref),
+                  CauseHint(Category.LEARNING_RATE, cw.LOST_UPDATES_LR,
                             fixes.lr_fix(model, trace, "low", "updates are lost"))]
         return [cm.finding(Symptom.LOST_UPDATES, Phase.UPDATE, model, trace, layer.index, first, message,
                            {"lost_frac": share, "dtype": dtype}, causes)]
@@ -88,8 +90,9 @@ def overflow_risk(trace: Trace, model: ModelInfo, config: Config) -> list[Findin
                        f"(up from {cm.fmt(float(before))}), within {config.overflow_headroom:g}x of its "
                        f"largest value {FLOAT16_MAX:g}: they overflow to Inf if they keep growing")
             ref = cm.ref(model, index)
-            causes = [CauseHint(Category.ARCHITECTURE, 0.5, fixes.overflow_headroom(model, trace, ref), ref),
-                      CauseHint(Category.LEARNING_RATE, 0.3,
+            causes = [CauseHint(Category.ARCHITECTURE, cw.OVERFLOW_RISK_HEADROOM,
+                                fixes.overflow_headroom(model, trace, ref), ref),
+                      CauseHint(Category.LEARNING_RATE, cw.OVERFLOW_RISK_LR,
                                 fixes.lr_fix(model, trace, "high", "outputs grow"))]
             return [cm.finding(Symptom.OVERFLOW_RISK, Phase.FORWARD, model, trace, index, step, message,
                                {"max_abs": float(last), "previous_max_abs": float(before),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+from deeplocalize import causes as cw
 from deeplocalize import fixes
 from deeplocalize.config import Config
 from deeplocalize.detectors import register
@@ -55,7 +56,7 @@ def check_hidden_softmax(model: ModelInfo) -> list[Finding]:
                f"remove the softmax layer `{layer.name}` (keep it on the output only)")
         return [Finding(symptom=Symptom.SATURATED_ACTIVATION, phase=Phase.STATIC, layer=layer.ref, step=1,
                         message=msg, evidence={"activation": "softmax", "hidden": True, "steps_needed": 1},
-                        causes=[CauseHint(Category.ACTIVATION, 0.8, fix, layer.ref)],
+                        causes=[CauseHint(Category.ACTIVATION, cw.HIDDEN_SOFTMAX, fix, layer.ref)],
                         severity=Severity.WARNING, detected_at=1)]
     return []
 
@@ -87,13 +88,15 @@ def check_initial_loss(trace: Trace, model: ModelInfo, config: Config, output: l
         return []
     out = output_layer(model)
     raw_input = any(f.symptom == Symptom.UNNORMALIZED_INPUT for f in data)  # explains large logits too
-    causes = [CauseHint(Category.INITIALIZATION, 0.35 if raw_input else 0.7,
+    causes = [CauseHint(Category.INITIALIZATION,
+                        cw.INITIAL_LOSS_INIT_RAW_INPUT if raw_input else cw.INITIAL_LOSS_INIT,
                         f"the first loss is {loss:.3g}, expected ~{expected:.3g} = -log(1/K): "
                         + fixes.reinitialize(model, trace, None if out is None else out.ref)
                         + "; scale down the last layer's initial weights",
                         None if out is None else out.ref)]
     if raw_input:
-        causes.append(CauseHint(Category.DATA, 0.65, fixes.normalize_inputs(model, trace, None)))
+        causes.append(CauseHint(Category.DATA, cw.INITIAL_LOSS_RAW_INPUT_DATA,
+                                fixes.normalize_inputs(model, trace, None)))
     scale = loss_scale(model)
     units = f" x {scale:.4g} (the trained loss's scale)" if scale != 1.0 else ""
     msg = (f"the first loss {loss:.4g} is far above -log(1/K){units} = {expected:.3g} for "

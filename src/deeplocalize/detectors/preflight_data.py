@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import re
 
+from deeplocalize import causes as cw
 from deeplocalize import summary
 from deeplocalize.config import Config
 from deeplocalize.diagnosis import CauseHint, Finding
@@ -74,7 +75,7 @@ def check_input_scale(trace: Trace, model: ModelInfo, config: Config) -> list[Fi
     if not reasons:
         return []
     msg = f"the input is not normalized: {'; '.join(reasons)} (first batch x in [{x_min:.4g}, {x_max:.4g}])"
-    hint = CauseHint(Category.DATA, 0.9, normalize_inputs(model, trace, None))
+    hint = CauseHint(Category.DATA, cw.INPUT_NOT_NORMALIZED, normalize_inputs(model, trace, None))
     evidence = {"x_min": x_min, "x_max": x_max, "feature_scale_ratio": ratio}
     return [Finding(symptom=Symptom.UNNORMALIZED_INPUT, phase=Phase.DATA, layer=None, step=1, message=msg,
                     evidence=_step1(evidence), causes=[hint])]
@@ -111,9 +112,10 @@ def check_normalizer_bypass(trace: Trace, model: ModelInfo, config: Config) -> l
         msg = (f"layer `{layer.name}` ({layer.type}) passes raw-scale values (up to {reach:.4g}) to layer "
                f"`{consumer.name}`, although `{normalizer.name}` normalizes the input: the raw input "
                "bypasses the normalization")
-        causes = [CauseHint(Category.ARCHITECTURE, 0.8, f"feed layer `{layer.name}` the output of "
+        causes = [CauseHint(Category.ARCHITECTURE, cw.NORMALIZER_BYPASS,
+                            f"feed layer `{layer.name}` the output of "
                             f"`{normalizer.name}` instead of the raw input", layer.ref),
-                  CauseHint(Category.DATA, 0.5, normalize_inputs(model, trace, None))]
+                  CauseHint(Category.DATA, cw.NORMALIZER_BYPASS_DATA, normalize_inputs(model, trace, None))]
         evidence = {"raw_peak": peak, "layer_peak": reach, "normalizer": normalizer.name,
                     "consumer": consumer.name}
         return [Finding(symptom=Symptom.UNNORMALIZED_INPUT, phase=Phase.FORWARD, layer=layer.ref, step=1,
@@ -150,7 +152,8 @@ def check_target_scale(trace: Trace, model: ModelInfo, config: Config) -> list[F
     span = f"[{data.y_min:.4g}, {data.y_max:.4g}]"
     msg = (f"the regression targets span {span}, but the initial outputs are ~{rms:.3g} (RMS): "
            f"{peak / max(rms, 1e-12):.3g}x too small to reach them")
-    hint = CauseHint(Category.DATA, 0.85, f"standardize the regression targets (y in {span}) to mean 0, "
+    hint = CauseHint(Category.DATA, cw.TARGET_SCALE,
+                     f"standardize the regression targets (y in {span}) to mean 0, "
                      "std 1 and invert the scaling on predictions")
     evidence = {"y_min": data.y_min, "y_max": data.y_max, "output_rms": rms}
     return [Finding(symptom=Symptom.OUTPUT_OUT_OF_RANGE, phase=Phase.DATA, layer=None, step=1, message=msg,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+from deeplocalize import causes as cw
 from deeplocalize.detectors._facts import (
     ACTIVATION_RANGE,
     loss_expects,
@@ -72,9 +73,11 @@ def _softmax_axis(model: ModelInfo, out: LayerInfo, act: str) -> list[Finding]:
     if size == 1:
         msg = f"{label} applies softmax to 1 unit, which always outputs 1.0: the model cannot learn"
         return [_finding(_MISMATCH, out, msg, [
-            (_ACT, 0.9, f"layer `{out.name}` applies softmax to 1 unit, which always outputs 1.0: "
+            (_ACT, cw.OUTPUT_SOFTMAX_ONE_UNIT,
+             f"layer `{out.name}` applies softmax to 1 unit, which always outputs 1.0: "
              f"use {binary}", out),
-            (_LOSS, 0.4, f"or give layer `{out.name}` 2 units with {categorical}", None),
+            (_LOSS, cw.OUTPUT_SOFTMAX_ONE_UNIT_LOSS,
+             f"or give layer `{out.name}` 2 units with {categorical}", None),
         ], {"activation": act, "softmax_axis_size": 1})]
     shape = out.output_shape
     if (shape is not None and len(shape) == 2 and shape[0] and out.softmax_axis_size == shape[0]
@@ -82,7 +85,8 @@ def _softmax_axis(model: ModelInfo, out: LayerInfo, act: str) -> list[Finding]:
         msg = (f"{label} normalizes softmax over the batch axis (size {shape[0]}), not over its "
                f"{out.units} classes")
         return [_finding(_MISMATCH, out, msg, [
-            (_ACT, 0.85, f"layer `{out.name}`: apply softmax over the class axis (dim=-1), "
+            (_ACT, cw.OUTPUT_SOFTMAX_BATCH_AXIS,
+             f"layer `{out.name}`: apply softmax over the class axis (dim=-1), "
              "not dim=0", out),
         ], {"activation": act, "softmax_axis_size": out.softmax_axis_size, "output_shape": list(shape)})]
     return []
@@ -102,8 +106,10 @@ def _categorical(model: ModelInfo, out: LayerInfo, act: str) -> list[Finding]:
         fix_loss = ("or keep the softmax and use torch.log + nn.NLLLoss" if model.framework != _KERAS
                     else "or keep the softmax and set from_logits=False")
         return [_finding(_MISMATCH, out, f"{label} {what} ({loss})", [
-            (_ACT, 0.85, f"remove the {act} of layer `{out.name}`: {loss} expects raw logits", out),
-            (_LOSS, 0.45 if act == "softmax" else 0.3, fix_loss, None),
+            (_ACT, cw.OUTPUT_SQUASHED_LOGITS,
+             f"remove the {act} of layer `{out.name}`: {loss} expects raw logits", out),
+            (_LOSS, (cw.OUTPUT_SQUASHED_LOGITS_LOSS_SOFTMAX if act == "softmax"
+                     else cw.OUTPUT_SQUASHED_LOGITS_LOSS), fix_loss, None),
         ], {"activation": act, "loss": loss, "loss_expects": expects})]
     if expects == "probabilities" and act != "softmax":
         if act == "sigmoid":
@@ -111,8 +117,9 @@ def _categorical(model: ModelInfo, out: LayerInfo, act: str) -> list[Finding]:
         else:
             why = f"{act} outputs are not probabilities"
         return [_finding(_MISMATCH, out, f"{label}: {loss} expects probabilities, but {why}", [
-            (_ACT, 0.85, f"use softmax on layer `{out.name}` (now {act})", out),
-            (_LOSS, 0.55 if act in ("linear", "relu") else 0.3,
+            (_ACT, cw.OUTPUT_NOT_PROBABILITIES, f"use softmax on layer `{out.name}` (now {act})", out),
+            (_LOSS, (cw.OUTPUT_NOT_PROBABILITIES_LOSS_LINEAR if act in ("linear", "relu")
+                     else cw.OUTPUT_NOT_PROBABILITIES_LOSS),
              f"or keep layer `{out.name}` linear and compute {loss} with from_logits=True", None),
         ], {"activation": act, "loss": loss, "loss_expects": expects})]
     return []
@@ -127,20 +134,23 @@ def _categorical_special(model: ModelInfo, out: LayerInfo, act: str, loss: str) 
         classes = int(data.y_max) + 1 if data is not None and data.y_is_integer and data.y_max else 0
         if classes > 2:  # the labels say how many classes there are: the output is too narrow
             return [_finding(_MISMATCH, out, msg + f"; the labels span 0..{classes - 1}", [
-                (_ARCH, 0.85, f"the labels span 0..{classes - 1}: give layer `{out.name}` {classes} units "
+                (_ARCH, cw.OUTPUT_TOO_FEW_UNITS,
+                 f"the labels span 0..{classes - 1}: give layer `{out.name}` {classes} units "
                  f"(now 1) with softmax", out),
-                (_ACT, 0.5, f"with softmax on layer `{out.name}` (now {act})", out),
+                (_ACT, cw.OUTPUT_TOO_FEW_UNITS_ACT, f"with softmax on layer `{out.name}` (now {act})", out),
             ], {"activation": act, "loss": loss, "units": 1, "classes": classes})]
         return [_finding(_MISMATCH, None, msg, [
-            (_LOSS, 0.85, f"{loss} needs one unit per class; for a binary task use {binary}", None),
-            (_ARCH, 0.3, f"or give layer `{out.name}` one unit per class (now 1)", out),
+            (_LOSS, cw.OUTPUT_ONE_UNIT_CATEGORICAL_LOSS,
+             f"{loss} needs one unit per class; for a binary task use {binary}", None),
+            (_ARCH, cw.OUTPUT_ONE_UNIT_CATEGORICAL_ARCH,
+             f"or give layer `{out.name}` one unit per class (now 1)", out),
         ], {"activation": act, "loss": loss, "units": 1})]
     if data is not None and data.y_is_multi_hot:  # rows with several 1s, read from the labels themselves
         msg = f"{loss} treats the classes as exclusive, but the targets are multi-label ({layer_label(out)})"
         # both must change (sigmoid on the output layer and a binary loss): the output layer is at fault
         return [_finding(_MISMATCH, out, msg, [
-            (_LOSS, 0.8, f"use a binary cross-entropy per label (now {loss})", None),
-            (_ACT, 0.5, f"with sigmoid on layer `{out.name}` (now {act})", out),
+            (_LOSS, cw.OUTPUT_MULTI_LABEL_LOSS, f"use a binary cross-entropy per label (now {loss})", None),
+            (_ACT, cw.OUTPUT_MULTI_LABEL_ACT, f"with sigmoid on layer `{out.name}` (now {act})", out),
         ], {"activation": act, "loss": loss, "multi_label": True})]
     return []
 
@@ -153,8 +163,8 @@ def _nll(model: ModelInfo, out: LayerInfo, act: str) -> list[Finding]:
     why = ("softmax gives probabilities, not log-probabilities: the loss is -p, which barely trains"
            if act == "softmax" else f"{act} outputs are not log-probabilities")
     return [_finding(_MISMATCH, out, f"{label}: NLLLoss expects log-probabilities; {why}", [
-        (_ACT, 0.8, f"use nn.LogSoftmax(dim=-1) on layer `{out.name}` (now {act})", out),
-        (_LOSS, 0.5, "or drop the final activation and use nn.CrossEntropyLoss", None),
+        (_ACT, cw.OUTPUT_NLL_ACT, f"use nn.LogSoftmax(dim=-1) on layer `{out.name}` (now {act})", out),
+        (_LOSS, cw.OUTPUT_NLL_LOSS, "or drop the final activation and use nn.CrossEntropyLoss", None),
     ], {"activation": act, "loss": "nll"})]
 
 
@@ -171,28 +181,35 @@ def _binary(model: ModelInfo, out: LayerInfo, act: str) -> list[Finding]:
         if multi_label:
             msg = f"{label} applies softmax to multi-label targets: the labels compete and cannot all be 1"
             return [_finding(_MISMATCH, out, msg, [
-                (_ACT, 0.85, f"use sigmoid on layer `{out.name}` (independent labels) with {loss}",
+                (_ACT, cw.OUTPUT_SOFTMAX_MULTI_LABEL,
+                 f"use sigmoid on layer `{out.name}` (independent labels) with {loss}",
                  out),
-                (_LOSS, 0.25, "keep the binary cross-entropy (one per label)", None),
+                (_LOSS, cw.OUTPUT_SOFTMAX_MULTI_LABEL_LOSS,
+                 "keep the binary cross-entropy (one per label)", None),
             ], {"activation": act, "loss": loss, "multi_label": True})]
         if one_hot:  # trains (each class's probability gets its own BCE), only less well: a risk
             msg = f"{label} applies softmax over {units} one-hot classes but the loss is binary ({loss})"
             return [_finding(_MISMATCH, None, msg, [
-                (_LOSS, 0.7, f"use categorical cross-entropy with the softmax of layer `{out.name}`", None),
-                (_ACT, 0.3, f"or use sigmoid on layer `{out.name}` if labels are independent", out),
+                (_LOSS, cw.OUTPUT_SOFTMAX_BINARY_LOSS,
+                 f"use categorical cross-entropy with the softmax of layer `{out.name}`", None),
+                (_ACT, cw.OUTPUT_SOFTMAX_BINARY_ACT,
+                 f"or use sigmoid on layer `{out.name}` if labels are independent", out),
             ], {"activation": act, "loss": loss, "one_hot": True}, Severity.WARNING)]
         return []
     if expects == "logits" and act == "sigmoid":
         return [_finding(_MISMATCH, out,
                          f"{label} applies sigmoid, and {loss} applies its own (double sigmoid)", [
-            (_ACT, 0.85, f"remove the sigmoid of layer `{out.name}`: {loss} expects raw logits", out),
-            (_LOSS, 0.45, "or keep the sigmoid and use nn.BCELoss (from_logits=False)", None),
+            (_ACT, cw.OUTPUT_DOUBLE_SIGMOID,
+             f"remove the sigmoid of layer `{out.name}`: {loss} expects raw logits", out),
+            (_LOSS, cw.OUTPUT_DOUBLE_SIGMOID_LOSS,
+             "or keep the sigmoid and use nn.BCELoss (from_logits=False)", None),
         ], {"activation": act, "loss": loss, "loss_expects": expects})]
     if expects == "probabilities" and act not in ("sigmoid", "hard_sigmoid", "softmax"):
         return [_finding(_MISMATCH, out,
                          f"{label}: {loss} expects probabilities in [0, 1], but {act} outputs are not", [
-            (_ACT, 0.85, f"use sigmoid on layer `{out.name}` (now {act})", out),
-            (_LOSS, 0.55, "or keep it linear and use nn.BCEWithLogitsLoss / from_logits=True", None),
+            (_ACT, cw.OUTPUT_BINARY_NOT_PROBABILITIES, f"use sigmoid on layer `{out.name}` (now {act})", out),
+            (_LOSS, cw.OUTPUT_BINARY_NOT_PROBABILITIES_LOSS,
+             "or keep it linear and use nn.BCEWithLogitsLoss / from_logits=True", None),
         ], {"activation": act, "loss": loss, "loss_expects": expects})]
     return []
 
@@ -206,8 +223,10 @@ def _values(model: ModelInfo, out: LayerInfo, act: str) -> list[Finding]:
     _, categorical = _names(model)
     msg = f"{loss} is a regression loss, used on one-hot class labels ({layer_label(out)})"
     return [_finding(_MISMATCH, None, msg, [
-        (_LOSS, 0.8, f"use a classification loss: {categorical} (now {loss})", None),
-        (_ACT, 0.3, f"layer `{out.name}` (now {act}) should output class scores for that loss", out),
+        (_LOSS, cw.OUTPUT_REGRESSION_LOSS_ON_CLASSES,
+         f"use a classification loss: {categorical} (now {loss})", None),
+        (_ACT, cw.OUTPUT_REGRESSION_LOSS_ON_CLASSES_ACT,
+         f"layer `{out.name}` (now {act}) should output class scores for that loss", out),
     ], {"activation": act, "loss": loss})]
 
 
@@ -226,25 +245,30 @@ def _label_range(model: ModelInfo, out: LayerInfo, act: str, family: str,
         return [_finding(_RANGE, out,
                          f"binary cross-entropy needs labels in [0, 1], but the labels are the classes "
                          f"0..{classes - 1} of a multiclass task", [
-            (_LOSS, 0.8, f"the labels are {classes} classes: use a multiclass loss ({loss}) ...", None),
-            (_ARCH, 0.75, f"... and give layer `{out.name}` {classes} units (now 1), one score per class",
+            (_LOSS, cw.OUTPUT_BCE_MULTICLASS_LOSS,
+             f"the labels are {classes} classes: use a multiclass loss ({loss}) ...", None),
+            (_ARCH, cw.OUTPUT_BCE_MULTICLASS_UNITS,
+             f"... and give layer `{out.name}` {classes} units (now 1), one score per class",
              out),
         ], {"y_min": y_min, "y_max": y_max, "n_classes": classes,
             "loss": model.loss.name if model.loss else None})]
     if family == "bce" and (y_min < 0 or y_max > 1):
         return [_finding(_RANGE, None,
                          f"binary cross-entropy needs labels in [0, 1], but the labels span {span}", [
-            (_DATA, 0.8, f"map the labels {span} to 0/1 (e.g. -1 -> 0)", None),
-            (_LOSS, 0.3, "or use a loss for these labels (hinge for ±1, cross-entropy for classes)", None),
+            (_DATA, cw.OUTPUT_BCE_LABEL_RANGE, f"map the labels {span} to 0/1 (e.g. -1 -> 0)", None),
+            (_LOSS, cw.OUTPUT_BCE_LABEL_RANGE_LOSS,
+             "or use a loss for these labels (hinge for ±1, cross-entropy for classes)", None),
         ], {"y_min": y_min, "y_max": y_max, "loss": model.loss.name if model.loss else None})]
     if family in ("ce", "nll") and data.y_is_integer and not data.y_is_one_hot:
         units = output_units(model)
         if units and units >= 2 and (y_min < 0 or y_max >= units):
             return [_finding(_RANGE, out,
                              f"{layer_label(out)} scores {units} classes, but the labels span {span}", [
-                (_DATA, 0.6, f"class labels must be 0..{units - 1}: shift or re-encode them (now {span})",
+                (_DATA, cw.OUTPUT_CLASS_LABEL_RANGE,
+                 f"class labels must be 0..{units - 1}: shift or re-encode them (now {span})",
                  None),
-                (_ARCH, 0.6, f"or give layer `{out.name}` {int(y_max) + 1} units (now {units})", out),
+                (_ARCH, cw.OUTPUT_CLASS_LABEL_RANGE_UNITS,
+                 f"or give layer `{out.name}` {int(y_max) + 1} units (now {units})", out),
             ], {"y_min": y_min, "y_max": y_max, "units": units})]
     if family == "value":
         low, high = ACTIVATION_RANGE.get(act, (-math.inf, math.inf))
@@ -252,8 +276,10 @@ def _label_range(model: ModelInfo, out: LayerInfo, act: str, family: str,
             rng = f"[{low:g}, {high:g}]".replace("inf", "∞")
             return [_finding(_RANGE, out,
                              f"{layer_label(out)} outputs values in {rng}, but the targets span {span}", [
-                (_ACT, 0.8, f"use a linear output on layer `{out.name}` (now {act}) for targets "
+                (_ACT, cw.OUTPUT_BOUNDED_TARGETS,
+                 f"use a linear output on layer `{out.name}` (now {act}) for targets "
                  f"in {span}", out),
-                (_DATA, 0.4, f"or scale the targets into {rng} (now {span})", None),
+                (_DATA, cw.OUTPUT_BOUNDED_TARGETS_DATA,
+                 f"or scale the targets into {rng} (now {span})", None),
             ], {"activation": act, "output_range": [low, high], "y_min": y_min, "y_max": y_max})]
     return []

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from deeplocalize import causes as cw
 from deeplocalize import fixes
 from deeplocalize import summary as sm
 from deeplocalize.config import Config
@@ -111,13 +112,13 @@ def _run_start(steps: np.ndarray, same: np.ndarray, measured: np.ndarray) -> int
 def _model_level(trace: Trace, model: ModelInfo, config: Config, stuck: list[int], step: int) -> Finding:
     lr = fixes.current_lr(model, trace)
     if lr is not None and lr > 0 and fixes.lr_outside_usual(model, trace, config.lr_far_factor) == "low":
-        causes = [cm.cause(Category.LEARNING_RATE, 0.9,
+        causes = [cm.cause(Category.LEARNING_RATE, cw.UNCHANGED_LR_FAR_LOW,
                            f"the weights do not move: {fixes.lr_fix(model, trace, 'low')}", model, None)]
     elif lr is not None and lr == 0:
         causes = [
             cm.cause(
                 Category.LEARNING_RATE,
-                0.9,
+                cw.UNCHANGED_LR_ZERO,
                 "the learning rate is 0: set a positive one (e.g. 1e-3 "
                 "for Adam, 0.01 for SGD) and check the lr schedule",
                 model,
@@ -126,17 +127,19 @@ def _model_level(trace: Trace, model: ModelInfo, config: Config, stuck: list[int
         ]
     elif model.framework == "keras":  # fit steps the optimizer itself: what is left is what it may change
         causes = [
-            cm.cause(Category.TRAINING, 0.7, "no weight changes: check that the layers are trainable "
+            cm.cause(Category.TRAINING, cw.UNCHANGED_KERAS_FROZEN,
+                     "no weight changes: check that the layers are trainable "
                      "(layer.trainable = True before compile()) and recompile after changing it", model,
                      None),
-            cm.cause(Category.OPTIMIZER, 0.3, f"the optimizer does not move the weights (lr={cm.fmt(lr)}): "
+            cm.cause(Category.OPTIMIZER, cw.UNCHANGED_OPTIMIZER_SETTINGS,
+                     f"the optimizer does not move the weights (lr={cm.fmt(lr)}): "
                      "check its settings", model, None),
         ]
     else:
         causes = [
             cm.cause(
                 Category.TRAINING,
-                0.8,
+                cw.UNCHANGED_NO_OPTIMIZER_STEP,
                 "no weight changes although gradients are computed: call "
                 "optimizer.step() after loss.backward(), and build the optimizer over model.parameters()",
                 model,
@@ -144,7 +147,7 @@ def _model_level(trace: Trace, model: ModelInfo, config: Config, stuck: list[int
             ),
             cm.cause(
                 Category.OPTIMIZER,
-                0.3,
+                cw.UNCHANGED_OPTIMIZER_SETTINGS,
                 f"the optimizer does not move the weights (lr={cm.fmt(lr)}): check "
                 "its parameter groups and settings",
                 model,
@@ -169,7 +172,7 @@ def _layer_level(trace: Trace, model: ModelInfo, index: int, step: int) -> Findi
     causes = [
         cm.cause(
             Category.TRAINING,
-            0.7,
+            cw.UNCHANGED_LAYER_NOT_IN_OPTIMIZER,
             f"layer {lname} receives gradients but its weights never change: add its "
             "parameters to the optimizer (or unfreeze it if it was frozen by mistake)",
             model,
@@ -177,7 +180,7 @@ def _layer_level(trace: Trace, model: ModelInfo, index: int, step: int) -> Findi
         ),
         cm.cause(
             Category.OPTIMIZER,
-            0.3,
+            cw.UNCHANGED_LAYER_PARAM_GROUPS,
             f"check the optimizer's parameter groups (lr, masks) for layer {lname}",
             model,
             index,
@@ -206,7 +209,7 @@ def _no_gradient(trace: Trace, model: ModelInfo, stuck: list[int], step: int) ->
         f"no gradient reaches {which} although trainable (.grad stays None): the weights have not changed "
         f"since step {step} while other layers learn",
         {"lr": fixes.current_lr(model, trace), "no_gradient": True, "layers": names},
-        [cm.cause(Category.TRAINING, 0.8,
+        [cm.cause(Category.TRAINING, cw.UNCHANGED_NO_GRADIENT,
                   f"connect {which.rstrip(',')} to the loss: remove the torch.no_grad()/.detach() on the "
                   "path; with activation checkpointing use use_reentrant=False (a re-entrant checkpoint "
                   "whose input does not require grad passes no gradient to the layers inside)",
@@ -234,4 +237,4 @@ def frozen_model(trace: Trace, model: ModelInfo, config: Config) -> list[Finding
         Symptom.UNCHANGED_WEIGHTS, Phase.STATIC, model, trace, None, rec.step,
         f"no layer has trainable parameters ({total} parameters, all frozen): the weights can never change",
         {"params": total, "trainable_params": 0, "rule": "all_frozen"},
-        [cm.cause(Category.TRAINING, 0.9, fix, model, None)], rec.step)]
+        [cm.cause(Category.TRAINING, cw.FROZEN_MODEL, fix, model, None)], rec.step)]

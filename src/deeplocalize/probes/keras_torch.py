@@ -86,7 +86,7 @@ class TorchLayerCollector:
         self._stats = (step - 1) % max(1, self.monitor.config.stats_every) == 0
         self.buffer = red.StepBuffer()
         self.observer.buffer = self.buffer
-        self.observer.mode = Mode.STATS if self._stats else Mode.FLAGS
+        self.observer.set_mode(Mode.STATS if self._stats else Mode.FLAGS)
         self._snapshot = []
         if self._stats:
             with torch.no_grad():

@@ -27,6 +27,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from deeplocalize import causes as cw
 from deeplocalize import fixes, summary
 from deeplocalize.compat import torch as compat
 from deeplocalize.diagnosis import CauseHint, Finding
@@ -81,7 +82,8 @@ def desync_finding(monitor: Monitor, step: int, index: int, ranks: list[int]) ->
     return Finding(Symptom.RANK_DESYNC, Phase.WEIGHTS, ref, step,
                    f"the weights of {name} on rank {which} differ from rank 0's at step {step}: the "
                    "replicas of a data-parallel model have drifted apart", evidence={"ranks": ranks},
-                   causes=[CauseHint(Category.TRAINING, 0.8, fixes.resync_ranks(model, monitor.trace, ref),
+                   causes=[CauseHint(Category.TRAINING, cw.RANK_DESYNC,
+                                     fixes.resync_ranks(model, monitor.trace, ref),
                                      ref)])
 
 

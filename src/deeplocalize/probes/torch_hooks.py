@@ -5,7 +5,9 @@ follow a NaN the replay could not reproduce. Ordinary steps run with none.
 ``LayerTable``; the forward hook registers a gradient hook on each output tensor. What they record goes
 into the step's ``StepBuffer`` under ``(slot, channel)`` keys, as ``Mode`` says:
 - ``FLAGS``: one finiteness flag (a sum) per tensor: NaN/Inf latency at the layer, cheapest;
-- ``STATS``: the full statistics the detectors read (``torch_reduce.Layout``), inputs as flags;
+- ``STATS``: the full statistics the detectors read (``torch_reduce.Layout``), inputs as flags, and each
+  attention call's per-head entropy (``torch_attention``) under the layer that runs it, or else the layer
+  that ran last before it (the query/key projection of a module without weights of its own);
 - ``EXACT``: exact non-finite counts of every input, output and output gradient (a replay).
 The hooks never change a tensor; their errors go to ``on_error`` and never reach training.
 """
@@ -22,6 +24,7 @@ import torch
 from torch import nn
 
 from deeplocalize import summary
+from deeplocalize.probes import torch_attention as attention
 from deeplocalize.probes import torch_reduce as red
 from deeplocalize.probes.torch_facts import RELU_FAMILY, default_unit_axis
 from deeplocalize.probes.torch_layers import LayerSlot, LayerTable
@@ -79,7 +82,7 @@ class LayerObserver:
 
     def __init__(self, table: LayerTable, buffer: red.StepBuffer, mode: Mode,
                  on_error: Callable[[str, BaseException], None],
-                 accept: Callable[[nn.Module], bool] | None = None) -> None:
+                 accept: Callable[[nn.Module], bool] | None = None, collapse_entropy: float = 0.0) -> None:
         self.table = table
         self.buffer = buffer
         self.mode = mode
@@ -89,17 +92,32 @@ class LayerObserver:
         self.seen = False  # a layer forward was observed
         self.layers_changed = False  # a layer got its index now
         self._handles: list[Any] = []
+        #: attention statistics: the layers whose forward is running, and the last one that ended
+        self._running: list[LayerSlot] = []
+        self._ended: LayerSlot | None = None
+        self._attention_band = (collapse_entropy, float("inf"))  # the collapsed heads' share is ``sat_frac``
 
     # ------------------------------------------------------------------ attach / detach
     def attach(self) -> None:
         for module, slot in self.table.slots.items():
             self._handles.append(module.register_forward_pre_hook(self._pre_hook(slot)))
             self._handles.append(module.register_forward_hook(self._post_hook(slot)))
+        self.set_mode(self.mode)
+
+    def set_mode(self, mode: Mode) -> None:
+        """Record as ``mode`` says from now on (attention entropies on statistics steps only)."""
+        self.mode = mode
+        if mode == Mode.STATS and self._handles:
+            attention.listen(self.on_attention)
+        else:
+            attention.unlisten(self.on_attention)
 
     def detach(self) -> None:
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
+        attention.unlisten(self.on_attention)
+        self._running.clear()
 
     @property
     def attached(self) -> bool:
@@ -109,6 +127,8 @@ class LayerObserver:
         def hook(module: nn.Module, args: Any) -> None:  # a function: deepcopy shares it (see torch_unit)
             try:
                 if module is slot.module and self.accept(module):
+                    if self.mode == Mode.STATS:
+                        self._running.append(slot)
                     self.on_input(slot, args)
             except Exception as exc:  # never into training
                 self.on_error("forward pre-hook", exc)
@@ -118,6 +138,8 @@ class LayerObserver:
         def hook(module: nn.Module, args: Any, output: Any) -> None:
             try:
                 if module is slot.module and self.accept(module):
+                    if self.mode == Mode.STATS:
+                        self._ended_forward(slot, output)
                     self.on_output(slot, args, output)
             except Exception as exc:
                 self.on_error("forward hook", exc)
@@ -157,6 +179,24 @@ class LayerObserver:
             self.observe((slot, Channel.OUTPUT), t, self.mode, layout, axis, band)
             if t.requires_grad:
                 t.register_hook(self._grad_hook(slot))
+
+    def _ended_forward(self, slot: LayerSlot, output: Any) -> None:
+        if self._running and self._running[-1] is slot:
+            self._running.pop()
+        self._ended = slot
+        weights = output[1] if isinstance(module := slot.module, nn.MultiheadAttention) and isinstance(
+            output, tuple) and len(output) > 1 else None  # need_weights=True: no scaled_dot_product_attention
+        if isinstance(weights, torch.Tensor) and module.training:
+            with torch.no_grad():
+                entropy = attention.from_weights(weights)
+            if entropy is not None:
+                self.on_attention(entropy, slot)
+
+    def on_attention(self, entropy: torch.Tensor, slot: LayerSlot | None = None) -> None:
+        """An attention call's per-head normalized entropy, for the layer running it (see the module doc)."""
+        slot = slot or (self._running[-1] if self._running else self._ended)
+        if slot is not None:
+            record(self.buffer, (slot, Channel.ATTENTION), entropy, Mode.STATS, band=self._attention_band)
 
     def _grad_hook(self, slot: LayerSlot) -> Callable[[torch.Tensor], None]:
         def hook(grad: torch.Tensor | None) -> None:

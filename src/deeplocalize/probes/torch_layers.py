@@ -184,3 +184,18 @@ class ModuleSet:
 
     def __iter__(self) -> Iterator[nn.Module]:
         return iter(list(self._refs))
+
+
+def trainable(module: nn.Module) -> bool:
+    """The module has a parameter that requires a gradient."""
+    return any(p.requires_grad for p in module.parameters())
+
+
+def owner_of(root: nn.Module, params: list[torch.Tensor]) -> tuple[str, nn.Module]:
+    """The deepest module under ``root`` holding every parameter in ``params``, with its qualified name."""
+    wanted = {id(p) for p in params}
+    best: tuple[str, nn.Module] = ("", root)
+    for name, module in root.named_modules():
+        if name and wanted <= {id(p) for p in module.parameters()} and len(name) > len(best[0]):
+            best = (name, module)
+    return best

@@ -19,6 +19,7 @@ import numpy as np
 from deeplocalize import summary
 from deeplocalize.probes import torch_reduce as red
 from deeplocalize.probes.torch_hooks import Mode, Observation
+from deeplocalize.trace import StepRecord
 
 
 @dataclass
@@ -101,6 +102,18 @@ def measure(buffers: Iterable[red.StepBuffer]) -> Measured:
     for key, ranked in parts.items():
         out.stats[key] = _merge(ranked)
     return out
+
+
+def step_record(step: int, measured: Measured, lr: float | None, replay: str | None) -> StepRecord:
+    """The trace's record of a step from what was measured (``replay``: the outcome of its replay, if any)."""
+    rec = StepRecord(step=step, loss=measured.loss, lr=lr, stats=layer_stats(measured.stats),
+                     data=measured.stats.get("data"), target=measured.stats.get("target"))
+    if measured.accuracy is not None:
+        rec.metrics["accuracy"] = measured.accuracy
+    rec.all_finite = measured.finite() and all(math.isfinite(v) for v in rec.metrics.values())
+    if replay is not None:
+        rec.replay = replay
+    return rec
 
 
 def layer_stats(stats: dict[Any, np.ndarray]) -> dict[tuple[int, Any], np.ndarray]:

@@ -30,14 +30,15 @@ from torch.optim import optimizer as optim_mod
 
 from deeplocalize.compat import CompatError
 from deeplocalize.compat import torch as compat
-from deeplocalize.errors import FaultDetected, PartiallyWatchedJobError, RankLostError, StopTraining
+from deeplocalize.errors import FaultDetected, RankLostError, StopTraining
 from deeplocalize.monitor import Monitor
 from deeplocalize.probes import torch_facts as facts
-from deeplocalize.probes.torch_dist import Job, decide_together, lost_rank_note, replicated_grads_nonfinite
+from deeplocalize.probes.torch_amp import GradScalerWatch
+from deeplocalize.probes.torch_dist import Job, lost_rank_note
 from deeplocalize.probes.torch_hooks import iter_tensors
-from deeplocalize.probes.torch_layers import is_keras_module
+from deeplocalize.probes.torch_layers import is_keras_module, owner_of, trainable
+from deeplocalize.probes.torch_policy import apply_policy
 from deeplocalize.probes.torch_unit import ModelUnit
-from deeplocalize.vocabulary import OnFault
 
 #: ``torch.nn.functional`` losses wrapped while a session is active (loss modules call these).
 FUNCTIONAL_LOSSES = ("cross_entropy", "nll_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
@@ -49,20 +50,6 @@ MAX_ACCUMULATION = 64
 _OWNER_DEPTH = 12
 
 _ACTIVE: list[TorchSession] = []  # installed sessions; only the innermost one observes
-
-
-def _trainable(module: nn.Module) -> bool:
-    return any(p.requires_grad for p in module.parameters())
-
-
-def owner_of(root: nn.Module, params: list[torch.Tensor]) -> tuple[str, nn.Module]:
-    """The deepest module under ``root`` holding every parameter in ``params``, with its qualified name."""
-    wanted = {id(p) for p in params}
-    best: tuple[str, nn.Module] = ("", root)
-    for name, module in root.named_modules():
-        if name and wanted <= {id(p) for p in module.parameters()} and len(name) > len(best[0]):
-            best = (name, module)
-    return best
 
 
 class TorchSession:
@@ -78,15 +65,13 @@ class TorchSession:
         self._by_opt: dict[int, ModelUnit] = {}
         self._known: weakref.WeakSet[nn.Module] = weakref.WeakSet()  # every module of every unit
         self._losses: list[torch.Tensor] = []
-        #: the last loss a GradScaler scaled: (the scaled tensor, weakly; the loss as the loss function
-        #: gave it)
-        self._scaled: tuple[weakref.ref[torch.Tensor], torch.Tensor] | None = None
+        self.scaler = GradScalerWatch(self)  # mixed precision: losses unscaled, skipped steps judged
         self._last: ModelUnit | None = None  # the unit whose model ran forward last
         self._outputs: dict[Any, ModelUnit] = {}  # autograd node of a model output -> its unit
         self._loss_owner: ModelUnit | None = None  # the unit whose output the last loss received
         self._ever_stepped = False
         self._backwards = 0
-        self._opt_steps = 0  # optimizer.step() calls seen (a GradScaler's skipped step makes none)
+        self.opt_steps = 0  # optimizer.step() calls seen (a GradScaler's skipped step makes none)
         self._discover_handle: Any = None
         self._handles: list[Any] = []
         self._patch = compat.Patch()
@@ -107,13 +92,7 @@ class TorchSession:
             optim_mod.register_optimizer_step_post_hook(self._opt_post),
         ]
         self._patch.replace(torch.autograd, "backward", self._wrap_backward)
-        scaler = getattr(getattr(torch, "amp", None), "GradScaler", None)
-        if scaler is not None:
-            try:
-                self._patch.replace(scaler, "scale", self._wrap_scale)
-                self._patch.replace(scaler, "step", self._wrap_scaler_step)
-            except CompatError as exc:
-                self.monitor.tool_error("torch probe grad scaler", exc)
+        self.scaler.install(self._patch)
         for name in FUNCTIONAL_LOSSES:
             try:
                 self._patch.replace(F, name, functools.partial(self._wrap_loss, name))
@@ -127,7 +106,7 @@ class TorchSession:
         if self.watched is not None:
             self._add_unit(self.watched, "")
             for opt in self._given_optimizers:
-                self._unit_for_optimizer(opt)
+                self.unit_for_optimizer(opt)
         else:
             self._arm()
 
@@ -178,7 +157,7 @@ class TorchSession:
             self.monitor.tool_error("distributed job", RankLostError(note))
 
     @property
-    def _live(self) -> bool:
+    def live(self) -> bool:
         return bool(_ACTIVE) and _ACTIVE[-1] is self and not any(u.replaying for u in self.units)
 
     def flush(self) -> None:
@@ -186,7 +165,7 @@ class TorchSession:
         for unit in self.units:
             unit.flush()
 
-    def _guard(self, where: str, fn: Callable[..., Any], *args: Any) -> Any:
+    def guard(self, where: str, fn: Callable[..., Any], *args: Any) -> Any:
         try:
             return fn(*args)
         except (StopTraining, FaultDetected):
@@ -210,7 +189,7 @@ class TorchSession:
         self._known.add(root)
         return unit
 
-    def _unit_for_optimizer(self, opt: torch.optim.Optimizer) -> ModelUnit | None:
+    def unit_for_optimizer(self, opt: torch.optim.Optimizer) -> ModelUnit | None:
         unit = self._by_opt.get(id(opt))
         if unit is not None:
             return unit
@@ -263,12 +242,12 @@ class TorchSession:
             self._discover_handle = None
 
     def _discover(self, module: nn.Module, args: Any) -> None:
-        if not self._live or compat.is_compiling():
+        if not self.live or compat.is_compiling():
             return
         try:
             if module in self._known or not (torch.is_grad_enabled() and module.training):
                 return
-            if facts.is_loss_module(module) or is_keras_module(module) or not _trainable(module):
+            if facts.is_loss_module(module) or is_keras_module(module) or not trainable(module):
                 return  # a loss, a Keras layer (the Keras probe's), an augmentation module
             unit = self._add_unit(module, "")
             self._disarm()
@@ -284,71 +263,20 @@ class TorchSession:
 
         @functools.wraps(original)
         def backward(tensors: Any, *args: Any, **kwargs: Any) -> Any:
-            if session._live:
-                session._guard("backward", session._before_backward, tensors)
+            if session.live:
+                session.guard("backward", session._before_backward, tensors)
             result = original(tensors, *args, **kwargs)
-            if session._live:
-                session._guard("backward", session._after_backward)
+            if session.live:
+                session.guard("backward", session._after_backward)
             return result
 
         return backward
 
     def _before_backward(self, tensors: Any) -> None:
         loss = tensors if isinstance(tensors, torch.Tensor) else next(iter_tensors(tensors), None)
-        scaled, self._scaled = self._scaled, None
-        if scaled is not None and scaled[0]() is loss:
-            loss = scaled[1]  # mixed precision: the loss in its own units, not times the scaler's factor
+        loss = self.scaler.unscaled(loss)
         if loss is not None and loss.numel() >= 1 and loss.is_floating_point():
             self._losses.append(loss)
-
-    def _wrap_scale(self, original: Callable[..., Any]) -> Callable[..., Any]:
-        """``GradScaler.scale`` wrapped: the loss it multiplies by the scale factor (a power of two that the
-        scaler halves after an overflow and doubles after a run of clean steps) is recorded unscaled, so the
-        loss curve and the first loss are in the loss function's units. A step the scaler skips (inf/NaN
-        gradients, by design in its first steps) never calls ``optimizer.step()``, so it is never checked."""
-        session = self
-
-        @functools.wraps(original)
-        def scale(scaler: Any, outputs: Any, *args: Any, **kwargs: Any) -> Any:
-            result = original(scaler, outputs, *args, **kwargs)
-            if session._live and isinstance(outputs, torch.Tensor) and isinstance(result, torch.Tensor) \
-                    and result is not outputs:
-                session._scaled = (weakref.ref(result), outputs.detach())
-            return result
-
-        return scale
-
-    def _wrap_scaler_step(self, original: Callable[..., Any]) -> Callable[..., Any]:
-        """``GradScaler.step`` wrapped: a step it skips (its gradients overflowed) is normal, unless the
-        scale has fallen below 1 (the gradients overflow even unscaled: they will at every scale). That
-        skipped step is then checked like any other, so its replay finds the layer that overflows."""
-        session = self
-
-        @functools.wraps(original)
-        def step(scaler: Any, optimizer: Any, *args: Any, **kwargs: Any) -> Any:
-            before = session._opt_steps
-            result = original(scaler, optimizer, *args, **kwargs)
-            if session._live and session._opt_steps == before:  # skipped: optimizer.step() never ran
-                session._guard("grad scaler", session._on_skipped, optimizer, scaler)
-            return result
-
-        return step
-
-    def _on_skipped(self, opt: torch.optim.Optimizer, scaler: Any) -> None:
-        scale = float(scaler.get_scale())  # one host read, on a skipped step only
-        if scale >= 1.0:
-            return
-        unit = self._unit_for_optimizer(opt)
-        if unit is None or unit.state is None:
-            return
-        unit.before_update(opt, self._take_losses())
-        for finding in unit.monitor.findings:
-            if finding.step == unit.state.step and "grad_scaler_scale" not in finding.evidence:
-                finding.evidence["grad_scaler_scale"] = scale
-                finding.message += (f"; GradScaler skipped this step and its scale fell to {scale:g}: the "
-                                    "gradients overflow float16 even unscaled")
-        self._apply_policy(unit, before_update=True)
-        self._end(unit)
 
     def _after_backward(self) -> None:
         self._backwards += 1
@@ -359,10 +287,10 @@ class TorchSession:
         if not self._ever_stepped and (not self._created or self._backwards > MAX_ACCUMULATION):
             # no optimizer, or one that is never stepped (a missing ``optimizer.step()``): this backward
             # is the step, checked now (the gradients may be zeroed soon) and closed at the next forward
-            unit.before_update(None, self._take_losses())
+            unit.before_update(None, self.take_losses())
             unit.boundary_pending = True
 
-    def _take_losses(self) -> list[torch.Tensor]:
+    def take_losses(self) -> list[torch.Tensor]:
         losses, self._losses = self._losses, []
         return losses
 
@@ -371,11 +299,11 @@ class TorchSession:
 
         @functools.wraps(original)
         def loss_fn(*args: Any, **kwargs: Any) -> Any:
-            if not session._live:
+            if not session.live:
                 return original(*args, **kwargs)
-            session._guard(f"loss {name}", session._on_loss, name, args, kwargs)
+            session.guard(f"loss {name}", session._on_loss, name, args, kwargs)
             result = original(*args, **kwargs)
-            session._guard(f"loss {name}", session._on_loss_result, original, args, kwargs, result)
+            session.guard(f"loss {name}", session._on_loss_result, original, args, kwargs, result)
             return result
 
         return loss_fn
@@ -390,7 +318,7 @@ class TorchSession:
         unit = self._owner(pred) if isinstance(pred, torch.Tensor) else self._last
         self._loss_owner = unit
         if unit is not None:
-            if unit.loss_info is None:  # the first loss call: a loss module's class names it better
+            if unit.facts.loss_info is None:  # the first loss call: a loss module's class names it better
                 name = compat.calling_loss_module(depth=4) or name
             unit.on_loss(facts.loss_info(name), pred if isinstance(pred, torch.Tensor) else None, target,
                          kwargs)
@@ -398,15 +326,15 @@ class TorchSession:
     def _on_loss_result(self, original: Callable[..., Any], args: tuple, kwargs: dict[str, Any],
                         result: Any) -> None:
         unit = self._loss_owner
-        if unit is None or not unit.wants_loss_mean() or not torch.is_grad_enabled():
+        if unit is None or not unit.facts.loss_scale.pending or not torch.is_grad_enabled():
             return
         if not isinstance(result, torch.Tensor) or not result.is_floating_point():
-            unit.note_loss_mean(None, 0)
+            unit.facts.loss_scale.note(None, 0)
             return
         with torch.no_grad():
             if facts.loss_reduction(kwargs) == "sum":  # the per-element mean needs the elements
                 result = original(*args, **{**kwargs, "reduction": "none"})
-            unit.note_loss_mean(result.detach().float().mean(), result.numel())
+            unit.facts.loss_scale.note(result.detach().float().mean(), result.numel())
 
     def note_output(self, unit: ModelUnit, output: Any) -> None:
         """A model's training forward returned ``output`` (to find whose output a loss receives)."""
@@ -441,8 +369,8 @@ class TorchSession:
         @functools.wraps(original)
         def init(opt: torch.optim.Optimizer, *args: Any, **kwargs: Any) -> None:
             original(opt, *args, **kwargs)
-            if session._live:
-                session._guard("optimizer", session._on_new_optimizer, opt)
+            if session.live:
+                session.guard("optimizer", session._on_new_optimizer, opt)
 
         return init
 
@@ -453,16 +381,16 @@ class TorchSession:
             self._arm()  # its model is found at its first training forward
 
     def _opt_pre(self, opt: torch.optim.Optimizer, args: Any, kwargs: Any) -> Any:
-        if not self._live:
+        if not self.live:
             return None
-        self._opt_steps += 1
+        self.opt_steps += 1
         closure = kwargs.get("closure", args[0] if args else None)
         if callable(closure):  # forward and backward run inside step() (Lightning): check after them
             wrapped = self._after_closure(opt, closure)
             if "closure" in kwargs:
                 return args, {**kwargs, "closure": wrapped}
             return (wrapped, *args[1:]), kwargs
-        self._guard("optimizer pre-hook", self._on_opt_pre, opt)
+        self.guard("optimizer pre-hook", self._on_opt_pre, opt)
         return None
 
     def _after_closure(self, opt: torch.optim.Optimizer, closure: Callable[[], Any]) -> Callable[[], Any]:
@@ -471,35 +399,35 @@ class TorchSession:
 
         def run() -> Any:
             result = closure()
-            if first[0] and self._live:
+            if first[0] and self.live:
                 first[0] = False
-                self._guard("optimizer pre-hook", self._on_opt_pre, opt)
+                self.guard("optimizer pre-hook", self._on_opt_pre, opt)
             return result
 
         return run
 
     def _on_opt_pre(self, opt: torch.optim.Optimizer) -> None:
-        unit = self._unit_for_optimizer(opt)
+        unit = self.unit_for_optimizer(opt)
         if unit is None:
             self._losses.clear()
             return
         owner, self._loss_owner = self._loss_owner, None
-        if owner is not None and owner is not unit and not (unit.adversarial and owner.adversarial):
+        both_adversarial = owner is not None and unit.facts.adversarial and owner.facts.adversarial
+        if owner is not None and owner is not unit and not both_adversarial:
             # trained on a loss of another model's output (a GAN's generator through the discriminator):
             # both losses are adversarial, neither is meant to go down
-            unit.adversarial = owner.adversarial = True
-            unit.facts_changed()
-            owner.facts_changed()
+            unit.facts.adversarial = owner.facts.adversarial = True
+            unit.facts.dirty = owner.facts.dirty = True
         state = unit.state
         if state is not None and id(opt) in state.stepped:
-            self._end(unit)  # the same optimizer again: the previous step is over
+            self.end_unit(unit)  # the same optimizer again: the previous step is over
         unit.boundary_pending = False  # an optimizer steps after all: this backward was not a step
-        unit.before_update(opt, self._take_losses())
-        self._apply_policy(unit, before_update=True)
+        unit.before_update(opt, self.take_losses())
+        self.apply_policy(unit, before_update=True)
 
     def _opt_post(self, opt: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
-        if self._live:
-            self._guard("optimizer hook", self._on_opt_post, opt)
+        if self.live:
+            self.guard("optimizer hook", self._on_opt_post, opt)
 
     def _on_opt_post(self, opt: torch.optim.Optimizer) -> None:
         self._ever_stepped = True
@@ -508,37 +436,14 @@ class TorchSession:
         if unit is None or unit.state is None:
             return
         if all(id(o) in unit.state.stepped for o in unit.optimizers):
-            self._end(unit)
+            self.end_unit(unit)
 
-    def _end(self, unit: ModelUnit) -> None:
+    def end_unit(self, unit: ModelUnit) -> None:
         unit.end_step()
         self._outputs.clear()
-        self._apply_policy(unit)
+        self.apply_policy(unit)
 
     # ------------------------------------------------------------------ policy
-    def _apply_policy(self, unit: ModelUnit, before_update: bool = False) -> None:
-        """--max-steps, then the on_fault policy on what the unit's monitor has seen. In a distributed job
-        the ranks decide together, before each update (``torch_dist``)."""
-        if self.max_steps is not None and unit.step >= self.max_steps:
-            self.monitor.stopped_early = True
-            raise StopTraining(f"deeplocalize: reached --max-steps {self.max_steps}")
-        action = unit.monitor.action()
-        if self.job.active():
-            state = unit.state
-            due = before_update and state is not None and (
-                state.step % unit.monitor.config.rank_agree_every == 0
-                or replicated_grads_nonfinite(unit.root, state.checked))
-            if not due:
-                return  # a fault confirmed on any rank stops every rank at the next agreement
-            if not self.job.everyone_watches(unit.monitor.config.rank_join_timeout_s):
-                unit.monitor.tool_error("distributed job", PartiallyWatchedJobError(
-                    f"rank {self.job.rank}: not every rank of the job is watched (no answer within "
-                    f"{unit.monitor.config.rank_join_timeout_s:g} s): faults are reported but no rank is "
-                    "stopped, since a rank that stopped alone would leave the others waiting"))
-                return
-            action = decide_together(self.job, unit, [self.monitor, *self.monitor.siblings], action)
-        if action == OnFault.STOP:
-            self.monitor.stopped_early = unit.monitor.stopped_early = True
-            raise StopTraining("deeplocalize: fault confirmed, training stopped")
-        if action == OnFault.RAISE:
-            raise FaultDetected(unit.monitor.diagnosis())
+    def apply_policy(self, unit: ModelUnit, before_update: bool = False) -> None:
+        """--max-steps, then the on_fault policy on what the unit's monitor has seen (``torch_policy``)."""
+        apply_policy(unit, self.monitor, self.job, self.max_steps, before_update)

@@ -11,6 +11,7 @@ The session (``torch_session``) routes the global events here. A step of a unit:
 4. the optimizer's post-step hook ends the step (when every optimizer of the unit has stepped): weights
    and updates on a statistics step, the record to the unit's monitor, hooks off, the next statistics step
    planned (``cadence``).
+What the model shows about itself (data, loss, optimizers, precision) is kept in ``torch_model_facts``.
 """
 
 from __future__ import annotations
@@ -28,25 +29,20 @@ from torch import nn
 from deeplocalize.cadence import Cadence
 from deeplocalize.compat import CompatError
 from deeplocalize.compat import torch as compat
-from deeplocalize.model import DataInfo, LossInfo, ModelInfo
+from deeplocalize.model import LossInfo, ModelInfo
 from deeplocalize.monitor import Monitor
-from deeplocalize.probes import torch_facts as facts
+from deeplocalize.probes import torch_facts
 from deeplocalize.probes import torch_reduce as red
 from deeplocalize.probes import torch_stats as stats
 from deeplocalize.probes.torch_check import NormPlan, add_loss, add_norms
 from deeplocalize.probes.torch_dump import MAX_DUMPS, dump_step
 from deeplocalize.probes.torch_hooks import LayerObserver, Mode, iter_tensors, record
-from deeplocalize.probes.torch_layers import LayerSlot, LayerTable
-from deeplocalize.probes.torch_record import Measured, layer_stats, measure
+from deeplocalize.probes.torch_layers import LayerTable
+from deeplocalize.probes.torch_model_facts import ModelFacts
+from deeplocalize.probes.torch_record import Measured, measure, step_record
 from deeplocalize.probes.torch_replay import ForwardCall, GradKeeper, cuda_devices, replay
 from deeplocalize.spikes import OnlineSpikes
 from deeplocalize.trace import StepRecord
-
-#: A loss read as summed over its elements or divided for gradient accumulation matches the ratio within
-#: this relative tolerance (float rounding of a sum; own choice).
-_SCALE_TOLERANCE = 0.02
-#: Most gradient-accumulation steps recognized as a divided loss (own choice).
-_MAX_ACCUMULATION = 1024
 
 #: Clean routine records are handed to the monitor in batches at most this far apart (seconds).
 MAX_HOLD_S = 1.0
@@ -94,20 +90,8 @@ class ModelUnit:
         self.step = 0  # the last completed step
         self.state: StepState | None = None
         self.flag_until = 0  # per-layer flags on ordinary steps up to this step (after an unreproduced NaN)
-        self.loss_info: LossInfo | None = None
-        self.data = DataInfo()
-        self.task: str | None = None
-        self.output_facts: dict[str, Any] | None = None
-        #: the first step's loss calls: per-element means of what each loss function returned (see
-        #: ``_loss_scale``); None once the scale is known
-        self._loss_means: list[tuple[torch.Tensor, int] | None] | None = []
-        self.loss_scale: float | None = None
-        self.loss_plain = False  # the trained loss is the loss function's (or its scale), nothing added
-        self._x_done = self._y_done = False
-        self._opt_infos: dict[int, Any] = {}
-        self._initial: dict[LayerSlot, dict[str, Any]] | None = None  # the kernels before the first update
+        self.facts = ModelFacts(name)
         self._plan: NormPlan | None = None
-        self._facts_dirty = True
         self._held: list[StepRecord] = []
         self._held_since = 0.0
         self._findings_seen = 0
@@ -117,14 +101,9 @@ class ModelUnit:
             root.register_forward_hook(self._root_hook(self._on_output)),
         ]
         self.replaying = False
-        self.autocast: str | None = None  # the dtype of the autocast region its forward ran in, if any
         self.spikes = OnlineSpikes(monitor.config)  # the loss-spike test, every step (for a dump)
         self.dumped = 0
         self._in_forward = 0  # depth of the model's own training forward calls now running
-        #: trainable layers none of whose parameters had a gradient at the last statistics step
-        self._gradless: set[LayerSlot] = set()
-        #: trained against another model (a GAN): its loss is not meant to go down (see the session)
-        self.adversarial = False
         self.boundary_pending = False  # a backward without optimizer step ended the step (next forward)
         #: called with (unit, output) after each training forward (the session finds loss owners with it)
         self.notify_output: Callable[[ModelUnit, Any], None] | None = None
@@ -150,10 +129,6 @@ class ModelUnit:
 
     def owns(self, param: torch.Tensor) -> bool:
         return self.table.owner(param) is not None or any(p is param for p in self.eager.parameters())
-
-    def facts_changed(self) -> None:
-        """The model facts must be sent again with the next record."""
-        self._facts_dirty = True
 
     def close_hooks(self) -> None:
         for handle in self._handles:
@@ -181,8 +156,9 @@ class ModelUnit:
     def _attach(self, state: StepState, mode: Mode) -> None:
         if self.table.refresh():
             self._plan = None
-            self._facts_dirty = True
-        state.observer = LayerObserver(self.table, state.buffer, mode, self.error, accept=self._accepts)
+            self.facts.dirty = True
+        state.observer = LayerObserver(self.table, state.buffer, mode, self.error, accept=self._accepts,
+                                       collapse_entropy=self.monitor.config.attention_collapse_entropy)
         state.observer.attach()
 
     def _accepts(self, module: nn.Module) -> bool:
@@ -228,17 +204,13 @@ class ModelUnit:
             devices = cuda_devices(args, kwargs)
             rng = compat.rng_state(devices) if self.table.random() else None
             call = ForwardCall(args, kwargs, rng, devices, autocast=compat.autocast_state())
-            if call.autocast and self.autocast is None:
-                self.autocast = str(call.autocast[0][1]).removeprefix("torch.")
-                self._facts_dirty = True
+            if call.autocast:
+                self.facts.saw_autocast(call.autocast[0][1])
             state.calls.append(call)
-            if state.stats or not self._x_done:
+            if state.stats or not self.facts.x_seen:
                 x = next(iter_tensors((args, kwargs)), None)  # the model's first input (token ids too)
                 if x is not None:
-                    if not self._x_done:
-                        self._x_done = True
-                        facts.x_facts(x, self.data)
-                        self._facts_dirty = True
+                    self.facts.saw_input(x)
                     if state.stats:
                         record(state.buffer, "data", x, Mode.STATS)
         except Exception as exc:
@@ -268,76 +240,31 @@ class ModelUnit:
                 kwargs: dict[str, Any]) -> None:
         """A loss function received ``pred`` (this model's output) and ``target``."""
         state = self._open()
-        if self.loss_info is None:
-            self.loss_info = info
-            self._facts_dirty = True
+        ignore_index = int(kwargs.get("ignore_index", -100))
         if state.stats:
             record(state.buffer, "target", target, Mode.STATS)
         if self.monitor.dump_dir is not None:
             state.targets.append(target)
         if pred is not None:
-            acc = facts.accuracy_scalars(info.name, pred, target, int(kwargs.get("ignore_index", -100)))
+            acc = torch_facts.accuracy_scalars(info.name, pred, target, ignore_index)
             if acc is not None:
                 state.buffer.add("accuracy", "accuracy", 1, list(acc))
-            if self.output_facts is None:
-                self.output_facts = facts.output_value_facts(pred)
-                self._facts_dirty = True
-        if not self._y_done:
-            self._y_done = True
-            facts.y_facts(target, self.data, int(kwargs.get("ignore_index", -100)))
-            self.task, self.data.n_classes = facts.infer_task(info, pred, self.data)
-            self._facts_dirty = True
-
-    def wants_loss_mean(self) -> bool:
-        return self._loss_means is not None
-
-    def note_loss_mean(self, mean: torch.Tensor | None, count: int) -> None:
-        """A loss function's per-element mean loss over ``count`` elements, at the first step."""
-        if self._loss_means is not None:
-            self._loss_means.append(None if mean is None else (mean, count))
-
-    def _loss_scale(self, losses: list[torch.Tensor]) -> None:
-        """How the loss that training backpropagates relates to the loss function's per-element mean, read
-        once, at the first step: a loss summed over the batch (``reduction="sum"``, or ``"none"`` then
-        ``.sum()``) is the mean times its element count, a loss divided by n for gradient accumulation the
-        mean over n. The chance level and the expected first loss scale with it. Judged only when one loss
-        function made the one loss that was backpropagated, and only for those two ratios (a regularizer
-        added to the loss is not a scale)."""
-        means, self._loss_means = self._loss_means, None
-        if not means or len(means) != 1 or means[0] is None or len(losses) != 1 or losses[0].numel() != 1:
-            return
-        mean, count = means[0]
-        ratio = float(losses[0].detach().float() / mean)
-        if not math.isfinite(ratio) or ratio <= 0:
-            return
-        summed = count > 1 and abs(ratio - count) <= _SCALE_TOLERANCE * count
-        parts = round(1 / ratio)
-        divided = 2 <= parts <= _MAX_ACCUMULATION and abs(ratio * parts - 1) <= _SCALE_TOLERANCE
-        if summed or divided:
-            self.loss_scale = ratio
-        self.loss_plain = summed or divided or abs(ratio - 1) <= _SCALE_TOLERANCE
-        self._facts_dirty = True
+        self.facts.saw_loss(info, pred, target, ignore_index)
 
     def before_update(self, opt: torch.optim.Optimizer | None, losses: list[torch.Tensor]) -> None:
         """The optimizer's pre-step hook (None: a backward that is a step): the fused check, a replay if
         anything is non-finite."""
         if opt is not None:
             self.optimizers.add(opt)
-            if id(opt) not in self._opt_infos:
-                self._opt_infos[id(opt)] = facts.optimizer_info(opt)
-                self._facts_dirty = True
+            self.facts.saw_optimizer(opt)
         self.boundary_pending = False
         state = self._open()
         if opt is not None:
             state.stepped.add(id(opt))
         if state.checked is not None:
             return  # one check per step, at the first optimizer's update
-        if self._initial is None and self.table.ordered():
-            self._initial = {s: f for s in self.table.ordered()
-                             if (f := facts.initial_weight_facts(s.module)) is not None}
-            self._facts_dirty = True
-        if self._loss_means is not None:
-            self._loss_scale(losses)
+        self.facts.read_initial(self.table)
+        self.facts.read_loss_scale(losses)
         for loss in losses:
             add_loss(state.buffer, loss)
         if self._plan is None:
@@ -345,10 +272,7 @@ class ModelUnit:
             self._plan = NormPlan.of(self.table)
         if state.stats:
             state.snapshot = stats.snapshot(self.table)
-            gradless = stats.full_grads(self.table, state.buffer)
-            if gradless != self._gradless:
-                self._gradless = gradless
-                self._facts_dirty = True
+            self.facts.set_gradless(stats.full_grads(self.table, state.buffer))
             add_norms(state.buffer, self._plan, grads=False)
         else:
             add_norms(state.buffer, self._plan)
@@ -382,7 +306,7 @@ class ModelUnit:
             if state.observer is not None:
                 state.observer.detach()
                 if state.observer.layers_changed:
-                    self._facts_dirty = True
+                    self.facts.dirty = True
                     self._plan = None
             if state.checked is None:  # no optimizer stepped (a crash before it): check what there is
                 if self._plan is None:
@@ -484,9 +408,9 @@ class ModelUnit:
             measured = state.checked  # an ordinary step: nothing was added since the check read it
         else:
             measured = measure([*buffers, *([replayed] if replayed is not None else [])])
-        record_ = self._record(state, measured, replayed is not None)
-        if self._facts_dirty:
-            self._facts_dirty = False
+        record_ = step_record(state.step, measured, self._lr(), state.replay_outcome if replayed else None)
+        if self.facts.dirty:
+            self.facts.dirty = False
             self.monitor.set_model(self.model_info())
         routine = (not state.stats and record_.all_finite and not state.emitted
                    and state.step % self.monitor.check_gap != 0)
@@ -505,49 +429,11 @@ class ModelUnit:
         for rec in held:
             self.monitor.record(rec)
 
-    def _record(self, state: StepState, measured: Measured, replayed: bool) -> StepRecord:
-        stats = layer_stats(measured.stats)
-        rec = StepRecord(step=state.step, loss=measured.loss, lr=self._lr(), stats=stats,
-                         data=measured.stats.get("data"), target=measured.stats.get("target"))
-        if measured.accuracy is not None:
-            rec.metrics["accuracy"] = measured.accuracy
-        rec.all_finite = measured.finite() and all(math.isfinite(v) for v in rec.metrics.values())
-        if replayed:
-            rec.replay = state.replay_outcome
-        return rec
-
     def _lr(self) -> float | None:
         for opt in self.optimizers:
-            return facts.current_lr(opt)
+            return torch_facts.current_lr(opt)
         return None
 
     def model_info(self) -> ModelInfo:
         """The facts about this model seen so far."""
-        layers = [facts.layer_info(s.index, s.name, s.module, s.output_shape, s.unit_axis, s.params())
-                  for s in self.table.ordered() if s.index is not None]
-        for slot, layer in zip(self.table.ordered(), layers, strict=True):
-            init = (self._initial or {}).get(slot)
-            if init is not None:
-                layer.extra["init"] = init
-            if slot in self._gradless:
-                layer.extra["no_gradient"] = True
-        infos = list(self._opt_infos.values())
-        info = ModelInfo(framework="torch", layers=layers, loss=self.loss_info,
-                         optimizer=infos[0] if infos else None,
-                         data=self.data if (self._x_done or self._y_done) else None, task=self.task)
-        if self.data.x_shape:
-            info.batch_size = self.data.x_shape[0]
-        if len(infos) > 1:
-            info.extra["optimizers"] = [o.name for o in infos]
-        if self.output_facts is not None:
-            info.extra["output_values"] = self.output_facts
-        info.extra["model"] = self.name
-        if self.adversarial:
-            info.extra["adversarial"] = True
-        if self.loss_scale is not None:
-            info.extra["loss_scale"] = self.loss_scale
-        if self.loss_plain:
-            info.extra["loss_plain"] = True
-        if self.autocast:
-            info.extra["autocast"] = self.autocast
-        return info
+        return self.facts.model_info(self.table)

@@ -7,7 +7,10 @@ numpy and stdlib only.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -24,6 +27,7 @@ CHANNEL_LABEL = {
     "weight_grad": "weight_grad",
     "weights": "weights",
     "update": "update",
+    "attention": "attention",
 }
 
 
@@ -117,3 +121,49 @@ def nan_tail(values: np.ndarray) -> np.ndarray:
     if finite_idx.size:
         tail[finite_idx[-1] + 1:] = True
     return tail
+
+
+# ---------------------------------------------------------------------- bucketing (charts keep min/max)
+def buckets(n: int, most: int) -> list[np.ndarray]:
+    """Split range(n) into at most ``most`` contiguous groups."""
+    if n <= most:
+        return [np.array([i]) for i in range(n)]
+    return [g for g in np.array_split(np.arange(n), most) if len(g)]
+
+
+def agg_x(steps: np.ndarray, groups: list[np.ndarray]) -> np.ndarray:
+    return np.array([float(steps[g].mean()) for g in groups]) if groups else np.array([])
+
+
+def _reduce(values: np.ndarray, groups: list[np.ndarray], fn: Callable[[np.ndarray], Any]) -> np.ndarray:
+    if groups and all(len(g) == 1 for g in groups):
+        return np.asarray(values, dtype=np.float64).copy()
+    out = np.full(len(groups), np.nan)
+    for k, g in enumerate(groups):
+        chunk = values[g]
+        chunk = chunk[np.isfinite(chunk)]
+        if chunk.size:
+            out[k] = fn(chunk)
+    return out
+
+
+def agg_mean(values: np.ndarray, groups: list[np.ndarray]) -> np.ndarray:
+    return _reduce(values, groups, np.mean)
+
+
+def agg_min(values: np.ndarray, groups: list[np.ndarray]) -> np.ndarray:
+    return _reduce(values, groups, np.min)
+
+
+def agg_max(values: np.ndarray, groups: list[np.ndarray]) -> np.ndarray:
+    return _reduce(values, groups, np.max)
+
+
+def agg_any(mask: np.ndarray, groups: list[np.ndarray]) -> np.ndarray:
+    return np.array([bool(mask[g].any()) for g in groups], dtype=bool)
+
+
+def last_finite(values: np.ndarray) -> float:
+    """The last finite value (NaN if none)."""
+    finite = values[np.isfinite(values)]
+    return float(finite[-1]) if finite.size else math.nan

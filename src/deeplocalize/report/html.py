@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterable
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -20,19 +19,26 @@ import numpy as np
 
 from deeplocalize.atomic_io import write_atomic
 from deeplocalize.diagnosis import Diagnosis, Finding
-from deeplocalize.model import LayerInfo, LayerRef, ModelInfo
+from deeplocalize.model import LayerInfo, ModelInfo
 from deeplocalize.report import svg
-from deeplocalize.report._data import RunSeries, collect, layer_list, nan_tail
+from deeplocalize.report._data import (
+    RunSeries,
+    agg_any,
+    agg_max,
+    agg_mean,
+    agg_min,
+    agg_x,
+    buckets,
+    collect,
+    layer_list,
+    nan_tail,
+)
+from deeplocalize.report.html_layers import finding_marks, layer_link, layers_section
 from deeplocalize.trace import Trace
-from deeplocalize.vocabulary import Channel, Severity, Verdict
+from deeplocalize.vocabulary import Severity, Verdict
 
-#: At most this many points per small-multiple chart, and per timeline chart (buckets keep min/max).
-SPARK_POINTS = 80
+#: At most this many points per timeline chart (buckets keep min/max).
 TIMELINE_POINTS = 500
-#: Models with at most this many layers show every row; larger ones collapse rows without findings.
-SHOW_ALL_LAYERS = 16
-
-COLUMNS = ("forward", "backward", "weights", "update")
 
 
 def write_html(diagnosis: Diagnosis, path: str | Path, trace: Trace | None = None,
@@ -60,7 +66,7 @@ def render_html(diagnosis: Diagnosis, trace: Trace | None = None, model: ModelIn
         _causes(diagnosis),
         _findings(diagnosis),
         _timeline(diagnosis, series),
-        _layers(diagnosis, layers, by_layer, culprit, series),
+        layers_section(diagnosis, layers, by_layer, culprit, series),
         _setup(model),
         _tool_errors(diagnosis),
         _footer(diagnosis),
@@ -89,7 +95,7 @@ def _header(diagnosis: Diagnosis, layers: list[LayerInfo]) -> str:
         facts.append("training stopped early by deeplocalize")
     if diagnosis.verdict == Verdict.FAULTY and diagnosis.faults:
         first = diagnosis.faults[0]
-        where = f" in {_layer_link(first.layer)}" if first.layer is not None else ""
+        where = f" in {layer_link(first.layer)}" if first.layer is not None else ""
         headline = (f"{escape(str(first.symptom))} ({escape(str(first.phase))}){where}, "
                     f"first at step {first.step}")
     elif diagnosis.verdict == Verdict.HEALTHY:
@@ -135,7 +141,7 @@ def _causes(diagnosis: Diagnosis) -> str:
     items = []
     for rank, cause in enumerate(diagnosis.root_causes, 1):
         pct = max(0.0, min(1.0, float(cause.confidence))) * 100
-        where = f" · {_layer_link(cause.layer)}" if cause.layer is not None else ""
+        where = f" · {layer_link(cause.layer)}" if cause.layer is not None else ""
         refs = " ".join(f'<a href="#finding-{i}">#{i}</a>' for i in cause.findings)
         items.append(
             f'<li class="cause{" top" if rank == 1 else ""}"><div class="fix">{escape(cause.fix)}</div>'
@@ -169,7 +175,7 @@ def _finding_table(section: str, title: str, findings: list[tuple[int, Finding]]
         if f.evidence:
             text = json.dumps(_plain(f.evidence), indent=1, sort_keys=True, default=str)
             evidence = f"<details><summary>evidence</summary><pre>{escape(text)}</pre></details>"
-        layer = _layer_link(f.layer) if f.layer is not None else '<span class="muted">—</span>'
+        layer = layer_link(f.layer) if f.layer is not None else '<span class="muted">—</span>'
         advice = f.evidence.get("advice")
         advice = f'<div class="advice">→ {escape(str(advice))}</div>' if advice else ""
         rows.append(
@@ -189,9 +195,9 @@ def _timeline(diagnosis: Diagnosis, series: RunSeries | None) -> str:
     if series is None or len(series) == 0:
         return head + ('<p class="muted">No trace was given: plots are unavailable (diagnosis only).</p>'
                        "</section>")
-    marks = _finding_marks(diagnosis.findings, None, axes=True)
-    groups = _buckets(len(series), TIMELINE_POINTS)
-    x = _agg_x(series.steps, groups)
+    marks = finding_marks(diagnosis.findings, None, axes=True)
+    groups = buckets(len(series), TIMELINE_POINTS)
+    x = agg_x(series.steps, groups)
     xlim = (float(series.steps.min()), float(series.steps.max()))
     charts: list[str] = []
     named = [("loss", series.loss), *series.metrics.items()]
@@ -207,14 +213,14 @@ def _timeline(diagnosis: Diagnosis, series: RunSeries | None) -> str:
         else:  # metrics may arrive sparsely (validation per epoch): join the points that exist
             keep = ~np.isnan(values)
             vals = values[keep]
-            grp = _buckets(len(vals), TIMELINE_POINTS)
-            xs = _agg_x(series.steps[keep], grp)
+            grp = buckets(len(vals), TIMELINE_POINTS)
+            xs = agg_x(series.steps[keep], grp)
             bad_full = np.isinf(vals)
-        bad = _agg_any(bad_full, grp)
-        lines = [svg.Line(_agg_mean(vals, grp), "l0")]
+        bad = agg_any(bad_full, grp)
+        lines = [svg.Line(agg_mean(vals, grp), "l0")]
         bands = []
         if len(grp) < len(vals):
-            bands.append(svg.Band(_agg_min(vals, grp), _agg_max(vals, grp), "b0"))
+            bands.append(svg.Band(agg_min(vals, grp), agg_max(vals, grp), "b0"))
         positive = vals[np.isfinite(vals)]
         log = bool(positive.size and positive.min() > 0 and positive.max() / positive.min() > 1e3)
         chart = svg.chart(xs, lines=lines, bands=bands, width=860, height=150, axes=True, log=log, bad=bad,
@@ -230,175 +236,6 @@ def _timeline(diagnosis: Diagnosis, series: RunSeries | None) -> str:
     if not charts:
         charts.append('<p class="muted">No loss or metric was recorded.</p>')
     return head + "".join(charts) + "</section>"
-
-
-def _layers(diagnosis: Diagnosis, layers: list[LayerInfo], by_layer: dict[int, list[int]],
-            culprit: int | None, series: RunSeries | None) -> str:
-    if not layers:
-        return ""
-    plots = series is not None and len(series) > 0
-    groups = _buckets(len(series), SPARK_POINTS) if plots else []
-    x = _agg_x(series.steps, groups) if plots else np.array([])
-    head_cells = ["#", "layer", "params"] + (list(COLUMNS) if plots else []) + ["findings"]
-    header = '<div class="row head">' + "".join(f"<div>{escape(h)}</div>" for h in head_cells) + "</div>"
-    keep = _shown_layers(layers, by_layer, culprit)
-    rows: list[str] = []
-    hidden: list[str] = []
-    hidden_range: list[int] = []
-
-    def flush() -> None:
-        if hidden:
-            a, b = hidden_range[0], hidden_range[-1]
-            span = f"layer {a}" if a == b else f"layers {a}–{b}"
-            rows.append(f'<details class="fold"><summary>{span} · {len(hidden)} without findings'
-                        f"</summary>{''.join(hidden)}</details>")
-            hidden.clear()
-            hidden_range.clear()
-
-    for layer in layers:
-        row = _layer_row(diagnosis, layer, by_layer.get(layer.index, []), layer.index == culprit,
-                         series if plots else None, groups, x)
-        if layer.index in keep:
-            flush()
-            rows.append(row)
-        else:
-            hidden.append(row)
-            hidden_range.append(layer.index)
-    flush()
-    legend = ""
-    if plots:
-        legend = ('<p class="legend"><b>forward</b>: output mean (line), ±std and min–max (bands) · '
-                  "<b>backward</b>: gradient norm, weights (line) and output (dashed), log scale · "
-                  "<b>weights</b>: mean, ±std, min–max · <b>update</b>: ‖Δweights‖ per step, log scale · "
-                  '<span class="badkey">red</span>: non-finite values · vertical line: a finding\'s step</p>')
-    cols = "3.2em 13em 5em" + (" 170px" * 4 if plots else "") + " minmax(16em,1fr)"
-    return (f'<section id="layers"><h2>Layers</h2>{legend}<div class="lgrid" style="--cols:{cols}">'
-            f'{header}{"".join(rows)}</div></section>')
-
-
-def _layer_row(diagnosis: Diagnosis, layer: LayerInfo, finding_ids: list[int], is_culprit: bool,
-               series: RunSeries | None, groups: list[np.ndarray], x: np.ndarray) -> str:
-    classes = ["row"]
-    if finding_ids:
-        classes.append("fault")
-    if is_culprit:
-        classes.append("culprit")
-    kind = escape(layer.type) + (f" · {escape(layer.activation)}" if layer.activation else "")
-    tag = '<span class="tag">root cause</span>' if is_culprit else ""
-    cells = [
-        f'<div class="num">{layer.index}</div>',
-        f'<div class="lname"><code>{escape(layer.name)}</code>{tag}<small>{kind}</small></div>',
-        f'<div class="num">{layer.params:,}</div>',
-    ]
-    if series is not None:
-        findings = [diagnosis.findings[i] for i in finding_ids]
-        marks = _finding_marks(findings, None, axes=False)
-        cells.extend(f"<div>{cell}</div>" for cell in _cells(layer, series, groups, x, marks))
-    badges = []
-    for i in finding_ids:
-        f = diagnosis.findings[i]
-        badges.append(f'<a class="fbadge" href="#finding-{i}" title="{escape(f.message)}">'
-                      f"{escape(str(f.symptom))} · {escape(str(f.phase))} · step {f.step}</a>")
-    cells.append(f'<div class="fcell">{"".join(badges)}</div>')
-    return (f'<div class="{" ".join(classes)}" id="layer-{layer.index}" data-layer="{escape(layer.name)}">'
-            f'{"".join(cells)}</div>')
-
-
-def _cells(layer: LayerInfo, series: RunSeries, groups: list[np.ndarray], x: np.ndarray,
-           marks: list[svg.VLine]) -> list[str]:
-    i = layer.index
-    name = layer.name
-
-    def nonfinite(*channels: Channel) -> np.ndarray:
-        bad = np.zeros(len(series), dtype=bool)
-        for ch in channels:
-            count = series.stat((i, ch), "nonfinite")
-            bad |= np.nan_to_num(count) > 0
-        return bad
-
-    def spread(ch: Channel, label: str) -> str:
-        key = (i, ch)
-        if key not in series.stats:
-            return _absent(label)
-        mean, std = series.stat(key, "mean"), series.stat(key, "std")
-        lo, hi = series.stat(key, "min"), series.stat(key, "max")
-        bad_full = nonfinite(ch)
-        chart = svg.chart(
-            x, lines=[svg.Line(_agg_mean(mean, groups), "l0")],
-            bands=[svg.Band(_agg_min(lo, groups), _agg_max(hi, groups), "b0"),
-                   svg.Band(_agg_mean(mean - std, groups), _agg_mean(mean + std, groups), "b1")],
-            bad=_agg_any(bad_full, groups), vlines=marks, width=170, height=46,
-            title=f"{label} of {name}: mean, ±std, min–max over steps",
-        )
-        caption = _caption_spread(series, key, bad_full)
-        return f"{chart}<small>{caption}</small>"
-
-    def norms(chs: Iterable[tuple[Channel, str]], label: str, caption_fn: Callable[[np.ndarray], str]) -> str:
-        present = [(ch, cls) for ch, cls in chs if (i, ch) in series.stats]
-        if not present:
-            return _absent(label)
-        lines = [svg.Line(_agg_mean(series.stat((i, ch), "norm"), groups), cls) for ch, cls in present]
-        bad_full = nonfinite(*(ch for ch, _ in present))
-        chart = svg.chart(x, lines=lines, log=True, bad=_agg_any(bad_full, groups), vlines=marks,
-                          width=170, height=46, title=f"{label} of {name}: norm over steps (log scale)")
-        return f"{chart}<small>{caption_fn(bad_full)}</small>"
-
-    def grad_caption(bad: np.ndarray) -> str:
-        if bad.any():
-            return _bad_text(series, bad)
-        wgrad = (i, Channel.WEIGHT_GRAD)
-        key = wgrad if wgrad in series.stats else (i, Channel.OUTPUT_GRAD)
-        return f"‖∇‖ {svg.fmt(_last(series.stat(key, 'norm')))}"
-
-    def update_caption(bad: np.ndarray) -> str:
-        if bad.any():
-            return _bad_text(series, bad)
-        upd = _last(series.stat((i, Channel.UPDATE), "norm"))
-        w = _last(series.stat((i, Channel.WEIGHTS), "norm"))
-        text = f"‖Δ‖ {svg.fmt(upd)}"
-        if math.isfinite(upd) and math.isfinite(w) and w > 0:
-            text += f" · ‖Δ‖/‖W‖ {svg.fmt(upd / w)}"
-        return text
-
-    return [
-        spread(Channel.OUTPUT, "forward output"),
-        norms([(Channel.WEIGHT_GRAD, "l0"), (Channel.OUTPUT_GRAD, "l1 dash")], "gradient", grad_caption),
-        spread(Channel.WEIGHTS, "weights"),
-        norms([(Channel.UPDATE, "l0")], "update", update_caption),
-    ]
-
-
-def _caption_spread(series: RunSeries, key: tuple[int, Channel], bad: np.ndarray) -> str:
-    if bad.any():
-        return _bad_text(series, bad)
-    parts = [f"μ {svg.fmt(_last(series.stat(key, 'mean')))} σ {svg.fmt(_last(series.stat(key, 'std')))}"]
-    dead, sat = _last(series.stat(key, "dead_frac")), _last(series.stat(key, "sat_frac"))
-    if math.isfinite(dead) and dead > 0:
-        parts.append(f"dead {dead * 100:.0f}%")
-    if math.isfinite(sat) and sat > 0:
-        parts.append(f"saturated {sat * 100:.0f}%")
-    return " · ".join(parts)
-
-
-def _bad_text(series: RunSeries, bad: np.ndarray) -> str:
-    return f'<span class="badtext">non-finite from step {int(series.steps[np.argmax(bad)])}</span>'
-
-
-def _absent(label: str) -> str:
-    return f'<span class="muted small">{escape(label)}: not recorded</span>'
-
-
-def _shown_layers(layers: list[LayerInfo], by_layer: dict[int, list[int]], culprit: int | None) -> set[int]:
-    """Indices of rows shown open: all for small models; else flagged layers, their neighbours, the ends."""
-    indices = [layer.index for layer in layers]
-    if len(indices) <= SHOW_ALL_LAYERS:
-        return set(indices)
-    flagged = set(by_layer) | ({culprit} if culprit is not None else set())
-    keep = {indices[0], indices[-1]}
-    for pos, index in enumerate(indices):
-        if index in flagged:
-            keep.update(indices[max(0, pos - 1): pos + 2])
-    return keep
 
 
 def _setup(model: ModelInfo | None) -> str:
@@ -451,71 +288,6 @@ def _footer(diagnosis: Diagnosis) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-def _layer_link(ref: LayerRef) -> str:
-    return (f'<a class="layer" href="#layer-{ref.index}"><code>{escape(ref.name)}</code></a>'
-            f' <span class="muted">({escape(ref.type)}, #{ref.index})</span>')
-
-
-def _finding_marks(findings: list[Finding], layer: int | None, axes: bool) -> list[svg.VLine]:
-    """Vertical markers: the first finding (labelled), then the other distinct finding steps."""
-    marks: list[svg.VLine] = []
-    seen: set[int] = set()
-    for n, f in enumerate(sorted(findings, key=lambda f: f.step)):
-        if f.step in seen or len(seen) >= 20:
-            continue
-        seen.add(f.step)
-        label = f"step {f.step}: {f.symptom}" + (f" in {f.layer.name}" if f.layer is not None else "")
-        if n == 0 and axes:
-            label = "first finding · " + label
-        marks.append(svg.VLine(float(f.step), label, "vmark first" if n == 0 else "vmark", n == 0 and axes))
-    return marks
-
-
-def _buckets(n: int, most: int) -> list[np.ndarray]:
-    """Split range(n) into at most ``most`` contiguous groups."""
-    if n <= most:
-        return [np.array([i]) for i in range(n)]
-    return [g for g in np.array_split(np.arange(n), most) if len(g)]
-
-
-def _agg_x(steps: np.ndarray, groups: list[np.ndarray]) -> np.ndarray:
-    return np.array([float(steps[g].mean()) for g in groups]) if groups else np.array([])
-
-
-def _reduce(values: np.ndarray, groups: list[np.ndarray], fn: Callable[[np.ndarray], Any]) -> np.ndarray:
-    if groups and all(len(g) == 1 for g in groups):
-        return np.asarray(values, dtype=np.float64).copy()
-    out = np.full(len(groups), np.nan)
-    for k, g in enumerate(groups):
-        chunk = values[g]
-        chunk = chunk[np.isfinite(chunk)]
-        if chunk.size:
-            out[k] = fn(chunk)
-    return out
-
-
-def _agg_mean(values: np.ndarray, groups: list[np.ndarray]) -> np.ndarray:
-    return _reduce(values, groups, np.mean)
-
-
-def _agg_min(values: np.ndarray, groups: list[np.ndarray]) -> np.ndarray:
-    return _reduce(values, groups, np.min)
-
-
-def _agg_max(values: np.ndarray, groups: list[np.ndarray]) -> np.ndarray:
-    return _reduce(values, groups, np.max)
-
-
-def _agg_any(mask: np.ndarray, groups: list[np.ndarray]) -> np.ndarray:
-    return np.array([bool(mask[g].any()) for g in groups], dtype=bool)
-
-
-def _last(values: np.ndarray) -> float:
-    """The last finite value (NaN if none)."""
-    finite = values[np.isfinite(values)]
-    return float(finite[-1]) if finite.size else math.nan
-
-
 def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}

@@ -1,0 +1,140 @@
+"""How spread each attention head's weights are, measured on statistics steps (attention collapse).
+
+While a statistics step's per-layer hooks are attached, ``torch.nn.functional.scaled_dot_product_attention``
+is wrapped: ``nn.MultiheadAttention`` (``need_weights=False``, as ``nn.TransformerEncoderLayer`` calls it),
+Hugging Face models, nanoGPT and Keras's ``MultiHeadAttention`` on the torch backend all call it. The
+wrapper lets the original compute the output, unchanged; beside it, on at most ``MAX_ROWS`` rows of the batch
+and ``MAX_QUERIES`` query positions, it recomputes each head's attention distribution from the same query,
+key, mask and scale, and its entropy divided by the log of the number of keys the query may attend: 1 is
+uniform attention, 0 all the weight on one key (a query with one allowed key says nothing and is left out).
+An ``nn.MultiheadAttention`` that returns its weights (``need_weights=True``) is read from its output
+instead. Ordinary steps are never wrapped.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F  # noqa: N812
+
+#: Batch rows and query positions (evenly spaced) the entropy is computed on (own choice: the cost stays
+#: below the attention itself; a collapse shows in every row).
+MAX_ROWS = 4
+MAX_QUERIES = 128
+
+Receiver = Callable[[torch.Tensor], None]
+_receivers: list[Receiver] = []
+_original: list[Any] = []  # the unwrapped function while wrapped
+
+
+def listen(receiver: Receiver) -> None:
+    """Send each attention call's per-head normalized entropies (a 1-d tensor) to ``receiver`` until
+    ``unlisten``; the innermost listener receives them."""
+    if receiver in _receivers:
+        return
+    _receivers.append(receiver)
+    if not _original and hasattr(F, "scaled_dot_product_attention"):
+        _original.append(F.scaled_dot_product_attention)
+        F.scaled_dot_product_attention = _wrap(_original[0])
+
+
+def unlisten(receiver: Receiver) -> None:
+    """Stop sending to ``receiver``; the function is unwrapped when nobody listens."""
+    if receiver in _receivers:
+        _receivers.remove(receiver)
+    if not _receivers and _original:
+        F.scaled_dot_product_attention = _original.pop()
+
+
+def _wrap(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def scaled_dot_product_attention(query: Any, key: Any, value: Any, attn_mask: Any = None,
+                                     dropout_p: float = 0.0, is_causal: bool = False, scale: Any = None,
+                                     **kwargs: Any) -> Any:
+        out = original(query, key, value, attn_mask, dropout_p, is_causal, scale=scale, **kwargs)
+        if _receivers and torch.is_grad_enabled():
+            try:
+                with torch.no_grad():
+                    entropy = head_entropy(query, key, attn_mask, is_causal, scale)
+                if entropy is not None:
+                    _receivers[-1](entropy)
+            except Exception:  # a statistic that could not be computed is left out, never raised
+                pass
+        return out
+
+    return scaled_dot_product_attention
+
+
+def head_entropy(query: torch.Tensor, key: torch.Tensor, attn_mask: torch.Tensor | None = None,
+                 is_causal: bool = False, scale: float | None = None) -> torch.Tensor | None:
+    """Each head's attention entropy over its allowed keys, normalized to [0, 1] and averaged over rows
+    and queries; ``None`` when no query may attend two keys. Shapes as ``scaled_dot_product_attention``:
+    (..., heads, L, E) queries, (..., heads_kv, S, E) keys (grouped-query heads are repeated)."""
+    if query.dim() < 2 or key.dim() != query.dim() or query.dim() > 4 or not query.is_floating_point():
+        return None
+    q, k = _heads(_rows(query)).float(), _heads(_rows(key)).float()  # (rows, heads, L, E)
+    length, keys = q.shape[-2], k.shape[-2]
+    picks = torch.linspace(0, length - 1, min(length, MAX_QUERIES), device=q.device).round().long()
+    q = q.index_select(-2, picks)
+    if k.shape[1] != q.shape[1] and q.shape[1] % k.shape[1] == 0:
+        k = k.repeat_interleave(q.shape[1] // k.shape[1], dim=1)
+    factor = scale if scale is not None else 1.0 / math.sqrt(q.shape[-1])
+    scores = (q @ k.transpose(-2, -1)) * factor
+    allowed = torch.ones(scores.shape[-2:], dtype=torch.bool, device=q.device)
+    if is_causal:
+        allowed = torch.ones(length, keys, dtype=torch.bool, device=q.device).tril().index_select(0, picks)
+    if attn_mask is not None:
+        mask = _mask_rows(attn_mask, query.shape[0], length, picks)
+        if mask.dtype == torch.bool:
+            allowed = allowed & mask
+        else:
+            scores = scores + mask.float()
+            allowed = allowed & torch.isfinite(mask)
+    scores = scores.masked_fill(~allowed, float("-inf"))
+    return normalized_entropy(torch.softmax(scores, dim=-1), allowed)
+
+
+def normalized_entropy(probs: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor | None:
+    """Per head, the mean over rows and queries of each distribution's entropy divided by log(number of
+    allowed keys); queries with fewer than two keys are left out. ``probs`` (rows, heads, L, S); ``allowed``
+    broadcastable to it."""
+    allowed = allowed.expand_as(probs)
+    count = allowed.sum(-1).float()
+    entropy = -torch.special.xlogy(probs, probs).nansum(-1) / count.clamp(min=2).log()  # (rows, heads, L)
+    usable = (count >= 2) & torch.isfinite(entropy)
+    if not bool(usable.any()):
+        return None
+    total = torch.where(usable, entropy, torch.zeros_like(entropy)).sum((0, 2))
+    return (total / usable.sum((0, 2)).clamp(min=1)).clamp(0.0, 1.0)
+
+
+def from_weights(weights: torch.Tensor) -> torch.Tensor | None:
+    """The entropies from the attention weights a layer returned: (N, L, S) averaged over heads, or
+    (N, H, L, S)."""
+    if weights.dim() < 2 or not weights.is_floating_point():
+        return None
+    probs = _heads(_rows(weights)).float()
+    return normalized_entropy(probs, torch.ones_like(probs, dtype=torch.bool))
+
+
+def _rows(t: torch.Tensor) -> torch.Tensor:
+    """At most MAX_ROWS rows of the batch (dimension 0 of a tensor with a batch dimension)."""
+    return t[:MAX_ROWS] if t.dim() >= 3 else t
+
+
+def _heads(t: torch.Tensor) -> torch.Tensor:
+    """(rows, heads, L, ·): a tensor without a head dimension has one head (and one row when 2-d)."""
+    return t[None, None] if t.dim() == 2 else t[:, None] if t.dim() == 3 else t
+
+
+def _mask_rows(mask: torch.Tensor, batch: int, length: int, picks: torch.Tensor) -> torch.Tensor:
+    """The mask rows and query positions that match the sampled queries (it broadcasts otherwise)."""
+    if mask.dim() >= 3 and mask.shape[0] == batch:
+        mask = mask[:MAX_ROWS]
+    if mask.dim() >= 2 and mask.shape[-2] == length:
+        mask = mask.index_select(-2, picks)
+    return mask

@@ -1,0 +1,156 @@
+"""What one watched torch model has shown about itself so far: its data, loss, task, optimizers, initial
+weights, output values, precision and the scale of its loss — the facts the detectors read as ``ModelInfo``.
+
+Facts are read once (the first batch, the first loss call, each new optimizer) or on statistics steps;
+``dirty`` says they changed since the monitor last received them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from deeplocalize.model import DataInfo, LossInfo, ModelInfo
+from deeplocalize.probes import torch_facts as facts
+from deeplocalize.probes.torch_layers import LayerSlot, LayerTable
+
+#: A loss read as summed over its elements or divided for gradient accumulation matches the ratio within
+#: this relative tolerance (float rounding of a sum; own choice).
+SCALE_TOLERANCE = 0.02
+#: Most gradient-accumulation steps recognized as a divided loss (own choice).
+MAX_ACCUMULATION = 1024
+
+
+@dataclass
+class LossScale:
+    """How the loss that training backpropagates relates to the loss function's per-element mean, read once,
+    at the first step: a loss summed over the batch (``reduction="sum"``, or ``"none"`` then ``.sum()``) is
+    the mean times its element count, a loss divided by n for gradient accumulation the mean over n. The
+    chance level and the expected first loss scale with it."""
+
+    #: the first step's loss calls: per-element means of what each loss function returned; None once read
+    means: list[tuple[torch.Tensor, int] | None] | None = field(default_factory=list)
+    scale: float | None = None  # the ratio, when it is a sum or a division
+    plain: bool = False  # the trained loss is the loss function's (or its scale), nothing added
+
+    @property
+    def pending(self) -> bool:
+        return self.means is not None
+
+    def note(self, mean: torch.Tensor | None, count: int) -> None:
+        """A loss function's per-element mean loss over ``count`` elements, at the first step."""
+        if self.means is not None:
+            self.means.append(None if mean is None else (mean, count))
+
+    def read(self, losses: list[torch.Tensor]) -> None:
+        """Judge the scale from the step's backpropagated ``losses``: only when one loss function made the one
+        loss, and only for the two ratios above (a regularizer added to the loss is not a scale)."""
+        means, self.means = self.means, None
+        if not means or len(means) != 1 or means[0] is None or len(losses) != 1 or losses[0].numel() != 1:
+            return
+        mean, count = means[0]
+        ratio = float(losses[0].detach().float() / mean)
+        if not math.isfinite(ratio) or ratio <= 0:
+            return
+        summed = count > 1 and abs(ratio - count) <= SCALE_TOLERANCE * count
+        parts = round(1 / ratio)
+        divided = 2 <= parts <= MAX_ACCUMULATION and abs(ratio * parts - 1) <= SCALE_TOLERANCE
+        if summed or divided:
+            self.scale = ratio
+        self.plain = summed or divided or abs(ratio - 1) <= SCALE_TOLERANCE
+
+
+@dataclass
+class ModelFacts:
+    """The facts of one model seen so far (see the module docstring)."""
+
+    name: str
+    loss_info: LossInfo | None = None
+    data: DataInfo = field(default_factory=DataInfo)
+    task: str | None = None
+    output_values: dict[str, Any] | None = None
+    optimizers: dict[int, Any] = field(default_factory=dict)  # id(optimizer) -> OptimizerInfo
+    initial: dict[LayerSlot, dict[str, Any]] | None = None  # the kernels before the first update
+    #: trainable layers none of whose parameters had a gradient at the last statistics step
+    gradless: set[LayerSlot] = field(default_factory=set)
+    #: trained against another model (a GAN): its loss is not meant to go down
+    adversarial: bool = False
+    autocast: str | None = None  # the dtype of the autocast region its forward ran in, if any
+    loss_scale: LossScale = field(default_factory=LossScale)
+    x_seen: bool = False
+    y_seen: bool = False
+    dirty: bool = True
+
+    def saw_input(self, x: torch.Tensor) -> None:
+        """The model's first input of the first step (token ids too)."""
+        if not self.x_seen:
+            self.x_seen = self.dirty = True
+            facts.x_facts(x, self.data)
+
+    def saw_autocast(self, dtype: torch.dtype) -> None:
+        if self.autocast is None:
+            self.autocast = str(dtype).removeprefix("torch.")
+            self.dirty = True
+
+    def saw_optimizer(self, opt: torch.optim.Optimizer) -> None:
+        if id(opt) not in self.optimizers:
+            self.optimizers[id(opt)] = facts.optimizer_info(opt)
+            self.dirty = True
+
+    def saw_loss(self, info: LossInfo, pred: torch.Tensor | None, target: torch.Tensor,
+                 ignore_index: int) -> None:
+        """A loss function received ``pred`` (this model's output) and ``target``."""
+        if self.loss_info is None:
+            self.loss_info = info
+            self.dirty = True
+        if pred is not None and self.output_values is None:
+            self.output_values = facts.output_value_facts(pred)
+            self.dirty = True
+        if not self.y_seen:
+            self.y_seen = self.dirty = True
+            facts.y_facts(target, self.data, ignore_index)
+            self.task, self.data.n_classes = facts.infer_task(info, pred, self.data)
+
+    def read_initial(self, table: LayerTable) -> None:
+        """The kernels' facts before the first update (once, when the layers are known)."""
+        if self.initial is None and table.ordered():
+            self.initial = {s: f for s in table.ordered()
+                            if (f := facts.initial_weight_facts(s.module)) is not None}
+            self.dirty = True
+
+    def read_loss_scale(self, losses: list[torch.Tensor]) -> None:
+        if self.loss_scale.pending:
+            self.loss_scale.read(losses)
+            self.dirty = True
+
+    def set_gradless(self, gradless: set[LayerSlot]) -> None:
+        if gradless != self.gradless:
+            self.gradless = gradless
+            self.dirty = True
+
+    def model_info(self, table: LayerTable) -> ModelInfo:
+        """The facts as the detectors read them."""
+        layers = [facts.layer_info(s.index, s.name, s.module, s.output_shape, s.unit_axis, s.params())
+                  for s in table.ordered() if s.index is not None]
+        for slot, layer in zip(table.ordered(), layers, strict=True):
+            init = (self.initial or {}).get(slot)
+            if init is not None:
+                layer.extra["init"] = init
+            if slot in self.gradless:
+                layer.extra["no_gradient"] = True
+        infos = list(self.optimizers.values())
+        info = ModelInfo(framework="torch", layers=layers, loss=self.loss_info,
+                         optimizer=infos[0] if infos else None,
+                         data=self.data if (self.x_seen or self.y_seen) else None, task=self.task)
+        if self.data.x_shape:
+            info.batch_size = self.data.x_shape[0]
+        extra = {"optimizers": [o.name for o in infos] if len(infos) > 1 else None,
+                 "output_values": self.output_values, "model": self.name,
+                 "adversarial": self.adversarial or None,
+                 "loss_scale": self.loss_scale.scale, "loss_plain": self.loss_scale.plain or None,
+                 "autocast": self.autocast or None}
+        info.extra.update({k: v for k, v in extra.items() if v is not None})
+        return info

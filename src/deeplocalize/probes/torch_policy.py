@@ -1,0 +1,39 @@
+"""What happens to training after a step: ``--max-steps``, then the ``on_fault`` policy (stop, raise, or go
+on); in a distributed job every rank decides together, so that no rank is left waiting in a collective."""
+
+from __future__ import annotations
+
+from deeplocalize.errors import FaultDetected, PartiallyWatchedJobError, StopTraining
+from deeplocalize.monitor import Monitor
+from deeplocalize.probes.torch_dist import Job, decide_together, replicated_grads_nonfinite
+from deeplocalize.probes.torch_unit import ModelUnit
+from deeplocalize.vocabulary import OnFault
+
+
+def apply_policy(unit: ModelUnit, monitor: Monitor, job: Job, max_steps: int | None,
+                 before_update: bool = False) -> None:
+    """--max-steps, then the on_fault policy on what the unit's monitor has seen. In a distributed job
+    the ranks decide together, before each update (``torch_dist``)."""
+    if max_steps is not None and unit.step >= max_steps:
+        monitor.stopped_early = True
+        raise StopTraining(f"deeplocalize: reached --max-steps {max_steps}")
+    action = unit.monitor.action()
+    if job.active():
+        state = unit.state
+        due = before_update and state is not None and (
+            state.step % unit.monitor.config.rank_agree_every == 0
+            or replicated_grads_nonfinite(unit.root, state.checked))
+        if not due:
+            return  # a fault confirmed on any rank stops every rank at the next agreement
+        if not job.everyone_watches(unit.monitor.config.rank_join_timeout_s):
+            unit.monitor.tool_error("distributed job", PartiallyWatchedJobError(
+                f"rank {job.rank}: not every rank of the job is watched (no answer within "
+                f"{unit.monitor.config.rank_join_timeout_s:g} s): faults are reported but no rank is "
+                "stopped, since a rank that stopped alone would leave the others waiting"))
+            return
+        action = decide_together(job, unit, [monitor, *monitor.siblings], action)
+    if action == OnFault.STOP:
+        monitor.stopped_early = unit.monitor.stopped_early = True
+        raise StopTraining("deeplocalize: fault confirmed, training stopped")
+    if action == OnFault.RAISE:
+        raise FaultDetected(unit.monitor.diagnosis())

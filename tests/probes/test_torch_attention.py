@@ -1,0 +1,102 @@
+"""Attention entropy: the reference computation against an explicit softmax, masks and grouped-query heads;
+the wrapper measures on statistics steps only and never changes the attention's output; a transformer
+whose attention collapses gets a warning at that layer, a healthy one none."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+torch = pytest.importorskip("torch")
+import torch.nn.functional as F  # noqa: E402, N812
+from torch import nn  # noqa: E402
+
+import deeplocalize as dl  # noqa: E402
+from deeplocalize.probes import torch_attention as attention  # noqa: E402
+from deeplocalize.vocabulary import Channel, Severity, Symptom  # noqa: E402
+
+
+def _explicit(q: torch.Tensor, k: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+    scores = (q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])).masked_fill(~allowed, float("-inf"))
+    p = torch.softmax(scores, -1)
+    n = allowed.expand_as(p).sum(-1).float()
+    ent = -torch.special.xlogy(p, p).sum(-1) / n.log()
+    return torch.where(n >= 2, ent, torch.nan).nanmean((0, 2))
+
+
+def test_entropy_equals_an_explicit_softmax_with_and_without_a_causal_mask() -> None:
+    torch.manual_seed(0)
+    q, k = torch.randn(2, 3, 9, 8), torch.randn(2, 3, 9, 8)
+    full = torch.ones(9, 9, dtype=torch.bool)
+    assert torch.allclose(attention.head_entropy(q, k), _explicit(q, k, full), atol=1e-5)
+    causal = full.tril()
+    assert torch.allclose(attention.head_entropy(q, k, is_causal=True), _explicit(q, k, causal), atol=1e-5)
+    assert torch.allclose(attention.head_entropy(q, k, attn_mask=causal), _explicit(q, k, causal), atol=1e-5)
+    additive = torch.zeros(9, 9).masked_fill(~causal, float("-inf"))
+    masked = attention.head_entropy(q, k, attn_mask=additive)
+    assert torch.allclose(masked, _explicit(q, k, causal), atol=1e-5)
+
+
+def test_uniform_and_one_hot_attention_are_one_and_zero_and_grouped_heads_are_repeated() -> None:
+    k = torch.randn(1, 2, 6, 4)
+    assert torch.allclose(attention.head_entropy(torch.zeros(1, 4, 6, 4), k), torch.ones(4))
+    queries, keys = torch.zeros(1, 1, 5, 4), torch.zeros(1, 1, 6, 4)
+    queries[..., 0], keys[..., 0, 0] = 100.0, 100.0  # every query matches key 0 only
+    sharp = attention.head_entropy(queries, keys)
+    assert sharp is not None and float(sharp.max()) < 1e-3
+    assert attention.head_entropy(torch.zeros(1, 1, 1, 4), torch.zeros(1, 1, 1, 4)) is None  # one key
+
+
+def test_the_wrapper_leaves_the_output_unchanged_and_is_removed_when_nobody_listens() -> None:
+    original = F.scaled_dot_product_attention
+    got: list[torch.Tensor] = []
+    q, k, v = torch.randn(2, 2, 5, 4), torch.randn(2, 2, 5, 4), torch.randn(2, 2, 5, 4)
+    attention.listen(got.append)
+    try:
+        out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    finally:
+        attention.unlisten(got.append)
+    assert F.scaled_dot_product_attention is original
+    assert torch.equal(out, original(q, k, v, is_causal=True)) and len(got) == 1 and got[0].shape == (2,)
+
+
+class _LM(nn.Module):
+    def __init__(self, vocab: int = 16, width: int = 32, length: int = 32) -> None:
+        super().__init__()
+        self.emb, self.pos = nn.Embedding(vocab, width), nn.Parameter(torch.zeros(length, width))
+        block = nn.TransformerEncoderLayer(width, 4, 64, dropout=0.0, batch_first=True, norm_first=True)
+        self.enc = nn.TransformerEncoder(block, 2, enable_nested_tensor=False)
+        self.head = nn.Linear(width, vocab)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mask = nn.Transformer.generate_square_subsequent_mask(x.shape[1])
+        return self.head(self.enc(self.emb(x) + self.pos[: x.shape[1]], mask=mask, is_causal=True))
+
+
+def _train(qk_scale: float, steps: int = 160) -> dl.Diagnosis:
+    torch.manual_seed(0)
+    model = _LM()
+    with torch.no_grad():
+        for block in model.enc.layers:
+            block.self_attn.in_proj_weight.mul_(qk_scale)
+    data = torch.randint(0, 16, (256, 33), generator=torch.Generator().manual_seed(0))
+    data[:, 1::2] = (data[:, 0::2][:, :16] + 1) % 16  # every other token follows from the one before
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    with dl.watch(model, opt, store=False, on_fault="warn") as run:
+        for step in range(steps):
+            batch = data[(step * 32) % 256:][:32]
+            loss = F.cross_entropy(model(batch[:, :-1]).reshape(-1, 16), batch[:, 1:].reshape(-1))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    assert run.monitor.trace.has(10, Channel.ATTENTION)  # measured under the attention layer itself
+    return run.diagnosis
+
+
+def test_a_transformer_whose_attention_collapses_gets_a_warning_at_that_layer_a_healthy_one_none() -> None:
+    healthy = _train(1.0)
+    assert not [f for f in healthy.findings if f.symptom == Symptom.ATTENTION_COLLAPSE]
+    collapsed = [f for f in _train(20.0).findings if f.symptom == Symptom.ATTENTION_COLLAPSE]
+    assert len(collapsed) == 1 and collapsed[0].severity == Severity.WARNING
+    assert collapsed[0].layer is not None and collapsed[0].layer.name.endswith(".self_attn")
