@@ -1,4 +1,4 @@
-"""The AUTOTRAINER (ICSE 2021) problem checks and repair order, as replay rules (KNOWLEDGE.md).
+"""The AUTOTRAINER (ICSE 2021) problem checks and repair order, as replay rules (from the paper).
 
 Gradient checks on the first batch of every epoch, with g_first / g_last the weight-gradient norms of the
 first and last layers that have weights: vanishing gradient when ||g_first|| / ||g_last|| < 1e-3 and

@@ -1,4 +1,4 @@
-"""The DeepDiagnosis (ICSE 2022) rules and fix decision procedure, as replay rules (KNOWLEDGE.md).
+"""The DeepDiagnosis (ICSE 2022) rules and fix decision procedure, as replay rules (from the paper).
 
 Checked at each epoch end, layer by layer in forward order, symptoms in the table's order:
 numerical error (mean NaN/Inf, or exactly 0, of a layer's output, weights or weight gradient; NaN loss);

@@ -29,8 +29,8 @@ class Case:
     description: str
     #: Every valid root-cause category (vocabulary.Category values); empty for healthy cases.
     categories: tuple[str, ...] = ()
-    #: Name of the faulty layer per DESIGN.md layer identity (torch: qualified module name; Keras:
-    #: layer.name), or None when no layer is at fault (loss, optimizer, data).
+    #: Name of the faulty layer per the layer identity of docs/architecture.md (torch: qualified module
+    #: name; Keras: layer.name), or None when no layer is at fault (loss, optimizer, data).
     layer: str | None = None
     #: Symptoms a good diagnosis is expected to report (informational, not scored).
     symptoms: tuple[str, ...] = ()

@@ -1,9 +1,8 @@
 """PyTorch helpers shared by the zoo cases: model builders, a plain training loop, prediction.
 
-Layer names follow DESIGN.md layer identity (qualified names from ``named_modules()``): the builders use
-``nn.Sequential`` with named children, so the layers are ``fc1``, ``act1``, ..., ``out`` (and ``out_act``
-when an output activation is given), or ``conv1``, ``act1``, ``pool1``, ... for the CNN.
-
+Layer names follow the layer identity of docs/architecture.md (qualified names from ``named_modules()``):
+the builders use ``nn.Sequential`` with named children, so the layers are ``fc1``, ``act1``, ..., ``out``
+(and ``out_act`` when an output activation is given), or ``conv1``, ``act1``, ``pool1``, ... for the CNN.
 A case whose bug lives in the training loop itself writes its own loop instead of calling :func:`fit`.
 """
 

@@ -1,8 +1,8 @@
 """Keras 3 helpers shared by the zoo cases (the runner sets KERAS_BACKEND; this module never does).
 
-Cases build their models with the builders below or inline, with explicit layer names (DESIGN.md layer
-identity: Keras ``layer.name``), and call ``model.fit`` themselves, so deeplocalize's callback injection
-sees an ordinary ``fit``.
+Cases build their models with the builders below or inline, with explicit layer names (the layer identity of
+docs/architecture.md: Keras ``layer.name``), and call ``model.fit`` themselves, so deeplocalize's callback
+injection sees an ordinary ``fit``.
 """
 
 from __future__ import annotations

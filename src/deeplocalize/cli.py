@@ -1,4 +1,4 @@
-"""The ``deeplocalize`` command: ``run | analyze | report | runs | demo | bench`` (DESIGN.md, CLI).
+"""The ``deeplocalize`` command: ``run | analyze | report | runs | demo | bench`` (see docs/architecture.md).
 
 Exit status (the CLI contract): 0 healthy (warnings allowed), 1 faulty, 2 usage or tool error (including a
 run store or output file that could not be written), 3 inconclusive (no training step observed, or too few

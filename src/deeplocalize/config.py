@@ -1,7 +1,7 @@
 """Every threshold and cadence of deeplocalize, in one dataclass.
 
-Each field carries its default, its unit and where the default comes from (a prior tool in
-../shared/KNOWLEDGE.md, or our own calibration on the bug zoo and the healthy suite together).
+Each field carries its default, its unit and where the default comes from (a prior tool, named with its
+rule, or our own calibration on the bug zoo and the healthy suite together).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ class Config:
     #: Statistics steps are every ``stats_every`` steps for the first ``stats_dense_steps`` steps (and for
     #: as many steps after anything that may announce a fault: a finding, an lr change, a loss jump); then,
     #: while healthy, the gap doubles up to ``stats_every_max`` (steps; see ``cadence.py``). Own choice:
-    #: most faults show in the first few hundred steps (issue 4's "verdicts within 200 steps"); wandb
+    #: most faults show in the first few hundred steps (verdicts within 200 steps are the aim); wandb
     #: ``watch`` logs every 1,000 by default for its cost.
     stats_dense_steps: int = 300
     stats_every_max: int = 200
@@ -68,7 +68,7 @@ class Config:
     tensor_min_points: int = 10
     #: With full statistics every k = stats_every steps, the same span needs ceil(tensor_min_points / k)
     #: measured points, but at least this many (points): 4 points = steps 1-61 at k = 20, so per-layer
-    #: symptoms are confirmed within the first 200 steps (issue 4). Calibrated on the bug zoo + healthy suite
+    #: symptoms are confirmed within the first 200 steps. Calibrated on the bug zoo + healthy suite
     #: together (no false alarm at 4; 3 let a healthy LSTM's early gradient rise through).
     tensor_min_points_sparse: int = 4
     #: See tensor_min_points (fraction).
@@ -399,7 +399,3 @@ class Config:
         """Build from a dict, ignoring names this version does not know (old stored runs)."""
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in raw.items() if k in known})
-
-    @classmethod
-    def field_names(cls) -> list[str]:
-        return [f.name for f in dataclasses.fields(cls)]

@@ -1,7 +1,7 @@
 """Findings, root causes and the Diagnosis: the answer deeplocalize gives, and its JSON contract.
 
-JSON schema ``deeplocalize.diagnosis/1`` (DESIGN.md) is produced by ``Diagnosis.to_dict`` and read back by
-``Diagnosis.from_dict``; keep both exactly to the contract.
+JSON schema ``deeplocalize.diagnosis/1`` (docs/architecture.md) is produced by ``Diagnosis.to_dict`` and
+read back by ``Diagnosis.from_dict``; keep both exactly to the contract.
 """
 
 from __future__ import annotations

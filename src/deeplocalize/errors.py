@@ -12,7 +12,7 @@ class DeepLocalizeError(Exception):
     """Base class of the errors deeplocalize raises on purpose."""
 
 
-class FaultDetected(DeepLocalizeError):  # noqa: N818 - the name is part of the public API (DESIGN.md)
+class FaultDetected(DeepLocalizeError):  # noqa: N818 - the name is part of the public API
     """Raised into the training loop when ``on_fault="raise"`` and a fault is confirmed."""
 
     def __init__(self, diagnosis: Diagnosis) -> None:

@@ -25,10 +25,11 @@ class LayerRef:
 class LayerInfo:
     """One layer (torch: leaf module; Keras: entry of ``model.layers``).
 
-    ``index`` is the position in forward order (DESIGN.md, layer identity). ``activation`` is the activation
-    the layer applies to its output, lower-case ("relu", "sigmoid", "tanh", "softmax", "linear", ...): an
-    activation module (``nn.ReLU``) has its own kind; a Keras ``Dense(..., activation="relu")`` has "relu";
-    a torch ``nn.Linear`` has "linear". ``units`` is the size of the feature axis of the output.
+    ``index`` is the position in forward order (docs/architecture.md, "Layer identity"). ``activation`` is
+    the activation the layer applies to its output, lower-case ("relu", "sigmoid", "tanh", "softmax",
+    "linear", ...): an activation module (``nn.ReLU``) has its own kind; a Keras ``Dense(...,
+    activation="relu")`` has "relu"; a torch ``nn.Linear`` has "linear". ``units`` is the size of the
+    feature axis of the output.
     """
 
     index: int

@@ -1,4 +1,4 @@
-"""The fixed strings of the diagnosis contract (DESIGN.md): phases, symptoms, root-cause categories.
+"""The fixed strings of the diagnosis contract (docs/architecture.md): phases, symptoms, root causes.
 
 Other programs parse these values; never rename one.
 """

@@ -15,7 +15,7 @@ from torch import nn  # noqa: E402
 
 import deeplocalize as dl  # noqa: E402
 from deeplocalize import summary  # noqa: E402
-from deeplocalize.probes import torch_reduce, torch_unit  # noqa: E402
+from deeplocalize.probes import torch_handoff, torch_reduce  # noqa: E402
 from deeplocalize.vocabulary import Channel, Phase, Symptom  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -578,7 +578,7 @@ def test_run_log_attaches_to_the_step_just_trained_while_records_are_held_back()
 
 
 def test_held_back_records_reach_the_monitor_within_the_hold_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(torch_unit, "MAX_HOLD_S", 0.0)  # slow steps: every step is shown at once
+    monkeypatch.setattr(torch_handoff, "MAX_HOLD_S", 0.0)  # slow steps: every step is shown at once
     model = tm.mlp()
     x, y = tm.blobs()
     with _watch(model, config=dl.Config(check_every=50)) as run:

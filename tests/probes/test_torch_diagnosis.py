@@ -1,4 +1,4 @@
-"""End to end: small torch trainings with a known fault, diagnosed through ``watch`` (issue 2, item 8)."""
+"""End to end: small torch trainings with a known fault, diagnosed through ``watch``."""
 
 from __future__ import annotations
 

@@ -11,15 +11,20 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-pytest.importorskip("torch")
-import torch.distributed as dist
+torch = pytest.importorskip("torch")
+import torch.distributed as dist  # noqa: E402
+import torch.nn.functional as F  # noqa: E402, N812
 
-from deeplocalize.store import RunStore
+import deeplocalize as dl  # noqa: E402
+from deeplocalize.store import RunStore  # noqa: E402
+from deeplocalize.vocabulary import Channel  # noqa: E402
 
 SCRIPT = Path(__file__).parent / "scripts" / "ddp_train.py"
 FSDP_SCRIPT = Path(__file__).parent / "scripts" / "fsdp_train.py"
+FSDP_STATS_SCRIPT = Path(__file__).parent / "scripts" / "fsdp_stats.py"
 RANK0_SCRIPT = Path(__file__).parent / "scripts" / "rank0_only.py"
 pytestmark = pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(),
                                 reason="needs torch.distributed with gloo")
@@ -123,6 +128,40 @@ def test_fsdp2_is_watched_on_local_shards_and_a_nan_stops_every_rank_at_its_orig
         assert job["steps_observed"] == 140  # the next agreement (rank_agree_every): no replay under FSDP
     received = [f for f in rank0["findings"] if f["evidence"].get("received_from_ranks") == [1]]
     assert [f["rank"] for f in received] == [0]
+
+
+@pytest.mark.skipif(not has_fsdp2(), reason="needs FSDP2 (fully_shard)")
+def test_fsdp2_statistics_of_the_shards_combined_equal_one_process_training_the_whole_batches(
+        tmp_path: Path) -> None:
+    """Two ranks, each with its own shards and half of every batch; one process with the unsharded model
+    and both halves: every statistics step's figures of the parameters, their gradients and their updates
+    are the same (numel of the whole tensors, mean, std, extremes, norm, zeros)."""
+    proc, (rank0, rank1) = script_run(tmp_path, FSDP_STATS_SCRIPT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert rank0["errors"] == rank1["errors"] == []
+    sys.path.insert(0, str(FSDP_STATS_SCRIPT.parent))
+    import _fsdp_model as fm
+
+    model = fm.model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    gens = [torch.Generator().manual_seed(r) for r in (0, 1)]
+    with dl.watch(model, opt, store=False, config=dl.Config(stats_every=10)) as run:
+        for _ in range(fm.STEPS):
+            halves = [fm.batch(g) for g in gens]
+            x, y = torch.cat([h[0] for h in halves]), torch.cat([h[1] for h in halves])
+            loss = F.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    trace = run.monitor.trace
+    steps = [int(s) for s in trace.steps()]
+    assert sorted(int(s) for s in rank0["stats"]) == [1, 11, 21, 31, 41, 51]
+    for document in (rank0, rank1):
+        for step, vectors in document["stats"].items():
+            for key, sharded in vectors.items():
+                layer, channel = key.split("/")
+                whole = trace.matrix(int(layer), Channel(channel))[steps.index(int(step))]
+                assert np.allclose(sharded, whole, rtol=1e-4, atol=1e-7, equal_nan=True), (step, key)
 
 
 def test_a_job_watched_on_one_rank_only_is_never_stopped_so_no_rank_hangs(tmp_path: Path) -> None:

@@ -2,7 +2,8 @@
 
 ``check_output(model)`` returns activation_loss_mismatch and output_out_of_range findings, built from
 the model facts and the first batch's label facts. The layer is the output layer when its activation is at
-fault, None when the loss or the data is (DESIGN.md). ``preflight`` registers the detector.
+fault, None when the loss or the data is (docs/architecture.md, "Layer identity"). ``preflight``
+registers the detector.
 """
 
 from __future__ import annotations

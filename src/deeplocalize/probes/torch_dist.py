@@ -31,6 +31,7 @@ from deeplocalize import causes as cw
 from deeplocalize import fixes, summary
 from deeplocalize.compat import torch as compat
 from deeplocalize.diagnosis import CauseHint, Finding
+from deeplocalize.errors import RankLostError
 from deeplocalize.monitor import Monitor
 from deeplocalize.probes.torch_record import Measured
 from deeplocalize.ranks import env_rank
@@ -243,3 +244,15 @@ def lost_rank_note(job: Job, error: BaseException, wait_s: float) -> str | None:
         for r, step in lost.items()]
     first = str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__
     return f"{'; '.join(parts)}; rank {job.rank} then failed in a collective ({first})"
+
+
+def report_lost_ranks(job: Job, monitor: Monitor, error: BaseException) -> None:
+    """After the script died in an error: if ranks of the job are gone (a killed rank leaves the others
+    failing in their next collective), the diagnosis says which, and when (a tool error of its own)."""
+    try:
+        note = lost_rank_note(job, error, monitor.config.rank_join_timeout_s / 10)
+    except Exception as err:
+        monitor.tool_error("distributed job", err)
+        return
+    if note is not None:
+        monitor.tool_error("distributed job", RankLostError(note))

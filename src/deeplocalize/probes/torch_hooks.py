@@ -61,6 +61,24 @@ def iter_tensors(obj: Any, depth: int = 0) -> Iterator[torch.Tensor]:
             yield from iter_tensors(getattr(obj, f.name, None), depth + 1)
 
 
+def made_from(t: torch.Tensor, outputs: Mapping[Any, Any], depth: int) -> Any:
+    """The value ``outputs`` holds for the autograd node of ``t``, or of the nearest node at most ``depth``
+    steps back in its graph (breadth first); None when there is none."""
+    frontier, seen = [t.grad_fn], set()
+    for _ in range(depth):
+        nxt = []
+        for node in frontier:
+            found = outputs.get(node)
+            if found is not None:
+                return found
+            for child, _ in getattr(node, "next_functions", ()):
+                if child is not None and child not in seen:
+                    seen.add(child)
+                    nxt.append(child)
+        frontier = nxt
+    return None
+
+
 def observable(t: torch.Tensor) -> bool:
     return not (t.is_complex() or t.is_sparse or t.device.type == "meta")
 

@@ -30,14 +30,15 @@ from torch.optim import optimizer as optim_mod
 
 from deeplocalize.compat import CompatError
 from deeplocalize.compat import torch as compat
-from deeplocalize.errors import FaultDetected, RankLostError, StopTraining
+from deeplocalize.errors import FaultDetected, StopTraining
 from deeplocalize.monitor import Monitor
 from deeplocalize.probes import torch_facts as facts
 from deeplocalize.probes.torch_amp import GradScalerWatch
-from deeplocalize.probes.torch_dist import Job, lost_rank_note
-from deeplocalize.probes.torch_hooks import iter_tensors
+from deeplocalize.probes.torch_dist import Job, report_lost_ranks
+from deeplocalize.probes.torch_hooks import iter_tensors, made_from
 from deeplocalize.probes.torch_layers import is_keras_module, owner_of, trainable
 from deeplocalize.probes.torch_policy import apply_policy
+from deeplocalize.probes.torch_shards import ShardExchange
 from deeplocalize.probes.torch_unit import ModelUnit
 
 #: ``torch.nn.functional`` losses wrapped while a session is active (loss modules call these).
@@ -145,16 +146,9 @@ class TorchSession:
     def _note_lost_ranks(self, exc: BaseException) -> None:
         """The script died in an error while every rank was watched: if ranks of the job are gone (a killed
         rank leaves the others failing in their next collective), the diagnosis says which, and when."""
-        if self._crash_seen or not self.job.everyone or not isinstance(exc, RuntimeError):
-            return
-        self._crash_seen = True
-        try:
-            note = lost_rank_note(self.job, exc, self.monitor.config.rank_join_timeout_s / 10)
-        except Exception as err:
-            self.monitor.tool_error("distributed job", err)
-            return
-        if note is not None:
-            self.monitor.tool_error("distributed job", RankLostError(note))
+        if not self._crash_seen and self.job.everyone and isinstance(exc, RuntimeError):
+            self._crash_seen = True
+            report_lost_ranks(self.job, self.monitor, exc)
 
     @property
     def live(self) -> bool:
@@ -181,12 +175,20 @@ class TorchSession:
         taken = {u.name for u in self.units}
         if name in taken:  # two models of one class: "Sequential", "Sequential_2"
             name = next(f"{name}_{k}" for k in range(2, len(taken) + 3) if f"{name}_{k}" not in taken)
-        unit = ModelUnit(root, name, monitor, prefix=prefix)
-        unit.notify_output = self.note_output
+        unit = self._unit(root, name, monitor, prefix)
         self.units.append(unit)
         for module in compat.eager_module(root).modules():
             self._known.add(module)
         self._known.add(root)
+        return unit
+
+    def _unit(self, root: nn.Module, name: str, monitor: Monitor, prefix: str) -> ModelUnit:
+        unit = ModelUnit(root, name, monitor, prefix=prefix)
+        unit.notify_output = self.note_output
+        job = self.job
+        if unit.sharded and job.active():  # FSDP: statistics of whole tensors from every rank's shards
+            unit.handoff.shards = ShardExchange(f"deeplocalize/session{job.session}/{name}", job.rank,
+                                                job.world_size)
         return unit
 
     def unit_for_optimizer(self, opt: torch.optim.Optimizer) -> ModelUnit | None:
@@ -223,8 +225,7 @@ class TorchSession:
         whole.close_hooks()
         self.units.remove(whole)
         whole.monitor.reset()
-        first = ModelUnit(owners[0][1], names[0], whole.monitor, prefix=names[0] + ".")
-        first.notify_output = self.note_output
+        first = self._unit(owners[0][1], names[0], whole.monitor, names[0] + ".")
         self.units.insert(0, first)
         for o in whole.optimizers:
             self._by_opt[id(o)] = first
@@ -348,19 +349,7 @@ class TorchSession:
         """The unit whose model output ``pred`` is, or is made from (the last model run when unknown)."""
         if len(self.units) <= 1 or pred.grad_fn is None:
             return self._last
-        frontier, seen = [pred.grad_fn], set()
-        for _ in range(_OWNER_DEPTH):
-            nxt = []
-            for node in frontier:
-                unit = self._outputs.get(node)
-                if unit is not None:
-                    return unit
-                for child, _ in getattr(node, "next_functions", ()):
-                    if child is not None and child not in seen:
-                        seen.add(child)
-                        nxt.append(child)
-            frontier = nxt
-        return self._last
+        return made_from(pred, self._outputs, _OWNER_DEPTH) or self._last
 
     # ------------------------------------------------------------------ optimizer
     def _wrap_opt_init(self, original: Callable[..., Any]) -> Callable[..., Any]:

@@ -17,7 +17,6 @@ What the model shows about itself (data, loss, optimizers, precision) is kept in
 from __future__ import annotations
 
 import math
-import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,16 +35,14 @@ from deeplocalize.probes import torch_reduce as red
 from deeplocalize.probes import torch_stats as stats
 from deeplocalize.probes.torch_check import NormPlan, add_loss, add_norms
 from deeplocalize.probes.torch_dump import MAX_DUMPS, dump_step
+from deeplocalize.probes.torch_handoff import Handoff
 from deeplocalize.probes.torch_hooks import LayerObserver, Mode, iter_tensors, record
 from deeplocalize.probes.torch_layers import LayerTable
 from deeplocalize.probes.torch_model_facts import ModelFacts
 from deeplocalize.probes.torch_record import Measured, measure, step_record
 from deeplocalize.probes.torch_replay import ForwardCall, GradKeeper, cuda_devices, replay
 from deeplocalize.spikes import OnlineSpikes
-from deeplocalize.trace import StepRecord
 
-#: Clean routine records are handed to the monitor in batches at most this far apart (seconds).
-MAX_HOLD_S = 1.0
 #: Steps with per-layer flags after a NaN the replay could not reproduce.
 FLAG_STEPS = 20
 
@@ -92,8 +89,7 @@ class ModelUnit:
         self.flag_until = 0  # per-layer flags on ordinary steps up to this step (after an unreproduced NaN)
         self.facts = ModelFacts(name)
         self._plan: NormPlan | None = None
-        self._held: list[StepRecord] = []
-        self._held_since = 0.0
+        self.handoff = Handoff(monitor)  # records to the monitor, in step order
         self._findings_seen = 0
         self._restore_stance: Callable[[], None] | None = None
         self._handles = [
@@ -131,6 +127,8 @@ class ModelUnit:
         return self.table.owner(param) is not None or any(p is param for p in self.eager.parameters())
 
     def close_hooks(self) -> None:
+        if self.handoff.shards is not None:
+            self.handoff.shards.close()
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
@@ -414,20 +412,10 @@ class ModelUnit:
             self.monitor.set_model(self.model_info())
         routine = (not state.stats and record_.all_finite and not state.emitted
                    and state.step % self.monitor.check_gap != 0)
-        if routine:  # clean, no statistics, no trend check due: cannot produce a finding; held back
-            if not self._held:
-                self._held_since = time.monotonic()
-            self._held.append(record_)
-            if time.monotonic() - self._held_since >= MAX_HOLD_S:
-                self.flush()
-            return
-        self.flush()
-        self.monitor.record(record_)
+        self.handoff.send(record_, routine, state.stats)
 
     def flush(self) -> None:
-        held, self._held = self._held, []
-        for rec in held:
-            self.monitor.record(rec)
+        self.handoff.flush()
 
     def _lr(self) -> float | None:
         for opt in self.optimizers:
