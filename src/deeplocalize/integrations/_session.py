@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import warnings
+from pathlib import Path
 from typing import Any
 
 from deeplocalize.config import Config
@@ -128,3 +129,21 @@ class ProbeSession:
             self._errors.append(text)
             if len(self._errors) == 1:
                 print(f"deeplocalize: internal error, training goes on unaffected: {text}", file=sys.stderr)
+
+
+class WatchingCallback:
+    """What the framework callbacks share: the policy, the HTML path, the probe session and its diagnosis.
+    A mixin, listed before the framework's callback class (its ``__init__`` calls the next one's)."""
+
+    def __init__(self, on_fault: str = "stop", *, config: Config | None = None, store: Any = True,
+                 html: str | Path | None = None, **watch_options: Any) -> None:
+        super().__init__()
+        self.on_fault = OnFault(on_fault)
+        self.html = html
+        self._session = ProbeSession(on_fault, config=config, store=store, **watch_options)
+        self.diagnosis: Diagnosis | None = None
+
+    @property
+    def monitor(self) -> Monitor | None:
+        """The live monitor while training runs (None otherwise)."""
+        return self._session.monitor

@@ -9,36 +9,21 @@ finding, "continue" records silently.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-from deeplocalize.config import Config
-from deeplocalize.diagnosis import Diagnosis
-from deeplocalize.integrations._session import ProbeSession
+from deeplocalize.integrations._session import WatchingCallback
 from deeplocalize.vocabulary import OnFault
 
 
-class DeepLocalizeCallback(TrainerCallback):
+class DeepLocalizeCallback(WatchingCallback, TrainerCallback):
     """Watch a ``Trainer.train`` and localize faults. After training, ``.diagnosis`` holds the result.
 
     ``store``: persist the run in the run store (True: default store; a path: that store; False: nowhere).
     ``html``: also write the HTML report there at the end of training. ``watch_options`` go to
     ``deeplocalize.probes.torch.watch``.
     """
-
-    def __init__(self, on_fault: str = "stop", *, config: Config | None = None, store: Any = True,
-                 html: str | Path | None = None, **watch_options: Any) -> None:
-        self.on_fault = OnFault(on_fault)
-        self.html = html
-        self._session = ProbeSession(on_fault, config=config, store=store, **watch_options)
-        self.diagnosis: Diagnosis | None = None
-
-    @property
-    def monitor(self) -> Any:
-        """The live monitor while training runs (None otherwise)."""
-        return self._session.monitor
 
     def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
                        model: Any = None, optimizer: Any = None, **kwargs: Any) -> None:
