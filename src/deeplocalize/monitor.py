@@ -58,6 +58,10 @@ class Monitor:
         self._warned: set[tuple] = set()
         self._preflight_done = False
         self.stopped_early = False
+        #: a trainer callback stops the training itself, after the step (Lightning's ``should_stop``): the
+        #: probe's policy then sets ``stop_requested`` (agreed by every rank of a job) instead of raising
+        self.stop_by_caller = False
+        self.stop_requested = False
         self.finished: Diagnosis | None = None
         #: set by a probe that holds back steps (the torch session's ``flush``): called before
         #: anything reads or adds to the latest step, so they see every step recorded so far

@@ -53,8 +53,10 @@ class ProbeSession:
         try:
             from deeplocalize.probes.torch import watch
 
-            run = watch(model, optimizer, on_fault=OnFault.CONTINUE, config=self.config, store=self.store,
-                        **self.watch_options)
+            stops = self.on_fault in (OnFault.STOP, OnFault.RAISE)
+            run = watch(model, optimizer, on_fault=self.on_fault if stops else OnFault.CONTINUE,
+                        config=self.config, store=self.store, **self.watch_options)
+            run.monitor.stop_by_caller = True  # agreed by every rank in a distributed job, never raised
             run.__enter__()
             self.run = run
         except Exception as exc:
@@ -66,7 +68,10 @@ class ProbeSession:
         if monitor is None:
             return None
         try:
+            wants_stop = self.on_fault in (OnFault.STOP, OnFault.RAISE)
             findings = monitor.findings if monitor.fault_confirmed else []
+            if wants_stop and not monitor.stop_requested:
+                findings = []  # the probe's policy (agreed by every rank) has not asked for the stop yet
         except Exception as exc:
             self._note(f"poll: {type(exc).__name__}: {exc}")
             return None

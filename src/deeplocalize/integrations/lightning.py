@@ -12,6 +12,7 @@ from typing import Any
 
 import lightning.pytorch as pl
 
+from deeplocalize.compat.torch import DATA_PARALLEL
 from deeplocalize.integrations._session import WatchingCallback
 from deeplocalize.vocabulary import OnFault
 
@@ -26,7 +27,9 @@ class DeepLocalizeCallback(WatchingCallback, pl.Callback):
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         optimizers = list(getattr(trainer, "optimizers", None) or [])
-        self._session.start(pl_module, optimizers[0] if len(optimizers) == 1 else None)
+        wrapped = getattr(trainer.strategy, "model", None)  # strategy="ddp": the DistributedDataParallel
+        model = wrapped if isinstance(wrapped, DATA_PARALLEL) else pl_module
+        self._session.start(model, optimizers[0] if len(optimizers) == 1 else None)
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any,
                            batch: Any, batch_idx: int) -> None:

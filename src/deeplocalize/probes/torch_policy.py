@@ -32,6 +32,9 @@ def apply_policy(unit: ModelUnit, monitor: Monitor, job: Job, max_steps: int | N
                 "stopped, since a rank that stopped alone would leave the others waiting"))
             return
         action = decide_together(job, unit, [monitor, *monitor.siblings], action)
+    if action in (OnFault.STOP, OnFault.RAISE) and monitor.stop_by_caller:
+        monitor.stop_requested = True  # the caller stops (or raises) after the step, on every rank alike
+        return
     if action == OnFault.STOP:
         monitor.stopped_early = unit.monitor.stopped_early = True
         raise StopTraining("deeplocalize: fault confirmed, training stopped")

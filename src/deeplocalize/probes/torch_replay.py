@@ -50,6 +50,14 @@ class ForwardCall:
     outputs: list[torch.Tensor] = field(default_factory=list)
     #: the autocast regions it ran in (mixed precision: the replay runs in the same precision)
     autocast: list[tuple[str, torch.dtype]] = field(default_factory=list)
+    #: the model's own ``forward`` attribute at the call (None: its class's), for ``replayable``
+    forward: Any = None
+
+    def replayable(self, eager: nn.Module) -> bool:
+        """The call can run again: its keyword arguments are known, and the model's ``forward`` is the one
+        it ran. A trainer that redirects ``forward`` for one call (Lightning runs ``training_step`` through
+        the DDP wrapper this way) has put the original back: replaying it would run something else."""
+        return self.kwargs is not None and eager.__dict__.get("forward") is self.forward
 
 
 def cuda_devices(*objs: Any) -> list[int]:
@@ -91,6 +99,7 @@ class Replayed:
 
     complete: bool = True
     outside: bool = False
+    replayed: int = 0  # forward calls run again (the inputs' counts are taken for every call)
 
 
 def replay(table: LayerTable, eager: nn.Module, calls: list[ForwardCall], buffer: red.StepBuffer,
@@ -106,17 +115,18 @@ def replay(table: LayerTable, eager: nn.Module, calls: list[ForwardCall], buffer
     observer.attach()
     try:
         for call in calls:
-            if call.kwargs is None:  # its keyword arguments are unknown (the call that found the model)
+            for t in iter_tensors(call.args):  # the input's own NaN/Inf count, replayed or not
+                if t.is_floating_point():
+                    record(buffer, "data", t, Mode.EXACT)
+                    break
+            if not call.replayable(eager):  # unknown keyword arguments, or another forward now
                 result.complete = False
                 continue
+            result.replayed += 1
             with compat.forked_rng(call.devices):
                 if call.rng is not None:  # a model without random layers: its replay needs no RNG state
                     compat.set_rng_state(call.rng, call.devices)
                 with torch.enable_grad(), compat.autocast(call.autocast):
-                    for t in iter_tensors(call.args):
-                        if t.is_floating_point():
-                            record(buffer, "data", t, Mode.EXACT)
-                            break
                     output = eager(*call.args, **call.kwargs)
                     outs, grads = [], []
                     for position, t in enumerate(iter_tensors(output)):

@@ -201,7 +201,8 @@ class ModelUnit:
             state = self._open()
             devices = cuda_devices(args, kwargs)
             rng = compat.rng_state(devices) if self.table.random() else None
-            call = ForwardCall(args, kwargs, rng, devices, autocast=compat.autocast_state())
+            call = ForwardCall(args, kwargs, rng, devices, autocast=compat.autocast_state(),
+                               forward=self.eager.__dict__.get("forward"))
             if call.autocast:
                 self.facts.saw_autocast(call.autocast[0][1])
             state.calls.append(call)
@@ -357,7 +358,9 @@ class ModelUnit:
             loss_bad = any(not math.isfinite(v) for v in (checked.losses if checked else []))
             output_bad = any(not bool(torch.isfinite(t).all()) for call in state.calls for t in call.outputs)
             if not measure([buffer]).finite():
-                state.replay_outcome = "reproduced"
+                state.replay_outcome = "reproduced"  # in a layer, or already in the input
+            elif not result.replayed:  # no call could run again: per-layer flags on the next steps
+                self.flag_until = state.step + FLAG_STEPS
             elif output_bad:
                 state.replay_outcome = "not_reproduced"  # the real forward made it, its replay did not
                 self.flag_until = state.step + FLAG_STEPS  # a transient fault? flags on the next steps
