@@ -1,9 +1,9 @@
 """Writes one run into the store as training goes (``RunWriter``; the store itself is ``store.RunStore``).
 
 Steps are committed in batches (every ``FLUSH_STEPS`` steps or ``FLUSH_SECONDS``, and on close). Size is
-bounded: every step of the recent window is kept plus a down-sampled history of older steps (every
-``stride``-th step; the stride doubles when the history is full, as in ``trace.Trace``); older steps are
-deleted as the run goes. A write error never stops training (see ``RunWriter``).
+bounded: every step of the recent window is kept plus a down-sampled history of older steps (the rule of
+``history.StrideHistory``, as in ``trace.Trace``); older steps are deleted as the run goes. A write error
+never stops training (see ``RunWriter``).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 from deeplocalize import store_codec
 from deeplocalize.diagnosis import Diagnosis
 from deeplocalize.errors import StoreError, StoreUnavailableError
+from deeplocalize.history import StrideHistory
 from deeplocalize.model import ModelInfo
 from deeplocalize.trace import StepRecord
 
@@ -59,9 +60,7 @@ class RunWriter:
         self._prune = False  # too many deletions queued: delete every step not retained instead
         self._window: deque[int] = deque()
         self._window_size = max(2, window)
-        self._history: list[int] = []
-        self._history_size = max(2, history)
-        self._stride = 1
+        self._history: StrideHistory[int] = StrideHistory(max(2, history))
         self._steps = 0
         self._last_step: int | None = None
         self._last_written: StepRecord | None = None  # re-written on the next flush (late metrics)
@@ -164,16 +163,8 @@ class RunWriter:
         if len(self._window) <= self._window_size:
             return
         old = self._window.popleft()
-        if old % self._stride:
-            self._drop(old)
-            return
-        self._history.append(old)
-        if len(self._history) > self._history_size:
-            self._stride *= 2
-            for s in self._history:
-                if s % self._stride:
-                    self._drop(s)
-            self._history = [s for s in self._history if s % self._stride == 0]
+        for step_ in self._history.offer(old, old):
+            self._drop(step_)
 
     def _drop(self, step: int) -> None:
         """A step the store no longer keeps: not written if still pending, else deleted at the next flush."""
@@ -181,7 +172,7 @@ class RunWriter:
         if self._prune:
             return
         self._deletes.add(step)
-        if len(self._deletes) > 4 * (self._window_size + self._history_size):  # writes failing for long
+        if len(self._deletes) > 4 * (self._window_size + self._history.size):  # writes failing for long
             self._deletes.clear()
             self._prune = True
 
@@ -227,7 +218,7 @@ class RunWriter:
             self._retry_at, self._backoff = 0.0, FLUSH_SECONDS
 
     def _delete_unretained(self, conn: sqlite3.Connection) -> None:
-        keep = {*self._window, *self._history, *self._pending}
+        keep = {*self._window, *self._history.values(), *self._pending}
         stored = [row[0] for row in conn.execute("SELECT step FROM steps WHERE run_id = ?", (self.run_id,))]
         conn.executemany("DELETE FROM steps WHERE run_id = ? AND step = ?",
                          [(self.run_id, s) for s in stored if s not in keep])

@@ -1,8 +1,8 @@
 """The trace: per-(layer, channel) time series of summary vectors over a bounded window (numpy only).
 
 A probe produces one ``StepRecord`` per training step (an optimizer step). ``Trace`` keeps the last
-``window`` steps in full and a down-sampled history of older steps (the stride doubles when the history is
-full), so memory stays bounded however long training runs.
+``window`` steps in full and a down-sampled history of older steps (``history.StrideHistory``: the stride
+doubles when the history is full), so memory stays bounded however long training runs.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from deeplocalize import summary as S  # noqa: N812 - S.MEAN reads like the stat it names
+from deeplocalize.history import StrideHistory
 from deeplocalize.vocabulary import Channel
 
 Key = tuple[int, Channel]  # (layer index, channel)
@@ -143,8 +144,7 @@ class Trace:
         self._metrics: dict[str, np.ndarray] = {}
         self._data = _Ring(window, S.N_STATS)
         self._target = _Ring(window, S.N_STATS)
-        self._history: list[StepRecord] = []
-        self._history_stride = 1
+        self._history: StrideHistory[StepRecord] = StrideHistory(history)
         self.first: StepRecord | None = None  # the first record, kept whole (pre-flight evidence)
         #: True once training ended on its own (not stopped by us or --max-steps, not crashed); set by
         #: ``Monitor.finish``. Only then may "the training was too short" be judged.
@@ -175,11 +175,7 @@ class Trace:
         if self.first is None:
             self.first = record
         self.last_record = record
-        if record.step % self._history_stride == 0:
-            self._history.append(record)
-            if len(self._history) > self.history_size:
-                self._history_stride *= 2
-                self._history = [r for r in self._history if r.step % self._history_stride == 0]
+        self._history.offer(record.step, record)
 
     def set_metric(self, name: str, value: float) -> None:
         """Attach a metric to the latest step (for values that arrive after the step was recorded)."""
@@ -290,7 +286,7 @@ class Trace:
 
     def history(self) -> list[StepRecord]:
         """Down-sampled older records (every ``stride``-th step), oldest first."""
-        return list(self._history)
+        return self._history.values()
 
     def records(self) -> Iterator[StepRecord]:
         """Reconstruct the window as StepRecords, oldest first (for the store and reports)."""
