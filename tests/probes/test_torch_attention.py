@@ -100,3 +100,29 @@ def test_a_transformer_whose_attention_collapses_gets_a_warning_at_that_layer_a_
     collapsed = [f for f in _train(20.0).findings if f.symptom == Symptom.ATTENTION_COLLAPSE]
     assert len(collapsed) == 1 and collapsed[0].severity == Severity.WARNING
     assert collapsed[0].layer is not None and collapsed[0].layer.name.endswith(".self_attn")
+
+
+def test_attention_weights_a_layer_returns_are_measured_under_that_layer() -> None:
+    """``nn.MultiheadAttention`` called with ``need_weights=True`` computes its weights without
+    ``scaled_dot_product_attention``: they are read from its output."""
+
+    class Returns(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.attn, self.head = nn.MultiheadAttention(8, 2, batch_first=True), nn.Linear(8, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            out, _ = self.attn(x, x, x, need_weights=True, average_attn_weights=False)
+            return self.head(out.mean(1))
+
+    torch.manual_seed(0)
+    model = Returns()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    with dl.watch(model, opt, store=False, config=dl.Config(stats_every=1)) as run:
+        for _ in range(3):
+            loss = F.cross_entropy(model(torch.randn(4, 6, 8)), torch.randint(0, 3, (4,)))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    entropy = run.monitor.trace.matrix(0, Channel.ATTENTION)  # the attention layer comes first
+    assert (entropy[:, 0] == 2).all() and ((entropy[:, 4] > 0.5) & (entropy[:, 4] <= 1)).all()

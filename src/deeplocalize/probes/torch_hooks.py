@@ -202,11 +202,10 @@ class LayerObserver:
         if self._running and self._running[-1] is slot:
             self._running.pop()
         self._ended = slot
-        weights = output[1] if isinstance(module := slot.module, nn.MultiheadAttention) and isinstance(
-            output, tuple) and len(output) > 1 else None  # need_weights=True: no scaled_dot_product_attention
-        if isinstance(weights, torch.Tensor) and module.training:
+        returned = isinstance(output, tuple) and len(output) > 1 and isinstance(output[1], torch.Tensor)
+        if returned and isinstance(slot.module, nn.MultiheadAttention):  # need_weights=True: no SDPA call
             with torch.no_grad():
-                entropy = attention.from_weights(weights)
+                entropy = attention.from_weights(output[1])
             if entropy is not None:
                 self.on_attention(entropy, slot)
 
