@@ -153,6 +153,7 @@ INPUT_NOT_NORMALIZED: Final = 0.9  # values far outside [-10, 10] or scales orde
 NORMALIZER_BYPASS: Final = 0.8  # raw-scale values reach a weighted layer past the normalizer
 NORMALIZER_BYPASS_DATA: Final = 0.5  # ... or normalize the data before the model
 TARGET_SCALE: Final = 0.85  # regression targets far from the initial outputs' scale
+LOSS_BROADCAST: Final = 0.9  # outputs and targets of different shapes broadcast: a measured fact of the call
 
 # -------------------------------------------------- output vs loss vs labels (preflight_output.py)
 # A static fact about the model (the activation, the loss, the units) explains the mismatch it makes: the

@@ -490,3 +490,30 @@ def test_a_raw_input_that_bypasses_the_normalizer_is_named_where_it_rejoins(conc
     f = only(found, Symptom.UNNORMALIZED_INPUT)
     assert f.layer.name == "concatenate" and f.causes[0].category == Category.ARCHITECTURE
     assert "dense_1" in f.message and "normalization" in f.causes[0].fix
+
+
+# ---------------------------------------------------------------- the shapes a value loss receives
+@pytest.mark.parametrize(("outputs", "targets", "flagged"), [
+    ([16, 1], [16], True),  # (16, 16): every output against every target
+    ([16], [16, 1], True),
+    ([16, 4], [1, 4], False),  # one target row for every sample: no more elements than the outputs
+    ([16, 1], [16, 1], False),
+])
+def test_a_value_loss_whose_outputs_and_targets_broadcast_to_more_is_a_loss_fault(
+        outputs: list[int], targets: list[int], flagged: bool) -> None:
+    model = net(linear(0, "fc", outputs[-1] if len(outputs) > 1 else 1), loss="mse", expects="values",
+                y_min=-1.0, y_max=1.0)
+    model.extra["loss_shapes"] = [outputs, targets]
+    found = [f for f in run(model) if f.phase == Phase.LOSS]
+    if not flagged:
+        assert found == []
+        return
+    f = only(found, MISMATCH)
+    assert f.layer is None and top(f).category == Category.LOSS and "squeeze(-1)" in top(f).fix
+    assert f.evidence["broadcast_shape"] == [16, 16]
+
+
+def test_a_classification_loss_is_not_judged_by_its_shapes() -> None:
+    model = net(linear(0, "fc", 3), loss="cross_entropy", expects="logits", task="multiclass")
+    model.extra["loss_shapes"] = [[16, 3], [16]]
+    assert [f for f in run(model) if f.phase == Phase.LOSS] == []

@@ -116,3 +116,23 @@ def test_a_script_that_crashes_at_step_one_is_still_diagnosed_from_what_it_recei
     d = run.diagnosis
     assert d.verdict == Verdict.FAULTY and d.findings[0].symptom == Symptom.OUTPUT_OUT_OF_RANGE
     assert {c.category for c in d.root_causes[:2]} & {Category.LOSS, Category.ARCHITECTURE}
+
+
+def test_mse_on_outputs_of_shape_n_1_against_targets_of_shape_n_is_a_loss_fault_at_once() -> None:
+    """(N, 1) predictions against (N,) targets: ``F.mse_loss`` broadcasts to (N, N) (PyTorch only warns);
+    the facts of the first loss call show it."""
+    torch.manual_seed(0)
+    x = torch.randn(256, 4)
+    y = x @ torch.tensor([1.0, -2.0, 0.5, 0.0])
+    model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 1))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    with pytest.warns(UserWarning, match="target size"), dl.watch(model, opt, store=False) as run:
+        for i in range(20):
+            j = (i * 32) % 256
+            loss = F.mse_loss(model(x[j:j + 32]), y[j:j + 32])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    found = run.diagnosis.faults[0]
+    assert found.symptom == Symptom.ACTIVATION_LOSS_MISMATCH and found.step == 1 and found.layer is None
+    assert run.diagnosis.root_causes[0].category == Category.LOSS and run.stopped_early

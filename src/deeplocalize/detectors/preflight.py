@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from deeplocalize import causes as cw
 from deeplocalize import fixes
 from deeplocalize.config import Config
@@ -29,12 +31,39 @@ from deeplocalize.vocabulary import Category, Phase, Severity, Symptom
 @register("preflight", "first")
 def preflight(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:
     """Every pre-flight check; each finding has step 1 (the first step) and phase static, data or loss."""
-    output = check_output(model)
+    output = check_output(model) + check_loss_shapes(model)
     data = check_input_scale(trace, model, config) + check_normalizer_bypass(trace, model, config)
     if not output:
         data += check_target_scale(trace, model, config)
     return (output + data + check_initial_loss(trace, model, config, output, data)
             + check_hidden_softmax(model))
+
+
+def check_loss_shapes(model: ModelInfo) -> list[Finding]:
+    """A value loss (MSE, L1, Huber) given outputs and targets of shapes that broadcast to a larger one:
+    (N, 1) outputs against (N,) targets compare every output with every target, (N, N), so the model can
+    only learn the batch mean. PyTorch warns of it ("Using a target size that is different to the input
+    size") and trains on. A constant target row, (1, D) against (N, D), broadcasts to no more elements than
+    the outputs and is left alone."""
+    shapes = model.extra.get("loss_shapes")
+    if loss_family(model) != "value" or not shapes or len(shapes) != 2:
+        return []
+    outputs, targets = (tuple(int(d) for d in shape) for shape in shapes)
+    try:
+        joint = tuple(int(d) for d in np.broadcast_shapes(outputs, targets))
+    except ValueError:  # the loss call itself fails: the framework says why
+        return []
+    if math.prod(joint) <= max(math.prod(outputs), math.prod(targets)):
+        return []
+    loss = model.loss.framework_name or model.loss.name if model.loss else "the loss"
+    message = (f"{loss} compares outputs of shape {outputs} with targets of shape {targets}: it broadcasts "
+               f"them to {joint}, every output against every target, so the model can only learn their mean")
+    fix = (f"give {loss} outputs and targets of one shape: flatten the outputs (model(x).squeeze(-1)) or "
+           f"reshape the targets to {outputs}")
+    return [Finding(symptom=Symptom.ACTIVATION_LOSS_MISMATCH, phase=Phase.LOSS, layer=None, step=1,
+                    message=message, evidence={"output_shape": list(outputs), "target_shape": list(targets),
+                                               "broadcast_shape": list(joint), "steps_needed": 1},
+                    causes=[CauseHint(Category.LOSS, cw.LOSS_BROADCAST, fix)], detected_at=1)]
 
 
 def check_hidden_softmax(model: ModelInfo) -> list[Finding]:

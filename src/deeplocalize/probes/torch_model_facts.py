@@ -72,6 +72,7 @@ class ModelFacts:
     data: DataInfo = field(default_factory=DataInfo)
     task: str | None = None
     output_values: dict[str, Any] | None = None
+    loss_shapes: list[list[int]] | None = None  # [outputs, targets] as the loss first received them
     optimizers: dict[int, Any] = field(default_factory=dict)  # id(optimizer) -> OptimizerInfo
     initial: dict[LayerSlot, dict[str, Any]] | None = None  # the kernels before the first update
     #: trainable layers none of whose parameters had a gradient at the last statistics step
@@ -108,6 +109,7 @@ class ModelFacts:
             self.dirty = True
         if pred is not None and self.output_values is None:
             self.output_values = facts.output_value_facts(pred)
+            self.loss_shapes = [list(pred.shape), list(target.shape)]
             self.dirty = True
         if not self.y_seen:
             self.y_seen = self.dirty = True
@@ -148,7 +150,7 @@ class ModelFacts:
         if self.data.x_shape:
             info.batch_size = self.data.x_shape[0]
         extra = {"optimizers": [o.name for o in infos] if len(infos) > 1 else None,
-                 "output_values": self.output_values, "model": self.name,
+                 "output_values": self.output_values, "loss_shapes": self.loss_shapes, "model": self.name,
                  "adversarial": self.adversarial or None,
                  "loss_scale": self.loss_scale.scale, "loss_plain": self.loss_scale.plain or None,
                  "autocast": self.autocast or None}
