@@ -349,6 +349,10 @@ def test_healthy_mixed_precision_training_is_healthy(policy: str) -> None:
 
 
 def test_keras_multi_head_attention_entropy_is_measured_under_its_layer_on_statistics_steps() -> None:
+    import inspect
+
+    if "dot_product_attention" not in inspect.getsource(keras.layers.MultiHeadAttention._compute_attention):
+        pytest.skip("this Keras's MultiHeadAttention computes its softmax itself (Keras 3.5): not measured")
     rng = np.random.default_rng(0)
     x = rng.integers(0, 16, (64, 12))
     inp = keras.Input((12,), dtype="int32")
