@@ -43,6 +43,11 @@ class ProbeSession:
     def active(self) -> bool:
         return self.run is not None
 
+    @property
+    def _stops(self) -> bool:
+        """The policy ends training (stop or raise), which the probe's policy decides when."""
+        return self.on_fault in (OnFault.STOP, OnFault.RAISE)
+
     def start(self, model: Any, optimizer: Any = None) -> None:
         """Install the probe on ``model`` (and ``optimizer`` if known; else it is found when it steps)."""
         if self.run is not None:
@@ -53,8 +58,7 @@ class ProbeSession:
         try:
             from deeplocalize.probes.torch import watch
 
-            stops = self.on_fault in (OnFault.STOP, OnFault.RAISE)
-            run = watch(model, optimizer, on_fault=self.on_fault if stops else OnFault.CONTINUE,
+            run = watch(model, optimizer, on_fault=self.on_fault if self._stops else OnFault.CONTINUE,
                         config=self.config, store=self.store, **self.watch_options)
             run.monitor.stop_by_caller = True  # agreed by every rank in a distributed job, never raised
             run.__enter__()
@@ -68,9 +72,8 @@ class ProbeSession:
         if monitor is None:
             return None
         try:
-            wants_stop = self.on_fault in (OnFault.STOP, OnFault.RAISE)
             findings = monitor.findings if monitor.fault_confirmed else []
-            if wants_stop and not monitor.stop_requested:
+            if self._stops and not monitor.stop_requested:
                 findings = []  # the probe's policy (agreed by every rank) has not asked for the stop yet
         except Exception as exc:
             self._note(f"poll: {type(exc).__name__}: {exc}")

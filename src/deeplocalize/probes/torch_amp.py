@@ -56,14 +56,13 @@ class GradScalerWatch:
         loss curve and the first loss are in the loss function's units. A step the scaler skips (inf/NaN
         gradients, by design in its first steps) never calls ``optimizer.step()``, so it is never checked."""
         session = self.session
-        watch = self
 
         @functools.wraps(original)
         def scale(scaler: Any, outputs: Any, *args: Any, **kwargs: Any) -> Any:
             result = original(scaler, outputs, *args, **kwargs)
             if session.live and isinstance(outputs, torch.Tensor) and isinstance(result, torch.Tensor) \
                     and result is not outputs:
-                watch.scaled = (weakref.ref(result), outputs.detach())
+                self.scaled = (weakref.ref(result), outputs.detach())
             return result
 
         return scale
@@ -73,14 +72,13 @@ class GradScalerWatch:
         scale has fallen below 1 (the gradients overflow even unscaled: they will at every scale). That
         skipped step is then checked like any other, so its replay finds the layer that overflows."""
         session = self.session
-        watch = self
 
         @functools.wraps(original)
         def step(scaler: Any, optimizer: Any, *args: Any, **kwargs: Any) -> Any:
             before = session.opt_steps
             result = original(scaler, optimizer, *args, **kwargs)
             if session.live and session.opt_steps == before:  # skipped: optimizer.step() never ran
-                session.guard("grad scaler", watch.on_skipped, optimizer, scaler)
+                session.guard("grad scaler", self.on_skipped, optimizer, scaler)
             return result
 
         return step

@@ -55,11 +55,6 @@ class Handoff:
         for rec in held:
             self.monitor.record(rec)
 
-    def close(self) -> None:
-        self.flush()
-        if self.shards is not None:
-            self.shards.close()
-
     def _hold(self, record: StepRecord) -> None:
         if not self._held:
             self._held_since = time.monotonic()
