@@ -7,13 +7,14 @@ records are replayed through each baseline's rules (torch programs also run once
 ``torch.autograd.detect_anomaly``). Real-world programs with a Lightning / Hugging Face trainer also run
 with deeplocalize's callback.
 
-    deeplocalize bench [--suite zoo|real|all] [--quick] [--cases ID[,ID]] [--framework torch|keras]
-                       [--jobs N] [--timeout S] [--seed N] [--no-baselines] [--output PATH] [--no-docs]
+    deeplocalize bench [--suite zoo|real|transformer|all] [--quick] [--cases ID[,ID]]
+                       [--framework torch|keras] [--jobs N] [--timeout S] [--seed N] [--no-baselines]
+                       [--output PATH] [--no-docs]
                        [--traces DIR [--reuse]] [--details]
     python -m benchmarks.bench ...
 
 docs/benchmark.md is rewritten from the latest results of both suites (benchmarks/results/): the real-world
-test half first, then its calibration half, then the zoo.
+test half first, then its calibration half, then the zoo, then the transformer zoo.
 """
 
 from __future__ import annotations
@@ -39,15 +40,17 @@ from benchmarks.runner import JobResult, plan, run_all
 from benchmarks.scoring import RunResult, score
 
 RESULTS = ROOT / "benchmarks" / "results"
-DEFAULT_OUTPUT = {"zoo": RESULTS / "bench.json", "real": RESULTS / "bench-real.json"}
+DEFAULT_OUTPUT = {"zoo": RESULTS / "bench.json", "real": RESULTS / "bench-real.json",
+                  "transformer": RESULTS / "bench-transformer.json"}
+SUITES = ("real", "zoo", "transformer")
 DEFAULT_DOCS = ROOT / "docs" / "benchmark.md"
 DEFAULT_TIMEOUT_S = 180.0
 
 
 def parse_args(argv: Sequence[str], prog: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog=prog, description="deeplocalize beside the baselines.")
-    parser.add_argument("--suite", choices=("zoo", "real", "all"), default="zoo",
-                        help="the bug zoo (default), the real-world programs, or both")
+    parser.add_argument("--suite", choices=(*SUITES, "all"), default="zoo",
+                        help="the bug zoo (default), the real-world programs, the transformer zoo, or all")
     parser.add_argument("--cases", help="comma-separated case ids")
     parser.add_argument("--framework", choices=("torch", "keras"))
     parser.add_argument("--quick", action="store_true", help="a small fixed subset (CI)")
@@ -70,7 +73,7 @@ def parse_args(argv: Sequence[str], prog: str) -> argparse.Namespace:
 
 
 def choose(args: argparse.Namespace, suite: str) -> list[CaseRef]:
-    refs = discover_real() if suite == "real" else discover(args.zoo)
+    refs = discover_real() if suite == "real" else [r for r in discover(args.zoo) if r.suite == suite]
     ids = [i.strip() for i in args.cases.split(",") if i.strip()] if args.cases else None
     if ids is not None:
         known = {r.id for r in refs}
@@ -78,7 +81,7 @@ def choose(args: argparse.Namespace, suite: str) -> list[CaseRef]:
     refs = select(refs, ids, args.framework)
     if args.half and suite == "real":
         refs = [r for r in refs if r.half == args.half]
-    return quick_subset(refs) if args.quick and suite == "zoo" else refs
+    return quick_subset(refs) if args.quick and suite != "real" else refs
 
 
 def answer(tool: Tool, ref: CaseRef, captures: dict[str, Capture | None]) -> Answer:
@@ -99,7 +102,8 @@ def evaluate(ref: CaseRef, variant: str, jobs: dict[str, JobResult]) -> RunResul
     """Every tool's answer on one case variant (``jobs`` by mode)."""
     case = ref.case
     run = RunResult(case.id, case.framework, case.kind, variant, tuple(case.categories), case.layer,
-                    suite=ref.suite, half=ref.half)
+                    suite=ref.suite, half=ref.half,
+                    warning_symptoms=tuple(case.symptoms) if case.expect == "warning" else ())
     online = jobs.get("online")
     if online is None or online.path is None:
         run.captured, run.error = False, None if online is None else online.error
@@ -116,10 +120,12 @@ def evaluate(ref: CaseRef, variant: str, jobs: dict[str, JobResult]) -> RunResul
 
 
 def groups(results: list[RunResult]) -> dict[str, list[RunResult]]:
-    """Results by group, in the order the docs show them: real test half, calibration half, zoo."""
+    """Results by group, in the order the docs show them: real test half, calibration half, zoo, transformer
+    zoo."""
     out = {"test": [r for r in results if r.suite == "real" and r.half == "test"],
            "calibration": [r for r in results if r.suite == "real" and r.half == "calibration"],
-           "zoo": [r for r in results if r.suite == "zoo"]}
+           "zoo": [r for r in results if r.suite == "zoo"],
+           "transformer": [r for r in results if r.suite == "transformer"]}
     return {name: rows for name, rows in out.items() if rows}
 
 
@@ -162,7 +168,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "deeplocalize bench") ->
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv, prog)
     os.environ.setdefault("KERAS_BACKEND", "torch")
-    suites = ("real", "zoo") if args.suite == "all" else (args.suite,)
+    suites = SUITES if args.suite == "all" else (args.suite,)
     for suite in suites:
         status = run_suite(args, prog, argv, suite)
         if status:

@@ -36,7 +36,8 @@ class CaseRef:
 
     @property
     def suite(self) -> str:
-        return "real" if self.script else "zoo"
+        """"real", or the zoo the case belongs to: "zoo" or "transformer"."""
+        return "real" if self.script else self.case.suite
 
 
 def discover_real() -> list[CaseRef]:

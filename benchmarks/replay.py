@@ -34,6 +34,9 @@ class Answer:
     message: str | None = None
     applicable: bool = True
     tool_errors: list[str] = field(default_factory=list)
+    #: deeplocalize's warnings on a run it did not call faulty, in order: {"symptom", "step", "layer",
+    #: "categories"} (a case whose bug a healthy-looking run survives is scored on them)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -58,7 +61,10 @@ def online_answer(capture: Capture | None) -> Answer:
         return Answer(False, tool_errors=[] if capture is None or capture.error is None else [capture.error])
     diagnosis = Diagnosis.from_dict(capture.online)
     if diagnosis.verdict != Verdict.FAULTY:
-        return Answer(False, tool_errors=list(diagnosis.tool_errors))
+        return Answer(False, tool_errors=list(diagnosis.tool_errors), warnings=[
+            {"symptom": str(f.symptom), "step": f.confirmed_at, "layer": f.layer.name if f.layer else None,
+             "categories": [f.evidence["advice_category"]] if "advice_category" in f.evidence else []}
+            for f in diagnosis.warnings])
     first = (diagnosis.faults or diagnosis.findings or [None])[0]
     step = first.confirmed_at if first is not None else None
     top = diagnosis.root_causes[0] if diagnosis.root_causes else None

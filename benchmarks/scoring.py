@@ -31,7 +31,10 @@ class RunResult:
     error: str | None = None  # the program's own error, "timeout", or why nothing was captured
     captured: bool = True
     outcome: dict[str, Any] | None = None  # what the program itself returned (loss, metric, ...)
-    suite: str = "zoo"  # "zoo" | "real"
+    suite: str = "zoo"  # "zoo" | "real" | "transformer"
+    #: a bug a healthy-looking run survives (Case.expect == "warning"): a warning with one of these symptoms
+    #: on a run not called faulty counts as its detection
+    warning_symptoms: tuple[str, ...] = ()
     half: str | None = None  # real-world programs: "test" | "calibration"
 
     def to_dict(self) -> dict[str, Any]:
@@ -46,6 +49,7 @@ class RunResult:
         raw.pop("replay_matches_online", None)  # results written before the online scoring
         raw["answers"] = {k: Answer.from_dict(v) for k, v in raw.get("answers", {}).items()}
         raw["categories"] = tuple(raw.get("categories", ()))
+        raw["warning_symptoms"] = tuple(raw.get("warning_symptoms", ()))
         return cls(**raw)
 
 
@@ -95,6 +99,18 @@ def layer_hit(answer: Answer, truth: str | None) -> bool:
     return answer.detected and truth is not None and answer.layer == truth
 
 
+def scored(answer: Answer, run: RunResult) -> Answer:
+    """The answer as scored: for a bug a healthy-looking run survives, its first warning of an expected
+    symptom stands for a detection (its step, layer and cause categories)."""
+    if answer.detected or not run.warning_symptoms:
+        return answer
+    for warning in answer.warnings:
+        if warning["symptom"] in run.warning_symptoms:
+            return Answer(True, step=warning["step"], layer=warning["layer"],
+                          categories=list(warning["categories"]), symptom=warning["symptom"])
+    return answer
+
+
 def score_tool(results: list[RunResult], tool: str) -> ToolScore:
     """The metrics of one tool over the runs where it gave an applicable answer."""
     out = ToolScore()
@@ -105,6 +121,7 @@ def score_tool(results: list[RunResult], tool: str) -> ToolScore:
         if not run.captured or answer is None or not answer.applicable:
             continue
         if run.variant == "buggy":
+            answer = scored(answer, run)
             out.detection.add(answer.detected)
             out.rc1.add(category_hit(answer, run.categories, 1))
             out.rc3.add(category_hit(answer, run.categories, 3))

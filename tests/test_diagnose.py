@@ -57,6 +57,7 @@ def test_a_run_with_warnings_only_is_healthy() -> None:
     verdict, causes = diagnose(warnings, trace_of(100), MODEL, CFG)
     assert verdict == Verdict.HEALTHY and causes == []
     assert all(f.evidence.get("advice") for f in warnings)  # each warning still says what to change
+    assert [f.evidence["advice_category"] for f in warnings] == ["data", "initialization"]  # and its kind
 
 
 def test_a_warning_with_a_failure_it_explains_is_a_fault_and_its_cause_says_so() -> None:

@@ -18,6 +18,9 @@ from typing import Literal
 Framework = Literal["torch", "keras"]
 Kind = Literal["bug", "healthy"]
 
+#: premise "spike": the least jump of the loss over the median of the 20 steps before it.
+SPIKE_RATIO = 2.0
+
 
 @dataclass(frozen=True)
 class Case:
@@ -25,7 +28,7 @@ class Case:
     framework: Framework
     kind: Kind  # "bug" (buggy + fixed variants) or "healthy" (one variant: "healthy")
     arch: str  # "mlp", "cnn", "rnn", "resnet", "transformer", "autoencoder", ...
-    task: str  # "binary", "multiclass", "multilabel", "regression"
+    task: str  # "binary", "multiclass", "multilabel", "regression", "language_model"
     description: str
     #: Every valid root-cause category (vocabulary.Category values); empty for healthy cases.
     categories: tuple[str, ...] = ()
@@ -36,7 +39,15 @@ class Case:
     symptoms: tuple[str, ...] = ()
     #: How the buggy variant fails, checked by the premise test: "nan" (loss or weights become non-finite)
     #: or "worse" (final metric clearly worse than the fixed twin's).
-    premise: Literal["nan", "worse"] = "worse"
+    #: "spike": the buggy run's loss jumps at least ``SPIKE_RATIO`` times the median of the 20 steps before
+    #: it (the outcome's ``spike``) and its fixed twin's never does.
+    premise: Literal["nan", "worse", "spike"] = "worse"
+    #: "fault": the buggy variant is detected when it is diagnosed faulty; "warning": a bug a run survives
+    #: looking healthy (one corrupt batch), detected by a warning with one of ``symptoms`` (or a fault)
+    expect: Literal["fault", "warning"] = "fault"
+    #: The benchmark table the case is scored in: the bug zoo, or the transformer zoo
+    #: (``--suite transformer``).
+    suite: Literal["zoo", "transformer"] = "zoo"
 
     @property
     def variants(self) -> tuple[str, ...]:

@@ -1,6 +1,7 @@
 """Check the premise of every zoo case: the buggy variant fails, its fixed twin learns, healthy models learn.
 
-    python -m benchmarks.zoo.premise [--cases ID ...] [--seeds 0 1 2] [--timeout 60] [--jobs 1] [--out PATH]
+    python -m benchmarks.zoo.premise [--suite zoo|transformer] [--cases ID ...] [--seeds 0 1 2] [--timeout 60]
+                                     [--jobs 1] [--out PATH]
 
 Each case runs in a fresh subprocess (KERAS_BACKEND=torch, so Keras and backend state never leak from one case
 to the next); each variant/seed gets its own time limit inside that process.
@@ -8,10 +9,14 @@ to the next); each variant/seed gets its own time limit inside that process.
 The rules, per seed:
 - "learns" (fixed and healthy variants): finite loss and weights, and the metric well above chance:
   accuracy >= chance + 0.4 * (1 - chance) (digits: 0.46, balanced binary: 0.70), R^2 >= 0.5, multi-label
-  micro-F1 >= chance + 0.15 (chance = the F1 of predicting every label);
+  micro-F1 >= chance + 0.15 (chance = the F1 of predicting every label), a character language model's
+  held-out next-character accuracy >= chance + 0.1 (chance = the most frequent character's share: a tiny
+  model trained for a few hundred steps on this CPU reaches about chance + 0.2);
 - premise "nan": the buggy run's loss or weights become non-finite;
 - premise "worse": the buggy run stays finite and its metric is at least 0.15 below its fixed twin's
-  (same seed) — accuracy, micro-F1 or R^2 alike.
+  (same seed) — accuracy, micro-F1 or R^2 alike;
+- premise "spike": the buggy run's loss jumps at least SPIKE_RATIO (2) times the median of the 20 steps
+  before it, and its fixed twin's never does (the outcome's "spike").
 A case passes when every seed passes.
 """
 
@@ -30,9 +35,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks.zoo import registry
+from benchmarks.zoo.case import SPIKE_RATIO
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_REPORT = Path(__file__).resolve().parent / "premise.md"
+DEFAULT_REPORT = {"zoo": Path(__file__).resolve().parent / "premise.md",
+                  "transformer": Path(__file__).resolve().parent / "premise-transformer.md"}
 WORSE_MARGIN = 0.15
 _MARK = "@@premise@@ "  # a line of worker output carrying one run's record
 _CASE_MARK = "@@case@@ "  # ... carrying the case's fields
@@ -78,6 +85,8 @@ def learned(outcome: dict, task: str) -> bool:
         return metric >= 0.5
     if task == "multilabel":
         return metric >= chance + 0.15
+    if task == "language_model":
+        return metric >= chance + 0.1
     return metric >= chance + 0.4 * (1.0 - chance)
 
 
@@ -100,6 +109,8 @@ def judge(result: Result) -> None:
             fixed = by_key.get(("fixed", seed))
             if result.premise == "nan" and not out["nan"]:
                 result.problems.append(f"buggy seed {seed} stays finite (premise nan)")
+            elif result.premise == "spike":
+                _judge_spike(result, seed, out, fixed)
             elif result.premise == "worse":
                 if out["nan"]:
                     result.problems.append(f"buggy seed {seed} turns NaN (premise says worse)")
@@ -108,6 +119,14 @@ def judge(result: Result) -> None:
                         f"buggy seed {seed} not clearly worse: {out['metric']:.3f} vs fixed "
                         f"{fixed.outcome['metric']:.3f}"
                     )
+
+
+def _judge_spike(result: Result, seed: int, buggy: dict, fixed: Run | None) -> None:
+    if buggy["nan"] or buggy.get("spike", 0.0) < SPIKE_RATIO:
+        jump = buggy.get("spike", 0.0)
+        result.problems.append(f"buggy seed {seed} has no loss spike (largest jump {jump:.2f}x)")
+    if fixed and fixed.outcome and fixed.outcome.get("spike", 0.0) >= SPIKE_RATIO:
+        result.problems.append(f"fixed seed {seed} spikes too ({fixed.outcome['spike']:.2f}x)")
 
 
 # --- the worker: runs inside the per-case subprocess ------------------------------------------------------
@@ -239,14 +258,15 @@ def row(r: Result) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-def report(results: list[Result], seeds: tuple[int, ...], wall: float) -> str:
+def report(results: list[Result], seeds: tuple[int, ...], wall: float, suite: str = "zoo") -> str:
     bugs = [r for r in results if r.kind == "bug"]
     healthy = [r for r in results if r.kind == "healthy"]
     times = sorted(run.seconds for r in results for run in r.runs)
     lines = [
-        "# Bug-zoo premise check",
+        "# Bug-zoo premise check" if suite == "zoo" else "# Transformer-zoo premise check",
         "",
-        f"Command: `python -m benchmarks.zoo.premise` (seeds {', '.join(map(str, seeds))}); "
+        f"Command: `python -m benchmarks.zoo.premise{'' if suite == 'zoo' else ' --suite ' + suite}` "
+        f"(seeds {', '.join(map(str, seeds))}); "
         f"{os.cpu_count()} CPU cores, shared (load average at the end: {os.getloadavg()[0]:.1f}); "
         f"wall time {wall / 60:.1f} min.",
         "",
@@ -261,7 +281,8 @@ def report(results: list[Result], seeds: tuple[int, ...], wall: float) -> str:
         )
     lines += [
         "",
-        "Metric per seed: accuracy (binary, multiclass), micro-F1 (multilabel), R^2 (regression). "
+        "Metric per seed: accuracy (binary, multiclass), micro-F1 (multilabel), R^2 (regression), "
+        "held-out next-character accuracy (language_model). "
         "Seconds: the slowest seed.",
         "",
         "| case | fw | task | premise | buggy metric | fixed / healthy metric | seconds | result |",
@@ -277,20 +298,24 @@ def report(results: list[Result], seeds: tuple[int, ...], wall: float) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", nargs="*", help="case ids (default: all)")
+    parser.add_argument("--suite", choices=("zoo", "transformer"), default="zoo",
+                        help="the bug zoo (default) or the transformer zoo")
+    parser.add_argument("--cases", nargs="*", help="case ids (default: all of the suite)")
     parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
     parser.add_argument("--timeout", type=int, default=60, help="seconds per variant run")
     parser.add_argument("--jobs", type=int, default=1, help="cases run at the same time")
-    parser.add_argument("--out", type=Path, default=DEFAULT_REPORT, help="markdown report path")
+    parser.add_argument("--out", type=Path, help="markdown report path (default: premise.md, "
+                        "premise-transformer.md)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         _worker(args.worker, args.seeds, args.timeout)
         return 0
     start = time.perf_counter()
-    results = check(args.cases, tuple(args.seeds), args.timeout, progress=True, jobs=args.jobs)
-    text = report(results, tuple(args.seeds), time.perf_counter() - start)
-    args.out.write_text(text)
+    cases = args.cases or registry.case_ids(args.suite)
+    results = check(cases, tuple(args.seeds), args.timeout, progress=True, jobs=args.jobs)
+    text = report(results, tuple(args.seeds), time.perf_counter() - start, args.suite)
+    (args.out or DEFAULT_REPORT[args.suite]).write_text(text)
     print(text)
     return 0 if all(r.passed for r in results) else 1
 

@@ -15,10 +15,17 @@ from types import ModuleType
 
 from benchmarks.zoo import cases as _cases_package
 
+#: The transformer zoo's case ids start with this (its cases say ``suite="transformer"``; tested).
+TRANSFORMER_PREFIX = "torch_lm_"
 
-def case_ids() -> list[str]:
-    """Every case id, sorted (without importing a framework)."""
-    return sorted(m.name for m in pkgutil.iter_modules(_cases_package.__path__) if not m.name.startswith("_"))
+
+def case_ids(suite: str | None = None) -> list[str]:
+    """Every case id, sorted (without importing a framework); ``suite``: only the bug zoo's ("zoo") or the
+    transformer zoo's ("transformer")."""
+    ids = sorted(m.name for m in pkgutil.iter_modules(_cases_package.__path__) if not m.name.startswith("_"))
+    if suite is None:
+        return ids
+    return [i for i in ids if i.startswith(TRANSFORMER_PREFIX) == (suite == "transformer")]
 
 
 def load_cases(

@@ -51,7 +51,13 @@ def watch(model: Any, optimizer: Any = None, on_fault: str = "stop", **options: 
 
 def load_dump(path: Any) -> dict[str, Any]:
     """A batch saved by ``--dump-on-fault`` / ``watch(dump_dir=...)``: ``{"step", "reason", "loss", "model",
-    "inputs", "kwargs", "targets"}`` (tensors on the CPU); see ``deeplocalize.probes.torch_dump``."""
+    "inputs", "kwargs", "targets", "sample_indices"}``: tensors on the CPU from a torch run
+    (``deeplocalize.probes.torch_dump``), numpy arrays from a Keras run (a ``.npz`` file,
+    ``deeplocalize.probes.keras_dump``)."""
+    if str(path).endswith(".npz"):
+        from deeplocalize.probes.keras_dump import load_dump as keras_load_dump
+
+        return keras_load_dump(path)
     from deeplocalize.probes.torch_dump import load_dump as torch_load_dump
 
     return torch_load_dump(path)

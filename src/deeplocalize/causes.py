@@ -46,6 +46,8 @@ NAN_BACKWARD_NON_LAYER_OP: Final = 0.6  # a NaN gradient from an op between laye
 NAN_BACKWARD_LAYER: Final = 0.6  # a layer's own derivative is not finite at its current input
 NAN_UPDATE_LR: Final = 0.7  # finite gradients, NaN weights after the step: the step was too large
 NAN_UPDATE_LR_BAD_SETTING: Final = 0.4  # ... lower when an invalid optimizer setting explains it instead
+#: float16 weights updated in float16: the optimizer's epsilon (1e-8) and small second moments underflow to 0
+NAN_UPDATE_HALF_WEIGHTS: Final = 0.8
 NAN_UPDATE_OPTIMIZER: Final = 0.4  # the optimizer's own settings (eps=0) can divide by zero in the step
 
 # -------------------------------------------------- exploding_tensor (exploding.py)
@@ -194,6 +196,10 @@ OUTPUT_CLASS_LABEL_RANGE_UNITS: Final = 0.6  # ... or widen the output: either s
 OUTPUT_BOUNDED_TARGETS: Final = 0.8  # a bounded output activation cannot reach the targets
 OUTPUT_BOUNDED_TARGETS_DATA: Final = 0.4  # ... or scale the targets into its range
 
+# -------------------------------------------------- target_leak (target_leak.py)
+TARGET_LEAK_CAUSAL_MASK: Final = 0.95  # shifted targets + attention to later keys: the mask is missing
+TARGET_LEAK_UNSHIFTED: Final = 0.95  # each target is its own position's input token: labels not shifted
+
 # -------------------------------------------------- rank_desync (probes/torch_dist.py)
 RANK_DESYNC: Final = 0.8  # replicas whose weights differ: the ranks were not kept in sync
 
@@ -281,6 +287,8 @@ DEFAULT_CAUSES: dict[Symptom, list[Default]] = {
         _D(_ARCH, 0.6, fixes.attention_temperature, True), _D(_LR, 0.4, fixes.lower_lr)],
     Symptom.RANK_DESYNC: [
         _D(_TRAIN, 0.8, fixes.resync_ranks, True)],
+    Symptom.TARGET_LEAK: [
+        _D(_ARCH, 0.6, fixes.causal_mask, True), _D(_LOSS, 0.4, fixes.shift_labels)],
 }
 
 #: Phase-specific defaults for a numerical error: where the NaN/Inf appeared says what produced it.

@@ -199,6 +199,12 @@ class Config:
     attention_collapse_entropy: float = 0.05
     attention_collapse_heads: float = 0.5
     attention_collapse_points: int = 3
+    #: target_leak: a language model that sees its targets (a missing causal mask, unshifted labels) is a
+    #: fault once the median of its last leak_min_points losses is below leak_loss_frac x the label prior
+    #: entropy: far below what a model that cannot see its targets reaches early (own choice; a healthy
+    #: character model is at 0.7 after 300 steps here, one that sees its targets at 0.05). 0 turns it off.
+    leak_loss_frac: float = 0.25
+    leak_min_points: int = 10
     #: With batches smaller than this, a curve point averages consecutive steps until it covers this many
     #: samples (samples): an accuracy over 1 sample is 0 or 1, a loss over 2 is mostly noise. Own choice.
     curve_min_batch: int = 32
@@ -351,7 +357,7 @@ class Config:
         "unchanged_steps_sparse", "curve_window", "curve_min_steps", "loss_constant_steps", "short_min_steps",
         "slow_min_steps", "provisional_steps", "acc_min_steps", "overfit_min_evals",
         "spike_window", "spike_min_history", "spike_recover_steps", "spike_repeated", "lost_min_points",
-        "attention_collapse_points",
+        "attention_collapse_points", "leak_min_points",
     })
     #: Values in [0, 1]: fractions, accuracy units, cause weights and discount factors (a name ending in
     #: "_frac" is one without being listed). Every other number must be >= 0; NaN never (+inf turns a

@@ -77,13 +77,16 @@ def diagnose(findings: list[Finding], trace: Trace, model: ModelInfo,
     """The verdict and the root causes, most likely first (``RootCause.findings`` index ``findings``).
 
     ``findings`` carry their effective severity (``severity.resolve``): the run is faulty only when one is a
-    fault, and only faults vote for root causes. Each warning gets its own advice in its evidence.
+    fault, and only faults vote for root causes. Each warning gets its own advice in its evidence
+    (``advice``: the fix of its likeliest cause; ``advice_category``: that cause's category).
     """
     for finding in findings:
         if finding.effective_severity == Severity.WARNING and "advice" not in finding.evidence:
             hints = hints_for(finding, trace, model)
             if hints:
-                finding.evidence["advice"] = max(hints, key=lambda h: h.weight).fix
+                best = max(hints, key=lambda h: h.weight)
+                finding.evidence["advice"] = best.fix
+                finding.evidence["advice_category"] = str(best.category)
     if not any(f.effective_severity == Severity.FAULT for f in findings):
         short = trace.steps_observed < config.min_steps_for_verdict
         return (Verdict.INCONCLUSIVE if short else Verdict.HEALTHY), []

@@ -301,6 +301,13 @@ def fp32_master_weights(model: ModelInfo, trace: Trace, layer: LayerRef | None) 
             "raise the learning rate, or use bf16 -> fp32 for these parameters")
 
 
+def fp32_master_weights_for_half(model: ModelInfo, trace: Trace, layer: LayerRef | None) -> str:
+    return (f"{layer_label(layer, model)} holds float16 weights and the optimizer updates them in float16, "
+            "where its epsilon (1e-8) and small squared gradients round to 0 and the step divides by zero: "
+            "keep fp32 weights and train under torch.autocast(dtype=torch.float16) with a "
+            "torch.amp.GradScaler (Keras: the 'mixed_float16' policy), or use bf16")
+
+
 def overflow_headroom(model: ModelInfo, trace: Trace, layer: LayerRef | None) -> str:
     return (f"{layer_label(layer, model)} approaches the largest value of its dtype: use bf16 instead of "
             "fp16, normalize its input (LayerNorm), scale its init down, or keep it in fp32")
@@ -310,6 +317,18 @@ def attention_temperature(model: ModelInfo, trace: Trace, layer: LayerRef | None
     return (f"the attention of {layer_label(layer, model)} collapses onto single positions: normalize "
             "queries and keys (QK-norm), scale the scores by 1/sqrt(head_dim), lower the learning rate or "
             "warm it up")
+
+
+def causal_mask(model: ModelInfo, trace: Trace, layer: LayerRef | None) -> str:
+    return (f"the self-attention of {layer_label(layer, model)} lets each position see the later ones, so "
+            "the model reads the token it must predict: make it causal (F.scaled_dot_product_attention(..., "
+            "is_causal=True), or an attn_mask from nn.Transformer.generate_square_subsequent_mask)")
+
+
+def shift_labels(model: ModelInfo, trace: Trace, layer: LayerRef | None) -> str:
+    return ("each target is the input token at its own position, so the model learns to copy its input: "
+            "score the logits at position i against the token at i + 1 (logits[:, :-1] against "
+            "labels[:, 1:])")
 
 
 def resync_ranks(model: ModelInfo, trace: Trace, layer: LayerRef | None) -> str:

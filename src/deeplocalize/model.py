@@ -113,6 +113,10 @@ class DataInfo:
     y_is_multi_hot: bool | None = None  # rows of 0/1, some with several 1s
     y_nonfinite: int = 0
     n_classes: int | None = None
+    #: how the first batch's targets line up with the model's input token ids: "next" (each target is the
+    #: next input token: next-token prediction), "same" (the token at its own position), None (neither, or
+    #: not token ids)
+    y_from_x: str | None = None
 
 
 @dataclass

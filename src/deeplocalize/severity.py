@@ -55,6 +55,7 @@ DEFAULT: dict[Symptom, Severity] = {
     Symptom.LOST_UPDATES: _W,  # bf16 with a usual lr loses many updates and still learns
     Symptom.ATTENTION_COLLAPSE: _W,
     Symptom.RANK_DESYNC: _F,
+    Symptom.TARGET_LEAK: _W,  # a fault once the loss is far below what the context allows (the detector)
 }
 
 #: Failures observed in training (not static facts): a warning that explains one of these (``EXPLAINS``)

@@ -46,6 +46,8 @@ class Symptom(StrEnum):
     LOST_UPDATES = "lost_updates"
     ATTENTION_COLLAPSE = "attention_collapse"
     RANK_DESYNC = "rank_desync"
+    #: the model sees the targets it must predict (a missing causal mask; labels equal to the inputs)
+    TARGET_LEAK = "target_leak"
 
 
 class Severity(StrEnum):

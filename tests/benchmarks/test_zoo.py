@@ -26,7 +26,8 @@ from benchmarks.zoo.case import Case  # noqa: E402
 
 from deeplocalize.vocabulary import Category, Symptom  # noqa: E402
 
-TASKS = {"binary", "multiclass", "multilabel", "regression"}
+TASKS = {"binary", "multiclass", "multilabel", "regression"}  # the bug zoo's; the transformer zoo's below
+LM_TASK = "language_model"
 
 
 @pytest.fixture(scope="module")
@@ -53,20 +54,21 @@ def test_ground_truth_uses_the_vocabulary(modules: list[ModuleType]) -> None:
     for module in modules:
         case = module.CASE
         assert case.framework in ("torch", "keras") and case.id.startswith(f"{case.framework}_"), case.id
-        assert case.task in TASKS, case.id
+        assert case.task in TASKS | {LM_TASK}, case.id
         assert set(case.symptoms) <= symptoms, (case.id, set(case.symptoms) - symptoms)
         if case.kind == "bug":
             assert case.categories and set(case.categories) <= categories, case.id
             assert len(set(case.categories)) == len(case.categories), case.id
-            assert case.premise in ("nan", "worse"), case.id
+            assert case.premise in ("nan", "worse", "spike"), case.id
+            assert case.expect == "fault" or set(case.symptoms), case.id  # a warning of what symptom?
             assert case.variants == ("buggy", "fixed")
         else:
             assert case.kind == "healthy" and case.categories == () and case.layer is None, case.id
 
 
 def test_coverage(modules: list[ModuleType]) -> None:
-    bugs = [m.CASE for m in modules if m.CASE.kind == "bug"]
-    healthy = [m.CASE for m in modules if m.CASE.kind == "healthy"]
+    bugs = [m.CASE for m in modules if m.CASE.kind == "bug" and m.CASE.suite == "zoo"]
+    healthy = [m.CASE for m in modules if m.CASE.kind == "healthy" and m.CASE.suite == "zoo"]
     assert len(bugs) >= 40 and len(healthy) >= 12
     for framework in ("torch", "keras"):
         covered = {cat for c in bugs if c.framework == framework for cat in c.categories}
@@ -79,6 +81,16 @@ def test_coverage(modules: list[ModuleType]) -> None:
     assert all(primary[c.value] >= 3 for c in Category), primary
     assert {"mlp", "cnn", "rnn"} <= {c.arch for c in bugs}
     assert {"mlp", "cnn", "rnn", "resnet", "transformer", "autoencoder"} <= {c.arch for c in healthy}
+
+
+def test_the_transformer_zoo_has_healthy_runs_in_every_precision_and_its_bugs() -> None:
+    cases = [m.CASE for m in registry.load_cases() if m.CASE.suite == "transformer"]
+    assert all(c.task == LM_TASK and c.framework == "torch" and c.id.startswith("torch_lm_") for c in cases)
+    healthy = {c.id for c in cases if c.kind == "healthy"}
+    assert {f"torch_lm_healthy_{p}" for p in ("fp32", "bf16_autocast", "fp16_grad_scaler")} <= healthy
+    assert sum(c.kind == "bug" for c in cases) >= 5
+    assert all(c.suite == "zoo" for c in (m.CASE for m in registry.load_cases()) if c.task != LM_TASK)
+    assert registry.case_ids("transformer") == sorted(c.id for c in cases)
 
 
 def test_builders_name_layers_as_the_ground_truth_does() -> None:

@@ -108,6 +108,15 @@ def test_update_turning_nonfinite_after_finite_gradients_points_to_learning_rate
     assert "0.3" in f.causes[0].fix and f.causes[1].category == Category.OPTIMIZER
 
 
+def test_float16_weights_turning_nonfinite_in_the_update_point_to_fp32_master_weights() -> None:
+    half = model([layer(0, "fc0", "Linear", "linear", 16, 144, extra={"param_dtype": "float16"}),
+                  *INFO.layers[1:]], lr=1e-3)
+    bad = {(0, Channel.UPDATE): True, (0, Channel.WEIGHTS): True}
+    f = only(run_steps(numerical_error, [rec(1), rec(2, bad)], half))
+    top = max(f.causes, key=lambda c: c.weight)
+    assert top.category == Category.OPTIMIZER and "GradScaler" in top.fix
+
+
 def test_simulated_division_by_zero_is_found_at_its_step_and_layer() -> None:
     sim = simulate_mlp(nan_at=("act1", 7), steps=12)
     f = only(run_steps(numerical_error, sim.records, sim.model))

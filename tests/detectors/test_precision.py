@@ -80,3 +80,9 @@ def test_no_overflow_risk_far_from_the_limit_or_shrinking_or_in_bf16() -> None:
     assert overflow_risk(output_trace([3000.0, 6000.0]), autocast("bfloat16"), CFG) == []
     assert overflow_risk(output_trace([3000.0, 6000.0]), model("float32"), CFG) == []
     assert overflow_risk(output_trace([3000.0, 6000.0]), model("float16"), CFG) != []  # .half() weights
+
+
+def test_float8_weights_are_judged_against_their_own_much_smaller_limit() -> None:
+    (found,) = overflow_risk(output_trace([20.0, 40.0]), model("float8_e4m3fn"), CFG)  # 448 / 16 = 28
+    assert found.evidence["limit"] == 448.0 and "float8_e4m3fn" in found.message
+    assert overflow_risk(output_trace([20.0, 40.0]), model("float8_e5m2"), CFG) == []  # limit 57344

@@ -50,7 +50,7 @@ def test_uniform_and_one_hot_attention_are_one_and_zero_and_grouped_heads_are_re
 
 def test_the_wrapper_leaves_the_output_unchanged_and_is_removed_when_nobody_listens() -> None:
     original = F.scaled_dot_product_attention
-    got: list[torch.Tensor] = []
+    got: list[attention.AttentionCall] = []
     q, k, v = torch.randn(2, 2, 5, 4), torch.randn(2, 2, 5, 4), torch.randn(2, 2, 5, 4)
     attention.listen(got.append)
     try:
@@ -58,7 +58,8 @@ def test_the_wrapper_leaves_the_output_unchanged_and_is_removed_when_nobody_list
     finally:
         attention.unlisten(got.append)
     assert F.scaled_dot_product_attention is original
-    assert torch.equal(out, original(q, k, v, is_causal=True)) and len(got) == 1 and got[0].shape == (2,)
+    assert torch.equal(out, original(q, k, v, is_causal=True)) and len(got) == 1
+    assert got[0].entropy.shape == (2,) and got[0].sees_later_keys is False
 
 
 class _LM(nn.Module):
@@ -126,3 +127,42 @@ def test_attention_weights_a_layer_returns_are_measured_under_that_layer() -> No
             opt.step()
     entropy = run.monitor.trace.matrix(0, Channel.ATTENTION)  # the attention layer comes first
     assert (entropy[:, 0] == 2).all() and ((entropy[:, 4] > 0.5) & (entropy[:, 4] <= 1)).all()
+
+
+def test_a_self_attention_call_says_whether_a_query_may_attend_a_later_key() -> None:
+    q = k = torch.randn(1, 2, 6, 4)
+    assert attention.measure(q, k).sees_later_keys is True
+    assert attention.measure(q, k, is_causal=True).sees_later_keys is False
+    lowest = torch.zeros(6, 6).masked_fill(torch.ones(6, 6, dtype=torch.bool).triu(1), torch.finfo().min)
+    assert attention.measure(q, k, attn_mask=lowest).sees_later_keys is False  # Hugging Face's causal mask
+    assert attention.measure(q, torch.randn(1, 2, 9, 4)).sees_later_keys is None  # cross-attention
+    causal_weights = torch.softmax(torch.randn(2, 6, 6).masked_fill(lowest.bool(), float("-inf")), -1)
+    assert attention.from_weights(causal_weights).sees_later_keys is False
+    assert attention.from_weights(torch.softmax(torch.randn(2, 6, 6), -1)).sees_later_keys is True
+
+
+class _Unmasked(_LM):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # the causal mask forgotten
+        return self.head(self.enc(self.emb(x) + self.pos[: x.shape[1]]))
+
+
+def test_a_language_model_without_its_causal_mask_is_a_target_leak_at_its_attention() -> None:
+    def leaks(model_type: type[_LM]) -> list[dl.Finding]:
+        torch.manual_seed(0)
+        model = model_type()
+        with torch.no_grad():
+            model.pos.normal_()  # positions told apart from the start: the leak is found in few steps
+        data = torch.randint(0, 16, (256, 33), generator=torch.Generator().manual_seed(0))
+        opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+        with dl.watch(model, opt, store=False, on_fault="warn") as run:
+            for step in range(120):
+                batch = data[(step * 32) % 256:][:32]
+                loss = F.cross_entropy(model(batch[:, :-1]).reshape(-1, 16), batch[:, 1:].reshape(-1))
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        return [f for f in run.diagnosis.findings if f.symptom == Symptom.TARGET_LEAK]
+
+    assert leaks(_LM) == []  # random tokens and a causal mask: nothing to see
+    (finding,) = leaks(_Unmasked)
+    assert finding.severity == Severity.FAULT and finding.layer.name == "enc.layers.0.self_attn"

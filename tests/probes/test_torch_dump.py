@@ -58,6 +58,27 @@ def test_a_corrupt_batch_is_a_loss_spike_at_its_step_and_its_batch_is_saved(tmp_
     assert [p.name for p in tmp_path.iterdir()] == [Path(spike.evidence["batch_dump"]).name]
 
 
+def test_a_dump_names_the_dataset_indices_a_dataloader_drew_for_the_batch(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    x, y = tm.blobs(n=512)
+    x[137] = float("nan")  # one corrupt sample: the step whose batch holds it is dumped
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=32, shuffle=True)
+    model = tm.mlp(dropout=False)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    with dl.watch(model, opt, store=False, dump_dir=tmp_path, on_fault="warn") as run:
+        for xb, yb in loader:
+            loss = F.cross_entropy(model(xb), yb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if not torch.isfinite(loss):
+                break
+    nan = next(f for f in run.diagnosis.findings if f.symptom == Symptom.NUMERICAL_ERROR)
+    saved = dl.load_dump(nan.evidence["batch_dump"])
+    assert 137 in saved["sample_indices"] and len(saved["sample_indices"]) == 32
+    torch.testing.assert_close(saved["inputs"][0][0], x[saved["sample_indices"]], equal_nan=True)
+
+
 def test_the_dump_changes_nothing_in_training(tmp_path: Path) -> None:
     plain = tm.mlp(dropout=False)
     train_with_a_corrupt_batch(plain, steps=320)

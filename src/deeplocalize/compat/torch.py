@@ -8,7 +8,9 @@ Supported: torch >= 2.4 (``MIN_VERSION``). Each function names what it uses:
   ``torch.compiler.set_stance`` (torch >= 2.6; older: statistics steps skip compiled models);
 - ``Patch``: replacing a module attribute while a session is active (``torch.autograd.backward``, the
   ``torch.nn.functional`` losses, ``torch.optim.Optimizer.__init__``, ``torch.amp.GradScaler.scale``),
-  restored on close.
+  restored on close;
+- ``dataloader_iter``: ``torch.utils.data.dataloader._BaseDataLoaderIter`` and its ``_next_index`` (the
+  indices of the next batch; with ``--dump-on-fault``).
 """
 
 from __future__ import annotations
@@ -118,6 +120,17 @@ def default_store() -> Any:
         return distributed_c10d._get_default_store()
     except Exception:  # no process group, no distributed support, or a torch that renamed it
         return None
+
+
+def dataloader_iter() -> type:
+    """The base class of DataLoader iterators (private: ``_BaseDataLoaderIter``, whose ``_next_index``
+    draws the next batch's indices from the sampler); CompatError when torch renamed either."""
+    from torch.utils.data import dataloader
+
+    base = getattr(dataloader, "_BaseDataLoaderIter", None)
+    if base is None or not hasattr(base, "_next_index"):
+        raise CompatError("torch.utils.data.dataloader._BaseDataLoaderIter._next_index is missing")
+    return base
 
 
 def is_compiling() -> bool:

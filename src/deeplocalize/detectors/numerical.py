@@ -354,6 +354,11 @@ def _update(rec: StepRecord, trace: Trace, model: ModelInfo, config: Config) -> 
     setting = fixes.optimizer_setting_problem(model)
     causes = [] if setting is None else [
         cm.cause(Category.OPTIMIZER, config.optimizer_setting_vote, setting, model, None)]
+    layer = model.layer(first)
+    if layer is not None and layer.extra.get("param_dtype") == "float16":
+        setting = setting or "float16 weights"
+        causes.append(cm.cause(Category.OPTIMIZER, cw.NAN_UPDATE_HALF_WEIGHTS,
+                               fixes.fp32_master_weights_for_half(model, trace, layer.ref), model, first))
     causes += [
         cm.cause(
             Category.LEARNING_RATE,

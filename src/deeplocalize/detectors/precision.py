@@ -11,10 +11,12 @@ any precision). When they are at least ``lost_frac`` of the layer at the last ``
 statistics steps, the finding names the layer. A warning: bf16 training with a usual learning rate loses a
 good share of its updates and still learns; it becomes a fault with the stall it explains (``severity``).
 
-overflow_risk: for a model whose forward runs in float16 (float16 autocast, or float16 weights), a layer
-whose largest output magnitude at the last two statistics steps is within ``overflow_headroom`` of 65504
-and grew from one to the next. A warning, before the overflow; the NaN/Inf it turns into is then found at
-that layer (the replay runs in the step's precision) and the warning explains it.
+overflow_risk: for a layer whose forward runs in a narrow float (float16 autocast, or float16 or float8
+weights: ``LIMITS``), whose largest output magnitude at the last two statistics steps is within
+``overflow_headroom`` of the largest value of that dtype and grew from one to the next. bfloat16 has
+float32's range: a value near its limit is an exploding tensor long before. A warning, before the
+overflow; the NaN/Inf it turns into is then found at that layer (the replay runs in the step's precision)
+and the warning explains it.
 """
 
 from __future__ import annotations
@@ -68,27 +70,34 @@ def lost_updates(trace: Trace, model: ModelInfo, config: Config) -> list[Finding
 
 #: Largest finite float16 value (IEEE half precision).
 FLOAT16_MAX = 65504.0
+#: Largest finite value of each narrow float dtype (torch's names; OCP 8-bit floating point spec for fp8).
+LIMITS = {"float16": FLOAT16_MAX, "float8_e4m3fn": 448.0, "float8_e4m3fnuz": 240.0,
+          "float8_e5m2": 57344.0, "float8_e5m2fnuz": 57344.0}
 
 
 @register("overflow_risk", "check")
 def overflow_risk(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:
-    """The first layer (forward order) of a float16 forward whose outputs near the float16 limit and grow."""
-    autocast16 = model.extra.get("autocast") == "float16"
+    """The first layer (forward order) of a narrow-float forward whose outputs near its dtype's limit and
+    grow."""
+    autocast = model.extra.get("autocast")
     steps = trace.steps()
     for index in cm.indices(trace, Channel.OUTPUT):
         layer = model.layer(index)
-        if not (autocast16 or (layer is not None and layer.extra.get("param_dtype") == "float16")):
+        weights = layer.extra.get("param_dtype") if layer is not None else None
+        dtype = weights if weights in LIMITS else autocast
+        if dtype not in LIMITS:
             continue
+        limit = LIMITS[dtype]
         mags = cm.max_abs_series(trace.matrix(index, Channel.OUTPUT))
         measured = np.flatnonzero(np.isfinite(mags))
         if len(measured) < 2:
             continue
         before, last = mags[measured[-2]], mags[measured[-1]]
-        if last >= FLOAT16_MAX / config.overflow_headroom and last > before:
+        if last >= limit / config.overflow_headroom and last > before:
             step = int(steps[measured[-1]])
-            message = (f"the outputs of {cm.name(model, index)} reach |x| = {cm.fmt(float(last))} in float16 "
+            message = (f"the outputs of {cm.name(model, index)} reach |x| = {cm.fmt(float(last))} in {dtype} "
                        f"(up from {cm.fmt(float(before))}), within {config.overflow_headroom:g}x of its "
-                       f"largest value {FLOAT16_MAX:g}: they overflow to Inf if they keep growing")
+                       f"largest value {limit:g}: they overflow to Inf if they keep growing")
             ref = cm.ref(model, index)
             causes = [CauseHint(Category.ARCHITECTURE, cw.OVERFLOW_RISK_HEADROOM,
                                 fixes.overflow_headroom(model, trace, ref), ref),
@@ -96,5 +105,5 @@ def overflow_risk(trace: Trace, model: ModelInfo, config: Config) -> list[Findin
                                 fixes.lr_fix(model, trace, "high", "outputs grow"))]
             return [cm.finding(Symptom.OVERFLOW_RISK, Phase.FORWARD, model, trace, index, step, message,
                                {"max_abs": float(last), "previous_max_abs": float(before),
-                                "limit": FLOAT16_MAX}, causes)]
+                                "limit": limit, "dtype": dtype}, causes)]
     return []

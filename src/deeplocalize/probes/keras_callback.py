@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import sys
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -21,6 +22,7 @@ from deeplocalize.config import Config
 from deeplocalize.diagnosis import Diagnosis
 from deeplocalize.errors import FaultDetected
 from deeplocalize.monitor import Monitor
+from deeplocalize.probes.keras_dump import BatchDumps
 from deeplocalize.probes.keras_facts import current_lr, data_info, model_info
 from deeplocalize.probes.keras_metrics import BatchMetrics
 from deeplocalize.trace import StepRecord
@@ -58,13 +60,15 @@ class DeepLocalize(keras.callbacks.Callback):
     ``on_fault``: "stop" (set ``model.stop_training``), "raise" (raise ``deeplocalize.FaultDetected``),
     "warn" (a warning per new finding), "continue" (record silently). ``store``: persist the run in the
     run store (True: the default store; a path: that store; False: nowhere). ``verbose``: "auto" prints a
-    one-line summary at the end of training when ``fit`` itself is verbose; 0 never, 1 always. After
-    ``fit``, ``.diagnosis`` holds the result (each ``fit`` call starts a new run).
+    one-line summary at the end of training when ``fit`` itself is verbose; 0 never, 1 always.
+    ``dump_dir``: save the batch of a step whose loss turns NaN/Inf or spikes there (torch backend;
+    ``deeplocalize.load_dump`` reads it). After ``fit``, ``.diagnosis`` holds the result (each ``fit``
+    call starts a new run).
     """
 
     def __init__(self, on_fault: str = "stop", *, config: Config | None = None, store: Any = True,
                  verbose: int | str = "auto", monitor: Monitor | None = None,
-                 max_steps: int | None = None) -> None:
+                 max_steps: int | None = None, dump_dir: str | Path | None = None) -> None:
         super().__init__()
         self.on_fault = OnFault(on_fault)
         self.config = config or Config()
@@ -81,6 +85,8 @@ class DeepLocalize(keras.callbacks.Callback):
         self._epoch = 0
         self._pending: tuple[int, int] | None = None
         self._stopped = False
+        self.dump_dir = None if dump_dir is None else Path(dump_dir)
+        self._dumps: BatchDumps | None = None
 
     # ------------------------------------------------------------------ set-up
     def set_fit_data(self, x: Any, y: Any, batch_size: int | None = None) -> None:
@@ -116,6 +122,9 @@ class DeepLocalize(keras.callbacks.Callback):
             info = model_info(self.model, data.get("x"), data.get("y"), data.get("batch_size"), steps)
             monitor.set_model(info)
             self._metrics = BatchMetrics(self.model)
+            if self.dump_dir is not None:
+                monitor.dump_dir = self.dump_dir
+            self._dumps = BatchDumps.start(self.model, monitor)
             xy = (data["x"], data.get("y")) if data.get("x") is not None else None
             self._collector = _make_collector(self.model, monitor, xy, self._step)
             if info.data is None and keras.backend.backend() == "torch":
@@ -182,6 +191,8 @@ class DeepLocalize(keras.callbacks.Callback):
                     record.stats, record.data, record.target = part.stats, part.data, part.target
         except Exception as exc:
             monitor.tool_error("keras step", exc)
+        if self._dumps is not None:
+            self._dumps.after_step(record.step, record.loss)
         monitor.record(record)
         self._apply_policy()
         if self.max_steps is not None and self._step >= self.max_steps:
@@ -240,6 +251,9 @@ class DeepLocalize(keras.callbacks.Callback):
         return self.diagnosis
 
     def _close_collector(self) -> None:
+        if self._dumps is not None:
+            self._dumps.stop()
+            self._dumps = None
         if self._collector is None:
             return
         try:

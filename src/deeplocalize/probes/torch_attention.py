@@ -9,6 +9,11 @@ key, mask and scale, and its entropy divided by the log of the number of keys th
 uniform attention, 0 all the weight on one key (a query with one allowed key says nothing and is left out).
 An ``nn.MultiheadAttention`` that returns its weights (``need_weights=True``) is read from its output
 instead. Ordinary steps are never wrapped.
+
+Beside the entropies, each self-attention call (as many queries as keys) says whether a query may attend a
+key at a later position: no causal mask (the missing-causal-mask check of ``detectors/target_leak``). An
+additive mask hides a key with -inf or with a large negative value (Hugging Face uses the dtype's lowest
+value): at or below ``HIDDEN`` the key counts as hidden.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -25,14 +31,26 @@ import torch.nn.functional as F  # noqa: N812
 #: below the attention itself; a collapse shows in every row).
 MAX_ROWS = 4
 MAX_QUERIES = 128
+#: An additive mask value at or below this hides its key (BERT's -10000, the dtype's lowest value, -inf).
+HIDDEN = -1e4
 
-Receiver = Callable[[torch.Tensor], None]
+
+@dataclass(frozen=True)
+class AttentionCall:
+    """What one attention call showed: per-head normalized entropies (1-d), and whether a query may attend a
+    later key (None: not a self-attention call, or no mask could be read)."""
+
+    entropy: torch.Tensor
+    sees_later_keys: bool | None = None
+
+
+Receiver = Callable[[AttentionCall], None]
 _receivers: list[Receiver] = []
 _original: list[Any] = []  # the unwrapped function while wrapped
 
 
 def listen(receiver: Receiver) -> None:
-    """Send each attention call's per-head normalized entropies (a 1-d tensor) to ``receiver`` until
+    """Send each attention call's ``AttentionCall`` to ``receiver`` until
     ``unlisten``; the innermost listener receives them."""
     if receiver in _receivers:
         return
@@ -59,9 +77,9 @@ def _wrap(original: Callable[..., Any]) -> Callable[..., Any]:
         if _receivers and torch.is_grad_enabled():
             try:
                 with torch.no_grad():
-                    entropy = head_entropy(query, key, attn_mask, is_causal, scale)
-                if entropy is not None:
-                    _receivers[-1](entropy)
+                    call = measure(query, key, attn_mask, is_causal, scale)
+                if call is not None:
+                    _receivers[-1](call)
             except Exception:  # a statistic that could not be computed is left out, never raised
                 pass
         return out
@@ -74,6 +92,13 @@ def head_entropy(query: torch.Tensor, key: torch.Tensor, attn_mask: torch.Tensor
     """Each head's attention entropy over its allowed keys, normalized to [0, 1] and averaged over rows
     and queries; ``None`` when no query may attend two keys. Shapes as ``scaled_dot_product_attention``:
     (..., heads, L, E) queries, (..., heads_kv, S, E) keys (grouped-query heads are repeated)."""
+    call = measure(query, key, attn_mask, is_causal, scale)
+    return None if call is None else call.entropy
+
+
+def measure(query: torch.Tensor, key: torch.Tensor, attn_mask: torch.Tensor | None = None,
+            is_causal: bool = False, scale: float | None = None) -> AttentionCall | None:
+    """The ``AttentionCall`` of one call (see ``head_entropy``); None when no entropy can be computed."""
     if query.dim() < 2 or key.dim() != query.dim() or query.dim() > 4 or not query.is_floating_point():
         return None
     q, k = _heads(_rows(query)).float(), _heads(_rows(key)).float()  # (rows, heads, L, E)
@@ -93,9 +118,16 @@ def head_entropy(query: torch.Tensor, key: torch.Tensor, attn_mask: torch.Tensor
             allowed = allowed & mask
         else:
             scores = scores + mask.float()
-            allowed = allowed & torch.isfinite(mask)
+            allowed = allowed & (mask.float() > HIDDEN)
     scores = scores.masked_fill(~allowed, float("-inf"))
-    return normalized_entropy(torch.softmax(scores, dim=-1), allowed)
+    entropy = normalized_entropy(torch.softmax(scores, dim=-1), allowed)
+    if entropy is None:
+        return None
+    later = None
+    if length == keys and length > 1:
+        upper = torch.arange(keys, device=q.device)[None, :] > picks[:, None]  # key after the query
+        later = bool((allowed & upper).any())
+    return AttentionCall(entropy, later)
 
 
 def normalized_entropy(probs: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor | None:
@@ -112,13 +144,18 @@ def normalized_entropy(probs: torch.Tensor, allowed: torch.Tensor) -> torch.Tens
     return (total / usable.sum((0, 2)).clamp(min=1)).clamp(0.0, 1.0)
 
 
-def from_weights(weights: torch.Tensor) -> torch.Tensor | None:
-    """The entropies from the attention weights a layer returned: (N, L, S) averaged over heads, or
-    (N, H, L, S)."""
+def from_weights(weights: torch.Tensor) -> AttentionCall | None:
+    """The ``AttentionCall`` from the attention weights a layer returned: (N, L, S) averaged over heads, or
+    (N, H, L, S); a masked key has weight exactly 0."""
     if weights.dim() < 2 or not weights.is_floating_point():
         return None
     probs = _heads(_rows(weights)).float()
-    return normalized_entropy(probs, torch.ones_like(probs, dtype=torch.bool))
+    entropy = normalized_entropy(probs, torch.ones_like(probs, dtype=torch.bool))
+    if entropy is None:
+        return None
+    length, keys = probs.shape[-2:]
+    later = bool(probs.triu(1).gt(0).any()) if length == keys and length > 1 else None
+    return AttentionCall(entropy, later)
 
 
 def _rows(t: torch.Tensor) -> torch.Tensor:

@@ -4,8 +4,9 @@ One file per step, ``<model>-step<N>.pt``, written atomically with ``torch.save`
 updates, holding plain tensors (detached copies on the CPU) in plain containers, so that
 ``deeplocalize.load_dump(path)`` (``torch.load(weights_only=True)``) reads it back:
 ``{"step", "reason", "loss", "model", "inputs": [[positional tensors of each forward call]],
-"kwargs": [{name: tensor}], "targets": [tensors given to the loss functions]}``. At most ``MAX_DUMPS`` files
-per model, so a run that spikes again and again cannot fill the disk.
+"kwargs": [{name: tensor}], "targets": [tensors given to the loss functions], "sample_indices": [dataset
+indices of the batch] or None}`` (indices from a single-process DataLoader's sampler, ``torch_samples``).
+At most ``MAX_DUMPS`` files per model, so a run that spikes again and again cannot fill the disk.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ MAX_DUMPS = 8
 
 
 def dump_step(directory: Path, model: str, step: int, reason: str, loss: float | None,
-              calls: list[tuple[tuple, dict | None]], targets: list[torch.Tensor]) -> Path:
+              calls: list[tuple[tuple, dict | None]], targets: list[torch.Tensor],
+              sample_indices: list[int] | None = None) -> Path:
     """Save one step's forward inputs and loss targets; returns the file written."""
     def cpu(t: torch.Tensor) -> torch.Tensor:
         return t.detach().to("cpu", copy=True)
@@ -36,6 +38,7 @@ def dump_step(directory: Path, model: str, step: int, reason: str, loss: float |
         "kwargs": [{k: cpu(v) for k, v in (kwargs or {}).items() if isinstance(v, torch.Tensor)}
                    for _, kwargs in calls],
         "targets": [cpu(t) for t in targets],
+        "sample_indices": None if sample_indices is None else [int(i) for i in sample_indices],
     }
     buffer = io.BytesIO()
     torch.save(payload, buffer)

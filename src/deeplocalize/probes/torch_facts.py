@@ -281,6 +281,38 @@ def y_facts(y: torch.Tensor, info: DataInfo, ignore_index: int | None = None) ->
             info.y_prior_entropy = summary.prior_entropy(counts.cpu().numpy())
 
 
+#: Share of the scored positions whose target must match for ``target_alignment`` to call it (own choice:
+#: a masked language model scoring every position, 15% of them corrupted, stays below).
+ALIGNED_SHARE = 0.95
+
+
+def target_alignment(ids: torch.Tensor, target: torch.Tensor, ignore_index: int) -> str | None:
+    """How targets line up with a 2-d batch of input token ids, (batch, length) or (length, batch): "next"
+    when each target is the next input token (targets of the same size, or one shorter per row: shifted
+    inside the model), "same" when it is the token at its own position, None otherwise (or too few scored
+    positions to tell)."""
+    if target.is_floating_point() or ids.dim() != 2 or min(ids.shape) < 2:
+        return None
+    n, length = ids.shape
+    ids, target = ids.detach(), target.detach().to(ids.device)
+    if target.numel() == n * length:
+        y = target.reshape(n, length)
+        pairs = [("same", y, ids), ("next", y[:, :-1], ids[:, 1:]), ("next", y[:-1], ids[1:])]
+    elif target.numel() == n * (length - 1):
+        y = target.reshape(n, length - 1)
+        pairs = [("same", y, ids[:, :-1]), ("next", y, ids[:, 1:])]
+    else:
+        return None
+    matched = set()
+    for name, labels, tokens in pairs:
+        scored = labels != ignore_index
+        if int(scored.sum()) < 16:
+            return None
+        if float((labels[scored] == tokens[scored]).float().mean()) >= ALIGNED_SHARE:
+            matched.add(name)
+    return matched.pop() if len(matched) == 1 else None
+
+
 def initial_weight_facts(module: nn.Module) -> dict[str, Any] | None:
     """The initial kernel of a Linear / convolution layer as it is (one host read, before the first
     update): its std and mean, fan-in and fan-out from its shape, and its bias's mean and std."""

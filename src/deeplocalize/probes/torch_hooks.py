@@ -109,6 +109,7 @@ class LayerObserver:
         self.accept = accept or (lambda m: torch.is_grad_enabled() and m.training)
         self.seen = False  # a layer forward was observed
         self.layers_changed = False  # a layer got its index now
+        self.facts_changed = False  # a fact of a layer changed (its attention's view of later keys)
         self._handles: list[Any] = []
         #: attention statistics: the layers whose forward is running, and the last one that ended
         self._running: list[LayerSlot] = []
@@ -205,15 +206,21 @@ class LayerObserver:
         returned = isinstance(output, tuple) and len(output) > 1 and isinstance(output[1], torch.Tensor)
         if returned and isinstance(slot.module, nn.MultiheadAttention):  # need_weights=True: no SDPA call
             with torch.no_grad():
-                entropy = attention.from_weights(output[1])
-            if entropy is not None:
-                self.on_attention(entropy, slot)
+                call = attention.from_weights(output[1])
+            if call is not None:
+                self.on_attention(call, slot)
 
-    def on_attention(self, entropy: torch.Tensor, slot: LayerSlot | None = None) -> None:
-        """An attention call's per-head normalized entropy, for the layer running it (see the module doc)."""
+    def on_attention(self, call: attention.AttentionCall, slot: LayerSlot | None = None) -> None:
+        """An attention call's per-head normalized entropy, for the layer running it (see the module doc),
+        and whether its queries may attend later keys (a fact of the layer, kept once seen)."""
         slot = slot or (self._running[-1] if self._running else self._ended)
-        if slot is not None:
-            record(self.buffer, (slot, Channel.ATTENTION), entropy, Mode.STATS, band=self._attention_band)
+        if slot is None:
+            return
+        record(self.buffer, (slot, Channel.ATTENTION), call.entropy, Mode.STATS, band=self._attention_band)
+        if call.sees_later_keys is not None and slot.sees_later_keys is not True:
+            if slot.sees_later_keys != call.sees_later_keys:
+                self.facts_changed = True
+            slot.sees_later_keys = call.sees_later_keys
 
     def _grad_hook(self, slot: LayerSlot) -> Callable[[torch.Tensor], None]:
         def hook(grad: torch.Tensor | None) -> None:

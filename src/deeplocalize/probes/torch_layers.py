@@ -34,6 +34,8 @@ class LayerSlot:
     output_shape: tuple[int, ...] | None = None
     unit_axis: int | None = None
     explicit: list[torch.Tensor] | None = None  # parameters given by the caller (Keras layers)
+    #: the self-attention it runs lets a query attend later keys (no causal mask); None: not seen
+    sees_later_keys: bool | None = None
 
     def params(self) -> list[torch.Tensor]:
         """The layer's parameters, looked up now (a model moved to another device is followed)."""

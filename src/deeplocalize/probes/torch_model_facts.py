@@ -84,12 +84,17 @@ class ModelFacts:
     x_seen: bool = False
     y_seen: bool = False
     dirty: bool = True
+    #: the first input while it waits for the first targets, if it is a batch of token ids
+    _token_ids: torch.Tensor | None = None
 
     def saw_input(self, x: torch.Tensor) -> None:
-        """The model's first input of the first step (token ids too)."""
+        """The model's first input of a forward: the first one's facts; until the first targets are seen, the
+        latest one if it is token ids (the targets are compared with the input of their own step)."""
         if not self.x_seen:
             self.x_seen = self.dirty = True
             facts.x_facts(x, self.data)
+        if not self.y_seen and x.dim() == 2 and not x.is_floating_point() and x.dtype != torch.bool:
+            self._token_ids = x
 
     def saw_autocast(self, dtype: torch.dtype) -> None:
         if self.autocast is None:
@@ -115,6 +120,9 @@ class ModelFacts:
             self.y_seen = self.dirty = True
             facts.y_facts(target, self.data, ignore_index)
             self.task, self.data.n_classes = facts.infer_task(info, pred, self.data)
+            if self._token_ids is not None and info.name in ("cross_entropy", "nll"):
+                self.data.y_from_x = facts.target_alignment(self._token_ids, target, ignore_index)
+            self._token_ids = None
 
     def read_initial(self, table: LayerTable) -> None:
         """The kernels' facts before the first update (once, when the layers are known)."""
@@ -143,6 +151,8 @@ class ModelFacts:
                 layer.extra["init"] = init
             if slot in self.gradless:
                 layer.extra["no_gradient"] = True
+            if slot.sees_later_keys is not None:
+                layer.extra["sees_later_keys"] = slot.sees_later_keys
         infos = list(self.optimizers.values())
         info = ModelInfo(framework="torch", layers=layers, loss=self.loss_info,
                          optimizer=infos[0] if infos else None,

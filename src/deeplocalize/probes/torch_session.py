@@ -33,6 +33,7 @@ from deeplocalize.compat import torch as compat
 from deeplocalize.errors import FaultDetected, StopTraining
 from deeplocalize.monitor import Monitor
 from deeplocalize.probes import torch_facts as facts
+from deeplocalize.probes import torch_samples as samples
 from deeplocalize.probes.torch_amp import GradScalerWatch
 from deeplocalize.probes.torch_dist import Job, report_lost_ranks
 from deeplocalize.probes.torch_hooks import iter_tensors, made_from
@@ -94,6 +95,11 @@ class TorchSession:
         ]
         self._patch.replace(torch.autograd, "backward", self._wrap_backward)
         self.scaler.install(self._patch)
+        if self.monitor.dump_dir is not None:
+            try:
+                samples.TRACKER.install(self._patch)
+            except CompatError as exc:
+                self.monitor.tool_error("torch probe sample indices", exc)
         for name in FUNCTIONAL_LOSSES:
             try:
                 self._patch.replace(F, name, functools.partial(self._wrap_loss, name))

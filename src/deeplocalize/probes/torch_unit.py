@@ -32,6 +32,7 @@ from deeplocalize.model import LossInfo, ModelInfo
 from deeplocalize.monitor import Monitor
 from deeplocalize.probes import torch_facts
 from deeplocalize.probes import torch_reduce as red
+from deeplocalize.probes import torch_samples as samples
 from deeplocalize.probes import torch_stats as stats
 from deeplocalize.probes.torch_check import NormPlan, add_loss, add_norms
 from deeplocalize.probes.torch_dump import MAX_DUMPS, dump_step
@@ -206,7 +207,7 @@ class ModelUnit:
             if call.autocast:
                 self.facts.saw_autocast(call.autocast[0][1])
             state.calls.append(call)
-            if state.stats or not self.facts.x_seen:
+            if state.stats or not self.facts.x_seen or not self.facts.y_seen:
                 x = next(iter_tensors((args, kwargs)), None)  # the model's first input (token ids too)
                 if x is not None:
                     self.facts.saw_input(x)
@@ -307,6 +308,8 @@ class ModelUnit:
                 if state.observer.layers_changed:
                     self.facts.dirty = True
                     self._plan = None
+                if state.observer.facts_changed:
+                    self.facts.dirty = True
             if state.checked is None:  # no optimizer stepped (a crash before it): check what there is
                 if self._plan is None:
                     self.table.refresh()
@@ -391,7 +394,8 @@ class ModelUnit:
             return
         try:
             path = dump_step(directory, self.name, state.step, reason, state.checked.loss if state.checked
-                             else None, [(c.args, c.kwargs) for c in state.calls], state.targets)
+                             else None, [(c.args, c.kwargs) for c in state.calls], state.targets,
+                             samples.TRACKER.last)
             self.dumped += 1
             self.monitor.dumps[state.step] = str(path)
         except Exception as exc:
