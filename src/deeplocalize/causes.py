@@ -45,7 +45,7 @@ NAN_BACKWARD_LOSS: Final = 0.8  # finite loss, non-finite gradient of it: the lo
 NAN_BACKWARD_NON_LAYER_OP: Final = 0.6  # a NaN gradient from an op between layers (sqrt/abs/pow at 0)
 NAN_BACKWARD_LAYER: Final = 0.6  # a layer's own derivative is not finite at its current input
 NAN_UPDATE_LR: Final = 0.7  # finite gradients, NaN weights after the step: the step was too large
-NAN_UPDATE_LR_BAD_SETTING: Final = 0.4  # ... lower when an invalid optimizer setting explains it instead
+NAN_UPDATE_LR_BAD_SETTING: Final = 0.4  # ... lower when a bad optimizer setting (or fp16 weights) explain it
 #: float16 weights updated in float16: the optimizer's epsilon (1e-8) and small second moments underflow to 0
 NAN_UPDATE_HALF_WEIGHTS: Final = 0.8
 NAN_UPDATE_OPTIMIZER: Final = 0.4  # the optimizer's own settings (eps=0) can divide by zero in the step

@@ -355,14 +355,14 @@ def _update(rec: StepRecord, trace: Trace, model: ModelInfo, config: Config) -> 
     causes = [] if setting is None else [
         cm.cause(Category.OPTIMIZER, config.optimizer_setting_vote, setting, model, None)]
     layer = model.layer(first)
-    if layer is not None and layer.extra.get("param_dtype") == "float16":
-        setting = setting or "float16 weights"
+    half = layer is not None and layer.extra.get("param_dtype") == "float16"  # updated in float16
+    if half:
         causes.append(cm.cause(Category.OPTIMIZER, cw.NAN_UPDATE_HALF_WEIGHTS,
                                fixes.fp32_master_weights_for_half(model, trace, layer.ref), model, first))
     causes += [
         cm.cause(
             Category.LEARNING_RATE,
-            cw.NAN_UPDATE_LR if setting is None else cw.NAN_UPDATE_LR_BAD_SETTING,
+            cw.NAN_UPDATE_LR if setting is None and not half else cw.NAN_UPDATE_LR_BAD_SETTING,
             f"the optimizer step turned the weights of {', '.join(cm.names(model, bad))} into NaN/Inf "
             "although "
             f"the gradients were finite (max |g| = {cm.fmt(g_mag)}): {cm.lr_advice(trace, model)}",
