@@ -46,6 +46,8 @@ class Setup:
     precision: str = "fp32"
     causal: bool = True
     norm_first: bool = True  # pre-norm blocks (nanoGPT); False: post-norm (the original Transformer)
+    #: PaLM's z-loss: this times the mean squared log-partition of the logits is added to the loss
+    z_loss: float = 0.0
     #: False: the targets are the input windows themselves, not shifted by one (the labels' classic bug)
     shift_targets: bool = True
     #: training steps whose batch is replaced by uniformly random characters (a corrupt shard)
@@ -198,8 +200,11 @@ def train(setup: Setup, seed: int) -> dict:
         with _autocast(setup.precision):
             logits = model(x)
             loss = F.cross_entropy(logits.view(-1, logits.size(-1)).float(), y.view(-1))
+            total = loss
+            if setup.z_loss:
+                total = loss + setup.z_loss * torch.logsumexp(logits.float(), -1).pow(2).mean()
         optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
+        scaler.scale(total).backward()
         if setup.grad_clip:
             scaler.unscale_(optimizer)
             torch.nn.utils.clip_grad_norm_(model.parameters(), setup.grad_clip)

@@ -25,6 +25,9 @@ CANDIDATES: dict[str, tuple[lm.Setup, lm.Setup]] = {
                               replace(BASE, lr=1e-4, precision="bf16")),
     "fp16 autocast without a GradScaler": (replace(BASE, precision="fp16_no_scaler", steps=150),
                                            replace(BASE, precision="fp16", steps=150)),
+    "output-logit divergence: lr 1e-1, no clipping or weight decay, without z-loss (fixed: z-loss 1e-3)": (
+        replace(BASE, lr=1e-1, warmup=0, grad_clip=0.0, weight_decay=0.0),
+        replace(BASE, lr=1e-1, warmup=0, grad_clip=0.0, weight_decay=0.0, z_loss=1e-3)),
 }
 
 
