@@ -1,5 +1,6 @@
-"""target_leak on hand-built facts: shifted targets with attention to later keys, unshifted targets; a
-warning until the loss is too good to be true, then a fault; nothing without the structural facts."""
+"""target_leak on hand-built facts: shifted targets with attention to later keys, unshifted targets of a
+causal model; a warning until the loss is too good to be true, then a fault; nothing without the structural
+facts, for a model without attention, or for an encoder-decoder (a copy task learns these targets)."""
 
 from __future__ import annotations
 
@@ -15,14 +16,18 @@ CFG = Config()
 PRIOR = math.log(64)
 
 
-def model(alignment: str | None, sees_later_keys: bool | None) -> ModelInfo:
-    emb = LayerInfo(0, "wte", "Embedding", None, units=32, params=2048, trainable_params=2048)
-    attn = LayerInfo(1, "h.0.attn.c_attn", "Linear", "linear", units=96, params=3168, trainable_params=3168)
-    head = LayerInfo(2, "lm_head", "Linear", "linear", units=64, params=2048, trainable_params=2048)
-    if sees_later_keys is not None:
-        attn.extra["sees_later_keys"] = sees_later_keys
+def model(alignment: str | None, *sees_later_keys: bool) -> ModelInfo:
+    """An embedding, an attention projection per value of ``sees_later_keys`` (none: no attention), a head."""
+    layers = [LayerInfo(0, "wte", "Embedding", None, units=32, params=2048, trainable_params=2048)]
+    for k, later in enumerate(sees_later_keys):
+        attn = LayerInfo(1 + k, f"h.{k}.attn.c_attn", "Linear", "linear", units=96, params=3168,
+                         trainable_params=3168)
+        attn.extra["sees_later_keys"] = later
+        layers.append(attn)
+    layers.append(LayerInfo(len(layers), "lm_head", "Linear", "linear", units=64, params=2048,
+                            trainable_params=2048))
     data = DataInfo(y_prior_entropy=PRIOR, y_from_x=alignment)
-    return ModelInfo(framework="torch", layers=[emb, attn, head], data=data)
+    return ModelInfo(framework="torch", layers=layers, data=data)
 
 
 def trace(final_loss: float, steps: int = 40) -> Trace:
@@ -33,26 +38,29 @@ def trace(final_loss: float, steps: int = 40) -> Trace:
 
 
 def test_shifted_targets_and_attention_to_later_keys_name_the_attention_and_the_causal_mask() -> None:
-    (finding,) = target_leak(trace(0.05), model("next", True), CFG)
+    (finding,) = target_leak(trace(0.05), model("next", True, True), CFG)
     assert finding.symptom == Symptom.TARGET_LEAK and finding.severity == Severity.FAULT
     assert finding.layer is not None and finding.layer.name == "h.0.attn.c_attn"
     assert finding.causes[0].category == Category.ARCHITECTURE and "is_causal=True" in finding.causes[0].fix
     assert "too good to be true" in finding.message
 
 
-def test_unshifted_targets_are_a_loss_fault_whatever_the_attention() -> None:
-    (finding,) = target_leak(trace(0.01), model("same", None), CFG)
+def test_unshifted_targets_of_a_causal_model_are_a_loss_fault() -> None:
+    (finding,) = target_leak(trace(0.01), model("same", False, False), CFG)
     assert finding.severity == Severity.FAULT and finding.layer is None
     assert finding.causes[0].category == Category.LOSS
 
 
 def test_a_leak_the_loss_does_not_show_yet_is_a_warning() -> None:
-    (finding,) = target_leak(trace(2.5), model("next", True), CFG)
+    (finding,) = target_leak(trace(2.5), model("next", True), CFG)  # one attention layer, bidirectional
     assert finding.severity == Severity.WARNING
 
 
-def test_a_causal_model_a_classifier_and_the_switch_off_give_nothing() -> None:
+def test_a_causal_model_a_classifier_an_encoder_decoder_an_rnn_and_the_switch_off_give_nothing() -> None:
     assert target_leak(trace(0.05), model("next", False), CFG) == []  # causal attention: a good model
-    assert target_leak(trace(0.05), model("next", None), CFG) == []  # no attention seen (an RNN)
+    assert target_leak(trace(0.05), model("next"), CFG) == []  # no attention seen (an RNN)
+    assert target_leak(trace(0.05), model("same"), CFG) == []  # an RNN sequence autoencoder
+    assert target_leak(trace(0.05), model("next", True, False), CFG) == []  # encoder-decoder (a copy task)
+    assert target_leak(trace(0.05), model("same", True), CFG) == []  # a bidirectional token autoencoder
     assert target_leak(trace(0.05), model(None, True), CFG) == []  # targets not aligned with the inputs
     assert target_leak(trace(0.05), model("next", True), Config(leak_loss_frac=0.0)) == []

@@ -4,11 +4,16 @@ Two structural facts, from the torch probe: how the loss's targets line up with 
 ids on the first batch (``DataInfo.y_from_x``: "next" when each target is the next input token, next-token
 prediction; "same" when it is the token at its own position), and, for each self-attention call measured
 at a statistics step, whether a query may attend a key at a later position (``sees_later_keys`` in the
-layer's facts; ``probes/torch_attention``). Then:
+layer's facts; ``probes/torch_attention``). Then, for a model whose self-attentions all look one way:
 
-- "next" targets and a self-attention that sees later keys: the causal mask is missing, and every position
-  reads the token it is scored on (the layer: the attention, or the layer that made its queries and keys);
-- "same" targets: the labels were not shifted, and the model learns to copy its input, causal or not.
+- "next" targets and every self-attention sees later keys: the causal mask is missing, and every position
+  reads the token it is scored on (the layer: the first attention, or the layer that made its queries and
+  keys);
+- "same" targets and every self-attention is causal: a causal language model whose labels were not shifted
+  learns to copy its input.
+
+A model with both kinds (an encoder-decoder: a bidirectional encoder, a causal decoder) or with no attention
+(an RNN) is left alone: a copy task or a sequence autoencoder learns exactly these targets on purpose.
 
 Either is a warning until the loss shows the leak being used: the median of the last ``leak_min_points``
 losses below ``leak_loss_frac`` of the label prior entropy (the loss of predicting token frequencies), far
@@ -38,16 +43,22 @@ def target_leak(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]
     alignment = model.data.y_from_x if model.data is not None else None
     if alignment is None or config.leak_loss_frac <= 0 or not len(trace):
         return []
+    seen = [x for x in sorted(model.layers, key=lambda x: x.index) if "sees_later_keys" in x.extra]
+    later = [layer.extra["sees_later_keys"] is True for layer in seen]
+    if not seen or (any(later) and not all(later)):
+        return []
     if alignment == "same":
+        if any(later):
+            return []
         message = ("each target is the input token at its own position (the labels were not shifted): "
                    "the model can copy its input instead of predicting the next token")
         causes = [CauseHint(Category.LOSS, cw.TARGET_LEAK_UNSHIFTED, fixes.shift_labels(model, trace, None))]
         finding = cm.finding(Symptom.TARGET_LEAK, Phase.LOSS, model, trace, None, int(trace.steps()[0]),
                              message, {"targets": "same"}, causes)
     else:
-        index = _first_seeing_later_keys(model)
-        if index is None:
+        if not all(later):
             return []
+        index = seen[0].index
         step = _first_attention_step(trace, index)
         message = (f"the targets are the input tokens shifted by one (next-token prediction), and the "
                    f"self-attention of {cm.name(model, index)} lets each position attend the later ones: "
@@ -58,13 +69,6 @@ def target_leak(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]
         finding = cm.finding(Symptom.TARGET_LEAK, Phase.FORWARD, model, trace, index, step, message,
                              {"targets": "next", "sees_later_keys": True}, causes)
     return [_judged(finding, trace, model, config)]
-
-
-def _first_seeing_later_keys(model: ModelInfo) -> int | None:
-    for layer in sorted(model.layers, key=lambda x: x.index):
-        if layer.extra.get("sees_later_keys") is True:
-            return layer.index
-    return None
 
 
 def _first_attention_step(trace: Trace, index: int) -> int:
