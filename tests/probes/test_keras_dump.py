@@ -63,3 +63,20 @@ def test_a_corrupt_batch_is_a_loss_spike_whose_batch_is_saved_and_fit_is_unchang
     assert saved["reason"] == "loss spike"
     np.testing.assert_array_equal(saved["targets"][0].reshape(-1), y[160 * 32:161 * 32])
     assert "train_step" not in watched.__dict__  # the wrapper is gone after fit
+
+
+def test_a_generator_fed_fit_keeps_its_dumps_after_the_first_batch(tmp_path: Path) -> None:
+    """With no arrays, the callback reads the data facts from the first batch through ``train_step`` too:
+    both wrappers coexist, and the dump of a later NaN step is still written."""
+    x, y = _data()
+    x[100] = np.nan
+
+    def batches():
+        for start in range(0, len(x), 32):
+            yield x[start:start + 32], y[start:start + 32]
+
+    callback = DeepLocalize(on_fault="stop", store=False, verbose=0, dump_dir=tmp_path)
+    _model("mse").fit(batches(), epochs=1, steps_per_epoch=len(x) // 32, verbose=0, callbacks=[callback])
+    nan = next(f for f in callback.diagnosis.findings if f.symptom == Symptom.NUMERICAL_ERROR)
+    saved = dl.load_dump(nan.evidence["batch_dump"])
+    np.testing.assert_array_equal(saved["inputs"][0][0], x[96:128])

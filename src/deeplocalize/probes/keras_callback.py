@@ -137,9 +137,13 @@ class DeepLocalize(keras.callbacks.Callback):
         the first batch ``train_step`` receives (torch backend: an eager call), then step aside."""
         model = self.model
         original = model.train_step
+        own = model.__dict__.get("train_step")  # a wrapper already there (the dumps') stays after
 
         def train_step(data: Any) -> Any:
-            model.__dict__.pop("train_step", None)  # one batch only
+            if own is None:  # one batch only
+                model.__dict__.pop("train_step", None)
+            else:
+                model.__dict__["train_step"] = own
             monitor = self.monitor
             if monitor is not None:
                 try:
