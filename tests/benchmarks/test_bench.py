@@ -86,9 +86,26 @@ def test_scoring_rates_and_medians() -> None:
     assert s.median_steps == 20 and s.median_seconds == 2.0
 
 
+def test_a_bug_a_run_survives_is_detected_by_a_warning_of_its_expected_symptom_only() -> None:
+    spike = {"symptom": "loss_spike", "step": 201, "layer": "h.1", "categories": ["data"]}
+    other = {"symptom": "overfitting", "step": 50, "layer": None, "categories": ["training"]}
+    warned = Answer(False, warnings=[other, spike])
+    expects = RunResult("g", "torch", "bug", "buggy", ("data",), None, {"t": warned},
+                        warning_symptoms=("loss_spike",))
+    s = score_tool([expects], "t")
+    assert (s.detection.hits, s.rc1.hits, s.median_steps) == (1, 1, 201)
+    faults_only = RunResult("g", "torch", "bug", "buggy", ("data",), None, {"t": warned})
+    assert score_tool([faults_only], "t").detection.hits == 0  # a warning is no detection elsewhere
+    quiet = Answer(False, warnings=[other])
+    unrelated = RunResult("g", "torch", "bug", "buggy", ("data",), None, {"t": quiet},
+                          warning_symptoms=("loss_spike",))
+    assert score_tool([unrelated], "t").detection.hits == 0
+
+
 def test_run_result_round_trip() -> None:
-    answer = Answer(True, 3, 0.2, None, ["loss"])
-    run = RunResult("a", "torch", "bug", "buggy", ("loss",), None, {"t": answer})
+    answer = Answer(True, 3, 0.2, None, ["loss"], warnings=[{"symptom": "loss_spike", "step": 3}])
+    run = RunResult("a", "torch", "bug", "buggy", ("loss",), None, {"t": answer},
+                    warning_symptoms=("loss_spike",))
     again = RunResult.from_dict(json.loads(json.dumps(run.to_dict())))
     assert again == run
 
