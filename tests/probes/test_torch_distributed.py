@@ -97,6 +97,12 @@ def test_a_rank_that_disappears_is_named_with_the_step_of_its_last_agreement(tmp
     assert [r["verdict"] for r in runs] == ["healthy", None]  # the killed rank left no diagnosis
 
 
+#: What a rank prints when the C++ runtime aborts it at exit (a thread of torch's distributed runtime still
+#: running as the process ends; seen twice in this project's CI runs on a loaded 2-core machine, after the
+#: rank had written its results): a flake of the teardown, not of what the test checks.
+TEARDOWN_ABORT = "terminate called without an active exception"
+
+
 def script_run(tmp_path: Path, script: Path, **env: str) -> tuple[subprocess.CompletedProcess, list[dict]]:
     """``script`` on 2 ranks under torchrun, each writing ``$OUT_DIR/rank<r>.json``: (process, documents)."""
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
@@ -169,6 +175,8 @@ def test_a_job_watched_on_one_rank_only_is_never_stopped_so_no_rank_hangs(tmp_pa
     ranks' first agreement finds rank 1 unwatched (its key never appears in the store): nothing stops,
     both ranks finish, and rank 0's diagnosis says why it did not stop."""
     proc, (rank0, rank1) = script_run(tmp_path, RANK0_SCRIPT)
+    if proc.returncode != 0 and TEARDOWN_ABORT in proc.stderr:  # gloo's teardown under load: once more
+        proc, (rank0, rank1) = script_run(tmp_path, RANK0_SCRIPT)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert rank0["steps"] == rank1["steps"] == 300 and rank0["stopped"] is False
     assert rank0["verdict"] == "faulty"

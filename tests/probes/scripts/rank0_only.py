@@ -38,4 +38,5 @@ if run is not None:
     out.update(verdict=str(run.diagnosis.verdict), tool_errors=run.diagnosis.tool_errors,
                stopped=run.stopped_early)
 (Path(os.environ["OUT_DIR"]) / f"rank{rank}.json").write_text(json.dumps(out))
+dist.barrier()  # both ranks tear down together
 dist.destroy_process_group()
