@@ -15,17 +15,14 @@ from __future__ import annotations
 
 import io
 import json
-import math
-import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from deeplocalize.atomic_io import write_atomic
-from deeplocalize.spikes import OnlineSpikes
-
-MAX_DUMPS = 8
+from deeplocalize.dumps import MAX_DUMPS, DumpRule, dump_path
+from deeplocalize.probes.keras_facts import to_numpy
 
 
 def _arrays(value: Any) -> list[np.ndarray]:
@@ -36,11 +33,7 @@ def _arrays(value: Any) -> list[np.ndarray]:
         return [a for k in sorted(value) for a in _arrays(value[k])]
     if isinstance(value, list | tuple):
         return [a for v in value for a in _arrays(v)]
-    if hasattr(value, "detach"):  # a torch tensor
-        return [value.detach().cpu().numpy()]
-    if hasattr(value, "numpy") or isinstance(value, np.ndarray):
-        return [np.asarray(value)]
-    return []
+    return [to_numpy(value)] if hasattr(value, "shape") else []
 
 
 class BatchKeeper:
@@ -85,8 +78,7 @@ class BatchKeeper:
         meta = {"step": int(step), "reason": reason, "loss": loss, "model": model_name}
         buffer = io.BytesIO()
         np.savez(buffer, meta=np.array(json.dumps(meta)), **arrays)
-        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", model_name) or "model"
-        path = write_atomic(self.directory / f"{safe}-step{int(step)}.npz", buffer.getvalue())
+        path = write_atomic(dump_path(self.directory, model_name, step, ".npz"), buffer.getvalue())
         self.saved += 1
         return path
 
@@ -106,12 +98,12 @@ def load_dump(path: str | Path) -> dict[str, Any]:
 
 
 class BatchDumps:
-    """The dumps of one ``fit``: the batch of each step whose loss is NaN/Inf or the first of a spike (the
-    rule of ``deeplocalize.spikes``), saved before the monitor judges the step, so its finding names it."""
+    """The dumps of one ``fit``: the batch of each step ``DumpRule`` picks, saved before the monitor judges
+    the step, so its finding names it."""
 
     def __init__(self, keeper: BatchKeeper, monitor: Any, name: str) -> None:
         self.keeper, self.monitor, self.name = keeper, monitor, name
-        self.spikes = OnlineSpikes(monitor.config)
+        self.rule = DumpRule(monitor.config)
 
     @classmethod
     def start(cls, model: Any, monitor: Any) -> BatchDumps | None:
@@ -128,10 +120,8 @@ class BatchDumps:
 
     def after_step(self, step: int, loss: float | None) -> None:
         try:
-            spiking = self.spikes.observe(loss) and self.spikes.streak == 1
-            broken = loss is not None and not math.isfinite(loss)
-            if spiking or broken:
-                reason = "loss spike" if spiking else "non-finite values"
+            reason = self.rule.reason(loss)
+            if reason is not None:
                 path = self.keeper.save(self.name, step, reason, loss)
                 if path is not None:
                     self.monitor.dumps[step] = str(path)

@@ -12,17 +12,14 @@ At most ``MAX_DUMPS`` files per model, so a run that spikes again and again cann
 from __future__ import annotations
 
 import io
-import re
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from deeplocalize.atomic_io import write_atomic
+from deeplocalize.dumps import dump_path
 from deeplocalize.probes.torch_hooks import iter_tensors
-
-#: Dumps per model and run (own choice: the first few faulty steps say what the batch looked like).
-MAX_DUMPS = 8
 
 
 def dump_step(directory: Path, model: str, step: int, reason: str, loss: float | None,
@@ -42,8 +39,7 @@ def dump_step(directory: Path, model: str, step: int, reason: str, loss: float |
     }
     buffer = io.BytesIO()
     torch.save(payload, buffer)
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", model) or "model"
-    return write_atomic(Path(directory) / f"{safe}-step{int(step)}.pt", buffer.getvalue())
+    return write_atomic(dump_path(directory, model, step, ".pt"), buffer.getvalue())
 
 
 def load_dump(path: str | Path) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from torch import nn
 from deeplocalize.cadence import Cadence
 from deeplocalize.compat import CompatError
 from deeplocalize.compat import torch as compat
+from deeplocalize.dumps import MAX_DUMPS, DumpRule
 from deeplocalize.model import LossInfo, ModelInfo
 from deeplocalize.monitor import Monitor
 from deeplocalize.probes import torch_facts
@@ -35,14 +36,13 @@ from deeplocalize.probes import torch_reduce as red
 from deeplocalize.probes import torch_samples as samples
 from deeplocalize.probes import torch_stats as stats
 from deeplocalize.probes.torch_check import NormPlan, add_loss, add_norms
-from deeplocalize.probes.torch_dump import MAX_DUMPS, dump_step
+from deeplocalize.probes.torch_dump import dump_step
 from deeplocalize.probes.torch_handoff import Handoff
 from deeplocalize.probes.torch_hooks import LayerObserver, Mode, iter_tensors, record
 from deeplocalize.probes.torch_layers import LayerTable
 from deeplocalize.probes.torch_model_facts import ModelFacts
 from deeplocalize.probes.torch_record import Measured, measure, step_record
 from deeplocalize.probes.torch_replay import ForwardCall, GradKeeper, cuda_devices, replay
-from deeplocalize.spikes import OnlineSpikes
 
 #: Steps with per-layer flags after a NaN the replay could not reproduce.
 FLAG_STEPS = 20
@@ -98,7 +98,7 @@ class ModelUnit:
             root.register_forward_hook(self._root_hook(self._on_output)),
         ]
         self.replaying = False
-        self.spikes = OnlineSpikes(monitor.config)  # the loss-spike test, every step (for a dump)
+        self.dump_rule = DumpRule(monitor.config)  # the steps whose batch a dump saves
         self.dumped = 0
         self._in_forward = 0  # depth of the model's own training forward calls now running
         self.boundary_pending = False  # a backward without optimizer step ended the step (next forward)
@@ -281,9 +281,9 @@ class ModelUnit:
         state.checked_entries = len(state.buffer.entries)
         finite = state.checked.finite()
         if self.monitor.dump_dir is not None:
-            spiking = self.spikes.observe(state.checked.loss) and self.spikes.streak == 1  # its first step
-            if spiking or not finite:
-                self._dump(state, "loss spike" if finite else "non-finite values")
+            reason = self.dump_rule.reason(state.checked.loss, finite)
+            if reason is not None:
+                self._dump(state, reason)
         if not finite:
             self._replay(state)
             if self.first_nonfinite_at is None:
