@@ -35,6 +35,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _rank(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every verb except ``bench`` (which forwards its arguments untouched)."""
     parser = argparse.ArgumentParser(
@@ -73,11 +80,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("script", metavar="SCRIPT", nargs="?", help="the training script")
     run.add_argument("script_args", nargs=argparse.REMAINDER, metavar="SCRIPT_ARGS")
 
-    analyze = verbs.add_parser("analyze", parents=[store, outputs, settings],
+    stored_rank = argparse.ArgumentParser(add_help=False)
+    stored_rank.add_argument("--rank", type=_rank, metavar="N",
+                             help="of a distributed job: read rank N's steps and diagnosis (default: the "
+                                  "run named; for a job, rank 0, whose diagnosis covers the job)")
+    analyze = verbs.add_parser("analyze", parents=[store, outputs, settings, stored_rank],
                                help="re-run the detectors on a stored run (thresholds overridable)")
     analyze.add_argument("run", metavar="RUN", help="run id (see `deeplocalize runs`), or `latest`")
 
-    report = verbs.add_parser("report", parents=[store, outputs], help="show or export a stored diagnosis")
+    report = verbs.add_parser("report", parents=[store, outputs, stored_rank],
+                              help="show or export a stored diagnosis")
     report.add_argument("run", metavar="RUN", help="run id (see `deeplocalize runs`), or `latest`")
 
     verbs.add_parser("runs", parents=[store], help="list stored runs")

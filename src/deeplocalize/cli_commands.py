@@ -296,7 +296,7 @@ def replay(stored: StoredRun, config: Config) -> tuple[Diagnosis, Monitor]:
 def analyze(args: argparse.Namespace) -> int:
     """``deeplocalize analyze RUN [--set NAME=VALUE ...]``."""
     store = RunStore(args.store)
-    stored = store.load_run(args.run)
+    stored = store.load_run(args.run, rank=getattr(args, "rank", None))
     config = apply_settings(stored.config, args.set)
     if not stored.records:
         raise ToolError(f"run {stored.run_id} has no stored steps to analyze")
@@ -308,14 +308,14 @@ def analyze(args: argparse.Namespace) -> int:
 
 def report(args: argparse.Namespace) -> int:
     """``deeplocalize report RUN``: the stored diagnosis (computed from the trace if the run was killed)."""
-    stored = RunStore(args.store).load_run(args.run)
+    stored = RunStore(args.store).load_run(args.run, rank=getattr(args, "rank", None))
     note = None
     diagnosis = stored.diagnosis
     if diagnosis is None:
         if not stored.records:
-            raise ToolError(f"run {stored.run_id} has neither a diagnosis nor stored steps")
+            raise ToolError(f"run {_run_name(stored.meta)} has neither a diagnosis nor stored steps")
         diagnosis, _ = replay(stored, stored.config)
-        note = (f"Run {stored.run_id} ended without a diagnosis ({stored.meta['status']}); "
+        note = (f"Run {_run_name(stored.meta)} ended without a diagnosis ({stored.meta['status']}); "
                 "computed from its trace.")
     _show(diagnosis, args, sys.stdout, note=note)
     written = write_outputs(diagnosis, args, stored.trace() if stored.records else None, stored.model)
@@ -326,7 +326,15 @@ def _replay_note(stored: StoredRun) -> str:
     total = stored.meta.get("steps") or len(stored.records)
     kept = len(stored.records)
     sampled = " (the recent window whole, older steps down-sampled)" if kept < total else ""
-    return f"Analyzed run {stored.run_id}: {kept} stored steps of {total}{sampled}."
+    return f"Analyzed run {_run_name(stored.meta)}: {kept} stored steps of {total}{sampled}."
+
+
+def _run_name(meta: dict) -> str:
+    """``r0007``, or ``r0007 rank 1 of 2`` for a rank of a distributed job."""
+    job, rank, world = meta.get("job"), meta.get("rank"), meta.get("world_size")
+    if rank is None or not world:
+        return str(meta["id"])
+    return f"{job or meta['id']} rank {rank} of {world}"
 
 
 def runs(args: argparse.Namespace) -> int:
@@ -343,13 +351,33 @@ def runs(args: argparse.Namespace) -> int:
             time.strftime("%Y-%m-%d %H:%M", time.localtime(row["created"])),
             row["framework"],
             str(row["steps"]),
-            (row["verdict"] or row["status"]) + (f" ({row['models']} models)" if row.get("models") else ""),
-            row["command"] or "",
+            (row["verdict"] or row["status"]) + (f" ({row['models']} models)" if row.get("models") else "")
+            + _ranks_note(row),
+            _job_command(row),
         ))
     widths = [max(len(r[i]) for r in table) for i in range(len(table[0]) - 1)]
     for r in table:
         print("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=False)) + "  " + r[-1])
     return EXIT_HEALTHY
+
+
+def _ranks_note(row: dict) -> str:
+    """`` (2 ranks)`` for a distributed job, with the ranks that did not finish (``rank 1 interrupted``)."""
+    ranks = row.get("ranks")
+    if not ranks:
+        return ""
+    odd = [f"rank {r['rank']} {r['status']}" for r in ranks if r["status"] != "finished"]
+    world = row.get("world_size") or len(ranks)
+    stored = "" if len(ranks) == world else f", {len(ranks)} stored"
+    return f" ({world} ranks{stored}{''.join('; ' + o for o in odd)})"
+
+
+def _job_command(row: dict) -> str:
+    """The command, without the ``(rank 0 of N)`` tag when the line stands for the whole job."""
+    command = str(row["command"] or "")
+    if row.get("ranks"):
+        command = command.removesuffix(f"(rank 0 of {row.get('world_size')})").rstrip()
+    return command
 
 
 # ---------------------------------------------------------------------- bench

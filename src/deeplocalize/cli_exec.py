@@ -158,6 +158,15 @@ class _LiveRecorder:
         if self.inner is not None:
             self.inner.write_diagnosis(diagnosis)
 
+    def job_key(self) -> str | None:
+        key = getattr(self.inner, "job_key", None)
+        return None if key is None else key()
+
+    def join_job(self, leader: str | None, rank: int, world_size: int) -> None:
+        join = getattr(self.inner, "join_job", None)
+        if join is not None:
+            join(leader, rank, world_size)
+
     def close(self) -> None:
         if self.inner is not None:
             self.inner.close()

@@ -33,6 +33,8 @@ class RunRecorder(Protocol):
     def write_step(self, record: StepRecord) -> None: ...
     def write_diagnosis(self, diagnosis: Diagnosis) -> None: ...
     def close(self) -> None: ...
+    # Optional, for the ranks of a distributed job to be one run (``store.RunWriter`` has both):
+    # ``job_key() -> str`` and ``join_job(leader: str | None, rank: int, world_size: int) -> None``.
 
 
 class Monitor:
@@ -169,12 +171,28 @@ class Monitor:
         elif base_severity(finding) == Severity.FAULT and base_severity(old) == Severity.WARNING:
             self._findings[finding.key] = finding
 
-    def join(self, rank: int | None, world_size: int | None) -> None:
-        """This process is ``rank`` of a distributed job of ``world_size`` ranks: its findings (also those
-        made before it knew) carry its rank."""
+    def job_key(self) -> str | None:
+        """Where this run is stored, for the other ranks of a job (the recorder's ``job_key``; None without
+        a store)."""
+        key = getattr(self.recorder, "job_key", None)
+        if key is None:
+            return None
+        try:
+            return key()
+        except Exception as exc:
+            self.tool_error("store", exc)
+            return None
+
+    def join(self, rank: int | None, world_size: int | None, leader: str | None = None) -> None:
+        """This process is ``rank`` of a distributed job of ``world_size`` ranks, whose rank 0 stores its
+        run at ``leader`` (its ``job_key``): its findings (also those made before it knew) carry its rank,
+        and its stored run becomes that rank of the job's run."""
         if (rank, world_size) == (self.rank, self.world_size):
             return
         self.rank, self.world_size = rank, world_size
+        join_job = getattr(self.recorder, "join_job", None)
+        if join_job is not None and rank is not None and world_size:
+            self._guard("store", join_job, leader, rank, world_size)
         for finding in self._findings.values():
             if finding.rank is None:
                 finding.rank = rank

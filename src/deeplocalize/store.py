@@ -11,6 +11,12 @@ raises (``StoreUnavailableError``) are tool errors for the Monitor. A store whos
 writable is read through a read-only SQLite connection (URI ``mode=ro``): listing and analyzing never
 write.
 
+The ranks of a distributed job are one run: each rank writes its own steps (as its own row of ``runs``),
+and once the ranks have met (their first agreement, ``probes.torch_dist``) every rank's row names the job's
+run (rank 0's) in ``job`` with its ``rank``. ``list_runs`` and ``latest`` show the job once, with its ranks;
+``load_run(job, rank=N)`` reads rank N's steps and diagnosis. A rank whose store is another file (another
+host) stays a run of its own there, tagged with its rank.
+
 Size is bounded: every step of the recent window is kept (``Config.window`` steps) plus a down-sampled
 history of older steps (every ``stride``-th step; the stride doubles when ``Config.history`` is exceeded,
 as in ``trace.Trace``); older steps are deleted as the run goes.
@@ -39,7 +45,10 @@ from deeplocalize.trace import StepRecord, Trace
 
 DB_NAME = "runs.sqlite"
 ENV_VAR = "DEEPLOCALIZE_DIR"
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+#: Versions this one reads: schema 1 had no ``job``/``rank``/``world_size`` (added when a v1 store is opened
+#: for writing; read-only, they read as None).
+READABLE_SCHEMAS = frozenset({"1", SCHEMA_VERSION})
 WAL_LIMIT_BYTES = 1 << 20
 #: How long a connection waits for a lock held by another process when opening (seconds); the writer's
 #: waits during and at the end of a run are in ``store_writer``.
@@ -53,14 +62,15 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY, seq INTEGER UNIQUE NOT NULL, created REAL NOT NULL, framework TEXT NOT NULL,
     command TEXT, status TEXT NOT NULL, steps INTEGER NOT NULL DEFAULT 0, last_step INTEGER,
-    verdict TEXT, config TEXT, model TEXT, diagnosis TEXT, pid INTEGER, host TEXT
+    verdict TEXT, config TEXT, model TEXT, diagnosis TEXT, pid INTEGER, host TEXT,
+    job TEXT, rank INTEGER, world_size INTEGER
 );
 CREATE TABLE IF NOT EXISTS steps (
     run_id TEXT NOT NULL, step INTEGER NOT NULL, epoch INTEGER, loss REAL, record BLOB NOT NULL,
     PRIMARY KEY (run_id, step)
 ) WITHOUT ROWID;
 """
-
+_JOB_COLUMNS = (("job", "TEXT"), ("rank", "INTEGER"), ("world_size", "INTEGER"))
 
 
 def default_dir() -> Path:
@@ -182,10 +192,13 @@ class RunStore:
         if not {"meta", "runs", "steps"} <= tables:
             raise StoreError(f"{self.db_path} is not a deeplocalize run store")
         row = conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-        if row is None or row[0] != SCHEMA_VERSION:
+        if row is None or row[0] not in READABLE_SCHEMAS:
             found = None if row is None else row[0]
             raise StoreError(f"run store {self.db_path} has schema {found}; this version reads "
-                             f"{SCHEMA_VERSION}")
+                             f"{', '.join(sorted(READABLE_SCHEMAS))}")
+        if create and row[0] != SCHEMA_VERSION:
+            _upgrade(conn)
+
 
     def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         conn = self.connect()
@@ -221,17 +234,21 @@ class RunStore:
                     conn.execute("ROLLBACK")
             conn.close()
             raise _store_error(exc, f"cannot write to run store {self.db_path}", self.db_path) from exc
-        return RunWriter(conn, run_id, window=config.window, history=config.history)
+        writer = RunWriter(conn, run_id, window=config.window, history=config.history)
+        writer.address = f"{socket.gethostname()}:{self.db_path.resolve()}"
+        return writer
 
     # ------------------------------------------------------------------ reading
     def resolve(self, run_id: str) -> str:
-        """The stored id for ``run_id``: an exact id, ``latest``, or a number (``7``, ``r7``, ``r0007``)."""
+        """The stored id for ``run_id``: an exact id, ``latest`` (the latest run or job, not one of a job's
+        other ranks), or a number (``7``, ``r7``, ``r0007``)."""
         text = run_id.strip()
         if text == "latest":
-            rows = self._read("SELECT id FROM runs ORDER BY seq DESC LIMIT 1")
+            rows = self._read(f"SELECT id, {self._job_columns()} FROM runs ORDER BY seq DESC")
             if not rows:
                 raise StoreError(f"no runs stored in {self.path} yet")
-            return str(rows[0]["id"])
+            ids = {row["id"] for row in rows}
+            return next(str(row["id"]) for row in rows if not _is_member(dict(row), ids))
         rows = self._read("SELECT id FROM runs WHERE id = ?", (text,))
         if not rows:
             digits = text[1:] if text[:1] in ("r", "R") else text
@@ -243,23 +260,36 @@ class RunStore:
 
     def list_runs(self) -> list[dict[str, Any]]:
         """Every stored run, oldest first: id, created, framework, command, status, steps, verdict, models
-        (how many models the diagnosis covers when there are several, else None)."""
+        (how many models the diagnosis covers when there are several, else None); a distributed job once,
+        with ``world_size`` and ``ranks`` (each rank's id, status, steps, last step and verdict)."""
         if not self.db_path.exists() or self.db_path.stat().st_size == 0:
             return []
-        rows = self._read(
-            "SELECT id, created, framework, command, status, steps, last_step, verdict, pid, host, diagnosis"
-            " FROM runs ORDER BY seq"
-        )
+        rows = [dict(row) for row in self._read(
+            "SELECT id, created, framework, command, status, steps, last_step, verdict, pid, host, diagnosis,"
+            f" {self._job_columns()} FROM runs ORDER BY seq")]
+        ids = {row["id"] for row in rows}
+        members: dict[str, list[dict[str, Any]]] = {}
         out = []
         for row in rows:
-            listed = dict(row)
-            listed["models"] = _model_count(listed.pop("diagnosis"))
-            out.append(_with_live_status(listed))
+            row["models"] = _model_count(row.pop("diagnosis"))
+            _with_live_status(row)
+            if _is_member(row, ids):
+                members.setdefault(str(row["job"]), []).append(row)
+            else:
+                out.append(row)
+        for row in out:
+            if row.get("job") == row["id"]:
+                row["ranks"] = [_rank_summary(r) for r in sorted([row, *members.get(row["id"], [])],
+                                                                   key=lambda r: r.get("rank") or 0)]
         return out
 
-    def load_run(self, run_id: str) -> StoredRun:
-        """Read a run back: metadata, model facts, step records (oldest first), diagnosis, config."""
+    def load_run(self, run_id: str, rank: int | None = None) -> StoredRun:
+        """Read a run back: metadata, model facts, step records (oldest first), diagnosis, config. For a
+        distributed job, ``rank`` picks the rank whose steps are read (default: the run named, rank 0 for
+        the job); the metadata lists every rank (``ranks``)."""
         rid = self.resolve(run_id)
+        if rank is not None:
+            rid = self._rank_id(rid, rank)
         row = dict(self._read("SELECT * FROM runs WHERE id = ?", (rid,))[0])
         damaged: list[int] = []
         records: list[StepRecord] = []
@@ -277,9 +307,61 @@ class RunStore:
         except (TypeError, ValueError, KeyError) as exc:
             raise StoreError(f"run {rid} in {self.path} is damaged: {exc}") from exc
         meta = _with_live_status(row)
+        if row.get("job"):
+            meta["ranks"] = [_rank_summary(_with_live_status(dict(r))) for r in self._read(
+                "SELECT id, rank, status, steps, last_step, verdict, pid, host FROM runs WHERE job = ?"
+                " ORDER BY rank", (row["job"],))]
         if damaged:
             meta["damaged_steps"] = damaged
         return StoredRun(meta=meta, model=model, records=records, diagnosis=diagnosis, config=config)
+
+    def _rank_id(self, rid: str, rank: int) -> str:
+        """The id of rank ``rank``'s run in the job of run ``rid``."""
+        row = self._read(f"SELECT id, {self._job_columns()} FROM runs WHERE id = ?", (rid,))[0]
+        job = row["job"]
+        if job is None:
+            if rank == 0 and row["rank"] in (None, 0):
+                return rid
+            raise StoreError(f"run {rid} is not a distributed job (it has no rank {rank})")
+        found = self._read("SELECT id, rank FROM runs WHERE job = ? ORDER BY rank", (job,))
+        for member in found:
+            if member["rank"] == rank:
+                return str(member["id"])
+        have = ", ".join(str(m["rank"]) for m in found)
+        raise StoreError(f"run {job} has no rank {rank} stored (ranks {have})")
+
+    def _job_columns(self) -> str:
+        """The job columns to select: NULL for a schema-1 store read as it is."""
+        have = {row["name"] for row in self._read("PRAGMA table_info(runs)")}
+        if all(name in have for name, _ in _JOB_COLUMNS):
+            return ", ".join(name for name, _ in _JOB_COLUMNS)
+        return ", ".join(f"NULL AS {name}" for name, _ in _JOB_COLUMNS)
+
+
+def _is_member(row: dict[str, Any], ids: set[str]) -> bool:
+    """A rank other than the one that holds a job (rank 0), in a job stored here."""
+    job = row.get("job")
+    return bool(job) and job != row["id"] and job in ids
+
+
+def _rank_summary(row: dict[str, Any]) -> dict[str, Any]:
+    return {key: row.get(key) for key in ("rank", "id", "status", "steps", "last_step", "verdict")}
+
+
+def _upgrade(conn: sqlite3.Connection) -> None:
+    """Schema 1 -> 2 (the job columns), in one transaction: the ranks of a job may open it at once."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        have = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
+        for name, kind in _JOB_COLUMNS:
+            if name not in have:
+                conn.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
+        conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+        conn.execute("COMMIT")
+    except sqlite3.Error:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 def writable(directory: Path, db_path: Path) -> bool:

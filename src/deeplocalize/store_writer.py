@@ -56,6 +56,10 @@ class RunWriter:
         self._lock = threading.RLock()
         self._pending: dict[int, StepRecord] = {}  # step -> record not yet written
         self._pending_model: tuple[str, str] | None = None  # (model JSON, framework) not yet written
+        self._pending_job: tuple[str | None, int, int] | None = None  # (job, rank, world size) unwritten
+        #: where this run is stored ("host:/path/runs.sqlite"): the ranks of a job stored in the same file
+        #: are one run (``join_job``)
+        self.address = ""
         self._deletes: set[int] = set()
         self._prune = False  # too many deletions queued: delete every step not retained instead
         self._window: deque[int] = deque()
@@ -99,6 +103,23 @@ class RunWriter:
             if due and now >= self._retry_at:
                 self.flush()
 
+    def job_key(self) -> str:
+        """What rank 0 tells the other ranks of its job: where its run is stored, and its id."""
+        return f"{self.address}#{self.run_id}"
+
+    def join_job(self, leader: str | None, rank: int, world_size: int) -> None:
+        """This run is rank ``rank`` of a job of ``world_size`` ranks whose rank 0 stores its run at
+        ``leader`` (its ``job_key``; None: unknown). In the same store file, this run becomes part of the
+        job's run; elsewhere it stays a run of its own, tagged with its rank. Written at the next flush."""
+        with self._lock:
+            if self._conn is None:
+                return
+            address, _, run_id = (leader or "").rpartition("#")
+            job = run_id if leader and address == self.address else None
+            self._pending_job = (job, rank, world_size)
+            if time.monotonic() >= self._retry_at:
+                self.flush()
+
     def write_diagnosis(self, diagnosis: Diagnosis) -> None:
         """Store the diagnosis and whatever is pending; StoreUnavailableError if not all of it made it."""
         with self._lock:
@@ -123,6 +144,10 @@ class RunWriter:
                     (diagnosis.to_json(indent=None), str(diagnosis.verdict), diagnosis.framework,
                      self.run_id),
                 )
+                if self._pending_job is not None:  # the steps failing must not leave the rank out of its job
+                    self._conn.execute("UPDATE runs SET job = ?, rank = ?, world_size = ? WHERE id = ?",
+                                       (*self._pending_job, self.run_id))
+                    self._pending_job = None
             except sqlite3.Error as exc:
                 self._rollback()
                 diag_error = reason(exc)
@@ -194,6 +219,9 @@ class RunWriter:
                 if self._pending_model is not None:
                     conn.execute("UPDATE runs SET model = ?, framework = ? WHERE id = ?",
                                  (*self._pending_model, self.run_id))
+                if self._pending_job is not None:
+                    conn.execute("UPDATE runs SET job = ?, rank = ?, world_size = ? WHERE id = ?",
+                                 (*self._pending_job, self.run_id))
                 conn.executemany("INSERT OR REPLACE INTO steps VALUES (?, ?, ?, ?, ?)", rows)
                 conn.executemany("DELETE FROM steps WHERE run_id = ? AND step = ?", deletes)
                 if self._prune:
@@ -212,6 +240,7 @@ class RunWriter:
                 self._last_written = next(reversed(self._pending.values()))
             self._pending = {}
             self._pending_model = None
+            self._pending_job = None
             self._deletes = set()
             self._prune = False
             self._steps_reason = None

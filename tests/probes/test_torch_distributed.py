@@ -31,8 +31,8 @@ pytestmark = pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_avai
 
 
 def torchrun(tmp_path: Path, **env: str) -> tuple[subprocess.CompletedProcess, dict, list[dict], float]:
-    """Run the DDP script on 2 ranks under ``deeplocalize run``: (process, rank 0's JSON, stored runs
-    by rank, seconds)."""
+    """Run the DDP script on 2 ranks under ``deeplocalize run``: (process, rank 0's JSON, the stored job's
+    ranks (id, status, steps, verdict), seconds). The job is one run in the store."""
     out = tmp_path / "job.json"
     store = tmp_path / "store"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
@@ -41,8 +41,9 @@ def torchrun(tmp_path: Path, **env: str) -> tuple[subprocess.CompletedProcess, d
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL,
                           env={**os.environ, "OMP_NUM_THREADS": "1", **env})
     seconds = time.monotonic() - started
-    runs = sorted(RunStore(store).list_runs(), key=lambda r: str(r.get("command")))
-    return proc, json.loads(out.read_text()) if out.exists() else {}, runs, seconds
+    listed = RunStore(store).list_runs()
+    assert len(listed) == 1 and listed[0]["world_size"] == 2, listed
+    return proc, json.loads(out.read_text()) if out.exists() else {}, listed[0]["ranks"], seconds
 
 
 def test_healthy_ddp_is_healthy_on_every_rank(tmp_path: Path) -> None:
@@ -50,9 +51,12 @@ def test_healthy_ddp_is_healthy_on_every_rank(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert job["verdict"] == "healthy" and job["world_size"] == 2
     assert [r["verdict"] for r in runs] == ["healthy", "healthy"]
-    assert [r["steps"] for r in runs] == [300, 300]
-    assert [r["command"].endswith(f"(rank {i} of 2)") for i, r in enumerate(runs)] == [True, True]
+    assert [r["steps"] for r in runs] == [300, 300] and [r["rank"] for r in runs] == [0, 1]
     assert "rank 1 of 2: healthy; rank 0 reports for the job" in proc.stderr
+    store = RunStore(tmp_path / "store")
+    rank1 = store.load_run("latest", rank=1)  # figures per rank: rank 1's own steps and diagnosis
+    assert rank1.meta["rank"] == 1 and len(rank1.records) == 300 and rank1.diagnosis is not None
+    assert rank1.records[-1].loss != store.load_run("latest").records[-1].loss  # each rank's own batches
 
 
 def test_a_nan_made_on_one_rank_is_found_at_its_origin_and_every_rank_stops(tmp_path: Path) -> None:
@@ -181,3 +185,23 @@ def test_a_job_watched_on_one_rank_only_is_never_stopped_so_no_rank_hangs(tmp_pa
     assert rank0["steps"] == rank1["steps"] == 300 and rank0["stopped"] is False
     assert rank0["verdict"] == "faulty"
     assert any("not every rank of the job is watched" in e for e in rank0["tool_errors"])
+
+
+def test_a_model_run_inside_ddp_is_known_to_be_replicated(tmp_path: Path) -> None:
+    """The module a Hugging Face ``Trainer`` hands its callbacks is the one inside DDP: its forward, run
+    through the wrapper, says so (the ranks then agree at once at a non-finite gradient); run alone, not."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    from deeplocalize.compat import torch as compat
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'pg'}", rank=0, world_size=1)
+    try:
+        inner = torch.nn.Linear(2, 2)
+        wrapped = DistributedDataParallel(inner)
+        seen: list[bool] = []
+        inner.register_forward_pre_hook(lambda module, args: seen.append(compat.inside_ddp_of(module)))
+        wrapped(torch.zeros(1, 2))
+        inner(torch.zeros(1, 2))
+        assert seen == [True, False]
+    finally:
+        dist.destroy_process_group()

@@ -242,6 +242,56 @@ def test_a_data_parallel_wrapper_is_watched_as_the_model_inside_it() -> None:
     assert (first.symptom, first.layer.name, first.step) == ("numerical_error", "1", 30)
 
 
+class WrappedOptimizer(torch.optim.Optimizer):
+    """As accelerate's ``AcceleratedOptimizer`` (what a Hugging Face ``Trainer`` hands its callbacks): an
+    ``Optimizer`` that never ran ``Optimizer.__init__`` and steps the optimizer it holds."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer) -> None:  # no super().__init__(), as accelerate's
+        self.optimizer = optimizer
+
+    @property
+    def param_groups(self) -> list:  # type: ignore[override]
+        return self.optimizer.param_groups
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.optimizer.zero_grad(set_to_none)
+
+    def step(self, closure: object = None) -> None:  # type: ignore[override]
+        self.optimizer.step()
+
+
+def test_a_wrapped_optimizer_and_keyword_inputs_keep_steps_and_origins_exact() -> None:
+    """Given the wrapper, the steps end when the optimizer inside it steps (not one step late: the faulty
+    step's forward is its own), and a batch passed by keyword (``model(x=..., labels=...)``, the Hugging
+    Face convention, loss computed in forward) is found as the data it is."""
+
+    class Classifier(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+
+        def forward(self, x: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+            logits = self.net(x)
+            return {"logits": logits, "loss": F.cross_entropy(logits, labels)}
+
+    x, y = _blobs()
+    torch.manual_seed(0)
+    model = Classifier()
+    opt = WrappedOptimizer(torch.optim.SGD(model.parameters(), lr=0.1))
+    assert compat.stepping_optimizer(opt) is opt.optimizer
+    with dl.watch(model, opt, store=False, on_fault="continue") as run:
+        for step in range(1, 41):
+            xb = x[:64].clone()
+            if step == 30:
+                xb[0, 0] = float("nan")
+            opt.zero_grad()
+            model(x=xb, labels=y[:64])["loss"].backward()
+            opt.step()
+    assert run.diagnosis.steps_observed == 40
+    first = run.diagnosis.faults[0]
+    assert (first.symptom, first.phase, first.step) == ("numerical_error", "data", 30)
+
+
 @pytest.mark.parametrize("backend", ["eager", "inductor"])
 def test_a_compiled_model_trains_unchanged_and_statistics_run_the_eager_module(backend: str) -> None:
     x, y = _blobs()

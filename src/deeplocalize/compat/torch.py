@@ -160,6 +160,31 @@ def eager_module(module: nn.Module) -> nn.Module:
         module = inner
 
 
+def inside_ddp_of(module: nn.Module) -> bool:
+    """``module``'s forward runs now inside the forward of a ``DistributedDataParallel`` that wraps it
+    (directly or through ``torch.compile``): its gradients are averaged over the ranks, although the script
+    handed us the inner module (a Hugging Face ``Trainer``'s callbacks get that one). Read from torch's own
+    record of the running DDP forward (``DistributedDataParallel._active_ddp_module``, kept for Dynamo
+    since torch 2.0); False where this torch has none."""
+    ddp = getattr(nn.parallel.DistributedDataParallel, "_active_ddp_module", None)
+    return isinstance(ddp, nn.parallel.DistributedDataParallel) and (
+        ddp.module is module or eager_module(ddp) is eager_module(module))
+
+
+def stepping_optimizer(opt: torch.optim.Optimizer) -> torch.optim.Optimizer:
+    """The optimizer whose ``step`` runs torch's step hooks: behind wrappers that hold it and call its step
+    without running ``Optimizer.__init__`` themselves (accelerate's ``AcceleratedOptimizer`` in
+    ``.optimizer``, which a Hugging Face ``Trainer`` hands its callbacks; Lightning's ``LightningOptimizer``
+    in ``._optimizer``); ``opt`` itself when it is not such a wrapper."""
+    for _ in range(8):  # wrappers of wrappers, never a cycle
+        inner = next((getattr(opt, name) for name in ("optimizer", "_optimizer")
+                      if isinstance(getattr(opt, name, None), torch.optim.Optimizer)), None)
+        if inner is None or inner is opt or hasattr(opt, "_optimizer_step_pre_hooks"):
+            return opt
+        opt = inner
+    return opt
+
+
 def is_compiled(module: nn.Module) -> bool:
     """``module`` is a compiled model, or a data-parallel wrapper of one."""
     while isinstance(module, DATA_PARALLEL):

@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.distributed as dist
-from torch import nn
 
 from deeplocalize import causes as cw
 from deeplocalize import fixes, summary
@@ -88,19 +87,19 @@ def desync_finding(monitor: Monitor, step: int, index: int, ranks: list[int]) ->
                                      ref)])
 
 
-def replicated_grads_nonfinite(root: nn.Module, checked: Measured | None) -> bool:
-    """The model is replicated by DDP (its gradients are averaged over every rank before the update) and
-    the step's checked gradients are non-finite: every rank of the job sees it at this same step."""
-    if checked is None or not isinstance(root, compat.DATA_PARALLEL):
+def replicated_grads_nonfinite(replicated: bool, checked: Measured | None) -> bool:
+    """The model is ``replicated`` by DDP (its gradients are averaged over every rank before the update)
+    and the step's checked gradients are non-finite: every rank of the job sees it at this same step."""
+    if checked is None or not replicated:
         return False
     return any(type(key) is tuple and key[-1] == Channel.WEIGHT_GRAD and not summary.is_finite(vector)
                for key, vector in checked.stats.items())
 
 
-def replica_weight_norms(root: nn.Module, checked: Measured | None) -> dict[int, float] | None:
-    """Per layer, the norm of its weights at the step's check, when the model is replicated by DDP (every
-    rank holds the same weights, so these are equal on every rank); else None."""
-    if checked is None or not isinstance(root, compat.DATA_PARALLEL):
+def replica_weight_norms(replicated: bool, checked: Measured | None) -> dict[int, float] | None:
+    """Per layer, the norm of its weights at the step's check, when the model is ``replicated`` by DDP
+    (every rank holds the same weights, so these are equal on every rank); else None."""
+    if checked is None or not replicated:
         return None
     norms = {key[0]: float(vector[summary.NORM]) for key, vector in checked.stats.items()
              if type(key) is tuple and key[-1] == Channel.WEIGHTS and type(key[0]) is int}
@@ -117,13 +116,15 @@ class Job:
         self.rank, self.world_size = env_rank()
         self.session = next(_SESSIONS)  # the n-th watched stretch of this process: the same on every rank
         self.everyone: bool | None = None  # every rank watches this stretch (None: not asked yet)
+        self.leader: str | None = None  # where rank 0 stores its run (its recorder's job_key), once known
 
-    def everyone_watches(self, timeout_s: float) -> bool:
+    def everyone_watches(self, timeout_s: float, publish: str | None = None) -> bool:
         """Every rank of the job is watched by a session of the same number: asked once, through the process
         group's key-value store (no collective: a rank that does not watch cannot be left waiting in one).
-        Each watching rank sets its key and waits up to ``timeout_s`` for the others'."""
+        Each watching rank sets its key and waits up to ``timeout_s`` for the others'. Rank 0 also
+        ``publish``es where its run is stored; every rank reads it into ``leader``."""
         if self.everyone is None:
-            self.everyone = self._handshake(timeout_s)
+            self.everyone = self._handshake(timeout_s, publish)
         return self.everyone
 
     def _key(self, what: str, rank: int | None) -> str:
@@ -158,16 +159,24 @@ class Job:
         key = self._key("step", rank)
         return int(store.get(key)) if store.check([key]) else None
 
-    def _handshake(self, timeout_s: float) -> bool:
+    def _handshake(self, timeout_s: float, publish: str | None) -> bool:
         store = compat.default_store()
         if store is None or self.rank is None or not self.world_size:
             return False
         prefix = f"deeplocalize/session{self.session}/rank"
+        run_key = self._key("run", 0)
         try:
+            if self.rank == 0 and publish:  # before its rank key: set once every rank is seen
+                store.set(run_key, publish)
             store.set(f"{prefix}{self.rank}", "1")
             store.wait([f"{prefix}{r}" for r in range(self.world_size)], timedelta(seconds=timeout_s))
         except Exception:  # the store's timeout (DistStoreError), or it is gone
             return False
+        try:
+            if store.check([run_key]):
+                self.leader = bytes(store.get(run_key)).decode()
+        except Exception:  # where the job is stored is a nicety: the job is still watched
+            self.leader = None
         return True
 
     def active(self) -> bool:
@@ -215,7 +224,7 @@ def decide_together(job: Job, unit: ModelUnit, monitors: list[Monitor],
     state = unit.state
     if state is not None:
         job.heartbeat(state.step)
-    norms = replica_weight_norms(unit.root, None if state is None else state.checked)
+    norms = replica_weight_norms(unit.replicated, None if state is None else state.checked)
     agreement = job.agree(action in (OnFault.STOP, OnFault.RAISE), unit.made_first_nonfinite,
                           math.nan if norms is None else weight_checksum(norms))
     if agreement.origin and job.rank not in agreement.origin:

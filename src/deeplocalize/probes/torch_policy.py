@@ -22,7 +22,9 @@ def apply_policy(unit: ModelUnit, monitor: Monitor, job: Job, max_steps: int | N
         state = unit.state
         due = before_update and state is not None and (
             state.step % unit.monitor.config.rank_agree_every == 0
-            or replicated_grads_nonfinite(unit.root, state.checked))
+            or replicated_grads_nonfinite(unit.replicated, state.checked))
+        if job.everyone is None:  # the ranks meet at the first step: from then on the job is one run
+            _meet(job, unit, monitor)
         if not due:
             return  # a fault confirmed on any rank stops every rank at the next agreement
         if not job.everyone_watches(unit.monitor.config.rank_join_timeout_s):
@@ -40,3 +42,11 @@ def apply_policy(unit: ModelUnit, monitor: Monitor, job: Job, max_steps: int | N
         raise StopTraining("deeplocalize: fault confirmed, training stopped")
     if action == OnFault.RAISE:
         raise FaultDetected(unit.monitor.diagnosis())
+
+
+def _meet(job: Job, unit: ModelUnit, monitor: Monitor) -> None:
+    """The ranks' handshake (``Job.everyone_watches``), where rank 0 tells where its run is stored; every
+    rank's monitors then join the job (their stored runs become one)."""
+    if job.everyone_watches(unit.monitor.config.rank_join_timeout_s, publish=monitor.job_key()):
+        for watched in (monitor, *monitor.siblings):
+            watched.join(job.rank, job.world_size, job.leader)

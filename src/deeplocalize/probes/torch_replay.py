@@ -115,7 +115,7 @@ def replay(table: LayerTable, eager: nn.Module, calls: list[ForwardCall], buffer
     observer.attach()
     try:
         for call in calls:
-            for t in iter_tensors(call.args):  # the input's own NaN/Inf count, replayed or not
+            for t in iter_tensors((call.args, call.kwargs or {})):  # the input's own NaN/Inf count
                 if t.is_floating_point():
                     record(buffer, "data", t, Mode.EXACT)
                     break

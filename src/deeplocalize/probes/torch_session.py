@@ -78,7 +78,7 @@ class TorchSession:
         self._handles: list[Any] = []
         self._patch = compat.Patch()
         self._installed = False
-        self._given_optimizers = tuple(optimizers)
+        self._given_optimizers = tuple(compat.stepping_optimizer(o) for o in optimizers)
         self._created: weakref.WeakSet[torch.optim.Optimizer] = weakref.WeakSet()  # known optimizers
         self.job = Job()  # this process's rank in a distributed job, if any
         self._crash_seen = False

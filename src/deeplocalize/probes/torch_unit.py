@@ -76,6 +76,9 @@ class ModelUnit:
         self.root = root
         self.eager = compat.eager_module(root)
         self.sharded = compat.is_sharded(self.eager)  # FSDP: never replayed (its forward is a collective)
+        #: DDP averages this model's gradients over the ranks: the model is DDP's wrapper, or runs inside
+        #: one (seen at its first training forward)
+        self.replicated = isinstance(root, compat.DATA_PARALLEL)
         #: the first step with a NaN/Inf, and whether this process's own loss or forward made it (then it
         #: is an origin of a distributed job's NaN, not a rank that received it in an all-reduce)
         self.first_nonfinite_at: int | None = None
@@ -199,6 +202,8 @@ class ModelUnit:
             if self.boundary_pending:
                 self.end_step()
             self._in_forward += 1
+            if not self.replicated and compat.inside_ddp_of(module):
+                self.replicated = True
             state = self._open()
             devices = cuda_devices(args, kwargs)
             rng = compat.rng_state(devices) if self.table.random() else None
