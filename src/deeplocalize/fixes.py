@@ -64,10 +64,6 @@ def _fmt(x: float) -> str:
     return f"{x:.3g}"
 
 
-#: Adam-family / RMSprop optimizers (they divide by sqrt(v) + eps).
-_ADAPTIVE = ("adam", "adamw", "nadam", "adamax", "rmsprop", "adagrad", "adadelta", "radam", "lamb")
-
-
 def optimizer_setting_problem(model: ModelInfo) -> str | None:
     """A fix text when an optimizer hyper-parameter is invalid or far outside any usual value, else None.
 
@@ -89,7 +85,7 @@ def optimizer_setting_problem(model: ModelInfo) -> str | None:
         return (f"{name} betas={tuple(float(b) for b in betas)} must lie in [0, 1): use (0.9, 0.999) "
                 "(beta_1=0.9, beta_2=0.999)")
     eps = opt.extra.get("eps") if isinstance(opt.extra, dict) else None
-    if eps is not None and key.startswith(_ADAPTIVE):
+    if eps is not None and opt.adaptive:
         if float(eps) <= 0:
             return f"{name} eps={_fmt(float(eps))} can divide by zero: use 1e-8 (torch) / 1e-7 (Keras)"
         if float(eps) >= 0.1:

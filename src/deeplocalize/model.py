@@ -88,6 +88,16 @@ class OptimizerInfo:
     weight_decay: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def adaptive(self) -> bool:
+        """An Adam-family or RMSprop-like optimizer: it divides each step by a running scale of the
+        gradient (sqrt(v) + eps), so its steps do not grow with the gradient."""
+        return (self.name or "").lower().startswith(ADAPTIVE_OPTIMIZERS)
+
+
+#: Optimizer names (lower case, prefixes) that divide by sqrt(v) + eps.
+ADAPTIVE_OPTIMIZERS = ("adam", "adamw", "nadam", "adamax", "rmsprop", "adagrad", "adadelta", "radam", "lamb")
+
 
 @dataclass
 class DataInfo:

@@ -84,6 +84,24 @@ def test_a_tiny_gradient_growing_to_its_neighbours_size_is_no_explosion() -> Non
         assert bool(found) is exploding, (end, [f.message for f in found])
 
 
+def test_under_an_adaptive_optimizer_growth_counts_from_the_largest_gradient_of_the_start() -> None:
+    """A key's gradient 1e-5 -> 3 (300,000-fold from its own start, 3x the others' 1.0): an explosion under
+    SGD, whose steps grow with it; not under Adam, whose steps do not (a plateau ending, as in a BERT
+    trained from scratch); 1e-5 -> 2,000 (2,000x the others') is one under both."""
+    def run(end: float, optimizer: str) -> bool:
+        records = []
+        for s in range(1, 41):
+            growth = 1e-5 * (end / 1e-5) ** (max(0, s - 20) / 20)
+            stats = {(i, Channel.WEIGHT_GRAD): vec(n, norm=v)
+                     for i, n, v in zip((0, 2, 4), (144, 272, 68), (1.0, 1.0, growth), strict=True)}
+            records.append(StepRecord(step=s, loss=1.0, stats=stats))
+        info = model(INFO.layers, optimizer=optimizer)
+        return bool(exploding_gradient(trace_of(records), info, Config()))
+
+    assert run(3.0, "sgd") and not run(3.0, "adamw") and not run(3.0, "Adam")
+    assert run(2000.0, "adam") and run(2000.0, "sgd")
+
+
 def test_small_gradients_of_a_converged_model_are_not_vanishing() -> None:
     assert vanishing_gradient(grads(first=1e-9, last=1e-8, middle=1e-9, loss=1e-5), INFO, Config()) == []
 

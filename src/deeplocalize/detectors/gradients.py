@@ -1,8 +1,9 @@
 """exploding_gradient and vanishing_gradient, per layer and along the network (weight gradients).
 
 - exploding: the first-to-last layer gradient-norm ratio above ``exploding_grad_ratio`` (AUTOTRAINER), or a
-  layer's gradient norm grown ``exploding_grad_growth``-fold while the loss does not improve (reported at the
-  first layer in backward order where it appears), or gradients that grow step after step (missing
+  layer's gradient norm grown ``exploding_grad_growth``-fold while the loss does not improve (under an
+  adaptive optimizer: from the largest layer gradient of the start; reported at the first layer in
+  backward order where it appears), or gradients that grow step after step (missing
   ``zero_grad``: category training).
 - vanishing: a layer's RMS gradient below ``vanishing_grad_abs`` (SageMaker; not an embedding, whose
   gradient touches only the rows of the batch's tokens), or gradients that fade along the depth: the
@@ -202,8 +203,11 @@ def _growth(
         return None
     steps = trace.steps()
     # a magnitude that matters: above the largest gradient any layer had at the start (a layer whose tiny
-    # gradient grows to its neighbours' size as a plateau ends, e.g. attention keys, is no explosion)
+    # gradient grows to its neighbours' size as a plateau ends, e.g. attention keys, is no explosion). Under
+    # an adaptive optimizer, whose steps do not grow with the gradient, growth is judged from that level
+    # too: a key's gradient rising from 1e-5 to the size of the others is how the plateau ends.
     model_start = _initial_layer_max(trace)
+    adaptive = model.optimizer is not None and model.optimizer.adaptive
     for col in range(len(idx) - 1, -1, -1):  # backward order: the first layer where it appears
         series = norms[:, col]
         ok = np.isfinite(series) & (series > 0)
@@ -214,6 +218,8 @@ def _growth(
         start = trace.first.get(idx[col], Channel.WEIGHT_GRAD) if trace.first is not None else None
         if start is not None and math.isfinite(float(start[sm.NORM])):
             base = max(base, float(start[sm.NORM]))  # growth that matters: above the run's own start
+        if adaptive:
+            base = max(base, model_start)
         ratio = g / base
         hit = np.nonzero(ratio >= config.exploding_grad_growth)[0]
         if not hit.size or ratio[-1] < config.exploding_grad_growth**0.5 or g[-1] < model_start:
