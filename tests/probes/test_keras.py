@@ -367,3 +367,70 @@ def test_keras_multi_head_attention_entropy_is_measured_under_its_layer_on_stati
     measured = entropy[np.isfinite(entropy[:, summary.MEAN])]
     assert len(measured) == 4 and (measured[:, summary.NUMEL] == 4).all()  # 4 of 8 steps, 4 heads each
     assert ((measured[:, summary.MEAN] > 0.5) & (measured[:, summary.MEAN] <= 1.0)).all()  # near uniform
+
+
+# ---------------------------------------------------------------------------------------- own loops
+def _own_loop(model: keras.Model, optimizer: str, steps: int = 40, nan_at: int | None = None) -> None:
+    """Keras's "training loop from scratch in PyTorch": the model called on torch tensors, the loss
+    backpropagated by torch, the update by a torch or a Keras optimizer."""
+    x, y = _data()
+    torch_opt = torch.optim.SGD(model.parameters(), lr=0.05) if optimizer == "torch" else None
+    keras_opt = keras.optimizers.SGD(0.05) if optimizer == "keras" else None
+    for step in range(1, steps + 1):
+        j = (step * 32) % 256
+        xb, yb = torch.from_numpy(x[j:j + 32].copy()), torch.from_numpy(y[j:j + 32])
+        if step == nan_at:
+            xb[0, 0] = float("nan")
+        logits = model(xb, training=True)[:, 0]
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, yb)
+        model.zero_grad()
+        loss.backward()
+        if torch_opt is not None:
+            torch_opt.step()
+        else:
+            weights = model.trainable_weights
+            with torch.no_grad():
+                keras_opt.apply([v.value.grad for v in weights], weights)
+
+
+@pytest.mark.parametrize("optimizer", ["torch", "keras"])
+def test_a_keras_model_trained_by_a_loop_of_its_own_is_watched_under_run(optimizer: str) -> None:
+    """Under ``deeplocalize run`` (both instruments), a Keras model trained without ``fit`` is watched by the
+    torch probe with its Keras layers (names, positions, fused activations): a sigmoid output fed to a
+    logits loss is found at its layer; the steps of a Keras optimizer end at each backward."""
+    from deeplocalize.cli_exec import instrumentation
+
+    monitor = Monitor("torch", on_fault="continue")
+    with instrumentation(monitor):
+        _own_loop(_model(out_act="sigmoid"), optimizer)
+    diagnosis = monitor.finish(completed=True)
+    assert diagnosis.steps_observed == 40 and diagnosis.tool_errors == []
+    assert [(layer.index, layer.name, layer.activation) for layer in diagnosis.layers] == [
+        (0, "h", "relu"), (1, "out", "sigmoid")]
+    mismatch = [f for f in diagnosis.faults if f.symptom == "activation_loss_mismatch"]
+    assert [f.layer.name for f in mismatch] == ["out"]
+
+
+def test_a_nan_batch_in_a_keras_loop_stops_before_the_keras_optimizer_updates() -> None:
+    from deeplocalize.cli_exec import instrumentation
+    from deeplocalize.errors import StopTraining
+
+    model = _model(out_act="linear")
+    monitor = Monitor("torch", on_fault="stop")
+    with pytest.raises(StopTraining), instrumentation(monitor):
+        _own_loop(model, "keras", nan_at=12)
+    assert all(np.isfinite(keras.ops.convert_to_numpy(w)).all() for w in model.weights)
+    first = monitor.finish(stopped_early=True).faults[0]
+    assert (first.symptom, first.phase, first.step) == ("numerical_error", "data", 12)
+
+
+def test_fit_under_run_is_watched_once_by_the_keras_callback() -> None:
+    from deeplocalize.cli_exec import instrumentation
+
+    x, y = _data()
+    monitor = Monitor("torch", on_fault="continue")
+    with instrumentation(monitor):
+        _model().fit(x, y, batch_size=32, epochs=1, verbose=0)
+    diagnosis = monitor.finish(completed=True)
+    assert diagnosis.steps_observed == 8  # not 16: the torch probe leaves a model fit trains alone
+    assert [layer.name for layer in diagnosis.layers] == ["h", "out"]

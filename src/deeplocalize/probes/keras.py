@@ -70,6 +70,16 @@ class _KerasImportHook(importlib.abc.MetaPathFinder):
         return spec
 
 
+#: ``Model.fit`` calls now running under ``instrument`` (its callback watches them; the torch probe then
+#: leaves the Keras model alone, and watches one only in a training loop of the script's own)
+_FITTING = [0]
+
+
+def fitting() -> bool:
+    """A ``Model.fit`` watched by ``instrument`` is running now."""
+    return _FITTING[0] > 0
+
+
 class _FitPatch:
     """Wraps ``keras.Model.fit`` so that every call carries a ``DeepLocalize`` bound to ``monitor``."""
 
@@ -111,7 +121,11 @@ class _FitPatch:
             except Exception as exc:  # a bad call: let Keras report it
                 patch.monitor.tool_error("keras instrument", exc)
                 return original(self, *args, **kwargs)
-            return original(*bound.args, **bound.kwargs)
+            _FITTING[0] += 1
+            try:
+                return original(*bound.args, **bound.kwargs)
+            finally:
+                _FITTING[0] -= 1
 
         fit.__wrapped__ = original  # type: ignore[attr-defined]
         fit.__doc__ = original.__doc__

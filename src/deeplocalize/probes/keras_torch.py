@@ -20,7 +20,7 @@ from deeplocalize.monitor import Monitor
 from deeplocalize.probes import torch_reduce as red
 from deeplocalize.probes.torch_check import NormPlan, add_norms
 from deeplocalize.probes.torch_hooks import LayerObserver, Mode, iter_tensors, record
-from deeplocalize.probes.torch_layers import LayerSlot, LayerTable
+from deeplocalize.probes.torch_layers import LayerSlot, LayerTable, keras_slots
 from deeplocalize.probes.torch_record import layer_stats, measure
 from deeplocalize.trace import StepRecord
 from deeplocalize.vocabulary import Channel
@@ -36,13 +36,8 @@ class TorchLayerCollector:
     def __init__(self, model: Any, layers: list[LayerInfo], monitor: Monitor, start_step: int = 0) -> None:
         self.model = model
         self.monitor = monitor
-        infos = {info.index: info for info in layers}
-        slots = []
-        for i, layer in enumerate(model.layers):
-            info = infos.get(i)
-            slots.append(LayerSlot(layer, layer.name, info.activation if info else None, index=i,
-                                   unit_axis=info.unit_axis if info else None,
-                                   explicit=[v.value for v in layer.trainable_weights]))
+        slots = keras_slots(model, {info.index: info.activation for info in layers},
+                            {info.index: info.unit_axis for info in layers})
         self.table = LayerTable.of_layers(model, slots)
         self.plan = NormPlan.of(self.table)
         self.buffer = red.StepBuffer()

@@ -53,6 +53,27 @@ def is_keras_module(module: nn.Module) -> bool:
 _keras_types: dict[type, bool] = {}
 
 
+def is_keras_model(module: nn.Module) -> bool:
+    """A Keras model (a Keras module listing its layers in ``.layers``), under the torch backend."""
+    return is_keras_module(module) and isinstance(getattr(module, "layers", None), list)
+
+
+def keras_slots(model: nn.Module, activations: dict[int, str | None] | None = None,
+                unit_axes: dict[int, int | None] | None = None) -> list[LayerSlot]:
+    """One slot per entry of a Keras model's ``model.layers`` (index = position, name = ``layer.name``, the
+    Keras layer identity), with its trainable weights as its parameters. ``activations``/``unit_axes`` by
+    index (default: read from each layer by ``keras_facts``)."""
+    if activations is None or unit_axes is None:
+        from deeplocalize.probes import keras_facts
+
+        infos = [keras_facts.layer_info(i, layer) for i, layer in enumerate(model.layers)]
+        activations = {info.index: info.activation for info in infos}
+        unit_axes = {info.index: info.unit_axis for info in infos}
+    return [LayerSlot(layer, layer.name, activations.get(i), index=i, unit_axis=unit_axes.get(i),
+                      explicit=[v.value for v in layer.trainable_weights])
+            for i, layer in enumerate(model.layers)]
+
+
 def is_layer(module: nn.Module, root: nn.Module) -> bool:
     if facts.is_loss_module(module) or is_keras_module(module):
         return False

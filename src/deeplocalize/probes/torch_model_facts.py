@@ -13,9 +13,9 @@ from typing import Any
 
 import torch
 
-from deeplocalize.model import DataInfo, LossInfo, ModelInfo
+from deeplocalize.model import DataInfo, LayerInfo, LossInfo, ModelInfo
 from deeplocalize.probes import torch_facts as facts
-from deeplocalize.probes.torch_layers import LayerSlot, LayerTable
+from deeplocalize.probes.torch_layers import LayerSlot, LayerTable, is_keras_module
 
 #: A loss read as summed over its elements or divided for gradient accumulation matches the ratio within
 #: this relative tolerance (float rounding of a sum; own choice).
@@ -143,8 +143,7 @@ class ModelFacts:
 
     def model_info(self, table: LayerTable) -> ModelInfo:
         """The facts as the detectors read them."""
-        layers = [facts.layer_info(s.index, s.name, s.module, s.output_shape, s.unit_axis, s.params())
-                  for s in table.ordered() if s.index is not None]
+        layers = [_layer_info(s) for s in table.ordered() if s.index is not None]
         for slot, layer in zip(table.ordered(), layers, strict=True):
             init = (self.initial or {}).get(slot)
             if init is not None:
@@ -166,3 +165,20 @@ class ModelFacts:
                  "autocast": self.autocast or None}
         info.extra.update({k: v for k, v in extra.items() if v is not None})
         return info
+
+
+def _layer_info(slot: LayerSlot) -> LayerInfo:
+    """A layer's facts: from its module's type, or for a Keras layer (a Keras model trained by a loop of the
+    script's own, under the torch backend) from the layer's own configuration (its fused activation)."""
+    if not is_keras_module(slot.module):
+        return facts.layer_info(slot.index, slot.name, slot.module, slot.output_shape, slot.unit_axis,
+                                slot.params())
+    from deeplocalize.probes import keras_facts
+
+    info = keras_facts.layer_info(int(slot.index or 0), slot.module)
+    info.name = slot.name
+    info.output_shape = slot.output_shape or info.output_shape
+    params = slot.params()
+    if params:
+        info.extra["param_dtype"] = str(params[0].dtype).removeprefix("torch.")
+    return info

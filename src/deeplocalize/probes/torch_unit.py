@@ -39,7 +39,7 @@ from deeplocalize.probes.torch_check import NormPlan, add_loss, add_norms
 from deeplocalize.probes.torch_dump import dump_step
 from deeplocalize.probes.torch_handoff import Handoff
 from deeplocalize.probes.torch_hooks import LayerObserver, Mode, iter_tensors, record
-from deeplocalize.probes.torch_layers import LayerTable
+from deeplocalize.probes.torch_layers import LayerTable, is_keras_model, keras_slots
 from deeplocalize.probes.torch_model_facts import ModelFacts
 from deeplocalize.probes.torch_record import Measured, measure, step_record
 from deeplocalize.probes.torch_replay import ForwardCall, GradKeeper, cuda_devices, replay
@@ -85,7 +85,8 @@ class ModelUnit:
         self.made_first_nonfinite = False
         self.name = name
         self.monitor = monitor
-        self.table = LayerTable(self.eager, prefix)
+        self.table = (LayerTable.of_layers(self.eager, keras_slots(self.eager)) if is_keras_model(self.eager)
+                      else LayerTable(self.eager, prefix))  # a Keras model in a loop of the script's own
         self.cadence = Cadence(monitor.config)
         self.optimizers: weakref.WeakSet[torch.optim.Optimizer] = weakref.WeakSet()
         self.step = 0  # the last completed step
