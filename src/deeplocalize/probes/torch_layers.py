@@ -15,6 +15,7 @@ import re
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
@@ -56,6 +57,16 @@ _keras_types: dict[type, bool] = {}
 def is_keras_model(module: nn.Module) -> bool:
     """A Keras model (a Keras module listing its layers in ``.layers``), under the torch backend."""
     return is_keras_module(module) and isinstance(getattr(module, "layers", None), list)
+
+
+def keras_model_in_own_loop(module: nn.Module, args: Any) -> bool:
+    """A Keras model (torch backend) trained by a loop of the script's own: not inside a ``Model.fit``
+    (whose callback watches it), not one of Keras's symbolic calls on the ``meta`` device."""
+    from deeplocalize.probes.keras import fitting
+    from deeplocalize.probes.torch_hooks import iter_tensors
+
+    return is_keras_model(module) and not fitting() and not any(
+        t.device.type == "meta" for t in iter_tensors(args))
 
 
 def keras_slots(model: nn.Module, activations: dict[int, str | None] | None = None,

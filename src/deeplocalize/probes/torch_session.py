@@ -37,7 +37,7 @@ from deeplocalize.probes import torch_samples as samples
 from deeplocalize.probes.torch_amp import GradScalerWatch
 from deeplocalize.probes.torch_dist import Job, report_lost_ranks
 from deeplocalize.probes.torch_hooks import iter_tensors, made_from
-from deeplocalize.probes.torch_layers import is_keras_model, is_keras_module, owner_of, trainable
+from deeplocalize.probes.torch_layers import is_keras_module, keras_model_in_own_loop, owner_of, trainable
 from deeplocalize.probes.torch_policy import apply_policy
 from deeplocalize.probes.torch_shards import ShardExchange
 from deeplocalize.probes.torch_unit import ModelUnit
@@ -52,15 +52,6 @@ MAX_ACCUMULATION = 64
 _OWNER_DEPTH = 12
 
 _ACTIVE: list[TorchSession] = []  # installed sessions; only the innermost one observes
-
-
-def _keras_in_own_loop(module: nn.Module, args: Any) -> bool:
-    """A Keras model (torch backend) trained by a loop of the script's own: not inside a ``Model.fit``
-    (whose callback watches it), not one of Keras's symbolic calls on the ``meta`` device."""
-    from deeplocalize.probes.keras import fitting
-
-    return is_keras_model(module) and not fitting() and not any(
-        t.device.type == "meta" for t in iter_tensors(args))
 
 
 class TorchSession:
@@ -264,7 +255,7 @@ class TorchSession:
             if module in self._known or not (torch.is_grad_enabled() and module.training):
                 return
             if facts.is_loss_module(module) or not trainable(module) or (
-                    is_keras_module(module) and not _keras_in_own_loop(module, args)):
+                    is_keras_module(module) and not keras_model_in_own_loop(module, args)):
                 return  # a loss, an augmentation module, a Keras layer or a model Model.fit trains
             unit = self._add_unit(module, "")
             self._disarm()
