@@ -434,3 +434,44 @@ def test_fit_under_run_is_watched_once_by_the_keras_callback() -> None:
     diagnosis = monitor.finish(completed=True)
     assert diagnosis.steps_observed == 8  # not 16: the torch probe leaves a model fit trains alone
     assert [layer.name for layer in diagnosis.layers] == ["h", "out"]
+
+
+def test_a_keras_gan_trained_by_a_loop_of_its_own_is_two_healthy_models() -> None:
+    """Generator and discriminator, each updated by its own Keras optimizer: the optimizers' ``apply`` are
+    their steps, so each model gets its own steps and its adversarial loss (which is not meant to go down)
+    is never judged as a stall; the optimizer's facts are Keras's."""
+    from deeplocalize.cli_exec import instrumentation
+
+    keras.utils.set_random_seed(0)
+    real = torch.from_numpy(np.random.default_rng(0).normal(2.0, 0.5, size=(4096, 2)).astype("float32"))
+    dense = keras.layers.Dense
+    gen = keras.Sequential([keras.Input((4,)), dense(32, activation="relu"), dense(2)])
+    disc = keras.Sequential([keras.Input((2,)), dense(32, activation="relu"), dense(1)])
+    g_opt, d_opt = keras.optimizers.Adam(1e-3), keras.optimizers.Adam(1e-3)
+    bce = torch.nn.BCEWithLogitsLoss()
+
+    def apply(opt: keras.optimizers.Optimizer, model: keras.Model) -> None:
+        weights = model.trainable_weights
+        with torch.no_grad():
+            opt.apply([v.value.grad for v in weights], weights)
+
+    monitor = Monitor("torch", on_fault="stop")
+    with instrumentation(monitor):
+        for step in range(300):
+            xb, z = real[(step * 64) % 4096:][:64], torch.randn(64, 4)
+            fake = gen(z, training=True)
+            d_loss = bce(disc(xb, training=True), torch.ones(64, 1)) + bce(
+                disc(fake.detach(), training=True), torch.zeros(64, 1))
+            disc.zero_grad()
+            d_loss.backward()
+            apply(d_opt, disc)
+            g_loss = bce(disc(fake, training=True), torch.ones(64, 1))
+            gen.zero_grad()
+            disc.zero_grad()
+            g_loss.backward()
+            apply(g_opt, gen)
+    diagnosis = monitor.finish(completed=True)
+    assert diagnosis.verdict == "healthy" and not diagnosis.stopped_early, diagnosis.findings
+    assert len(diagnosis.models) == 2 and all(m.steps_observed >= 299 for m in diagnosis.models)
+    assert monitor.model.optimizer is not None and monitor.model.optimizer.name == "adam"
+    assert monitor.model.optimizer.lr == pytest.approx(1e-3)

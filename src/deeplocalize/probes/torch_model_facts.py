@@ -103,7 +103,8 @@ class ModelFacts:
 
     def saw_optimizer(self, opt: torch.optim.Optimizer) -> None:
         if id(opt) not in self.optimizers:
-            self.optimizers[id(opt)] = facts.optimizer_info(opt)
+            own = getattr(opt, "optimizer_info", None)  # a Keras optimizer (``torch_keras_optimizer``)
+            self.optimizers[id(opt)] = (own() if own is not None else None) or facts.optimizer_info(opt)
             self.dirty = True
 
     def saw_loss(self, info: LossInfo, pred: torch.Tensor | None, target: torch.Tensor,

@@ -10,7 +10,8 @@ Installed by ``watch`` (given models) or ``instrument`` (every model an unmodifi
   and the values the loss receives, for the unit whose output they are;
 - ``instrument`` only: while a model is to be found (at the start, and after a new optimizer is created),
   a global forward pre-hook takes the first module with trainable parameters called in training mode as a
-  model; it is removed as soon as every optimizer has its model, so ordinary steps run no per-layer code.
+  model (also a Keras model in a loop of the script's own: ``torch_keras_optimizer``); it is removed as soon
+  as every optimizer has its model, so ordinary steps run no per-layer code.
 Each unit then has one forward pre-hook and one forward hook on its root (``torch_unit``). Hooks never
 change tensors; their errors go to the monitor's ``tool_errors``; only the policy's StopTraining /
 FaultDetected reach the training loop.
@@ -33,6 +34,7 @@ from deeplocalize.compat import torch as compat
 from deeplocalize.errors import FaultDetected, StopTraining
 from deeplocalize.monitor import Monitor
 from deeplocalize.probes import torch_facts as facts
+from deeplocalize.probes import torch_keras_optimizer as keras_optimizer
 from deeplocalize.probes import torch_samples as samples
 from deeplocalize.probes.torch_amp import GradScalerWatch
 from deeplocalize.probes.torch_dist import Job, report_lost_ranks
@@ -118,8 +120,7 @@ class TorchSession:
             self._arm()
 
     def close(self, exc: BaseException | None = None) -> None:
-        """End open steps (a partial step after a crash or a backward without optimizer step), flush the
-        held records, uninstall."""
+        """End open steps (partial after a crash, or a backward with no optimizer step), flush, uninstall."""
         if not self._installed:
             return
         if exc is not None:
@@ -258,6 +259,8 @@ class TorchSession:
                     is_keras_module(module) and not keras_model_in_own_loop(module, args)):
                 return  # a loss, an augmentation module, a Keras layer or a model Model.fit trains
             unit = self._add_unit(module, "")
+            if unit.keras_loop:
+                keras_optimizer.install(self)
             self._disarm()
             unit.first_call(module, args)  # this call's hooks were listed before the unit existed
         except (StopTraining, FaultDetected):
@@ -292,12 +295,12 @@ class TorchSession:
         if unit is None:
             return
         unit.on_backward()
-        if not self._ever_stepped and (not self._created or self._backwards > MAX_ACCUMULATION):
-            # no optimizer, or one that is never stepped (a missing ``optimizer.step()``): this backward
-            # is the step, checked now (the gradients may be zeroed soon) and closed at the next forward
+        bare = not self._created or self._backwards > MAX_ACCUMULATION  # no optimizer, or never stepped
+        if bare and not (self._ever_stepped or unit.keras_loop):  # (Keras's: ``torch_keras_optimizer``)
+            # this backward is the step: checked now (its gradients may be zeroed), closed at the next forward
             unit.before_update(None, self.take_losses())
             unit.boundary_pending = True
-            self.apply_policy(unit, before_update=True)  # before the script's own update (Keras's apply)
+            self.apply_policy(unit, before_update=True)  # before the script's own update
 
     def take_losses(self) -> list[torch.Tensor]:
         losses, self._losses = self._losses, []

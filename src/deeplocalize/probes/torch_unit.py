@@ -85,8 +85,9 @@ class ModelUnit:
         self.made_first_nonfinite = False
         self.name = name
         self.monitor = monitor
-        self.table = (LayerTable.of_layers(self.eager, keras_slots(self.eager)) if is_keras_model(self.eager)
-                      else LayerTable(self.eager, prefix))  # a Keras model in a loop of the script's own
+        self.keras_loop = is_keras_model(self.eager)  # a Keras model in a loop of the script's own
+        self.table = (LayerTable.of_layers(self.eager, keras_slots(self.eager)) if self.keras_loop
+                      else LayerTable(self.eager, prefix))
         self.cadence = Cadence(monitor.config)
         self.optimizers: weakref.WeakSet[torch.optim.Optimizer] = weakref.WeakSet()
         self.step = 0  # the last completed step
