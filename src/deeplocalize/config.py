@@ -90,7 +90,8 @@ class Config:
     #: Exploding gradient: gradient-norm ratio first layer / last layer above this (ratio). AUTOTRAINER: 70.
     exploding_grad_ratio: float = 70.0
     #: Exploding gradient: a layer's gradient norm grew by this factor from the start of the window while the
-    #: loss did not improve (ratio). Own choice.
+    #: loss did not improve (ratio; under an adaptive optimizer, from the largest layer gradient of the start:
+    #: its steps do not grow with the gradient). Own choice.
     exploding_grad_growth: float = 1e3
     #: Accumulating gradients (missing zero_grad): the global gradient norm rose in at least accum_rise_frac
     #: of accum_min_steps consecutive measured steps, by accum_growth in total, with the loss not improving by
