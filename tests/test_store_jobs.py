@@ -149,3 +149,16 @@ def test_a_store_of_a_newer_schema_is_refused_with_one_line(tmp_path: Path) -> N
     conn.close()
     with pytest.raises(StoreError, match="has schema 9; this version reads 1, 2"):
         store.list_runs()
+
+
+def test_a_rank_whose_verdict_differs_from_rank_0s_is_named_on_the_jobs_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    store = RunStore(tmp_path)
+    rank0, rank1 = rank_run(store, 0, 3), rank_run(store, 1, 3)
+    for rank, writer in ((0, rank0), (1, rank1)):
+        writer.join_job(rank0.job_key(), rank, 2)
+    finish(rank0, 3)
+    rank1.write_diagnosis(Diagnosis(verdict=Verdict.FAULTY, framework="torch", steps_observed=3))
+    rank1.close()
+    assert main(["runs", "--store", str(tmp_path)]) == 0
+    assert "healthy (2 ranks; rank 1 faulty)" in capsys.readouterr().out

@@ -367,6 +367,8 @@ def _ranks_note(row: dict) -> str:
     if not ranks:
         return ""
     odd = [f"rank {r['rank']} {r['status']}" for r in ranks if r["status"] != "finished"]
+    odd += [f"rank {r['rank']} {r['verdict']}" for r in ranks
+            if r["status"] == "finished" and r["verdict"] not in (None, row.get("verdict"))]
     world = row.get("world_size") or len(ranks)
     stored = "" if len(ranks) == world else f", {len(ranks)} stored"
     return f" ({world} ranks{stored}{''.join('; ' + o for o in odd)})"

@@ -30,13 +30,16 @@ pytestmark = pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_avai
                                 reason="needs torch.distributed with gloo")
 
 
-def torchrun(tmp_path: Path, **env: str) -> tuple[subprocess.CompletedProcess, dict, list[dict], float]:
+Job = tuple[subprocess.CompletedProcess, dict, list[dict], float]
+
+
+def torchrun(tmp_path: Path, *options: str, **env: str) -> Job:
     """Run the DDP script on 2 ranks under ``deeplocalize run``: (process, rank 0's JSON, the stored job's
     ranks (id, status, steps, verdict), seconds). The job is one run in the store."""
     out = tmp_path / "job.json"
     store = tmp_path / "store"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "deeplocalize", "run", "--store", str(store), "--json", str(out), str(SCRIPT)]
+           "-m", "deeplocalize", "run", *options, "--store", str(store), "--json", str(out), str(SCRIPT)]
     started = time.monotonic()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL,
                           env={**os.environ, "OMP_NUM_THREADS": "1", **env})
@@ -79,6 +82,18 @@ def test_a_fault_only_one_rank_sees_stops_every_rank_at_the_same_step(tmp_path: 
     assert faults and {f["rank"] for f in faults} == {1}
     steps = [r["steps"] for r in runs]
     assert steps[0] == steps[1] < 600
+
+
+def test_with_on_fault_continue_the_job_diagnosis_holds_the_fault_one_rank_confirmed(tmp_path: Path) -> None:
+    """Nobody stops, yet rank 0's report (the job's) and the store's line for the job carry the fault that
+    rank 1 alone confirmed: the ranks share new faults at their next agreement."""
+    proc, job, runs, _ = torchrun(tmp_path, "--on-fault", "continue", NOISE_RANK="1", STEPS="400")
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert job["verdict"] == "faulty" and not job["stopped_early"]
+    assert {f["rank"] for f in job["findings"] if f["severity"] == "fault"} == {1}
+    assert [r["steps"] for r in runs] == [400, 400]
+    listed = RunStore(tmp_path / "store").list_runs()[0]
+    assert listed["verdict"] == "faulty"
 
 
 def test_replicas_that_drift_apart_are_a_fault_at_the_first_layer_that_differs(tmp_path: Path) -> None:

@@ -2,16 +2,18 @@
 
 Every rank is watched by its own session. Before the optimizer updates, every ``rank_agree_every`` steps
 and at once at a step whose DDP gradients are non-finite (every rank sees those at the same step), the
-ranks agree with one ``all_gather`` of three numbers per rank (this rank wants to stop; this rank's own loss
-or forward pass made its first NaN/Inf; a checksum of its replica's per-layer weight norms), so that:
+ranks agree with one ``all_gather`` of four numbers per rank (this rank wants to stop; this rank's own loss
+or forward pass made its first NaN/Inf; a checksum of its replica's per-layer weight norms; this rank has
+faults the others have not been told of), so that:
 - a fault confirmed on any rank stops every rank at the same step, and no rank is left waiting in a
   collective (a rank that stopped alone would hang the others in DDP's next all-reduce);
 - a NaN that DDP's gradient all-reduce spread to every rank is told from its origin: the ranks whose own
   loss or forward was non-finite;
 - replicas that drifted apart (a DDP model whose weights differ between ranks) are a ``rank_desync`` fault
   at the first layer that differs (the per-layer norms are then shared to find it).
-When the ranks stop, they share their fault findings (``all_gather_object``), so each rank's diagnosis,
-and rank 0's report, covers the job. Cost: docs/distributed.md.
+When the ranks stop, or some rank has a new fault, they share their fault findings
+(``all_gather_object``), so each rank's diagnosis, and rank 0's report, covers the job's faults. Cost:
+docs/distributed.md.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ class Agreement:
     stop: list[int] = field(default_factory=list)
     origin: list[int] = field(default_factory=list)
     desynced: bool = False
+    fresh: list[int] = field(default_factory=list)  # ranks with faults the others have not been told of
 
 
 #: Replicas whose weight checksums differ by more than this (relative) have drifted apart: DDP keeps them
@@ -117,6 +120,7 @@ class Job:
         self.session = next(_SESSIONS)  # the n-th watched stretch of this process: the same on every rank
         self.everyone: bool | None = None  # every rank watches this stretch (None: not asked yet)
         self.leader: str | None = None  # where rank 0 stores its run (its recorder's job_key), once known
+        self.told: set[tuple] = set()  # the keys of this rank's faults the other ranks have been given
 
     def everyone_watches(self, timeout_s: float, publish: str | None = None) -> bool:
         """Every rank of the job is watched by a session of the same number: asked once, through the process
@@ -192,10 +196,10 @@ class Job:
             return torch.device("cuda", torch.cuda.current_device())
         return torch.device("cpu")
 
-    def agree(self, stop: bool, origin: bool, checksum: float = math.nan) -> Agreement:
-        """Every rank's two flags and weight checksum (NaN: none; a collective: every rank must call it at
+    def agree(self, stop: bool, origin: bool, checksum: float = math.nan, fresh: bool = False) -> Agreement:
+        """Every rank's three flags and weight checksum (NaN: none; a collective: every rank must call it at
         the same point). Replicas are in sync when every rank's finite checksum is the same."""
-        mine = torch.tensor([float(stop), float(origin), checksum], dtype=torch.float64,
+        mine = torch.tensor([float(stop), float(origin), checksum, float(fresh)], dtype=torch.float64,
                             device=self._device())
         everyone = [torch.empty_like(mine) for _ in range(self.world_size or 1)]
         dist.all_gather(everyone, mine)
@@ -204,7 +208,8 @@ class Job:
         desynced = all(math.isfinite(v) for v in sums) and any(
             abs(v - sums[0]) > DESYNC_RTOL * max(abs(sums[0]), 1e-30) for v in sums)
         return Agreement(stop=[r for r, row in enumerate(rows) if row[0]],
-                         origin=[r for r, row in enumerate(rows) if row[1]], desynced=desynced)
+                         origin=[r for r, row in enumerate(rows) if row[1]], desynced=desynced,
+                         fresh=[r for r, row in enumerate(rows) if row[3]])
 
     def share(self, payload: Any) -> list[Any]:
         """Every rank's ``payload`` (picklable), in rank order (a collective)."""
@@ -225,21 +230,25 @@ def decide_together(job: Job, unit: ModelUnit, monitors: list[Monitor],
     if state is not None:
         job.heartbeat(state.step)
     norms = replica_weight_norms(unit.replicated, None if state is None else state.checked)
+    mine = [f for f in unit.monitor.findings if f.rank == job.rank and f.effective_severity == Severity.FAULT]
     agreement = job.agree(action in (OnFault.STOP, OnFault.RAISE), unit.made_first_nonfinite,
-                          math.nan if norms is None else weight_checksum(norms))
+                          math.nan if norms is None else weight_checksum(norms),
+                          fresh=any(f.key not in job.told for f in mine))
     if agreement.origin and job.rank not in agreement.origin:
         unit.monitor.mark_received(agreement.origin)
     if agreement.desynced:  # every rank read the same checksums: every rank takes this branch
         found = first_desynced_layer(job.share(norms))
         if found is not None and state is not None:
             unit.monitor.add_finding(desync_finding(unit.monitor, state.step, *found))
-    if not (agreement.stop or agreement.desynced):
-        return None
-    mine = [f for f in unit.monitor.findings if f.rank == job.rank and f.effective_severity == Severity.FAULT]
-    for rank, theirs in enumerate(job.share(mine)):
-        if rank != job.rank:
-            unit.monitor.add_remote(list(theirs or []))
-    return unit.monitor.action()
+            mine = [f for f in unit.monitor.findings
+                    if f.rank == job.rank and f.effective_severity == Severity.FAULT]
+    stopping = bool(agreement.stop or agreement.desynced)
+    if stopping or agreement.fresh:  # every rank's faults reach every rank (and rank 0's report)
+        for rank, theirs in enumerate(job.share(mine)):
+            if rank != job.rank:
+                unit.monitor.add_remote(list(theirs or []))
+        job.told.update(f.key for f in mine)
+    return unit.monitor.action() if stopping else None
 
 
 def lost_rank_note(job: Job, error: BaseException, wait_s: float) -> str | None:
