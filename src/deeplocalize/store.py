@@ -12,10 +12,10 @@ writable is read through a read-only SQLite connection (URI ``mode=ro``): listin
 write.
 
 The ranks of a distributed job are one run: each rank writes its own steps (as its own row of ``runs``),
-and once the ranks have met (their first agreement, ``probes.torch_dist``) every rank's row names the job's
-run (rank 0's) in ``job`` with its ``rank``. ``list_runs`` and ``latest`` show the job once, with its ranks;
-``load_run(job, rank=N)`` reads rank N's steps and diagnosis. A rank whose store is another file (another
-host) stays a run of its own there, tagged with its rank.
+and once the ranks have met (their handshake at their first step together, ``probes.torch_dist``) every
+rank's row names the job's run (rank 0's) in ``job`` with its ``rank``. ``list_runs`` and ``latest`` show
+the job once, with its ranks; ``load_run(job, rank=N)`` reads rank N's steps and diagnosis. A rank whose
+store is another file (another host) stays a run of its own there, tagged with its rank.
 
 Size is bounded: every step of the recent window is kept (``Config.window`` steps) plus a down-sampled
 history of older steps (every ``stride``-th step; the stride doubles when ``Config.history`` is exceeded,
@@ -70,6 +70,7 @@ CREATE TABLE IF NOT EXISTS steps (
     PRIMARY KEY (run_id, step)
 ) WITHOUT ROWID;
 """
+#: Added by schema 2: the job a rank's run belongs to (rank 0's run id), its rank, the job's size.
 _JOB_COLUMNS = (("job", "TEXT"), ("rank", "INTEGER"), ("world_size", "INTEGER"))
 
 
@@ -198,7 +199,6 @@ class RunStore:
                              f"{', '.join(sorted(READABLE_SCHEMAS))}")
         if create and row[0] != SCHEMA_VERSION:
             _upgrade(conn)
-
 
     def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         conn = self.connect()
