@@ -475,3 +475,15 @@ def test_a_keras_gan_trained_by_a_loop_of_its_own_is_two_healthy_models() -> Non
     assert len(diagnosis.models) == 2 and all(m.steps_observed >= 299 for m in diagnosis.models)
     assert monitor.model.optimizer is not None and monitor.model.optimizer.name == "adam"
     assert monitor.model.optimizer.lr == pytest.approx(1e-3)
+
+
+def test_dl_watch_of_a_keras_model_stepped_by_a_keras_optimizer() -> None:
+    """``dl.watch(keras_model)`` in a loop of the script's own: the Keras layers are its layers, each Keras
+    ``apply`` a step; a sigmoid output fed to a logits loss is found at its layer."""
+    model = _model(out_act="sigmoid")
+    with dl.watch(model, store=False, on_fault="continue") as run:
+        _own_loop(model, "keras", steps=30)
+    diagnosis = run.diagnosis
+    assert diagnosis.steps_observed == 30 and diagnosis.tool_errors == []
+    assert [layer.name for layer in diagnosis.layers] == ["h", "out"]
+    assert [f.layer.name for f in diagnosis.faults if f.symptom == "activation_loss_mismatch"] == ["out"]

@@ -192,6 +192,8 @@ class TorchSession:
     def _unit(self, root: nn.Module, name: str, monitor: Monitor, prefix: str) -> ModelUnit:
         unit = ModelUnit(root, name, monitor, prefix=prefix)
         unit.notify_output = self.note_output
+        if unit.keras_loop:  # a Keras model in a loop of the script's own: its Keras optimizers step it
+            keras_optimizer.install(self)
         job = self.job
         if unit.sharded and job.active():  # FSDP: statistics of whole tensors from every rank's shards
             unit.handoff.shards = ShardExchange(f"deeplocalize/session{job.session}/{name}", job.rank,
@@ -259,8 +261,6 @@ class TorchSession:
                     is_keras_module(module) and not keras_model_in_own_loop(module, args)):
                 return  # a loss, an augmentation module, a Keras layer or a model Model.fit trains
             unit = self._add_unit(module, "")
-            if unit.keras_loop:
-                keras_optimizer.install(self)
             self._disarm()
             unit.first_call(module, args)  # this call's hooks were listed before the unit existed
         except (StopTraining, FaultDetected):
