@@ -362,7 +362,8 @@ def runs(args: argparse.Namespace) -> int:
 
 
 def _ranks_note(row: dict) -> str:
-    """`` (2 ranks)`` for a distributed job, with the ranks that did not finish (``rank 1 interrupted``)."""
+    """`` (2 ranks)`` for a distributed job, naming the ranks that did not finish (``rank 1 interrupted``)
+    and those whose verdict differs from rank 0's (``rank 1 faulty``)."""
     ranks = row.get("ranks")
     if not ranks:
         return ""
