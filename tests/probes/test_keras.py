@@ -487,3 +487,22 @@ def test_dl_watch_of_a_keras_model_stepped_by_a_keras_optimizer() -> None:
     assert diagnosis.steps_observed == 30 and diagnosis.tool_errors == []
     assert [layer.name for layer in diagnosis.layers] == ["h", "out"]
     assert [f.layer.name for f in diagnosis.faults if f.symptom == "activation_loss_mismatch"] == ["out"]
+
+
+def test_a_keras_loop_of_its_own_trains_bit_for_bit_the_same_watched() -> None:
+    """Under ``deeplocalize run``'s instruments, a Keras model with a dropout layer, stepped by a Keras
+    optimizer, ends with exactly the weights it gets unwatched (statistics steps included)."""
+    from deeplocalize.cli_exec import instrumentation
+
+    def train(watched: bool) -> list[np.ndarray]:
+        model = _model(out_act="linear", dropout=True)
+        torch.manual_seed(0)
+        if watched:
+            with instrumentation(Monitor("torch", on_fault="continue")):
+                _own_loop(model, "keras", steps=45)
+        else:
+            _own_loop(model, "keras", steps=45)
+        return [keras.ops.convert_to_numpy(w) for w in model.weights]
+
+    for plain, watched in zip(train(False), train(True), strict=True):
+        assert np.array_equal(plain, watched)
