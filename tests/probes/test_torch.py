@@ -475,6 +475,45 @@ def test_a_replay_restores_rng_buffers_and_gradients() -> None:
     assert torch.equal(rng_plain, rng_watched)
 
 
+class _RunningMean(nn.Module):
+    """Identity that keeps a running mean of its input in a parameter that is not trained, as a Keras
+    BatchNormalization keeps its moving statistics (non-trainable variables, not buffers)."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.mean = nn.Parameter(torch.zeros(width), requires_grad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            with torch.no_grad():
+                self.mean.mul_(0.9).add_(0.1 * x.mean(0))
+        return x
+
+
+def test_a_replay_restores_state_kept_in_parameters_that_are_not_trained() -> None:
+    def run_once(watched: bool) -> list[torch.Tensor]:
+        torch.manual_seed(0)
+        bad = tm.NanFrom()
+        model = nn.Sequential(nn.Linear(8, 16), _RunningMean(16), nn.ReLU(), bad, nn.Linear(16, 3))
+        x, y = tm.blobs()
+        opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+        block = _watch(model, opt, config=dl.Config(stats_every=50)) if watched else None
+        if block is not None:
+            block.__enter__()
+        for step in range(1, 6):
+            bad.armed = step == 3  # one NaN step (replayed), then healthy data again
+            opt.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            if step != 3:
+                opt.step()
+        if block is not None:
+            block.__exit__(None, None, None)
+            assert block.monitor.trace.last_record is not None
+        return _final_state(model)
+
+    assert all(_same(a, b) for a, b in zip(run_once(False), run_once(True), strict=True))
+
+
 def test_a_nan_the_replay_does_not_reproduce_is_said_and_flags_follow() -> None:
     class Glitch(nn.Module):
         """NaN on one call only (a transient fault): the replay runs it clean."""

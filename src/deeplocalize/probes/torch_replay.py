@@ -7,8 +7,9 @@ exact non-finite counts of every layer's input, output and output gradient; the 
 gradients the model's outputs received in the real step (kept for the step when they are small,
 ``MAX_KEPT_GRAD``), so a loss computed anywhere in the user's code replays exactly. Afterwards the user's
 state is as if nothing had happened: the RNG streams are restored (``compat.torch.forked_rng``), buffers
-(BatchNorm statistics) are put back, and parameter gradients are untouched (``torch.autograd.grad`` returns
-gradients, it does not accumulate them).
+(BatchNorm statistics) and the vectors among the parameters that are not trained (Keras's moving
+statistics) are put back, and parameter gradients are untouched (``torch.autograd.grad`` returns gradients,
+it does not accumulate them).
 
 What a step keeps for this, per forward call of the model (``ForwardCall``): references to its arguments,
 the RNG state before it, the autocast regions it ran in, and its outputs' gradients; all dropped when the
@@ -106,7 +107,12 @@ def replay(table: LayerTable, eager: nn.Module, calls: list[ForwardCall], buffer
            on_error: Callable[[str, BaseException], None]) -> Replayed:
     """Replay ``calls`` through ``eager`` with exact per-layer counts into ``buffer``; the counts say
     whether the NaN/Inf was reproduced inside the model."""
-    buffers = [b for b in eager.buffers() if b.is_floating_point() or b.dtype in (torch.int64, torch.int32)]
+    # the state a forward may change: buffers (BatchNorm statistics) and vectors among the parameters that
+    # are not trained (Keras keeps its moving statistics in non-trainable variables, not buffers; a frozen
+    # weight matrix, as in a LoRA fine-tune, is not copied: a forward does not write it)
+    frozen = (p for p in eager.parameters() if not p.requires_grad and p.dim() <= 1)
+    buffers = [b for b in (*eager.buffers(), *frozen)
+               if b.is_floating_point() or b.dtype in (torch.int64, torch.int32)]
     with torch.no_grad():
         saved = [b.clone() for b in buffers]
     observer = LayerObserver(table, buffer, Mode.EXACT, on_error, accept=lambda m: m.training)
