@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
+
 from deeplocalize.cadence import Cadence
 from deeplocalize.config import Config
 
@@ -46,3 +48,21 @@ def test_trend_checks_follow_the_statistics_but_never_further_apart_than_their_m
     assert cadence.gap == 200 and cadence.check_gap() == 100
     cadence.densify(2000)
     assert cadence.check_gap() == 20 and cadence.is_stats(2001)
+
+
+def test_a_fixed_schedule_ignores_every_warning_sign() -> None:
+    config = Config(stats_every=20, stats_dense_steps=100, stats_every_max=200, stats_adaptive=False)
+    plain = _stats_steps(Cadence(config), 3000)
+    assert plain == _stats_steps(Cadence(config.replace(stats_adaptive=True)), 3000)
+    bump = {s: 0.1 if s < 2000 else 0.5 for s in range(1, 3001)}
+    assert _stats_steps(Cadence(config), 3000, lr=bump) == plain
+    assert _stats_steps(Cadence(config), 3000, loss={2500: 50.0}) == plain
+    cadence = Cadence(config)
+    _stats_steps(cadence, 2000)
+    cadence.densify(2000)  # a finding
+    assert not cadence.is_stats(2001) and cadence.gap == 200
+
+
+def test_the_schedule_switch_must_be_a_boolean() -> None:
+    with pytest.raises(ValueError, match="stats_adaptive must be true or false"):
+        Config(stats_adaptive="no")  # type: ignore[arg-type]

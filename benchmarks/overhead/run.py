@@ -50,13 +50,14 @@ LONG_RUN_STATS_EVERY = dl.Config().stats_every_max
 
 def variant_config(variant: str) -> dl.Config | None:
     """The watch settings of a variant. ``ordinary``: no statistics step after the first (untimed) one and
-    no trend check in a round: the cost of an ordinary step alone. ``default``: the default settings in
-    their dense phase (a statistics step and a trend check every 20 steps, as in a run's first 300 steps).
+    no trend check in a round, whatever the run shows (a fixed schedule: no densifying after a warning or
+    a loss jump): the cost of an ordinary step alone. ``default``: the default settings in their dense
+    phase (a statistics step and a trend check every 20 steps, as in a run's first 300 steps).
     ``stats_step``: every step a statistics step (what one costs). ``every_K``: statistics every K steps."""
     never = 1_000_000
     if variant == "ordinary":
         return dl.Config(stats_every=never, stats_dense_steps=1, stats_every_max=never, check_every=never,
-                         check_every_max=never)
+                         check_every_max=never, stats_adaptive=False)
     if variant == "stats_step":
         return dl.Config(stats_every=1, stats_dense_steps=never)
     if variant.startswith("every_"):

@@ -52,7 +52,7 @@ class Cadence:
 
     def observe(self, step: int, stats: bool, lr: float | None, loss: float | None) -> None:
         """Step ``step`` ended (``stats``: it was a statistics step); plan the next statistics step."""
-        if self._lr_changed(lr) or self._loss_jumped(loss):
+        if (self._lr_changed(lr) or self._loss_jumped(loss)) and self.config.stats_adaptive:
             self.densify(step)
             return
         if not stats:
@@ -62,7 +62,10 @@ class Cadence:
         self.next_stats = step + self.gap
 
     def densify(self, step: int) -> None:
-        """Statistics from the next step, then every ``stats_every`` steps for ``stats_dense_steps``."""
+        """Statistics from the next step, then every ``stats_every`` steps for ``stats_dense_steps``
+        (nothing when ``stats_adaptive`` is off)."""
+        if not self.config.stats_adaptive:
+            return
         self.gap = max(1, self.config.stats_every)
         self.dense_until = step + self.config.stats_dense_steps
         self.next_stats = min(self.next_stats, step + 1)

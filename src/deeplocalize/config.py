@@ -37,6 +37,10 @@ class Config:
     lr_change_factor: float = 2.0
     #: A loss above this multiple of the median of the last 64 steps makes statistics dense again (ratio).
     loss_jump_ratio: float = 3.0
+    #: False: statistics steps keep their schedule whatever happens (no densifying after a finding, an lr
+    #: change or a loss jump): a cost that does not depend on the run, at the price of a later verdict for
+    #: a fault that starts late.
+    stats_adaptive: bool = True
     #: Steps between runs of the trend detectors (the per-step numerical checks run every step). Own
     #: calibration: one pass of the trend detectors costs 4-9 ms on CPU; at the stats cadence (new full
     #: statistics arrive every stats_every steps) their share stays under ~0.4 ms per step.
@@ -379,6 +383,8 @@ class Config:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+            if kind == "bool" and not isinstance(value, bool):
+                raise ValueError(f"Config.{f.name} must be true or false, got {value!r}")
             if kind not in ("int", "float"):
                 continue
             wanted = numbers.Integral if kind == "int" else numbers.Real

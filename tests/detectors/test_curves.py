@@ -264,3 +264,12 @@ def test_flat_loss_is_not_slow_convergence() -> None:
 def test_nan_latest_loss_leaves_it_to_the_numerical_detector() -> None:
     losses = [*STUCK[:59], float("inf")]
     assert loss_not_decreasing(make_trace(losses), classifier(), CFG) == []
+
+
+def test_one_lucky_first_batch_is_not_the_level_that_spikes_are_counted_from() -> None:
+    # a slowly learning model on mini-batches of 10: the batch loss spreads x4 around a level that falls
+    # from 15 to 12.5; the first batch happened to be a low one (7)
+    noise = np.exp(np.random.default_rng(4).normal(0, 0.45, 100))
+    losses = np.linspace(15, 12.5, 100) * noise
+    losses[0] = 7.0
+    assert oscillating_loss(make_trace(losses, lr=0.03), regressor(), CFG) == []

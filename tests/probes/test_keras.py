@@ -506,3 +506,36 @@ def test_a_keras_loop_of_its_own_trains_bit_for_bit_the_same_watched() -> None:
 
     for plain, watched in zip(train(False), train(True), strict=True):
         assert np.array_equal(plain, watched)
+
+
+def test_keras_variables_trained_with_no_model_are_watched_as_tensors() -> None:
+    """A from-scratch logistic regression of ``keras.Variable``s (no layer, no model), a hand-written loss
+    and a Keras optimizer: its variables are the layers, under the script's names; training is unchanged."""
+    from deeplocalize.cli_exec import instrumentation
+
+    x, y = (torch.from_numpy(a) for a in _data())
+    onehot = torch.nn.functional.one_hot(y.long().reshape(-1), 2).float()
+
+    def train() -> np.ndarray:
+        weights = keras.Variable(np.ones((x.shape[1], 2), "float32"))
+        bias = keras.Variable(np.zeros(2, "float32"))
+        opt = keras.optimizers.SGD(0.05)
+        for step in range(80):
+            rows = slice((step * 32) % len(x), (step * 32) % len(x) + 32)
+            probs = keras.ops.softmax(keras.ops.matmul(x[rows], weights) + bias)
+            loss = keras.ops.mean(-keras.ops.sum(onehot[rows] * keras.ops.log(probs + 1e-7), axis=1))
+            for v in (weights, bias):
+                v.value.grad = None
+            loss.backward()
+            with torch.no_grad():
+                opt.apply([weights.value.grad, bias.value.grad], [weights, bias])
+        return keras.ops.convert_to_numpy(weights)
+
+    plain = train()
+    monitor = Monitor("torch", on_fault="continue")
+    with instrumentation(monitor):
+        watched = train()
+    diagnosis = monitor.finish(completed=True)
+    np.testing.assert_array_equal(watched, plain)
+    assert [layer.name for layer in diagnosis.layers] == ["weights", "bias"]
+    assert diagnosis.steps_observed == 80 and diagnosis.tool_errors == []

@@ -96,9 +96,11 @@ def trend(values: np.ndarray) -> Trend:
     return Trend(first, last, se, n)
 
 
-def initial_level(trace: Trace, metric: str | None = None, count: int = 10) -> float | None:
+def initial_level(trace: Trace, metric: str | None = None, count: int = 10,
+                  cap_at_first: bool = True) -> float | None:
     """Median of the first ``count`` finite values of the run (down-sampled history, then the window); for
-    the loss, at most the step-1 value (measured before the first update)."""
+    the loss, at most the step-1 value (measured before the first update) unless ``cap_at_first`` is off
+    (a typical starting level: one mini-batch's loss is one draw of a noisy quantity)."""
     # the first ``count`` points of the union are among the first ``count`` finite points of each part
     points: dict[int, float] = {}
     for record in trace.history():
@@ -115,7 +117,7 @@ def initial_level(trace: Trace, metric: str | None = None, count: int = 10) -> f
         return None
     first = [points[s] for s in sorted(points)[:count]]
     level = float(np.median(first))
-    if metric is None and sorted(points)[0] <= 1:
+    if metric is None and cap_at_first and sorted(points)[0] <= 1:
         # the step-1 loss is measured before any update: an early spike (a far too high learning rate)
         # must not count as the starting level the run later "learned" from
         level = min(level, first[0])

@@ -191,7 +191,9 @@ def oscillating_loss(trace: Trace, model: ModelInfo, config: Config) -> list[Fin
     if len(curve) < config.curve_min_steps or lr_warming_up(trace, config):
         return []
     y = curve.values
-    initial = initial_level(trace)
+    # where the run started, typically: spikes above it are updates undoing the start, while one lucky
+    # first batch of a noisy mini-batch loss would make ordinary batch-to-batch noise look like spikes
+    initial = initial_level(trace, cap_at_first=False)
     if (y <= 0).any() or initial is None or initial <= 0:
         return []
     swing = float(np.median(np.abs(np.diff(np.log(y)))))

@@ -22,6 +22,7 @@ import math
 import numpy as np
 
 from deeplocalize import causes as cw
+from deeplocalize import fixes
 from deeplocalize import summary as sm
 from deeplocalize.config import Config
 from deeplocalize.detectors import _common as cm
@@ -152,8 +153,8 @@ def _accumulating(
         cm.cause(
             Category.TRAINING,
             cw.GRAD_ACCUMULATING_ZERO_GRAD,
-            "the gradients keep growing step after step, as if they accumulated: call "
-            "optimizer.zero_grad() (or model.zero_grad()) once per step, before loss.backward()",
+            "the gradients keep growing step after step, as if they accumulated: "
+            + (fixes.zero_grad(model, trace, None) or "reset them once per step"),
             model,
             None,
         ),

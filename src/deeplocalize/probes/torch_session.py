@@ -8,10 +8,9 @@ Installed by ``watch`` (given models) or ``instrument`` (every model an unmodifi
   whose optimizer steps next (in a GAN, the discriminator's loss to the discriminator's optimizer);
 - the ``torch.nn.functional`` losses wrapped (loss modules call them): the loss kind, the labels, accuracy,
   and the values the loss receives, for the unit whose output they are;
-- ``instrument`` only: while a model is to be found (at the start, and after a new optimizer is created),
-  a global forward pre-hook takes the first module with trainable parameters called in training mode as a
-  model (also a Keras model in a loop of the script's own: ``torch_keras_optimizer``); it is removed as soon
-  as every optimizer has its model, so ordinary steps run no per-layer code.
+- ``instrument`` only: the models the script trains are found as they run (``torch_discovery``): the first
+  module with trainable parameters called in training mode, or, in a script with no module at all, the
+  tensors its loss trains (``torch_bare``).
 Each unit then has one forward pre-hook and one forward hook on its root (``torch_unit``). Hooks never
 change tensors; their errors go to the monitor's ``tool_errors``; only the policy's StopTraining /
 FaultDetected reach the training loop.
@@ -37,9 +36,10 @@ from deeplocalize.probes import torch_facts as facts
 from deeplocalize.probes import torch_keras_optimizer as keras_optimizer
 from deeplocalize.probes import torch_samples as samples
 from deeplocalize.probes.torch_amp import GradScalerWatch
+from deeplocalize.probes.torch_discovery import Discovery
 from deeplocalize.probes.torch_dist import Job, report_lost_ranks
 from deeplocalize.probes.torch_hooks import iter_tensors, made_from
-from deeplocalize.probes.torch_layers import is_keras_module, keras_model_in_own_loop, owner_of, trainable
+from deeplocalize.probes.torch_layers import owner_of
 from deeplocalize.probes.torch_policy import apply_policy
 from deeplocalize.probes.torch_shards import ShardExchange
 from deeplocalize.probes.torch_unit import ModelUnit
@@ -67,7 +67,6 @@ class TorchSession:
         self.watched = model
         self.units: list[ModelUnit] = []
         self._by_opt: dict[int, ModelUnit] = {}
-        self._known: weakref.WeakSet[nn.Module] = weakref.WeakSet()  # every module of every unit
         self._losses: list[torch.Tensor] = []
         self.scaler = GradScalerWatch(self)  # mixed precision: losses unscaled, skipped steps judged
         self._last: ModelUnit | None = None  # the unit whose model ran forward last
@@ -76,7 +75,7 @@ class TorchSession:
         self._ever_stepped = False
         self._backwards = 0
         self.opt_steps = 0  # optimizer.step() calls seen (a GradScaler's skipped step makes none)
-        self._discover_handle: Any = None
+        self.discovery = Discovery(self)  # ``instrument``: the models a script trains, found as they run
         self._handles: list[Any] = []
         self._patch = compat.Patch()
         self._installed = False
@@ -113,11 +112,11 @@ class TorchSession:
         _ACTIVE.append(self)
         self._installed = True
         if self.watched is not None:
-            self._add_unit(self.watched, "")
+            self.add_unit(self.watched, "")
             for opt in self._given_optimizers:
                 self.unit_for_optimizer(opt)
         else:
-            self._arm()
+            self.discovery.arm()
 
     def close(self, exc: BaseException | None = None) -> None:
         """End open steps (partial after a crash, or a backward with no optimizer step), flush, uninstall."""
@@ -141,7 +140,7 @@ class TorchSession:
         finally:
             for unit in self.units:
                 unit.close_hooks()
-            self._disarm()
+            self.discovery.disarm()
             for handle in self._handles:
                 handle.remove()
             self._handles.clear()
@@ -176,7 +175,7 @@ class TorchSession:
             return None
 
     # ------------------------------------------------------------------ units
-    def _add_unit(self, root: nn.Module, prefix: str) -> ModelUnit:
+    def add_unit(self, root: nn.Module, prefix: str) -> ModelUnit:
         monitor = self.monitor if not self.units else self.monitor.spawn()
         name = prefix.rstrip(".") or type(compat.eager_module(root)).__name__
         taken = {u.name for u in self.units}
@@ -184,9 +183,7 @@ class TorchSession:
             name = next(f"{name}_{k}" for k in range(2, len(taken) + 3) if f"{name}_{k}" not in taken)
         unit = self._unit(root, name, monitor, prefix)
         self.units.append(unit)
-        for module in compat.eager_module(root).modules():
-            self._known.add(module)
-        self._known.add(root)
+        self.discovery.known_from(root)
         return unit
 
     def _unit(self, root: nn.Module, name: str, monitor: Monitor, prefix: str) -> ModelUnit:
@@ -208,7 +205,7 @@ class TorchSession:
         unit = next((u for u in self.units if params and u.owns(params[0])), None)
         if unit is None:
             if self.auto_roots:
-                self._arm()
+                self.discovery.arm()
             return None
         if (unit.root is self.watched or self.auto_roots) and unit.optimizers and self._backwards:
             # another optimizer of the model (watched, or found by ``instrument``), stepping after a
@@ -239,34 +236,7 @@ class TorchSession:
         for o in whole.optimizers:
             self._by_opt[id(o)] = first
             first.optimizers.add(o)
-        return self._add_unit(owners[-1][1], names[-1] + ".")
-
-    # ------------------------------------------------------------------ discovery (instrument only)
-    def _arm(self) -> None:
-        if self._discover_handle is None and self.auto_roots:
-            self._discover_handle = nn.modules.module.register_module_forward_pre_hook(self._discover)
-
-    def _disarm(self) -> None:
-        if self._discover_handle is not None:
-            self._discover_handle.remove()
-            self._discover_handle = None
-
-    def _discover(self, module: nn.Module, args: Any) -> None:
-        if not self.live or compat.is_compiling():
-            return
-        try:
-            if module in self._known or not (torch.is_grad_enabled() and module.training):
-                return
-            if facts.is_loss_module(module) or not trainable(module) or (
-                    is_keras_module(module) and not keras_model_in_own_loop(module, args)):
-                return  # a loss, an augmentation module, a Keras layer or a model Model.fit trains
-            unit = self._add_unit(module, "")
-            self._disarm()
-            unit.first_call(module, args)  # this call's hooks were listed before the unit existed
-        except (StopTraining, FaultDetected):
-            raise
-        except Exception as exc:
-            self.monitor.tool_error("torch probe discovery", exc)
+        return self.add_unit(owners[-1][1], names[-1] + ".")
 
     # ------------------------------------------------------------------ loss
     def _wrap_backward(self, original: Callable[..., Any]) -> Callable[..., Any]:
@@ -285,6 +255,10 @@ class TorchSession:
 
     def _before_backward(self, tensors: Any) -> None:
         loss = tensors if isinstance(tensors, torch.Tensor) else next(iter_tensors(tensors), None)
+        bare = self.discovery.bare_unit(loss)
+        if bare is not None and bare.boundary_pending:
+            bare.end_step()  # the previous backward was a step: its update has been made by now
+            self.apply_policy(bare)
         loss = self.scaler.unscaled(loss)
         if loss is not None and loss.numel() >= 1 and loss.is_floating_point():
             self._losses.append(loss)
@@ -378,7 +352,7 @@ class TorchSession:
         self._created.add(opt)
         params = [p for group in opt.param_groups for p in group["params"]]
         if self.auto_roots and params and not any(u.owns(params[0]) for u in self.units):
-            self._arm()  # its model is found at its first training forward
+            self.discovery.arm()  # its model is found at its first training forward
 
     def _opt_pre(self, opt: torch.optim.Optimizer, args: Any, kwargs: Any) -> Any:
         if not self.live:

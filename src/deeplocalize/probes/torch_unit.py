@@ -35,6 +35,7 @@ from deeplocalize.probes import torch_facts
 from deeplocalize.probes import torch_reduce as red
 from deeplocalize.probes import torch_samples as samples
 from deeplocalize.probes import torch_stats as stats
+from deeplocalize.probes.torch_bare import BareModel
 from deeplocalize.probes.torch_check import NormPlan, add_loss, add_norms
 from deeplocalize.probes.torch_dump import dump_step
 from deeplocalize.probes.torch_handoff import Handoff
@@ -86,7 +87,9 @@ class ModelUnit:
         self.name = name
         self.monitor = monitor
         self.keras_loop = is_keras_model(self.eager)  # a Keras model in a loop of the script's own
+        self.bare = isinstance(self.eager, BareModel)  # tensors trained with no module: no forward to watch
         self.table = (LayerTable.of_layers(self.eager, keras_slots(self.eager)) if self.keras_loop
+                      else LayerTable.of_layers(self.eager, self.eager.slots()) if self.bare
                       else LayerTable(self.eager, prefix))
         self.cadence = Cadence(monitor.config)
         self.optimizers: weakref.WeakSet[torch.optim.Optimizer] = weakref.WeakSet()
@@ -240,8 +243,9 @@ class ModelUnit:
             self.error("forward hook", exc)
 
     def on_backward(self) -> None:
-        if self.state is not None:
-            self.state.backwards += 1
+        state = self._open() if self.bare else self.state  # (bare tensors: no forward opens their step)
+        if state is not None:
+            state.backwards += 1
 
     def on_loss(self, info: LossInfo, pred: torch.Tensor | None, target: torch.Tensor,
                 kwargs: dict[str, Any]) -> None:

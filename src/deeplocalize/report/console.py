@@ -41,8 +41,9 @@ def headline(diagnosis: Diagnosis) -> str:
     if diagnosis.verdict == Verdict.HEALTHY:
         return f"{verdict}: no fault found in {steps} across {len(diagnosis.layers)} layers{note}"
     if diagnosis.verdict == Verdict.INCONCLUSIVE and not diagnosis.steps_observed:
-        return (f"{verdict}: no training step was observed (deeplocalize watches a torch.nn.Module or a "
-                "Keras model; parameters trained as bare tensors or variables are not watched)")
+        return (f"{verdict}: no training step was observed (deeplocalize watches a torch.nn.Module, a "
+                "Keras model, or the tensors a torch loss.backward() trains; a TensorFlow GradientTape "
+                "loop is not watched)")
     if diagnosis.verdict == Verdict.INCONCLUSIVE:
         return f"{verdict}: {steps} observed, too few to judge the training{note}"
     return f"{verdict} ({steps} observed)"

@@ -1,0 +1,86 @@
+"""Finding the models an unmodified script trains (``instrument``; ``watch`` is given its model).
+
+- Modules: while a model is to be found (at the start, and after a new optimizer is created), a global
+  forward pre-hook takes the first module with trainable parameters called in training mode as a model
+  (also a Keras model in a loop of the script's own); it is removed as soon as one is found, so ordinary
+  steps run no per-layer code.
+- Bare tensors: a backward that finds no model at all makes the tensors its loss trains a model
+  (``torch_bare``: a from-scratch program with no ``nn.Module``).
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from deeplocalize.compat import torch as compat
+from deeplocalize.errors import FaultDetected, StopTraining
+from deeplocalize.probes import torch_bare
+from deeplocalize.probes import torch_facts as facts
+from deeplocalize.probes.torch_layers import is_keras_module, keras_model_in_own_loop, trainable
+
+if TYPE_CHECKING:
+    from deeplocalize.probes.torch_session import TorchSession
+    from deeplocalize.probes.torch_unit import ModelUnit
+
+
+class Discovery:
+    """The session's search for the models it watches."""
+
+    def __init__(self, session: TorchSession) -> None:
+        self.session = session
+        self.known: weakref.WeakSet[nn.Module] = weakref.WeakSet()  # every module of every unit
+        self._handle: Any = None
+
+    def known_from(self, root: nn.Module) -> None:
+        """Every module of a new unit's model is known (never taken for a model of its own)."""
+        for module in compat.eager_module(root).modules():
+            self.known.add(module)
+        self.known.add(root)
+
+    def arm(self) -> None:
+        """Look for a model at the next training forward of a module nobody watches."""
+        if self._handle is None and self.session.auto_roots:
+            self._handle = nn.modules.module.register_module_forward_pre_hook(self._on_forward)
+
+    def disarm(self) -> None:
+        if self._handle is not None:
+            self._handle.remove()
+            self._handle = None
+
+    def _on_forward(self, module: nn.Module, args: Any) -> None:
+        session = self.session
+        if not session.live or compat.is_compiling():
+            return
+        try:
+            if module in self.known or not (torch.is_grad_enabled() and module.training):
+                return
+            if facts.is_loss_module(module) or not trainable(module) or (
+                    is_keras_module(module) and not keras_model_in_own_loop(module, args)):
+                return  # a loss, an augmentation module, a Keras layer or a model Model.fit trains
+            unit = session.add_unit(module, "")
+            self.disarm()
+            unit.first_call(module, args)  # this call's hooks were listed before the unit existed
+        except (StopTraining, FaultDetected):
+            raise
+        except Exception as exc:
+            session.monitor.tool_error("torch probe discovery", exc)
+
+    def bare_unit(self, loss: torch.Tensor | None) -> ModelUnit | None:
+        """The unit of the tensors a script trains with no module, made at the first backward that finds
+        no model watched (None: there is a model, or this loss trains nothing)."""
+        session = self.session
+        if session.units:
+            return session.units[0] if session.units[0].bare else None
+        if not session.auto_roots or loss is None or not loss.requires_grad or torch_bare.inside_keras_fit():
+            return None  # (a Keras ``fit`` is its callback's to watch)
+        model = torch_bare.adopt(loss)
+        if model is None:
+            return None
+        unit = session.add_unit(model, "")
+        self.disarm()
+        session.note_output(unit, None)  # its loss's backward is this unit's
+        return unit

@@ -1,0 +1,116 @@
+"""Training with no ``nn.Module``: the tensors a loss trains are watched as a model (``torch_bare``)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+
+from deeplocalize.config import Config  # noqa: E402
+from deeplocalize.errors import StopTraining  # noqa: E402
+from deeplocalize.monitor import Monitor  # noqa: E402
+from deeplocalize.probes.torch import instrument  # noqa: E402
+from deeplocalize.probes.torch_bare import trained_leaves, variable_names  # noqa: E402
+from deeplocalize.vocabulary import Channel, Verdict  # noqa: E402
+
+
+def _data(n: int = 200) -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(n, 2, generator=gen)
+    y = x @ torch.tensor([[2.0], [-3.4]]) + 4.2
+    return x, y
+
+
+def _from_scratch(steps: int, lr: float, use_optimizer: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """d2l's linear regression from scratch: leaf tensors, a hand-written loss and update."""
+    torch.manual_seed(0)
+    x, y = _data()
+    w = torch.normal(0, 0.01, size=(2, 1), requires_grad=True)
+    b = torch.zeros(1, requires_grad=True)
+    opt = torch.optim.SGD([w, b], lr=lr) if use_optimizer else None
+    for step in range(steps):
+        batch = slice(10 * (step % 20), 10 * (step % 20) + 10)
+        loss = ((x[batch] @ w + b - y[batch]) ** 2 / 2).mean()
+        if opt is not None:
+            opt.zero_grad()
+        loss.backward()
+        if opt is not None:
+            opt.step()
+        else:
+            with torch.no_grad():
+                for param in (w, b):
+                    param -= lr * param.grad
+                    param.grad.zero_()
+    return w, b
+
+
+def test_the_tensors_a_loss_trains_are_found_in_forward_order_under_their_names() -> None:
+    w = torch.ones(2, 1, requires_grad=True)
+    b = torch.zeros(1, requires_grad=True)
+    params = [torch.ones(1, requires_grad=True)]
+    frozen = torch.ones(2, 1)  # no gradient: not trained
+    loss = ((torch.randn(4, 2) @ (w + frozen) + b).sum() * params[0])
+    leaves = trained_leaves(loss)
+    assert [id(t) for t in leaves] == [id(w), id(b), id(params[0])]
+    assert variable_names(leaves) == ["w", "b", "params[0]"]
+    assert variable_names([torch.ones(1, requires_grad=True)]) == ["tensor_0"]
+
+
+def test_a_loop_with_no_module_is_watched_step_by_step_and_left_as_it_would_be() -> None:
+    plain_w, plain_b = _from_scratch(100, lr=0.05)
+    monitor = Monitor("torch", config=Config(stats_every=1))
+    with instrument(monitor):
+        w, b = _from_scratch(100, lr=0.05)
+    assert torch.equal(w, plain_w) and torch.equal(b, plain_b)  # observed, never altered
+    assert [layer.name for layer in monitor.model.layers] == ["w", "b"]
+    trace = monitor.trace
+    assert trace.steps_observed == 100 and all(r.loss is not None for r in trace.records())
+    last = trace.last_record
+    assert last.stats[(0, Channel.WEIGHT_GRAD)] is not None and (0, Channel.UPDATE) in last.stats
+    assert monitor.finish(completed=True).verdict == Verdict.HEALTHY
+    assert monitor.tool_errors == []
+
+
+def test_each_backward_is_a_step_when_no_optimizer_steps_and_the_last_one_is_kept() -> None:
+    monitor = Monitor("torch")  # default cadence: most steps are ordinary ones
+    with instrument(monitor):
+        _from_scratch(25, lr=0.05)
+    assert monitor.trace.steps_observed == 25 and monitor.trace.last_record.step == 25
+
+
+def test_an_optimizer_over_bare_tensors_makes_the_steps() -> None:
+    monitor = Monitor("torch")
+    with instrument(monitor):
+        _from_scratch(30, lr=0.05, use_optimizer=True)
+    assert monitor.trace.steps_observed == 30 and monitor.model.optimizer.name == "sgd"
+    assert monitor.tool_errors == []
+
+
+def test_a_diverging_loop_with_no_module_is_stopped_before_its_update_turns_nan() -> None:
+    monitor = Monitor("torch")
+    with pytest.raises(StopTraining), instrument(monitor):
+        _from_scratch(200, lr=3.0)  # far too large for unit-variance inputs: the loss explodes
+    diagnosis = monitor.finish(stopped_early=True)
+    assert diagnosis.verdict == Verdict.FAULTY
+    assert diagnosis.root_causes[0].category.value == "learning_rate"
+    assert monitor.tool_errors == []
+
+
+def test_a_model_with_an_extra_bare_tensor_is_watched_as_the_model_alone() -> None:
+    torch.manual_seed(0)
+    model = nn.Linear(2, 1)
+    temperature = torch.ones(1, requires_grad=True)  # trained beside the model
+    opt = torch.optim.SGD([*model.parameters(), temperature], lr=0.01)
+    x, y = _data()
+    monitor = Monitor("torch")
+    with instrument(monitor):
+        for _ in range(5):
+            opt.zero_grad()
+            loss = ((model(x) * temperature - y) ** 2).mean()
+            loss.backward()
+            opt.step()
+    assert [layer.name for layer in monitor.model.layers] == ["Linear"]
+    assert monitor.trace.steps_observed == 5 and math.isfinite(monitor.trace.last_record.loss)
