@@ -114,3 +114,24 @@ def test_a_model_with_an_extra_bare_tensor_is_watched_as_the_model_alone() -> No
             opt.step()
     assert [layer.name for layer in monitor.model.layers] == ["Linear"]
     assert monitor.trace.steps_observed == 5 and math.isfinite(monitor.trace.last_record.loss)
+
+
+def test_dl_watch_takes_the_list_of_tensors_a_loop_trains() -> None:
+    import deeplocalize as dl
+
+    torch.manual_seed(0)
+    x, y = _data()
+    w = torch.zeros(2, 1, requires_grad=True)
+    b = torch.zeros(1, requires_grad=True)
+    with dl.watch([w, b], store=False) as run:
+        for _ in range(120):
+            loss = ((x[:20] @ w + b - y[:20]) ** 2).mean()
+            loss.backward()
+            with torch.no_grad():
+                for param in (w, b):
+                    param -= 0.05 * param.grad
+                    param.grad = None
+    assert run.diagnosis.steps_observed == 120 and run.diagnosis.verdict == Verdict.HEALTHY
+    assert [layer.name for layer in run.diagnosis.layers] == ["w", "b"]
+    with pytest.raises(TypeError, match="a list of tensors"):
+        dl.watch("model")

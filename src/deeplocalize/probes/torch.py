@@ -20,6 +20,7 @@ from deeplocalize.config import Config
 from deeplocalize.diagnosis import Diagnosis
 from deeplocalize.errors import StopTraining
 from deeplocalize.monitor import Monitor
+from deeplocalize.probes import torch_bare
 from deeplocalize.probes.torch_session import TorchSession
 from deeplocalize.ranks import tagged
 from deeplocalize.vocabulary import OnFault
@@ -35,11 +36,15 @@ class Run:
     (None without a store).
     """
 
-    def __init__(self, model: nn.Module, optimizer: Any = None, on_fault: OnFault | str = OnFault.STOP, *,
+    def __init__(self, model: nn.Module | list[torch.Tensor], optimizer: Any = None,
+                 on_fault: OnFault | str = OnFault.STOP, *,
                  config: Config | None = None, store: bool | str | Path = True,
                  dump_dir: str | Path | None = None) -> None:
+        if isinstance(model, list | tuple) and model and all(isinstance(t, torch.Tensor) for t in model):
+            model = torch_bare.BareModel(list(model), torch_bare.variable_names(list(model)))
         if not isinstance(model, nn.Module):
-            raise TypeError(f"watch() needs a torch.nn.Module, got {type(model).__name__}")
+            raise TypeError(
+                f"watch() needs a torch.nn.Module or a list of tensors, got {type(model).__name__}")
         if optimizer is None:
             optimizers: tuple[torch.optim.Optimizer, ...] = ()
         elif isinstance(optimizer, torch.optim.Optimizer):
@@ -91,10 +96,11 @@ class Run:
         return self._session
 
 
-def watch(model: nn.Module, optimizer: Any = None, on_fault: OnFault | str = "stop", *,
-          config: Config | None = None, store: bool | str | Path = True,
+def watch(model: nn.Module | list[torch.Tensor], optimizer: Any = None, on_fault: OnFault | str = "stop",
+          *, config: Config | None = None, store: bool | str | Path = True,
           dump_dir: str | Path | None = None) -> Run:
-    """Watch ``model``'s training inside a ``with`` block.
+    """Watch ``model``'s training inside a ``with`` block (``model``: a module, or the list of tensors a
+    from-scratch loop trains, ``[w, b]``: one layer per tensor, named after the caller's variables).
 
     ``optimizer``: one optimizer or several (optional: any optimizer stepping inside the block is seen).
     ``on_fault``: "stop" (end the loop cleanly; code after the block runs), "raise" (FaultDetected),

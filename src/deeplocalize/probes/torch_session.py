@@ -112,7 +112,9 @@ class TorchSession:
         _ACTIVE.append(self)
         self._installed = True
         if self.watched is not None:
-            self.add_unit(self.watched, "")
+            unit = self.add_unit(self.watched, "")
+            if unit.bare:  # no forward will say whose backward comes: these tensors'
+                self.note_output(unit, None)
             for opt in self._given_optimizers:
                 self.unit_for_optimizer(opt)
         else:
