@@ -135,3 +135,44 @@ def test_dl_watch_takes_the_list_of_tensors_a_loop_trains() -> None:
     assert [layer.name for layer in run.diagnosis.layers] == ["w", "b"]
     with pytest.raises(TypeError, match="a list of tensors"):
         dl.watch("model")
+
+
+def _attack(model: nn.Module, steps: int) -> torch.Tensor:
+    """Madry-style PGD on a model in eval mode: a leaf perturbation climbs the loss, nothing is trained."""
+    x, y = _data(64)
+    target = (y.reshape(-1) > y.median()).long()
+    delta = torch.zeros_like(x, requires_grad=True)
+    for _ in range(steps):
+        loss = nn.functional.cross_entropy(model(x + delta), target)
+        loss.backward()
+        delta.data = (delta + 0.05 * delta.grad.sign()).clamp(-0.5, 0.5)
+        delta.grad.zero_()
+    return delta
+
+
+def test_an_attack_on_a_model_in_eval_mode_is_not_taken_for_training() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 2)).eval()
+    monitor = Monitor("torch")
+    with instrument(monitor):
+        _attack(model, 150)  # the loss rises every step: by design
+    diagnosis = monitor.finish(completed=True)
+    assert diagnosis.steps_observed == 0 and not diagnosis.findings and not monitor.stopped_early
+
+
+def test_a_model_found_after_bare_tensors_replaces_them() -> None:
+    torch.manual_seed(0)
+    frozen = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 2)).eval().requires_grad_(False)
+    monitor = Monitor("torch")
+    with instrument(monitor):
+        _attack(frozen, 5)  # only the perturbation requires a gradient: adopted as bare tensors at first
+        frozen.train().requires_grad_(True)
+        opt = torch.optim.SGD(frozen.parameters(), lr=0.01)
+        x, y = _data(64)
+        target = (y.reshape(-1) > y.median()).long()
+        for _ in range(10):
+            opt.zero_grad()
+            nn.functional.cross_entropy(frozen(x), target).backward()
+            opt.step()
+    assert [layer.name for layer in monitor.model.layers] == ["0", "1", "2"]
+    assert monitor.trace.steps_observed == 10 and monitor.tool_errors == []

@@ -143,10 +143,14 @@ def inside_keras_fit() -> bool:
     return False
 
 
-def adopt(loss: torch.Tensor, frame: FrameType | None = None) -> BareModel | None:
-    """The tensors ``loss`` trains as a model (None: it trains none), in the order a depth-first walk of
-    its graph meets them, inputs first: the order of a forward pass written left to right."""
+def adopt(loss: torch.Tensor, exclude_owners: Iterable[nn.Module] = (),
+          frame: FrameType | None = None) -> BareModel | None:
+    """The tensors ``loss`` trains as a model, in the order a depth-first walk of its graph meets them,
+    inputs first: the order of a forward pass written left to right. None when it trains none, or when
+    it also reaches a parameter of a module in ``exclude_owners`` (a model the script runs: this loss is
+    not a program without one)."""
     leaves = trained_leaves(loss)
-    if not leaves:
+    owned = {id(p) for module in exclude_owners for p in module.parameters(recurse=False)}
+    if not leaves or any(id(t) in owned for t in leaves):
         return None
     return BareModel(leaves, variable_names(leaves, frame))

@@ -5,7 +5,9 @@
   (also a Keras model in a loop of the script's own); it is removed as soon as one is found, so ordinary
   steps run no per-layer code.
 - Bare tensors: a backward that finds no model at all makes the tensors its loss trains a model
-  (``torch_bare``: a from-scratch program with no ``nn.Module``).
+  (``torch_bare``: a from-scratch program with no ``nn.Module``), unless that loss also reaches the
+  parameters of a module the script ran (an attack or a saliency map on a model in eval mode is not
+  training); a model found later replaces them.
 """
 
 from __future__ import annotations
@@ -27,13 +29,20 @@ if TYPE_CHECKING:
     from deeplocalize.probes.torch_unit import ModelUnit
 
 
+#: Backward passes with no model watched after which a script is taken for one that trains no bare
+#: tensors either (an attack or a saliency map on a model in eval mode): no more looking.
+MAX_REFUSED = 3
+
+
 class Discovery:
     """The session's search for the models it watches."""
 
     def __init__(self, session: TorchSession) -> None:
         self.session = session
         self.known: weakref.WeakSet[nn.Module] = weakref.WeakSet()  # every module of every unit
+        self.called: weakref.WeakSet[nn.Module] = weakref.WeakSet()  # modules run while none was watched
         self._handle: Any = None
+        self._bare_refused = 0  # losses that trained a module's parameters too: not a program without one
 
     def known_from(self, root: nn.Module) -> None:
         """Every module of a new unit's model is known (never taken for a model of its own)."""
@@ -56,7 +65,10 @@ class Discovery:
         if not session.live or compat.is_compiling():
             return
         try:
-            if module in self.known or not (torch.is_grad_enabled() and module.training):
+            if module in self.known:
+                return
+            self.called.add(module)
+            if not (torch.is_grad_enabled() and module.training):
                 return
             if facts.is_loss_module(module) or not trainable(module) or (
                     is_keras_module(module) and not keras_model_in_own_loop(module, args)):
@@ -75,10 +87,12 @@ class Discovery:
         session = self.session
         if session.units:
             return session.units[0] if session.units[0].bare else None
-        if not session.auto_roots or loss is None or not loss.requires_grad or torch_bare.inside_keras_fit():
+        if (not session.auto_roots or loss is None or not loss.requires_grad or torch_bare.inside_keras_fit()
+                or self._bare_refused >= MAX_REFUSED):
             return None  # (a Keras ``fit`` is its callback's to watch)
-        model = torch_bare.adopt(loss)
+        model = torch_bare.adopt(loss, exclude_owners=list(self.called))
         if model is None:
+            self._bare_refused += 1
             return None
         unit = session.add_unit(model, "")
         self.disarm()

@@ -36,6 +36,7 @@ from deeplocalize.probes import torch_facts as facts
 from deeplocalize.probes import torch_keras_optimizer as keras_optimizer
 from deeplocalize.probes import torch_samples as samples
 from deeplocalize.probes.torch_amp import GradScalerWatch
+from deeplocalize.probes.torch_bare import BareModel
 from deeplocalize.probes.torch_discovery import Discovery
 from deeplocalize.probes.torch_dist import Job, report_lost_ranks
 from deeplocalize.probes.torch_hooks import iter_tensors, made_from
@@ -178,6 +179,8 @@ class TorchSession:
 
     # ------------------------------------------------------------------ units
     def add_unit(self, root: nn.Module, prefix: str) -> ModelUnit:
+        if self.units and self.units[0].bare and self.watched is None and not isinstance(root, BareModel):
+            self._drop_bare(self.units[0])
         monitor = self.monitor if not self.units else self.monitor.spawn()
         name = prefix.rstrip(".") or type(compat.eager_module(root)).__name__
         taken = {u.name for u in self.units}
@@ -187,6 +190,16 @@ class TorchSession:
         self.units.append(unit)
         self.discovery.known_from(root)
         return unit
+
+    def _drop_bare(self, bare: ModelUnit) -> None:
+        """Tensors adopted before any model was found (an attack's input, say) give way to the model that
+        turns out to be trained: it is what the run is about."""
+        bare.close_hooks()
+        self.units.remove(bare)
+        self.monitor.reset()
+        self._by_opt = {key: unit for key, unit in self._by_opt.items() if unit is not bare}
+        if self._last is bare:
+            self._last = None
 
     def _unit(self, root: nn.Module, name: str, monitor: Monitor, prefix: str) -> ModelUnit:
         unit = ModelUnit(root, name, monitor, prefix=prefix)
