@@ -228,6 +228,7 @@ def _execute(target: Callable[[], Any], make_monitor: Callable[[RunRecorder], Mo
                 status = exit_status(exc.code)
             except Terminated as exc:
                 status, error = 128 + exc.signum, f"terminated ({signal.Signals(exc.signum).name})"
+                monitor.terminated(exc)
             except KeyboardInterrupt:
                 status, error = 130, "interrupted (Ctrl-C)"
             except Exception as exc:

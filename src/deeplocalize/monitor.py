@@ -201,6 +201,12 @@ class Monitor:
     def crashed(self, exc: BaseException) -> None:
         """The training script failed with ``exc`` (the CLI tells; ``watch`` tells its session directly)."""
         self.crash = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+        self.terminated(exc)
+
+    def terminated(self, exc: BaseException) -> None:
+        """The script was stopped from outside (SIGTERM: a scheduler, or torchrun stopping the other ranks
+        when one failed): the probes' crash hooks run (a distributed job names the ranks that are gone), but
+        it is no error of the script's."""
         for hook in self.crash_hooks:
             self._guard("crash", hook, exc)
 

@@ -49,6 +49,25 @@ def torchrun(tmp_path: Path, *options: str, **env: str) -> Job:
     return proc, json.loads(out.read_text()) if out.exists() else {}, listed[0]["ranks"], seconds
 
 
+def test_the_note_on_a_lost_rank_says_how_this_rank_ended() -> None:
+    """torchrun stops the surviving ranks with SIGTERM when one fails: whichever comes first, that signal
+    or the failing collective, the note names the rank that disappeared and its last agreement."""
+    from types import SimpleNamespace
+
+    from deeplocalize.cli_exec import Terminated
+    from deeplocalize.probes.torch_dist import lost_rank_note
+
+    job = SimpleNamespace(world_size=2, rank=0, lost_ranks=lambda wait_s: {1: 100})
+    collective = lost_rank_note(job, RuntimeError("Connection reset by peer"), 0.1)  # type: ignore[arg-type]
+    signalled = lost_rank_note(job, Terminated(15), 0.1)  # type: ignore[arg-type]
+    assert collective == ("rank 1 of 2 disappeared after step 100 (its last agreement with the others); "
+                          "rank 0 then failed in a collective (Connection reset by peer)")
+    assert signalled is not None and signalled.startswith("rank 1 of 2 disappeared after step 100")
+    assert signalled.endswith("rank 0 was then stopped by its launcher (SIGTERM)")
+    job.lost_ranks = lambda wait_s: {}
+    assert lost_rank_note(job, Terminated(15), 0.1) is None  # type: ignore[arg-type]
+
+
 def test_healthy_ddp_is_healthy_on_every_rank(tmp_path: Path) -> None:
     proc, job, runs, _ = torchrun(tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -82,6 +101,17 @@ def test_a_fault_only_one_rank_sees_stops_every_rank_at_the_same_step(tmp_path: 
     assert faults and {f["rank"] for f in faults} == {1}
     steps = [r["steps"] for r in runs]
     assert steps[0] == steps[1] < 600
+
+
+def test_a_rank_stopped_by_torchrun_before_its_collective_fails_still_names_the_lost_rank(
+        tmp_path: Path) -> None:
+    """When one rank dies, torchrun sends SIGTERM to the others: the one that gets it before its next
+    collective fails says the same: which rank disappeared, and when."""
+    proc, job, _, seconds = torchrun(tmp_path, KILL_RANK="1", KILL_STEP="100", STALL_OTHERS="1")
+    assert proc.returncode != 0 and seconds < 60
+    assert job["steps_observed"] == 100 and job["verdict"] == "healthy"
+    assert any("rank 1 of 2 disappeared after step 100" in e and "stopped by its launcher (SIGTERM)" in e
+               for e in job["tool_errors"]), job["tool_errors"]
 
 
 def test_with_on_fault_continue_the_job_diagnosis_holds_the_fault_one_rank_confirmed(tmp_path: Path) -> None:

@@ -260,6 +260,8 @@ def lost_rank_note(job: Job, error: BaseException, wait_s: float) -> str | None:
     parts = [f"rank {r} of {job.world_size} disappeared" + (
         "" if step is None else f" after step {step} (its last agreement with the others)")
         for r, step in lost.items()]
+    if getattr(error, "signum", None) is not None:  # torchrun stops the other ranks when one fails
+        return f"{'; '.join(parts)}; rank {job.rank} was then stopped by its launcher ({error})"
     first = str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__
     return f"{'; '.join(parts)}; rank {job.rank} then failed in a collective ({first})"
 

@@ -154,8 +154,10 @@ class TorchSession:
 
     def _note_lost_ranks(self, exc: BaseException) -> None:
         """The script died in an error while every rank was watched: if ranks of the job are gone (a killed
-        rank leaves the others failing in their next collective), the diagnosis says which, and when."""
-        if not self._crash_seen and self.job.everyone and isinstance(exc, RuntimeError):
+        rank leaves the others failing in their next collective, or stopped by the launcher with SIGTERM,
+        whichever comes first), the diagnosis says which, and when."""
+        stopped = isinstance(exc, KeyboardInterrupt) and getattr(exc, "signum", None) is not None
+        if not self._crash_seen and self.job.everyone and (isinstance(exc, RuntimeError) or stopped):
             self._crash_seen = True
             report_lost_ranks(self.job, self.monitor, exc)
 

@@ -2,9 +2,11 @@
 random features; ``NAN_RANK``/``NAN_STEP`` put a NaN in one rank's batch, ``NOISE_RANK`` gives one rank
 labels that are noise (its own loss cannot go down), ``DESYNC_RANK``/``DESYNC_STEP`` change one rank's
 copy of the last layer's weights (its replica drifts apart), ``KILL_RANK``/``KILL_STEP`` make one rank
-exit abruptly (as if killed), ``STEPS`` sets the length."""
+exit abruptly (as if killed; with ``STALL_OTHERS`` the others pause at that step, so that torchrun's SIGTERM
+reaches them before their next collective fails), ``STEPS`` sets the length."""
 
 import os
+import time
 
 import torch
 import torch.distributed as dist
@@ -25,6 +27,8 @@ kill_rank, kill_step = int(os.environ.get("KILL_RANK", "-1")), int(os.environ.ge
 for step in range(int(os.environ.get("STEPS", "300"))):
     if rank == kill_rank and step == kill_step:
         os._exit(7)
+    if kill_rank >= 0 and step == kill_step and os.environ.get("STALL_OTHERS"):
+        time.sleep(60)
     x = torch.randn(32, 8, generator=g)
     y = (x[:, 0] > 0).long() + (x[:, 1] > 0).long()
     if rank == noise_rank:
