@@ -60,12 +60,15 @@ def trained_leaves(loss: torch.Tensor, exclude: Iterable[torch.Tensor] = ()) -> 
         return []
     out: list[torch.Tensor] = []
     seen: set[int] = set()
+    alive: list[Any] = []  # the visited nodes, held: an id is unique only while its object lives (older
+    # torch makes a new Python object for a node at each ``next_functions``, freed as soon as it is dropped)
     stack = [root]
     while stack and len(seen) < MAX_NODES:
         node = stack.pop()
         if node is None or id(node) in seen:
             continue
         seen.add(id(node))
+        alive.append(node)
         variable = getattr(node, "variable", None)  # an AccumulateGrad node: its leaf
         if isinstance(variable, torch.Tensor):
             if id(variable) not in skip and variable.requires_grad:
