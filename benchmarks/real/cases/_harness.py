@@ -80,6 +80,22 @@ def callbacks(framework: str) -> list[Any]:
     return [_callbacks[-1]]
 
 
+def keras_loss_log() -> Any:
+    """A Keras callback keeping every training batch's loss in ``.losses`` (for ``report``); pass it to
+    ``fit``."""
+    import keras
+
+    class LossLog(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.losses: list[float] = []
+
+        def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+            self.losses.append(float((logs or {})["loss"]))
+
+    return LossLog()
+
+
 def report(*, metric: float, metric_name: str, chance: float, losses: Iterable[float] = (),
            nan: bool | None = None, **extra: Any) -> dict[str, Any]:
     """Print and (with ``DL_REAL_OUTCOME``) write the program's outcome.

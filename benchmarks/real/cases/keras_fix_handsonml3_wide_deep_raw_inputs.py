@@ -42,19 +42,10 @@ model = keras.Model(inputs=[input_], outputs=[output])
 model.summary()
 
 
-class LossLog(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.losses = []
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.losses.append(float(logs["loss"]))
-
-
 optimizer = keras.optimizers.Adam(learning_rate=1e-3)
 model.compile(loss="mse", optimizer=optimizer, metrics=["RootMeanSquaredError"])
 normalization_layer.adapt(X_train)
-log = LossLog()
+log = _harness.keras_loss_log()
 history = model.fit(X_train, y_train, epochs=4, validation_data=(X_valid, y_valid), verbose=2,
                     callbacks=[log])
 mse_test, rmse_test = model.evaluate(X_test, y_test, verbose=0)

@@ -46,17 +46,8 @@ test_data = test_images[keep].reshape(len(keep), 784).astype("float32") / 255
 test_labels = test_digits[keep].astype("float32").reshape(len(keep), 1)
 
 
-class LossLog(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.losses = []
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.losses.append(float(logs["loss"]))
-
-
 # train the model, iterating on the data in batches of 32 samples
-log = LossLog()
+log = _harness.keras_loss_log()
 model.fit(data, labels, epochs=10, batch_size=32, verbose=2, callbacks=[log])
 
 test_loss, test_accuracy = model.evaluate(test_data, test_labels, verbose=0)

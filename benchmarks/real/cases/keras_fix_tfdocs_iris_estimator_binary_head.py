@@ -52,16 +52,7 @@ def input_fn():
             yield x_train[start:start + 32], y_train[start:start + 32]
 
 
-class LossLog(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.losses = []
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.losses.append(float(logs["loss"]))
-
-
-log = LossLog()
+log = _harness.keras_loss_log()
 model.fit(input_fn(), steps_per_epoch=500, epochs=1, verbose=2, callbacks=[log])
 eval_loss = model.evaluate(x_train, y_train, verbose=0)
 print("Eval result: {}".format({"loss": eval_loss}))

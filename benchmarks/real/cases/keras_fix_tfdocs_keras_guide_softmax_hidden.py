@@ -48,16 +48,7 @@ model.compile(optimizer="rmsprop",
               metrics=["accuracy"])
 
 
-class LossLog(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.losses = []
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.losses.append(float(logs["loss"]))
-
-
-log = LossLog()
+log = _harness.keras_loss_log()
 model.fit(data, labels, batch_size=32, epochs=5, verbose=2, callbacks=[log])
 
 test_loss, test_accuracy = model.evaluate(test_data, test_labels, verbose=0)

@@ -52,17 +52,8 @@ else:
 model.compile(optimizer="rmsprop", loss=loss, metrics=["sparse_categorical_accuracy"])
 
 
-class LossLog(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.losses = []
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.losses.append(float(logs["loss"]))
-
-
 print("# Fit model on training data")
-log = LossLog()
+log = _harness.keras_loss_log()
 history = model.fit(x_train, y_train, batch_size=64, epochs=3,
                     # We pass some validation for monitoring validation loss and metrics
                     # at the end of each epoch

@@ -61,16 +61,7 @@ print(x_train.shape)
 print(x_test.shape)
 
 
-class LossLog(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.losses = []
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.losses.append(float(logs["loss"]))
-
-
-log = LossLog()
+log = _harness.keras_loss_log()
 autoencoder.fit(x_train, x_train,
                 epochs=20,
                 batch_size=256,

@@ -29,16 +29,7 @@ sgd = keras.optimizers.SGD(learning_rate=schedule, momentum=0.0, nesterov=False)
 model.compile(loss="mean_squared_error", optimizer=sgd)
 
 
-class LossLog(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.losses = []
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.losses.append(float(logs["loss"]))
-
-
-log = LossLog()
+log = _harness.keras_loss_log()
 model.fit(x, y, epochs=1, batch_size=1, callbacks=[log], verbose=2)
 score = model.predict(x[:10], batch_size=10, verbose=0)
 for layer in model.layers:

@@ -51,16 +51,7 @@ model.summary()
 model.compile(loss="categorical_crossentropy", optimizer=RMSprop(), metrics=["accuracy"])
 
 
-class LossLog(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.losses = []
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.losses.append(float(logs["loss"]))
-
-
-log = LossLog()
+log = _harness.keras_loss_log()
 history = model.fit(x_train, y_train, batch_size=batch_size, epochs=epochs, verbose=2,
                     validation_data=(x_test, y_test), callbacks=[log])
 score = model.evaluate(x_test, y_test, verbose=0)

@@ -41,16 +41,7 @@ model.compile(loss=keras.losses.categorical_crossentropy, optimizer=keras.optimi
               metrics=["accuracy"])
 
 
-class LossLog(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.losses = []
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.losses.append(float(logs["loss"]))
-
-
-log = LossLog()
+log = _harness.keras_loss_log()
 # Train model
 model.fit(x_train, y_train, batch_size=32, steps_per_epoch=5, epochs=80, callbacks=[log], verbose=2)
 

@@ -79,16 +79,7 @@ x_train = x_train.reshape((len(x_train), int(np.prod(x_train.shape[1:]))))
 x_test = x_test.reshape((len(x_test), int(np.prod(x_test.shape[1:]))))
 
 
-class LossLog(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.losses = []
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.losses.append(float(logs["loss"]))
-
-
-log = LossLog()
+log = _harness.keras_loss_log()
 vae.fit(x_train, x_train, shuffle=True, epochs=epochs, batch_size=batch_size,
         validation_data=(x_test, x_test), callbacks=[log], verbose=2)
 

@@ -63,16 +63,7 @@ x_train, x_test = data[idx[split:]], data[idx[:split]]
 y_train, y_test = label[idx[split:]], label[idx[:split]]
 
 
-class LossLog(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.losses = []
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.losses.append(float(logs["loss"]))
-
-
-log = LossLog()
+log = _harness.keras_loss_log()
 ear = keras.callbacks.EarlyStopping(monitor="val_acc", patience=5)
 history = model.fit(x_train, y_train, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=2,
                     callbacks=[ear, log], validation_data=(x_test, y_test))
