@@ -51,10 +51,10 @@ class BareModel(nn.Module):
         raise TypeError("a BareModel stands for tensors a script trains directly; it is never called")
 
 
-def trained_leaves(loss: torch.Tensor, exclude: Iterable[torch.Tensor] = ()) -> list[torch.Tensor]:
+def trained_leaves(loss: torch.Tensor) -> list[torch.Tensor]:
     """The leaf tensors with ``requires_grad`` that ``loss``'s graph accumulates gradients into, depth
-    first with each node's inputs in order (``x @ w + b``: ``w``, then ``b``), minus ``exclude``."""
-    skip = {id(t) for t in exclude}
+    first with each node's inputs in order (``x @ w + b``: ``w``, then ``b``)."""
+    skip: set[int] = set()
     root = loss.grad_fn
     if root is None:
         return []
@@ -107,13 +107,13 @@ def _match(value: Any, wanted: dict[int, int]) -> list[tuple[int, str]]:
     return []
 
 
-def variable_names(tensors: list[torch.Tensor], frame: FrameType | None = None) -> list[str]:
+def variable_names(tensors: list[torch.Tensor]) -> list[str]:
     """A name per tensor: the script's variable holding it, else ``tensor_<i>``; unique. Module-level
     names first (a loop variable of the training function, ``for v in (W, b)``, is not the tensor's
     name), then the locals of the innermost script frames (a ``main()`` holding its tensors)."""
     wanted = {id(t): i for i, t in enumerate(tensors)}
     names: list[str | None] = [None] * len(tensors)
-    frames = _script_frames(frame if frame is not None else sys._getframe(1))
+    frames = _script_frames(sys._getframe(1))
     scopes = [f.f_globals for f in frames] + [f.f_locals for f in frames]
     for scope in scopes:
         for var, value in list(scope.items()):
@@ -146,8 +146,7 @@ def inside_keras_fit() -> bool:
     return False
 
 
-def adopt(loss: torch.Tensor, exclude_owners: Iterable[nn.Module] = (),
-          frame: FrameType | None = None) -> BareModel | None:
+def adopt(loss: torch.Tensor, exclude_owners: Iterable[nn.Module] = ()) -> BareModel | None:
     """The tensors ``loss`` trains as a model, in the order a depth-first walk of its graph meets them,
     inputs first: the order of a forward pass written left to right. None when it trains none, or when
     it also reaches a parameter of a module in ``exclude_owners`` (a model the script runs: this loss is
@@ -156,4 +155,4 @@ def adopt(loss: torch.Tensor, exclude_owners: Iterable[nn.Module] = (),
     owned = {id(p) for module in exclude_owners for p in module.parameters(recurse=False)}
     if not leaves or any(id(t) in owned for t in leaves):
         return None
-    return BareModel(leaves, variable_names(leaves, frame))
+    return BareModel(leaves, variable_names(leaves))
