@@ -65,3 +65,34 @@ def test_deliberately_frozen_layers_vanishing_gradients_and_healthy_runs_are_not
 def test_too_few_steps_is_not_enough_evidence() -> None:
     sim = simulate_mlp(lr=0.0, steps=4)
     assert unchanged_weights(sim.trace, sim.model, Config()) == []
+
+
+def _converged_scalar(grad: float = 1e-5) -> list[StepRecord]:
+    """A weight of 3.0 at a stationary point: its gradient is rounding noise and every update rounds away."""
+    return [StepRecord(step=s, loss=0.56, lr=None, stats={
+        (0, Channel.WEIGHTS): vec(1, norm=3.0), (0, Channel.UPDATE): vec(1, norm=0.0),
+        (0, Channel.WEIGHT_GRAD): vec(1, norm=grad)}) for s in range(1, 11)]
+
+
+def test_updates_rounded_away_at_convergence_are_not_a_frozen_layer() -> None:
+    # 0.01 * 1e-5 = 1e-7 < float32 spacing at 3.0 (3.6e-7): plain gradient descent could not move it
+    info = model([layer(0, "w", "Tensor", "linear", 1, 1)])
+    info.optimizer = None
+    info.layers[0].extra["update_gain"] = 0.01  # as the probe saw it while the weight still moved
+    assert unchanged_weights(trace_of(_converged_scalar()), info, Config()) == []
+    # the same stall with a gradient an update of that gain would show: the weights should have moved
+    (f,) = unchanged_weights(trace_of(_converged_scalar(grad=1e-3)), info, Config())
+    assert f.symptom == Symptom.UNCHANGED_WEIGHTS
+    # never seen moving, no optimizer to say its step size: judged as before
+    del info.layers[0].extra["update_gain"]
+    assert len(unchanged_weights(trace_of(_converged_scalar()), info, Config())) == 1
+
+
+@pytest.mark.parametrize(("optimizer", "lr", "reported"), [("sgd", 0.01, False), ("adam", 0.01, True),
+                                                           ("sgd", 0.0, True)])
+def test_a_plain_optimizers_learning_rate_says_whether_updates_round_away(optimizer: str, lr: float,
+                                                                          reported: bool) -> None:
+    # no gain seen: plain SGD's lr is its step per gradient; Adam's steps do not scale with the gradient
+    # and an lr of 0 is a fault whatever the gradient
+    info = model([layer(0, "w", "Tensor", "linear", 1, 1)], optimizer=optimizer, lr=lr)
+    assert bool(unchanged_weights(trace_of(_converged_scalar()), info, Config())) is reported

@@ -176,3 +176,26 @@ def test_a_model_found_after_bare_tensors_replaces_them() -> None:
             opt.step()
     assert [layer.name for layer in monitor.model.layers] == ["0", "1", "2"]
     assert monitor.trace.steps_observed == 10 and monitor.tool_errors == []
+
+
+def test_a_regression_converged_to_float_precision_runs_healthy_to_its_end() -> None:
+    # full-batch gradient descent reaches the least-squares optimum within ~150 steps; from then on every
+    # update rounds away and the loss is bit-identical: neither "weights never change" nor "the loss is
+    # identical: the model does not learn" (the run learned: from 18.6 to 0.56, its noise floor)
+    torch.manual_seed(0)
+    x = torch.randn(200, 1)
+    y = 3 * x + 5 + torch.randn(200, 1)
+    w, b = torch.randn(1, requires_grad=True), torch.zeros(1, requires_grad=True)
+    monitor = Monitor("torch")
+    with instrument(monitor):
+        for _ in range(2500):
+            loss = (0.5 * (y - (w * x + b)) ** 2).mean()
+            loss.backward()
+            with torch.no_grad():
+                w -= 0.1 * w.grad
+                b -= 0.1 * b.grad
+            w.grad.zero_()
+            b.grad.zero_()
+    assert monitor.trace.steps_observed == 2500
+    assert [round(layer.extra["update_gain"], 6) for layer in monitor.model.layers] == [0.1, 0.1]
+    assert monitor.finish(completed=True).verdict == Verdict.HEALTHY and monitor.tool_errors == []

@@ -98,21 +98,28 @@ def trend(values: np.ndarray) -> Trend:
 
 def initial_level(trace: Trace, metric: str | None = None, count: int = 10,
                   cap_at_first: bool = True) -> float | None:
-    """Median of the first ``count`` finite values of the run (down-sampled history, then the window); for
-    the loss, at most the step-1 value (measured before the first update) unless ``cap_at_first`` is off
-    (a typical starting level: one mini-batch's loss is one draw of a noisy quantity)."""
-    # the first ``count`` points of the union are among the first ``count`` finite points of each part
+    """Median of the first ``count`` finite values of the run (its first record, the down-sampled history,
+    the window); for the loss, at most the step-1 value (measured before the first update) unless
+    ``cap_at_first`` is off (a typical starting level: one mini-batch's loss is one draw of a noisy quantity).
+
+    For the loss, only values of the run's first ``count`` steps count, however few of them a long run's
+    history still holds: its first ``count`` *kept* points span ``count`` times the history's stride, and a
+    run that converged within them would have "started" at its converged level. (A metric, validation
+    values at epoch ends among them, takes its first ``count`` values wherever they fall.)"""
     points: dict[int, float] = {}
-    for record in trace.history():
+    head = [trace.first] if trace.first is not None and metric is None else []
+    limit = trace.first.step + count if head else None
+    for record in [*head, *trace.history()]:
         value = record.loss if metric is None else record.metrics.get(metric)
+        if (limit is not None and record.step >= limit) or len(points) >= count:
+            break
         if value is not None and math.isfinite(value):
             points[record.step] = float(value)
-            if len(points) >= count:
-                break
     curve = trace.loss() if metric is None else trace.metric(metric)
     first = np.flatnonzero(np.isfinite(curve))[:count]
     for step, value in zip(trace.steps()[first].tolist(), curve[first].tolist(), strict=True):
-        points.setdefault(int(step), float(value))
+        if limit is None or step < limit or not points:
+            points.setdefault(int(step), float(value))
     if not points:
         return None
     first = [points[s] for s in sorted(points)[:count]]

@@ -7,6 +7,14 @@ gradient is vanishing_gradient's business). Deliberately frozen layers (no train
 reported, unless every layer is frozen (``frozen_model``, pre-flight: nothing can be learned). When every
 trainable layer is unchanged, one model-level finding names the learning rate (lr == 0) or the training loop
 (optimizer.step() missing, optimizer built over other parameters).
+
+Weights also stop changing when training has converged to float precision: an update smaller than half the
+spacing of float32 numbers around the weights rounds away, however well the optimizer works (a converged
+linear regression trained by plain gradient descent, whose gradient shrinks to rounding noise). Such a layer
+is not reported: its gain (update per gradient: the probe's last one clear of rounding, else a plain
+optimizer's learning rate) times its gradient is below float32's spacing of its weights at every unchanged
+step (``_rounds_away``). A layer never seen moving under an adaptive optimizer has no known gain and is
+judged as before.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from deeplocalize.trace import Trace
 from deeplocalize.vocabulary import Category, Channel, Phase, Symptom
 
 _STATS = [sm.MIN, sm.MAX, sm.MEAN, sm.STD, sm.NORM]
+_EPS32 = float(np.finfo(np.float32).eps)
 
 
 def _unchanged(trace: Trace, index: int, rtol: float) -> tuple[np.ndarray, np.ndarray]:
@@ -58,6 +67,34 @@ def _recent_grad_rms(trace: Trace, index: int, n: int) -> float:
     return float(np.median(g)) if g.size else float("nan")
 
 
+def _gain(model: ModelInfo, trace: Trace, index: int) -> float | None:
+    """Update per unit of gradient: the probe's observed one for the layer, else a plain (non-adaptive)
+    optimizer's step size lr / (1 - momentum); None when unknown or zero (a zero lr is a fault)."""
+    layer = cm.info(model, index)
+    seen = layer.extra.get("update_gain") if layer is not None else None
+    if seen:
+        return float(seen)
+    opt = model.optimizer
+    lr = fixes.current_lr(model, trace)
+    if opt is None or opt.adaptive or not lr or lr <= 0:
+        return None
+    return lr / (1.0 - min(opt.momentum or 0.0, 0.99))
+
+
+def _rounds_away(trace: Trace, model: ModelInfo, index: int, same: np.ndarray, measured: np.ndarray,
+                 n: int) -> bool:
+    """At each of the last ``n`` unchanged steps, gain * ||g|| is below float32's spacing of the weights
+    (eps * ||w||): the update rounds away (converged to float precision), the optimizer is not at fault."""
+    gain = _gain(model, trace, index)
+    if gain is None:
+        return False
+    rows = np.flatnonzero(measured)[-n:]
+    g = trace.matrix(index, Channel.WEIGHT_GRAD)[rows, sm.NORM]
+    w = trace.matrix(index, Channel.WEIGHTS)[rows, sm.NORM]
+    with np.errstate(invalid="ignore"):
+        return bool(np.isfinite(g).all() and (gain * g <= _EPS32 * w).all())
+
+
 def _receives_gradient(rms: float, reference: float, config: Config) -> bool:
     """A gradient big enough that a working optimizer would move the weights (unknown counts as yes).
 
@@ -85,7 +122,8 @@ def unchanged_weights(trace: Trace, model: ModelInfo, config: Config) -> list[Fi
     rms = {i: _recent_grad_rms(trace, i, n) for i in judged}
     moving = [rms[i] for i, still in judged.items() if not still and np.isfinite(rms[i])]
     reference = float(np.median(moving)) if moving else float("nan")
-    stuck = [i for i, still in judged.items() if still and _receives_gradient(rms[i], reference, config)]
+    stuck = [i for i, still in judged.items() if still and _receives_gradient(rms[i], reference, config)
+             and not _rounds_away(trace, model, i, *status[i], n)]
     if not stuck:
         return []
     if cm.loss_converged(trace, config.converged_loss):

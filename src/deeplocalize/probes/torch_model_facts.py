@@ -11,17 +11,25 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 
+from deeplocalize import summary as sm
 from deeplocalize.model import DataInfo, LayerInfo, LossInfo, ModelInfo
 from deeplocalize.probes import torch_facts as facts
 from deeplocalize.probes.torch_layers import LayerSlot, LayerTable, is_keras_module
+from deeplocalize.vocabulary import Channel
 
 #: A loss read as summed over its elements or divided for gradient accumulation matches the ratio within
 #: this relative tolerance (float rounding of a sum; own choice).
 SCALE_TOLERANCE = 0.02
 #: Most gradient-accumulation steps recognized as a divided loss (own choice).
 MAX_ACCUMULATION = 1024
+#: An update is read for the layer's gain (update per gradient) only when it is this many float32 spacings
+#: of the weights (``||update|| > CLEAR_OF_ROUNDING * eps * ||w||``): a smaller one is partly rounded away.
+CLEAR_OF_ROUNDING = 16
+#: The kept gain of a layer is renewed (and the facts sent again) when it moves by more than this factor.
+GAIN_CHANGE = 1.25
 
 
 @dataclass
@@ -77,6 +85,8 @@ class ModelFacts:
     initial: dict[LayerSlot, dict[str, Any]] | None = None  # the kernels before the first update
     #: trainable layers none of whose parameters had a gradient at the last statistics step
     gradless: set[LayerSlot] = field(default_factory=set)
+    #: layer index -> its last gain clear of rounding: ||update|| / ||gradient|| at a statistics step
+    update_gain: dict[int, float] = field(default_factory=dict)
     #: trained against another model (a GAN): its loss is not meant to go down
     adversarial: bool = False
     autocast: str | None = None  # the dtype of the autocast region its forward ran in, if any
@@ -142,6 +152,23 @@ class ModelFacts:
             self.gradless = gradless
             self.dirty = True
 
+    def saw_updates(self, stats: dict[tuple[int, Channel], np.ndarray]) -> None:
+        """A statistics step's updates: keep each layer's gain (update per gradient) when its update was
+        clear of float rounding, so that a layer whose later updates round away (converged to float
+        precision) can be told from one that no optimizer steps."""
+        eps = float(np.finfo(np.float32).eps)
+        for (index, channel), update in stats.items():
+            grad, weights = stats.get((index, Channel.WEIGHT_GRAD)), stats.get((index, Channel.WEIGHTS))
+            if channel != Channel.UPDATE or grad is None or weights is None:
+                continue
+            u, g, w = float(update[sm.NORM]), float(grad[sm.NORM]), float(weights[sm.NORM])
+            if not (g > 0 and u > CLEAR_OF_ROUNDING * eps * w and math.isfinite(u / g)):
+                continue
+            old = self.update_gain.get(index)
+            if old is None or not 1 / GAIN_CHANGE <= (u / g) / old <= GAIN_CHANGE:
+                self.update_gain[index] = u / g
+                self.dirty = True
+
     def model_info(self, table: LayerTable) -> ModelInfo:
         """The facts as the detectors read them."""
         layers = [_layer_info(s) for s in table.ordered() if s.index is not None]
@@ -151,6 +178,8 @@ class ModelFacts:
                 layer.extra["init"] = init
             if slot in self.gradless:
                 layer.extra["no_gradient"] = True
+            if layer.index in self.update_gain:
+                layer.extra["update_gain"] = self.update_gain[layer.index]
             if slot.sees_later_keys is not None:
                 layer.extra["sees_later_keys"] = slot.sees_later_keys
         infos = list(self.optimizers.values())

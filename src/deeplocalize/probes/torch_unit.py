@@ -425,6 +425,8 @@ class ModelUnit:
         else:
             measured = measure([*buffers, *([replayed] if replayed is not None else [])])
         record_ = step_record(state.step, measured, self._lr(), state.replay_outcome if replayed else None)
+        if state.stats:
+            self.facts.saw_updates(record_.stats)
         if self.facts.dirty:
             self.facts.dirty = False
             self.monitor.set_model(self.model_info())
