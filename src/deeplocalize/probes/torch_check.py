@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from deeplocalize import summary
 from deeplocalize.compat import torch as compat
 from deeplocalize.probes import torch_reduce as red
 from deeplocalize.probes.torch_layers import LayerTable
@@ -28,6 +29,15 @@ class NormGroup:
     keys: list[tuple[int, Channel]]
     group: np.ndarray
     numel: np.ndarray
+    _template: np.ndarray | None = None
+
+    def template(self) -> np.ndarray:
+        """The rows of a step with no NaN/Inf before their norms are filled in: sizes, zero non-finite."""
+        if self._template is None:
+            self._template = np.full((len(self.keys), summary.N_STATS), np.nan)
+            self._template[:, summary.NUMEL] = self.numel
+            self._template[:, summary.NONFINITE] = 0.0
+        return self._template
 
     @classmethod
     def of(cls, items: list[tuple[tuple[int, Channel], int]]) -> NormGroup:

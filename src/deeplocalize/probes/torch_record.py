@@ -30,6 +30,9 @@ class Measured:
     losses: list[float] = field(default_factory=list)
     correct: float = 0.0
     counted: float = 0.0
+    #: ``finite()`` once known (``measure`` sets it when every number is a norm, a loss or a count: then the
+    #: buffers' own "every number finite" says it)
+    known_finite: bool | None = None
 
     @property
     def accuracy(self) -> float | None:
@@ -43,8 +46,10 @@ class Measured:
 
     def finite(self) -> bool:
         """No NaN/Inf in any measured tensor or loss."""
-        return all(summary.is_finite(v) for v in self.stats.values()) and all(
-            math.isfinite(v) for v in self.losses)
+        if self.known_finite is None:
+            self.known_finite = all(summary.is_finite(v) for v in self.stats.values()) and all(
+                math.isfinite(v) for v in self.losses)
+        return self.known_finite
 
 
 def _obs_vector(obs: Observation, vals: np.ndarray) -> np.ndarray:
@@ -78,12 +83,15 @@ def measure(buffers: Iterable[red.StepBuffer]) -> Measured:
     out = Measured()
     parts: dict[Any, list[tuple[int, np.ndarray]]] = {}  # key -> [(precision, vector)]
     norm_rows: list[tuple[Any, np.ndarray]] = []
+    plain = True  # norms, losses and counts only: a number is finite exactly when what it measures is
     for buffer in buffers:
         for entry in buffer.entries:
             vals = buffer.values(entry)
             if len(vals) != entry.length:  # added after the last fetch: read at the next one
+                plain = False
                 continue
             if entry.kind == "obs":
+                plain = False
                 obs: Observation = entry.extra
                 rank = {Mode.FLAGS: 0, Mode.STATS: 1, Mode.EXACT: 2}[obs.mode]
                 parts.setdefault(entry.key, []).append((rank, _obs_vector(obs, vals)))
@@ -94,6 +102,8 @@ def measure(buffers: Iterable[red.StepBuffer]) -> Measured:
             elif entry.kind == "accuracy":
                 out.correct += float(vals[0])
                 out.counted += float(vals[1])
+    if plain:
+        out.known_finite = all(buffer.finite for buffer in buffers)
     for key, row in _combine_norms(norm_rows):
         if key in parts:
             parts[key].append((-1, row))
@@ -132,8 +142,12 @@ def layer_stats(stats: dict[Any, np.ndarray]) -> dict[tuple[int, Any], np.ndarra
 
 def _norm_rows(group: Any, vals: np.ndarray) -> list[tuple[Any, np.ndarray]]:
     """One (numel, non-finite, norm) vector per key of a ``NormGroup``, in one pass of numpy."""
-    finite = np.isfinite(vals)
     k = len(group.keys)
+    if np.isfinite(vals).all():  # the usual step: no NaN/Inf to count per key
+        block = group.template().copy()
+        block[:, summary.NORM] = np.sqrt(np.bincount(group.group, weights=vals * vals, minlength=k))
+        return list(zip(group.keys, block, strict=True))
+    finite = np.isfinite(vals)
     bad = np.bincount(group.group, weights=~finite, minlength=k) > 0
     sumsq = np.bincount(group.group, weights=np.where(finite, vals, 0.0) ** 2, minlength=k)
     block = np.full((k, summary.N_STATS), np.nan)

@@ -263,7 +263,7 @@ class StepBuffer:
 
     def fetch_all(self) -> None:
         """Copy the numbers added so far to the host now and wait (``values``, ``finite`` available)."""
-        if self.scalars or not self._base:
+        if self.scalars:  # nothing new (an ordinary step's end): nothing to copy
             self.start_copy(force_async=False)
             self.finish_copy()
 
