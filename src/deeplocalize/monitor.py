@@ -4,6 +4,11 @@ A probe calls ``Monitor.record(step_record)`` once per training step. The monito
 hands it to the run store, runs the detectors at their cadence, keeps the earliest finding per
 (symptom, phase, layer), and applies the ``on_fault`` policy: ``action`` tells the probe whether to stop
 or raise. Errors inside the monitor are caught and kept in ``tool_errors``; they never reach training.
+
+A *provisional* finding (a stall or slow start judged early, ``severity.is_provisional``) never stops
+training, alone or through a warning it escalates: only firm evidence does. It is withdrawn when the
+detector that made it checks again and no longer sees the failure (the plateau ended, the loss came down
+past the chance level): a suspicion the run itself disproved is not part of its diagnosis.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from deeplocalize.detectors import Detector, load_all
 from deeplocalize.diagnosis import Diagnosis, Finding
 from deeplocalize.errors import PartiallyWatchedJobError, RankLostError, StoreError
 from deeplocalize.model import ModelInfo
-from deeplocalize.severity import any_fault, base_severity, resolve
+from deeplocalize.severity import any_fault, base_severity, is_provisional, resolve
 from deeplocalize.trace import StepRecord, Trace
 from deeplocalize.vocabulary import OnFault, Phase, Severity, Verdict
 
@@ -57,6 +62,8 @@ class Monitor:
         self.model = ModelInfo(framework=framework)
         self.tool_errors: list[str] = []
         self._findings: dict[tuple, Finding] = {}
+        #: key of each provisional finding kept -> the detector that made it (``_withdraw``)
+        self._provisional: dict[tuple, str] = {}
         self._warned: set[tuple] = set()
         self._preflight_done = False
         self.stopped_early = False
@@ -92,6 +99,7 @@ class Monitor:
         self.trace = Trace(window=self.config.window, history=self.config.history)
         self.model = ModelInfo(framework=self.framework)
         self._findings.clear()
+        self._provisional.clear()
         self._warned.clear()
         self._preflight_done = False
 
@@ -149,8 +157,20 @@ class Monitor:
             except Exception as exc:
                 self.tool_error(f"detector {detector.name}", exc)
                 continue
+            self._withdraw(detector.name, {finding.key for finding in found})
             for finding in found:
                 self._add(finding, refresh=detector.refreshes)
+                if is_provisional(self._findings[finding.key]):
+                    self._provisional[finding.key] = detector.name
+
+    def _withdraw(self, detector: str, seen: set[tuple]) -> None:
+        """Drop the provisional findings of ``detector`` that its latest run no longer reports."""
+        for key, made_by in list(self._provisional.items()):
+            if made_by == detector and key not in seen:
+                del self._provisional[key]
+                kept = self._findings.get(key)
+                if kept is not None and is_provisional(kept):
+                    del self._findings[key]
 
     def _add(self, finding: Finding, refresh: bool = False) -> None:
         """Keep the earliest finding per key; a warning that the same detector later judges a fault (more
@@ -252,6 +272,13 @@ class Monitor:
         return any_fault(list(self._findings.values())) or any(m.fault_confirmed for m in self.siblings)
 
     @property
+    def stop_confirmed(self) -> bool:
+        """A fault on firm evidence exists (this model or another of the run): provisional findings, and the
+        warnings only they escalate, do not stop training."""
+        firm = [f for f in self._findings.values() if not is_provisional(f)]
+        return any_fault(firm) or any(m.stop_confirmed for m in self.siblings)
+
+    @property
     def every_finding(self) -> list[Finding]:
         """The findings of this model and of the run's other models."""
         return [*self.findings, *(f for m in self.siblings for f in m.findings)]
@@ -267,7 +294,7 @@ class Monitor:
                     self._warned.add(finding.key)
                     warnings.warn(f"deeplocalize: {finding.message}", RuntimeWarning, stacklevel=3)
             return None
-        if self.on_fault in (OnFault.STOP, OnFault.RAISE) and self.fault_confirmed:
+        if self.on_fault in (OnFault.STOP, OnFault.RAISE) and self.stop_confirmed:
             return self.on_fault
         return None
 

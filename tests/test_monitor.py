@@ -1,0 +1,69 @@
+"""The monitor: findings kept per key, the stop policy on firm evidence, provisional findings withdrawn."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from deeplocalize.config import Config
+from deeplocalize.detectors import Detector
+from deeplocalize.diagnosis import Finding
+from deeplocalize.model import ModelInfo
+from deeplocalize.monitor import Monitor
+from deeplocalize.trace import StepRecord, Trace
+from deeplocalize.vocabulary import OnFault, Phase, Severity, Symptom, Verdict
+
+CONFIG = Config(check_every=10)
+
+
+def _unscaled(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:
+    """A warning from the first step on (unscaled inputs)."""
+    return [Finding(Symptom.UNNORMALIZED_INPUT, Phase.DATA, None, 1, "inputs up to 4,862")]
+
+
+def _stall_until(last: int, provisional: bool = True) -> Callable[[Trace, ModelInfo, Config], list[Finding]]:
+    """A loss stall seen at every check up to step ``last`` (judged early: provisional)."""
+    def detect(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:
+        if trace.last_step > last:
+            return []
+        stall = Finding(Symptom.LOSS_NOT_DECREASING, Phase.LOSS, None, 10, "3x the chance level")
+        if provisional:
+            stall.severity = Severity.WARNING
+            stall.evidence["provisional"] = True
+        return [stall]
+    return detect
+
+
+def _monitor(stall: Callable[[Trace, ModelInfo, Config], list[Finding]]) -> Monitor:
+    return Monitor("torch", CONFIG, on_fault=OnFault.STOP,
+                   detectors=[Detector("unscaled", _unscaled, "first"), Detector("stall", stall, "check")])
+
+
+def _steps(monitor: Monitor, first: int, last: int) -> None:
+    for step in range(first, last + 1):
+        monitor.record(StepRecord(step=step, loss=1.0))
+
+
+def test_a_provisional_stall_escalating_a_warning_is_faulty_but_never_stops_training() -> None:
+    monitor = _monitor(_stall_until(10_000))
+    _steps(monitor, 1, 40)
+    assert monitor.fault_confirmed  # the diagnosis so far: the warning explains the stall
+    assert monitor.action() is None  # but a stall judged early is no evidence to stop on
+    assert monitor.finish(completed=True).verdict == Verdict.FAULTY
+
+
+def test_a_provisional_stall_the_run_then_leaves_is_withdrawn() -> None:
+    monitor = _monitor(_stall_until(30))
+    _steps(monitor, 1, 30)
+    assert [f.symptom for f in monitor.findings] == [Symptom.UNNORMALIZED_INPUT, Symptom.LOSS_NOT_DECREASING]
+    _steps(monitor, 31, max(60, CONFIG.min_steps_for_verdict))  # the check at step 40 no longer sees it
+    assert [f.symptom for f in monitor.findings] == [Symptom.UNNORMALIZED_INPUT]
+    diagnosis = monitor.finish(completed=True)
+    assert diagnosis.verdict == Verdict.HEALTHY  # the warning stays a warning
+
+
+def test_firm_evidence_stops_and_is_never_withdrawn() -> None:
+    monitor = _monitor(_stall_until(30, provisional=False))
+    _steps(monitor, 1, 10)
+    assert monitor.action() == OnFault.STOP
+    _steps(monitor, 11, 60)
+    assert Symptom.LOSS_NOT_DECREASING in [f.symptom for f in monitor.findings]
