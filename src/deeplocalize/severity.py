@@ -16,7 +16,8 @@ without it a warning); otherwise ``DEFAULT`` decides.
 A **provisional** failure (``evidence["provisional"]``: a stall or slow start judged early in a run that
 has not ended, see ``Config.provisional_steps``) is a warning on its own: healthy runs often sit on a
 plateau for a while before they learn. It is a fault when the run has another fault, or a warning that
-explains it (which then becomes a fault too). numpy-free, stdlib only.
+explains it (which then becomes a fault too). It never stops training, and the monitor withdraws it when
+its detector no longer sees it (``monitor.py``). numpy-free, stdlib only.
 """
 
 from __future__ import annotations
