@@ -31,6 +31,9 @@ IDX: dict[str, int] = {name: i for i, name in enumerate(STATS)}
 NUMEL, NONFINITE, MIN, MAX, MEAN, STD, ZERO_FRAC, NORM, DEAD_FRAC, SAT_FRAC = range(N_STATS)
 
 #: Saturated band per bounded activation, measured on the activation's *output*: (low, high) such that
+#: Relative spacing of representable values (machine epsilon) of the weight dtypes: an update smaller than
+#: about half of it times the weight rounds away.
+EPSILON: dict[str, float] = {"float32": 2.0 ** -23, "bfloat16": 2.0 ** -7, "float16": 2.0 ** -10}
 #: an output <= low or >= high is saturated. sigmoid(±5) and tanh(±5): DeepDiagnosis' [-5, 5] input rule.
 SATURATION_BANDS: dict[str, tuple[float, float]] = {
     "sigmoid": (1.0 / (1.0 + math.exp(5.0)), 1.0 / (1.0 + math.exp(-5.0))),

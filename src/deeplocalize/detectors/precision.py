@@ -34,8 +34,8 @@ from deeplocalize.model import ModelInfo
 from deeplocalize.trace import Trace
 from deeplocalize.vocabulary import Category, Channel, Phase, Symptom
 
-#: Relative spacing of representable values (machine epsilon) of the low-precision weight dtypes.
-EPSILON = {"bfloat16": 2.0 ** -7, "float16": 2.0 ** -10}
+#: The low-precision weight dtypes this rule judges, with their relative spacing (``summary.EPSILON``).
+EPSILON = {dtype: eps for dtype, eps in sm.EPSILON.items() if dtype != "float32"}
 
 
 @register("lost_updates", "check")

@@ -12,7 +12,7 @@ Weights also stop changing when training has converged to float precision: an up
 spacing of float32 numbers around the weights rounds away, however well the optimizer works (a converged
 linear regression trained by plain gradient descent, whose gradient shrinks to rounding noise). Such a layer
 is not reported: its gain (update per gradient: the probe's last one clear of rounding, else a plain
-optimizer's learning rate) times its gradient is below float32's spacing of its weights at every unchanged
+optimizer's learning rate) times its gradient is below the spacing of its weights' dtype at every unchanged
 step (``_rounds_away``). A layer never seen moving under an adaptive optimizer has no known gain and is
 judged as before.
 """
@@ -33,7 +33,6 @@ from deeplocalize.trace import Trace
 from deeplocalize.vocabulary import Category, Channel, Phase, Symptom
 
 _STATS = [sm.MIN, sm.MAX, sm.MEAN, sm.STD, sm.NORM]
-_EPS32 = float(np.finfo(np.float32).eps)
 
 
 def _unchanged(trace: Trace, index: int, rtol: float) -> tuple[np.ndarray, np.ndarray]:
@@ -83,16 +82,20 @@ def _gain(model: ModelInfo, trace: Trace, index: int) -> float | None:
 
 def _rounds_away(trace: Trace, model: ModelInfo, index: int, same: np.ndarray, measured: np.ndarray,
                  n: int) -> bool:
-    """At each of the last ``n`` unchanged steps, gain * ||g|| is below float32's spacing of the weights
-    (eps * ||w||): the update rounds away (converged to float precision), the optimizer is not at fault."""
+    """At each of the last ``n`` unchanged steps, gain * ||g|| is below the spacing of the weights' dtype
+    (eps * ||w||, float32 unless the facts say otherwise): the update rounds away (converged to float
+    precision), the optimizer is not at fault."""
     gain = _gain(model, trace, index)
     if gain is None:
         return False
+    layer = cm.info(model, index)
+    dtype = layer.extra.get("param_dtype", "") if layer is not None else ""
+    eps = sm.EPSILON.get(dtype, sm.EPSILON["float32"])
     rows = np.flatnonzero(measured)[-n:]
     g = trace.matrix(index, Channel.WEIGHT_GRAD)[rows, sm.NORM]
     w = trace.matrix(index, Channel.WEIGHTS)[rows, sm.NORM]
     with np.errstate(invalid="ignore"):
-        return bool(np.isfinite(g).all() and (gain * g <= _EPS32 * w).all())
+        return bool(np.isfinite(g).all() and (gain * g <= eps * w).all())
 
 
 def _receives_gradient(rms: float, reference: float, config: Config) -> bool:

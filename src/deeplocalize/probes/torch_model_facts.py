@@ -156,7 +156,7 @@ class ModelFacts:
         """A statistics step's updates: keep each layer's gain (update per gradient) when its update was
         clear of float rounding, so that a layer whose later updates round away (converged to float
         precision) can be told from one that no optimizer steps."""
-        eps = float(np.finfo(np.float32).eps)
+        eps = sm.EPSILON["float32"]  # the finest dtype (a bf16 update is a multiple of its own spacing)
         for (index, channel), update in stats.items():
             grad, weights = stats.get((index, Channel.WEIGHT_GRAD)), stats.get((index, Channel.WEIGHTS))
             if channel != Channel.UPDATE or grad is None or weights is None:
