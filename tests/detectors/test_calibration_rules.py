@@ -277,3 +277,12 @@ def test_initial_level_of_the_loss_is_at_most_the_step_one_loss() -> None:
     spike = [1.1, 9.0, 8.0, 7.0, 6.0, 5.0, 4.0, 3.0, 2.0, 1.5]
     trace = trace_of(StepRecord(step=i + 1, loss=v) for i, v in enumerate(spike))
     assert initial_level(trace) == 1.1
+
+
+def test_initial_level_of_a_long_run_is_read_from_its_first_steps_not_its_first_kept_ones() -> None:
+    # 3,000 steps: the window holds the last 512, the history every 8th older step; the run converged
+    # within its first 50 steps, so the first ten *kept* points (steps 8..80) are nearly converged already
+    losses = [0.56 + 18.0 * math.exp(-step / 8.0) for step in range(1, 3001)]
+    trace = trace_of(StepRecord(step=i + 1, loss=v) for i, v in enumerate(losses))
+    assert initial_level(trace) > 10 * losses[-1]  # steps 1 and 8 only: still far above the converged level
+    assert initial_level(trace, cap_at_first=False) > 10 * losses[-1]
