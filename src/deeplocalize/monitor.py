@@ -157,7 +157,8 @@ class Monitor:
             except Exception as exc:
                 self.tool_error(f"detector {detector.name}", exc)
                 continue
-            self._withdraw(detector.name, {finding.key for finding in found})
+            if self._provisional:  # most runs have none: nothing to build on every step
+                self._withdraw(detector.name, {finding.key for finding in found})
             for finding in found:
                 self._add(finding, refresh=detector.refreshes)
                 if is_provisional(self._findings[finding.key]):

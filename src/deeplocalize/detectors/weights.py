@@ -28,7 +28,7 @@ from deeplocalize.config import Config
 from deeplocalize.detectors import _common as cm
 from deeplocalize.detectors import register
 from deeplocalize.diagnosis import Finding
-from deeplocalize.model import ModelInfo
+from deeplocalize.model import LayerInfo, ModelInfo
 from deeplocalize.trace import Trace
 from deeplocalize.vocabulary import Category, Channel, Phase, Symptom
 
@@ -66,10 +66,9 @@ def _recent_grad_rms(trace: Trace, index: int, n: int) -> float:
     return float(np.median(g)) if g.size else float("nan")
 
 
-def _gain(model: ModelInfo, trace: Trace, index: int) -> float | None:
+def _gain(model: ModelInfo, trace: Trace, layer: LayerInfo | None) -> float | None:
     """Update per unit of gradient: the probe's observed one for the layer, else a plain (non-adaptive)
     optimizer's step size lr / (1 - momentum); None when unknown or zero (a zero lr is a fault)."""
-    layer = cm.info(model, index)
     seen = layer.extra.get("update_gain") if layer is not None else None
     if seen:
         return float(seen)
@@ -85,10 +84,10 @@ def _rounds_away(trace: Trace, model: ModelInfo, index: int, same: np.ndarray, m
     """At each of the last ``n`` unchanged steps, gain * ||g|| is below the spacing of the weights' dtype
     (eps * ||w||, float32 unless the facts say otherwise): the update rounds away (converged to float
     precision), the optimizer is not at fault."""
-    gain = _gain(model, trace, index)
+    layer = cm.info(model, index)
+    gain = _gain(model, trace, layer)
     if gain is None:
         return False
-    layer = cm.info(model, index)
     dtype = layer.extra.get("param_dtype", "") if layer is not None else ""
     eps = sm.EPSILON.get(dtype, sm.EPSILON["float32"])
     rows = np.flatnonzero(measured)[-n:]

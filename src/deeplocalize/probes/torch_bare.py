@@ -54,7 +54,7 @@ class BareModel(nn.Module):
 def trained_leaves(loss: torch.Tensor) -> list[torch.Tensor]:
     """The leaf tensors with ``requires_grad`` that ``loss``'s graph accumulates gradients into, depth
     first with each node's inputs in order (``x @ w + b``: ``w``, then ``b``)."""
-    skip: set[int] = set()
+    added: set[int] = set()
     root = loss.grad_fn
     if root is None:
         return []
@@ -71,8 +71,8 @@ def trained_leaves(loss: torch.Tensor) -> list[torch.Tensor]:
         alive.append(node)
         variable = getattr(node, "variable", None)  # an AccumulateGrad node: its leaf
         if isinstance(variable, torch.Tensor):
-            if id(variable) not in skip and variable.requires_grad:
-                skip.add(id(variable))
+            if id(variable) not in added and variable.requires_grad:
+                added.add(id(variable))
                 out.append(variable)
             continue
         stack.extend(child for child, _ in reversed(node.next_functions))
