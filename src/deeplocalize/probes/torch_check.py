@@ -57,13 +57,19 @@ class NormPlan:
     grad_keys: list[tuple[int, Channel]]
     weight_keys: list[tuple[int, Channel]]
     _full: dict[tuple[bool, bool], NormGroup] = field(default_factory=dict)
+    #: every parameter a plain (not sharded) tensor of one device and one float32/float64 dtype: the check
+    #: of a step whose gradients are all there and dense is one ``_foreach_norm`` with no grouping
+    uniform: bool = False
 
     @classmethod
     def of(cls, table: LayerTable) -> NormPlan:
         kept = [(slot, p) for slot, p in table.parameters()
                 if not (p.is_complex() or p.is_sparse) and p.numel() and p.device.type != "meta"]
-        return cls([p for _, p in kept], [(s.index, Channel.WEIGHT_GRAD) for s, _ in kept],  # type: ignore[misc]
-                   [(s.index, Channel.WEIGHTS) for s, _ in kept])  # type: ignore[misc]
+        params = [p for _, p in kept]
+        uniform = bool(params) and len({(p.device, p.dtype) for p in params}) == 1 and params[0].dtype in (
+            torch.float32, torch.float64) and all(compat.local(p) is p for p in params)
+        return cls(params, [(s.index, Channel.WEIGHT_GRAD) for s, _ in kept],  # type: ignore[misc]
+                   [(s.index, Channel.WEIGHTS) for s, _ in kept], uniform=uniform)  # type: ignore[misc]
 
     def group(self, items: list[tuple[tuple[int, Channel], int]], grads: bool, weights: bool) -> NormGroup:
         """The grouping of ``items``; cached for the usual case (every gradient present)."""
@@ -75,10 +81,21 @@ class NormPlan:
             cached = self._full[(grads, weights)] = NormGroup.of(items)
         return cached
 
+    def full_group(self) -> NormGroup:
+        """The grouping of every gradient, then every parameter (the usual step's; cached as ``group``'s)."""
+        cached = self._full.get((True, True))
+        if cached is None:
+            items = [(key, p.numel()) for keys in (self.grad_keys, self.weight_keys)
+                     for key, p in zip(keys, self.params, strict=True)]
+            cached = self._full[(True, True)] = NormGroup.of(items)
+        return cached
+
 
 def add_norms(buffer: red.StepBuffer, plan: NormPlan, grads: bool = True, weights: bool = True) -> None:
     """Append the gradient and/or parameter norms of ``plan`` to ``buffer`` (one ``"norms"`` entry per
     device and dtype group, its ``extra`` a ``NormGroup``)."""
+    if grads and weights and plan.uniform and _add_uniform(buffer, plan):
+        return
     tensors: list[torch.Tensor] = []
     extra: list[tuple[tuple[int, Channel], int]] = []
     if grads:
@@ -102,6 +119,23 @@ def add_norms(buffer: red.StepBuffer, plan: NormPlan, grads: bool = True, weight
         return
     for positions, norms in groups:
         buffer.add("norms", "norms", len(norms), norms, extra=NormGroup.of([extra[i] for i in positions]))
+
+
+def _add_uniform(buffer: red.StepBuffer, plan: NormPlan) -> bool:
+    """The usual step of a ``uniform`` plan: every gradient there, dense, of its parameter's dtype; one
+    ``_foreach_norm`` over the gradients and the parameters. False (nothing added) otherwise."""
+    grads = [p.grad for p in plan.params]
+    dtype = plan.params[0].dtype
+    for g in grads:
+        if g is None or type(g) is not torch.Tensor or g.is_sparse or g.dtype != dtype:
+            return False
+    try:
+        with torch.no_grad():
+            norms = compat.foreach_norm(grads + plan.params)
+    except RuntimeError:  # moved since the plan was made (parameters on several devices): group them
+        return False
+    buffer.add("norms", "norms", len(norms), norms, extra=plan.full_group())
+    return True
 
 
 def add_loss(buffer: red.StepBuffer, loss: torch.Tensor) -> None:
