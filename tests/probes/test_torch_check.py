@@ -82,6 +82,17 @@ def test_low_precision_parameters_are_grouped() -> None:
     assert all(np.isfinite(r[summary.NORM]) for r in _rows(plan).values())
 
 
+def test_a_model_cast_to_half_after_its_plan_was_made_is_grouped() -> None:
+    """A norm taken in half precision overflows (float16 ends at 65504): a model cast since the plan was
+    made takes the grouped path, which reduces it in float32."""
+    model, plan = _trained()
+    model.half()
+    for p in model.parameters():
+        p.grad = torch.full_like(p, 60000.0)  # finite, and a norm of 60000 * sqrt(numel) > 65504
+    rows = _rows(plan)
+    assert all(np.isfinite(r[summary.NORM]) and r[summary.NONFINITE] == 0 for r in rows.values())
+
+
 def test_a_step_of_float32_numbers_is_one_dtype() -> None:
     """Accuracy counts in the dtype of the norms and the loss: the step's stack of scalars does not mix
     dtypes (a mixed stack costs several times more on a CPU)."""

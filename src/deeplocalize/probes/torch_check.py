@@ -48,6 +48,10 @@ class NormGroup:
         return cls(list(order), group, numel)
 
 
+#: Parameter dtypes whose norms are taken in their own dtype (lower precisions are reduced in float32).
+_UNIFORM_DTYPES = (torch.float32, torch.float64)
+
+
 @dataclass
 class NormPlan:
     """Which tensors the check reduces, worked out when the model's layers or parameters change: every
@@ -66,8 +70,8 @@ class NormPlan:
         kept = [(slot, p) for slot, p in table.parameters()
                 if not (p.is_complex() or p.is_sparse) and p.numel() and p.device.type != "meta"]
         params = [p for _, p in kept]
-        uniform = bool(params) and len({(p.device, p.dtype) for p in params}) == 1 and params[0].dtype in (
-            torch.float32, torch.float64) and all(compat.local(p) is p for p in params)
+        uniform = bool(params) and len({(p.device, p.dtype) for p in params}) == 1 and (
+            params[0].dtype in _UNIFORM_DTYPES) and all(compat.local(p) is p for p in params)
         return cls(params, [(s.index, Channel.WEIGHT_GRAD) for s, _ in kept],  # type: ignore[misc]
                    [(s.index, Channel.WEIGHTS) for s, _ in kept], uniform=uniform)  # type: ignore[misc]
 
@@ -126,6 +130,8 @@ def _add_uniform(buffer: red.StepBuffer, plan: NormPlan) -> bool:
     ``_foreach_norm`` over the gradients and the parameters. False (nothing added) otherwise."""
     grads = [p.grad for p in plan.params]
     dtype = plan.params[0].dtype
+    if dtype not in _UNIFORM_DTYPES:  # cast since the plan was made (``model.half()``): norms in float32
+        return False
     for g in grads:
         if g is None or type(g) is not torch.Tensor or g.is_sparse or g.dtype != dtype:
             return False
