@@ -30,8 +30,8 @@ CORA_CLASSES = ("Case_Based", "Genetic_Algorithms", "Neural_Networks", "Probabil
 CORA_CLASS_SIZES = (298, 418, 818, 426, 217, 180, 351)  # 2,708 papers in all
 
 
-def cora_like_files(seed=0, n_words=1433, n_cites=5429, topic_words=40, words_per_paper=18.0,
-                    topic_share=0.3, same_class_cite=0.8):
+def cora_like_files(seed=0, n_words=1433, n_cites=5429, topic_words=60, words_per_paper=18.0,
+                    topic_share=0.2, same_class_cite=0.8):
     """The contents of `cora.content` and `cora.cites` as the example's `np.genfromtxt` returns them: a str
     array (papers, 1 + n_words + 1) and an int32 array (n_cites, 2) of (cited, citing) paper ids."""
     rng = np.random.default_rng(seed)
@@ -55,22 +55,22 @@ def cora_like_files(seed=0, n_words=1433, n_cites=5429, topic_words=40, words_pe
 
     # citations: popular papers are cited often (heavy tail); most citations stay within the class
     popularity = rng.pareto(1.5, size=n) + 1.0
-    by_class = [np.flatnonzero(labels == c) for c in range(len(CORA_CLASSES))]
+    pools = [np.flatnonzero(labels == c) for c in range(len(CORA_CLASSES))] + [np.arange(n)]
+    cdfs = [np.cumsum(popularity[pool]) / popularity[pool].sum() for pool in pools]
     cites = set()
     while len(cites) < n_cites:
         citing = int(rng.integers(n))
-        pool = by_class[labels[citing]] if rng.random() < same_class_cite else np.arange(n)
-        p = popularity[pool] / popularity[pool].sum()
-        cited = int(rng.choice(pool, p=p))
+        k = labels[citing] if rng.random() < same_class_cite else -1
+        cited = int(pools[k][min(np.searchsorted(cdfs[k], rng.random()), len(pools[k]) - 1)])
         if cited != citing:
             cites.add((cited, citing))
     cites = np.array(sorted(cites), dtype=np.int64)
 
-    content = np.empty((n, n_words + 2), dtype=object)
+    content = np.empty((n, n_words + 2), dtype="<U22")
     content[:, 0] = paper_ids.astype(str)
-    content[:, 1:-1] = words.astype(str)
+    content[:, 1:-1] = np.where(words == 1, "1", "0")
     content[:, -1] = np.array(CORA_CLASSES)[labels]
-    return content.astype(str), paper_ids[cites].astype(np.int32)
+    return content, paper_ids[cites].astype(np.int32)
 
 
 class GraphConv(nn.Module):

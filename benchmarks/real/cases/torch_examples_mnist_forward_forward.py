@@ -9,7 +9,7 @@ true label one-hot in the first 10 pixels (set to the batch maximum), negative d
 prediction overlays each of the 10 labels and takes the one with the highest summed goodness.
 
 The torchvision download is replaced by a local MNIST stand-in of the same shape and normalization;
---train_size 2,000 (instead of 50,000) and --epochs 150 per layer (instead of 1,000).
+--train_size 300 (instead of 50,000) and --epochs 400 per layer (instead of 1,000).
 """
 
 import argparse
@@ -97,9 +97,9 @@ class Layer(nn.Linear):
 def main():
     global args
     parser = argparse.ArgumentParser()
-    parser.add_argument("--epochs", type=int, default=150)
+    parser.add_argument("--epochs", type=int, default=400)
     parser.add_argument("--lr", type=float, default=0.03)
-    parser.add_argument("--train_size", type=int, default=2000)
+    parser.add_argument("--train_size", type=int, default=300)
     parser.add_argument("--threshold", type=float, default=2)
     parser.add_argument("--test_size", type=int, default=1000)
     parser.add_argument("--log-interval", type=int, default=10)
