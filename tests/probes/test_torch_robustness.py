@@ -476,3 +476,38 @@ def test_a_grad_scaler_whose_scale_falls_below_one_is_a_fault_at_the_layer_that_
     assert run.stopped_early and iterations == 18  # 2**16 halved by the 17 skips before it: 0.5
     nan = next(f for f in run.diagnosis.faults if f.symptom == "numerical_error")
     assert nan.layer is not None and nan.layer.index == 1 and nan.evidence["grad_scaler_scale"] == 0.5
+
+
+def test_a_model_whose_inputs_are_sparse_is_watched_without_tool_errors() -> None:
+    """A graph network (pytorch/examples' GCN): sparse features and a sparse adjacency as the inputs."""
+    torch.manual_seed(0)
+
+    class GraphConv(nn.Module):
+        def __init__(self, n_in: int, n_out: int) -> None:
+            super().__init__()
+            self.kernel = nn.Parameter(torch.randn(n_in, n_out) * 0.1)
+
+        def forward(self, x: torch.Tensor, adj: torch.Tensor) -> torch.Tensor:
+            return torch.sparse.mm(adj, torch.sparse.mm(x, self.kernel) if x.is_sparse else x @ self.kernel)
+
+    class GCN(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.gc1, self.gc2 = GraphConv(20, 8), GraphConv(8, 3)
+
+        def forward(self, x: torch.Tensor, adj: torch.Tensor) -> torch.Tensor:
+            return F.log_softmax(self.gc2(F.relu(self.gc1(x, adj)), adj), dim=1)
+
+    n = 60
+    features = (torch.rand(n, 20) < 0.2).float().to_sparse()
+    adj = ((torch.rand(n, n) < 0.1).float() + torch.eye(n)).to_sparse()
+    labels = torch.randint(0, 3, (n,))
+    model = GCN()
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    with dl.watch(model, opt, store=False) as run:
+        for _ in range(30):
+            opt.zero_grad()
+            F.nll_loss(model(features, adj), labels).backward()
+            opt.step()
+    assert run.diagnosis is not None and run.diagnosis.tool_errors == []
+    assert run.diagnosis.steps_observed == 30

@@ -43,6 +43,13 @@ class Mode(enum.Enum):
     EXACT = "exact"
 
 
+def first_input(inputs: Any) -> torch.Tensor | None:
+    """A model's first dense input tensor (token ids too): the one whose facts and statistics are the
+    data's. Sparse inputs (a graph's adjacency, bag-of-words features) are passed over: their statistics
+    would need their implicit zeros."""
+    return next((t for t in iter_tensors(inputs) if t.layout == torch.strided), None)
+
+
 def iter_tensors(obj: Any, depth: int = 0) -> Iterator[torch.Tensor]:
     """Tensors in an input/output: tensors, tuples, lists, dicts, dataclasses (HF outputs); the rest is
     ignored."""

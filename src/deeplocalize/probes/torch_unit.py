@@ -39,7 +39,7 @@ from deeplocalize.probes.torch_bare import BareModel
 from deeplocalize.probes.torch_check import NormPlan, add_loss, add_norms
 from deeplocalize.probes.torch_dump import dump_step
 from deeplocalize.probes.torch_handoff import Handoff
-from deeplocalize.probes.torch_hooks import LayerObserver, Mode, iter_tensors, record
+from deeplocalize.probes.torch_hooks import LayerObserver, Mode, first_input, iter_tensors, record
 from deeplocalize.probes.torch_layers import LayerTable, is_keras_model, keras_slots
 from deeplocalize.probes.torch_model_facts import ModelFacts
 from deeplocalize.probes.torch_record import Measured, measure, step_record
@@ -218,7 +218,7 @@ class ModelUnit:
                 self.facts.saw_autocast(call.autocast[0][1])
             state.calls.append(call)
             if state.stats or not self.facts.x_seen or not self.facts.y_seen:
-                x = next(iter_tensors((args, kwargs)), None)  # the model's first input (token ids too)
+                x = first_input((args, kwargs))
                 if x is not None:
                     self.facts.saw_input(x)
                     if state.stats:
