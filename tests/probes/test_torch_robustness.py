@@ -511,3 +511,36 @@ def test_a_model_whose_inputs_are_sparse_is_watched_without_tool_errors() -> Non
             opt.step()
     assert run.diagnosis is not None and run.diagnosis.tool_errors == []
     assert run.diagnosis.steps_observed == 30
+
+
+def test_a_compiled_model_that_computes_its_loss_in_its_forward_is_watched_without_tool_errors() -> None:
+    """nanoGPT and Hugging Face models return their loss from ``forward``: compiled, the loss function runs
+    while Dynamo traces, on fake tensors, which the probe must not keep (the loss is taken at backward)."""
+    x, y = _blobs()
+    torch.manual_seed(0)
+
+    class WithLoss(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+
+        def forward(self, inputs: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            logits = self.net(inputs)
+            loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1)
+            return logits, loss
+
+    def train() -> None:
+        model = WithLoss()
+        compiled = torch.compile(model)  # inductor: traced on fake tensors
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+        for i in range(90):
+            rows = slice((i % 4) * 64, (i % 4) * 64 + 64)
+            compiled(x[rows], y[rows])[1].backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+
+    monitor, _ = _instrumented(train)
+    diagnosis = monitor.finish(completed=True)
+    _healthy(diagnosis)
+    assert diagnosis.steps_observed == 90 and (monitor.trace.loss() == monitor.trace.loss()).all()
+    torch._dynamo.reset()

@@ -308,7 +308,7 @@ class TorchSession:
 
         @functools.wraps(original)
         def loss_fn(*args: Any, **kwargs: Any) -> Any:
-            if not session.live:
+            if not session.live or compat.is_compiling():  # (a loss in a compiled forward: seen at backward)
                 return original(*args, **kwargs)
             session.guard(f"loss {name}", session._on_loss, name, args, kwargs)
             result = original(*args, **kwargs)
