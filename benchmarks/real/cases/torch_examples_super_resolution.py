@@ -74,7 +74,7 @@ def bsds_like_luminance(n, seed):
 
         img = 0.5 + 0.15 * field(rng.uniform(0.9, 1.2))
         texture = field(rng.uniform(0.5, 0.8))  # fine detail (foliage, fabric, grain) inside the objects
-        yy, xx = np.mgrid[0:h, 0:w]
+        yy, xx = np.ogrid[0:h, 0:w]
         for _ in range(rng.integers(4, 10)):  # opaque objects with sharp outlines
             cy, cx = rng.uniform(0, h), rng.uniform(0, w)
             if rng.random() < 0.5:
@@ -157,8 +157,8 @@ def main():
     parser.add_argument("--testBatchSize", type=int, default=100)
     parser.add_argument("--nEpochs", type=int, default=2)
     parser.add_argument("--lr", type=float, default=0.001)
-    parser.add_argument("--n_train", type=int, default=80)
-    parser.add_argument("--n_test", type=int, default=20)
+    parser.add_argument("--n_train", type=int, default=64)
+    parser.add_argument("--n_test", type=int, default=16)
     opt = parser.parse_args()
     _harness.seed_everything()
 
