@@ -17,7 +17,6 @@ import torch
 from deeplocalize import summary as sm
 from deeplocalize.model import DataInfo, LayerInfo, LossInfo, ModelInfo
 from deeplocalize.probes import torch_facts as facts
-from deeplocalize.probes.torch_grad_reset import GradResetWatch
 from deeplocalize.probes.torch_layers import LayerSlot, LayerTable, is_keras_module
 from deeplocalize.vocabulary import Channel
 
@@ -90,8 +89,6 @@ class ModelFacts:
     update_gain: dict[int, float] = field(default_factory=dict)
     #: trained against another model (a GAN): its loss is not meant to go down
     adversarial: bool = False
-    #: are its gradients reset between steps? (``torch_grad_reset``)
-    grad_reset: GradResetWatch = field(default_factory=GradResetWatch)
     autocast: str | None = None  # the dtype of the autocast region its forward ran in, if any
     loss_scale: LossScale = field(default_factory=LossScale)
     x_seen: bool = False
@@ -195,7 +192,7 @@ class ModelFacts:
                  "output_values": self.output_values, "loss_shapes": self.loss_shapes, "model": self.name,
                  "adversarial": self.adversarial or None,
                  "loss_scale": self.loss_scale.scale, "loss_plain": self.loss_scale.plain or None,
-                 "autocast": self.autocast or None, "grads_not_reset_from": self.grad_reset.established()}
+                 "autocast": self.autocast or None}
         info.extra.update({k: v for k, v in extra.items() if v is not None})
         return info
 

@@ -278,16 +278,12 @@ class TorchSession:
         if bare is not None and bare.boundary_pending:
             bare.end_step()  # the previous backward was a step: its update has been made by now
             self.apply_policy(bare)
-        for unit in self.units:  # were the gradients reset since the last backward? (``torch_grad_reset``)
-            unit.facts.grad_reset.before_backward()
         loss = self.scaler.unscaled(loss)
         if loss is not None and loss.numel() >= 1 and loss.is_floating_point():
             self._losses.append(loss)
 
     def _after_backward(self) -> None:
         self._backwards += 1
-        for unit in self.units:
-            unit.facts.grad_reset.after_backward()
         unit = self._last
         if unit is None:
             return

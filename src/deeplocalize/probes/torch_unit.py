@@ -281,8 +281,6 @@ class ModelUnit:
         if self._plan is None:
             self.table.refresh()
             self._plan = NormPlan.of(self.table)
-        if not (self.keras_loop or self.sharded):  # (Keras resets them itself; a shard's are not the model's)
-            self.facts.dirty |= self.facts.grad_reset.note(opt, self._plan.params, state.step)
         if state.stats:
             state.snapshot = stats.snapshot(self.table)
             self.facts.set_gradless(stats.full_grads(self.table, state.buffer))
