@@ -328,8 +328,7 @@ class TorchSession:
             info = self._loss_infos.get(name)
             if info is None:
                 info = self._loss_infos[name] = facts.loss_info(name)
-            unit.on_loss(info, pred if isinstance(pred, torch.Tensor) else None, target,
-                         kwargs)
+            unit.on_loss(info, pred if isinstance(pred, torch.Tensor) else None, target, kwargs)
 
     def _on_loss_result(self, original: Callable[..., Any], args: tuple, kwargs: dict[str, Any],
                         result: Any) -> None:
