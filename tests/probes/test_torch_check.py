@@ -9,10 +9,10 @@ from torch import nn
 
 from deeplocalize import summary
 from deeplocalize.probes import torch_reduce as red
-from deeplocalize.probes.torch_check import NormPlan, add_loss, add_norms
+from deeplocalize.probes.torch_check import NormPlan, add_norms
 from deeplocalize.probes.torch_facts import accuracy_scalars
 from deeplocalize.probes.torch_layers import LayerTable
-from deeplocalize.probes.torch_record import measure
+from deeplocalize.probes.torch_record import Measured, measure
 
 
 def _trained(dtype: torch.dtype = torch.float32) -> tuple[nn.Module, NormPlan]:
@@ -26,13 +26,15 @@ def _trained(dtype: torch.dtype = torch.float32) -> tuple[nn.Module, NormPlan]:
     return model, NormPlan.of(table)
 
 
-def _rows(plan: NormPlan, loss: torch.Tensor | None = None) -> dict:
+def _measured(plan: NormPlan) -> Measured:
     buffer = red.StepBuffer()
-    if loss is not None:
-        add_loss(buffer, loss)
     add_norms(buffer, plan)
     buffer.fetch_all()
-    return measure([buffer]).stats
+    return measure([buffer])
+
+
+def _rows(plan: NormPlan) -> dict:
+    return _measured(plan).stats
 
 
 def test_usual_step_takes_the_one_kernel_path_and_measures_the_same() -> None:
@@ -63,17 +65,11 @@ def test_a_missing_gradient_falls_back_to_the_grouped_path() -> None:
 def test_a_nan_gradient_is_counted_on_the_usual_path() -> None:
     model, plan = _trained()
     model[0].weight.grad[0, 0] = float("nan")
-    rows = _rows(plan)
-    assert not measure_is_finite(plan)
+    measured = _measured(plan)
+    rows = measured.stats
+    assert not measured.finite()
     bad = [key for key, r in rows.items() if r[summary.NONFINITE] > 0]
     assert len(bad) == 1 and str(bad[0][1]) == "weight_grad"
-
-
-def measure_is_finite(plan: NormPlan) -> bool:
-    buffer = red.StepBuffer()
-    add_norms(buffer, plan)
-    buffer.fetch_all()
-    return measure([buffer]).finite()
 
 
 def test_low_precision_parameters_are_grouped() -> None:

@@ -86,13 +86,12 @@ class NormPlan:
         return cached
 
     def full_group(self) -> NormGroup:
-        """The grouping of every gradient, then every parameter (the usual step's; cached as ``group``'s)."""
+        """The grouping of every gradient, then every parameter (the usual step's; ``group``'s cache)."""
         cached = self._full.get((True, True))
-        if cached is None:
-            items = [(key, p.numel()) for keys in (self.grad_keys, self.weight_keys)
-                     for key, p in zip(keys, self.params, strict=True)]
-            cached = self._full[(True, True)] = NormGroup.of(items)
-        return cached
+        if cached is not None:
+            return cached
+        return self.group([(key, p.numel()) for keys in (self.grad_keys, self.weight_keys)
+                           for key, p in zip(keys, self.params, strict=True)], True, True)
 
 
 def add_norms(buffer: red.StepBuffer, plan: NormPlan, grads: bool = True, weights: bool = True) -> None:

@@ -31,7 +31,6 @@ from torch.optim import optimizer as optim_mod
 from deeplocalize.compat import CompatError
 from deeplocalize.compat import torch as compat
 from deeplocalize.errors import FaultDetected, StopTraining
-from deeplocalize.model import LossInfo
 from deeplocalize.monitor import Monitor
 from deeplocalize.probes import torch_facts as facts
 from deeplocalize.probes import torch_keras_optimizer as keras_optimizer
@@ -74,7 +73,6 @@ class TorchSession:
         self._last: ModelUnit | None = None  # the unit whose model ran forward last
         self._outputs: dict[Any, ModelUnit] = {}  # autograd node of a model output -> its unit
         self._loss_owner: ModelUnit | None = None  # the unit whose output the last loss received
-        self._loss_infos: dict[str, LossInfo] = {}  # per loss name called (never changed once made)
         self._ever_stepped = False
         self._backwards = 0
         self.opt_steps = 0  # optimizer.step() calls seen (a GradScaler's skipped step makes none)
@@ -325,10 +323,8 @@ class TorchSession:
         if unit is not None:
             if unit.facts.loss_info is None:  # the first loss call: a loss module's class names it better
                 name = compat.calling_loss_module(depth=4) or name
-            info = self._loss_infos.get(name)
-            if info is None:
-                info = self._loss_infos[name] = facts.loss_info(name)
-            unit.on_loss(info, pred if isinstance(pred, torch.Tensor) else None, target, kwargs)
+            unit.on_loss(facts.loss_info(name), pred if isinstance(pred, torch.Tensor) else None, target,
+                         kwargs)
 
     def _on_loss_result(self, original: Callable[..., Any], args: tuple, kwargs: dict[str, Any],
                         result: Any) -> None:
