@@ -57,7 +57,8 @@ EXPLODING_OUTPUT_LR: Final = 0.6  # outputs grown huge: steps too large
 EXPLODING_OUTPUT_DATA: Final = 0.4  # inputs above |x| = 10 scale every output after them
 EXPLODING_OUTPUT_UNBOUNDED: Final = 0.2  # a linear (unbounded) output lets values grow: bound them
 
-# -------------------------------------------------- gradients (gradients.py)
+# -------------------------------------------------- gradients (gradients.py, gradient_reset.py)
+GRAD_NOT_RESET: Final = 0.95  # the probe saw the gradients never reset between steps (no zero_grad())
 GRAD_ACCUMULATING_ZERO_GRAD: Final = 0.8  # gradients that rise step after step: zero_grad() is missing
 GRAD_ACCUMULATING_LR: Final = 0.3  # ... if they are reset each step, too-large steps
 GRAD_GROWTH_LR: Final = 0.7  # one layer's gradient grew many-fold while the loss does not improve

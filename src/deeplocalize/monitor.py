@@ -307,7 +307,9 @@ class Monitor:
         own = self._own_diagnosis()
         if not self.siblings:
             return own
-        return Diagnosis.combine([own, *(m._own_diagnosis() for m in self.siblings)])
+        every = [own, *(m._own_diagnosis() for m in self.siblings)]
+        # a model that never stepped and showed nothing (a module only called, beside the ones trained)
+        return Diagnosis.combine([d for d in every if d.steps_observed or d.findings] or every)
 
     def _own_diagnosis(self) -> Diagnosis:
         from deeplocalize.diagnose import diagnose

@@ -14,7 +14,7 @@ from deeplocalize.errors import StopTraining  # noqa: E402
 from deeplocalize.monitor import Monitor  # noqa: E402
 from deeplocalize.probes.torch import instrument  # noqa: E402
 from deeplocalize.probes.torch_bare import trained_leaves, variable_names  # noqa: E402
-from deeplocalize.vocabulary import Channel, Verdict  # noqa: E402
+from deeplocalize.vocabulary import Channel, Symptom, Verdict  # noqa: E402
 
 
 def _data(n: int = 200) -> tuple[torch.Tensor, torch.Tensor]:
@@ -199,3 +199,69 @@ def test_a_regression_converged_to_float_precision_runs_healthy_to_its_end() -> 
     assert monitor.trace.steps_observed == 2500
     assert [round(layer.extra["update_gain"], 6) for layer in monitor.model.layers] == [0.1, 0.1]
     assert monitor.finish(completed=True).verdict == Verdict.HEALTHY and monitor.tool_errors == []
+
+
+def test_layers_trained_through_direct_forward_calls_keep_their_steps_when_a_module_is_called_later() -> None:
+    """Forward-forward training: each layer trains itself by calling its own ``forward`` (no module hook
+    fires), so its parameters are watched as bare tensors; calling the layers as modules afterwards (to
+    predict) must not throw away what was recorded."""
+
+    class Layer(nn.Linear):
+        def __init__(self, n_in: int, n_out: int) -> None:
+            super().__init__(n_in, n_out)
+            self.opt = torch.optim.Adam(self.parameters(), lr=0.03)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.relu(torch.mm(x / (x.norm(2, 1, keepdim=True) + 1e-4), self.weight.T) + self.bias)
+
+        def fit(self, pos: torch.Tensor, neg: torch.Tensor) -> None:
+            for _ in range(120):
+                good_pos, good_neg = self.forward(pos).pow(2).mean(1), self.forward(neg).pow(2).mean(1)
+                loss = torch.log1p(torch.exp(torch.cat([2 - good_pos, good_neg - 2]))).mean()
+                self.opt.zero_grad()
+                loss.backward()
+                self.opt.step()
+
+    torch.manual_seed(0)
+    layers = [Layer(20, 30), Layer(30, 30)]
+    pos, neg = torch.randn(64, 20) + 1, torch.randn(64, 20)
+    monitor = Monitor("torch")
+    with instrument(monitor):
+        layers[0].fit(pos, neg)
+        layers[1].fit(layers[0].forward(pos).detach(), layers[0].forward(neg).detach())
+        layers[1](layers[0](pos))  # predicting, through the modules (still in training mode)
+    diagnosis = monitor.finish(completed=True)
+    assert diagnosis.steps_observed >= 120 and diagnosis.verdict == Verdict.HEALTHY
+    # the module called to predict never stepped and showed nothing: not reported as a model trained
+    assert len(diagnosis.models) <= 1 and monitor.tool_errors == []
+
+
+def test_a_too_confident_start_of_tensors_trained_by_hand_names_the_last_matrix_not_its_bias() -> None:
+    """makemore's MLP written with plain tensors (``h @ W2 + b2`` from ``torch.randn``): the first loss is
+    far above log K. The advice names ``W2``, the tensor the script creates, not the bias after it, and
+    not a module initializer the script has none of."""
+    import deeplocalize as dl
+
+    gen = torch.Generator().manual_seed(0)
+    emb, w1, b1 = (torch.randn(*shape, generator=gen, requires_grad=True) for shape in ((27, 10), (30, 200),
+                                                                                        (200,)))
+    w2, b2 = torch.randn(200, 27, generator=gen, requires_grad=True), torch.randn(27, generator=gen,
+                                                                                 requires_grad=True)
+    x = torch.randint(0, 27, (640, 3), generator=gen)
+    y = x.sum(1) % 27
+    params = [emb, w1, b1, w2, b2]
+    with dl.watch(params, store=False) as run:
+        for _ in range(200):
+            ix = torch.randint(0, 640, (32,), generator=gen)
+            logits = torch.tanh(emb[x[ix]].view(-1, 30) @ w1 + b1) @ w2 + b2
+            loss = nn.functional.cross_entropy(logits, y[ix])
+            for p in params:
+                p.grad = None
+            loss.backward()
+            for p in params:
+                p.data += -0.1 * p.grad
+    assert run.diagnosis is not None
+    init = [f for f in run.diagnosis.findings if f.symptom == Symptom.POOR_INITIALIZATION]
+    assert len(init) == 1
+    fix = init[0].causes[0].fix
+    assert "`w2` (Tensor)" in fix and "torch.randn" in fix and "kernel_initializer" not in fix

@@ -31,3 +31,30 @@ def test_unrelated_targets_a_masked_lm_and_a_classifier_are_neither() -> None:
     assert target_alignment(corrupted, IDS.reshape(-1), -100) is None
     assert target_alignment(IDS, torch.randint(0, 2, (8,)), -100) is None
     assert target_alignment(IDS, torch.randn(IDS.shape).reshape(-1), -100) is None
+
+
+def test_the_label_prior_is_counted_over_enough_batches_not_the_first_alone() -> None:
+    """32 labels of 27 skewed classes (a character model's batch) put the prior's entropy, and with it the
+    chance level of the cross-entropy, well below the truth; later batches' counts bring it there."""
+    import numpy as np
+
+    from deeplocalize.model import LossInfo
+    from deeplocalize.probes.torch_model_facts import PRIOR_LABELS_PER_CLASS, ModelFacts
+
+    torch.manual_seed(0)
+    prior = torch.distributions.Dirichlet(torch.full((27,), 0.7)).sample()
+    truth = float(-(prior * prior.log()).sum())
+    facts = ModelFacts("model")
+    loss = LossInfo(name="cross_entropy")
+    estimates = []
+    for _ in range(40):
+        labels = torch.multinomial(prior, 32, replacement=True)
+        facts.saw_loss(loss, torch.randn(32, 27), labels, -100)
+        estimates.append(facts.data.y_prior_entropy)
+    assert estimates[0] < 0.9 * truth  # the first batch alone
+    settled = -(-PRIOR_LABELS_PER_CLASS * 27 // 32)  # batches until enough labels per class were counted
+    assert abs(estimates[settled - 1] - truth) < 0.05 * truth
+    assert len(set(estimates[settled:])) == 1  # no more counting (nor host reads) after that
+    facts_soft = ModelFacts("model")  # soft targets are no class labels: nothing is counted
+    facts_soft.saw_loss(loss, torch.randn(32, 27), torch.softmax(torch.randn(32, 27), 1), -100)
+    assert facts_soft.data.y_prior_entropy is None and np.isfinite(truth)

@@ -75,6 +75,16 @@ def output_layer(model: ModelInfo) -> LayerInfo | None:
     return None
 
 
+def output_weights(model: ModelInfo) -> LayerInfo | None:
+    """The layer whose weights make the outputs: ``output_layer``, or for tensors trained by hand (no layer
+    calls to order them by) the last matrix among them (``h @ W2 + b2``: ``W2``, not the bias after it)."""
+    if model.layers and all(layer.type == "Tensor" for layer in model.layers):
+        matrices = [layer for layer in model.layers if len(layer.extra.get("tensor_shape") or ()) >= 2]
+        if matrices:
+            return max(matrices, key=lambda layer: layer.index)
+    return output_layer(model)
+
+
 def output_values(model: ModelInfo) -> dict | None:
     """What the loss actually received on the first step (torch probe: ``output_value_facts``), if known."""
     values = model.extra.get("output_values")

@@ -15,7 +15,7 @@ from deeplocalize import causes as cw
 from deeplocalize import fixes
 from deeplocalize.config import Config
 from deeplocalize.detectors import register
-from deeplocalize.detectors._facts import loss_family, loss_scale, n_classes, output_layer
+from deeplocalize.detectors._facts import loss_family, loss_scale, n_classes, output_layer, output_weights
 from deeplocalize.detectors.preflight_data import (
     check_input_scale,
     check_normalizer_bypass,
@@ -115,7 +115,7 @@ def check_initial_loss(trace: Trace, model: ModelInfo, config: Config, output: l
         for finding in output:
             finding.evidence.update(evidence)
         return []
-    out = output_layer(model)
+    out = output_weights(model)
     raw_input = any(f.symptom == Symptom.UNNORMALIZED_INPUT for f in data)  # explains large logits too
     causes = [CauseHint(Category.INITIALIZATION,
                         cw.INITIAL_LOSS_INIT_RAW_INPUT if raw_input else cw.INITIAL_LOSS_INIT,

@@ -51,6 +51,13 @@ class BareModel(nn.Module):
         raise TypeError("a BareModel stands for tensors a script trains directly; it is never called")
 
 
+def trains_parameters(model: nn.Module) -> bool:
+    """A bare model of ``nn.Parameter``s: a module's layers trained through direct calls of their
+    ``forward`` (forward-forward training), which no module hook sees; a plain tensor adopted before a
+    model was found (an attack's input) is not."""
+    return isinstance(model, BareModel) and any(isinstance(t, nn.Parameter) for t in model.tensors)
+
+
 def trained_leaves(loss: torch.Tensor) -> list[torch.Tensor]:
     """The leaf tensors with ``requires_grad`` that ``loss``'s graph accumulates gradients into, depth
     first with each node's inputs in order (``x @ w + b``: ``w``, then ``b``)."""

@@ -10,6 +10,7 @@ import math
 import re
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -176,6 +177,8 @@ def layer_info(index: int, name: str, module: nn.Module, shape: tuple[int, ...] 
         info.softmax_axis_size = shape[softmax_dim(module, len(shape))]
     if params:
         info.extra["param_dtype"] = str(params[0].dtype).removeprefix("torch.")
+    if not list(module.parameters(recurse=False)) and len(params) == 1 and not list(module.children()):
+        info.extra["tensor_shape"] = list(params[0].shape)  # a bare tensor's layer: the tensor's own shape
     if isinstance(module, nn.RNNBase):
         info.extra["batch_first"] = bool(module.batch_first)
     for attr in ("in_features", "in_channels", "input_size", "embed_dim"):
@@ -253,9 +256,11 @@ def x_facts(x: torch.Tensor, info: DataInfo) -> None:
             info.x_feature_scale_ratio = float(nonzero.max() / nonzero.min())
 
 
-def y_facts(y: torch.Tensor, info: DataInfo, ignore_index: int | None = None) -> None:
+def y_facts(y: torch.Tensor, info: DataInfo, ignore_index: int | None = None) -> np.ndarray | None:
     """Fill the label facts of ``info`` from a loss target (one host read, first batch only); integer labels
-    equal to ``ignore_index`` (-100: what Hugging Face pads with) are not labels."""
+    equal to ``ignore_index`` (-100: what Hugging Face pads with) are not labels. Returns the batch's class
+    counts when its targets are class labels (the prior's entropy is refined with later batches':
+    ``class_counts``)."""
     info.y_shape = tuple(int(s) for s in y.shape)
     v = y.detach().float()
     if ignore_index is not None and not y.is_floating_point():
@@ -263,7 +268,7 @@ def y_facts(y: torch.Tensor, info: DataInfo, ignore_index: int | None = None) ->
     finite = v[torch.isfinite(v)]
     info.y_nonfinite = int(v.numel() - finite.numel())
     if not finite.numel():
-        return
+        return None
     info.y_min, info.y_max = float(finite.min()), float(finite.max())
     info.y_std = float(finite.std(unbiased=False))
     info.y_is_integer = bool((finite == finite.round()).all())
@@ -272,13 +277,37 @@ def y_facts(y: torch.Tensor, info: DataInfo, ignore_index: int | None = None) ->
         sums = v.sum(dim=-1)
         info.y_is_one_hot = bool((sums == 1).all())
         info.y_is_multi_hot = bool((sums > 1).any())
-        if info.y_is_one_hot:
-            info.y_prior_entropy = summary.prior_entropy(v.reshape(-1, v.shape[-1]).sum(dim=0).cpu().numpy())
+        counts = v.reshape(-1, v.shape[-1]).sum(dim=0).cpu().numpy() if info.y_is_one_hot else None
     else:
         info.y_is_one_hot = info.y_is_multi_hot = False
-        if info.y_is_integer and info.y_min >= 0 and info.y_max < _MAX_CLASSES:
-            counts = torch.bincount(finite.long().reshape(-1))
-            info.y_prior_entropy = summary.prior_entropy(counts.cpu().numpy())
+        integer_labels = info.y_is_integer and info.y_min >= 0 and info.y_max < _MAX_CLASSES
+        counts = torch.bincount(finite.long().reshape(-1)).cpu().numpy() if integer_labels else None
+    if counts is not None:
+        info.y_prior_entropy = summary.prior_entropy(counts)
+    return counts
+
+
+def add_class_counts(counts: torch.Tensor, y: torch.Tensor, one_hot: bool, ignore_index: int | None) -> bool:
+    """Add a later batch's class counts to ``counts`` (a vector on the targets' device, one entry per
+    class), read as the first batch's were (one-hot rows or integer labels), without a host read: labels
+    outside the classes and ``ignore_index`` count nowhere. False (nothing added) when the targets are not
+    class labels of that kind."""
+    classes = counts.shape[0]
+    with torch.no_grad():
+        if one_hot:
+            if y.dim() < 2 or y.shape[-1] != classes or not y.is_floating_point() or (
+                    y.device != counts.device):
+                return False
+            counts += y.detach().reshape(-1, classes).to(counts.dtype).sum(dim=0)
+            return True
+        if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool or y.device != counts.device:
+            return False
+        labels = y.detach().reshape(-1).long()
+        valid = (labels >= 0) & (labels < classes)
+        if ignore_index is not None:
+            valid &= labels != ignore_index
+        counts.scatter_add_(0, labels.clamp(0, classes - 1), valid.to(counts.dtype))
+    return True
 
 
 #: Share of the scored positions whose target must match for ``target_alignment`` to call it (own choice:

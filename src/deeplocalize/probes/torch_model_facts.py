@@ -17,6 +17,7 @@ import torch
 from deeplocalize import summary as sm
 from deeplocalize.model import DataInfo, LayerInfo, LossInfo, ModelInfo
 from deeplocalize.probes import torch_facts as facts
+from deeplocalize.probes.torch_grad_reset import GradResetWatch
 from deeplocalize.probes.torch_layers import LayerSlot, LayerTable, is_keras_module
 from deeplocalize.vocabulary import Channel
 
@@ -30,6 +31,12 @@ MAX_ACCUMULATION = 1024
 CLEAR_OF_ROUNDING = 16
 #: The kept gain of a layer is renewed (and the facts sent again) when it moves by more than this factor.
 GAIN_CHANGE = 1.25
+#: The label prior's entropy (the chance level of a cross-entropy) is counted over the first batches until
+#: this many labels per class have been seen (the Miller-Madow correction is then within a few percent),
+#: or ``PRIOR_MAX_BATCHES`` batches: counted on the device, read at the statistics steps among them (the
+#: start of the run only). Own choice.
+PRIOR_LABELS_PER_CLASS = 20
+PRIOR_MAX_BATCHES = 64
 
 
 @dataclass
@@ -89,6 +96,8 @@ class ModelFacts:
     update_gain: dict[int, float] = field(default_factory=dict)
     #: trained against another model (a GAN): its loss is not meant to go down
     adversarial: bool = False
+    #: are its gradients reset between steps? (``torch_grad_reset``)
+    grad_reset: GradResetWatch = field(default_factory=GradResetWatch)
     autocast: str | None = None  # the dtype of the autocast region its forward ran in, if any
     loss_scale: LossScale = field(default_factory=LossScale)
     x_seen: bool = False
@@ -96,6 +105,10 @@ class ModelFacts:
     dirty: bool = True
     #: the first input while it waits for the first targets, if it is a batch of token ids
     _token_ids: torch.Tensor | None = None
+    #: the class counts of the batches seen so far (on the targets' device), while the prior's entropy is
+    #: still being refined
+    _label_counts: torch.Tensor | None = None
+    _label_batches: int = 1
 
     def saw_input(self, x: torch.Tensor) -> None:
         """The model's first input of a forward: the first one's facts; until the first targets are seen, the
@@ -118,8 +131,9 @@ class ModelFacts:
             self.dirty = True
 
     def saw_loss(self, info: LossInfo, pred: torch.Tensor | None, target: torch.Tensor,
-                 ignore_index: int) -> None:
-        """A loss function received ``pred`` (this model's output) and ``target``."""
+                 ignore_index: int, read: bool = True) -> None:
+        """A loss function received ``pred`` (this model's output) and ``target``; ``read``: host reads are
+        allowed (a statistics step)."""
         if self.loss_info is None:
             self.loss_info = info
             self.dirty = True
@@ -127,13 +141,38 @@ class ModelFacts:
             self.output_values = facts.output_value_facts(pred)
             self.loss_shapes = [list(pred.shape), list(target.shape)]
             self.dirty = True
+        if self._label_counts is not None:
+            self._more_labels(target, ignore_index, read)
         if not self.y_seen:
             self.y_seen = self.dirty = True
-            facts.y_facts(target, self.data, ignore_index)
+            counts = facts.y_facts(target, self.data, ignore_index)
             self.task, self.data.n_classes = facts.infer_task(info, pred, self.data)
             if self._token_ids is not None and info.name in ("cross_entropy", "nll"):
                 self.data.y_from_x = facts.target_alignment(self._token_ids, target, ignore_index)
             self._token_ids = None
+            classes = max(len(counts), self.data.n_classes or 0) if counts is not None else 0
+            if classes and counts.sum() < PRIOR_LABELS_PER_CLASS * classes:
+                self._label_counts = torch.zeros(classes, device=target.device)  # (float32: exact here)
+                self._label_counts[:len(counts)] = torch.as_tensor(counts, dtype=torch.float32)
+
+    def _more_labels(self, target: torch.Tensor, ignore_index: int, read: bool) -> None:
+        """One more batch's class counts for the prior's entropy (a first batch of 32 labels of 27 classes
+        puts it far below the truth, bias correction and all), added on the device; read at statistics
+        steps, until ``PRIOR_LABELS_PER_CLASS`` labels per class or ``PRIOR_MAX_BATCHES`` batches."""
+        counts = self._label_counts
+        if counts is None:
+            return
+        if not facts.add_class_counts(counts, target, bool(self.data.y_is_one_hot), ignore_index):
+            self._label_counts = None
+            return
+        self._label_batches += 1
+        if not read:
+            return
+        kept = counts.cpu().numpy()
+        self.data.y_prior_entropy = sm.prior_entropy(kept)
+        self.dirty = True
+        if kept.sum() >= PRIOR_LABELS_PER_CLASS * len(kept) or self._label_batches >= PRIOR_MAX_BATCHES:
+            self._label_counts = None
 
     def read_initial(self, table: LayerTable) -> None:
         """The kernels' facts before the first update (once, when the layers are known)."""
@@ -192,7 +231,7 @@ class ModelFacts:
                  "output_values": self.output_values, "loss_shapes": self.loss_shapes, "model": self.name,
                  "adversarial": self.adversarial or None,
                  "loss_scale": self.loss_scale.scale, "loss_plain": self.loss_scale.plain or None,
-                 "autocast": self.autocast or None}
+                 "autocast": self.autocast or None, "grads_not_reset_from": self.grad_reset.established()}
         info.extra.update({k: v for k, v in extra.items() if v is not None})
         return info
 

@@ -36,7 +36,7 @@ from deeplocalize.probes import torch_facts as facts
 from deeplocalize.probes import torch_keras_optimizer as keras_optimizer
 from deeplocalize.probes import torch_samples as samples
 from deeplocalize.probes.torch_amp import GradScalerWatch
-from deeplocalize.probes.torch_bare import BareModel
+from deeplocalize.probes.torch_bare import BareModel, trains_parameters
 from deeplocalize.probes.torch_discovery import Discovery
 from deeplocalize.probes.torch_dist import Job, report_lost_ranks
 from deeplocalize.probes.torch_hooks import iter_tensors, made_from
@@ -181,8 +181,10 @@ class TorchSession:
 
     # ------------------------------------------------------------------ units
     def add_unit(self, root: nn.Module, prefix: str) -> ModelUnit:
-        if self.units and self.units[0].bare and self.watched is None and not isinstance(root, BareModel):
-            self._drop_bare(self.units[0])
+        bare = self.units[0] if self.units and self.units[0].bare else None
+        if bare is not None and self.watched is None and not isinstance(root, BareModel) and not (
+                bare.monitor.trace.steps_observed and trains_parameters(bare.eager)):
+            self._drop_bare(bare)  # (kept: a module's layers trained through direct calls of ``forward``)
         monitor = self.monitor if not self.units else self.monitor.spawn()
         name = prefix.rstrip(".") or type(compat.eager_module(root)).__name__
         taken = {u.name for u in self.units}
@@ -276,12 +278,16 @@ class TorchSession:
         if bare is not None and bare.boundary_pending:
             bare.end_step()  # the previous backward was a step: its update has been made by now
             self.apply_policy(bare)
+        for unit in self.units:  # were the gradients reset since the last backward? (``torch_grad_reset``)
+            unit.facts.grad_reset.before_backward()
         loss = self.scaler.unscaled(loss)
         if loss is not None and loss.numel() >= 1 and loss.is_floating_point():
             self._losses.append(loss)
 
     def _after_backward(self) -> None:
         self._backwards += 1
+        for unit in self.units:
+            unit.facts.grad_reset.after_backward()
         unit = self._last
         if unit is None:
             return

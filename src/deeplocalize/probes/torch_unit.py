@@ -260,7 +260,7 @@ class ModelUnit:
             acc = torch_facts.accuracy_scalars(info.name, pred, target, ignore_index)
             if acc is not None:
                 state.buffer.add("accuracy", "accuracy", 1, list(acc))
-        self.facts.saw_loss(info, pred, target, ignore_index)
+        self.facts.saw_loss(info, pred, target, ignore_index, read=state.stats)
 
     def before_update(self, opt: torch.optim.Optimizer | None, losses: list[torch.Tensor]) -> None:
         """The optimizer's pre-step hook (None: a backward that is a step): the fused check, a replay if
@@ -281,6 +281,8 @@ class ModelUnit:
         if self._plan is None:
             self.table.refresh()
             self._plan = NormPlan.of(self.table)
+        if not (self.keras_loop or self.sharded):  # (Keras resets them itself; a shard's are not the model's)
+            self.facts.dirty |= self.facts.grad_reset.note(opt, self._plan.params, state.step)
         if state.stats:
             state.snapshot = stats.snapshot(self.table)
             self.facts.set_gradless(stats.full_grads(self.table, state.buffer))
