@@ -219,8 +219,8 @@ def reinitialize(model: ModelInfo, trace: Trace, layer: LayerRef | None) -> str:
     layer = weighted(model, layer)
     info = model.layer(layer.index) if layer is not None else None
     if info is not None and info.type == "Tensor":  # a tensor the script creates and trains by hand
-        return (f"initialize {layer_label(layer, model)} at a smaller scale: multiply its torch.randn(...) "
-                "by about 1/sqrt(fan_in) (Kaiming/Xavier scale), never zero or constant")
+        return (f"initialize {layer_label(layer, model)} at a smaller scale (e.g. torch.randn(...) / "
+                "sqrt(fan_in), Kaiming/Xavier scale), never zero or constant")
     init = f" (now {info.kernel_initializer})" if info is not None and info.kernel_initializer else ""
     return (f"re-initialize {layer_label(layer, model)}{init} at He scale for ReLU or Glorot scale for "
             "tanh/sigmoid (kernel_initializer='he_normal' / nn.init.kaiming_normal_), never zero or constant")

@@ -13,6 +13,7 @@ past the chance level): a suspicion the run itself disproved is not part of its 
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import traceback
 import warnings
@@ -309,7 +310,8 @@ class Monitor:
             return own
         every = [own, *(m._own_diagnosis() for m in self.siblings)]
         # a model that never stepped and showed nothing (a module only called, beside the ones trained)
-        return Diagnosis.combine([d for d in every if d.steps_observed or d.findings] or every)
+        trained = [d for d in every if d.steps_observed or d.findings] or every
+        return Diagnosis.combine(trained) if len(trained) > 1 else dataclasses.replace(trained[0], model=None)
 
     def _own_diagnosis(self) -> Diagnosis:
         from deeplocalize.diagnose import diagnose

@@ -260,7 +260,7 @@ def y_facts(y: torch.Tensor, info: DataInfo, ignore_index: int | None = None) ->
     """Fill the label facts of ``info`` from a loss target (one host read, first batch only); integer labels
     equal to ``ignore_index`` (-100: what Hugging Face pads with) are not labels. Returns the batch's class
     counts when its targets are class labels (the prior's entropy is refined with later batches':
-    ``class_counts``)."""
+    ``add_class_counts``)."""
     info.y_shape = tuple(int(s) for s in y.shape)
     v = y.detach().float()
     if ignore_index is not None and not y.is_floating_point():

@@ -85,8 +85,8 @@ class GradResetWatch:
         elif grad is None or grad is not self._grad() or grad._version != self._version:
             self._reset = True  # (a weak reference to a freed gradient gives None: never ``grad``)
         elif self.kept < MIN_STEPS:  # the same tensor, unchanged as autograd knows: zeroed through .data?
-            with torch.no_grad():
-                self._reset = not bool(grad.any())
+            with torch.no_grad():  # (a sparse gradient is taken for reset: a miss at worst, never an alarm)
+                self._reset = grad.is_sparse or not bool(grad.any())
 
     def after_backward(self) -> None:
         """A backward ended: count it, and take the gradient as it is now."""
