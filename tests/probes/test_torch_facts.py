@@ -36,8 +36,6 @@ def test_unrelated_targets_a_masked_lm_and_a_classifier_are_neither() -> None:
 def test_the_label_prior_is_counted_over_enough_batches_not_the_first_alone() -> None:
     """32 labels of 27 skewed classes (a character model's batch) put the prior's entropy, and with it the
     chance level of the cross-entropy, well below the truth; later batches' counts bring it there."""
-    import numpy as np
-
     from deeplocalize.model import LossInfo
     from deeplocalize.probes.torch_model_facts import PRIOR_LABELS_PER_CLASS, ModelFacts
 
@@ -57,4 +55,20 @@ def test_the_label_prior_is_counted_over_enough_batches_not_the_first_alone() ->
     assert len(set(estimates[settled:])) == 1  # no more counting (nor host reads) after that
     facts_soft = ModelFacts("model")  # soft targets are no class labels: nothing is counted
     facts_soft.saw_loss(loss, torch.randn(32, 27), torch.softmax(torch.randn(32, 27), 1), -100)
-    assert facts_soft.data.y_prior_entropy is None and np.isfinite(truth)
+    assert facts_soft.data.y_prior_entropy is None
+
+
+def test_later_labels_are_read_only_when_host_reads_are_allowed() -> None:
+    """Ordinary steps add their labels on the device; a statistics step (``read``) reads them all."""
+    from deeplocalize.model import LossInfo
+    from deeplocalize.probes.torch_model_facts import ModelFacts
+
+    facts = ModelFacts("model")
+    loss = LossInfo(name="cross_entropy")
+    facts.saw_loss(loss, torch.randn(4, 10), torch.zeros(4, dtype=torch.long), -100)  # one class seen
+    first = facts.data.y_prior_entropy
+    for _ in range(5):
+        facts.saw_loss(loss, torch.randn(4, 10), torch.arange(4) + 4, -100, read=False)
+    assert facts.data.y_prior_entropy == first
+    facts.saw_loss(loss, torch.randn(4, 10), torch.full((4,), -100), -100, read=True)  # padding only
+    assert facts.data.y_prior_entropy > first + 1.0  # five classes now, the padding counted nowhere
