@@ -191,7 +191,7 @@ def clip_gradients(model: ModelInfo, trace: Trace, layer: LayerRef | None) -> st
 def zero_grad(model: ModelInfo, trace: Trace, layer: LayerRef | None) -> str:
     if model.framework == "keras":
         return ""  # Model.fit resets the gradients itself: no such fix applies
-    if model.optimizer is None and model.layers and all(lay.type == "Tensor" for lay in model.layers):
+    if model.optimizer is None and model.of_bare_tensors:
         return ("zero each trained tensor's gradient once per step, after its update (w.grad.zero_() or "
                 "w.grad = None); otherwise gradients accumulate across steps")
     return ("call optimizer.zero_grad() (or model.zero_grad()) once per step, before loss.backward(); "

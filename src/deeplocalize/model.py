@@ -155,6 +155,11 @@ class ModelInfo:
         """The last layer in forward order."""
         return max(self.layers, key=lambda layer: layer.index) if self.layers else None
 
+    @property
+    def of_bare_tensors(self) -> bool:
+        """Its layers are tensors a script trains by hand, with no module (torch: layer type "Tensor")."""
+        return bool(self.layers) and all(layer.type == "Tensor" for layer in self.layers)
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -78,7 +78,7 @@ def output_layer(model: ModelInfo) -> LayerInfo | None:
 def output_weights(model: ModelInfo) -> LayerInfo | None:
     """The layer whose weights make the outputs: ``output_layer``, or for tensors trained by hand (no layer
     calls to order them by) the last matrix among them (``h @ W2 + b2``: ``W2``, not the bias after it)."""
-    if model.layers and all(layer.type == "Tensor" for layer in model.layers):
+    if model.of_bare_tensors:
         matrices = [layer for layer in model.layers if len(layer.extra.get("tensor_shape") or ()) >= 2]
         if matrices:
             return max(matrices, key=lambda layer: layer.index)

@@ -177,8 +177,6 @@ def layer_info(index: int, name: str, module: nn.Module, shape: tuple[int, ...] 
         info.softmax_axis_size = shape[softmax_dim(module, len(shape))]
     if params:
         info.extra["param_dtype"] = str(params[0].dtype).removeprefix("torch.")
-    if not list(module.parameters(recurse=False)) and len(params) == 1 and not list(module.children()):
-        info.extra["tensor_shape"] = list(params[0].shape)  # a bare tensor's layer: the tensor's own shape
     if isinstance(module, nn.RNNBase):
         info.extra["batch_first"] = bool(module.batch_first)
     for attr in ("in_features", "in_channels", "input_size", "embed_dim"):

@@ -17,6 +17,7 @@ import torch
 from deeplocalize import summary as sm
 from deeplocalize.model import DataInfo, LayerInfo, LossInfo, ModelInfo
 from deeplocalize.probes import torch_facts as facts
+from deeplocalize.probes.torch_bare import Tensor as BareTensor
 from deeplocalize.probes.torch_grad_reset import GradResetWatch
 from deeplocalize.probes.torch_layers import LayerSlot, LayerTable, is_keras_module
 from deeplocalize.vocabulary import Channel
@@ -142,7 +143,7 @@ class ModelFacts:
             self.loss_shapes = [list(pred.shape), list(target.shape)]
             self.dirty = True
         if self._label_counts is not None:
-            self._more_labels(target, ignore_index, read)
+            self._more_labels(self._label_counts, target, ignore_index, read)
         if not self.y_seen:
             self.y_seen = self.dirty = True
             counts = facts.y_facts(target, self.data, ignore_index)
@@ -155,13 +156,10 @@ class ModelFacts:
                 self._label_counts = torch.zeros(classes, device=target.device)  # (float32: exact here)
                 self._label_counts[:len(counts)] = torch.as_tensor(counts, dtype=torch.float32)
 
-    def _more_labels(self, target: torch.Tensor, ignore_index: int, read: bool) -> None:
+    def _more_labels(self, counts: torch.Tensor, target: torch.Tensor, ignore_index: int, read: bool) -> None:
         """One more batch's class counts for the prior's entropy (a first batch of 32 labels of 27 classes
         puts it far below the truth, bias correction and all), added on the device; read at statistics
         steps, until ``PRIOR_LABELS_PER_CLASS`` labels per class or ``PRIOR_MAX_BATCHES`` batches."""
-        counts = self._label_counts
-        if counts is None:
-            return
         if not facts.add_class_counts(counts, target, bool(self.data.y_is_one_hot), ignore_index):
             self._label_counts = None
             return
@@ -240,8 +238,11 @@ def _layer_info(slot: LayerSlot) -> LayerInfo:
     """A layer's facts: from its module's type, or for a Keras layer (a Keras model trained by a loop of the
     script's own, under the torch backend) from the layer's own configuration (its fused activation)."""
     if not is_keras_module(slot.module):
-        return facts.layer_info(slot.index, slot.name, slot.module, slot.output_shape, slot.unit_axis,
+        info = facts.layer_info(slot.index, slot.name, slot.module, slot.output_shape, slot.unit_axis,
                                 slot.params())
+        if isinstance(slot.module, BareTensor) and slot.explicit:  # a tensor trained by hand: its shape
+            info.extra["tensor_shape"] = list(slot.explicit[0].shape)
+        return info
     from deeplocalize.probes import keras_facts
 
     info = keras_facts.layer_info(int(slot.index or 0), slot.module)
