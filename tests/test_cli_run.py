@@ -134,7 +134,8 @@ def test_on_fault_continue_trains_to_the_end(tmp_path: Path, scripts: dict[str, 
 def test_two_models_in_one_script_are_diagnosed_apart(tmp_path: Path, scripts: dict[str, Path],
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     status, doc = run_cli(tmp_path, str(scripts["two_models.py"]))
-    assert status == 0 and doc["verdict"] == "healthy"
+    seen = (status, doc["findings"], doc["tool_errors"], doc["models"])
+    assert status == 0 and doc["verdict"] == "healthy", seen
     assert [m["verdict"] for m in doc["models"]] == ["healthy", "healthy"]
     capsys.readouterr()
     assert main(["runs", "--store", str(tmp_path / "store")]) == 0

@@ -72,3 +72,19 @@ def test_later_labels_are_read_only_when_host_reads_are_allowed() -> None:
     assert facts.data.y_prior_entropy == first
     facts.saw_loss(loss, torch.randn(4, 10), torch.full((4,), -100), -100, read=True)  # padding only
     assert facts.data.y_prior_entropy > first + 1.0  # five classes now, the padding counted nowhere
+
+
+def test_label_counting_stops_at_its_batch_limit_even_before_a_statistics_step_reads_it() -> None:
+    """A run whose statistics steps are far apart adds no device work once the limit is reached."""
+    from deeplocalize.model import LossInfo
+    from deeplocalize.probes.torch_model_facts import PRIOR_MAX_BATCHES, ModelFacts
+
+    facts = ModelFacts("model")
+    loss = LossInfo(name="cross_entropy")
+    facts.saw_loss(loss, torch.randn(4, 500), torch.zeros(4, dtype=torch.long), -100)  # never full
+    counts = facts._label_counts
+    for _ in range(3 * PRIOR_MAX_BATCHES):
+        facts.saw_loss(loss, torch.randn(4, 500), torch.arange(4) + 1, -100, read=False)
+    assert counts is not None and counts.sum().item() == 4 * PRIOR_MAX_BATCHES  # the first batch and 63 more
+    facts.saw_loss(loss, torch.randn(4, 500), torch.arange(4) + 1, -100, read=True)
+    assert facts._label_counts is None and facts.data.y_prior_entropy is not None

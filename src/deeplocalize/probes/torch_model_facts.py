@@ -159,11 +159,14 @@ class ModelFacts:
     def _more_labels(self, counts: torch.Tensor, target: torch.Tensor, ignore_index: int, read: bool) -> None:
         """One more batch's class counts for the prior's entropy (a first batch of 32 labels of 27 classes
         puts it far below the truth, bias correction and all), added on the device; read at statistics
-        steps, until ``PRIOR_LABELS_PER_CLASS`` labels per class or ``PRIOR_MAX_BATCHES`` batches."""
-        if not facts.add_class_counts(counts, target, bool(self.data.y_is_one_hot), ignore_index):
+        steps, until ``PRIOR_LABELS_PER_CLASS`` labels per class or ``PRIOR_MAX_BATCHES`` batches (then
+        nothing more is added, however long the next statistics step is in coming)."""
+        full = self._label_batches >= PRIOR_MAX_BATCHES  # enough counted: only the read is left
+        one_hot = bool(self.data.y_is_one_hot)
+        if not full and not facts.add_class_counts(counts, target, one_hot, ignore_index):
             self._label_counts = None
             return
-        self._label_batches += 1
+        self._label_batches += not full
         if not read:
             return
         kept = counts.cpu().numpy()
