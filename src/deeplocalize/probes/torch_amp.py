@@ -91,7 +91,7 @@ class GradScalerWatch:
         unit = session.unit_for_optimizer(opt)
         if unit is None or unit.state is None:
             return
-        unit.before_update(opt, session.take_losses())
+        unit.before_update(opt, session.losses.take())
         for finding in unit.monitor.findings:
             if finding.step == unit.state.step and "grad_scaler_scale" not in finding.evidence:
                 finding.evidence["grad_scaler_scale"] = scale

@@ -2,8 +2,10 @@
 
 - Modules: while a model is to be found (at the start, and after a new optimizer is created), a global
   forward pre-hook takes the first module with trainable parameters called in training mode as a model
-  (also a Keras model in a loop of the script's own); it is removed as soon as one is found, so ordinary
-  steps run no per-layer code.
+  (also a Keras model in a loop of the script's own); once one is, it takes only a module that holds the
+  parameters of an optimizer no model owns yet (an encoder's and a decoder's optimizers: both models from
+  their first step). It is removed as soon as every optimizer's model is found, so ordinary steps run no
+  per-layer code.
 - Bare tensors: a backward that finds no model at all makes the tensors its loss trains a model
   (``torch_bare``: a from-scratch program with no ``nn.Module``), unless that loss also reaches the
   parameters of a module the script ran (an attack or a saliency map on a model in eval mode is not
@@ -60,6 +62,12 @@ class Discovery:
             self._handle.remove()
             self._handle = None
 
+    def unowned_optimizer_params(self) -> list[torch.Tensor]:
+        """The first parameter of each optimizer created so far that no watched model owns."""
+        session = self.session
+        firsts = [next((p for g in o.param_groups for p in g["params"]), None) for o in list(session.created)]
+        return [p for p in firsts if p is not None and not any(u.owns(p) for u in session.units)]
+
     def _on_forward(self, module: nn.Module, args: Any) -> None:
         session = self.session
         if not session.live or compat.is_compiling():
@@ -73,8 +81,12 @@ class Discovery:
             if facts.is_loss_module(module) or not trainable(module) or (
                     is_keras_module(module) and not keras_model_in_own_loop(module, args)):
                 return  # a loss, an augmentation module, a Keras layer or a model Model.fit trains
+            pending = self.unowned_optimizer_params()
+            if session.units and not any(p is q for p in module.parameters() for q in pending):
+                return  # a model is watched: only the model of an optimizer nobody owns is wanted
             unit = session.add_unit(module, "")
-            self.disarm()
+            if not self.unowned_optimizer_params():
+                self.disarm()  # (else another optimizer's model runs next: an encoder, then its decoder)
             unit.first_call(module, args)  # this call's hooks were listed before the unit existed
         except (StopTraining, FaultDetected):
             raise

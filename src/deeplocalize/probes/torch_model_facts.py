@@ -8,6 +8,7 @@ Facts are read once (the first batch, the first loss call, each new optimizer) o
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,6 +91,7 @@ class ModelFacts:
     output_values: dict[str, Any] | None = None
     loss_shapes: list[list[int]] | None = None  # [outputs, targets] as the loss first received them
     optimizers: dict[int, Any] = field(default_factory=dict)  # id(optimizer) -> OptimizerInfo
+    _optimizers_seen: weakref.WeakSet[Any] = field(default_factory=weakref.WeakSet)
     initial: dict[LayerSlot, dict[str, Any]] | None = None  # the kernels before the first update
     #: trainable layers none of whose parameters had a gradient at the last statistics step
     gradless: set[LayerSlot] = field(default_factory=set)
@@ -126,7 +128,8 @@ class ModelFacts:
             self.dirty = True
 
     def saw_optimizer(self, opt: torch.optim.Optimizer) -> None:
-        if id(opt) not in self.optimizers:
+        if opt not in self._optimizers_seen:  # (not by id(): a new optimizer may reuse a freed one's)
+            self._optimizers_seen.add(opt)
             own = getattr(opt, "optimizer_info", None)  # a Keras optimizer (``torch_keras_optimizer``)
             self.optimizers[id(opt)] = (own() if own is not None else None) or facts.optimizer_info(opt)
             self.dirty = True

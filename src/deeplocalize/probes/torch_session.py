@@ -41,6 +41,7 @@ from deeplocalize.probes.torch_discovery import Discovery
 from deeplocalize.probes.torch_dist import Job, report_lost_ranks
 from deeplocalize.probes.torch_hooks import iter_tensors, made_from
 from deeplocalize.probes.torch_layers import owner_of
+from deeplocalize.probes.torch_losses import LossOwners, StepLosses
 from deeplocalize.probes.torch_policy import apply_policy
 from deeplocalize.probes.torch_shards import ShardExchange
 from deeplocalize.probes.torch_unit import ModelUnit
@@ -67,12 +68,13 @@ class TorchSession:
         self.auto_roots = model is None
         self.watched = model
         self.units: list[ModelUnit] = []
-        self._by_opt: dict[int, ModelUnit] = {}
-        self._losses: list[torch.Tensor] = []
+        # by the optimizer itself, not its id(): a script's next optimizer may get a freed one's address
+        self._by_opt: weakref.WeakKeyDictionary[Any, ModelUnit] = weakref.WeakKeyDictionary()
+        self.losses = StepLosses()
         self.scaler = GradScalerWatch(self)  # mixed precision: losses unscaled, skipped steps judged
         self._last: ModelUnit | None = None  # the unit whose model ran forward last
         self._outputs: dict[Any, ModelUnit] = {}  # autograd node of a model output -> its unit
-        self._loss_owner: ModelUnit | None = None  # the unit whose output the last loss received
+        self.owners = LossOwners()
         self._ever_stepped = False
         self._backwards = 0
         self.opt_steps = 0  # optimizer.step() calls seen (a GradScaler's skipped step makes none)
@@ -81,7 +83,7 @@ class TorchSession:
         self._patch = compat.Patch()
         self._installed = False
         self._given_optimizers = tuple(compat.stepping_optimizer(o) for o in optimizers)
-        self._created: weakref.WeakSet[torch.optim.Optimizer] = weakref.WeakSet()  # known optimizers
+        self.created: weakref.WeakSet[torch.optim.Optimizer] = weakref.WeakSet()  # known optimizers
         self.job = Job()  # this process's rank in a distributed job, if any
         self._crash_seen = False
         monitor.flush_pending = self.flush
@@ -108,7 +110,7 @@ class TorchSession:
             except CompatError as exc:
                 self.monitor.tool_error("torch probe loss", exc)
         for opt in self._given_optimizers:
-            self._created.add(opt)
+            self.created.add(opt)
         self._patch.replace(torch.optim.Optimizer, "__init__", self._wrap_opt_init)
         _ACTIVE.append(self)
         self._installed = True
@@ -128,9 +130,13 @@ class TorchSession:
         if exc is not None:
             self._note_lost_ranks(exc)
         try:
+            self.owners.settle()
             for unit in self.units:
                 state = unit.state
-                ended = exc is not None or (state is not None and bool(state.backwards or state.stepped))
+                # a backward no optimizer applied (a GAN's discriminator under the generator's last loss)
+                # is no step, unless nothing but backward ever trains this model
+                ended = exc is not None or (state is not None and bool(
+                    state.stepped or (state.backwards and not unit.facts.optimizers)))
                 if state is not None and unit.active and ended:
                     unit.end_step(last=True)
                 else:
@@ -201,7 +207,8 @@ class TorchSession:
         bare.close_hooks()
         self.units.remove(bare)
         self.monitor.reset()
-        self._by_opt = {key: unit for key, unit in self._by_opt.items() if unit is not bare}
+        for opt in [o for o, unit in self._by_opt.items() if unit is bare]:
+            del self._by_opt[opt]
         if self._last is bare:
             self._last = None
 
@@ -217,13 +224,14 @@ class TorchSession:
         return unit
 
     def unit_for_optimizer(self, opt: torch.optim.Optimizer) -> ModelUnit | None:
-        unit = self._by_opt.get(id(opt))
+        unit = self._by_opt.get(opt)
         if unit is not None:
             return unit
         params = [p for group in opt.param_groups for p in group["params"]]
         unit = next((u for u in self.units if params and u.owns(params[0])), None)
         if unit is None:
             if self.auto_roots:
+                self.created.add(opt)  # (made before the session began): its model is wanted
                 self.discovery.arm()
             return None
         if (unit.root is self.watched or self.auto_roots) and unit.optimizers and self._backwards:
@@ -231,7 +239,7 @@ class TorchSession:
             # backward of its own: the model's parts are trained in turn (a GAN's generator and
             # discriminator in one LightningModule), each a model of its own
             unit = self._split(unit, opt) or unit
-        self._by_opt[id(opt)] = unit
+        self._by_opt[opt] = unit
         unit.optimizers.add(opt)
         return unit
 
@@ -253,7 +261,7 @@ class TorchSession:
         first = self._unit(owners[0][1], names[0], whole.monitor, names[0] + ".")
         self.units.insert(0, first)
         for o in whole.optimizers:
-            self._by_opt[id(o)] = first
+            self._by_opt[o] = first
             first.optimizers.add(o)
         return self.add_unit(owners[-1][1], names[-1] + ".")
 
@@ -280,9 +288,10 @@ class TorchSession:
             self.apply_policy(bare)
         for unit in self.units:  # were the gradients reset since the last backward? (``torch_grad_reset``)
             unit.facts.grad_reset.before_backward()
+        self.owners.settle()
         loss = self.scaler.unscaled(loss)
-        if loss is not None and loss.numel() >= 1 and loss.is_floating_point():
-            self._losses.append(loss)
+        self.losses.backward(loss if loss is not None and loss.numel() >= 1 and loss.is_floating_point()
+                             else None)
 
     def _after_backward(self) -> None:
         self._backwards += 1
@@ -292,16 +301,12 @@ class TorchSession:
         if unit is None:
             return
         unit.on_backward()
-        bare = not self._created or self._backwards > MAX_ACCUMULATION  # no optimizer, or never stepped
+        bare = not self.created or self._backwards > MAX_ACCUMULATION  # no optimizer, or never stepped
         if bare and not (self._ever_stepped or unit.keras_loop):  # (Keras's: ``torch_keras_optimizer``)
             # this backward is the step: checked now (its gradients may be zeroed), closed at the next forward
-            unit.before_update(None, self.take_losses())
+            unit.before_update(None, self.losses.take())
             unit.boundary_pending = True
             self.apply_policy(unit, before_update=True)  # before the script's own update
-
-    def take_losses(self) -> list[torch.Tensor]:
-        losses, self._losses = self._losses, []
-        return losses
 
     def _wrap_loss(self, name: str, original: Callable[..., Any]) -> Callable[..., Any]:
         session = self
@@ -325,7 +330,7 @@ class TorchSession:
         if not isinstance(target, torch.Tensor):
             return
         unit = self._owner(pred) if isinstance(pred, torch.Tensor) else self._last
-        self._loss_owner = unit
+        self.owners.owner = unit
         if unit is not None:
             if unit.facts.loss_info is None:  # the first loss call: a loss module's class names it better
                 name = compat.calling_loss_module(depth=4) or name
@@ -334,7 +339,7 @@ class TorchSession:
 
     def _on_loss_result(self, original: Callable[..., Any], args: tuple, kwargs: dict[str, Any],
                         result: Any) -> None:
-        unit = self._loss_owner
+        unit = self.owners.owner
         if unit is None or not unit.facts.loss_scale.pending or not torch.is_grad_enabled():
             return
         if not isinstance(result, torch.Tensor) or not result.is_floating_point():
@@ -372,7 +377,7 @@ class TorchSession:
         return init
 
     def _on_new_optimizer(self, opt: torch.optim.Optimizer) -> None:
-        self._created.add(opt)
+        self.created.add(opt)
         params = [p for group in opt.param_groups for p in group["params"]]
         if self.auto_roots and params and not any(u.owns(params[0]) for u in self.units):
             self.discovery.arm()  # its model is found at its first training forward
@@ -406,20 +411,14 @@ class TorchSession:
     def _on_opt_pre(self, opt: torch.optim.Optimizer) -> None:
         unit = self.unit_for_optimizer(opt)
         if unit is None:
-            self._losses.clear()
+            self.losses.drop()
             return
-        owner, self._loss_owner = self._loss_owner, None
-        both_adversarial = owner is not None and unit.facts.adversarial and owner.facts.adversarial
-        if owner is not None and owner is not unit and not both_adversarial:
-            # trained on a loss of another model's output (a GAN's generator through the discriminator):
-            # both losses are adversarial, neither is meant to go down
-            unit.facts.adversarial = owner.facts.adversarial = True
-            unit.facts.dirty = owner.facts.dirty = True
+        self.owners.stepped(unit)  # (a GAN's generator on its discriminator's output: ``torch_losses``)
         state = unit.state
         if state is not None and id(opt) in state.stepped:
             self.end_unit(unit)  # the same optimizer again: the previous step is over
         unit.boundary_pending = False  # an optimizer steps after all: this backward was not a step
-        unit.before_update(opt, self.take_losses())
+        unit.before_update(opt, self.losses.take())
         self.apply_policy(unit, before_update=True)
 
     def _opt_post(self, opt: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
@@ -429,7 +428,7 @@ class TorchSession:
     def _on_opt_post(self, opt: torch.optim.Optimizer) -> None:
         self._ever_stepped = True
         self._backwards = 0
-        unit = self._by_opt.get(id(opt))
+        unit = self._by_opt.get(opt)
         if unit is None or unit.state is None:
             return
         if all(id(o) in unit.state.stepped for o in unit.optimizers):

@@ -1,0 +1,67 @@
+"""A step's losses on their way to the models their optimizers train, and who is trained on whose output.
+
+- ``StepLosses``: the losses of the backward passes since the last optimizer step. Every optimizer that
+  steps after them gets them: an encoder's and a decoder's optimizers, stepping after one backward, share
+  its loss (the second one used to get none).
+- ``LossOwners``: a model stepped on a loss computed from another model's output, whose own optimizer does
+  not step on that loss too, is trained adversarially (a GAN's generator through its discriminator): neither
+  model's loss is then meant to go down. An encoder and its decoder, both stepped after one backward, are
+  one model in two parts, not adversaries.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+
+if TYPE_CHECKING:
+    from deeplocalize.probes.torch_unit import ModelUnit
+
+
+class StepLosses:
+    """The losses of the backward passes since the last optimizer step (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._pending: list[torch.Tensor] = []
+        self._taken: list[torch.Tensor] = []
+
+    def backward(self, loss: torch.Tensor | None) -> None:
+        """A backward pass of ``loss`` begins (None: nothing to read as a loss)."""
+        self._taken = []
+        if loss is not None:
+            self._pending.append(loss)
+
+    def take(self) -> list[torch.Tensor]:
+        """The losses for an optimizer's step: the pending ones, or those the step before took since the
+        last backward (another optimizer of the same backward)."""
+        if self._pending:
+            self._taken, self._pending = self._pending, []
+        return self._taken
+
+    def drop(self) -> None:
+        self._pending = []
+
+
+class LossOwners:
+    """Whose output the last loss was computed from, and which models train adversarially."""
+
+    def __init__(self) -> None:
+        self.owner: ModelUnit | None = None  # the unit whose output the last loss received
+        self._cross: list[tuple[ModelUnit, ModelUnit]] = []  # (stepped unit, the loss's owner) to settle
+
+    def stepped(self, unit: ModelUnit) -> None:
+        """``unit``'s optimizer steps on the last loss."""
+        owner = self.owner
+        if owner is unit:  # the owner steps on it too: whoever stepped before it is a part of it
+            self._cross = [(u, o) for u, o in self._cross if o is not unit]
+        elif owner is not None and not (unit.facts.adversarial and owner.facts.adversarial):
+            self._cross.append((unit, owner))
+
+    def settle(self) -> None:
+        """At the next backward and at the end: the models stepped on another one's loss alone are
+        adversaries."""
+        for unit, owner in self._cross:
+            unit.facts.adversarial = owner.facts.adversarial = True
+            unit.facts.dirty = owner.facts.dirty = True
+        self._cross = []
