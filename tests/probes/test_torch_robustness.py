@@ -550,7 +550,9 @@ def test_a_compiled_model_that_computes_its_loss_in_its_forward_is_watched_witho
     torch._dynamo.reset()
 
 
-def test_an_encoder_and_a_decoder_with_their_own_optimizers_are_both_watched_from_the_first_step() -> None:
+@pytest.mark.parametrize("decoder_steps_first", [False, True])
+def test_an_encoder_and_a_decoder_with_their_own_optimizers_are_both_watched_from_the_first_step(
+        decoder_steps_first: bool) -> None:
     """One loss, two models, two optimizers (the seq2seq tutorial's shape): the decoder, called after the
     encoder was found, is found in the same step, not one step late; a backward that no optimizer applies
     at the end (a GAN's discriminator under the generator's last loss) is not counted as a step."""
@@ -567,8 +569,8 @@ def test_an_encoder_and_a_decoder_with_their_own_optimizers_are_both_watched_fro
             opt_enc.zero_grad()
             opt_dec.zero_grad()
             F.nll_loss(F.log_softmax(decoder(encoder(xb)), -1), yb).backward()
-            opt_enc.step()
-            opt_dec.step()
+            for opt in (opt_dec, opt_enc) if decoder_steps_first else (opt_enc, opt_dec):
+                opt.step()
         F.nll_loss(F.log_softmax(decoder(encoder(x[:32])), -1), y[:32]).backward()  # never applied
 
     monitor, _ = _instrumented(train)

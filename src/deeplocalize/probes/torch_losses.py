@@ -48,14 +48,21 @@ class LossOwners:
 
     def __init__(self) -> None:
         self.owner: ModelUnit | None = None  # the unit whose output the last loss received
+        self._owner_stepped = False  # the owner's own optimizer has stepped since that loss
         self._cross: list[tuple[ModelUnit, ModelUnit]] = []  # (stepped unit, the loss's owner) to settle
+
+    def saw(self, owner: ModelUnit | None) -> None:
+        """A loss was computed from ``owner``'s output."""
+        self.owner, self._owner_stepped = owner, False
 
     def stepped(self, unit: ModelUnit) -> None:
         """``unit``'s optimizer steps on the last loss."""
         owner = self.owner
-        if owner is unit:  # the owner steps on it too: whoever stepped before it is a part of it
+        if owner is unit:  # the owner steps on it too: whoever stepped on it is a part of it
+            self._owner_stepped = True
             self._cross = [(u, o) for u, o in self._cross if o is not unit]
-        elif owner is not None and not (unit.facts.adversarial and owner.facts.adversarial):
+        elif owner is not None and not self._owner_stepped and not (
+                unit.facts.adversarial and owner.facts.adversarial):
             self._cross.append((unit, owner))
 
     def settle(self) -> None:

@@ -330,7 +330,7 @@ class TorchSession:
         if not isinstance(target, torch.Tensor):
             return
         unit = self._owner(pred) if isinstance(pred, torch.Tensor) else self._last
-        self.owners.owner = unit
+        self.owners.saw(unit)
         if unit is not None:
             if unit.facts.loss_info is None:  # the first loss call: a loss module's class names it better
                 name = compat.calling_loss_module(depth=4) or name
