@@ -616,3 +616,27 @@ def test_models_trained_in_turn_by_optimizers_that_reuse_a_freed_ones_address_ar
     assert not any(f.symptom == "unchanged_weights" for d in diagnosis.models for f in d.findings)
     assert all(m.model.optimizer is not None and m.model.optimizer.name == "sgd"
                for m in (monitor, *monitor.siblings))
+
+
+def test_an_optimizer_whose_model_never_runs_leaves_no_global_hook_after_the_first_step() -> None:
+    """Discovery stays on after the first model only for the rest of that step: an optimizer made and never
+    used (over a module the loop never calls) must not keep a hook on every later forward."""
+    x, y = _blobs()
+    hooks = nn.modules.module._global_forward_pre_hooks
+    seen: list[int] = []
+
+    def train() -> None:
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+        unused = nn.Linear(8, 8)
+        opt, spare = torch.optim.SGD(model.parameters(), lr=0.05), torch.optim.Adam(unused.parameters())
+        for _ in range(3):  # ``spare`` is made and kept, never stepped, its module never called
+            opt.zero_grad()
+            F.cross_entropy(model(x[:32]), y[:32]).backward()
+            opt.step()
+            seen.append(len(hooks))
+        del spare
+
+    monitor, _ = _instrumented(train)
+    assert seen == [0, 0, 0]
+    assert monitor.finish(completed=True).steps_observed == 3

@@ -4,8 +4,8 @@
   forward pre-hook takes the first module with trainable parameters called in training mode as a model
   (also a Keras model in a loop of the script's own); once one is, it takes only a module that holds the
   parameters of an optimizer no model owns yet (an encoder's and a decoder's optimizers: both models from
-  their first step). It is removed as soon as every optimizer's model is found, so ordinary steps run no
-  per-layer code.
+  their first step). It is removed as soon as every optimizer's model is found, or at the end of that
+  step, so ordinary steps run no per-layer code.
 - Bare tensors: a backward that finds no model at all makes the tensors its loss trains a model
   (``torch_bare``: a from-scratch program with no ``nn.Module``), unless that loss also reaches the
   parameters of a module the script ran (an attack or a saliency map on a model in eval mode is not
@@ -45,6 +45,7 @@ class Discovery:
         self.called: weakref.WeakSet[nn.Module] = weakref.WeakSet()  # modules run while none was watched
         self._handle: Any = None
         self._bare_refused = 0  # losses that trained a module's parameters too: not a program without one
+        self._lingering = False  # armed only for another optimizer's model in the step that found one
 
     def known_from(self, root: nn.Module) -> None:
         """Every module of a new unit's model is known (never taken for a model of its own)."""
@@ -54,13 +55,21 @@ class Discovery:
 
     def arm(self) -> None:
         """Look for a model at the next training forward of a module nobody watches."""
+        self._lingering = False
         if self._handle is None and self.session.auto_roots:
             self._handle = nn.modules.module.register_module_forward_pre_hook(self._on_forward)
 
     def disarm(self) -> None:
+        self._lingering = False
         if self._handle is not None:
             self._handle.remove()
             self._handle = None
+
+    def step_ended(self) -> None:
+        """An optimizer step ended: an optimizer whose model did not run in it (made and never used) keeps
+        no global hook on every later forward."""
+        if self._lingering:
+            self.disarm()
 
     def unowned_optimizer_params(self) -> list[torch.Tensor]:
         """The first parameter of each optimizer created so far that no watched model owns."""
@@ -85,8 +94,10 @@ class Discovery:
             if session.units and not any(p is q for p in module.parameters() for q in pending):
                 return  # a model is watched: only the model of an optimizer nobody owns is wanted
             unit = session.add_unit(module, "")
-            if not self.unowned_optimizer_params():
-                self.disarm()  # (else another optimizer's model runs next: an encoder, then its decoder)
+            if self.unowned_optimizer_params():
+                self._lingering = True  # another optimizer's model may run next: an encoder's decoder
+            else:
+                self.disarm()
             unit.first_call(module, args)  # this call's hooks were listed before the unit existed
         except (StopTraining, FaultDetected):
             raise

@@ -427,6 +427,7 @@ class TorchSession:
 
     def _on_opt_post(self, opt: torch.optim.Optimizer) -> None:
         self._ever_stepped = True
+        self.discovery.step_ended()
         self._backwards = 0
         unit = self._by_opt.get(opt)
         if unit is None or unit.state is None:
