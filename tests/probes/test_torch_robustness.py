@@ -640,3 +640,30 @@ def test_an_optimizer_whose_model_never_runs_leaves_no_global_hook_after_the_fir
     monitor, _ = _instrumented(train)
     assert seen == [0, 0, 0]
     assert monitor.finish(completed=True).steps_observed == 3
+
+
+def test_a_gan_that_runs_both_backward_passes_before_both_steps_is_still_two_adversaries() -> None:
+    """Both losses' backward first, then both optimizers: the discriminator steps on losses of its own output
+    too, but on two backward passes, so it does not make the generator a part of itself."""
+    torch.manual_seed(0)
+    gen = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 2))
+    disc = nn.Sequential(nn.Linear(2, 16), nn.LeakyReLU(0.2), nn.Linear(16, 1))
+
+    def train() -> None:
+        opt_g = torch.optim.Adam(gen.parameters(), lr=1e-3, betas=(0.5, 0.999))
+        opt_d = torch.optim.Adam(disc.parameters(), lr=1e-3, betas=(0.5, 0.999))
+        for _ in range(30):
+            real = torch.randn(32, 2) * 0.3 + torch.tensor([2.0, -1.0])
+            fake = gen(torch.randn(32, 4))
+            opt_g.zero_grad()
+            opt_d.zero_grad()
+            F.binary_cross_entropy_with_logits(disc(fake), torch.ones(32, 1)).backward()
+            disc.zero_grad()  # the generator's loss filled the discriminator's gradients
+            (F.binary_cross_entropy_with_logits(disc(real), torch.ones(32, 1))
+             + F.binary_cross_entropy_with_logits(disc(fake.detach()), torch.zeros(32, 1))).backward()
+            opt_g.step()
+            opt_d.step()
+
+    monitor, _ = _instrumented(train)
+    monitor.finish(completed=True)
+    assert all(m.model.extra.get("adversarial") for m in (monitor, *monitor.siblings))

@@ -55,13 +55,14 @@ class LossOwners:
         """A loss was computed from ``owner``'s output."""
         self.owner, self._owner_stepped = owner, False
 
-    def stepped(self, unit: ModelUnit) -> None:
-        """``unit``'s optimizer steps on the last loss."""
-        owner = self.owner
-        if owner is unit:  # the owner steps on it too: whoever stepped on it is a part of it
+    def stepped(self, unit: ModelUnit, losses: int) -> None:
+        """``unit``'s optimizer steps on the last loss (``losses``: the backward passes its step took; a
+        part of one model is told only from one, as a GAN can run both its losses' backward first)."""
+        owner, single = self.owner, losses <= 1
+        if owner is unit and single:  # the owner steps on it too: whoever stepped on it is a part of it
             self._owner_stepped = True
             self._cross = [(u, o) for u, o in self._cross if o is not unit]
-        elif owner is not None and not self._owner_stepped and not (
+        elif owner is not None and owner is not unit and not (self._owner_stepped and single) and not (
                 unit.facts.adversarial and owner.facts.adversarial):
             self._cross.append((unit, owner))
 

@@ -413,12 +413,13 @@ class TorchSession:
         if unit is None:
             self.losses.drop()
             return
-        self.owners.stepped(unit)  # (a GAN's generator on its discriminator's output: ``torch_losses``)
+        losses = self.losses.take()
+        self.owners.stepped(unit, len(losses))  # (a GAN's generator on its discriminator's: ``torch_losses``)
         state = unit.state
         if state is not None and id(opt) in state.stepped:
             self.end_unit(unit)  # the same optimizer again: the previous step is over
         unit.boundary_pending = False  # an optimizer steps after all: this backward was not a step
-        unit.before_update(opt, self.losses.take())
+        unit.before_update(opt, losses)
         self.apply_policy(unit, before_update=True)
 
     def _opt_post(self, opt: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
