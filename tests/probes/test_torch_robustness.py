@@ -41,10 +41,16 @@ def _healthy(diagnosis: dl.Diagnosis) -> None:
     assert not diagnosis.stopped_early and diagnosis.tool_errors == []
 
 
+def _gan(hidden: int) -> tuple[nn.Module, nn.Module]:
+    """A generator of 2-d points from 4-d noise and its discriminator (logits)."""
+    gen = nn.Sequential(nn.Linear(4, hidden), nn.ReLU(), nn.Linear(hidden, 2))
+    disc = nn.Sequential(nn.Linear(2, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, 1))
+    return gen, disc
+
+
 def test_a_gan_with_two_optimizers_gets_one_diagnosis_per_model_and_is_never_stopped() -> None:
     torch.manual_seed(0)
-    gen = nn.Sequential(nn.Linear(4, 32), nn.ReLU(), nn.Linear(32, 2))
-    disc = nn.Sequential(nn.Linear(2, 32), nn.LeakyReLU(0.2), nn.Linear(32, 1))
+    gen, disc = _gan(32)
 
     def train() -> int:
         opt_g = torch.optim.Adam(gen.parameters(), lr=1e-3, betas=(0.5, 0.999))
@@ -646,8 +652,7 @@ def test_a_gan_that_runs_both_backward_passes_before_both_steps_is_still_two_adv
     """Both losses' backward first, then both optimizers: the discriminator steps on losses of its own output
     too, but on two backward passes, so it does not make the generator a part of itself."""
     torch.manual_seed(0)
-    gen = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 2))
-    disc = nn.Sequential(nn.Linear(2, 16), nn.LeakyReLU(0.2), nn.Linear(16, 1))
+    gen, disc = _gan(16)
 
     def train() -> None:
         opt_g = torch.optim.Adam(gen.parameters(), lr=1e-3, betas=(0.5, 0.999))

@@ -77,6 +77,10 @@ class Discovery:
         firsts = [next((p for g in o.param_groups for p in g["params"]), None) for o in list(session.created)]
         return [p for p in firsts if p is not None and not any(u.owns(p) for u in session.units)]
 
+    def _holds_unowned(self, module: nn.Module) -> bool:
+        pending = self.unowned_optimizer_params()
+        return any(p is q for p in module.parameters() for q in pending)
+
     def _on_forward(self, module: nn.Module, args: Any) -> None:
         session = self.session
         if not session.live or compat.is_compiling():
@@ -90,8 +94,7 @@ class Discovery:
             if facts.is_loss_module(module) or not trainable(module) or (
                     is_keras_module(module) and not keras_model_in_own_loop(module, args)):
                 return  # a loss, an augmentation module, a Keras layer or a model Model.fit trains
-            pending = self.unowned_optimizer_params()
-            if session.units and not any(p is q for p in module.parameters() for q in pending):
+            if session.units and not self._holds_unowned(module):
                 return  # a model is watched: only the model of an optimizer nobody owns is wanted
             unit = session.add_unit(module, "")
             if self.unowned_optimizer_params():

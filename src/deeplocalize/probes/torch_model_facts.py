@@ -169,7 +169,8 @@ class ModelFacts:
         if not full and not facts.add_class_counts(counts, target, one_hot, ignore_index):
             self._label_counts = None
             return
-        self._label_batches += not full
+        if not full:
+            self._label_batches += 1
         if not read:
             return
         kept = counts.cpu().numpy()
