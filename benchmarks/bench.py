@@ -61,8 +61,11 @@ def parse_args(argv: Sequence[str], prog: str) -> argparse.Namespace:
     parser.add_argument("--half", choices=("test", "calibration"),
                         help="real-world programs: only this half (tune on the calibration half only)")
     parser.add_argument("--output", type=Path, help="the JSON results file (default: benchmarks/results/"
-                        "bench.json for the zoo, bench-real.json for the real-world programs)")
+                        "bench.json for the zoo, bench-real.json for the real-world programs; with"
+                        " --no-baselines bench-<suite>[-<half>]-no-baselines.json)")
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmark.md")
+    parser.add_argument("--docs-only", action="store_true",
+                        help="run nothing: rewrite docs/benchmark.md from the stored results")
     parser.add_argument("--docs", type=Path, default=DEFAULT_DOCS, help=argparse.SUPPRESS)
     parser.add_argument("--traces", type=Path, help="keep the captured runs here (default: a temp dir)")
     parser.add_argument("--reuse", action="store_true", help="with --traces: replay captures already there")
@@ -156,7 +159,7 @@ def run_suite(args: argparse.Namespace, prog: str, argv: list[str], suite: str) 
         print(f"\n{name}:", file=sys.stderr)
         print_tables(score(rows, tools), rows, tools, details=args.details, meta={t.name: t for t in TOOLS})
     payload = _payload(prog, argv, args, started, results, tools)
-    output = args.output or DEFAULT_OUTPUT[suite]
+    output = args.output or default_output(suite, args.half, args.no_baselines)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(payload, indent=1, allow_nan=False) + "\n", encoding="utf-8")
     print(f"wrote {output}", file=sys.stderr)
@@ -168,7 +171,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "deeplocalize bench") ->
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv, prog)
     os.environ.setdefault("KERAS_BACKEND", "torch")
-    suites = SUITES if args.suite == "all" else (args.suite,)
+    suites = () if args.docs_only else SUITES if args.suite == "all" else (args.suite,)
     for suite in suites:
         status = run_suite(args, prog, argv, suite)
         if status:
@@ -179,13 +182,19 @@ def main(argv: Sequence[str] | None = None, prog: str = "deeplocalize bench") ->
     return 0
 
 
-def _latest() -> dict[str, dict[str, Any]]:
-    """The latest results file of each suite (what docs/benchmark.md is written from)."""
-    out = {}
-    for suite, path in DEFAULT_OUTPUT.items():
-        if path.exists():
-            out[suite] = json.loads(path.read_text(encoding="utf-8"))
-    return out
+def default_output(suite: str, half: str | None = None, no_baselines: bool = False) -> Path:
+    """Where a run's results go unless ``--output`` says: a run with the baselines replaces the suite's
+    file; a ``--no-baselines`` run has its own, so that the baselines' last figures stay."""
+    if not no_baselines:
+        return DEFAULT_OUTPUT[suite]
+    part = f"-{half}" if half and suite == "real" else ""
+    return RESULTS / f"bench-{suite}{part}-no-baselines.json"
+
+
+def _latest() -> list[dict[str, Any]]:
+    """Every stored results file docs/benchmark.md is written from (each group's newest run leads)."""
+    paths = [*DEFAULT_OUTPUT.values(), *sorted(RESULTS.glob("bench*-no-baselines.json"))]
+    return [json.loads(path.read_text(encoding="utf-8")) for path in paths if path.exists()]
 
 
 def _payload(prog: str, argv: list[str], args: argparse.Namespace, started: float,

@@ -41,3 +41,27 @@ def hook_debugger(model: nn.Module) -> Iterator[list[float]]:
     finally:
         for h in handles:
             h.remove()
+
+
+@contextlib.contextmanager
+def fused_check_floor(model: nn.Module, optimizer: torch.optim.Optimizer) -> Iterator[list[bool]]:
+    """The least an every-step fused check can cost: no deeplocalize, only what the design prescribes for an
+    ordinary step. An optimizer pre-step hook takes the L2 norm of every parameter gradient and every
+    parameter in one ``torch._foreach_norm``, stacks them and reads whether all are finite (one host read).
+    It keeps no record, loss, accuracy or replay state, so any real probe costs at least this."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    seen: list[bool] = []
+
+    def check(_opt: torch.optim.Optimizer, _args: object, _kwargs: object) -> None:
+        tensors = [p.grad for p in params if p.grad is not None] + params
+        with torch.no_grad():
+            norms = torch._foreach_norm(tensors)
+            seen.append(bool(torch.isfinite(torch.stack(norms)).all()))
+        if len(seen) > 1024:
+            del seen[:512]
+
+    handle = optimizer.register_step_pre_hook(check)
+    try:
+        yield seen
+    finally:
+        handle.remove()

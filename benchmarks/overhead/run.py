@@ -36,13 +36,13 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 import torch
 
 import deeplocalize as dl
-from benchmarks.overhead.debuggers import anomaly_mode, hook_debugger
+from benchmarks.overhead.debuggers import anomaly_mode, fused_check_floor, hook_debugger
 from benchmarks.overhead.workloads import BATCH_SCALE, TORCH_WORKLOADS, Workload
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "performance.md"
 
-TORCH_VARIANTS = ("plain", "ordinary", "default", "stats_step", "anomaly", "hook_debugger")
+TORCH_VARIANTS = ("plain", "floor", "ordinary", "default", "stats_step", "anomaly", "hook_debugger")
 KERAS_VARIANTS = ("plain", "ordinary", "default", "stats_step")
 #: A statistics step's share once a healthy run's cadence has backed off (``Config.stats_every_max``).
 LONG_RUN_STATS_EVERY = dl.Config().stats_every_max
@@ -93,6 +93,8 @@ def _torch_context(variant: str, work: Workload, store: str) -> contextlib.Abstr
         return anomaly_mode()
     if variant == "hook_debugger":
         return hook_debugger(work.model)
+    if variant == "floor":
+        return fused_check_floor(work.model, work.optimizer)
     if variant in ("default", "ordinary", "stats_step") or variant.startswith("every_"):
         return dl.watch(work.model, work.optimizer, on_fault="continue", config=variant_config(variant),
                         store=store)

@@ -5,28 +5,22 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from benchmarks.baselines.autotrainer import AUTOTRAINER
+from benchmarks.baselines.deepdiagnosis import DEEPDIAGNOSIS
+from benchmarks.baselines.deeplocalize2021 import DEEPLOCALIZE_2021
+from benchmarks.baselines.keras_builtins import EARLY_STOPPING, TERMINATE_ON_NAN
+from benchmarks.capture import Capture, load, save
+from benchmarks.replay import Answer, replay_rules
+from benchmarks.scoring import RunResult, score_tool
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from benchmarks.baselines.autotrainer import AUTOTRAINER  # noqa: E402
-from benchmarks.baselines.deepdiagnosis import DEEPDIAGNOSIS  # noqa: E402
-from benchmarks.baselines.deeplocalize2021 import DEEPLOCALIZE_2021  # noqa: E402
-from benchmarks.baselines.keras_builtins import EARLY_STOPPING, TERMINATE_ON_NAN  # noqa: E402
-from benchmarks.capture import Capture, load, save  # noqa: E402
-from benchmarks.replay import Answer, replay_rules  # noqa: E402
-from benchmarks.scoring import RunResult, score_tool  # noqa: E402
-
-from deeplocalize import summary as sm  # noqa: E402
-from deeplocalize.model import DataInfo, LayerInfo, ModelInfo, OptimizerInfo  # noqa: E402
-from deeplocalize.trace import StepRecord  # noqa: E402
-from deeplocalize.vocabulary import Channel  # noqa: E402
+from deeplocalize import summary as sm
+from deeplocalize.model import DataInfo, LayerInfo, ModelInfo, OptimizerInfo
+from deeplocalize.trace import StepRecord
+from deeplocalize.vocabulary import Channel
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -326,3 +320,31 @@ def test_the_real_programs_are_found_with_their_half_and_a_valid_truth() -> None
         assert ref.case.kind in ("bug", "healthy")
         if ref.case.kind == "bug":
             assert ref.case.categories and ref.case.premise in ("nan", "worse")
+
+
+def _payload(date: str, command: str, answers: dict[str, Answer]) -> dict:
+    """A results file of one bug case whose fixed twin no tool flags (``answers``: on the buggy variant)."""
+    quiet = {tool: Answer(False, applicable=a.applicable) for tool, a in answers.items()}
+    runs = [RunResult("toy_lr_nan", "torch", "bug", variant, ("learning_rate",), suite="real", half="test",
+                      answers=dict(answers) if variant == "buggy" else quiet)
+            for variant in ("buggy", "fixed")]
+    return {"command": command, "date": date, "machine": "m", "versions": {}, "seed": 0, "wall_s": 60.0,
+            "runs": [r.to_dict() for r in runs]}
+
+
+def test_the_docs_lead_with_the_newest_run_and_date_the_baselines_of_an_older_one(tmp_path: Path) -> None:
+    from benchmarks.bench import TOOLS, default_output
+    from benchmarks.report import write_docs
+
+    hit = Answer(True, step=3, categories=["learning_rate"])
+    older = _payload("2026-01-01 00:00 UTC", "bench --suite real", {"deeplocalize": Answer(False),
+                                                                     "AUTOTRAINER": hit})
+    newer = _payload("2026-02-01 00:00 UTC", "bench --suite real --no-baselines",
+                     {"deeplocalize": hit, "AUTOTRAINER": Answer(False, applicable=False)})
+    doc = write_docs(tmp_path / "benchmark.md", [older, newer], {t.name: t for t in TOOLS}).read_text()
+    head = doc.split("## Tools")[0]
+    assert "| deeplocalize | 100% (1/1) |" in head  # the newer run's figure, not the older 0%
+    assert "| AUTOTRAINER (run of 2026-01-01 00:00 UTC, 1 bug cases) | 100% (1/1) |" in head
+    assert "`bench --suite real --no-baselines`" in head and "`bench --suite real`" in head
+    assert default_output("real", "test", no_baselines=True).name == "bench-real-test-no-baselines.json"
+    assert default_output("zoo", None, no_baselines=False).name == "bench.json"

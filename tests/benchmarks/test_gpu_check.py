@@ -3,17 +3,10 @@ bit-identical training (what it checks on a GPU, minus the synchronisation count
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
 pytest.importorskip("torch")
-from benchmarks.overhead import gpu_check  # noqa: E402
+from benchmarks.overhead import gpu_check
 
 
 def test_the_device_checks_pass_on_the_cpu(capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+from benchmarks.overhead import breakdown
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from benchmarks.overhead import breakdown  # noqa: E402
-
-from deeplocalize.monitor import Monitor  # noqa: E402
-from deeplocalize.probes import torch_hooks  # noqa: E402
+from deeplocalize.monitor import Monitor
+from deeplocalize.probes import torch_hooks
 
 
 def test_breakdown_times_every_hook_and_restores_the_probe() -> None:

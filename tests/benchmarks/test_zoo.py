@@ -5,26 +5,21 @@ All cases over 3 seeds: `python -m benchmarks.zoo.premise`."""
 from __future__ import annotations
 
 import os
-import sys
 from collections import Counter
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 os.environ.setdefault("KERAS_BACKEND", "torch")  # before any Keras case module imports keras
 
 pytest.importorskip("torch")
 pytest.importorskip("keras")
 pytest.importorskip("sklearn")
 
-from benchmarks.zoo import premise, registry  # noqa: E402
-from benchmarks.zoo.case import Case  # noqa: E402
+from benchmarks.zoo import premise, registry
+from benchmarks.zoo.case import Case
 
-from deeplocalize.vocabulary import Category, Symptom  # noqa: E402
+from deeplocalize.vocabulary import Category, Symptom
 
 TASKS = {"binary", "multiclass", "multilabel", "regression"}  # the bug zoo's; the transformer zoo's below
 LM_TASK = "language_model"
