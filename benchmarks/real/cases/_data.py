@@ -497,3 +497,93 @@ def jh_simple_dataset(seed: int = 0, n: int = 2000) -> dict[str, np.ndarray]:
             "subscriptions": subscriptions, "dist_healthy": dist_healthy, "save_rate": save_rate,
             "dist_unhealthy": dist_unhealthy, "age": age, "pop_dense": pop_dense, "retail_dense": retail_dense,
             "crime": crime, "product": product}
+
+
+class _CartPole:
+    """gymnasium's ``CartPole-v1`` (classic control, no rendering): state (x, x_dot, theta, theta_dot) as
+    float32, actions 0 (push left) / 1 (push right) with a 10 N force, Euler steps of 0.02 s, the
+    cart-pole equations of Barto, Sutton & Anderson (1983); reward 1 every step (the failing one included);
+    ``terminated`` once |x| > 2.4 or |theta| > 12 degrees, ``truncated`` at 500 steps (the TimeLimit wrapper);
+    ``reset`` draws every state variable uniformly from [-0.05, 0.05]."""
+
+    gravity, masscart, masspole, length, force_mag, tau = 9.8, 1.0, 0.1, 0.5, 10.0, 0.02
+    theta_threshold, x_threshold, max_episode_steps = 12 * 2 * np.pi / 360, 2.4, 500
+
+    class spec:  # noqa: N801  (gymnasium's env.spec.reward_threshold)
+        id, reward_threshold, max_episode_steps = "CartPole-v1", 475.0, 500
+
+    def __init__(self) -> None:
+        self.rng = np.random.default_rng()
+        self.state = np.zeros(4)
+        self.steps = 0
+
+    def reset(self, seed: int | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        if seed is not None:
+            self.rng = np.random.default_rng(seed)
+        self.state = self.rng.uniform(-0.05, 0.05, size=4)
+        self.steps = 0
+        return self.state.astype(np.float32), {}
+
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        x, x_dot, theta, theta_dot = self.state
+        force = self.force_mag if int(action) == 1 else -self.force_mag
+        total_mass = self.masscart + self.masspole
+        polemass_length = self.masspole * self.length
+        cos, sin = np.cos(theta), np.sin(theta)
+        temp = (force + polemass_length * theta_dot**2 * sin) / total_mass
+        theta_acc = (self.gravity * sin - cos * temp) / (
+            self.length * (4.0 / 3.0 - self.masspole * cos**2 / total_mass))
+        x_acc = temp - polemass_length * theta_acc * cos / total_mass
+        x, x_dot = x + self.tau * x_dot, x_dot + self.tau * x_acc
+        theta, theta_dot = theta + self.tau * theta_dot, theta_dot + self.tau * theta_acc
+        self.state = np.array([x, x_dot, theta, theta_dot])
+        self.steps += 1
+        terminated = bool(abs(x) > self.x_threshold or abs(theta) > self.theta_threshold)
+        truncated = self.steps >= self.max_episode_steps
+        return self.state.astype(np.float32), 1.0, terminated, truncated, {}
+
+
+def gym_make_cartpole() -> _CartPole:
+    """A stand-in for ``gymnasium.make("CartPole-v1")`` (gym is not installed): see ``_CartPole``."""
+    return _CartPole()
+
+
+def cartpole_random_policy_length(seed: int, episodes: int = 100) -> float:
+    """The chance level of a CartPole program: the mean episode length of uniformly random actions."""
+    rng = np.random.default_rng(seed + 1000)
+    env = gym_make_cartpole()
+    env.reset(seed=seed + 1000)
+    total = 0.0
+    for _ in range(episodes):
+        env.reset()
+        done = False
+        while not done:
+            _, reward, terminated, truncated, _ = env.step(int(rng.integers(2)))
+            total += reward
+            done = terminated or truncated
+    return total / episodes
+
+
+def stsb_word_id_pairs(seed: int = 0, n: int = 2000, vocab_size: int = 1000,
+                       first_word: int = 3) -> dict[str, list[Any]]:
+    """A stand-in for GLUE STS-B (sentence pairs scored 0..5) as word-id sentences for a tokenizer stand-in:
+    the pair draws a share of its words from 100 "related" cue words (ids first_word..first_word+99) and the
+    rest from the other words; the score is 5 x the pair's share of cue words plus N(0, 0.25), clipped to
+    0..5 (learnable from scratch by a tiny BERT, unlike real paraphrase similarity)."""
+    rng = np.random.default_rng(seed + 8000)
+    out: dict[str, list[Any]] = {"sentence1": [], "sentence2": [], "label": []}
+    for _ in range(n):
+        share = float(rng.random())
+        pair, cues = [], 0
+        for _ in range(2):
+            length = int(rng.integers(6, 16))
+            cue = rng.random(length) < share
+            words = np.where(cue, rng.integers(first_word, first_word + 100, size=length),
+                             rng.integers(first_word + 100, vocab_size, size=length))
+            pair.append(words.tolist())
+            cues += int(cue.sum())
+        frac = cues / (len(pair[0]) + len(pair[1]))
+        out["sentence1"].append(pair[0])
+        out["sentence2"].append(pair[1])
+        out["label"].append(float(np.clip(5.0 * frac + rng.normal(0.0, 0.25), 0.0, 5.0)))
+    return out
