@@ -3,7 +3,8 @@
     python -m benchmarks.bench --suite real --half test --no-baselines --traces /tmp/traces  # keep the runs
     python -m benchmarks.ablation --traces /tmp/traces benchmarks/results/bench-real-test-no-baselines.json
 
-A rule is a symptom (each detector reports one or a few; the pre-flight checks one each). For every run the
+A rule is a symptom (each detector reports one or a few; the pre-flight checks one each), refined by the
+finding's ``evidence["rule"]`` where a detector names which of its rules fired. For every run the
 results file lists, the diagnosis deeplocalize reached online is read from its capture; each rule's
 findings are taken out and the verdict is worked out again from the rest (``severity.resolve``: a warning
 that a removed failure had made a fault is a warning again). Per group (test half, calibration half, zoo):
@@ -45,9 +46,15 @@ def base_findings(diagnosis: Diagnosis) -> list[Finding]:
             for f in diagnosis.findings]
 
 
+def rule_of(finding: Finding) -> str:
+    """The rule a finding comes from: its symptom, and the detector's own rule name if it gives one."""
+    rule = finding.evidence.get("rule")
+    return f"{finding.symptom} ({rule})" if isinstance(rule, str) else str(finding.symptom)
+
+
 def fault_rules(findings: list[Finding]) -> set[str]:
-    """The rules (symptoms) of the run's faults, after escalation."""
-    return {str(f.symptom) for f in resolve(findings) if f.severity == Severity.FAULT}
+    """The rules of the run's faults, after escalation."""
+    return {rule_of(f) for f in resolve(findings) if f.severity == Severity.FAULT}
 
 
 @dataclasses.dataclass
@@ -83,7 +90,7 @@ def tally(runs: list[dict], traces: list[Path]) -> dict[str, Tally]:
         counts.detected += bool(rules)
         counts.fires.update(rules)
         for rule in rules:
-            if not any(any_fault([f for f in findings if str(f.symptom) != rule]) for findings in models):
+            if not any(any_fault([f for f in findings if rule_of(f) != rule]) for findings in models):
                 counts.sole[rule] += 1
     return out
 

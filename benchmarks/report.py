@@ -210,7 +210,7 @@ def write_docs(path: Path, payloads: list[dict[str, Any]], tools: dict[str, Any]
             if not missing:
                 continue
             names += missing
-            used.setdefault(id(older), set()).add(group)
+            used.setdefault(id(older), set()).add(f"{group} (baselines)")
             bugs = len({r.case_id for r in older_rows if r.kind == "bug"})
             for row in summary_rows(score(older_rows, missing), tools):
                 row[0] = f"{row[0]} (run of {older['date']}, {bugs} bug cases)"
@@ -225,7 +225,7 @@ def write_docs(path: Path, payloads: list[dict[str, Any]], tools: dict[str, Any]
         if not groups:
             continue
         vers = ", ".join(f"{k} {v}" for k, v in payload["versions"].items())
-        shown = ", ".join(g for g in _GROUP_TITLES if g in groups)
+        shown = ", ".join(g for name in _GROUP_TITLES for g in (name, f"{name} (baselines)") if g in groups)
         lines.append(f"- {shown}: `{payload['command']}` on {payload['date']}, {payload['machine']} ({vers}),"
                      f" seed {payload['seed']}, {payload['wall_s'] / 60:.1f} min")
     lines.append("")

@@ -345,6 +345,7 @@ def test_the_docs_lead_with_the_newest_run_and_date_the_baselines_of_an_older_on
     head = doc.split("## Tools")[0]
     assert "| deeplocalize | 100% (1/1) |" in head  # the newer run's figure, not the older 0%
     assert "| AUTOTRAINER (run of 2026-01-01 00:00 UTC, 1 bug cases) | 100% (1/1) |" in head
-    assert "`bench --suite real --no-baselines`" in head and "`bench --suite real`" in head
+    assert "- test: `bench --suite real --no-baselines`" in head
+    assert "- test (baselines): `bench --suite real`" in head
     assert default_output("real", "test", no_baselines=True).name == "bench-real-test-no-baselines.json"
     assert default_output("zoo", None, no_baselines=False).name == "bench.json"
