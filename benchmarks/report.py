@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import platform
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -179,13 +180,48 @@ def _answered(tool: str, runs: list[RunResult]) -> bool:
     return any(r.answers.get(tool) is not None and r.answers[tool].applicable for r in runs)
 
 
+@dataclass
+class _GroupTables:
+    """One group's tables: the summary rows, the runs and tools of its per-case table, its count line."""
+
+    summary: list[list[str]]
+    runs: list[RunResult]
+    tools: list[str]
+    count: str
+
+
+def _group_tables(group: str, runs_of: list[tuple[dict[str, Any], list[RunResult]]], tools: dict[str, Any],
+                  used: dict[int, set[str]]) -> _GroupTables:
+    """The newest run's tables, with rows for the tools it left out from older runs (``used``: which
+    payloads were read, for which groups)."""
+    from benchmarks.scoring import score
+
+    newest, rows = runs_of[0]
+    names = [t for t in tools if _answered(t, rows)]
+    summary = summary_rows(score(rows, names), tools)
+    used.setdefault(id(newest), set()).add(group)
+    shown = list(names)
+    for older, older_rows in runs_of[1:]:
+        missing = [t for t in tools if t not in shown and _answered(t, older_rows)]
+        if not missing:
+            continue
+        shown += missing
+        used.setdefault(id(older), set()).add(f"{group} (baselines)")
+        bugs = len({r.case_id for r in older_rows if r.kind == "bug"})
+        for row in summary_rows(score(older_rows, missing), tools):
+            row[0] = f"{row[0]} (run of {older['date']}, {bugs} bug cases)"
+            summary.append(row)
+    n_bug = len({r.case_id for r in rows if r.kind == "bug"})
+    n_healthy = sum(1 for r in rows if r.kind == "healthy")
+    return _GroupTables(summary, rows, names, f"{n_bug} bug cases (buggy + fixed twin), {n_healthy} healthy"
+                        f" programs (run of {newest['date']}).")
+
+
 def write_docs(path: Path, payloads: list[dict[str, Any]], tools: dict[str, Any]) -> Path:
     """docs/benchmark.md from the results files (``benchmarks/results/``). Each group's tables come from
     the newest run of that group; a tool that run left out (a ``--no-baselines`` run leaves out the
     baselines) is shown from the newest older run that has it, its row labelled with that run's date and
     program count, since the programs may differ."""
-    from benchmarks.scoring import score
-
     lines = [
         "# Benchmark: real-world programs, the bug zoo, and the baselines",
         "",
@@ -196,30 +232,8 @@ def write_docs(path: Path, payloads: list[dict[str, Any]], tools: dict[str, Any]
     ]
     by_group = _by_group(payloads)
     used: dict[int, set[str]] = {}
-    tables: dict[str, tuple[list[list[str]], list[RunResult], list[str], str]] = {}
-    for group in _GROUP_TITLES:
-        runs_of = by_group.get(group)
-        if not runs_of:
-            continue
-        newest, rows = runs_of[0]
-        names = [t for t in tools if _answered(t, rows)]
-        summary = summary_rows(score(rows, names), tools)
-        used.setdefault(id(newest), set()).add(group)
-        for older, older_rows in runs_of[1:]:
-            missing = [t for t in tools if t not in names and _answered(t, older_rows)]
-            if not missing:
-                continue
-            names += missing
-            used.setdefault(id(older), set()).add(f"{group} (baselines)")
-            bugs = len({r.case_id for r in older_rows if r.kind == "bug"})
-            for row in summary_rows(score(older_rows, missing), tools):
-                row[0] = f"{row[0]} (run of {older['date']}, {bugs} bug cases)"
-                summary.append(row)
-        n_bug = len({r.case_id for r in rows if r.kind == "bug"})
-        n_healthy = sum(1 for r in rows if r.kind == "healthy")
-        tables[group] = (summary, rows, [t for t in tools if _answered(t, rows)],
-                         f"{n_bug} bug cases (buggy + fixed twin), {n_healthy} healthy programs"
-                         f" (run of {newest['date']}).")
+    tables = {group: _group_tables(group, by_group[group], tools, used) for group in _GROUP_TITLES
+              if by_group.get(group)}
     for payload in sorted(payloads, key=lambda p: p["date"]):
         groups = used.get(id(payload))
         if not groups:
@@ -229,15 +243,16 @@ def write_docs(path: Path, payloads: list[dict[str, Any]], tools: dict[str, Any]
         lines.append(f"- {shown}: `{payload['command']}` on {payload['date']}, {payload['machine']} ({vers}),"
                      f" seed {payload['seed']}, {payload['wall_s'] / 60:.1f} min")
     lines.append("")
-    for group, (summary, _, _, count) in tables.items():
-        lines += [f"## {_GROUP_TITLES[group]}", "", count, "", markdown_table(COLUMNS, summary), ""]
+    for group, table in tables.items():
+        lines += [f"## {_GROUP_TITLES[group]}", "", table.count, "",
+                  markdown_table(COLUMNS, table.summary), ""]
     lines += [_LEGEND, "", "## Tools", "",
               *[f"- **{name}**: {getattr(tool, 'description', '')}" for name, tool in tools.items()], ""]
-    for group, (_, rows, names, _) in tables.items():
+    for group, table in tables.items():
         lines += [f"## Per case: {group}", "",
                   "Cell: `@step category layer` of the tool's first alarm (`—`: no alarm; `n/a`: not"
                   " applicable). Categories: " + ", ".join(f"{v} = {k}" for k, v in SHORT.items()) + ".",
-                  "", markdown_table(*case_rows(rows, names)), ""]
+                  "", markdown_table(*case_rows(table.runs, table.tools)), ""]
     lines += [ANALYSIS_HEADING, "", _previous_analysis(path), ""]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines), encoding="utf-8")
