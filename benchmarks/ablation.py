@@ -31,12 +31,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from benchmarks.capture import load
-from benchmarks.report import markdown_table
+from benchmarks.report import GROUP_TITLES, group_of, markdown_table
+from benchmarks.scoring import RunResult
 from deeplocalize.diagnosis import Diagnosis, Finding
 from deeplocalize.severity import any_fault, resolve
 from deeplocalize.vocabulary import Severity
-
-GROUPS = ("test", "calibration", "zoo", "transformer")
 
 
 def base_findings(diagnosis: Diagnosis) -> list[Finding]:
@@ -78,8 +77,7 @@ def tally(runs: list[dict], traces: list[Path]) -> dict[str, Tally]:
         online = load(path).online
         if online is None:
             continue
-        group = run.get("half") if run.get("suite") == "real" else run.get("suite", "zoo")
-        counts = out.setdefault(group or "zoo", Tally())
+        counts = out.setdefault(group_of(RunResult.from_dict(run)), Tally())
         diagnosis = Diagnosis.from_dict(online)
         models = [base_findings(part) for part in diagnosis.models or [diagnosis]]  # (a run of several)
         rules = set().union(*(fault_rules(findings) for findings in models))
@@ -96,7 +94,7 @@ def tally(runs: list[dict], traces: list[Path]) -> dict[str, Tally]:
 
 
 def render(tallies: dict[str, Tally]) -> str:
-    groups = [g for g in GROUPS if g in tallies]
+    groups = [g for g in GROUP_TITLES if g in tallies]
     rules = sorted({r for t in tallies.values() for r in (*t.fires, *t.false_alarms)})
     header = ["rule", *[f"{g}: fires / sole" for g in groups], "false alarms"]
     rows = [[rule, *[f"{tallies[g].fires[rule]} / {tallies[g].sole[rule]}" for g in groups],

@@ -142,7 +142,7 @@ def _previous_analysis(path: Path) -> str:
     return "_Not written yet: analyse the table above._"
 
 
-_GROUP_TITLES = {
+GROUP_TITLES = {
     "test": "Real-world programs, test half (held out: tuning uses the calibration half only)",
     "calibration": "Real-world programs, calibration half (may be tuned on)",
     "zoo": "The bug zoo and the healthy suite (written with the detectors: an upper bound)",
@@ -158,7 +158,8 @@ _LEGEND = (
 )
 
 
-def _group_of(result: RunResult) -> str:
+def group_of(result: RunResult) -> str:
+    """The group a run is reported in: its half for a real-world program, else its suite."""
     return (result.half if result.suite == "real" else result.suite) or "zoo"
 
 
@@ -169,7 +170,7 @@ def _by_group(payloads: list[dict[str, Any]]) -> dict[str, list[tuple[dict[str, 
         rows: dict[str, list[RunResult]] = {}
         for raw in payload["runs"]:
             result = RunResult.from_dict(raw)
-            rows.setdefault(_group_of(result), []).append(result)
+            rows.setdefault(group_of(result), []).append(result)
         for group, runs in rows.items():
             out.setdefault(group, []).append((payload, runs))
     return out
@@ -232,19 +233,19 @@ def write_docs(path: Path, payloads: list[dict[str, Any]], tools: dict[str, Any]
     ]
     by_group = _by_group(payloads)
     used: dict[int, set[str]] = {}
-    tables = {group: _group_tables(group, by_group[group], tools, used) for group in _GROUP_TITLES
+    tables = {group: _group_tables(group, by_group[group], tools, used) for group in GROUP_TITLES
               if by_group.get(group)}
     for payload in sorted(payloads, key=lambda p: p["date"]):
         groups = used.get(id(payload))
         if not groups:
             continue
         vers = ", ".join(f"{k} {v}" for k, v in payload["versions"].items())
-        shown = ", ".join(g for name in _GROUP_TITLES for g in (name, f"{name} (baselines)") if g in groups)
+        shown = ", ".join(g for name in GROUP_TITLES for g in (name, f"{name} (baselines)") if g in groups)
         lines.append(f"- {shown}: `{payload['command']}` on {payload['date']}, {payload['machine']} ({vers}),"
                      f" seed {payload['seed']}, {payload['wall_s'] / 60:.1f} min")
     lines.append("")
     for group, table in tables.items():
-        lines += [f"## {_GROUP_TITLES[group]}", "", table.count, "",
+        lines += [f"## {GROUP_TITLES[group]}", "", table.count, "",
                   markdown_table(COLUMNS, table.summary), ""]
     lines += [_LEGEND, "", "## Tools", "",
               *[f"- **{name}**: {getattr(tool, 'description', '')}" for name, tool in tools.items()], ""]

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from benchmarks.capture import Capture, save
+from benchmarks.scoring import RunResult
 
 from benchmarks import ablation
 from deeplocalize.diagnosis import Diagnosis, Finding
@@ -20,7 +21,8 @@ def _store(traces: Path, case: str, variant: str, findings: list[Finding]) -> di
     verdict = Verdict.FAULTY if any(f.severity == Severity.FAULT for f in findings) else Verdict.HEALTHY
     online = Diagnosis(verdict, "torch", findings=findings).to_dict()
     save(Capture(case, variant, 0, "probe", online=online), traces / f"{case}.{variant}.online.s0.pkl")
-    return {"case_id": case, "variant": variant, "suite": "real", "half": "test"}
+    kind = "healthy" if variant == "healthy" else "bug"
+    return RunResult(case, "torch", kind, variant, suite="real", half="test").to_dict()
 
 
 def test_a_rule_is_sole_only_where_nothing_else_makes_the_run_faulty(tmp_path: Path, capsys) -> None:

@@ -74,7 +74,7 @@ class Discovery:
     def unowned_optimizer_params(self) -> list[torch.Tensor]:
         """The first parameter of each optimizer created so far that no watched model owns."""
         session = self.session
-        firsts = [next((p for g in o.param_groups for p in g["params"]), None) for o in list(session.created)]
+        firsts = [next(iter(facts.optimizer_params(o)), None) for o in list(session.created)]
         return [p for p in firsts if p is not None and not any(u.owns(p) for u in session.units)]
 
     def _holds_unowned(self, module: nn.Module) -> bool:

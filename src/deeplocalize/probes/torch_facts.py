@@ -206,6 +206,11 @@ def loss_reduction(kwargs: dict[str, Any]) -> str:
     return "sum" if kwargs.get("size_average") is False else "mean"
 
 
+def optimizer_params(opt: Any) -> list[torch.Tensor]:
+    """Every parameter ``opt`` updates, group by group (a torch optimizer or ``torch_keras_optimizer``'s)."""
+    return [p for group in opt.param_groups for p in group["params"]]
+
+
 def optimizer_info(opt: torch.optim.Optimizer) -> OptimizerInfo:
     """OptimizerInfo from the first parameter group (other groups' lrs under extra["lrs"])."""
     group = opt.param_groups[0] if opt.param_groups else {}

@@ -31,6 +31,8 @@ from typing import Any
 
 import torch
 
+from deeplocalize.probes import torch_facts as facts
+
 #: Consecutive steps whose gradient was not reset (and none ever was) that make the fact.
 MIN_STEPS = 3
 
@@ -67,7 +69,7 @@ class GradResetWatch:
         param = self.param() if self.param is not None else None
         if param is None or param.grad is None:
             if opt is not None:
-                params = (p for group in opt.param_groups for p in group["params"])
+                params = facts.optimizer_params(opt)
             param = next((p for p in params if p.grad is not None), None)
             self.param = weakref.ref(param) if param is not None else None
         self._open_at = step if param is not None else None

@@ -227,7 +227,7 @@ class TorchSession:
         unit = self._by_opt.get(opt)
         if unit is not None:
             return unit
-        params = [p for group in opt.param_groups for p in group["params"]]
+        params = facts.optimizer_params(opt)
         unit = next((u for u in self.units if params and u.owns(params[0])), None)
         if unit is None:
             if self.auto_roots:
@@ -247,10 +247,10 @@ class TorchSession:
         """The watched model becomes one unit per part its optimizers train (None: the parts overlap)."""
         root = compat.eager_module(whole.root)
         optimizers = [*whole.optimizers, opt]
-        params = [{id(p) for g in o.param_groups for p in g["params"]} for o in optimizers]
+        params = [{id(p) for p in facts.optimizer_params(o)} for o in optimizers]
         if any(params[-1] & other for other in params[:-1]):
             return None  # the same parameters (an optimizer and its wrapper, e.g. accelerate's)
-        owners = [owner_of(root, [p for g in o.param_groups for p in g["params"]]) for o in optimizers]
+        owners = [owner_of(root, facts.optimizer_params(o)) for o in optimizers]
         names = [name for name, _ in owners]
         if not all(names) or len(set(names)) < len(names) or any(
                 a.startswith(b + ".") for a in names for b in names):
@@ -378,7 +378,7 @@ class TorchSession:
 
     def _on_new_optimizer(self, opt: torch.optim.Optimizer) -> None:
         self.created.add(opt)
-        params = [p for group in opt.param_groups for p in group["params"]]
+        params = facts.optimizer_params(opt)
         if self.auto_roots and params and not any(u.owns(params[0]) for u in self.units):
             self.discovery.arm()  # its model is found at its first training forward
 
