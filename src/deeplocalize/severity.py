@@ -38,7 +38,7 @@ DEFAULT: dict[Symptom, Severity] = {
     Symptom.EXPLODING_TENSOR: _F,
     Symptom.EXPLODING_GRADIENT: _W,  # a fault only with the loss hurt (the detector says so)
     Symptom.VANISHING_GRADIENT: _F,  # the layer stops learning
-    Symptom.DEAD_UNITS: _F,  # dead for every sample: those units pass no gradient and stop learning
+    Symptom.DEAD_UNITS: _F,  # a fault with the loss hurt or the whole layer dead (the detector says which)
     Symptom.SATURATED_ACTIVATION: _F,
     Symptom.CONSTANT_OUTPUT: _F,
     Symptom.UNCHANGED_WEIGHTS: _F,

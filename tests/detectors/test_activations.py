@@ -7,7 +7,7 @@ from builders import layer, model, simulate_mlp, trace_of, vec
 from deeplocalize.config import Config
 from deeplocalize.detectors.activations import dead_units, saturated_activation
 from deeplocalize.trace import StepRecord
-from deeplocalize.vocabulary import Category, Channel, Phase, Symptom
+from deeplocalize.vocabulary import Category, Channel, Phase, Severity, Symptom
 
 INFO = model(
     [
@@ -21,11 +21,13 @@ INFO = model(
 )
 
 
-def trace(col: str, values: list[float], index: int, numel: int = 320) -> object:
+def trace(col: str, values: list[float], index: int, numel: int = 320,
+          losses: list[float] | None = None) -> object:
+    losses = losses or [1.0] * len(values)
     return trace_of(
         [
-            StepRecord(step=s, loss=1.0, lr=0.5, stats={(index, Channel.OUTPUT): vec(numel, **{col: v})})
-            for s, v in enumerate(values, start=1)
+            StepRecord(step=s, loss=loss, lr=0.5, stats={(index, Channel.OUTPUT): vec(numel, **{col: v})})
+            for s, (v, loss) in enumerate(zip(values, losses, strict=True), start=1)
         ]
     )
 
@@ -51,6 +53,19 @@ def test_not_dead_enough_too_short_too_few_samples_or_not_relu() -> None:
     assert dead_units(trace("dead_frac", [0.1] * 15 + [0.9] * 5, 1), INFO, Config()) == []
     assert dead_units(trace("dead_frac", [0.9] * 20, 1, numel=10), INFO, Config()) == []  # batch of 1
     assert dead_units(trace("dead_frac", [0.9] * 20, 4), INFO, Config()) == []  # leaky_relu cannot die
+
+
+def test_dead_units_are_a_fault_when_the_loss_stalls_or_the_whole_layer_died_else_a_warning() -> None:
+    """Most units dead while the loss keeps falling (the live ones carry the learning, as in a fine-tuned head
+    fed sparse features) is a risk, not a failure; a stalled loss, or a layer with no live unit, is."""
+    falling = [1.0 - 0.04 * s for s in range(20)]
+    warned = dead_units(trace("dead_frac", [0.75] * 20, 1, losses=falling), INFO, Config())
+    assert [(f.severity, f.evidence["loss_improving"]) for f in warned] == [(Severity.WARNING, True)]
+    assert "the loss still falls" in warned[0].message
+    stalled = dead_units(trace("dead_frac", [0.75] * 20, 1), INFO, Config())
+    assert [f.severity for f in stalled] == [Severity.FAULT]
+    all_dead = dead_units(trace("dead_frac", [1.0] * 20, 1, losses=falling), INFO, Config())
+    assert [f.severity for f in all_dead] == [Severity.FAULT]
 
 
 def test_saturated_hidden_sigmoid_names_the_activation_and_the_share() -> None:

@@ -8,7 +8,7 @@ from builders import layer, model, simulate_mlp, trace_of, vec
 from deeplocalize.config import Config
 from deeplocalize.detectors.weights import unchanged_weights
 from deeplocalize.trace import StepRecord
-from deeplocalize.vocabulary import Category, Channel, Phase, Symptom
+from deeplocalize.vocabulary import Category, Channel, Phase, Severity, Symptom
 
 
 def test_layer_left_out_of_the_optimizer_is_reported_alone() -> None:
@@ -18,6 +18,26 @@ def test_layer_left_out_of_the_optimizer_is_reported_alone() -> None:
         (Symptom.UNCHANGED_WEIGHTS, Phase.UPDATE, "fc1", 1)
     ]  # activation modules (no params) are skipped
     assert found[0].causes[0].category == Category.TRAINING and "`fc1`" in found[0].causes[0].fix
+
+
+def test_a_normalization_layer_left_out_of_the_optimizer_is_a_warning_and_any_other_layer_a_fault() -> None:
+    """Frozen BatchNorm while the rest learns is the usual fine-tuning set-up (Lightning's BaseFinetuning with
+    train_bn=False leaves its parameters out of the optimizer): a warning; a frozen Linear stays a fault."""
+    for kind, severity in (("BatchNorm1d", Severity.WARNING), ("Linear", None)):
+        info = model([layer(0, "fc", "Linear", "linear", 4, 36), layer(1, "frozen", kind, "linear", 4, 8)],
+                     lr=0.1)
+        records = [
+            StepRecord(step=s, loss=1.0 - 0.01 * s, lr=0.1, stats={
+                (0, Channel.WEIGHTS): vec(36, norm=3.0 + 0.1 * s), (0, Channel.UPDATE): vec(36, norm=0.1),
+                (0, Channel.WEIGHT_GRAD): vec(36, norm=0.5),
+                (1, Channel.WEIGHTS): vec(8, norm=2.0), (1, Channel.UPDATE): vec(8, norm=0.0),
+                (1, Channel.WEIGHT_GRAD): vec(8, norm=0.5),
+            })
+            for s in range(1, 11)
+        ]
+        (f,) = unchanged_weights(trace_of(records), info, Config())
+        assert (f.layer.name, f.severity) == ("frozen", severity), kind
+        assert ("usual when fine-tuning" in f.message) == (severity is not None)
 
 
 @pytest.mark.parametrize("framework", ["torch", "keras"])

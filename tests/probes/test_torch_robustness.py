@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import math
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -344,6 +345,38 @@ def test_dl_watch_of_a_model_called_through_its_compiled_wrapper() -> None:
             F.cross_entropy(compiled(x[:64]), y[:64]).backward()
             opt.step()
     assert run.diagnosis.tool_errors == [] and run.monitor.trace.steps_observed == 60
+    torch._dynamo.reset()
+
+
+def test_a_compiled_model_gives_no_warning_about_our_global_hook_and_user_filters_stay() -> None:
+    """While a model is looked for, our global forward pre-hook exists; torch warns every compiled model's
+    call about global hooks. The warning is about us, not the user's program: it is not shown, and the
+    warning filters are as before once the session ends."""
+    x, y = _blobs()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+    compiled = torch.compile(model, backend="eager")
+    before = list(warnings.filters)
+
+    def train() -> list[str]:
+        opt = torch.optim.SGD(model.parameters(), lr=0.05)
+        with warnings.catch_warnings(record=True) as seen:
+            # every warning shown (pytest's own filters out), except what a filter of the session hides
+            warnings.filters[:] = [f for f in warnings.filters if f[1] and "global" in f[1].pattern]
+            warnings.simplefilter("always", append=True)
+            getattr(warnings, "_filters_mutated", lambda: None)()
+            for _ in range(3):
+                opt.zero_grad()
+                F.cross_entropy(compiled(x[:64]), y[:64]).backward()
+                opt.step()
+        return [str(w.message) for w in seen]
+
+    undo = compat.quiet_global_hook_warning()
+    undo()
+    assert warnings.filters == before  # the undo takes out exactly its own filter
+    _, shown = _instrumented(train)
+    assert not [m for m in shown if "global hooks" in m], shown
+    assert not [f for f in warnings.filters if f[1] is not None and "global hooks" in f[1].pattern]
     torch._dynamo.reset()
 
 

@@ -10,12 +10,15 @@ Supported: torch >= 2.4 (``MIN_VERSION``). Each function names what it uses:
   ``torch.nn.functional`` losses, ``torch.optim.Optimizer.__init__``, ``torch.amp.GradScaler.scale``),
   restored on close;
 - ``dataloader_iter``: ``torch.utils.data.dataloader._BaseDataLoaderIter`` and its ``_next_index`` (the
-  indices of the next batch; with ``--dump-on-fault``).
+  indices of the next batch; with ``--dump-on-fault``);
+- ``quiet_global_hook_warning``: the text of the warning ``torch._dynamo``'s ``OptimizedModule`` gives
+  while any global module hook exists, and ``warnings._filters_mutated`` (to take a filter out again).
 """
 
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from typing import Any
@@ -204,6 +207,26 @@ def force_eager() -> Callable[[], None]:
                           "per-layer statistics")
     torch.compiler.set_stance("force_eager")
     return lambda: torch.compiler.set_stance("default")
+
+
+#: What a compiled model's call warns while a global module hook exists (ours, while a model is looked for).
+_GLOBAL_HOOK_WARNING = r"Using `torch\.compile\(module\)` when there are global hooks on modules"
+
+
+def quiet_global_hook_warning() -> Callable[[], None]:
+    """Hide the warning a ``torch.compile``'d model gives while our global forward pre-hook looks for
+    models (the hook only looks, and a compiled wrapper is known as its module); returns the undo. The
+    user's own filters are left as they are."""
+    warnings.filterwarnings("ignore", message=_GLOBAL_HOOK_WARNING, category=UserWarning)
+    entry = warnings.filters[0]
+
+    def undo() -> None:
+        if entry in warnings.filters:
+            warnings.filters.remove(entry)
+            mutated = getattr(warnings, "_filters_mutated", None)
+            if mutated is not None:
+                mutated()
+    return undo
 
 
 @contextmanager

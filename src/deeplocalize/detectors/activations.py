@@ -19,7 +19,7 @@ from deeplocalize.detectors import register
 from deeplocalize.diagnosis import CauseHint, Finding
 from deeplocalize.model import ModelInfo
 from deeplocalize.trace import Trace
-from deeplocalize.vocabulary import Category, Channel, Phase, Symptom
+from deeplocalize.vocabulary import Category, Channel, Phase, Severity, Symptom
 
 
 def sustained_fraction(
@@ -43,9 +43,15 @@ def sustained_fraction(
     return step, float(np.median(recent)), from_start
 
 
+#: A layer with (up to rounding) every unit dead passes nothing forward: a fault whatever the loss does.
+ALL_DEAD = 0.999
+
+
 @register("dead_units", "check")
 def dead_units(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:
-    """ReLU-family layers whose units output 0 for every sample, sustained."""
+    """ReLU-family layers whose units output 0 for every sample, sustained. A fault when the loss stopped
+    improving (the dead units hurt the training) or the whole layer is dead; otherwise a warning, which
+    becomes a fault if a stall it explains is observed later (``severity.EXPLAINS``)."""
     found = []
     for i in cm.indices(trace, Channel.OUTPUT):
         if cm.activation(model, i) not in cm.RELU_FAMILY:
@@ -55,6 +61,8 @@ def dead_units(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:
             continue
         step, frac, from_start = hit
         lname = cm.name(model, i)
+        hurt = frac >= ALL_DEAD or cm.loss_not_improving(trace.loss())
+        note = "" if hurt else "; the loss still falls, so the live units carry the learning for now"
         found.append(
             cm.finding(
                 Symptom.DEAD_UNITS,
@@ -63,10 +71,11 @@ def dead_units(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:
                 trace,
                 i,
                 step,
-                f"{cm.pct(frac)} of the units of layer {lname} output 0 for every sample (dead ReLU)",
-                {"dead_frac": frac, "threshold": config.dead_frac, "dead_from_first_step": from_start},
+                f"{cm.pct(frac)} of the units of layer {lname} output 0 for every sample (dead ReLU){note}",
+                {"dead_frac": frac, "threshold": config.dead_frac, "dead_from_first_step": from_start,
+                 "loss_improving": not cm.loss_not_improving(trace.loss())},
                 dead_causes(trace, model, i, frac, from_start),
-            )
+            ).with_severity(Severity.FAULT if hurt else Severity.WARNING)
         )
     return found
 

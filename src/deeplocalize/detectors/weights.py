@@ -30,7 +30,7 @@ from deeplocalize.detectors import register
 from deeplocalize.diagnosis import Finding
 from deeplocalize.model import LayerInfo, ModelInfo
 from deeplocalize.trace import Trace
-from deeplocalize.vocabulary import Category, Channel, Phase, Symptom
+from deeplocalize.vocabulary import Category, Channel, Phase, Severity, Symptom
 
 _STATS = [sm.MIN, sm.MAX, sm.MEAN, sm.STD, sm.NORM]
 
@@ -209,6 +209,8 @@ def _model_level(trace: Trace, model: ModelInfo, config: Config, stuck: list[int
 
 def _layer_level(trace: Trace, model: ModelInfo, index: int, step: int) -> Finding:
     lname = cm.name(model, index)
+    if cm.is_normalizing(model, index):
+        return _norm_layer_level(trace, model, index, step)
     causes = [
         cm.cause(
             Category.TRAINING,
@@ -237,6 +239,23 @@ def _layer_level(trace: Trace, model: ModelInfo, index: int, step: int) -> Findi
         {"lr": fixes.current_lr(model, trace)},
         causes,
     )
+
+
+def _norm_layer_level(trace: Trace, model: ModelInfo, index: int, step: int) -> Finding:
+    """A normalization layer left out of the optimizer while the layers around it learn: usually deliberate
+    (a frozen BatchNorm when fine-tuning: Lightning's ``BaseFinetuning(train_bn=False)``, torchvision's
+    ``FrozenBatchNorm2d``; norm weights dropped with a no-weight-decay group). Its scale and shift stay at
+    their values, which the layers around it can absorb: a warning, not a fault."""
+    lname = cm.name(model, index)
+    return cm.finding(
+        Symptom.UNCHANGED_WEIGHTS, Phase.UPDATE, model, trace, index, step,
+        f"the weights of normalization layer {lname} have not changed since step {step} while other layers "
+        "learn (a frozen normalization layer, usual when fine-tuning)",
+        {"lr": fixes.current_lr(model, trace), "normalization": True},
+        [cm.cause(Category.TRAINING, cw.UNCHANGED_LAYER_NOT_IN_OPTIMIZER,
+                  f"if layer {lname} is not meant to be frozen, add its parameters to the optimizer (with "
+                  "Lightning's BaseFinetuning: train_bn=True)", model, index)],
+    ).with_severity(Severity.WARNING)
 
 
 def _no_gradient(trace: Trace, model: ModelInfo, stuck: list[int], step: int) -> Finding:

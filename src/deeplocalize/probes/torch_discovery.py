@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -44,6 +45,7 @@ class Discovery:
         self.known: weakref.WeakSet[nn.Module] = weakref.WeakSet()  # every module of every unit
         self.called: weakref.WeakSet[nn.Module] = weakref.WeakSet()  # modules run while none was watched
         self._handle: Any = None
+        self._unquiet: Callable[[], None] | None = None  # undoes ``compat.quiet_global_hook_warning``
         self._bare_refused = 0  # losses that trained a module's parameters too: not a program without one
         self._lingering = False  # armed only for another optimizer's model in the step that found one
 
@@ -58,12 +60,21 @@ class Discovery:
         self._lingering = False
         if self._handle is None and self.session.auto_roots:
             self._handle = nn.modules.module.register_module_forward_pre_hook(self._on_forward)
+            if self._unquiet is None:  # for the rest of the session (``close``): a user's
+                self._unquiet = compat.quiet_global_hook_warning()  # catch_warnings may restore old filters
 
     def disarm(self) -> None:
         self._lingering = False
         if self._handle is not None:
             self._handle.remove()
             self._handle = None
+
+    def close(self) -> None:
+        """The session ends: no global hook, and the warning filters as they were."""
+        self.disarm()
+        if self._unquiet is not None:
+            self._unquiet()
+            self._unquiet = None
 
     def step_ended(self) -> None:
         """An optimizer step ended: an optimizer whose model did not run in it (made and never used) keeps

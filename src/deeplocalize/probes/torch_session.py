@@ -149,7 +149,7 @@ class TorchSession:
         finally:
             for unit in self.units:
                 unit.close_hooks()
-            self.discovery.disarm()
+            self.discovery.close()
             for handle in self._handles:
                 handle.remove()
             self._handles.clear()
