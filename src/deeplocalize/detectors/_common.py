@@ -255,16 +255,6 @@ def cause(category: Category, weight: float, fix: str, model: ModelInfo, index: 
     return CauseHint(category=category, weight=float(weight), fix=fix, layer=ref(model, index))
 
 
-def loss_not_improving(loss: np.ndarray) -> bool:
-    """The last quarter's median loss is not 10% below the first quarter's (unknown counts as improving):
-    a layer-level symptom (vanishing gradients, dead units) has hurt the training, so it is a fault."""
-    loss = loss[np.isfinite(loss)]
-    if loss.size < 4:
-        return False
-    q = max(1, loss.size // 4)
-    return bool(np.median(loss[-q:]) >= 0.9 * np.median(loss[:q]))
-
-
 def finding(
     symptom: Symptom,
     phase: Phase,

@@ -16,6 +16,7 @@ from deeplocalize import summary as sm
 from deeplocalize.config import Config
 from deeplocalize.detectors import _common as cm
 from deeplocalize.detectors import register
+from deeplocalize.detectors._curve import learned_since_start
 from deeplocalize.diagnosis import CauseHint, Finding
 from deeplocalize.model import ModelInfo
 from deeplocalize.trace import Trace
@@ -49,9 +50,11 @@ ALL_DEAD = 0.999
 
 @register("dead_units", "check")
 def dead_units(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:
-    """ReLU-family layers whose units output 0 for every sample, sustained. A fault when the loss stopped
-    improving (the dead units hurt the training) or the whole layer is dead; otherwise a warning, which
-    becomes a fault if a stall it explains is observed later (``severity.EXPLAINS``)."""
+    """ReLU-family layers whose units output 0 for every sample, sustained. A fault when the run has not
+    learned (its loss is not well below its initial level: the dead units stopped the training) or the whole
+    layer is dead; otherwise a warning (the live units carry the learning, as in a head fed sparse features
+    or an encoder with spare width), which becomes a fault if a stall it explains is observed later
+    (``severity.EXPLAINS``)."""
     found = []
     for i in cm.indices(trace, Channel.OUTPUT):
         if cm.activation(model, i) not in cm.RELU_FAMILY:
@@ -61,8 +64,9 @@ def dead_units(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:
             continue
         step, frac, from_start = hit
         lname = cm.name(model, i)
-        hurt = frac >= ALL_DEAD or cm.loss_not_improving(trace.loss())
-        note = "" if hurt else "; the loss still falls, so the live units carry the learning for now"
+        learned = learned_since_start(trace)
+        hurt = frac >= ALL_DEAD or not learned
+        note = "" if hurt else "; the loss fell well below its start, so the live units carry the learning"
         found.append(
             cm.finding(
                 Symptom.DEAD_UNITS,
@@ -73,7 +77,7 @@ def dead_units(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:
                 step,
                 f"{cm.pct(frac)} of the units of layer {lname} output 0 for every sample (dead ReLU){note}",
                 {"dead_frac": frac, "threshold": config.dead_frac, "dead_from_first_step": from_start,
-                 "loss_improving": not cm.loss_not_improving(trace.loss())},
+                 "learned_since_start": learned},
                 dead_causes(trace, model, i, frac, from_start),
             ).with_severity(Severity.FAULT if hurt else Severity.WARNING)
         )

@@ -54,6 +54,15 @@ def _compute_norms(trace: Trace) -> tuple[list[int], np.ndarray]:
     return idx, norms
 
 
+def _loss_not_improving(loss: np.ndarray) -> bool:
+    """The last quarter's median loss is not 10% below the first quarter's (unknown counts as improving)."""
+    loss = loss[np.isfinite(loss)]
+    if loss.size < 4:
+        return False
+    q = max(1, loss.size // 4)
+    return bool(np.median(loss[-q:]) >= 0.9 * np.median(loss[:q]))
+
+
 def _loss_rising(loss: np.ndarray) -> bool:
     """The last quarter's median loss is above the first quarter's: the growth hurts (a fault)."""
     loss = loss[np.isfinite(loss)]
@@ -133,7 +142,7 @@ def _accumulating(
     for start in candidates:  # the earliest stretch of n steps that shows the pattern
         tail = g[start : start + n]
         tail_loss = all_loss[(steps >= s[start]) & (steps <= s[start + n - 1])]  # the loss: every step
-        if cm.loss_not_improving(tail_loss):
+        if _loss_not_improving(tail_loss):
             rises, growth = float(rise_frac[start]), float(growths[start])
             break
     else:
@@ -191,7 +200,7 @@ def _initial_layer_max(trace: Trace) -> float:
 def _growth(
     trace: Trace, model: ModelInfo, config: Config, idx: list[int], norms: np.ndarray
 ) -> Finding | None:
-    if not cm.loss_not_improving(trace.loss()):
+    if not _loss_not_improving(trace.loss()):
         return None
     steps = trace.steps()
     # a magnitude that matters: above the largest gradient any layer had at the start (a layer whose tiny
@@ -377,7 +386,7 @@ def vanishing_gradient(trace: Trace, model: ModelInfo, config: Config) -> list[F
             f"{cm.fmt(ev['ratio_to_last_layer'])}x the last layer's norm)",
             ev,
             _vanishing_causes(trace, model, top),
-        ).with_severity(Severity.FAULT if cm.loss_not_improving(trace.loss()) else Severity.WARNING)
+        ).with_severity(Severity.FAULT if _loss_not_improving(trace.loss()) else Severity.WARNING)
     ]
 
 
