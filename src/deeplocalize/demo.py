@@ -2,10 +2,11 @@
 
 An ordinary PyTorch program that never mentions deeplocalize: a 3-layer ReLU MLP learns scikit-learn's 8x8
 handwritten digits (pixels scaled to [0, 1], cross-entropy) with Adam. The bug is a classic one: a learning
-rate of 0.1, a hundred times Adam's usual 1e-3. The first updates are so large that most units of the first
-ReLU layer are pushed below zero for every input and never recover ("dying ReLU"), so the network stops
-learning. ``fixed=True`` trains with lr = 1e-3. Without scikit-learn, seeded synthetic digit-like data of
-the same shape is used.
+rate of 0.3, three hundred times Adam's usual 1e-3. The first updates are so large that every unit of the
+first ReLU layer is pushed below zero for every input and never recovers ("dying ReLU"), so the network stops
+learning: its accuracy stays at chance. (At lr=0.1 most units die but the rest still learn, 77% training
+accuracy against 89%: deeplocalize reports that as a warning, not a fault.) ``fixed=True`` trains with
+lr = 1e-3. Without scikit-learn, seeded synthetic digit-like data of the same shape is used.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-BUGGY_LR = 0.1
+BUGGY_LR = 0.3
 FIXED_LR = 1e-3
 BATCH = 32
 EPOCHS = 4
