@@ -58,13 +58,19 @@ def test_not_dead_enough_too_short_too_few_samples_or_not_relu() -> None:
 def test_dead_units_are_a_fault_when_the_loss_stalls_or_the_whole_layer_died_else_a_warning() -> None:
     """Most units dead in a run that learned (the live ones carry the learning, as in a fine-tuned head fed
     sparse features), even once its loss is flat (converged), is a risk, not a failure; a loss that never
-    fell below its start, or a layer with no live unit, is."""
+    fell below its start is one once the run cannot learn any more (provisional before), and a layer with
+    no live unit is one at once."""
     learned_then_flat = [1.0 - 0.1 * s for s in range(6)] + [0.4] * 14
     warned = dead_units(trace("dead_frac", [0.75] * 20, 1, losses=learned_then_flat), INFO, Config())
     assert [(f.severity, f.evidence["learned_since_start"]) for f in warned] == [(Severity.WARNING, True)]
     assert "fell well below its start" in warned[0].message
-    stalled = dead_units(trace("dead_frac", [0.75] * 20, 1), INFO, Config())
+    early = dead_units(trace("dead_frac", [0.75] * 20, 1), INFO, Config())  # a run still going: it may learn
+    assert [(f.severity, f.evidence.get("provisional")) for f in early] == [(Severity.WARNING, True)]
+    ended = trace("dead_frac", [0.75] * 20, 1)
+    ended.completed = True  # the run ended without learning: the dead units stopped it
+    stalled = dead_units(ended, INFO, Config())
     assert [(f.severity, f.evidence["learned_since_start"]) for f in stalled] == [(Severity.FAULT, False)]
+    assert "provisional" not in stalled[0].evidence
     all_dead = dead_units(trace("dead_frac", [1.0] * 20, 1, losses=learned_then_flat), INFO, Config())
     assert [f.severity for f in all_dead] == [Severity.FAULT]
 

@@ -23,7 +23,8 @@ def test_layer_left_out_of_the_optimizer_is_reported_alone() -> None:
 def test_a_normalization_layer_left_out_of_the_optimizer_is_a_warning_and_any_other_layer_a_fault() -> None:
     """Frozen BatchNorm while the rest learns is the usual fine-tuning set-up (Lightning's BaseFinetuning with
     train_bn=False leaves its parameters out of the optimizer): a warning; a frozen Linear stays a fault."""
-    for kind, severity in (("BatchNorm1d", Severity.WARNING), ("Linear", None)):
+    for kind, severity in (("BatchNorm1d", Severity.WARNING), ("LayerNormalization", Severity.WARNING),
+                           ("Linear", None), ("SpectralNormalization", None), ("NormedLinear", None)):
         info = model([layer(0, "fc", "Linear", "linear", 4, 36), layer(1, "frozen", kind, "linear", 4, 8)],
                      lr=0.1)
         records = [

@@ -374,6 +374,11 @@ def test_a_compiled_model_gives_no_warning_about_our_global_hook_and_user_filter
     undo = compat.quiet_global_hook_warning()
     undo()
     assert warnings.filters == before  # the undo takes out exactly its own filter
+    with warnings.catch_warnings():  # a user's own filter, the same as ours, stays where it is
+        warnings.filterwarnings("ignore", message=compat._GLOBAL_HOOK_WARNING, category=UserWarning)
+        users = list(warnings.filters)
+        compat.quiet_global_hook_warning()()
+        assert warnings.filters == users
     _, shown = _instrumented(train)
     assert not [m for m in shown if "global hooks" in m], shown
     assert not [f for f in warnings.filters if f[1] is not None and "global hooks" in f[1].pattern]

@@ -216,7 +216,10 @@ _GLOBAL_HOOK_WARNING = r"Using `torch\.compile\(module\)` when there are global 
 def quiet_global_hook_warning() -> Callable[[], None]:
     """Hide the warning a ``torch.compile``'d model gives while our global forward pre-hook looks for
     models (the hook only looks, and a compiled wrapper is known as its module); returns the undo. The
-    user's own filters are left as they are."""
+    user's own filters are left as they are (one the same as ours is neither replaced nor taken out)."""
+    if any(f[0] == "ignore" and f[1] is not None and f[1].pattern == _GLOBAL_HOOK_WARNING
+           for f in warnings.filters):
+        return lambda: None
     warnings.filterwarnings("ignore", message=_GLOBAL_HOOK_WARNING, category=UserWarning)
     entry = warnings.filters[0]
 

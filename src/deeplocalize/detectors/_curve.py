@@ -134,14 +134,15 @@ def initial_level(trace: Trace, metric: str | None = None, count: int = 10,
 def learned_since_start(trace: Trace, min_rel_gain: float = 0.1) -> bool:
     """The recent loss (median of the window's last quarter) is at least ``min_rel_gain`` of the run's
     initial level below it: the run has learned, whatever its curve does now (a converged run is flat).
-    Unknown (fewer than 4 finite losses, no initial level) counts as not learned."""
+    Unknown (fewer than 4 finite losses, no initial level) counts as not learned, and so does a drop inside
+    the first steps that ``initial_level`` takes its median over (a conservative answer)."""
     initial = initial_level(trace)
     loss = trace.loss()
     loss = loss[np.isfinite(loss)]
     if initial is None or loss.size < 4:
         return False
     recent = float(np.median(loss[-max(1, loss.size // 4):]))
-    return initial - recent >= min_rel_gain * abs(initial)
+    return recent < initial and initial - recent >= min_rel_gain * abs(initial)
 
 
 def lr_warming_up(trace: Trace, config: Config) -> bool:

@@ -16,7 +16,7 @@ from deeplocalize import summary as sm
 from deeplocalize.config import Config
 from deeplocalize.detectors import _common as cm
 from deeplocalize.detectors import register
-from deeplocalize.detectors._curve import learned_since_start
+from deeplocalize.detectors._curve import learned_since_start, provisional
 from deeplocalize.diagnosis import CauseHint, Finding
 from deeplocalize.model import ModelInfo
 from deeplocalize.trace import Trace
@@ -50,12 +50,14 @@ ALL_DEAD = 0.999
 
 @register("dead_units", "check")
 def dead_units(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:
-    """ReLU-family layers whose units output 0 for every sample, sustained. A fault when the run has not
-    learned (its loss is not well below its initial level: the dead units stopped the training) or the whole
-    layer is dead; otherwise a warning (the live units carry the learning, as in a head fed sparse features
-    or an encoder with spare width), which becomes a fault if a stall it explains is observed later
+    """ReLU-family layers whose units output 0 for every sample, sustained. A fault when the whole layer is
+    dead, or when the run has not learned (its loss is not well below its initial level: the dead units
+    stopped the training), which early in a run still going is provisional (it may yet learn: never a stop);
+    otherwise a warning (the live units carry the learning, as in a head fed sparse features or an encoder
+    with spare width), which becomes a fault if a stall it explains is observed later
     (``severity.EXPLAINS``)."""
     found = []
+    learned = learned_since_start(trace)
     for i in cm.indices(trace, Channel.OUTPUT):
         if cm.activation(model, i) not in cm.RELU_FAMILY:
             continue
@@ -64,10 +66,10 @@ def dead_units(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:
             continue
         step, frac, from_start = hit
         lname = cm.name(model, i)
-        learned = learned_since_start(trace)
-        hurt = frac >= ALL_DEAD or not learned
-        note = "" if hurt else "; the loss fell well below its start, so the live units carry the learning"
-        found.append(
+        all_dead = frac >= ALL_DEAD
+        note = "" if all_dead or not learned else (
+            "; the loss fell well below its start, so the live units carry the learning")
+        finding = (
             cm.finding(
                 Symptom.DEAD_UNITS,
                 Phase.FORWARD,
@@ -79,8 +81,9 @@ def dead_units(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:
                 {"dead_frac": frac, "threshold": config.dead_frac, "dead_from_first_step": from_start,
                  "learned_since_start": learned},
                 dead_causes(trace, model, i, frac, from_start),
-            ).with_severity(Severity.FAULT if hurt else Severity.WARNING)
+            ).with_severity(Severity.FAULT if all_dead or not learned else Severity.WARNING)
         )
+        found.append(finding if all_dead or learned else provisional(finding, trace, config))
     return found
 
 

@@ -209,7 +209,7 @@ def _model_level(trace: Trace, model: ModelInfo, config: Config, stuck: list[int
 
 def _layer_level(trace: Trace, model: ModelInfo, index: int, step: int) -> Finding:
     lname = cm.name(model, index)
-    if cm.is_normalizing(model, index):
+    if _is_norm_layer(model, index):
         return _norm_layer_level(trace, model, index, step)
     causes = [
         cm.cause(
@@ -239,6 +239,17 @@ def _layer_level(trace: Trace, model: ModelInfo, index: int, step: int) -> Findi
         {"lr": fixes.current_lr(model, trace)},
         causes,
     )
+
+
+#: Layers whose type names say "norm" but that wrap or are weight layers (Keras ``SpectralNormalization``,
+#: a cosine classifier's ``NormedLinear``, weight-normalized layers): left out, they are a fault as any other.
+_WEIGHT_LAYER_NORMS = ("spectral", "weight", "normed")
+
+
+def _is_norm_layer(model: ModelInfo, index: int) -> bool:
+    """A normalization layer proper (BatchNorm, LayerNorm, GroupNorm, RMSNorm, ...)."""
+    kind = cm.kind(model, index)
+    return cm.is_normalizing(model, index) and not any(w in kind for w in _WEIGHT_LAYER_NORMS)
 
 
 def _norm_layer_level(trace: Trace, model: ModelInfo, index: int, step: int) -> Finding:
