@@ -255,8 +255,8 @@ def _is_norm_layer(model: ModelInfo, index: int) -> bool:
 def _norm_layer_level(trace: Trace, model: ModelInfo, index: int, step: int) -> Finding:
     """A normalization layer left out of the optimizer while the layers around it learn: usually deliberate
     (a frozen BatchNorm when fine-tuning: Lightning's ``BaseFinetuning(train_bn=False)``, torchvision's
-    ``FrozenBatchNorm2d``; norm weights dropped with a no-weight-decay group). Its scale and shift stay at
-    their values, which the layers around it can absorb: a warning, not a fault."""
+    ``FrozenBatchNorm2d``). Its scale and shift stay at their values, which the layers around it can absorb,
+    also when it was left out by mistake (a forgotten no-weight-decay group): a warning, not a fault."""
     lname = cm.name(model, index)
     return cm.finding(
         Symptom.UNCHANGED_WEIGHTS, Phase.UPDATE, model, trace, index, step,
