@@ -240,6 +240,18 @@ JENA_CLIMATE_COLUMNS = ("p (mbar)", "T (degC)", "Tpot (K)", "Tdew (degC)", "rh (
                         "wv (m/s)", "max. wv (m/s)", "wd (deg)")
 
 
+def smooth_fields(rng: np.random.Generator, n: int, size: int, cells: int) -> np.ndarray:
+    """n smooth random fields (size x size) in [0, 1]: a cells x cells grid upsampled bilinearly (textures
+    and backgrounds of the stand-in photos)."""
+    grid = rng.uniform(0, 1, size=(n, cells + 1, cells + 1))
+    t = np.linspace(0, cells, size)
+    i = np.minimum(t.astype(int), cells - 1)
+    f = t - i
+    top = grid[:, i][:, :, i] * (1 - f) + grid[:, i][:, :, i + 1] * f
+    bottom = grid[:, i + 1][:, :, i] * (1 - f) + grid[:, i + 1][:, :, i + 1] * f
+    return top * (1 - f)[:, None] + bottom * f[:, None]
+
+
 def _smooth_noise(rng: np.random.Generator, n: int, tau: float, std: float) -> np.ndarray:
     """An AR(1) process with correlation time ``tau`` steps and stationary standard deviation ``std``."""
     a = np.exp(-1.0 / tau)

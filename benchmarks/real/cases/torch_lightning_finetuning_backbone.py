@@ -26,6 +26,7 @@ LightningCLI becomes direct construction; seed_everything 1234 becomes the bench
 checkpoints or progress bar; num_workers 0.
 """
 
+import _data
 import _harness
 import lightning.pytorch as pl
 import numpy as np
@@ -114,25 +115,14 @@ class ResNet(nn.Module):
 
 # --- stand-in for cats_and_dogs_filtered ---
 
-def _smooth_fields(rng, n, size, cells):
-    """n smooth random fields (size x size) in [0, 1]: a cells x cells grid upsampled bilinearly."""
-    grid = rng.uniform(0, 1, size=(n, cells + 1, cells + 1))
-    t = np.linspace(0, cells, size)
-    i = np.minimum(t.astype(int), cells - 1)
-    f = t - i
-    top = grid[:, i][:, :, i] * (1 - f) + grid[:, i][:, :, i + 1] * f
-    bottom = grid[:, i + 1][:, :, i] * (1 - f) + grid[:, i + 1][:, :, i + 1] * f
-    return top * (1 - f)[:, None] + bottom * f[:, None]
-
-
 def cats_and_dogs(seed, n, size=96):
     """uint8 photos (n, size, size, 3) and labels (0 = cats, 1 = dogs, ImageFolder's order), balanced."""
     rng = np.random.default_rng(seed)
     labels = np.arange(n) % 2
     rng.shuffle(labels)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float64) / size
-    room = _smooth_fields(rng, n, size, 3)
-    fur = _smooth_fields(rng, n, size, 8)
+    room = _data.smooth_fields(rng, n, size, 3)
+    fur = _data.smooth_fields(rng, n, size, 8)
     images = np.empty((n, size, size, 3))
     cat_coats = [[0.6, 0.6, 0.62], [0.95, 0.6, 0.25], [0.9, 0.85, 0.7], [0.75, 0.7, 0.6]]
     dog_coats = [[0.55, 0.35, 0.18], [0.8, 0.6, 0.3], [0.12, 0.1, 0.08], [0.35, 0.22, 0.12]]

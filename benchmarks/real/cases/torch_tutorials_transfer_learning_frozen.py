@@ -23,6 +23,7 @@ import copy
 import math
 import time
 
+import _data
 import _harness
 import numpy as np
 import torch
@@ -113,24 +114,13 @@ def resnet18():
 
 # --- stand-in for hymenoptera_data (ants / bees), and the tutorial's transforms ---
 
-def _smooth_fields(rng, n, size, cells):
-    """n smooth random fields (size x size) in [0, 1]: a cells x cells grid upsampled bilinearly."""
-    grid = rng.uniform(0, 1, size=(n, cells + 1, cells + 1))
-    t = np.linspace(0, cells, size)
-    i = np.minimum(t.astype(int), cells - 1)
-    f = t - i
-    top = grid[:, i][:, :, i] * (1 - f) + grid[:, i][:, :, i + 1] * f
-    bottom = grid[:, i + 1][:, :, i] * (1 - f) + grid[:, i + 1][:, :, i + 1] * f
-    return top * (1 - f)[:, None] + bottom * f[:, None]
-
-
 def hymenoptera_images(seed, n, size=96):
     """uint8 (n, size, size, 3) photos and labels (0 = ants, 1 = bees, balanced), like ImageFolder's."""
     rng = np.random.default_rng(seed)
     labels = np.arange(n) % 2
     rng.shuffle(labels)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
-    texture = _smooth_fields(rng, n, size, 6)
+    texture = _data.smooth_fields(rng, n, size, 6)
     images = np.empty((n, size, size, 3))
     bee_palette = [[0.75, 0.45, 0.7], [0.55, 0.45, 0.8], [0.35, 0.6, 0.3], [0.9, 0.85, 0.5]]
     ant_palette = [[0.5, 0.38, 0.25], [0.35, 0.55, 0.3], [0.6, 0.55, 0.45], [0.45, 0.45, 0.45]]
