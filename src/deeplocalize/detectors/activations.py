@@ -67,23 +67,26 @@ def dead_units(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:
         step, frac, from_start = hit
         lname = cm.name(model, i)
         all_dead = frac >= ALL_DEAD
-        note = "" if all_dead or not learned else (
-            "; the loss fell well below its start, so the live units carry the learning")
-        finding = (
-            cm.finding(
-                Symptom.DEAD_UNITS,
-                Phase.FORWARD,
-                model,
-                trace,
-                i,
-                step,
-                f"{cm.pct(frac)} of the units of layer {lname} output 0 for every sample (dead ReLU){note}",
-                {"dead_frac": frac, "threshold": config.dead_frac, "dead_from_first_step": from_start,
-                 "learned_since_start": learned},
-                dead_causes(trace, model, i, frac, from_start),
-            ).with_severity(Severity.FAULT if all_dead or not learned else Severity.WARNING)
+        note = "; the loss fell well below its start, so the live units carry the learning" if (
+            learned and not all_dead) else ""
+        finding = cm.finding(
+            Symptom.DEAD_UNITS,
+            Phase.FORWARD,
+            model,
+            trace,
+            i,
+            step,
+            f"{cm.pct(frac)} of the units of layer {lname} output 0 for every sample (dead ReLU){note}",
+            {"dead_frac": frac, "threshold": config.dead_frac, "dead_from_first_step": from_start,
+             "learned_since_start": learned},
+            dead_causes(trace, model, i, frac, from_start),
         )
-        found.append(finding if all_dead or learned else provisional(finding, trace, config))
+        if all_dead:
+            found.append(finding.with_severity(Severity.FAULT))
+        elif learned:
+            found.append(finding.with_severity(Severity.WARNING))
+        else:  # the dead units stopped the training; early in a run still going, it may yet learn
+            found.append(provisional(finding.with_severity(Severity.FAULT), trace, config))
     return found
 
 
