@@ -31,6 +31,7 @@ import socket
 import sqlite3
 import time
 import urllib.parse
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -178,17 +179,11 @@ class RunStore:
     def _check_schema(self, conn: sqlite3.Connection, create: bool) -> None:
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if not tables and create:  # in one transaction: another process sees no table or every table
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with _immediate(conn):
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         conn.execute(statement)
                 conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
-                conn.execute("COMMIT")
-            except sqlite3.Error:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
             return
         if not {"meta", "runs", "steps"} <= tables:
             raise StoreError(f"{self.db_path} is not a deeplocalize run store")
@@ -218,20 +213,16 @@ class RunStore:
         config = config or Config()
         conn = self.connect(create=True)
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            seq = conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM runs").fetchone()[0]
-            run_id = f"r{seq:04d}"
-            conn.execute(
-                "INSERT INTO runs (id, seq, created, framework, command, status, config, pid, host)"
-                " VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?)",
-                (run_id, seq, time.time(), framework, command, dumps(config.to_dict()), os.getpid(),
-                 socket.gethostname()),
-            )
-            conn.execute("COMMIT")
+            with _immediate(conn):
+                seq = conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM runs").fetchone()[0]
+                run_id = f"r{seq:04d}"
+                conn.execute(
+                    "INSERT INTO runs (id, seq, created, framework, command, status, config, pid, host)"
+                    " VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?)",
+                    (run_id, seq, time.time(), framework, command, dumps(config.to_dict()), os.getpid(),
+                     socket.gethostname()),
+                )
         except sqlite3.Error as exc:
-            with contextlib.suppress(sqlite3.Error):
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
             conn.close()
             raise _store_error(exc, f"cannot write to run store {self.db_path}", self.db_path) from exc
         writer = RunWriter(conn, run_id, window=config.window, history=config.history)
@@ -350,17 +341,26 @@ def _rank_summary(row: dict[str, Any]) -> dict[str, Any]:
 
 def _upgrade(conn: sqlite3.Connection) -> None:
     """Schema 1 -> 2 (the job columns), in one transaction: the ranks of a job may open it at once."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with _immediate(conn):
         have = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
         for name, kind in _JOB_COLUMNS:
             if name not in have:
                 conn.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
         conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+
+
+@contextlib.contextmanager
+def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction, taken at once (``BEGIN IMMEDIATE``): committed on success, rolled back on any
+    error (a failed rollback does not hide the error that caused it)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
         conn.execute("COMMIT")
-    except sqlite3.Error:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
         raise
 
 
