@@ -125,6 +125,10 @@ SLOW_OPTIMIZER: Final = 0.3  # ... or a slow optimizer (plain SGD)
 SHORT_TRAINING: Final = 0.8  # the run ended at chance after a handful of steps: too few steps
 NARROW_BOTTLENECK: Final = 0.8  # a one-unit hidden layer squeezes every sample through one number
 
+# -------------------------------------------------- unconverged_at_end (unconverged.py), a warning
+UNCONVERGED_TRAINING: Final = 0.6  # the loss still fell steadily when the run ended: train longer
+UNCONVERGED_LR: Final = 0.4  # ... or take larger steps
+
 # -------------------------------------------------- metrics (metrics.py)
 ACCURACY_FLAT_LR: Final = 0.45  # an accuracy that does not move: the lr is the first suspect
 ACCURACY_FLAT_OPTIMIZER: Final = 0.2  # ... or a poorly suited optimizer

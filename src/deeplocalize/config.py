@@ -252,6 +252,14 @@ class Config:
     short_max_rel_decrease: float = 0.1
     #: slow_convergence: fewest finite losses before judging (steps). Issue 4: within 200 steps.
     slow_min_steps: int = 100
+    #: unconverged_at_end (a warning, judged when a run that learned ends): the share of all the loss gained
+    #: since its start that came in the run's last quarter, at or above which the run had not converged
+    #: (fraction). For a loss decaying as exp(-t / tau) the share is 0.20 when tau equals the run's length,
+    #: 0.29 for a linear fall, near 0 once converged. Own choice, from that model, not from any program.
+    unconverged_late_share: float = 0.2
+    #: unconverged_at_end: fewest finite losses of the whole run (history and window) to judge it (points):
+    #: five per quarter at least, for a median per quarter. Own choice.
+    unconverged_min_points: int = 20
     #: A stall (loss flat at chance or not learning, accuracy flat, slow convergence) judged before the run
     #: ended and before this step is provisional (``severity.py``): a warning unless another finding makes
     #: the run faulty or explains it. Healthy runs often sit on a plateau before they learn: in the real-world
@@ -360,7 +368,7 @@ class Config:
         "tensor_min_points", "tensor_min_points_sparse",
         "accum_min_steps", "accum_min_points", "recurrent_min_points", "unchanged_steps",
         "unchanged_steps_sparse", "curve_window", "curve_min_steps", "loss_constant_steps", "short_min_steps",
-        "slow_min_steps", "provisional_steps", "acc_min_steps", "overfit_min_evals",
+        "slow_min_steps", "unconverged_min_points", "provisional_steps", "acc_min_steps", "overfit_min_evals",
         "spike_window", "spike_min_history", "spike_recover_steps", "spike_repeated", "lost_min_points",
         "attention_collapse_points", "leak_min_points",
     })
@@ -369,7 +377,8 @@ class Config:
     #: threshold off).
     UNIT_INTERVAL: ClassVar[frozenset[str]] = frozenset({
         "loss_min_rel_decrease", "loss_learned_ratio", "chance_rel_tol", "short_max_rel_decrease",
-        "slow_max_rel_decrease", "mismatch_train_fall", "acc_min_gain", "acc_chance_margin",
+        "slow_max_rel_decrease", "unconverged_late_share", "mismatch_train_fall", "acc_min_gain",
+        "acc_chance_margin",
         "later_finding_discount",
         "generic_finding_discount", "stuck_vote", "structure_vote", "optimizer_setting_vote", "lr_far_vote",
         "attention_collapse_entropy", "attention_collapse_heads",

@@ -75,6 +75,25 @@ def test_unscaled_inputs_in_a_run_that_learns_are_a_warning_only() -> None:
     assert Symptom.UNNORMALIZED_INPUT in {w.symptom for w in d.warnings}
 
 
+def test_learning_far_too_slowly_to_the_end_is_told_to_train_longer_or_raise_the_lr() -> None:
+    """SGD at lr 0.03: the loss still falls steeply when the 300 steps end (accuracy about 0.65, where lr 0.3
+    reaches about 0.96 in the same budget). Only the user knows the budget, so it is a warning, not a fault;
+    the same program at lr 0.3 converges and gets no such warning."""
+    x, y = _digits()
+    slow = _mlp()
+    d = _train(slow, torch.optim.SGD(slow.parameters(), lr=0.03), x, y, steps=300)
+    assert d.verdict == Verdict.HEALTHY
+    [warning] = [w for w in d.warnings if w.evidence.get("rule") == "still_falling"]
+    assert warning.symptom == Symptom.SLOW_CONVERGENCE
+    assert [c.category for c in warning.causes] == [Category.TRAINING, Category.LEARNING_RATE]
+    assert "train longer" in warning.causes[0].fix
+    assert re.search(r"raise|too low|far below", warning.causes[1].fix)
+    paced = _mlp()
+    d = _train(paced, torch.optim.SGD(paced.parameters(), lr=0.3), x, y, steps=300)
+    assert d.verdict == Verdict.HEALTHY
+    assert not [w for w in d.warnings if w.evidence.get("rule") == "still_falling"]
+
+
 def test_a_fix_agrees_with_its_evidence_a_diverging_loss_is_never_told_to_raise_the_lr() -> None:
     """A loss that rises thousands of times over is a divergence: 'lower the lr', never 'raise it'."""
     x, y = _digits()

@@ -86,14 +86,36 @@ def noise_sd(values: np.ndarray) -> float:
     return _MAD_TO_SD * mad / math.sqrt(2.0)
 
 
+def median_se(sd: float, n1: int, n2: int) -> float:
+    """Standard error of the difference of the medians of two samples of ``n1`` and ``n2`` values whose
+    noise has standard deviation ``sd``."""
+    return _MEDIAN_SE * sd * math.sqrt(1.0 / n1 + 1.0 / n2)
+
+
 def trend(values: np.ndarray) -> Trend:
     """Medians of the first and last third and the standard error of their difference."""
     n = len(values)
     k = max(1, n // 3)
     first = float(np.median(values[:k]))
     last = float(np.median(values[-k:]))
-    se = _MEDIAN_SE * noise_sd(values) * math.sqrt(2.0 / k)
-    return Trend(first, last, se, n)
+    return Trend(first, last, median_se(noise_sd(values), k, k), n)
+
+
+def run_curve(trace: Trace) -> Curve:
+    """The finite losses of the whole run: its first step, the down-sampled history of older steps, then the
+    window (every step), in step order; each step once."""
+    points: dict[int, tuple[int, float]] = {}
+    head = [trace.first] if trace.first is not None else []
+    for record in [*head, *trace.history()]:
+        if record.loss is not None and math.isfinite(record.loss):
+            points[int(record.step)] = (int(record.epoch), float(record.loss))
+    window = zip(trace.steps().tolist(), trace.epochs().tolist(), trace.loss().tolist(), strict=True)
+    for step, epoch, value in window:
+        if math.isfinite(value):
+            points[int(step)] = (int(epoch), float(value))
+    order = sorted(points)
+    return Curve(np.array(order, dtype=np.int64), np.array([points[s][0] for s in order], dtype=np.int64),
+                 np.array([points[s][1] for s in order], dtype=np.float64))
 
 
 def initial_level(trace: Trace, metric: str | None = None, count: int = 10,
