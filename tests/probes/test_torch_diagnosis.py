@@ -137,7 +137,9 @@ def test_a_loss_summed_over_the_batch_or_divided_for_accumulation_is_read_in_its
                 loss = F.cross_entropy(model(xb), yb) / 4
             loss.backward()
             opt.step()
-    assert run.diagnosis.verdict == Verdict.HEALTHY and run.diagnosis.findings == []
+    # 150 steps end while the loss still falls: at most the warning that says so (unconverged_at_end)
+    others = [f for f in run.diagnosis.findings if f.evidence.get("rule") != "still_falling"]
+    assert run.diagnosis.verdict == Verdict.HEALTHY and others == []
     expected = 0.25 if how == "accumulation_of_4" else 32.0
     assert run.monitor.model.extra["loss_scale"] == pytest.approx(expected, rel=1e-3)
 

@@ -88,3 +88,28 @@ def test_label_counting_stops_at_its_batch_limit_even_before_a_statistics_step_r
     assert counts is not None and counts.sum().item() == 4 * PRIOR_MAX_BATCHES  # the first batch and 63 more
     facts.saw_loss(loss, torch.randn(4, 500), torch.arange(4) + 1, -100, read=True)
     assert facts._label_counts is None and facts.data.y_prior_entropy is not None
+
+
+def test_a_linear_head_counts_the_rows_of_its_weight_not_a_stale_out_features() -> None:
+    """A head re-tied to a resized embedding (old resize code: the weight is replaced, `out_features` is not
+    updated) scores one class more than its attribute says; labels of that class are not "out of range"."""
+    import torch.nn.functional as F  # noqa: N812
+    from torch import nn
+
+    import deeplocalize as dl
+    from deeplocalize.probes.torch_facts import layer_info
+
+    torch.manual_seed(0)
+    embed, head = nn.Embedding(11, 8), nn.Linear(8, 10, bias=False)
+    head.weight = embed.weight  # 11 rows; head.out_features still says 10
+    assert layer_info(0, "head", head, (4, 11), -1, [head.weight]).units == 11
+    model = nn.Sequential(embed, head)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    with dl.watch(model, opt, store=False) as run:
+        for _ in range(30):
+            x = torch.randint(0, 11, (16,))
+            opt.zero_grad()
+            F.cross_entropy(model(x), x).backward()  # label 10 is the added class
+            opt.step()
+    assert run.diagnosis is not None
+    assert not [f for f in run.diagnosis.findings if "labels span" in f.message], run.diagnosis.findings

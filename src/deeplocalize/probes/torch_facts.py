@@ -165,6 +165,9 @@ def layer_info(index: int, name: str, module: nn.Module, shape: tuple[int, ...] 
         if isinstance(getattr(module, attr, None), int):
             units = getattr(module, attr)
             break
+    weight = getattr(module, "weight", None)
+    if isinstance(module, nn.Linear) and isinstance(weight, torch.Tensor) and weight.ndim == 2:
+        units = int(weight.shape[0])  # the weight decides, not an attribute a re-tied weight left stale
     if units is None and shape and unit_axis is not None and len(shape) > 0:
         units = shape[unit_axis]
     info = LayerInfo(
