@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -66,3 +68,36 @@ def test_instrument_loss_module_is_not_a_layer_and_max_steps_stops() -> None:
     assert monitor.model.loss.framework_name == "CrossEntropyLoss"
     assert "CrossEntropyLoss" not in [lay.type for lay in monitor.model.layers]
     assert F.cross_entropy.__module__ == "torch.nn.functional"
+
+
+def _swap_script(replace_after_optimizer: bool) -> None:
+    """A layer replaced by a new module (old resize code): after the optimizer was built, the optimizer
+    keeps the old layer's parameters, first among its own, and the new layer is never updated."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Embedding(20, 16), nn.ReLU(), nn.Linear(16, 20))
+    if not replace_after_optimizer:
+        model[0] = nn.Embedding(20, 16)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    if replace_after_optimizer:
+        model[0] = nn.Embedding(20, 16)
+    for _ in range(300):
+        x = torch.randint(0, 20, (32,))
+        opt.zero_grad()
+        F.cross_entropy(model(x), (x + 1) % 20).backward()
+        opt.step()
+
+
+@pytest.mark.parametrize("after", [True, False])
+def test_a_layer_replaced_after_the_optimizer_was_built_is_found_left_out_of_it(after: bool) -> None:
+    """The optimizer is matched to its model by any of its parameters, not only its first (once a stale
+    one: every step unwatched, "1 step observed")."""
+    monitor = Monitor("torch")
+    with instrument(monitor), contextlib.suppress(StopTraining):  # the fault stops the run (default)
+        _swap_script(replace_after_optimizer=after)
+    assert monitor.tool_errors == []
+    assert monitor.trace.steps_observed >= 60
+    faults = [f for f in monitor.findings if f.symptom == "unchanged_weights"]
+    if after:
+        assert faults and faults[0].layer is not None and faults[0].layer.name == "0"
+    else:
+        assert not faults and monitor.trace.steps_observed == 300

@@ -37,6 +37,15 @@ if TYPE_CHECKING:
 MAX_REFUSED = 3
 
 
+def owns_any(unit: ModelUnit, params: list[torch.Tensor]) -> bool:
+    """Whether any of an optimizer's ``params`` is ``unit``'s model's: the first one usually decides; a
+    module replaced after the optimizer was built leaves its old parameters there, first or not."""
+    if not params or unit.owns(params[0]):
+        return bool(params)
+    mine = {id(p) for p in unit.eager.parameters()}
+    return any(id(p) in mine or unit.table.owner(p) is not None for p in params[1:])
+
+
 class Discovery:
     """The session's search for the models it watches."""
 
@@ -83,14 +92,16 @@ class Discovery:
             self.disarm()
 
     def unowned_optimizer_params(self) -> list[torch.Tensor]:
-        """The first parameter of each optimizer created so far that no watched model owns."""
+        """The parameters of the optimizers created so far that no watched model owns (none of their
+        parameters is a watched model's)."""
         session = self.session
-        firsts = [next(iter(facts.optimizer_params(o)), None) for o in list(session.created)]
-        return [p for p in firsts if p is not None and not any(u.owns(p) for u in session.units)]
+        params = [facts.optimizer_params(o) for o in list(session.created)]
+        return [p for group in params if group and not any(owns_any(u, group) for u in session.units)
+                for p in group]
 
     def _holds_unowned(self, module: nn.Module) -> bool:
-        pending = self.unowned_optimizer_params()
-        return any(p is q for p in module.parameters() for q in pending)
+        pending = {id(p) for p in self.unowned_optimizer_params()}
+        return any(id(p) in pending for p in module.parameters())
 
     def _on_forward(self, module: nn.Module, args: Any) -> None:
         session = self.session
