@@ -397,6 +397,41 @@ def california_housing(seed: int = 0, n: int = 20640) -> tuple[np.ndarray, np.nd
 
 # --- a tab-separated English-French sentence file (d2l's fra-eng / the Tatoeba pairs of manythings.org) ---
 
+_ONSETS = ["", "b", "br", "c", "ch", "d", "dr", "f", "g", "gr", "h", "j", "k", "kr", "l", "m", "n", "p", "ph",
+           "qu", "r", "s", "sh", "st", "t", "th", "tr", "v", "w", "x", "y", "z"]
+_VOWELS = ["a", "e", "i", "o", "u", "y", "ai", "ea", "ie", "ou", "ee", "ay"]
+_CODAS = ["", "n", "l", "r", "s", "m", "x", "th", "nd", "rk", "ck", "z", "nn", "ll"]
+_ENDINGS = ["", "a", "ah", "elle", "ie", "lyn", "son", "ia", "o", "ey", "en", "iel", "ette", "us", "ian"]
+
+
+def names_txt(seed: int = 0, count: int = 32033) -> list[str]:
+    """makemore's names.txt: ``count`` distinct name-like words of 2..15 letters, from syllables drawn with
+    fixed, skewed preferences (its own generator: the global random state is left alone)."""
+    rng = np.random.default_rng(seed + 12000)
+
+    def zipf(n):  # a fixed, skewed preference over each list, as real names favour some sounds
+        w = 1.0 / np.arange(1, n + 1) ** 0.8
+        return rng.permutation(w / w.sum())
+
+    weights = [zipf(len(part)) for part in (_ONSETS, _VOWELS, _CODAS, _ENDINGS)]
+    out, seen = [], set()
+    while len(out) < count:
+        batch = 4 * count  # candidates drawn at once: up to 3 syllables, then an ending
+        syllables = rng.choice([1, 2, 3], size=batch, p=[0.45, 0.45, 0.1])
+        parts = [rng.choice(len(part), size=(batch, 3), p=w) for part, w in zip(
+            (_ONSETS, _VOWELS, _CODAS), weights[:3], strict=True)]
+        endings = rng.choice(len(_ENDINGS), size=batch, p=weights[3])
+        for k in range(batch):
+            word = "".join(_ONSETS[parts[0][k, j]] + _VOWELS[parts[1][k, j]] + _CODAS[parts[2][k, j]]
+                           for j in range(syllables[k])) + _ENDINGS[endings[k]]
+            if 2 <= len(word) <= 15 and word not in seen:
+                seen.add(word)
+                out.append(word)
+                if len(out) == count:
+                    break
+    return out
+
+
 _FRA_SUBJECTS = [("I", "Je"), ("You", "Tu"), ("He", "Il"), ("She", "Elle"), ("We", "Nous"), ("They", "Ils")]
 _FRA_VERBS = {  # English verb: French forms for je, tu, il, elle, nous, ils
     "see": "vois vois voit voit voyons voient", "like": "aime aimes aime aime aimons aiment",

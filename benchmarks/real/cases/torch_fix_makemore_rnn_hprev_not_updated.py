@@ -21,6 +21,7 @@ split, and its chance level minus the cross-entropy of the test targets under th
 character frequencies.
 """
 
+import _data
 import _harness
 import numpy as np
 import torch
@@ -31,40 +32,6 @@ from torch.utils.data import DataLoader, Dataset
 MAX_STEPS = 2000  # makemore: --max-steps -1 (until stopped)
 
 _harness.seed_everything()
-
-_ONSETS = ["", "b", "br", "c", "ch", "d", "dr", "f", "g", "gr", "h", "j", "k", "kr", "l", "m", "n", "p", "ph",
-           "qu", "r", "s", "sh", "st", "t", "th", "tr", "v", "w", "x", "y", "z"]
-_VOWELS = ["a", "e", "i", "o", "u", "y", "ai", "ea", "ie", "ou", "ee", "ay"]
-_CODAS = ["", "n", "l", "r", "s", "m", "x", "th", "nd", "rk", "ck", "z", "nn", "ll"]
-_ENDINGS = ["", "a", "ah", "elle", "ie", "lyn", "son", "ia", "o", "ey", "en", "iel", "ette", "us", "ian"]
-
-
-def names(seed, count=32033):
-    """``count`` distinct name-like words of 2..15 letters (the stand-in for names.txt)."""
-    rng = np.random.default_rng(seed + 12000)
-
-    def zipf(n):  # a fixed, skewed preference over each list, as real names favour some sounds
-        w = 1.0 / np.arange(1, n + 1) ** 0.8
-        return rng.permutation(w / w.sum())
-
-    weights = [zipf(len(part)) for part in (_ONSETS, _VOWELS, _CODAS, _ENDINGS)]
-    out, seen = [], set()
-    while len(out) < count:
-        batch = 4 * count  # candidates drawn at once: up to 3 syllables, then an ending
-        syllables = rng.choice([1, 2, 3], size=batch, p=[0.45, 0.45, 0.1])
-        parts = [rng.choice(len(part), size=(batch, 3), p=w) for part, w in zip(
-            (_ONSETS, _VOWELS, _CODAS), weights[:3], strict=True)]
-        endings = rng.choice(len(_ENDINGS), size=batch, p=weights[3])
-        for k in range(batch):
-            word = "".join(_ONSETS[parts[0][k, j]] + _VOWELS[parts[1][k, j]] + _CODAS[parts[2][k, j]]
-                           for j in range(syllables[k])) + _ENDINGS[endings[k]]
-            if 2 <= len(word) <= 15 and word not in seen:
-                seen.add(word)
-                out.append(word)
-                if len(out) == count:
-                    break
-    return out
-
 
 class CharDataset(Dataset):
 
@@ -183,7 +150,7 @@ def evaluate(model, dataset, batch_size=50, max_batches=None):
     return mean_loss
 
 
-train_dataset, test_dataset = create_datasets(names(_harness.seed()))
+train_dataset, test_dataset = create_datasets(_data.names_txt(_harness.seed()))
 vocab_size = train_dataset.get_vocab_size()
 block_size = train_dataset.get_output_length()
 print(f"dataset determined that: {vocab_size=}, {block_size=}")
