@@ -20,6 +20,7 @@ split and any noise depend on ``seed`` only.
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from typing import Any
 
@@ -483,6 +484,34 @@ def fra_eng_text(seed: int = 0, n: int = 1000) -> str:
 
 
 # --- Jeff Heaton's course CSVs (data.heatonresearch.com): auto-mpg.csv and jh-simple-dataset.csv ---
+
+
+class T5WordTokenizer:
+    """Stand-in for the T5 tokenizer of the T5 programs: one id per lowercase word or punctuation mark of the
+    sentences it is built from, pad 0, eos 1 (appended to every sentence), unk 2. Called on sentences: the
+    padded ids and their attention mask (torch tensors)."""
+
+    PAD, EOS, UNK = 0, 1, 2
+
+    def __init__(self, sentences: list[str]) -> None:
+        words = sorted({w for s in sentences for w in self.tokenize(s)})
+        self.vocab = {w: i + 3 for i, w in enumerate(words)}
+        self.pad_token_id = self.PAD
+
+    @staticmethod
+    def tokenize(sentence: str) -> list[str]:
+        return re.findall(r"[\w']+|[.!?]", sentence.lower())
+
+    def __len__(self) -> int:
+        return len(self.vocab) + 3
+
+    def __call__(self, sentences: list[str]) -> tuple[Any, Any]:
+        import torch  # only the torch programs call it
+
+        ids = [[self.vocab.get(w, self.UNK) for w in self.tokenize(s)] + [self.EOS] for s in sentences]
+        width = max(len(x) for x in ids)
+        input_ids = torch.tensor([x + [self.PAD] * (width - len(x)) for x in ids])
+        return input_ids, (input_ids != self.PAD).long()
 
 
 def auto_mpg(seed: int = 0, n: int = 398) -> dict[str, np.ndarray]:

@@ -14,7 +14,6 @@ stand-in `_data.fra_eng_text`, 3,000 pairs: 2,800 train, 200 held out) with a wo
 accuracy of greedy `generate` translations of the held-out sentences against their references.
 """
 
-import re
 
 import _data
 import _harness
@@ -23,32 +22,11 @@ import torch
 import transformers
 from transformers import T5Config, T5ForConditionalGeneration
 
-PAD, EOS, UNK = 0, 1, 2
+PAD, EOS, UNK = _data.T5WordTokenizer.PAD, _data.T5WordTokenizer.EOS, _data.T5WordTokenizer.UNK
 BATCH_SIZE = 32
 EPOCHS = 4
 LR = 1e-3
 
-
-def tokenize(sentence):
-    return re.findall(r"[\w']+|[.!?]", sentence.lower())
-
-
-class WordTokenizer:
-    """Stand-in for the T5 tokenizer: one id per word, pad 0, eos 1 (appended), unk 2."""
-
-    def __init__(self, sentences):
-        words = sorted({w for s in sentences for w in tokenize(s)})
-        self.vocab = {w: i + 3 for i, w in enumerate(words)}
-        self.pad_token_id = PAD
-
-    def __len__(self):
-        return len(self.vocab) + 3
-
-    def __call__(self, sentences):
-        ids = [[self.vocab.get(w, UNK) for w in tokenize(s)] + [EOS] for s in sentences]
-        width = max(len(x) for x in ids)
-        input_ids = torch.tensor([x + [PAD] * (width - len(x)) for x in ids])
-        return input_ids, (input_ids != PAD).long()
 
 
 def main():
@@ -56,7 +34,7 @@ def main():
     _harness.seed_everything()
     pairs = [line.split("\t") for line in _data.fra_eng_text(seed=_harness.seed(), n=3000).splitlines()]
     train_pairs, test_pairs = pairs[:2800], pairs[2800:]
-    tokenizer = WordTokenizer([s for pair in train_pairs for s in pair])
+    tokenizer = _data.T5WordTokenizer([s for pair in train_pairs for s in pair])
 
     config = T5Config(vocab_size=len(tokenizer), d_model=64, d_kv=32, d_ff=128, num_layers=2, num_heads=2,
                       pad_token_id=PAD, eos_token_id=EOS, decoder_start_token_id=PAD, dropout_rate=0.1)
