@@ -280,6 +280,20 @@ def test_class_labels_beyond_the_output_units() -> None:
     assert {c.category for c in f.causes} == {Category.DATA, Category.ARCHITECTURE}
 
 
+@pytest.mark.parametrize(("scored", "flagged"), [(256, False), (10, True), (None, True)])
+def test_class_labels_are_held_against_the_classes_the_loss_scores(scored: int | None, flagged: bool) -> None:
+    """A contrastive loss scores a batch's similarity matrix (256 columns), not the 16 units of the
+    projection head: labels up to 255 are in range (once a false alarm that stopped the run at step 1)."""
+    model = net(linear(0, "proj", 16), loss="cross_entropy", expects="logits", y_is_integer=True,
+                y_min=0.0, y_max=255.0)
+    if scored is not None:
+        model.extra["loss_shapes"] = [[256, scored], [256]]
+    found = [f for f in run(model) if f.symptom == RANGE]
+    assert bool(found) == flagged
+    if flagged:
+        assert f"scores {scored or 16} classes" in found[0].message
+
+
 @pytest.mark.parametrize(
     "model",
     [

@@ -101,3 +101,41 @@ def test_a_layer_replaced_after_the_optimizer_was_built_is_found_left_out_of_it(
         assert faults and faults[0].layer is not None and faults[0].layer.name == "0"
     else:
         assert not faults and monitor.trace.steps_observed == 300
+
+
+def _pretrain_then_finetune() -> float:
+    """An autoencoder trained first, then a classifier built on its encoder with a new optimizer; the
+    classifier's held-out accuracy."""
+    torch.manual_seed(0)
+    x = torch.randn(256, 8)
+    y = (x[:, 0] + x[:, 1] > 0).long()
+    encoder = nn.Sequential(nn.Linear(8, 16), nn.ReLU())
+    autoencoder = nn.Sequential(encoder, nn.Linear(16, 8))
+    opt = torch.optim.Adam(autoencoder.parameters(), lr=1e-2)
+    for _ in range(100):
+        opt.zero_grad()
+        F.mse_loss(autoencoder(x), x).backward()
+        opt.step()
+    classifier = nn.Sequential(encoder, nn.Linear(16, 2))
+    opt = torch.optim.Adam(classifier.parameters(), lr=1e-2)
+    for _ in range(150):
+        opt.zero_grad()
+        F.cross_entropy(classifier(x), y).backward()
+        opt.step()
+    return float((classifier(x).argmax(-1) == y).float().mean())
+
+
+def test_a_model_built_on_part_of_a_watched_one_is_a_model_of_its_own() -> None:
+    """The fine-tuning optimizer holds the pretrained encoder's parameters and the new head's: it trains the
+    classifier, not the autoencoder (whose decoder it leaves alone: once "unchanged weights", a false alarm
+    that stopped the run)."""
+    plain = _pretrain_then_finetune()
+    monitor = Monitor("torch")
+    with instrument(monitor):
+        watched = _pretrain_then_finetune()
+    assert watched == plain > 0.9
+    assert monitor.tool_errors == []
+    models = [monitor, *monitor.siblings]
+    assert [m.trace.steps_observed for m in models] == [100, 150]
+    assert [len(m.model.layers) for m in models] == [3, 3]
+    assert monitor.finish(completed=True).verdict == "healthy"

@@ -126,7 +126,12 @@ def output_activation(model: ModelInfo) -> str | None:
 
 
 def output_units(model: ModelInfo) -> int | None:
-    """Size of the output's class axis: a softmax's axis size, else the last layer with known units."""
+    """Size of the class axis the loss scores: its input's second axis, where the probe saw a classification
+    loss's input (a contrastive loss scores a batch's similarity matrix, not the last layer's units), else a
+    softmax's axis size, else the last layer with known units."""
+    shapes = model.extra.get("loss_shapes")
+    if shapes and len(shapes[0]) >= 2 and loss_family(model) in ("ce", "nll"):
+        return int(shapes[0][1])
     out = output_layer(model)
     if out is not None and out.activation == "softmax" and out.softmax_axis_size:
         return int(out.softmax_axis_size)

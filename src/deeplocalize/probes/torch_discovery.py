@@ -46,6 +46,19 @@ def owns_any(unit: ModelUnit, params: list[torch.Tensor]) -> bool:
     return any(id(p) in mine or unit.table.owner(p) is not None for p in params[1:])
 
 
+def owner_of_optimizer(units: list[ModelUnit], params: list[torch.Tensor]) -> ModelUnit | None:
+    """The model an optimizer's ``params`` train: one that holds them all (a classifier built on an
+    encoder that an autoencoder trained before it holds the encoder's parameters and its own head's), else
+    the first that holds any (a layer replaced after the optimizer was built left its old ones there)."""
+    holders = [u for u in units if owns_any(u, params)]
+    if len(holders) > 1:
+        ids = {id(p) for p in params}
+        whole = next((u for u in holders if ids <= {id(p) for p in u.eager.parameters()}), None)
+        if whole is not None:
+            return whole
+    return holders[0] if holders else None
+
+
 class Discovery:
     """The session's search for the models it watches."""
 
@@ -57,12 +70,33 @@ class Discovery:
         self._unquiet: Callable[[], None] | None = None  # undoes ``compat.quiet_global_hook_warning``
         self._bare_refused = 0  # losses that trained a module's parameters too: not a program without one
         self._lingering = False  # armed only for another optimizer's model in the step that found one
+        #: the parameters of optimizers made for a new model that holds some of a watched model's (looked
+        #: for in the step after their optimizer was made)
+        self._supersets: list[list[torch.Tensor]] = []
 
     def known_from(self, root: nn.Module) -> None:
         """Every module of a new unit's model is known (never taken for a model of its own)."""
         for module in compat.eager_module(root).modules():
             self.known.add(module)
         self.known.add(root)
+
+    def new_optimizer(self, opt: torch.optim.Optimizer) -> None:
+        """An optimizer was created: its model is looked for at its first training forward when no watched
+        model holds any of its parameters, or (for one step) when a watched model holds only some of them:
+        a new model built on a part of a watched one (a classifier on a pretrained encoder)."""
+        params = facts.optimizer_params(opt)
+        units = self.session.units
+        if not (self.session.auto_roots and params):
+            return
+        holders = [u for u in units if owns_any(u, params)]
+        if not holders:
+            self.arm()
+            return
+        held = {id(p) for u in holders for p in u.eager.parameters()}
+        if any(id(p) not in held for p in params):
+            self.arm()
+            self._supersets.append(params)
+            self._lingering = True
 
     def arm(self) -> None:
         """Look for a model at the next training forward of a module nobody watches."""
@@ -74,6 +108,7 @@ class Discovery:
 
     def disarm(self) -> None:
         self._lingering = False
+        self._supersets.clear()
         if self._handle is not None:
             self._handle.remove()
             self._handle = None
@@ -99,6 +134,13 @@ class Discovery:
         return [p for group in params if group and not any(owns_any(u, group) for u in session.units)
                 for p in group]
 
+    def _holds_superset(self, module: nn.Module) -> list[torch.Tensor] | None:
+        """The parameters of a new optimizer that ``module`` holds all of (``new_optimizer``), if any."""
+        if not self._supersets:
+            return None
+        mine = {id(p) for p in module.parameters()}
+        return next((ps for ps in self._supersets if all(id(p) in mine for p in ps)), None)
+
     def _holds_unowned(self, module: nn.Module) -> bool:
         pending = {id(p) for p in self.unowned_optimizer_params()}
         return any(id(p) in pending for p in module.parameters())
@@ -116,10 +158,13 @@ class Discovery:
             if facts.is_loss_module(module) or not trainable(module) or (
                     is_keras_module(module) and not keras_model_in_own_loop(module, args)):
                 return  # a loss, an augmentation module, a Keras layer or a model Model.fit trains
-            if session.units and not self._holds_unowned(module):
+            superset = self._holds_superset(module)
+            if session.units and not superset and not self._holds_unowned(module):
                 return  # a model is watched: only the model of an optimizer nobody owns is wanted
             unit = session.add_unit(module, "")
-            if self.unowned_optimizer_params():
+            if superset:
+                self._supersets = [ps for ps in self._supersets if ps is not superset]
+            if self.unowned_optimizer_params() or self._supersets:
                 self._lingering = True  # another optimizer's model may run next: an encoder's decoder
             else:
                 self.disarm()

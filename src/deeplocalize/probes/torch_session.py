@@ -37,7 +37,7 @@ from deeplocalize.probes import torch_keras_optimizer as keras_optimizer
 from deeplocalize.probes import torch_samples as samples
 from deeplocalize.probes.torch_amp import GradScalerWatch
 from deeplocalize.probes.torch_bare import BareModel, trains_parameters
-from deeplocalize.probes.torch_discovery import Discovery, owns_any
+from deeplocalize.probes.torch_discovery import Discovery, owner_of_optimizer
 from deeplocalize.probes.torch_dist import Job, report_lost_ranks
 from deeplocalize.probes.torch_hooks import iter_tensors, made_from
 from deeplocalize.probes.torch_layers import owner_of
@@ -228,7 +228,7 @@ class TorchSession:
         if unit is not None:
             return unit
         params = facts.optimizer_params(opt)
-        unit = next((u for u in self.units if owns_any(u, params)), None)
+        unit = owner_of_optimizer(self.units, params)
         if unit is None:
             if self.auto_roots:
                 self.created.add(opt)  # (made before the session began): its model is wanted
@@ -378,9 +378,7 @@ class TorchSession:
 
     def _on_new_optimizer(self, opt: torch.optim.Optimizer) -> None:
         self.created.add(opt)
-        params = facts.optimizer_params(opt)
-        if self.auto_roots and params and not any(owns_any(u, params) for u in self.units):
-            self.discovery.arm()  # its model is found at its first training forward
+        self.discovery.new_optimizer(opt)  # its model is found at its first training forward
 
     def _opt_pre(self, opt: torch.optim.Optimizer, args: Any, kwargs: Any) -> Any:
         if not self.live:
