@@ -52,6 +52,7 @@ def net(
         loss=LossInfo(loss, expects, from_logits=from_logits),
         optimizer=OptimizerInfo("adam", lr=1e-3),
         data=DataInfo(**{**CLEAN_X, **data}),
+        extra={"loss_plain": True},  # the trained loss is the loss function's (the probes read it)
     )
 
 
@@ -391,6 +392,14 @@ def test_first_loss_far_above_log_k_is_poor_initialization() -> None:
 
 def test_first_loss_near_log_k_is_fine() -> None:
     assert run(ce_net(), first_loss=2.4) == []
+
+
+def test_a_first_loss_in_unknown_units_is_not_judged() -> None:
+    """A trained loss the probe could not relate to the loss function's (summed over a sequence's time
+    steps, or with terms added) is not in -log(1/K)'s units."""
+    model = ce_net()
+    del model.extra["loss_plain"]
+    assert run(model, first_loss=25.0) == []
 
 
 def test_large_first_loss_with_raw_inputs_also_votes_data() -> None:

@@ -116,7 +116,7 @@ def test_healthy_models_have_no_findings(make, data) -> None:
     assert d.verdict == Verdict.HEALTHY
 
 
-@pytest.mark.parametrize("how", ["sum", "none_then_sum", "accumulation_of_4"])
+@pytest.mark.parametrize("how", ["sum", "none_then_sum", "accumulation_of_4", "sum_per_sample"])
 def test_a_loss_summed_over_the_batch_or_divided_for_accumulation_is_read_in_its_own_units(how: str) -> None:
     """The chance level and the expected first loss scale with the trained loss: a healthy classifier
     whose loss is summed over its batch of 32 (or divided by 4 for accumulation) is no poor init."""
@@ -124,7 +124,7 @@ def test_a_loss_summed_over_the_batch_or_divided_for_accumulation_is_read_in_its
     x = torch.randn(256, 20)
     y = (x[:, 0] > 0).long() + (x[:, 1] > 0).long()
     model = nn.Sequential(nn.Linear(20, 32), nn.ReLU(), nn.Linear(32, 3))
-    opt = torch.optim.SGD(model.parameters(), lr=0.05 / 32 if how != "accumulation_of_4" else 0.05)
+    opt = torch.optim.SGD(model.parameters(), lr={"sum": 0.05 / 32, "none_then_sum": 0.05 / 32}.get(how, 0.05))
     with dl.watch(model, store=False) as run:
         for i in range(150):
             xb, yb = x[(i % 8) * 32:(i % 8) * 32 + 32], y[(i % 8) * 32:(i % 8) * 32 + 32]
@@ -133,6 +133,9 @@ def test_a_loss_summed_over_the_batch_or_divided_for_accumulation_is_read_in_its
                 loss = F.cross_entropy(model(xb), yb, reduction="sum")
             elif how == "none_then_sum":
                 loss = nn.CrossEntropyLoss(reduction="none")(model(xb), yb).sum()
+            elif how == "sum_per_sample":  # a VAE's way: summed over each sample's 3 outputs, batch mean
+                target = F.one_hot(yb, 3).float()
+                loss = F.binary_cross_entropy_with_logits(model(xb), target, reduction="sum") / len(xb)
             else:
                 loss = F.cross_entropy(model(xb), yb) / 4
             loss.backward()
@@ -140,7 +143,7 @@ def test_a_loss_summed_over_the_batch_or_divided_for_accumulation_is_read_in_its
     # 150 steps end while the loss still falls: at most the warning that says so (unconverged_at_end)
     others = [f for f in run.diagnosis.findings if f.evidence.get("rule") != "still_falling"]
     assert run.diagnosis.verdict == Verdict.HEALTHY and others == []
-    expected = 0.25 if how == "accumulation_of_4" else 32.0
+    expected = {"accumulation_of_4": 0.25, "sum_per_sample": 3.0}.get(how, 32.0)
     assert run.monitor.model.extra["loss_scale"] == pytest.approx(expected, rel=1e-3)
 
 

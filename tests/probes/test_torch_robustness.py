@@ -84,6 +84,42 @@ def test_a_gan_with_two_optimizers_gets_one_diagnosis_per_model_and_is_never_sto
     assert [[layer.name for layer in d.layers] for d in diagnosis.models] != [[], []]
 
 
+def test_a_wasserstein_gan_whose_losses_no_loss_function_makes_is_adversarial() -> None:
+    """WGAN-GP: the critic's loss is ``D(fake).mean() - D(real).mean()`` plus a gradient penalty, the
+    generator's ``-D(G(z)).mean()``; no loss function sees them, so whose output each is made from is read
+    from its graph at backward. The critic's loss rises towards 0 as the generator improves (once a
+    "loss does not decrease" false alarm that stopped the run)."""
+    torch.manual_seed(0)
+    gen, critic = _gan(64)
+    centers = torch.tensor([[2.0, 0.0], [-2.0, 0.0], [0.0, 2.0], [0.0, -2.0]])
+
+    def train() -> float:
+        opt_g = torch.optim.Adam(gen.parameters(), lr=1e-4, betas=(0.5, 0.9))
+        opt_c = torch.optim.Adam(critic.parameters(), lr=1e-4, betas=(0.5, 0.9))
+        for _ in range(200):
+            for _ in range(5):
+                real = centers[torch.randint(0, 4, (128,))] + 0.1 * torch.randn(128, 2)
+                fake = gen(torch.randn(128, 4)).detach()
+                eps = torch.rand(128, 1)
+                mixed = (eps * real + (1 - eps) * fake).requires_grad_(True)
+                grad = torch.autograd.grad(critic(mixed).sum(), mixed, create_graph=True)[0]
+                loss_c = critic(fake).mean() - critic(real).mean() + 10 * ((grad.norm(dim=1) - 1) ** 2).mean()
+                opt_c.zero_grad()
+                loss_c.backward()
+                opt_c.step()
+            opt_g.zero_grad()
+            (-critic(gen(torch.randn(128, 4))).mean()).backward()
+            opt_g.step()
+        return float(loss_c)
+
+    monitor, _ = _instrumented(train)
+    diagnosis = monitor.finish(completed=True)
+    assert sorted(d.steps_observed for d in diagnosis.models) == [200, 1000]
+    for model_diagnosis in diagnosis.models:
+        _healthy(model_diagnosis)
+    assert all(m.model.extra.get("adversarial") for m in (monitor, *monitor.siblings))
+
+
 def test_a_gan_in_one_module_is_split_into_its_two_models_under_instrumentation() -> None:
     """Lightning's GAN example: one module holds the generator and the discriminator, each with its own
     optimizer; the other model's parameters are frozen while one steps (``toggle_optimizer``). Under

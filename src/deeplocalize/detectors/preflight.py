@@ -101,10 +101,13 @@ def expected_initial_loss(model: ModelInfo) -> float | None:
 
 def check_initial_loss(trace: Trace, model: ModelInfo, config: Config, output: list[Finding],
                        data: list[Finding]) -> list[Finding]:
-    """A first loss far above -log(1/K): poor_initialization, unless an output mismatch explains it."""
+    """A first loss far above -log(1/K): poor_initialization, unless an output mismatch explains it. Only
+    where the trained loss is known to be the loss function's, or a known multiple of it (``loss_plain``):
+    a loss summed over a sequence's time steps, or with terms added, is not in -log(1/K)'s units."""
     first = trace.first
     expected = expected_initial_loss(model)
-    if first is None or first.loss is None or not math.isfinite(first.loss) or expected is None:
+    if (first is None or first.loss is None or not math.isfinite(first.loss) or expected is None
+            or not model.extra.get("loss_plain")):
         return []
     loss = float(first.loss)
     limit = max(config.init_loss_ratio * expected, expected + config.init_loss_margin)

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import torch
@@ -49,11 +50,22 @@ class LossOwners:
     def __init__(self) -> None:
         self.owner: ModelUnit | None = None  # the unit whose output the last loss received
         self._owner_stepped = False  # the owner's own optimizer has stepped since that loss
+        self._fresh = False  # a loss function was called since the last backward
         self._cross: list[tuple[ModelUnit, ModelUnit]] = []  # (stepped unit, the loss's owner) to settle
 
     def saw(self, owner: ModelUnit | None) -> None:
         """A loss was computed from ``owner``'s output."""
-        self.owner, self._owner_stepped = owner, False
+        self.owner, self._owner_stepped, self._fresh = owner, False, True
+
+    def backward(self, loss: torch.Tensor | None,
+                 owner_of: Callable[[torch.Tensor], ModelUnit | None]) -> None:
+        """A backward pass of ``loss`` begins: the last step's pairs are settled, and a loss no loss
+        function made (a WGAN's critic score, ``-D(G(z)).mean()``) is owned by the model whose output it is
+        made from (``owner_of``)."""
+        self.settle()
+        if not self._fresh and isinstance(loss, torch.Tensor):
+            self.saw(owner_of(loss))
+        self._fresh = False
 
     def stepped(self, unit: ModelUnit, losses: int) -> None:
         """``unit``'s optimizer steps on the last loss (``losses``: the backward passes its step took; a

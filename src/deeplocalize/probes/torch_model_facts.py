@@ -45,11 +45,14 @@ PRIOR_MAX_BATCHES = 64
 class LossScale:
     """How the loss that training backpropagates relates to the loss function's per-element mean, read once,
     at the first step: a loss summed over the batch (``reduction="sum"``, or ``"none"`` then ``.sum()``) is
-    the mean times its element count, a loss divided by n for gradient accumulation the mean over n. The
-    chance level and the expected first loss scale with it."""
+    the mean times its element count, a loss summed over each sample's elements and averaged over the batch
+    (a VAE's ``reduction="sum"`` divided by the batch size) the mean times the elements per sample, a loss
+    divided by n for gradient accumulation the mean over n. The chance level and the expected first loss
+    scale with it."""
 
-    #: the first step's loss calls: per-element means of what each loss function returned; None once read
-    means: list[tuple[torch.Tensor, int] | None] | None = field(default_factory=list)
+    #: the first step's loss calls: per-element means of what each loss function returned, with their
+    #: element and sample counts; None once read
+    means: list[tuple[torch.Tensor, int, int] | None] | None = field(default_factory=list)
     scale: float | None = None  # the ratio, when it is a sum or a division
     plain: bool = False  # the trained loss is the loss function's (or its scale), nothing added
 
@@ -57,10 +60,11 @@ class LossScale:
     def pending(self) -> bool:
         return self.means is not None
 
-    def note(self, mean: torch.Tensor | None, count: int) -> None:
-        """A loss function's per-element mean loss over ``count`` elements, at the first step."""
+    def note(self, mean: torch.Tensor | None, count: int, rows: int = 1) -> None:
+        """A loss function's per-element mean loss over ``count`` elements of ``rows`` samples, at the first
+        step."""
         if self.means is not None:
-            self.means.append(None if mean is None else (mean, count))
+            self.means.append(None if mean is None else (mean, count, rows))
 
     def read(self, losses: list[torch.Tensor]) -> None:
         """Judge the scale from the step's backpropagated ``losses``: only when one loss function made the one
@@ -68,11 +72,12 @@ class LossScale:
         means, self.means = self.means, None
         if not means or len(means) != 1 or means[0] is None or len(losses) != 1 or losses[0].numel() != 1:
             return
-        mean, count = means[0]
+        mean, count, rows = means[0]
         ratio = float(losses[0].detach().float() / mean)
         if not math.isfinite(ratio) or ratio <= 0:
             return
-        summed = count > 1 and abs(ratio - count) <= SCALE_TOLERANCE * count
+        summed = any(n > 1 and abs(ratio - n) <= SCALE_TOLERANCE * n
+                     for n in (count, count / rows if rows > 1 else 0))
         parts = round(1 / ratio)
         divided = 2 <= parts <= MAX_ACCUMULATION and abs(ratio * parts - 1) <= SCALE_TOLERANCE
         if summed or divided:

@@ -288,7 +288,7 @@ class TorchSession:
             self.apply_policy(bare)
         for unit in self.units:  # were the gradients reset since the last backward? (``torch_grad_reset``)
             unit.facts.grad_reset.before_backward()
-        self.owners.settle()
+        self.owners.backward(loss, self._owner)
         loss = self.scaler.unscaled(loss)
         self.losses.backward(loss if loss is not None and loss.numel() >= 1 and loss.is_floating_point()
                              else None)
@@ -348,7 +348,8 @@ class TorchSession:
         with torch.no_grad():
             if facts.loss_reduction(kwargs) == "sum":  # the per-element mean needs the elements
                 result = original(*args, **{**kwargs, "reduction": "none"})
-            unit.facts.loss_scale.note(result.detach().float().mean(), result.numel())
+            unit.facts.loss_scale.note(result.detach().float().mean(), result.numel(),
+                                       result.shape[0] if result.dim() else 1)
 
     def note_output(self, unit: ModelUnit, output: Any) -> None:
         """A model's training forward returned ``output`` (to find whose output a loss receives)."""
