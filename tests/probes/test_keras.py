@@ -436,6 +436,32 @@ def test_fit_under_run_is_watched_once_by_the_keras_callback() -> None:
     assert [layer.name for layer in diagnosis.layers] == ["h", "out"]
 
 
+def test_a_second_model_fitted_on_a_base_a_first_one_fitted_is_a_model_of_its_own_under_run() -> None:
+    """Transfer learning: a proxy model fits a base first, then a classifier built on the frozen base fits
+    (the base's symbolic call while the proxy is built is no training loop of the script's own). Each
+    model gets its own trace: the classifier's first loss, at chance, is no rise of the proxy's (once a
+    "loss does not decrease" false alarm that stopped the run)."""
+    from deeplocalize.cli_exec import instrumentation
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(512, 8)).astype("float32")
+    y = (x[:, 0] + x[:, 1] > 0).astype("int32") + (x[:, 2] > 0.5).astype("int32")
+    monitor = Monitor("torch")
+    with instrumentation(monitor):
+        keras.utils.set_random_seed(0)
+        base = keras.Sequential([keras.Input((8,)), keras.layers.Dense(32, activation="relu", name="b")])
+        proxy = keras.Sequential([base, keras.layers.Dense(3, activation="softmax", name="proxy_out")])
+        proxy.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy")
+        proxy.fit(x, y, batch_size=16, epochs=3, verbose=0)
+        base.trainable = False
+        model = keras.Sequential([base, keras.layers.Dense(3, activation="softmax", name="out")])
+        model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
+        model.fit(x, y, batch_size=16, epochs=4, verbose=0)
+    diagnosis = monitor.finish(completed=True)
+    assert [(d.model, d.steps_observed) for d in diagnosis.models] == [(proxy.name, 96), (model.name, 128)]
+    assert diagnosis.verdict == "healthy" and not diagnosis.stopped_early, [f.message for f in diagnosis.findings]
+
+
 def test_a_keras_gan_trained_by_a_loop_of_its_own_is_two_healthy_models() -> None:
     """Generator and discriminator, each updated by its own Keras optimizer: the optimizers' ``apply`` are
     their steps, so each model gets its own steps and its adversarial loss (which is not meant to go down)

@@ -13,6 +13,7 @@ import importlib.machinery
 import importlib.util
 import inspect
 import sys
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from types import ModuleType
@@ -89,6 +90,9 @@ class _FitPatch:
         self.model_cls: Any = None
         self.original: Any = None
         self.had_own = False
+        #: (a model ``fit`` was called on, its monitor): the first model's is ``monitor``, another model's
+        #: (a classifier fitted on a base that a proxy model fitted first) a sibling with its own trace
+        self._models: list[tuple[weakref.ref[Any], Monitor]] = []
 
     def apply(self, keras_module: ModuleType) -> None:
         try:
@@ -135,8 +139,9 @@ class _FitPatch:
         from deeplocalize.probes.keras_callback import DeepLocalize
 
         given = arguments.get("callbacks")
-        callback = DeepLocalize(on_fault=self.monitor.on_fault, config=self.monitor.config, store=False,
-                                verbose=0, monitor=self.monitor, max_steps=self.max_steps)
+        monitor = self._monitor_of(arguments.get("self"))
+        callback = DeepLocalize(on_fault=monitor.on_fault, config=monitor.config, store=False,
+                                verbose=0, monitor=monitor, max_steps=self.max_steps)
         callback.set_fit_data(arguments.get("x"), arguments.get("y"), arguments.get("batch_size"))
         if given is None:
             return [callback]
@@ -144,6 +149,19 @@ class _FitPatch:
             return [*given, callback]
         given.append(callback)  # a keras CallbackList
         return given
+
+
+    def _monitor_of(self, model: Any) -> Monitor:
+        """The monitor of ``model``'s ``fit`` calls: each model's own, so that a second model's first loss
+        is not read as the first one's loss rising."""
+        self._models = [(ref, m) for ref, m in self._models if ref() is not None]
+        for ref, monitor in self._models:
+            if ref() is model:
+                return monitor
+        monitor = self.monitor.spawn() if self._models else self.monitor
+        with suppress(TypeError):  # (a model that cannot be weakly referenced shares the first monitor)
+            self._models.append((weakref.ref(model), monitor))
+        return monitor
 
 
 @contextmanager

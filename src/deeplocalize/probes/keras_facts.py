@@ -337,4 +337,5 @@ def model_info(model: Any, x: Any = None, y: Any = None, batch_size: int | None 
 
     info.extra["keras_backend"] = keras.backend.backend()
     info.extra["keras_version"] = keras.__version__
+    info.extra["model"] = getattr(model, "name", None)  # named in a run of several models
     return info

@@ -61,12 +61,15 @@ def is_keras_model(module: nn.Module) -> bool:
 
 def keras_model_in_own_loop(module: nn.Module, args: Any) -> bool:
     """A Keras model (torch backend) trained by a loop of the script's own: not inside a ``Model.fit``
-    (whose callback watches it), not one of Keras's symbolic calls on the ``meta`` device."""
+    (whose callback watches it), not one of Keras's symbolic calls (on the ``meta`` device, or on
+    ``KerasTensor``s while a model that holds it is built: no torch tensor at all)."""
     from deeplocalize.probes.keras import fitting
     from deeplocalize.probes.torch_hooks import iter_tensors
 
-    return is_keras_model(module) and not fitting() and not any(
-        t.device.type == "meta" for t in iter_tensors(args))
+    if not is_keras_model(module) or fitting():
+        return False
+    devices = [t.device.type for t in iter_tensors(args)]
+    return bool(devices) and "meta" not in devices
 
 
 def keras_slots(model: nn.Module, activations: dict[int, str | None] | None = None,
