@@ -41,12 +41,23 @@ def _bn_model(seed: int = 0) -> nn.Module:
     return nn.Sequential(nn.Linear(8, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.3), nn.Linear(16, 3))
 
 
+def _parametrized_model(seed: int = 0) -> nn.Module:
+    """Spectral and weight normalization: a spectral norm's power iteration advances its buffers at every
+    read of the weight in training mode (once, the tool's reads of a layer's width changed the training)."""
+    from torch.nn.utils.parametrizations import spectral_norm, weight_norm
+
+    torch.manual_seed(seed)
+    return nn.Sequential(weight_norm(nn.Linear(8, 16)), nn.ReLU(), spectral_norm(nn.Linear(16, 16)), nn.ReLU(),
+                         nn.Linear(16, 3))
+
+
 def _layer_hooks(model: nn.Module) -> int:
     return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules() if m is not model)
 
 
 # ---------------------------------------------------------------------------------------- non-interference
-@pytest.mark.parametrize("make,data", [(tm.mlp, tm.blobs), (tm.cnn, tm.images), (_bn_model, tm.blobs)])
+@pytest.mark.parametrize("make,data", [(tm.mlp, tm.blobs), (tm.cnn, tm.images), (_bn_model, tm.blobs),
+                                       (_parametrized_model, tm.blobs)])
 def test_same_seed_gives_bit_identical_weights_with_and_without_watch(make, data) -> None:
     x, y = data()
     plain = make()

@@ -82,6 +82,23 @@ def local(t: torch.Tensor | None) -> torch.Tensor | None:
     return t.to_local() if dtensor and isinstance(t, dtensor) else t
 
 
+def read_attr(module: nn.Module, name: str = "weight") -> Any:
+    """``module.<name>`` for reading, without a parametrization's training-mode update: a spectral norm's
+    power iteration advances its ``_u``/``_v`` buffers at every read in training mode, so a read by the tool
+    would change the training. Its parametrizations are put in eval mode for the read (no graph kept)."""
+    chain = getattr(module, "parametrizations", None)
+    if chain is None or name not in chain:
+        return getattr(module, name, None)
+    modes = [(m, m.training) for m in chain[name].modules()]
+    chain[name].eval()
+    try:
+        with torch.no_grad():
+            return getattr(module, name, None)
+    finally:
+        for m, training in modes:
+            m.training = training
+
+
 def is_sharded(module: nn.Module) -> bool:
     """The module (or one inside it) is sharded by FSDP (``fully_shard`` or ``FullyShardedDataParallel``):
     its forward gathers parameters with collectives, so one rank alone must never run it again."""

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from deeplocalize import summary
+from deeplocalize.compat import torch as compat
 from deeplocalize.model import DataInfo, LayerInfo, LossInfo, OptimizerInfo
 
 #: Activation kind of activation modules, by class name.
@@ -74,7 +75,7 @@ def output_grad_in_params(module: nn.Module, params: list[torch.Tensor]) -> bool
         return isinstance(t, torch.Tensor) and t.requires_grad and any(p is t for p in params)
 
     if cls is nn.Embedding:
-        return module.padding_idx is None and not module.sparse and trainable(module.weight)
+        return module.padding_idx is None and not module.sparse and trainable(compat.read_attr(module))
     if cls is nn.MultiheadAttention:
         return trainable(module.out_proj.bias)
     return cls.__name__ in BIAS_SUMS_OUTPUT_GRAD and trainable(getattr(module, "bias", None))
@@ -165,7 +166,7 @@ def layer_info(index: int, name: str, module: nn.Module, shape: tuple[int, ...] 
         if isinstance(getattr(module, attr, None), int):
             units = getattr(module, attr)
             break
-    weight = getattr(module, "weight", None)
+    weight = compat.read_attr(module)
     if isinstance(module, nn.Linear) and isinstance(weight, torch.Tensor) and weight.ndim == 2:
         units = int(weight.shape[0])  # the weight decides, not an attribute a re-tied weight left stale
     if units is None and shape and unit_axis is not None and len(shape) > 0:
@@ -351,7 +352,7 @@ def target_alignment(ids: torch.Tensor, target: torch.Tensor, ignore_index: int)
 def initial_weight_facts(module: nn.Module) -> dict[str, Any] | None:
     """The initial kernel of a Linear / convolution layer as it is (one host read, before the first
     update): its std and mean, fan-in and fan-out from its shape, and its bias's mean and std."""
-    weight = getattr(module, "weight", None)
+    weight = compat.read_attr(module)
     if not isinstance(weight, torch.Tensor) or weight.dim() < 2 or not weight.is_floating_point():
         return None
     w = weight.detach().float()
@@ -362,7 +363,7 @@ def initial_weight_facts(module: nn.Module) -> dict[str, Any] | None:
     std, mean = torch.std_mean(w, unbiased=False)
     out: dict[str, Any] = {"kernel_std": float(std), "kernel_mean": float(mean), "fan_in": fan_in,
                            "fan_out": fan_out}
-    bias = getattr(module, "bias", None)
+    bias = compat.read_attr(module, "bias")
     if isinstance(bias, torch.Tensor) and bias.numel() > 0:
         b_std, b_mean = torch.std_mean(bias.detach().float(), unbiased=False)
         out.update(bias_std=float(b_std), bias_mean=float(b_mean))
