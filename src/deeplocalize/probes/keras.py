@@ -150,7 +150,6 @@ class _FitPatch:
         given.append(callback)  # a keras CallbackList
         return given
 
-
     def _monitor_of(self, model: Any) -> Monitor:
         """The monitor of ``model``'s ``fit`` calls: each model's own, so that a second model's first loss
         is not read as the first one's loss rising."""
