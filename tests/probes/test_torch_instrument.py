@@ -139,3 +139,39 @@ def test_a_model_built_on_part_of_a_watched_one_is_a_model_of_its_own() -> None:
     assert [m.trace.steps_observed for m in models] == [100, 150]
     assert [len(m.model.layers) for m in models] == [3, 3]
     assert monitor.finish(completed=True).verdict == "healthy"
+
+
+def _recreated_after_optimizer(idle_steps: int) -> None:
+    """The optimizer is built on a first copy of the model, the loop trains a second (made again after it):
+    ``optimizer.step()`` never changes the trained model. ``idle_steps`` > 0: the right model, whose
+    optimizer first steps that many times with no gradient (nothing trained yet), then trains it."""
+    torch.manual_seed(0)
+    x = torch.randn(64, 6)
+    y = (x[:, 0] > 0).long()
+    model = nn.Sequential(nn.Linear(6, 12), nn.Tanh(), nn.Linear(12, 2))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    if not idle_steps:
+        model = nn.Sequential(nn.Linear(6, 12), nn.Tanh(), nn.Linear(12, 2))  # the bug
+    for _ in range(idle_steps):
+        opt.step()
+    for i in range(120):
+        batch = slice(i % 4 * 16, i % 4 * 16 + 16)
+        opt.zero_grad()
+        F.cross_entropy(model(x[batch]), y[batch]).backward()
+        opt.step()
+
+
+@pytest.mark.parametrize("idle_steps", [0, 5])
+def test_an_optimizer_built_on_another_copy_of_the_model_is_found(idle_steps: int) -> None:
+    """Once every step went unwatched (the optimizer holds no watched model's parameters): "inconclusive"."""
+    monitor = Monitor("torch")
+    with instrument(monitor), contextlib.suppress(StopTraining):
+        _recreated_after_optimizer(idle_steps)
+    assert monitor.tool_errors == []
+    faults = [f for f in monitor.findings if f.symptom == "unchanged_weights"]
+    if idle_steps:
+        assert not faults and monitor.trace.steps_observed == 120
+        assert not monitor.model.extra.get("stale_optimizer")
+    else:
+        assert faults and monitor.model.extra.get("stale_optimizer")
+        assert "another copy of the model" in monitor.diagnosis().root_causes[0].fix

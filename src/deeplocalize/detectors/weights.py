@@ -176,15 +176,13 @@ def _model_level(trace: Trace, model: ModelInfo, config: Config, stuck: list[int
                      "check its settings", model, None),
         ]
     else:
+        stale = ("its optimizer steps none of this model's parameters: it was built on another copy of the "
+                 "model (a model made again after the optimizer); build the optimizer from the model that is "
+                 "trained, after creating it" if model.extra.get("stale_optimizer") else
+                 "no weight changes although gradients are computed: call "
+                 "optimizer.step() after loss.backward(), and build the optimizer over model.parameters()")
         causes = [
-            cm.cause(
-                Category.TRAINING,
-                cw.UNCHANGED_NO_OPTIMIZER_STEP,
-                "no weight changes although gradients are computed: call "
-                "optimizer.step() after loss.backward(), and build the optimizer over model.parameters()",
-                model,
-                None,
-            ),
+            cm.cause(Category.TRAINING, cw.UNCHANGED_NO_OPTIMIZER_STEP, stale, model, None),
             cm.cause(
                 Category.OPTIMIZER,
                 cw.UNCHANGED_OPTIMIZER_SETTINGS,

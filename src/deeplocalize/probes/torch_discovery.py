@@ -35,6 +35,11 @@ if TYPE_CHECKING:
 #: Backward passes with no model watched after which a script is taken for one that trains no bare
 #: tensors either (an attack or a saliency map on a model in eval mode): no more looking.
 MAX_REFUSED = 3
+#: Steps of an optimizer none of whose parameters is a watched model's or has a gradient, each after a
+#: backward through a watched model no optimizer steps, after which it is taken for that model's optimizer,
+#: built on another copy of it (own choice: a deliberate no-op step, say a GAN's idle discriminator, does not
+#: last that long while its model's gradients come and go unapplied).
+STALE_STEPS = 10
 
 
 def owns_any(unit: ModelUnit, params: list[torch.Tensor]) -> bool:
@@ -73,6 +78,8 @@ class Discovery:
         #: the parameters of optimizers made for a new model that holds some of a watched model's (looked
         #: for in the step after their optimizer was made)
         self._supersets: list[list[torch.Tensor]] = []
+        #: optimizers stepping none of a watched model's parameters: steps in a row (``stale_optimizer``)
+        self._stale: weakref.WeakKeyDictionary[torch.optim.Optimizer, int] = weakref.WeakKeyDictionary()
 
     def known_from(self, root: nn.Module) -> None:
         """Every module of a new unit's model is known (never taken for a model of its own)."""
@@ -97,6 +104,25 @@ class Discovery:
             self.arm()
             self._supersets.append(params)
             self._lingering = True
+
+    def stale_optimizer(self, opt: torch.optim.Optimizer, last: ModelUnit | None) -> ModelUnit | None:
+        """The model ``opt`` was meant to step, when it was built on another copy of it (the model made again
+        after the optimizer): ``opt`` holds no watched model's parameters and none of them has a gradient,
+        while ``last``, which ran this step and has gradients, is stepped by no optimizer. After
+        ``STALE_STEPS`` such steps ``opt`` is taken as ``last``'s (its weights then never change) and the
+        fact is noted (``stale_optimizer``). None otherwise."""
+        params = facts.optimizer_params(opt)
+        if (last is None or last.optimizers or last.bare or any(p.grad is not None for p in params)
+                or not any(p.grad is not None for p in last.eager.parameters())):
+            self._stale.pop(opt, None)
+            return None
+        self._stale[opt] = seen = self._stale.get(opt, 0) + 1
+        if seen < STALE_STEPS:
+            return None
+        del self._stale[opt]
+        self.session.adopt_optimizer(last, opt)
+        last.facts.stale_optimizer = last.facts.dirty = True
+        return last
 
     def arm(self) -> None:
         """Look for a model at the next training forward of a module nobody watches."""

@@ -104,6 +104,8 @@ class ModelFacts:
     update_gain: dict[int, float] = field(default_factory=dict)
     #: trained against another model (a GAN): its loss is not meant to go down
     adversarial: bool = False
+    #: its optimizer was built on another copy of it: it steps none of this model's parameters
+    stale_optimizer: bool = False
     #: are its gradients reset between steps? (``torch_grad_reset``)
     grad_reset: GradResetWatch = field(default_factory=GradResetWatch)
     autocast: str | None = None  # the dtype of the autocast region its forward ran in, if any
@@ -240,6 +242,7 @@ class ModelFacts:
         extra = {"optimizers": [o.name for o in infos] if len(infos) > 1 else None,
                  "output_values": self.output_values, "loss_shapes": self.loss_shapes, "model": self.name,
                  "adversarial": self.adversarial or None,
+                 "stale_optimizer": self.stale_optimizer or None,
                  "loss_scale": self.loss_scale.scale, "loss_plain": self.loss_scale.plain or None,
                  "autocast": self.autocast or None, "grads_not_reset_from": self.grad_reset.established()}
         info.extra.update({k: v for k, v in extra.items() if v is not None})

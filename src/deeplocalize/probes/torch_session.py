@@ -239,9 +239,12 @@ class TorchSession:
             # backward of its own: the model's parts are trained in turn (a GAN's generator and
             # discriminator in one LightningModule), each a model of its own
             unit = self._split(unit, opt) or unit
+        self.adopt_optimizer(unit, opt)
+        return unit
+
+    def adopt_optimizer(self, unit: ModelUnit, opt: torch.optim.Optimizer) -> None:
         self._by_opt[opt] = unit
         unit.optimizers.add(opt)
-        return unit
 
     def _split(self, whole: ModelUnit, opt: torch.optim.Optimizer) -> ModelUnit | None:
         """The watched model becomes one unit per part its optimizers train (None: the parts overlap)."""
@@ -408,7 +411,7 @@ class TorchSession:
         return run
 
     def _on_opt_pre(self, opt: torch.optim.Optimizer) -> None:
-        unit = self.unit_for_optimizer(opt)
+        unit = self.unit_for_optimizer(opt) or self.discovery.stale_optimizer(opt, self._last)
         if unit is None:
             self.losses.drop()
             return
