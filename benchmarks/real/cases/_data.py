@@ -21,6 +21,7 @@ split and any noise depend on ``seed`` only.
 from __future__ import annotations
 
 import re
+import string
 from functools import cache
 from typing import Any
 
@@ -663,3 +664,43 @@ def stsb_word_id_pairs(seed: int = 0, n: int = 2000, vocab_size: int = 1000,
         out["sentence2"].append(pair[1])
         out["label"].append(float(np.clip(5.0 * frac + rng.normal(0.0, 0.25), 0.0, 5.0)))
     return out
+
+
+LANGUAGES = ["Arabic", "Chinese", "Czech", "Dutch", "English", "French", "German", "Greek", "Irish", "Italian",
+             "Japanese", "Korean", "Polish", "Portuguese", "Russian", "Scottish", "Spanish", "Vietnamese"]
+_VOWELS = "aeiouy"
+
+
+def names_by_language(seed: int, n_per_language: int = 400) -> dict[str, list[str]]:
+    """The char-RNN tutorials' data/names/*.txt, one list per language of ``LANGUAGES``: for every language a
+    first-order Markov chain over lowercase letters (its own letter preferences, vowel/consonant alternation
+    and a few favourite bigrams), a length range and three typical endings; each name is a chain walk, half of
+    them ending in one of the language's endings, capitalized. Neighbouring languages share nothing by
+    construction but their chains overlap enough that short names are ambiguous."""
+    rng = np.random.default_rng(seed + 7919)
+    letters = string.ascii_lowercase
+    is_vowel = np.array([c in _VOWELS for c in letters])
+    category_lines = {}
+    for lang in LANGUAGES:
+        pref = rng.dirichlet(np.full(26, 0.6))
+        trans = np.empty((26, 26))
+        for a in range(26):
+            row = pref * np.where(is_vowel != is_vowel[a], 2.5, 1.0)
+            row = row + 0.4 * rng.dirichlet(np.full(26, 0.15))
+            trans[a] = row / row.sum()
+        start = pref / pref.sum()
+        lo = int(rng.integers(3, 6))
+        hi = lo + int(rng.integers(3, 6))
+        endings = ["".join(rng.choice(list(letters), size=int(rng.integers(1, 4)), p=start)) for _ in range(3)]
+        names = set()
+        while len(names) < n_per_language:
+            length = int(rng.integers(lo, hi + 1))
+            idx = [int(rng.choice(26, p=start))]
+            while len(idx) < length:
+                idx.append(int(rng.choice(26, p=trans[idx[-1]])))
+            name = "".join(letters[i] for i in idx)
+            if rng.random() < 0.5:
+                name += endings[int(rng.integers(3))]
+            names.add(name.capitalize())
+        category_lines[lang] = sorted(names)
+    return category_lines

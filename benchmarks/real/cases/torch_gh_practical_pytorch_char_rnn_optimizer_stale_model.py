@@ -13,58 +13,22 @@ Ported (re-written with the same model, loss, optimizer and loop): the notebook'
 Linear(n_letters + 128, ...) on the concatenated input and hidden state, no non-linearity on the hidden
 state, LogSoftmax on the output), one-hot letters over string.ascii_letters + " .,;'", NLLLoss on the output
 after the last letter, SGD(lr=0.005), one random (language, name) pair per step. The data/names download (18
-languages) becomes name-like strings generated per language (see ``make_category_lines``); some names of each
+languages) becomes name-like strings generated per language (see ``_data.names_by_language``); some names of each
 language are held out for the confusion-matrix pass.
 """
 
 import random
 import string
 
+import _data
 import _harness
-import numpy as np
 import torch
 import torch.nn as nn
 
 all_letters = string.ascii_letters + " .,;'"
 n_letters = len(all_letters)
 
-LANGUAGES = ["Arabic", "Chinese", "Czech", "Dutch", "English", "French", "German", "Greek", "Irish", "Italian",
-             "Japanese", "Korean", "Polish", "Portuguese", "Russian", "Scottish", "Spanish", "Vietnamese"]
-VOWELS = "aeiouy"
-
-
-def make_category_lines(seed, n_per_language=400):
-    """Stand-in for ../data/names/*.txt: for every language a first-order Markov chain over lowercase letters
-    (its own letter preferences, a vowel/consonant alternation bias and a sparse set of favourite bigrams), a
-    length range and three typical endings; each name is a chain walk, half of them ending in one of the
-    language's endings, capitalized."""
-    rng = np.random.default_rng(seed + 7919)
-    letters = string.ascii_lowercase
-    is_vowel = np.array([c in VOWELS for c in letters])
-    lines = {}
-    for lang in LANGUAGES:
-        pref = rng.dirichlet(np.full(26, 0.6))
-        trans = np.empty((26, 26))
-        for a in range(26):
-            row = pref * np.where(is_vowel != is_vowel[a], 2.5, 1.0)
-            row = row + 0.4 * rng.dirichlet(np.full(26, 0.15))
-            trans[a] = row / row.sum()
-        start = pref / pref.sum()
-        lo = int(rng.integers(3, 6))
-        hi = lo + int(rng.integers(3, 6))
-        endings = ["".join(rng.choice(list(letters), size=int(rng.integers(1, 4)), p=start)) for _ in range(3)]
-        names = set()
-        while len(names) < n_per_language:
-            length = int(rng.integers(lo, hi + 1))
-            idx = [int(rng.choice(26, p=start))]
-            while len(idx) < length:
-                idx.append(int(rng.choice(26, p=trans[idx[-1]])))
-            name = "".join(letters[i] for i in idx)
-            if rng.random() < 0.5:
-                name += endings[int(rng.integers(3))]
-            names.add(name.capitalize())
-        lines[lang] = sorted(names)
-    return lines
+LANGUAGES = _data.LANGUAGES
 
 
 seed = _harness.seed_everything()
@@ -72,7 +36,7 @@ seed = _harness.seed_everything()
 # Build the category_lines dictionary, a list of names per language
 category_lines, held_out_lines = {}, {}
 all_categories = []
-for category, lines in make_category_lines(seed).items():
+for category, lines in _data.names_by_language(seed).items():
     all_categories.append(category)
     shuffled = random.sample(lines, len(lines))
     held_out_lines[category] = shuffled[:100]

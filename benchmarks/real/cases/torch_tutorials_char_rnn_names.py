@@ -5,14 +5,14 @@ RNN (i2h, h2h, tanh, h2o, LogSoftmax), one-hot letters over string.ascii_letters
 output after the last letter, learning_rate 0.005 applied by ``p.data.add_(p.grad.data, alpha=-lr)`` after
 ``rnn.zero_grad()`` / ``loss.backward()``, one random (language, name) pair per step with the language drawn
 uniformly. The data/names download (18 languages) becomes name-like strings generated per language from
-language-specific letter statistics (see ``make_category_lines``); some names of each language are held out.
+language-specific letter statistics (see ``_data.names_by_language``); some names of each language are held out.
 """
 
 import random
 import string
 
+import _data
 import _harness
-import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
@@ -20,44 +20,7 @@ from torch import nn
 all_letters = string.ascii_letters + " .,;'"
 n_letters = len(all_letters)
 
-LANGUAGES = ["Arabic", "Chinese", "Czech", "Dutch", "English", "French", "German", "Greek", "Irish", "Italian",
-             "Japanese", "Korean", "Polish", "Portuguese", "Russian", "Scottish", "Spanish", "Vietnamese"]
-VOWELS = "aeiouy"
-
-
-def make_category_lines(seed, n_per_language=400):
-    """Stand-in for data/names/*.txt: for every language a first-order Markov chain over lowercase letters
-    (its own letter preferences, vowel/consonant alternation and a few favourite bigrams), a length range and
-    three typical endings; each name is a chain walk, half of them ending in one of the language's endings,
-    capitalized. Neighbouring languages share nothing by construction but their chains overlap enough that
-    short names are ambiguous."""
-    rng = np.random.default_rng(seed + 7919)
-    letters = string.ascii_lowercase
-    is_vowel = np.array([c in VOWELS for c in letters])
-    category_lines = {}
-    for lang in LANGUAGES:
-        pref = rng.dirichlet(np.full(26, 0.6))
-        trans = np.empty((26, 26))
-        for a in range(26):
-            row = pref * np.where(is_vowel != is_vowel[a], 2.5, 1.0)
-            row = row + 0.4 * rng.dirichlet(np.full(26, 0.15))
-            trans[a] = row / row.sum()
-        start = pref / pref.sum()
-        lo = int(rng.integers(3, 6))
-        hi = lo + int(rng.integers(3, 6))
-        endings = ["".join(rng.choice(list(letters), size=int(rng.integers(1, 4)), p=start)) for _ in range(3)]
-        names = set()
-        while len(names) < n_per_language:
-            length = int(rng.integers(lo, hi + 1))
-            idx = [int(rng.choice(26, p=start))]
-            while len(idx) < length:
-                idx.append(int(rng.choice(26, p=trans[idx[-1]])))
-            name = "".join(letters[i] for i in idx)
-            if rng.random() < 0.5:
-                name += endings[int(rng.integers(3))]
-            names.add(name.capitalize())
-        category_lines[lang] = sorted(names)
-    return category_lines
+LANGUAGES = _data.LANGUAGES
 
 
 def letterToIndex(letter):  # noqa: N802
@@ -91,7 +54,7 @@ class RNN(nn.Module):
 
 
 seed = _harness.seed_everything()
-lines_by_language = make_category_lines(seed)
+lines_by_language = _data.names_by_language(seed)
 all_categories = list(LANGUAGES)
 n_categories = len(all_categories)
 category_lines, held_out_lines = {}, {}
