@@ -176,3 +176,36 @@ def test_layers_no_gradient_reaches_are_named_from_the_first_one() -> None:
     assert first.symptom == Symptom.UNCHANGED_WEIGHTS and first.layer.name == "block.0"
     assert first.evidence["layers"] == ["block.0", "block.2"]
     assert "use_reentrant=False" in d.root_causes[0].fix
+
+
+class _Experts(nn.Module):
+    """Three experts; after ``collapse_at`` forward calls every input goes to expert 0 (a router that
+    collapsed), before it each sample goes to expert ``i % 3``."""
+
+    def __init__(self, collapse_at: int) -> None:
+        super().__init__()
+        self.experts = nn.ModuleList([nn.Linear(8, 8) for _ in range(3)])
+        self.collapse_at, self.calls = collapse_at, 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        route = (torch.zeros(len(x), dtype=torch.long) if self.calls > self.collapse_at
+                 else torch.arange(len(x)) % 3)
+        out = torch.zeros_like(x)
+        for i, expert in enumerate(self.experts):
+            chosen = route == i
+            if chosen.any():
+                out[chosen] = expert(x[chosen])
+        return x + out
+
+
+def test_layers_the_forward_stopped_running_are_told_apart_from_a_cut_gradient_path() -> None:
+    """Experts a collapsed router sends nothing to get no gradient because they no longer run: the fix is to
+    use them (a load-balancing loss), not to reconnect a detached path."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 8), _Experts(collapse_at=30), nn.ReLU(), nn.Linear(8, 3))
+    x, y = torch.randn(512, 6), torch.randint(0, 3, (512,))
+    d = _diagnose(model, x, y, steps=200, lr=0.05)
+    found = [f for f in d.findings if f.symptom == Symptom.UNCHANGED_WEIGHTS]
+    assert found and found[0].layer.name == "1.experts.1" and found[0].evidence["not_called"]
+    assert "load-balancing" in d.root_causes[0].fix

@@ -272,17 +272,38 @@ def _no_gradient(trace: Trace, model: ModelInfo, stuck: list[int], step: int) ->
     first, names = min(stuck), cm.names(model, sorted(stuck))
     which = f"layer `{names[0]}`" if len(names) == 1 else (
         f"{len(names)} layers, from `{names[0]}` to `{names[-1]}`,")
+    uncalled = _not_called(trace, model, stuck)
+    if uncalled:  # a branch the forward stopped taking: the path to the loss is fine, no input reaches them
+        why = (" and did not run in the forward of the last statistics step: a branch the forward no longer "
+               "takes (experts a router sends nothing to, a head used only sometimes)")
+        fix = (f"if {which.rstrip(',')} should learn, make the forward use them (for a mixture of experts, "
+               "add a load-balancing loss so the router spreads its inputs); if not, leave them out of the "
+               "model or the optimizer")
+    else:
+        why = ""
+        fix = (f"connect {which.rstrip(',')} to the loss: remove the torch.no_grad()/.detach() on the "
+               "path; with activation checkpointing use use_reentrant=False (a re-entrant checkpoint "
+               "whose input does not require grad passes no gradient to the layers inside)")
     return cm.finding(
         Symptom.UNCHANGED_WEIGHTS, Phase.BACKWARD, model, trace, first, step,
-        f"no gradient reaches {which} although trainable (.grad stays None): the weights have not changed "
-        f"since step {step} while other layers learn",
-        {"lr": fixes.current_lr(model, trace), "no_gradient": True, "layers": names},
-        [cm.cause(Category.TRAINING, cw.UNCHANGED_NO_GRADIENT,
-                  f"connect {which.rstrip(',')} to the loss: remove the torch.no_grad()/.detach() on the "
-                  "path; with activation checkpointing use use_reentrant=False (a re-entrant checkpoint "
-                  "whose input does not require grad passes no gradient to the layers inside)",
-                  model, first)],
+        f"no gradient reaches {which} although trainable (.grad stays None){why}: the weights have not "
+        f"changed since step {step} while other layers learn",
+        {"lr": fixes.current_lr(model, trace), "no_gradient": True, "layers": names, "not_called": uncalled},
+        [cm.cause(Category.TRAINING, cw.UNCHANGED_NO_GRADIENT, fix, model, first)],
     )
+
+
+def _not_called(trace: Trace, model: ModelInfo, stuck: list[int]) -> bool:
+    """Whether none of ``stuck`` ran in the forward of the last statistics step (the last step at which some
+    layer's output was measured)."""
+    outputs = [trace.series(layer.index, Channel.OUTPUT, "numel") for layer in model.layers]
+    if not outputs:
+        return False
+    measured = np.flatnonzero(np.isfinite(np.vstack(outputs)).any(axis=0))
+    if not len(measured):
+        return False
+    last = int(measured[-1])
+    return all(not np.isfinite(trace.series(i, Channel.OUTPUT, "numel")[last]) for i in stuck)
 
 
 @register("frozen_model", "first")
