@@ -189,8 +189,11 @@ def clip_gradients(model: ModelInfo, trace: Trace, layer: LayerRef | None) -> st
 
 
 def zero_grad(model: ModelInfo, trace: Trace, layer: LayerRef | None) -> str:
-    if model.framework == "keras":
-        return ""  # Model.fit resets the gradients itself: no such fix applies
+    if model.framework == "keras":  # Keras's own train_step resets them; a custom one may not (seen)
+        if model.extra.get("grads_not_reset_from") is None:
+            return ""
+        return ("call self.zero_grad() at the start of the custom train_step, before loss.backward(); "
+                "otherwise gradients accumulate across steps")
     if model.optimizer is None and model.of_bare_tensors:
         return ("zero each trained tensor's gradient once per step, after its update (w.grad.zero_() or "
                 "w.grad = None); otherwise gradients accumulate across steps")

@@ -462,6 +462,38 @@ def test_a_second_model_fitted_on_a_base_a_first_one_fitted_is_a_model_of_its_ow
     assert diagnosis.verdict == "healthy" and not diagnosis.stopped_early, [f.message for f in diagnosis.findings]
 
 
+@pytest.mark.parametrize("resets", [True, False])
+def test_a_custom_train_step_that_never_resets_its_gradients_is_a_fault(resets: bool) -> None:
+    """A custom ``train_step`` on the torch backend that calls ``loss.backward()`` without ``zero_grad()``
+    (Deep Learning with Python's own example, issue #293): every update follows the sum of all gradients."""
+
+    class Custom(keras.Model):
+        def train_step(self, data: object) -> dict:
+            x, y = data
+            if resets:
+                self.zero_grad()
+            loss = self.compute_loss(y=y, y_pred=self(x, training=True))
+            loss.backward()
+            weights = self.trainable_weights
+            with torch.no_grad():
+                self.optimizer.apply([v.value.grad for v in weights], weights)
+            return {"loss": loss}
+
+    x, y = _data()
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((8,))
+    hidden = keras.layers.Dense(16, activation="relu", name="h")(inputs)
+    model = Custom(inputs, keras.layers.Dense(1, activation="sigmoid", name="out")(hidden))
+    model.compile(keras.optimizers.SGD(0.05), "binary_crossentropy")
+    callback = dl.keras.DeepLocalize(on_fault="continue", store=False, verbose=0)
+    model.fit(x, y, batch_size=32, epochs=3, verbose=0, callbacks=[callback])
+    found = [f for f in callback.diagnosis.findings if f.evidence.get("pattern") == "not_reset"]
+    if resets:
+        assert found == []
+    else:
+        assert found and found[0].step == 2 and "self.zero_grad()" in callback.diagnosis.root_causes[0].fix
+
+
 def test_a_keras_gan_trained_by_a_loop_of_its_own_is_two_healthy_models() -> None:
     """Generator and discriminator, each updated by its own Keras optimizer: the optimizers' ``apply`` are
     their steps, so each model gets its own steps and its adversarial loss (which is not meant to go down)

@@ -5,7 +5,8 @@ The probe watches one gradient of the model from each step's check to the next b
 row, every backward adds to the sum of all the gradients before it, and each update follows that sum. This
 is a definite defect of the loop, a fault from the step it began, whatever the loss does so far (gradient
 descent on a running sum oscillates, or the gradients grow: ``exploding_gradient`` infers the same bug from
-that growth, when it shows). Keras resets its gradients itself: never reported for a Keras model.
+that growth, when it shows). Keras's own ``train_step`` resets its gradients; a custom one on the torch
+backend that calls ``loss.backward()`` may not (``probes/keras_torch.KerasGradReset``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from deeplocalize.vocabulary import Category, Phase, Severity, Symptom
 def gradients_not_reset(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:
     """The model fact ``grads_not_reset_from`` (the step from which its gradients were never reset)."""
     start = model.extra.get("grads_not_reset_from")
-    if start is None or model.framework == "keras" or len(trace) == 0:
+    if start is None or len(trace) == 0:
         return []
     fix = fixes.zero_grad(model, trace, None) or "reset the gradients once per step"
     causes = [cm.cause(Category.TRAINING, cw.GRAD_NOT_RESET,

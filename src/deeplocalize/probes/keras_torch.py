@@ -11,6 +11,7 @@ those calls are ignored.
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import torch
@@ -28,6 +29,48 @@ from deeplocalize.vocabulary import Channel
 
 def _on_meta(obj: Any) -> bool:
     return any(t.device.type == "meta" for t in iter_tensors(obj))
+
+
+#: Steps in a row whose gradient a custom ``train_step`` added to the previous one's that make the fact (as
+#: ``torch_grad_reset.MIN_STEPS``).
+GRAD_KEPT_STEPS = 3
+
+
+class KerasGradReset:
+    """Does a ``train_step`` reset its gradients? Keras's own ``train_step`` on the torch backend calls
+    ``zero_grad()`` (the gradients set to None) before its backward, so each step's gradient is a new tensor;
+    a custom one that forgets it leaves the same tensor, which its backward adds to in place (its version
+    counter one higher at the end of the step). One parameter stands for the model, followed from the start
+    of each step to its end: the same tensor one version on, ``GRAD_KEPT_STEPS`` times in a row and never
+    anything else, is the fact (``grads_not_reset_from``: its first such step). Two attribute reads a step,
+    until the fact is made or a reset is seen."""
+
+    def __init__(self) -> None:
+        self.done = False  # a reset seen, or the fact made: nothing more to watch
+        self.kept = 0
+        self.first: int | None = None
+        self._grad: Any = None
+        self._version = 0
+
+    def begin(self, param: torch.Tensor | None) -> None:
+        grad = None if self.done or param is None else param.grad
+        self._grad = None if grad is None else weakref.ref(grad)
+        self._version = 0 if grad is None else grad._version
+
+    def end(self, param: torch.Tensor | None, step: int) -> int | None:
+        """The first step of the run of kept gradients once it is long enough to be the fact, else None."""
+        if self.done or self._grad is None or param is None:
+            return None
+        grad = param.grad
+        if grad is None or self._grad() is not grad or grad._version != self._version + 1:
+            self.done = True  # reset (set to None, replaced, or zeroed in place) or not in a way told apart
+            return None
+        self.kept += 1
+        self.first = step if self.first is None else self.first
+        if self.kept < GRAD_KEPT_STEPS:
+            return None
+        self.done = True
+        return self.first
 
 
 class TorchLayerCollector:
@@ -55,6 +98,8 @@ class TorchLayerCollector:
         self._input_hook = model.register_forward_pre_hook(input_hook)
         self._snapshot: list[tuple[Any, torch.Tensor, torch.Tensor]] = []
         self._stats = False
+        self.grad_reset = KerasGradReset()
+        self._watched = next((p for _, p in self.table.parameters() if p.requires_grad), None)
         del start_step
 
     def _error(self, where: str, exc: BaseException) -> None:
@@ -83,6 +128,7 @@ class TorchLayerCollector:
         self.observer.buffer = self.buffer
         self.observer.set_mode(Mode.STATS if self._stats else Mode.FLAGS)
         self._snapshot = []
+        self.grad_reset.begin(self._watched)
         if self._stats:
             with torch.no_grad():
                 self._snapshot = [((slot, Channel.UPDATE), p, p.clone())
@@ -91,6 +137,9 @@ class TorchLayerCollector:
     def end_step(self, step: int, loss_nonfinite: bool) -> StepRecord | None:
         """After the step: the record of its layers (statistics or flags, parameter norms), or None."""
         del loss_nonfinite
+        kept_from = self.grad_reset.end(self._watched, step)
+        if kept_from is not None:  # read by the gradients_not_reset detector
+            self.monitor.model.extra["grads_not_reset_from"] = kept_from
         buffer = self.buffer
         if self._stats:
             with torch.no_grad():
