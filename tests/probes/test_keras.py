@@ -494,6 +494,25 @@ def test_a_custom_train_step_that_never_resets_its_gradients_is_a_fault(resets: 
         assert found and found[0].step == 2 and "self.zero_grad()" in callback.diagnosis.root_causes[0].fix
 
 
+def test_train_on_batch_of_numpy_batches_is_watched_under_run() -> None:
+    """``train_on_batch`` gives the model numpy arrays (a functional model's first real call): they are data,
+    not one of Keras's symbolic calls on ``KerasTensor``s (once taken for one, the run went unwatched)."""
+    from deeplocalize.cli_exec import instrumentation
+
+    x, y = _data()
+    monitor = Monitor("torch", on_fault="continue")
+    with instrumentation(monitor):
+        keras.utils.set_random_seed(1)
+        inputs = keras.Input((8,))
+        hidden = keras.layers.Dense(16, activation="relu", name="h")(inputs)
+        model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid", name="out")(hidden))
+        model.compile(keras.optimizers.SGD(0.05), "binary_crossentropy")
+        for i in range(40):
+            model.train_on_batch(x[i % 8 * 32:i % 8 * 32 + 32], y[i % 8 * 32:i % 8 * 32 + 32])
+    diagnosis = monitor.finish(completed=True)
+    assert diagnosis.steps_observed == 40 and [layer.name for layer in diagnosis.layers][-2:] == ["h", "out"]
+
+
 def test_a_keras_gan_trained_by_a_loop_of_its_own_is_two_healthy_models() -> None:
     """Generator and discriminator, each updated by its own Keras optimizer: the optimizers' ``apply`` are
     their steps, so each model gets its own steps and its adversarial loss (which is not meant to go down)

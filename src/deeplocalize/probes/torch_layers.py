@@ -60,16 +60,24 @@ def is_keras_model(module: nn.Module) -> bool:
 
 
 def keras_model_in_own_loop(module: nn.Module, args: Any) -> bool:
-    """A Keras model (torch backend) trained by a loop of the script's own: not inside a ``Model.fit``
-    (whose callback watches it), not one of Keras's symbolic calls (on the ``meta`` device, or on
-    ``KerasTensor``s while a model that holds it is built: no torch tensor at all)."""
+    """A Keras model (torch backend) trained by a loop of the script's own (``train_on_batch`` too, which may
+    pass it numpy arrays): not inside a ``Model.fit`` (whose callback watches it), not one of Keras's
+    symbolic calls (on the ``meta`` device, or on ``KerasTensor``s while a model that holds it is built)."""
+    from keras import KerasTensor
+
     from deeplocalize.probes.keras import fitting
     from deeplocalize.probes.torch_hooks import iter_tensors
 
-    if not is_keras_model(module) or fitting():
+    def symbolic(obj: Any) -> bool:  # (the inputs of a multi-input model are a list or a dict)
+        if isinstance(obj, tuple | list):
+            return any(symbolic(o) for o in obj)
+        if isinstance(obj, dict):
+            return any(symbolic(o) for o in obj.values())
+        return isinstance(obj, KerasTensor)
+
+    if not is_keras_model(module) or fitting() or symbolic(args):
         return False
-    devices = [t.device.type for t in iter_tensors(args)]
-    return bool(devices) and "meta" not in devices
+    return not any(t.device.type == "meta" for t in iter_tensors(args))
 
 
 def keras_slots(model: nn.Module, activations: dict[int, str | None] | None = None,
