@@ -459,7 +459,8 @@ def test_a_second_model_fitted_on_a_base_a_first_one_fitted_is_a_model_of_its_ow
         model.fit(x, y, batch_size=16, epochs=4, verbose=0)
     diagnosis = monitor.finish(completed=True)
     assert [(d.model, d.steps_observed) for d in diagnosis.models] == [(proxy.name, 96), (model.name, 128)]
-    assert diagnosis.verdict == "healthy" and not diagnosis.stopped_early, [f.message for f in diagnosis.findings]
+    messages = [f.message for f in diagnosis.findings]
+    assert diagnosis.verdict == "healthy" and not diagnosis.stopped_early, messages
 
 
 @pytest.mark.parametrize("resets", [True, False])

@@ -47,8 +47,8 @@ def _parametrized_model(seed: int = 0) -> nn.Module:
     from torch.nn.utils.parametrizations import spectral_norm, weight_norm
 
     torch.manual_seed(seed)
-    return nn.Sequential(weight_norm(nn.Linear(8, 16)), nn.ReLU(), spectral_norm(nn.Linear(16, 16)), nn.ReLU(),
-                         nn.Linear(16, 3))
+    return nn.Sequential(weight_norm(nn.Linear(8, 16)), nn.ReLU(), spectral_norm(nn.Linear(16, 16)),
+                         nn.ReLU(), nn.Linear(16, 3))
 
 
 def _layer_hooks(model: nn.Module) -> int:

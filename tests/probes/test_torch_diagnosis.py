@@ -124,7 +124,8 @@ def test_a_loss_summed_over_the_batch_or_divided_for_accumulation_is_read_in_its
     x = torch.randn(256, 20)
     y = (x[:, 0] > 0).long() + (x[:, 1] > 0).long()
     model = nn.Sequential(nn.Linear(20, 32), nn.ReLU(), nn.Linear(32, 3))
-    opt = torch.optim.SGD(model.parameters(), lr={"sum": 0.05 / 32, "none_then_sum": 0.05 / 32}.get(how, 0.05))
+    lr = 0.05 / 32 if how in ("sum", "none_then_sum") else 0.05  # a loss summed over 32 samples: lr / 32
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
     with dl.watch(model, store=False) as run:
         for i in range(150):
             xb, yb = x[(i % 8) * 32:(i % 8) * 32 + 32], y[(i % 8) * 32:(i % 8) * 32 + 32]

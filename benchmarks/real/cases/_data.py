@@ -668,7 +668,7 @@ def stsb_word_id_pairs(seed: int = 0, n: int = 2000, vocab_size: int = 1000,
 
 LANGUAGES = ["Arabic", "Chinese", "Czech", "Dutch", "English", "French", "German", "Greek", "Irish", "Italian",
              "Japanese", "Korean", "Polish", "Portuguese", "Russian", "Scottish", "Spanish", "Vietnamese"]
-_VOWELS = "aeiouy"
+_NAME_VOWELS = "aeiouy"
 
 
 def names_by_language(seed: int, n_per_language: int = 400) -> dict[str, list[str]]:
@@ -679,7 +679,7 @@ def names_by_language(seed: int, n_per_language: int = 400) -> dict[str, list[st
     construction but their chains overlap enough that short names are ambiguous."""
     rng = np.random.default_rng(seed + 7919)
     letters = string.ascii_lowercase
-    is_vowel = np.array([c in _VOWELS for c in letters])
+    is_vowel = np.array([c in _NAME_VOWELS for c in letters])
     category_lines = {}
     for lang in LANGUAGES:
         pref = rng.dirichlet(np.full(26, 0.6))
