@@ -80,6 +80,8 @@ class Discovery:
         self._supersets: list[list[torch.Tensor]] = []
         #: optimizers stepping none of a watched model's parameters: steps in a row (``stale_optimizer``)
         self._stale: weakref.WeakKeyDictionary[torch.optim.Optimizer, int] = weakref.WeakKeyDictionary()
+        #: optimizers taken as a watched model's (``stale_optimizer``): no model of theirs is looked for
+        self._adopted: weakref.WeakSet[torch.optim.Optimizer] = weakref.WeakSet()
 
     def known_from(self, root: nn.Module) -> None:
         """Every module of a new unit's model is known (never taken for a model of its own)."""
@@ -121,6 +123,9 @@ class Discovery:
             return None
         del self._stale[opt]
         self.session.adopt_optimizer(last, opt)
+        self._adopted.add(opt)
+        if not self.unowned_optimizer_params():
+            self.disarm()  # its own model is not looked for any more: no global hook on every later forward
         last.facts.stale_optimizer = last.facts.dirty = True
         return last
 
@@ -156,7 +161,7 @@ class Discovery:
         """The parameters of the optimizers created so far that no watched model owns (none of their
         parameters is a watched model's)."""
         session = self.session
-        params = [facts.optimizer_params(o) for o in list(session.created)]
+        params = [facts.optimizer_params(o) for o in list(session.created) if o not in self._adopted]
         return [p for group in params if group and not any(owns_any(u, group) for u in session.units)
                 for p in group]
 
