@@ -296,14 +296,14 @@ def _no_gradient(trace: Trace, model: ModelInfo, stuck: list[int], step: int) ->
 def _not_called(trace: Trace, model: ModelInfo, stuck: list[int]) -> bool:
     """Whether none of ``stuck`` ran in the forward of the last statistics step (the last step at which some
     layer's output was measured)."""
-    outputs = [trace.series(layer.index, Channel.OUTPUT, "numel") for layer in model.layers]
+    outputs = {layer.index: trace.series(layer.index, Channel.OUTPUT, "numel") for layer in model.layers}
     if not outputs:
         return False
-    measured = np.flatnonzero(np.isfinite(np.vstack(outputs)).any(axis=0))
+    measured = np.flatnonzero(np.isfinite(np.vstack(list(outputs.values()))).any(axis=0))
     if not len(measured):
         return False
     last = int(measured[-1])
-    return all(not np.isfinite(trace.series(i, Channel.OUTPUT, "numel")[last]) for i in stuck)
+    return all(i not in outputs or not np.isfinite(outputs[i][last]) for i in stuck)
 
 
 @register("frozen_model", "first")

@@ -20,6 +20,7 @@ from deeplocalize.model import LayerInfo
 from deeplocalize.monitor import Monitor
 from deeplocalize.probes import torch_reduce as red
 from deeplocalize.probes.torch_check import NormPlan, add_norms
+from deeplocalize.probes.torch_grad_reset import MIN_STEPS
 from deeplocalize.probes.torch_hooks import LayerObserver, Mode, iter_tensors, record
 from deeplocalize.probes.torch_layers import LayerSlot, LayerTable, keras_slots
 from deeplocalize.probes.torch_record import layer_stats, measure
@@ -31,19 +32,14 @@ def _on_meta(obj: Any) -> bool:
     return any(t.device.type == "meta" for t in iter_tensors(obj))
 
 
-#: Steps in a row whose gradient a custom ``train_step`` added to the previous one's that make the fact (as
-#: ``torch_grad_reset.MIN_STEPS``).
-GRAD_KEPT_STEPS = 3
-
-
 class KerasGradReset:
     """Does a ``train_step`` reset its gradients? Keras's own ``train_step`` on the torch backend calls
     ``zero_grad()`` (the gradients set to None) before its backward, so each step's gradient is a new tensor;
     a custom one that forgets it leaves the same tensor, which its backward adds to in place (its version
     counter one higher at the end of the step). One parameter stands for the model, followed from the start
-    of each step to its end: the same tensor one version on, ``GRAD_KEPT_STEPS`` times in a row and never
-    anything else, is the fact (``grads_not_reset_from``: its first such step). Two attribute reads a step,
-    until the fact is made or a reset is seen."""
+    of each step to its end: the same tensor one version on, ``MIN_STEPS`` times in a row (the torch loop's
+    count, ``torch_grad_reset``) and never anything else, is the fact (``grads_not_reset_from``: its first
+    such step). Two attribute reads a step, until the fact is made or a reset is seen."""
 
     def __init__(self) -> None:
         self.done = False  # a reset seen, or the fact made: nothing more to watch
@@ -67,7 +63,7 @@ class KerasGradReset:
             return None
         self.kept += 1
         self.first = step if self.first is None else self.first
-        if self.kept < GRAD_KEPT_STEPS:
+        if self.kept < MIN_STEPS:
             return None
         self.done = True
         return self.first

@@ -50,22 +50,28 @@ def first_input(inputs: Any) -> torch.Tensor | None:
     return next((t for t in iter_tensors(inputs) if t.layout == torch.strided), None)
 
 
-def iter_tensors(obj: Any, depth: int = 0) -> Iterator[torch.Tensor]:
+def iter_tensors(obj: Any) -> Iterator[torch.Tensor]:
     """Tensors in an input/output: tensors, tuples, lists, dicts, dataclasses (HF outputs); the rest is
     ignored."""
-    if isinstance(obj, torch.Tensor):
+    return iter_instances(obj, torch.Tensor)
+
+
+def iter_instances(obj: Any, kind: type | tuple[type, ...], depth: int = 0) -> Iterator[Any]:
+    """Instances of ``kind`` in an input/output, walked as ``iter_tensors`` walks it (a Keras model's
+    ``KerasTensor`` inputs, say)."""
+    if isinstance(obj, kind):
         yield obj
     elif depth >= _MAX_DEPTH:
         return
     elif isinstance(obj, list | tuple):
         for item in obj:
-            yield from iter_tensors(item, depth + 1)
+            yield from iter_instances(item, kind, depth + 1)
     elif isinstance(obj, Mapping):
         for item in obj.values():
-            yield from iter_tensors(item, depth + 1)
+            yield from iter_instances(item, kind, depth + 1)
     elif is_dataclass(obj) and not isinstance(obj, type):
         for f in dataclass_fields(obj):
-            yield from iter_tensors(getattr(obj, f.name, None), depth + 1)
+            yield from iter_instances(getattr(obj, f.name, None), kind, depth + 1)
 
 
 def made_from(t: torch.Tensor, outputs: Mapping[Any, Any], depth: int) -> Any:

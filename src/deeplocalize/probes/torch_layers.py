@@ -66,16 +66,9 @@ def keras_model_in_own_loop(module: nn.Module, args: Any) -> bool:
     from keras import KerasTensor
 
     from deeplocalize.probes.keras import fitting
-    from deeplocalize.probes.torch_hooks import iter_tensors
+    from deeplocalize.probes.torch_hooks import iter_instances, iter_tensors
 
-    def symbolic(obj: Any) -> bool:  # (the inputs of a multi-input model are a list or a dict)
-        if isinstance(obj, tuple | list):
-            return any(symbolic(o) for o in obj)
-        if isinstance(obj, dict):
-            return any(symbolic(o) for o in obj.values())
-        return isinstance(obj, KerasTensor)
-
-    if not is_keras_model(module) or fitting() or symbolic(args):
+    if not is_keras_model(module) or fitting() or next(iter_instances(args, KerasTensor), None) is not None:
         return False
     return not any(t.device.type == "meta" for t in iter_tensors(args))
 
