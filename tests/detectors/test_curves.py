@@ -187,6 +187,19 @@ def test_learned_then_stuck_at_chance_still_fires() -> None:
     assert found and found[-1].evidence["at_chance"] is True
 
 
+def test_a_jump_that_training_recovers_from_is_not_a_rise() -> None:
+    """Curriculum learning: the loss falls on easy data, jumps when the hard data comes in, then falls again.
+    While it falls, the window's rise is over; one spiking step in a stuck run does not count as
+    recovering."""
+    easy = np.linspace(2.2, 0.35, 36)
+    hard = 2.0 + 1.5 * np.exp(-np.arange(44) / 12) + rng.normal(0, 0.05, 44)
+    assert loss_not_decreasing(make_trace(np.concatenate([easy, hard])), classifier(), CFG) == []
+    stuck = LOG10 + rng.normal(0, 0.02, 80)
+    stuck[30] = 6.0
+    found = loss_not_decreasing(make_trace(stuck), classifier(), CFG)
+    assert found and found[0].evidence["at_chance"] is True
+
+
 # ---------------------------------------------------------------- oscillating_loss
 def test_oscillating_loss_fires_with_high_lr_cause() -> None:
     losses = LOG10 * np.exp(np.random.default_rng(3).normal(0, 1.2, 60))

@@ -49,6 +49,17 @@ def test_missing_zero_grad_is_a_training_fault() -> None:
     assert found[0].causes[0].category == Category.TRAINING and "zero_grad" in found[0].causes[0].fix
 
 
+def test_growing_gradients_are_no_accumulation_where_resets_were_seen_or_the_loss_is_adversarial() -> None:
+    """The probe saw the gradients reset (``grads_reset_seen``), or the model is trained against another (a
+    GAN's generator, whose gradient grows as its discriminator improves and whose loss need not fall)."""
+    sim = simulate_mlp(zero_grad=False, lr=0.1, steps=100)
+    for fact in ("grads_reset_seen", "adversarial"):
+        sim.model.extra[fact] = True
+        found = exploding_gradient(sim.trace, sim.model, Config())
+        assert [f.evidence["pattern"] for f in found if f.evidence["pattern"] == "accumulating"] == []
+        del sim.model.extra[fact]
+
+
 def test_deep_sigmoid_net_vanishes_and_blames_the_sigmoids() -> None:
     sim = simulate_mlp(widths=(8, *(32,) * 10, 4), acts="sigmoid", steps=40)
     found = vanishing_gradient(sim.trace, sim.model, Config())

@@ -147,6 +147,20 @@ def test_softmax_module_before_cross_entropy_loss() -> None:
     assert "double softmax" in f.message
 
 
+@pytest.mark.parametrize(("act", "low", "flagged"), [("relu", -2.5, False), ("relu", 0.0, True),
+                                                     ("tanh", -3.0, False), ("sigmoid", 0.2, True)])
+def test_a_last_layer_whose_range_the_loss_input_leaves_is_not_what_the_loss_saw(
+        act: str, low: float, flagged: bool) -> None:
+    """A feature extractor ending in relu whose output feeds a separate head: the cross-entropy received
+    values below 0 (the head's logits), which no relu makes, so the relu is not blamed."""
+    model = net(linear(0, "fc", 16), head(1, act.capitalize(), act, units=16), loss="cross_entropy",
+                expects="logits", y_is_integer=True, y_min=0.0, y_max=9.0)
+    model.extra["output_values"] = {"min": low, "max": 0.9 if act == "sigmoid" else 4.0, "finite": True,
+                                    "sums_to_one": False, "exp_sums_to_one": False}
+    found = run(model)
+    assert [f.symptom for f in found] == ([MISMATCH] if flagged else []), [f.message for f in found]
+
+
 def test_sigmoid_before_bce_with_logits() -> None:
     model = net(
         linear(0, "fc", 1),

@@ -555,6 +555,40 @@ def test_a_keras_gan_trained_by_a_loop_of_its_own_is_two_healthy_models() -> Non
     assert monitor.model.optimizer.lr == pytest.approx(1e-3)
 
 
+def test_the_classic_keras_gan_of_two_compiled_models_is_two_healthy_adversaries() -> None:
+    """The keras-io / DLwP shape: a compiled discriminator, frozen inside a compiled combined model that
+    trains the generator, both by ``train_on_batch``. The combined model's output is the discriminator's, so
+    its loss belongs to the discriminator, which its own optimizer trains against it: adversaries, whose
+    losses are not meant to go down (both used to be stopped as faulty). Reports name the models as Keras
+    does."""
+    from deeplocalize.cli_exec import instrumentation
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    dense = keras.layers.Dense
+    gen = keras.Sequential([keras.Input((4,)), dense(32, activation="relu"), dense(2)], name="generator")
+    disc = keras.Sequential([keras.Input((2,)), dense(32, activation="relu"), dense(1, activation="sigmoid")],
+                            name="discriminator")
+    disc.compile(keras.optimizers.Adam(1e-3, beta_1=0.5), "binary_crossentropy")
+    disc.trainable = False
+    z_in = keras.Input((4,))
+    gan = keras.Model(z_in, disc(gen(z_in)), name="gan")
+    gan.compile(keras.optimizers.Adam(1e-3, beta_1=0.5), "binary_crossentropy")
+    ones, labels = np.ones((64, 1), "float32"), np.concatenate([np.ones((64, 1)), np.zeros((64, 1))])
+    monitor = Monitor("torch", on_fault="stop")
+    with instrumentation(monitor):
+        for _ in range(150):
+            fake = gen.predict_on_batch(rng.standard_normal((64, 4)).astype("float32"))
+            real = rng.normal(2.0, 0.5, size=(64, 2)).astype("float32")
+            disc.trainable = True
+            disc.train_on_batch(np.concatenate([real, fake]), labels.astype("float32"))
+            disc.trainable = False
+            gan.train_on_batch(rng.standard_normal((64, 4)).astype("float32"), ones)
+    diagnosis = monitor.finish(completed=True)
+    assert diagnosis.verdict == "healthy" and not diagnosis.stopped_early, diagnosis.findings
+    assert sorted(m.model for m in diagnosis.models) == ["discriminator", "gan"]
+
+
 def test_dl_watch_of_a_keras_model_stepped_by_a_keras_optimizer() -> None:
     """``dl.watch(keras_model)`` in a loop of the script's own: the Keras layers are its layers, each Keras
     ``apply`` a step; a sigmoid output fed to a logits loss is found at its layer."""

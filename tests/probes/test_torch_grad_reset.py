@@ -121,8 +121,9 @@ def test_the_watch_counts_steps_in_a_row_and_a_reset_ends_it_for_good() -> None:
     p.grad.zero_()
     watch.before_backward()
     watch.after_backward()
-    assert not watch.note(None, [p], MIN_STEPS + 3)
+    assert watch.note(None, [p], MIN_STEPS + 3)  # the first reset is a fact too (the facts change)
     assert watch.reset_seen and watch.established() is None
+    assert not watch.note(None, [p], MIN_STEPS + 4)  # and nothing after it
 
 
 def test_two_checks_without_a_backward_between_them_are_no_evidence() -> None:

@@ -384,6 +384,34 @@ def test_dl_watch_of_a_model_called_through_its_compiled_wrapper() -> None:
     torch._dynamo.reset()
 
 
+def test_a_compiled_optimizer_step_runs_our_hooks_eagerly_and_bit_identically() -> None:
+    """``torch.compile`` of a function calling ``opt.step()`` traces into the global optimizer hooks: ours
+    must run as plain Python at a graph break, not be traced with the run's records and detectors (which
+    broke them and recompiled them at every step)."""
+    x, y = _blobs()
+
+    def train() -> list[torch.Tensor]:
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+        step = torch.compile(opt.step, backend="eager")
+        for i in range(120):
+            opt.zero_grad()
+            rows = slice((i % 4) * 64, (i % 4) * 64 + 64)
+            F.cross_entropy(model(x[rows]), y[rows]).backward()
+            step()
+        return [p.detach().clone() for p in model.parameters()]
+
+    plain = train()
+    torch._dynamo.reset()
+    monitor, watched = _instrumented(train, dl.Config(stats_every=10))
+    diagnosis = monitor.finish(completed=True)
+    torch._dynamo.reset()
+    _healthy(diagnosis)
+    assert diagnosis.tool_errors == [] and diagnosis.steps_observed == 120
+    assert all(torch.equal(a, b) for a, b in zip(plain, watched, strict=True))
+
+
 def test_a_compiled_model_gives_no_warning_about_our_global_hook_and_user_filters_stay() -> None:
     """While a model is looked for, our global forward pre-hook exists; torch warns every compiled model's
     call about global hooks. The warning is about us, not the user's program: it is not shown, and the

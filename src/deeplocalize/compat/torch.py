@@ -11,6 +11,7 @@ Supported: torch >= 2.4 (``MIN_VERSION``). Each function names what it uses:
   restored on close;
 - ``dataloader_iter``: ``torch.utils.data.dataloader._BaseDataLoaderIter`` and its ``_next_index`` (the
   indices of the next batch; with ``--dump-on-fault``);
+- ``run_eager``: ``torch.compiler.disable`` (a hook called from compiled code runs as Python, untraced);
 - ``quiet_global_hook_warning``: the text of the warning ``torch._dynamo``'s ``OptimizedModule`` gives
   while any global module hook exists, and ``warnings._filters_mutated`` (to take a filter out again).
 """
@@ -151,6 +152,13 @@ def dataloader_iter() -> type:
     if base is None or not hasattr(base, "_next_index"):
         raise CompatError("torch.utils.data.dataloader._BaseDataLoaderIter._next_index is missing")
     return base
+
+
+def run_eager(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn``, never traced by Dynamo: a hook that a compiled function triggers (a global optimizer hook
+    under a ``torch.compile``d ``optimizer.step()``) runs eagerly at a graph break instead of being traced
+    into the graph with the run's records and detectors."""
+    return torch.compiler.disable(fn)
 
 
 def is_compiling() -> bool:

@@ -114,6 +114,8 @@ def output_activation(model: ModelInfo) -> str | None:
     layer = output_layer(model)
     declared = None if layer is None or layer.activation is None else layer.activation.lower()
     values = output_values(model)
+    if values is not None and declared is not None and _outside_range(declared, values):
+        declared = None  # the loss did not receive that layer's output (a head module, or an op after it)
     observed = observed_activation(values) if values is not None else None
     if observed is None or loss_family(model) not in ("ce", "nll", "bce"):
         return declared  # a regression's outputs can sit in (0, 1) by chance: only a declared one counts
@@ -123,6 +125,16 @@ def output_activation(model: ModelInfo) -> str | None:
                                                  "log_softmax", "hard_sigmoid"):
         return declared  # e.g. an unbounded activation (elu, selu, leaky_relu): consistent with the values
     return observed
+
+
+def _outside_range(activation: str, values: dict) -> bool:
+    """The received values leave the activation's range (a relu's output below 0): it did not make them."""
+    bounds = ACTIVATION_RANGE.get(activation)
+    if bounds is None:
+        return False
+    lo, hi = bounds
+    tol = 1e-6 * max(1.0, *(abs(b) for b in bounds if math.isfinite(b)))
+    return float(values["min"]) < lo - tol or float(values["max"]) > hi + tol
 
 
 def output_units(model: ModelInfo) -> int | None:

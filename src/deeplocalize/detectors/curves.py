@@ -56,6 +56,12 @@ def significant_rise(t: Trend, config: Config) -> bool:
     return t.change - config.loss_noise_z * t.se > meaningful
 
 
+def falling(t: Trend, config: Config) -> bool:
+    """A significant and meaningful decrease (the mirror of ``significant_rise``)."""
+    meaningful = config.loss_min_rel_decrease * max(abs(t.first), 1e-12)
+    return -t.change - config.loss_noise_z * t.se > meaningful
+
+
 def _constant_tail(curve: Curve, config: Config) -> int | None:
     """Index where a run of >= ``loss_constant_steps`` identical trailing losses starts, else None."""
     need = config.loss_constant_steps
@@ -117,6 +123,8 @@ def loss_not_decreasing(trace: Trace, model: ModelInfo, config: Config) -> list[
     if len(curve) < config.curve_min_steps or lr_warming_up(trace, config):
         return []
     initial = float(np.median(curve.values[:10])) if initial is None else initial
+    if _recovering(curve, config):
+        return []
     for part in _tails(curve, config):  # the whole window, then its recent half (a fall, then stuck)
         found = _stuck(trace, model, config, part, initial, chance)
         if found is not None:
@@ -147,6 +155,16 @@ def _worse_than_chance(trace: Trace, model: ModelInfo, config: Config, curve: Cu
     ]
     return provisional(_finding(Symptom.LOSS_NOT_DECREASING, trace, curve, 0, msg, evidence, causes), trace,
                        config)
+
+
+def _recovering(curve: Curve, config: Config) -> bool:
+    """The window's highest loss came after its start, and the loss has fallen significantly and meaningfully
+    since (over at least half ``curve_min_steps`` points): a jump (harder data added, a restart of the
+    schedule) that training is recovering from, not a loss that rises or does not decrease. The medians of
+    the trend make one spiking step at the peak count for nothing."""
+    peak = int(np.argmax(curve.values))
+    after = curve.values[peak:]
+    return peak > 0 and len(after) >= config.curve_min_steps // 2 and falling(trend(after), config)
 
 
 def _tails(curve: Curve, config: Config) -> list[Curve]:

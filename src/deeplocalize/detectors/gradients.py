@@ -116,8 +116,8 @@ def _never_updated(trace: Trace, index: int, config: Config) -> bool:
 def _accumulating(
     trace: Trace, model: ModelInfo, config: Config, idx: list[int], norms: np.ndarray
 ) -> Finding | None:
-    if model.framework == "keras":  # Model.fit resets the gradients itself: nothing can accumulate
-        return None
+    if model.framework == "keras" or model.extra.get("grads_reset_seen") or model.extra.get("adversarial"):
+        return None  # Model.fit and a loop seen resetting them do not accumulate; a GAN's loss need not fall
     steps = trace.steps()
     total = np.sqrt(np.sum(norms**2, axis=1))
     ok = np.isfinite(total)

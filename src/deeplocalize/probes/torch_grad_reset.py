@@ -19,7 +19,9 @@ then resets them before the discriminator's own backward. Deliberate accumulatio
 once per optimizer step, so it never qualifies.
 
 A model whose gradient was never reset, over ``MIN_STEPS`` intervals in a row, is a fact (``ModelFacts``),
-read by the ``gradients_not_reset`` detector. A few attribute reads per backward.
+read by the ``gradients_not_reset`` detector; so is a reset once seen (``grads_reset_seen``: gradients
+that grow step after step then do not accumulate, whatever else makes them grow). A few attribute reads
+per backward.
 """
 
 from __future__ import annotations
@@ -54,7 +56,8 @@ class GradResetWatch:
     def note(self, opt: torch.optim.Optimizer | None, params: Iterable[torch.Tensor], step: int) -> bool:
         """The check of ``step``, before its update: close the interval since the previous check and open
         the next. ``opt``: the gradient followed is one it updates (those it does not are never reset by its
-        ``zero_grad``), else one of ``params``. True when this makes the fact."""
+        ``zero_grad``), else one of ``params``. True when this makes a fact: the gradient was kept for
+        ``MIN_STEPS`` steps, or it was reset for the first time."""
         if self.reset_seen:
             return False
         made = False
@@ -62,7 +65,7 @@ class GradResetWatch:
             if self._reset:
                 self.reset_seen = True
                 self.kept, self.first_step = 0, None
-                return False
+                return True
             self.kept += 1
             self.first_step = self._open_at if self.first_step is None else self.first_step
             made = self.kept == MIN_STEPS

@@ -59,6 +59,12 @@ def is_keras_model(module: nn.Module) -> bool:
     return is_keras_module(module) and isinstance(getattr(module, "layers", None), list)
 
 
+def model_name(module: nn.Module) -> str:
+    """A model's name in reports: a Keras model's own (``generator``), else its class's (``Sequential``)."""
+    name = getattr(module, "name", None) if is_keras_model(module) else None
+    return name if isinstance(name, str) and name else type(module).__name__
+
+
 def keras_model_in_own_loop(module: nn.Module, args: Any) -> bool:
     """A Keras model (torch backend) trained by a loop of the script's own (``train_on_batch`` too, which may
     pass it numpy arrays): not inside a ``Model.fit`` (whose callback watches it), not one of Keras's

@@ -4,9 +4,11 @@
   steps after them gets them: an encoder's and a decoder's optimizers, stepping after one backward, share
   its loss (the second one used to get none).
 - ``LossOwners``: a model stepped on a loss computed from another model's output, whose own optimizer does
-  not step on that loss too, is trained adversarially (a GAN's generator through its discriminator): neither
-  model's loss is then meant to go down. An encoder and its decoder, both stepped after one backward, are
-  one model in two parts, not adversaries.
+  not step on that loss too but steps on a later one of its own, is trained adversarially (a GAN's generator
+  through its discriminator): neither model's loss is then meant to go down. An encoder and its decoder,
+  both stepped after one backward, are one model in two parts, not adversaries; nor is a model trained
+  through one whose optimizer no longer steps (a frozen feature network of a perceptual loss, a model
+  trained earlier and now wrapped in a bigger one).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class LossOwners:
         self._owner_stepped = False  # the owner's own optimizer has stepped since that loss
         self._fresh = False  # a loss function was called since the last backward
         self._cross: list[tuple[ModelUnit, ModelUnit]] = []  # (stepped unit, the loss's owner) to settle
+        self._settled: list[tuple[ModelUnit, ModelUnit]] = []  # such pairs, until the owner steps on its own
 
     def saw(self, owner: ModelUnit | None) -> None:
         """A loss was computed from ``owner``'s output."""
@@ -71,6 +74,10 @@ class LossOwners:
         """``unit``'s optimizer steps on the last loss (``losses``: the backward passes its step took; a
         part of one model is told only from one, as a GAN can run both its losses' backward first)."""
         owner, single = self.owner, losses <= 1
+        for stepped, adversary in [(u, o) for u, o in self._settled if o is unit]:
+            stepped.facts.adversarial = adversary.facts.adversarial = True
+            stepped.facts.dirty = adversary.facts.dirty = True
+        self._settled = [(u, o) for u, o in self._settled if o is not unit]
         if owner is unit and single:  # the owner steps on it too: whoever stepped on it is a part of it
             self._owner_stepped = True
             self._cross = [(u, o) for u, o in self._cross if o is not unit]
@@ -79,9 +86,7 @@ class LossOwners:
             self._cross.append((unit, owner))
 
     def settle(self) -> None:
-        """At the next backward and at the end: the models stepped on another one's loss alone are
-        adversaries."""
-        for unit, owner in self._cross:
-            unit.facts.adversarial = owner.facts.adversarial = True
-            unit.facts.dirty = owner.facts.dirty = True
+        """At the next backward and at the end: the models stepped on another one's loss alone become
+        adversaries when that one's optimizer steps next (``stepped``)."""
+        self._settled += [pair for pair in self._cross if pair not in self._settled]
         self._cross = []

@@ -244,7 +244,8 @@ class ModelFacts:
                  "adversarial": self.adversarial or None,
                  "stale_optimizer": self.stale_optimizer or None,
                  "loss_scale": self.loss_scale.scale, "loss_plain": self.loss_scale.plain or None,
-                 "autocast": self.autocast or None, "grads_not_reset_from": self.grad_reset.established()}
+                 "autocast": self.autocast or None, "grads_not_reset_from": self.grad_reset.established(),
+                 "grads_reset_seen": self.grad_reset.reset_seen or None}
         info.extra.update({k: v for k, v in extra.items() if v is not None})
         return info
 

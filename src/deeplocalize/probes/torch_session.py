@@ -40,7 +40,7 @@ from deeplocalize.probes.torch_bare import BareModel, trains_parameters
 from deeplocalize.probes.torch_discovery import Discovery, owner_of_optimizer
 from deeplocalize.probes.torch_dist import Job, report_lost_ranks
 from deeplocalize.probes.torch_hooks import iter_tensors, made_from
-from deeplocalize.probes.torch_layers import owner_of
+from deeplocalize.probes.torch_layers import model_name, owner_of
 from deeplocalize.probes.torch_losses import LossOwners, StepLosses
 from deeplocalize.probes.torch_policy import apply_policy
 from deeplocalize.probes.torch_shards import ShardExchange
@@ -94,8 +94,8 @@ class TorchSession:
         """Install the global hooks and wrappers (undone by ``close``)."""
         compat.check_version()
         self._handles += [
-            optim_mod.register_optimizer_step_pre_hook(self._opt_pre),
-            optim_mod.register_optimizer_step_post_hook(self._opt_post),
+            optim_mod.register_optimizer_step_pre_hook(compat.run_eager(self._opt_pre)),
+            optim_mod.register_optimizer_step_post_hook(compat.run_eager(self._opt_post)),
         ]
         self._patch.replace(torch.autograd, "backward", self._wrap_backward)
         self.scaler.install(self._patch)
@@ -192,7 +192,7 @@ class TorchSession:
                 bare.monitor.trace.steps_observed and trains_parameters(bare.eager)):
             self._drop_bare(bare)  # (kept: a module's layers trained through direct calls of ``forward``)
         monitor = self.monitor if not self.units else self.monitor.spawn()
-        name = prefix.rstrip(".") or type(compat.eager_module(root)).__name__
+        name = prefix.rstrip(".") or model_name(compat.eager_module(root))
         taken = {u.name for u in self.units}
         if name in taken:  # two models of one class: "Sequential", "Sequential_2"
             name = next(f"{name}_{k}" for k in range(2, len(taken) + 3) if f"{name}_{k}" not in taken)
@@ -358,9 +358,9 @@ class TorchSession:
         """A model's training forward returned ``output`` (to find whose output a loss receives)."""
         self._last = unit
         if len(self.units) > 1:
-            for t in iter_tensors(output):
+            for t in iter_tensors(output):  # (a model run inside this one with the same output: the inner)
                 if t.grad_fn is not None:
-                    self._outputs[t.grad_fn] = unit
+                    self._outputs.setdefault(t.grad_fn, unit)
 
     def _owner(self, pred: torch.Tensor) -> ModelUnit | None:
         """The unit whose model output ``pred`` is, or is made from (the last model run when unknown)."""
