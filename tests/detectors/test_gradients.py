@@ -75,6 +75,15 @@ def test_autotrainer_ratio_rule_and_the_tiny_absolute_rule() -> None:
     assert vanishing_gradient(grads(first=1e-3, last=1.0), INFO, Config()) == []  # first norm not small
 
 
+def test_a_tiny_gradient_in_one_middle_layer_with_healthy_ones_before_it_has_not_vanished() -> None:
+    """An attention key projection gets a tiny gradient when attention is diffuse, while the layers before it
+    (through the residual stream) get healthy ones: nothing faded along the depth, and no saturating
+    activation is to blame."""
+    assert vanishing_gradient(grads(first=1.0, last=1.0, middle=1e-8, steps=60), INFO, Config()) == []
+    found = vanishing_gradient(grads(first=1e-8, last=1.0, middle=1e-8, steps=60), INFO, Config())
+    assert [f.layer.name for f in found] == ["fc1"]  # fading from the input up to fc1: named where it starts
+
+
 def test_a_zero_gradient_at_the_output_itself_is_not_vanishing_along_the_depth() -> None:
     """A saturated softmax whose probabilities the loss clips (loss -log(1e-7) = 16.1) sends no gradient
     at all: nothing vanished between layers, so no layer is blamed for it."""

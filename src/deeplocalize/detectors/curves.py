@@ -123,9 +123,8 @@ def loss_not_decreasing(trace: Trace, model: ModelInfo, config: Config) -> list[
     if len(curve) < config.curve_min_steps or lr_warming_up(trace, config):
         return []
     initial = float(np.median(curve.values[:10])) if initial is None else initial
-    if _recovering(curve, config):
-        return []
-    for part in _tails(curve, config):  # the whole window, then its recent half (a fall, then stuck)
+    # the whole window, then its recent half (a fall, then stuck); none while recovering from a jump
+    for part in [] if _recovering(curve, config) else _tails(curve, config):
         found = _stuck(trace, model, config, part, initial, chance)
         if found is not None:
             return [found]

@@ -341,6 +341,8 @@ def vanishing_gradient(trace: Trace, model: ModelInfo, config: Config) -> list[F
         step = cm.first_sustained(steps, cond, points, config.tensor_sustain_frac)
         if step is not None:
             first_step[i] = step
+    first_step = {i: s for i, s in first_step.items()  # vanishing fades towards the input: all before it
+                  if all(j in first_step or j in sparse for j in idx if j < i)}
     if idx[-1] in first_step:
         # the output layer's own gradient is tiny: the loss gives none (converged, or a saturated output
         # clipped by the loss), nothing vanished along the depth; the fading rule below still applies
