@@ -1,5 +1,5 @@
 import torch
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 from common import acc, batches, data, net
 
 x, y = data()

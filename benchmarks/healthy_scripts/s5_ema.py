@@ -1,7 +1,7 @@
 import copy
 
 import torch
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 from common import acc, batches, data, net
 
 x, y = data()

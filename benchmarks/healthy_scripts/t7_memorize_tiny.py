@@ -1,5 +1,5 @@
 import torch
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 from common import acc, data, net
 
 x, y = data(n=64, k=10)

@@ -1,7 +1,7 @@
 # a binarized hidden layer trained with a straight-through estimator (custom autograd.Function)
 import torch
 import torch.nn as nn
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 from digits import acc, batches, digits
 
 torch.manual_seed(0)

@@ -1,7 +1,7 @@
 # stochastic weight averaging with torch.optim.swa_utils (an AveragedModel updated by hand)
 import torch
 import torch.nn as nn
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 from digits import acc, batches, digits
 from torch.optim.swa_utils import SWALR, AveragedModel
 

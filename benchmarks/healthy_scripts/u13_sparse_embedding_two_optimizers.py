@@ -1,7 +1,7 @@
 # a sparse embedding stepped by SparseAdam, the rest by Adam: two optimizers on one model
 import torch
 import torch.nn as nn
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 
 torch.manual_seed(0)
 V, n = 5000, 20000

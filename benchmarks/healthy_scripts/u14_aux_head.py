@@ -1,7 +1,7 @@
 # deep supervision: an auxiliary head used only on every other step, dropped at evaluation
 import torch
 import torch.nn as nn
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 from digits import acc, batches, digits
 
 torch.manual_seed(0)

@@ -1,7 +1,7 @@
 # an autoencoder with tied weights: the decoder uses the encoder's weight transposed
 import torch
 import torch.nn as nn
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 from digits import batches, digits
 
 torch.manual_seed(0)

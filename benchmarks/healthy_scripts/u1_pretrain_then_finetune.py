@@ -1,7 +1,7 @@
 # pretrain an autoencoder, then fine-tune the encoder with a classifier head and a new optimizer
 import torch
 import torch.nn as nn
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 from digits import acc, batches, digits
 
 torch.manual_seed(0)

@@ -1,7 +1,7 @@
 # contrastive learning: NT-Xent through CrossEntropyLoss, labels index the similarity matrix
 import torch
 import torch.nn as nn
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 from digits import batches, digits
 
 torch.manual_seed(0)

@@ -1,7 +1,7 @@
 # a VAE with KL annealing: the weight of the KL term rises from 0 to 1, so the total loss rises at first
 import torch
 import torch.nn as nn
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 from digits import batches, digits
 
 torch.manual_seed(0)

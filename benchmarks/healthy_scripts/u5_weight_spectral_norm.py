@@ -1,7 +1,7 @@
 # weight normalization and spectral normalization parametrizations
 import torch
 import torch.nn as nn
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 from digits import acc, batches, digits
 from torch.nn.utils.parametrizations import spectral_norm, weight_norm
 

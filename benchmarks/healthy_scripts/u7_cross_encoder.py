@@ -1,7 +1,7 @@
 # a cross-encoder: one score per (query, candidate) pair, reshaped to (N, K) for cross-entropy over candidates
 import torch
 import torch.nn as nn
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 
 torch.manual_seed(0)
 D, K, N = 16, 8, 64

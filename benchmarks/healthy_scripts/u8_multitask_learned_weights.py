@@ -1,7 +1,7 @@
 # multi-task learning with learnable loss weights (Kendall et al.): free parameters in the optimizer
 import torch
 import torch.nn as nn
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 from digits import batches, digits
 
 torch.manual_seed(0)

@@ -1,7 +1,7 @@
 # CLIP-style: two encoders, a free learnable temperature, symmetric cross-entropy over the batch
 import torch
 import torch.nn as nn
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 from digits import batches, digits
 
 torch.manual_seed(0)

@@ -2,7 +2,7 @@
 # domain classifier's loss is meant to stay near ln 2
 import torch
 import torch.nn as nn
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 from digits import acc, batches, digits
 from hashing import whash
 

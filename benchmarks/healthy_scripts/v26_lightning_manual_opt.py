@@ -1,11 +1,11 @@
 import hashlib
 import math
 
-import lightning as L  # noqa: N812
+import lightning as L
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 torch.manual_seed(0)

@@ -1,10 +1,10 @@
 import hashlib
 
-import lightning as L  # noqa: N812
+import lightning as L
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 from digits import digits
 from torch.utils.data import DataLoader, TensorDataset
 

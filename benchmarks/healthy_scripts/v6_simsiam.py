@@ -1,7 +1,7 @@
 # SimSiam: two augmented views, a predictor, stop-gradient on the target branch; loss is negative cosine
 import torch
 import torch.nn as nn
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 from digits import batches, digits
 from hashing import whash
 

@@ -186,6 +186,10 @@ class Config:
     #: threshold (steps; own choice); more than spike_repeated spikes in the window are "repeated".
     spike_recover_steps: int = 10
     spike_repeated: int = 3
+    #: ... and a spike is reported only when it takes back at least this fraction of what the loss gained
+    #: from its initial level to the median before the spike (fraction; own choice): near a converged loss
+    #: (0.0004 after 0.69), mini-batch noise of 0.005 passes both rules above and means nothing.
+    spike_min_undo_frac: float = 0.1
     #: ... the layer whose gradient norm grew most at the spike step, over its median before, leads it when
     #: that growth is at least this factor (ratio; own choice, the same 2x as the loss).
     spike_layer_growth: float = 2.0

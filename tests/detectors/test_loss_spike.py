@@ -105,3 +105,15 @@ def test_the_monitor_keeps_the_latest_summary_of_the_spikes() -> None:
     assert len(spikes) == 1 and spikes[0].evidence["spikes"] == 3
     assert spikes[0].detected_at is not None and spikes[0].detected_at < 180
     assert spikes[0].effective_severity == Severity.WARNING
+
+
+def test_noise_near_a_converged_loss_is_no_spike_however_large_its_ratio() -> None:
+    """A classifier at 0.0004 after 0.69: a batch at 0.005 passes both spike rules (12x the median) but takes
+    back under 1% of what the run gained; a batch at 0.3 takes back 43% and is one."""
+    rng = np.random.default_rng(0)
+    losses = np.concatenate([np.linspace(0.69, 0.001, 100), 0.0004 * (1 + 0.05 * rng.standard_normal(300))])
+    small, large = losses.copy(), losses.copy()
+    small[350], large[350] = 0.005, 0.3
+    assert loss_spike(trace_of(records(small)), MODEL, CFG) == []
+    found = loss_spike(trace_of(records(large)), MODEL, CFG)
+    assert [(f.symptom, f.step) for f in found] == [(Symptom.LOSS_SPIKE, 351)]

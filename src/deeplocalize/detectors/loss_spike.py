@@ -17,6 +17,7 @@ from deeplocalize import fixes
 from deeplocalize.config import Config
 from deeplocalize.detectors import _common as cm
 from deeplocalize.detectors import register
+from deeplocalize.detectors._curve import initial_level
 from deeplocalize.diagnosis import CauseHint, Finding
 from deeplocalize.model import ModelInfo
 from deeplocalize.spikes import spikes_in
@@ -29,6 +30,7 @@ def loss_spike(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:
     """The first spike in the window, once the steps after it say whether the loss came back."""
     losses = trace.loss()
     hits, limits = spikes_in(losses, config)
+    hits = _taking_back(losses, hits, initial_level(trace), config)
     if not hits.size:
         return []
     first = int(hits[0])
@@ -63,6 +65,20 @@ def loss_spike(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:
     phase = Phase.LOSS if layer is None else Phase.BACKWARD
     return [cm.finding(Symptom.LOSS_SPIKE, phase, model, trace, layer, step, message, evidence,
                        _causes(model, trace, layer, recovered, len(episodes) >= config.spike_repeated))]
+
+
+def _taking_back(losses: np.ndarray, hits: np.ndarray, initial: float | None, config: Config) -> np.ndarray:
+    """The spikes that take back at least ``spike_min_undo_frac`` of what the loss had gained from its
+    initial level to the median before them (all of them where it had gained nothing)."""
+    keep = []
+    for i in hits.tolist():
+        before = losses[max(0, i - config.spike_window):i]
+        before = before[np.isfinite(before)]
+        base = float(np.median(before)) if before.size else float("nan")
+        gained = initial - base if initial is not None and np.isfinite(base) else float("nan")
+        if not gained > 0 or losses[i] - base >= config.spike_min_undo_frac * gained:
+            keep.append(i)
+    return np.array(keep, dtype=np.intp)
 
 
 def _episodes(hits: np.ndarray) -> list[int]:
