@@ -43,23 +43,25 @@ def has_learned(level: float, initial: float, config: Config) -> bool:
     return initial - level >= (1.0 - config.loss_learned_ratio) * abs(initial)
 
 
+def _meaningful(t: Trend, config: Config) -> float:
+    """The smallest change of the level that matters: ``loss_min_rel_decrease`` of where the trend starts."""
+    return config.loss_min_rel_decrease * max(abs(t.first), 1e-12)
+
+
 def no_meaningful_decrease(t: Trend, config: Config) -> bool:
     """Equivalence test: even the upper bound of the decrease is below a meaningful fraction of the level,
     and the decrease is not significant (a small but steady decrease is slow convergence, not this)."""
-    decrease = -t.change
-    meaningful = config.loss_min_rel_decrease * max(abs(t.first), 1e-12)
-    return decrease + config.loss_noise_z * t.se < meaningful and decrease <= config.loss_noise_z * t.se
+    decrease, noise = -t.change, config.loss_noise_z * t.se
+    return decrease + noise < _meaningful(t, config) and decrease <= noise
 
 
 def significant_rise(t: Trend, config: Config) -> bool:
-    meaningful = config.loss_min_rel_decrease * max(abs(t.first), 1e-12)
-    return t.change - config.loss_noise_z * t.se > meaningful
+    return t.change - config.loss_noise_z * t.se > _meaningful(t, config)
 
 
 def falling(t: Trend, config: Config) -> bool:
     """A significant and meaningful decrease (the mirror of ``significant_rise``)."""
-    meaningful = config.loss_min_rel_decrease * max(abs(t.first), 1e-12)
-    return -t.change - config.loss_noise_z * t.se > meaningful
+    return -t.change - config.loss_noise_z * t.se > _meaningful(t, config)
 
 
 def _constant_tail(curve: Curve, config: Config) -> int | None:
@@ -218,8 +220,7 @@ def oscillating_loss(trace: Trace, model: ModelInfo, config: Config) -> list[Fin
         return []
     spike_frac = float(np.mean(y > config.osc_spike_ratio * initial))
     t = trend(y)
-    decreasing = -t.change - config.loss_noise_z * t.se > config.loss_min_rel_decrease * abs(t.first)
-    if decreasing or spike_frac < config.osc_spike_frac:
+    if falling(t, config) or spike_frac < config.osc_spike_frac:
         return []
     msg = (f"the loss swings by x{math.exp(swing):.2g} from step to step without a downward trend; "
            f"{spike_frac:.0%} of steps {int(curve.steps[0])}–{int(curve.steps[-1])} are above "
