@@ -200,6 +200,19 @@ def _end_status(session: Session, written: bool, signals: SignalWatch) -> int:
     return verdict_status(outcome.diagnosis)
 
 
+def _stored_note(session: Session, args: argparse.Namespace, rank: int | None) -> str | None:
+    """Where the run is stored and how to report it; a rank of a job stored in the same file is reported
+    under the job's run id (the one ``runs`` lists) with ``--rank``."""
+    writer = session.writer
+    if not session.stored or writer is None:
+        return None
+    store_opt = "" if args.store is None else f" --store {shlex.quote(args.store)}"
+    job = writer.job_id
+    if rank and job:
+        return f"Stored as rank {rank} of run {job} (deeplocalize report {job} --rank {rank}{store_opt})."
+    return f"Stored as run {writer.run_id} (deeplocalize report {writer.run_id}{store_opt})."
+
+
 def run(args: argparse.Namespace) -> int:
     """``deeplocalize run [OPTIONS] SCRIPT [SCRIPT_ARGS...]``."""
     if not args.script:
@@ -216,12 +229,8 @@ def run(args: argparse.Namespace) -> int:
         diagnosis = outcome.diagnosis
         if outcome.error:
             print(f"deeplocalize: {outcome.error}; diagnosing the steps that ran", file=sys.stderr)
-        note = None
-        if session.stored and session.writer is not None:
-            run_id = session.writer.run_id
-            store_opt = "" if args.store is None else f" --store {shlex.quote(args.store)}"
-            note = f"Stored as run {run_id} (deeplocalize report {run_id}{store_opt})."
         rank = None if outcome.monitor is None else outcome.monitor.rank
+        note = _stored_note(session, args, rank)
         if rank:  # another rank of a distributed job: rank 0 reports for the job and writes its outputs
             if not getattr(args, "quiet", False):
                 print(f"deeplocalize: rank {rank} of {outcome.monitor.world_size}: {diagnosis.verdict}; "

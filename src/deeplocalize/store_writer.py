@@ -60,6 +60,8 @@ class RunWriter:
         #: where this run is stored ("host:/path/runs.sqlite"): the ranks of a job stored in the same file
         #: are one run (``join_job``)
         self.address = ""
+        #: the job's run id (rank 0's) once this run joined a job stored in the same file, else None
+        self.job_id: str | None = None
         self._deletes: set[int] = set()
         self._prune = False  # too many deletions queued: delete every step not retained instead
         self._window: deque[int] = deque()
@@ -117,6 +119,7 @@ class RunWriter:
             address, _, run_id = (leader or "").rpartition("#")
             job = run_id if leader and address == self.address else None
             self._pending_job = (job, rank, world_size)
+            self.job_id = job
             if time.monotonic() >= self._retry_at:
                 self.flush()
 

@@ -76,6 +76,8 @@ def test_healthy_ddp_is_healthy_on_every_rank(tmp_path: Path) -> None:
     assert [r["steps"] for r in runs] == [300, 300] and [r["rank"] for r in runs] == [0, 1]
     assert "rank 1 of 2: healthy; rank 0 reports for the job" in proc.stderr
     store = RunStore(tmp_path / "store")
+    job_id = store.list_runs()[0]["id"]  # rank 1 names the job's run, the id ``runs`` lists, not its own
+    assert f"Stored as rank 1 of run {job_id} (deeplocalize report {job_id} --rank 1 --store " in proc.stderr
     rank1 = store.load_run("latest", rank=1)  # figures per rank: rank 1's own steps and diagnosis
     assert rank1.meta["rank"] == 1 and len(rank1.records) == 300 and rank1.diagnosis is not None
     assert rank1.records[-1].loss != store.load_run("latest").records[-1].loss  # each rank's own batches
