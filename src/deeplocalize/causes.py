@@ -205,6 +205,9 @@ OUTPUT_BOUNDED_TARGETS_DATA: Final = 0.4  # ... or scale the targets into its ra
 TARGET_LEAK_CAUSAL_MASK: Final = 0.95  # shifted targets + attention to later keys: the mask is missing
 TARGET_LEAK_UNSHIFTED: Final = 0.95  # each target is its own position's input token: labels not shifted
 
+# -------------------------------------------------- batch_as_sequence (preflight.py)
+BATCH_AS_SEQUENCE: Final = 0.9  # (batch, time, features) into a recurrent layer without batch_first=True
+
 # -------------------------------------------------- rank_desync (probes/torch_dist.py)
 RANK_DESYNC: Final = 0.8  # replicas whose weights differ: the ranks were not kept in sync
 
@@ -294,6 +297,8 @@ DEFAULT_CAUSES: dict[Symptom, list[Default]] = {
         _D(_TRAIN, 0.8, fixes.resync_ranks, True)],
     Symptom.TARGET_LEAK: [
         _D(_ARCH, 0.6, fixes.causal_mask, True), _D(_LOSS, 0.4, fixes.shift_labels)],
+    Symptom.BATCH_AS_SEQUENCE: [
+        _D(_ARCH, 0.9, fixes.batch_first, True)],
 }
 
 #: Phase-specific defaults for a numerical error: where the NaN/Inf appeared says what produced it.

@@ -337,6 +337,11 @@ def shift_labels(model: ModelInfo, trace: Trace, layer: LayerRef | None) -> str:
             "labels[:, 1:])")
 
 
+def batch_first(model: ModelInfo, trace: Trace, layer: LayerRef | None) -> str:
+    return (f"{layer_label(layer, model)} reads dimension 0 of its input as time: create it with "
+            "batch_first=True for (batch, time, features) inputs, or pass x.transpose(0, 1)")
+
+
 def resync_ranks(model: ModelInfo, trace: Trace, layer: LayerRef | None) -> str:
     return (f"the replicas of {layer_label(layer, model)} differ across ranks: broadcast the initial "
             "parameters from rank 0, keep every rank's parameter updates identical (no rank-local "

@@ -57,6 +57,7 @@ DEFAULT: dict[Symptom, Severity] = {
     Symptom.ATTENTION_COLLAPSE: _W,
     Symptom.RANK_DESYNC: _F,
     Symptom.TARGET_LEAK: _W,  # a fault once the loss is far below what the context allows (the detector)
+    Symptom.BATCH_AS_SEQUENCE: _F,  # each prediction depends on the other samples of its batch
 }
 
 #: Failures observed in training (not static facts): a warning that explains one of these (``EXPLAINS``)

@@ -48,6 +48,8 @@ class Symptom(StrEnum):
     RANK_DESYNC = "rank_desync"
     #: the model sees the targets it must predict (a missing causal mask; labels equal to the inputs)
     TARGET_LEAK = "target_leak"
+    #: a recurrent layer reads the batch dimension as time: the samples of a batch run as one sequence
+    BATCH_AS_SEQUENCE = "batch_as_sequence"
 
 
 class Severity(StrEnum):

@@ -554,3 +554,24 @@ def test_a_classification_loss_is_not_judged_by_its_shapes() -> None:
     model = net(linear(0, "fc", 3), loss="cross_entropy", expects="logits", task="multiclass")
     model.extra["loss_shapes"] = [[16, 3], [16]]
     assert [f for f in run(model) if f.phase == Phase.LOSS] == []
+
+
+@pytest.mark.parametrize(("batch_first", "output_shape", "targets", "expected"), [
+    (False, (32, 8, 64), (32,), True),  # (batch, time, features) into a time-major LSTM
+    (True, (32, 8, 64), (32,), False),
+    (False, (8, 32, 64), (32,), False),  # (time, batch, features), as it expects
+    (False, (35, 20, 64), (700,), False),  # a time-major language model's flattened targets
+    (False, (32, 8, 64), (32, 8), False),  # one target per step
+    (False, (16, 16, 64), (16,), False),  # as many steps as samples: which is which is unknown
+])
+def test_a_recurrent_layer_reading_the_batch_as_time_is_an_architecture_fault_at_that_layer(
+        batch_first: bool, output_shape: tuple, targets: tuple, expected: bool) -> None:
+    rnn = LayerInfo(0, "lstm", "LSTM", None, units=64, params=1000, output_shape=output_shape,
+                    extra={"batch_first": batch_first})
+    model = net(rnn, linear(1, "fc", 10), loss="cross_entropy", expects="logits", y_shape=targets)
+    found = [f for f in run(model) if f.symptom == Symptom.BATCH_AS_SEQUENCE]
+    assert bool(found) == expected
+    if expected:
+        assert found[0].layer is not None and found[0].layer.name == "lstm"
+        cause = found[0].causes[0]
+        assert cause.category == Category.ARCHITECTURE and "batch_first=True" in cause.fix

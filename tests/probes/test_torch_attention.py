@@ -166,3 +166,79 @@ def test_a_language_model_without_its_causal_mask_is_a_target_leak_at_its_attent
     assert leaks(_LM) == []  # random tokens and a causal mask: nothing to see
     (finding,) = leaks(_Unmasked)
     assert finding.severity == Severity.FAULT and finding.layer.name == "enc.layers.0.self_attn"
+
+
+def _explicit_from_scores(scores: torch.Tensor) -> torch.Tensor:
+    p = torch.softmax(scores, -1)
+    n = (scores > attention.HIDDEN).sum(-1).float()
+    ent = -torch.special.xlogy(p, p).sum(-1) / n.log()
+    return torch.where(n >= 2, ent, torch.nan).nanmean((0, 2))
+
+
+def test_a_softmax_over_square_scores_is_read_as_attention_and_the_wrappers_are_removed() -> None:
+    """Attention written by hand: a softmax over the last dimension of (batch, [heads,] L, L) scores, its
+    hidden keys where a ``masked_fill`` put -inf; other softmaxes are not attention."""
+    originals = (torch.softmax, F.softmax)
+    torch.manual_seed(0)
+    scores = torch.randn(2, 3, 7, 7)
+    masked = scores.masked_fill(torch.ones(7, 7, dtype=torch.bool).triu(1), float("-inf"))
+    got: list[attention.AttentionCall] = []
+    attention.listen(got.append)
+    try:
+        outs = [torch.softmax(masked, -1), F.softmax(scores, dim=-1), scores[:, 0].softmax(-1),
+                torch.softmax(torch.randn(4, 10), -1), torch.randn(2, 7, 5).softmax(-1),
+                scores.softmax(dim=1)]
+    finally:
+        attention.unlisten(got.append)
+    assert (torch.softmax, F.softmax) == originals and "softmax" not in vars(torch.Tensor)
+    assert torch.equal(outs[0], originals[0](masked, -1))  # the output is the softmax's own
+    assert [(c.sees_later_keys, c.from_softmax) for c in got] == [(False, True), (True, True), (True, True)]
+    assert torch.allclose(got[0].entropy, _explicit_from_scores(masked), atol=1e-5)
+    assert torch.allclose(got[1].entropy, _explicit_from_scores(scores), atol=1e-5)
+    assert got[2].entropy.shape == (1,)  # (batch, L, L): one head
+
+
+class _HandAttentionLM(nn.Module):
+    """One self-attention written by hand, as minGPT and most tutorials do, causal or not."""
+
+    def __init__(self, causal: bool, vocab: int = 16, width: int = 32, length: int = 16) -> None:
+        super().__init__()
+        self.causal = causal
+        self.emb, self.pos = nn.Embedding(vocab, width), nn.Embedding(length, width)
+        self.qkv, self.head = nn.Linear(width, 3 * width), nn.Linear(width, vocab)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.emb(x) + self.pos(torch.arange(x.shape[1]))
+        q, k, v = self.qkv(h).chunk(3, dim=-1)
+        scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+        if self.causal:
+            later = torch.ones(x.shape[1], x.shape[1], dtype=torch.bool).triu(1)
+            scores = scores.masked_fill(later, float("-inf"))
+        return self.head(h + F.softmax(scores, dim=-1) @ v)
+
+
+def _leak_findings(causal: bool, shift: int) -> list:
+    torch.manual_seed(0)
+    model = _HandAttentionLM(causal)
+    data = torch.randint(0, 16, (512, 17), generator=torch.Generator().manual_seed(0))  # random tokens
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    with dl.watch(model, opt, store=False, on_fault="warn") as run:
+        for step in range(160):
+            batch = data[(step * 32) % 512:][:32]
+            logits = model(batch[:, :16])
+            loss = F.cross_entropy(logits.reshape(-1, 16), batch[:, shift:16 + shift].reshape(-1))
+            # a square softmax outside the forward (a similarity matrix in a loss term) is no attention
+            loss = loss + 0.0 * torch.softmax(logits[:, :, :16], -1).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return [f for f in run.diagnosis.findings if f.symptom == Symptom.TARGET_LEAK]
+
+
+def test_a_hand_written_attention_without_causal_mask_or_with_unshifted_labels_is_a_target_leak() -> None:
+    no_mask = _leak_findings(causal=False, shift=1)
+    assert len(no_mask) == 1 and no_mask[0].severity == Severity.FAULT
+    assert no_mask[0].layer is not None and no_mask[0].layer.name == "qkv"  # made the queries and keys
+    unshifted = _leak_findings(causal=True, shift=0)
+    assert len(unshifted) == 1 and unshifted[0].severity == Severity.FAULT
+    assert _leak_findings(causal=True, shift=1) == []  # the next token of random tokens: no leak, none

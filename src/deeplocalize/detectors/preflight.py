@@ -14,6 +14,7 @@ import numpy as np
 from deeplocalize import causes as cw
 from deeplocalize import fixes
 from deeplocalize.config import Config
+from deeplocalize.detectors import _common as cm
 from deeplocalize.detectors import register
 from deeplocalize.detectors._facts import loss_family, loss_scale, n_classes, output_layer, output_weights
 from deeplocalize.detectors.preflight_data import (
@@ -31,7 +32,7 @@ from deeplocalize.vocabulary import Category, Phase, Severity, Symptom
 @register("preflight", "first")
 def preflight(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:
     """Every pre-flight check; each finding has step 1 (the first step) and phase static, data or loss."""
-    output = check_output(model) + check_loss_shapes(model)
+    output = check_output(model) + check_loss_shapes(model) + check_batch_as_sequence(trace, model)
     data = check_input_scale(trace, model, config) + check_normalizer_bypass(trace, model, config)
     if not output:
         data += check_target_scale(trace, model, config)
@@ -64,6 +65,36 @@ def check_loss_shapes(model: ModelInfo) -> list[Finding]:
                     message=message, evidence={"output_shape": list(outputs), "target_shape": list(targets),
                                                "broadcast_shape": list(joint), "steps_needed": 1},
                     causes=[CauseHint(Category.LOSS, cw.LOSS_BROADCAST, fix)], detected_at=1)]
+
+
+def check_batch_as_sequence(trace: Trace, model: ModelInfo) -> list[Finding]:
+    """A torch recurrent layer left at ``batch_first=False`` whose input's dimension 0 (time, for it) has as
+    many entries as the batch has targets, one per sample, and dimension 1 (its batch) another size: the
+    batch was passed as (batch, time, features), so its samples run as one sequence and each prediction
+    depends on the samples before it in the batch. A model fed (time, batch, features) as it expects has as
+    many targets as dimension 1 (or time x batch, flattened), never dimension 0 alone."""
+    targets = model.data.y_shape if model.data is not None else None
+    if not targets or len(targets) != 1:
+        return []
+    found = []
+    for layer in sorted(model.layers, key=lambda x: x.index):
+        shape = layer.output_shape
+        if layer.extra.get("batch_first") is not False or not shape or len(shape) != 3:
+            continue
+        if shape[0] != targets[0] or shape[1] == shape[0]:
+            continue
+        ref = cm.ref(model, layer.index)
+        name = cm.name(model, layer.index)
+        message = (f"{name} has batch_first=False, so it reads dimension 0 of its input as time: that "
+                   f"dimension has {shape[0]} entries, as many as the batch's {targets[0]} targets, and its "
+                   f"'batch' has {shape[1]}: the samples of each batch run as one sequence, and each "
+                   "prediction depends on the samples before it")
+        found.append(Finding(symptom=Symptom.BATCH_AS_SEQUENCE, phase=Phase.STATIC, layer=ref, step=1,
+                             message=message, evidence={"output_shape": list(shape), "target_shape":
+                                                        list(targets), "steps_needed": 1},
+                             causes=[CauseHint(Category.ARCHITECTURE, cw.BATCH_AS_SEQUENCE,
+                                               fixes.batch_first(model, trace, ref), ref)], detected_at=1))
+    return found
 
 
 def check_hidden_softmax(model: ModelInfo) -> list[Finding]:

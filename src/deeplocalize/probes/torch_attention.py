@@ -10,6 +10,13 @@ uniform attention, 0 all the weight on one key (a query with one allowed key say
 An ``nn.MultiheadAttention`` that returns its weights (``need_weights=True``) is read from its output
 instead. Ordinary steps are never wrapped.
 
+Attention written by hand (``q @ k.transpose(-2, -1)``, a ``masked_fill`` with -inf, a softmax: minGPT,
+most tutorials, Hugging Face's "eager" attention) calls no such function. So the softmax functions
+(``torch.softmax``, ``F.softmax``, ``Tensor.softmax``) are wrapped on statistics steps too: a softmax over
+the last dimension of scores whose last two dimensions are equal (as many keys as queries, a batch
+dimension before them) is read as a self-attention's weights, from its output and its input's hidden
+entries; the layer observer keeps only those called inside the model's own forward (``from_softmax``).
+
 Beside the entropies, each self-attention call (as many queries as keys) says whether a query may attend a
 key at a later position: no causal mask (the missing-causal-mask check of ``detectors/target_leak``). An
 additive mask hides a key with -inf or with a large negative value (Hugging Face uses the dtype's lowest
@@ -42,11 +49,18 @@ class AttentionCall:
 
     entropy: torch.Tensor
     sees_later_keys: bool | None = None
+    #: read from a softmax call (attention written by hand), not from an attention function
+    from_softmax: bool = False
 
 
 Receiver = Callable[[AttentionCall], None]
 _receivers: list[Receiver] = []
 _original: list[Any] = []  # the unwrapped function while wrapped
+#: (owner, name, original, whether the owner had it as its own attribute) of each softmax while wrapped
+_softmaxes: list[tuple[Any, str, Any, bool]] = []
+_SOFTMAX = "softmax"  # the name wrapped in ``torch``, ``torch.nn.functional`` and on ``torch.Tensor``
+#: non-empty inside a softmax wrapper or a measure: the softmax calls made there are not read
+_measuring: list[bool] = []
 
 
 def listen(receiver: Receiver) -> None:
@@ -58,14 +72,26 @@ def listen(receiver: Receiver) -> None:
     if not _original and hasattr(F, "scaled_dot_product_attention"):
         _original.append(F.scaled_dot_product_attention)
         F.scaled_dot_product_attention = _wrap(_original[0])
+    if not _softmaxes:
+        for owner in (torch, F, torch.Tensor):
+            original = getattr(owner, _SOFTMAX, None)
+            if original is not None:
+                _softmaxes.append((owner, _SOFTMAX, original, _SOFTMAX in vars(owner)))
+                setattr(owner, _SOFTMAX, _wrap_softmax(original))
 
 
 def unlisten(receiver: Receiver) -> None:
-    """Stop sending to ``receiver``; the function is unwrapped when nobody listens."""
+    """Stop sending to ``receiver``; the functions are unwrapped when nobody listens."""
     if receiver in _receivers:
         _receivers.remove(receiver)
     if not _receivers and _original:
         F.scaled_dot_product_attention = _original.pop()
+    while not _receivers and _softmaxes:
+        owner, name, original, own = _softmaxes.pop()
+        if own:
+            setattr(owner, name, original)
+        else:  # inherited (``Tensor.softmax`` is ``TensorBase``'s): remove the wrapper, not shadow it
+            delattr(owner, name)
 
 
 def _wrap(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -85,6 +111,60 @@ def _wrap(original: Callable[..., Any]) -> Callable[..., Any]:
         return out
 
     return scaled_dot_product_attention
+
+
+def _wrap_softmax(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def softmax(scores: Any, *args: Any, **kwargs: Any) -> Any:
+        if _measuring:  # inside a measure, or inside another softmax wrapper (``F.softmax`` calls the method)
+            return original(scores, *args, **kwargs)
+        _measuring.append(True)
+        try:
+            out = original(scores, *args, **kwargs)
+        finally:
+            _measuring.pop()
+        if _receivers and torch.is_grad_enabled():
+            _read_softmax(scores, out, kwargs.get("dim", args[0] if args else None))
+        return out
+
+    return softmax
+
+
+def _read_softmax(scores: Any, out: Any, dim: Any) -> None:
+    """Send the attention call a softmax was, if it was one; never raises."""
+    _measuring.append(True)
+    try:
+        with torch.no_grad():
+            call = from_softmax(scores, out, dim)
+        if call is not None:
+            _receivers[-1](call)
+    except Exception:  # a statistic that could not be computed is left out, never raised
+        pass
+    finally:
+        _measuring.pop()
+
+
+def from_softmax(scores: Any, probs: Any, dim: Any) -> AttentionCall | None:
+    """The ``AttentionCall`` of a softmax over the last dimension of (batch, [heads,] L, L) scores (a
+    self-attention written by hand): entropies of the output ``probs``, keys hidden where the scores are at
+    or below ``HIDDEN``. None for any other softmax."""
+    if not (isinstance(scores, torch.Tensor) and isinstance(probs, torch.Tensor)):
+        return None
+    if scores.dim() not in (3, 4):
+        return None
+    if not isinstance(dim, int) or dim % scores.dim() != scores.dim() - 1 or probs.shape != scores.shape:
+        return None
+    length = scores.shape[-1]
+    if scores.shape[-2] != length or length < 2 or not scores.is_floating_point():
+        return None
+    rows_probs, rows_scores = _heads(_rows(probs)).float(), _heads(_rows(scores))
+    picks = torch.linspace(0, length - 1, min(length, MAX_QUERIES), device=probs.device).round().long()
+    allowed = rows_scores.index_select(-2, picks) > HIDDEN
+    entropy = normalized_entropy(rows_probs.index_select(-2, picks), allowed)
+    if entropy is None:
+        return None
+    upper = torch.arange(length, device=probs.device)[None, :] > picks[:, None]
+    return AttentionCall(entropy, bool((allowed & upper).any()), from_softmax=True)
 
 
 def head_entropy(query: torch.Tensor, key: torch.Tensor, attn_mask: torch.Tensor | None = None,
@@ -120,7 +200,12 @@ def measure(query: torch.Tensor, key: torch.Tensor, attn_mask: torch.Tensor | No
             scores = scores + mask.float()
             allowed = allowed & (mask.float() > HIDDEN)
     scores = scores.masked_fill(~allowed, float("-inf"))
-    entropy = normalized_entropy(torch.softmax(scores, dim=-1), allowed)
+    _measuring.append(True)  # (its own softmax is not an attention call)
+    try:
+        probs = torch.softmax(scores, dim=-1)
+    finally:
+        _measuring.pop()
+    entropy = normalized_entropy(probs, allowed)
     if entropy is None:
         return None
     later = None

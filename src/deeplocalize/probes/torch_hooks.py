@@ -113,13 +113,16 @@ class LayerObserver:
 
     def __init__(self, table: LayerTable, buffer: red.StepBuffer, mode: Mode,
                  on_error: Callable[[str, BaseException], None],
-                 accept: Callable[[nn.Module], bool] | None = None, collapse_entropy: float = 0.0) -> None:
+                 accept: Callable[[nn.Module], bool] | None = None, collapse_entropy: float = 0.0,
+                 in_forward: Callable[[], bool] | None = None) -> None:
         self.table = table
         self.buffer = buffer
         self.mode = mode
         self.on_error = on_error
         #: which forward calls count (default: grad mode on and the module training)
         self.accept = accept or (lambda m: torch.is_grad_enabled() and m.training)
+        #: whether the model's own forward is running (a softmax read as attention only counts inside it)
+        self.in_forward = in_forward or (lambda: bool(self._running))
         self.seen = False  # a layer forward was observed
         self.layers_changed = False  # a layer got its index now
         self.facts_changed = False  # a fact of a layer changed (its attention's view of later keys)
@@ -226,7 +229,11 @@ class LayerObserver:
     def on_attention(self, call: attention.AttentionCall, slot: LayerSlot | None = None) -> None:
         """An attention call's per-head normalized entropy, for the layer running it (see the module doc),
         and whether its queries may attend later keys (a fact of the layer, kept once seen)."""
-        slot = slot or (self._running[-1] if self._running else self._ended)
+        running = self._running[-1] if self._running else None
+        if call.from_softmax and (not self.in_forward() or (
+                running is not None and isinstance(running.module, nn.MultiheadAttention))):
+            return  # a softmax outside the model (a loss's), or one that the layer's weights report
+        slot = slot or running or self._ended
         if slot is None:
             return
         record(self.buffer, (slot, Channel.ATTENTION), call.entropy, Mode.STATS, band=self._attention_band)

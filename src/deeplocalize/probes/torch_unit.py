@@ -114,7 +114,6 @@ class ModelUnit:
         self.notify_output: Callable[[ModelUnit, Any], None] | None = None
         self.prepare_next()
 
-
     # ------------------------------------------------------------------ helpers
     def _root_hook(self, method: Callable[..., None]) -> Callable[..., None]:
         """A hook for the root that calls ``method`` for the root only. A plain function, not a bound
@@ -165,7 +164,8 @@ class ModelUnit:
             self._plan = None
             self.facts.dirty = True
         state.observer = LayerObserver(self.table, state.buffer, mode, self.error, accept=self._accepts,
-                                       collapse_entropy=self.monitor.config.attention_collapse_entropy)
+                                       collapse_entropy=self.monitor.config.attention_collapse_entropy,
+                                       in_forward=lambda: self._in_forward > 0)
         state.observer.attach()
 
     def _accepts(self, module: nn.Module) -> bool:
