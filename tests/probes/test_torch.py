@@ -391,10 +391,14 @@ def test_exception_inside_the_probe_is_contained(monkeypatch: pytest.MonkeyPatch
     torch.manual_seed(3)
     tm.train(plain, x, y, steps=3)
     torch.manual_seed(3)
+    softmax = torch.nn.functional.softmax
     with _watch(model) as run:
         tm.train(model, x, y, steps=3)
     assert any("probe exploded" in e for e in run.diagnosis.tool_errors)
     assert all(torch.equal(a, b) for a, b in zip(_final_state(plain), _final_state(model), strict=True))
+    # the statistics steps' hooks went with their steps, though each step's end failed
+    assert not any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
+    assert torch.nn.functional.softmax is softmax and "softmax" not in vars(torch.Tensor)
 
 
 class _NanGrad(torch.autograd.Function):

@@ -313,16 +313,16 @@ class ModelUnit:
         if state is None:
             return
         try:
-            post = red.StepBuffer()
-            if state.stats and self._plan is not None:
-                stats.full_weights(self.table, state.snapshot, post)
-            if state.observer is not None:
+            if state.observer is not None:  # first: an error below must not leave the hooks attached
                 state.observer.detach()
                 if state.observer.layers_changed:
                     self.facts.dirty = True
                     self._plan = None
                 if state.observer.facts_changed:
                     self.facts.dirty = True
+            post = red.StepBuffer()
+            if state.stats and self._plan is not None:
+                stats.full_weights(self.table, state.snapshot, post)
             if state.checked is None:  # no optimizer stepped (a crash before it): check what there is
                 if self._plan is None:
                     self.table.refresh()
