@@ -114,6 +114,13 @@ class Config:
     #: (ratio, gradient units). AUTOTRAINER: 1e-3 and 1e-4.
     vanishing_grad_ratio: float = 1e-3
     vanishing_first_norm: float = 1e-4
+    #: Vanishing gradient, rule 3 (``gradient_chain``): the weight-gradient norm at least
+    #: vanishing_chain_factor smaller at each of the first vanishing_chain_layers layer-to-layer steps from
+    #: the output side towards the input (layers, ratio). Own choice, from the derivative of a saturating
+    #: activation (sigmoid <= 1/4); checked on the calibration half, the zoo and the transformer zoo: only
+    #: their two deep-sigmoid programs fade by 2x at even 3 layers in a row (at 8 and 5), no other run does.
+    vanishing_chain_layers: int = 4
+    vanishing_chain_factor: float = 2.0
     #: Recurrent layer without recurrent gradient: at least this fraction of its weight-gradient entries
     #: exactly 0 (fraction; hidden-to-hidden weights are ~1/2-3/4 of a GRU/LSTM) on every one of the last
     #: recurrent_min_points measured steps (count; exact zeros need no long confirmation). Calibrated on the
@@ -374,7 +381,7 @@ class Config:
         "unchanged_steps_sparse", "curve_window", "curve_min_steps", "loss_constant_steps", "short_min_steps",
         "slow_min_steps", "unconverged_min_points", "provisional_steps", "acc_min_steps", "overfit_min_evals",
         "spike_window", "spike_min_history", "spike_recover_steps", "spike_repeated", "lost_min_points",
-        "attention_collapse_points", "leak_min_points",
+        "attention_collapse_points", "leak_min_points", "vanishing_chain_layers",
     })
     #: Values in [0, 1]: fractions, accuracy units, cause weights and discount factors (a name ending in
     #: "_frac" is one without being listed). Every other number must be >= 0; NaN never (+inf turns a

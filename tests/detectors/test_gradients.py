@@ -149,3 +149,32 @@ def test_the_gradient_norms_shared_within_a_check_follow_new_steps() -> None:
                  for i, n, v in zip((0, 2, 4), (144, 272, 68), (200.0, 1.0, 1.0), strict=True)}
         trace.append(StepRecord(step=s, loss=1.0, stats=stats))
     assert [f.evidence["pattern"] for f in exploding_gradient(trace, INFO, Config())] == ["ratio"]
+
+
+def _stack(fade: float, steps: int = 60, depth: int = 8) -> tuple[object, object]:
+    """A stack of ``depth`` weighted layers with sigmoids between them, the gradient norm ``fade`` times
+    smaller at each layer towards the input (noisy per step), the loss flat at chance."""
+    rng = np.random.default_rng(0)
+    layers = []
+    for k in range(depth):
+        layers.append(layer(2 * k, f"fc{k}", "Linear", "linear", 64, 4160))
+        if k < depth - 1:
+            layers.append(layer(2 * k + 1, f"act{k}", "Sigmoid", "sigmoid", 64))
+    records = []
+    for s in range(1, steps + 1):
+        stats = {(2 * k, Channel.WEIGHT_GRAD): vec(4160, norm=0.4 / fade ** (depth - 1 - k) * rng.uniform(
+            0.7, 1.3)) for k in range(depth)}
+        records.append(StepRecord(step=s, loss=2.30 * rng.uniform(0.99, 1.01), stats=stats))
+    return trace_of(records), model(layers)
+
+
+def test_a_gradient_fading_layer_by_layer_through_a_sigmoid_stack_has_vanished_at_its_first_layer() -> None:
+    """3x smaller at each of 7 layers: the first layer's norm (1.8e-4) is above the absolute limit of the
+    fading rule (1e-4) and its RMS far above the SageMaker one, but the steady fading is the saturating
+    stack's signature."""
+    trace, info = _stack(fade=3.0)
+    found = vanishing_gradient(trace, info, Config())
+    assert [(f.layer.name, f.evidence["rule"], f.severity) for f in found] == [("fc0", "chain", "fault")]
+    assert found[0].causes[0].category == Category.ACTIVATION and found[0].causes[0].layer.name == "act0"
+    trace, info = _stack(fade=1.5)  # a gentler slope, as in healthy deep networks: nothing
+    assert vanishing_gradient(trace, info, Config()) == []

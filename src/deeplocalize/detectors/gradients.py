@@ -27,6 +27,7 @@ from deeplocalize import summary as sm
 from deeplocalize.config import Config
 from deeplocalize.detectors import _common as cm
 from deeplocalize.detectors import register
+from deeplocalize.detectors.gradient_chain import fading_chain
 from deeplocalize.diagnosis import CauseHint, Finding
 from deeplocalize.model import ModelInfo
 from deeplocalize.trace import Trace
@@ -361,6 +362,10 @@ def vanishing_gradient(trace: Trace, model: ModelInfo, config: Config) -> list[F
             limit = config.vanishing_grad_ratio
             start = next((col for col in range(len(idx) - 1, -1, -1) if med[col] < limit), 0)
             first_step.setdefault(idx[start], rule2)
+    dense = [col for col, i in enumerate(idx) if i not in sparse]
+    chain = None if first_step else fading_chain(norms[:, dense], steps, points, config)
+    if chain is not None:  # rule 3: a gradient fading layer by layer (``gradient_chain``)
+        first_step[idx[dense[0]]] = chain
     if not first_step:
         return []
     top = max(first_step)  # first layer in backward order
@@ -373,7 +378,7 @@ def vanishing_gradient(trace: Trace, model: ModelInfo, config: Config) -> list[F
         "ratio_to_last_layer": _median(ratio[tail, col]),
         "ratio_first_last": _median(ratio[tail, 0]),
         "layers": cm.names(model, sorted(first_step)),
-        "rule": "abs" if top in by_abs else "ratio",
+        "rule": "abs" if top in by_abs else "chain" if chain is not None else "ratio",
     }
     lname = cm.name(model, top)
     return [
