@@ -97,3 +97,23 @@ def test_healthy_runs_have_no_dead_or_saturated_layers() -> None:
         sim = simulate_mlp(steps=60, **kw)
         assert dead_units(sim.trace, sim.model, Config()) == [], kw
         assert saturated_activation(sim.trace, sim.model, Config()) == [], kw
+
+
+def _functional(grad: float, seen_max: float, steps: int = 40) -> object:
+    """fc1 -> a relu in forward() -> fc2: fc1's gradient norm and the range of what fc2 receives."""
+    return trace_of([StepRecord(step=s, loss=2.303, stats={
+        (0, Channel.WEIGHT_GRAD): vec(8320, norm=grad), (1, Channel.WEIGHT_GRAD): vec(1290, norm=0.1),
+        (1, Channel.INPUT): vec(8192, min=0.0, max=seen_max)}) for s in range(1, steps + 1)])
+
+
+def test_a_relu_in_forward_with_every_unit_dead_is_named_at_the_layer_before_it() -> None:
+    """``torch.relu(self.fc1(x))`` with fc1's bias at -4: fc2 receives only zeros and fc1 gets an exactly zero
+    gradient; no ReLU layer exists to measure, so the two facts name fc1."""
+    info = model([layer(0, "fc1", "Linear", "linear", 128, 8320),
+                  layer(1, "fc2", "Linear", "linear", 10, 1290)])
+    found = dead_units(_functional(grad=0.0, seen_max=0.0), info, Config())
+    assert [(f.symptom, f.layer.name, f.severity) for f in found] == [
+        (Symptom.DEAD_UNITS, "fc1", Severity.FAULT)]
+    assert found[0].causes[0].category == Category.INITIALIZATION and "relu" in found[0].causes[1].fix
+    assert dead_units(_functional(grad=0.0, seen_max=0.7), info, Config()) == []  # some units pass
+    assert dead_units(_functional(grad=0.3, seen_max=0.0), info, Config()) == []  # gradient flows

@@ -9,6 +9,8 @@ is a confident classifier, not a fault). Both must hold in ``tensor_sustain_frac
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from deeplocalize import causes as cw
@@ -87,6 +89,36 @@ def dead_units(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:
             found.append(finding.with_severity(Severity.WARNING))
         else:  # the dead units stopped the training; early in a run still going, it may yet learn
             found.append(provisional(finding.with_severity(Severity.FAULT), trace, config))
+    return found + _dead_behind_functional(trace, model, config, {f.layer.index for f in found if f.layer})
+
+
+def _dead_behind_functional(trace: Trace, model: ModelInfo, config: Config, named: set[int]) -> list[Finding]:
+    """A ReLU applied in ``forward()`` (``F.relu``, ``torch.relu``: no layer of its own) with every unit dead:
+    the weighted layer before it gets an exactly zero gradient at every step while the next weighted layer
+    receives only zeros, sustained at statistics steps. The layer whose outputs are all cut is named."""
+    weighted = sorted(layer.index for layer in model.layers if layer.params > 0)
+    found = []
+    for i, nxt in itertools.pairwise(weighted):
+        if i in named or not (trace.has(i, Channel.WEIGHT_GRAD) and trace.has(nxt, Channel.INPUT)):
+            continue
+        if any(cm.activation(model, j) in cm.RELU_FAMILY for j in range(i, nxt)):
+            continue  # a ReLU of its own (the layer's, or a layer between): measured, judged above
+        seen = trace.matrix(nxt, Channel.INPUT)
+        grad = trace.matrix(i, Channel.WEIGHT_GRAD)[:, sm.NORM]
+        measured = np.isfinite(seen[:, sm.MAX]) & np.isfinite(seen[:, sm.MIN]) & np.isfinite(grad)
+        cut = (seen[:, sm.MAX] == 0) & (seen[:, sm.MIN] == 0) & (grad == 0)
+        step = cm.first_sustained(trace.steps(), cm.as_cond(cut, measured), cm.sustain_points(config, trace),
+                                  config.tensor_sustain_frac)
+        if step is None:
+            continue
+        lname, nname = cm.name(model, i), cm.name(model, nxt)
+        from_start = bool(cut[measured][0])
+        message = (f"layer {nname} receives only zeros and layer {lname} gets an exactly zero gradient at "
+                   f"every step: the ReLU applied to {lname}'s output in forward() has every unit dead")
+        causes = dead_causes(trace, model, i, 1.0, from_start)
+        found.append(cm.finding(Symptom.DEAD_UNITS, Phase.FORWARD, model, trace, i, step, message,
+                                {"dead_frac": 1.0, "functional_activation": True,
+                                 "dead_from_first_step": from_start}, causes).with_severity(Severity.FAULT))
     return found
 
 
@@ -106,11 +138,12 @@ def dead_causes(trace: Trace, model: ModelInfo, index: int, frac: float, from_st
         model,
         oidx,
     )
+    kind = cm.activation(model, index)
+    kind = kind if kind in cm.RELU_FAMILY else "relu"  # (a relu in forward() after a weighted layer)
     act = cm.cause(
         Category.ACTIVATION,
         cw.DEAD_ACTIVATION,
-        f"layer {lname} uses {cm.activation(model, index)} and {cm.pct(frac)} of its units are dead: use "
-        "leaky_relu or elu",
+        f"layer {lname} uses {kind} and {cm.pct(frac)} of its units are dead: use leaky_relu or elu",
         model,
         index,
     )
