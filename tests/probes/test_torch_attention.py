@@ -242,3 +242,30 @@ def test_a_hand_written_attention_without_causal_mask_or_with_unshifted_labels_i
     unshifted = _leak_findings(causal=True, shift=0)
     assert len(unshifted) == 1 and unshifted[0].severity == Severity.FAULT
     assert _leak_findings(causal=True, shift=1) == []  # the next token of random tokens: no leak, none
+
+
+def test_reading_a_hand_written_attention_leaves_training_bit_identical() -> None:
+    """Every step a statistics step (the softmax wrapped), with dropout on the weights: the same weights."""
+
+    def train(watched: bool) -> list[torch.Tensor]:
+        torch.manual_seed(0)
+        model = _HandAttentionLM(causal=True)
+        opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+        data = torch.randint(0, 16, (64, 17), generator=torch.Generator().manual_seed(1))
+        ctx = dl.watch(model, opt, store=False, config=dl.Config(stats_every=1)) if watched else None
+        if ctx is not None:
+            ctx.__enter__()
+        try:
+            for step in range(12):
+                batch = data[(step * 16) % 64:][:16]
+                logits = F.dropout(model(batch[:, :16]), 0.1)
+                loss = F.cross_entropy(logits.reshape(-1, 16), batch[:, 1:].reshape(-1))
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        finally:
+            if ctx is not None:
+                ctx.__exit__(None, None, None)
+        return [p.detach().clone() for p in model.parameters()]
+
+    assert all(torch.equal(a, b) for a, b in zip(train(False), train(True), strict=True))
