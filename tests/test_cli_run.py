@@ -365,3 +365,27 @@ def test_sigterm_stores_and_prints_the_diagnosis_then_exits_143(tmp_path: Path) 
     stored = RunStore(tmp_path / "store").load_run("latest")
     assert stored.meta["status"] == "finished" and stored.diagnosis is not None
     assert stored.diagnosis.to_dict() == doc and stored.meta["steps"] == doc["steps_observed"]
+
+
+def test_a_known_framework_error_gets_a_hint_beside_it(tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """An RNN whose hidden state is carried across batches without ``detach()`` fails at its second
+    backward; PyTorch's message suggests retain_graph=True, the hint says what to change."""
+    script = tmp_path / "stateful.py"
+    script.write_text(textwrap.dedent("""
+        import torch
+        from torch import nn
+        torch.manual_seed(0)
+        rnn, head = nn.GRU(3, 8, batch_first=True), nn.Linear(8, 2)
+        opt = torch.optim.SGD([*rnn.parameters(), *head.parameters()], lr=0.1)
+        h = None
+        for step in range(5):
+            out, h = rnn(torch.randn(4, 6, 3), h)
+            loss = nn.functional.cross_entropy(head(out[:, -1]), torch.randint(0, 2, (4,)))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    """))
+    status, _ = run_cli(tmp_path, str(script))
+    err = capsys.readouterr().err
+    assert status == 1 and "deeplocalize: hint: a tensor made in an earlier step" in err, err[-2000:]

@@ -14,6 +14,7 @@ from typing import Any, TextIO
 from deeplocalize.atomic_io import describe_error
 from deeplocalize.cli_exec import Outcome, SignalWatch, ToolError, execute, run_script
 from deeplocalize.config import Config
+from deeplocalize.crash_hints import crash_hint
 from deeplocalize.diagnosis import Diagnosis
 from deeplocalize.errors import DeepLocalizeError, StoreUnavailableError
 from deeplocalize.model import ModelInfo
@@ -229,6 +230,9 @@ def run(args: argparse.Namespace) -> int:
         diagnosis = outcome.diagnosis
         if outcome.error:
             print(f"deeplocalize: {outcome.error}; diagnosing the steps that ran", file=sys.stderr)
+            hint = crash_hint(outcome.error)
+            if hint is not None:
+                print(f"deeplocalize: hint: {hint}", file=sys.stderr)
         rank = None if outcome.monitor is None else outcome.monitor.rank
         note = _stored_note(session, args, rank)
         if rank:  # another rank of a distributed job: rank 0 reports for the job and writes its outputs
