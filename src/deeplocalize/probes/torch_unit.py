@@ -313,16 +313,15 @@ class ModelUnit:
         if state is None:
             return
         try:
-            if state.observer is not None:  # first: an error below must not leave the hooks attached
-                state.observer.detach()
-                if state.observer.layers_changed:
-                    self.facts.dirty = True
-                    self._plan = None
-                if state.observer.facts_changed:
-                    self.facts.dirty = True
+            observer = state.observer
+            if observer is not None:  # first: an error below must not leave the hooks attached
+                observer.detach()
+                self.facts.dirty |= observer.layers_changed or observer.facts_changed
             post = red.StepBuffer()
             if state.stats and self._plan is not None:
                 stats.full_weights(self.table, state.snapshot, post)
+            if observer is not None and observer.layers_changed:
+                self._plan = None  # (after the weights: they were measured with the step's plan)
             if state.checked is None:  # no optimizer stepped (a crash before it): check what there is
                 if self._plan is None:
                     self.table.refresh()
