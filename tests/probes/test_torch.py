@@ -689,3 +689,32 @@ def test_a_step_keeps_none_of_its_tensors_alive_after_it_ends() -> None:
             del out
     gc.collect()
     assert [ref() is None for ref in outputs] == [True] * len(outputs)
+
+
+def test_a_statistics_step_that_first_sees_a_layer_still_measures_every_weight() -> None:
+    """A layer called for the first time at a statistics step is indexed then (the check's plan is made
+    again): that step's weights and updates are still measured, with the plan the step began with."""
+
+    class Late(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc, self.extra, self.use_extra = nn.Linear(4, 4), nn.Linear(4, 4), False
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            x = self.fc(x)
+            return self.extra(x) if self.use_extra else x
+
+    torch.manual_seed(0)
+    model = Late()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with _watch(model, opt, config=dl.Config(stats_every=5)) as run:
+        for step in range(1, 12):
+            model.use_extra = step >= 6  # first called at step 6, a statistics step
+            loss = model(torch.randn(8, 4)).pow(2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    trace = run.monitor.trace
+    updates = trace.matrix(0, Channel.UPDATE)[:, summary.NORM]
+    steps = list(trace.steps())
+    assert np.isfinite(updates[steps.index(6)]) and np.isfinite(updates[steps.index(11)])
