@@ -563,6 +563,7 @@ def test_a_classification_loss_is_not_judged_by_its_shapes() -> None:
     (False, (35, 20, 64), (700,), False),  # a time-major language model's flattened targets
     (False, (32, 8, 64), (32, 8), False),  # one target per step
     (False, (16, 16, 64), (16,), False),  # as many steps as samples: which is which is unknown
+    (False, (500, 1, 64), (500,), False),  # one series of 500 steps, a target per step, as it expects
 ])
 def test_a_recurrent_layer_reading_the_batch_as_time_is_an_architecture_fault_at_that_layer(
         batch_first: bool, output_shape: tuple, targets: tuple, expected: bool) -> None:

@@ -72,7 +72,8 @@ def check_batch_as_sequence(trace: Trace, model: ModelInfo) -> list[Finding]:
     many entries as the batch has targets, one per sample, and dimension 1 (its batch) another size: the
     batch was passed as (batch, time, features), so its samples run as one sequence and each prediction
     depends on the samples before it in the batch. A model fed (time, batch, features) as it expects has as
-    many targets as dimension 1 (or time x batch, flattened), never dimension 0 alone."""
+    many targets as dimension 1 (or time x batch, flattened), never dimension 0 alone, unless its batch is a
+    single sequence (one target per step of one series): a "batch" of 1 is left alone."""
     targets = model.data.y_shape if model.data is not None else None
     if not targets or len(targets) != 1:
         return []
@@ -81,7 +82,7 @@ def check_batch_as_sequence(trace: Trace, model: ModelInfo) -> list[Finding]:
         shape = layer.output_shape
         if layer.extra.get("batch_first") is not False or not shape or len(shape) != 3:
             continue
-        if shape[0] != targets[0] or shape[1] == shape[0]:
+        if shape[0] != targets[0] or shape[1] in (1, shape[0]):
             continue
         ref = cm.ref(model, layer.index)
         name = cm.name(model, layer.index)
