@@ -17,12 +17,16 @@ from deeplocalize.probes import torch_attention as attention  # noqa: E402
 from deeplocalize.vocabulary import Channel, Severity, Symptom  # noqa: E402
 
 
-def _explicit(q: torch.Tensor, k: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
-    scores = (q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])).masked_fill(~allowed, float("-inf"))
+def _explicit_from_scores(scores: torch.Tensor) -> torch.Tensor:
     p = torch.softmax(scores, -1)
-    n = allowed.expand_as(p).sum(-1).float()
+    n = (scores > attention.HIDDEN).sum(-1).float()
     ent = -torch.special.xlogy(p, p).sum(-1) / n.log()
     return torch.where(n >= 2, ent, torch.nan).nanmean((0, 2))
+
+
+def _explicit(q: torch.Tensor, k: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+    return _explicit_from_scores((q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])).masked_fill(
+        ~allowed, float("-inf")))
 
 
 def test_entropy_equals_an_explicit_softmax_with_and_without_a_causal_mask() -> None:
@@ -166,13 +170,6 @@ def test_a_language_model_without_its_causal_mask_is_a_target_leak_at_its_attent
     assert leaks(_LM) == []  # random tokens and a causal mask: nothing to see
     (finding,) = leaks(_Unmasked)
     assert finding.severity == Severity.FAULT and finding.layer.name == "enc.layers.0.self_attn"
-
-
-def _explicit_from_scores(scores: torch.Tensor) -> torch.Tensor:
-    p = torch.softmax(scores, -1)
-    n = (scores > attention.HIDDEN).sum(-1).float()
-    ent = -torch.special.xlogy(p, p).sum(-1) / n.log()
-    return torch.where(n >= 2, ent, torch.nan).nanmean((0, 2))
 
 
 def test_a_softmax_over_square_scores_is_read_as_attention_and_the_wrappers_are_removed() -> None:

@@ -158,13 +158,12 @@ def from_softmax(scores: Any, probs: Any, dim: Any) -> AttentionCall | None:
     if scores.shape[-2] != length or length < 2 or not scores.is_floating_point():
         return None
     rows_probs, rows_scores = _heads(_rows(probs)).float(), _heads(_rows(scores))
-    picks = torch.linspace(0, length - 1, min(length, MAX_QUERIES), device=probs.device).round().long()
+    picks = _query_picks(length, probs.device)
     allowed = rows_scores.index_select(-2, picks) > HIDDEN
     entropy = normalized_entropy(rows_probs.index_select(-2, picks), allowed)
     if entropy is None:
         return None
-    upper = torch.arange(length, device=probs.device)[None, :] > picks[:, None]
-    return AttentionCall(entropy, bool((allowed & upper).any()), from_softmax=True)
+    return AttentionCall(entropy, _sees_later(allowed, picks, length), from_softmax=True)
 
 
 def head_entropy(query: torch.Tensor, key: torch.Tensor, attn_mask: torch.Tensor | None = None,
@@ -183,7 +182,7 @@ def measure(query: torch.Tensor, key: torch.Tensor, attn_mask: torch.Tensor | No
         return None
     q, k = _heads(_rows(query)).float(), _heads(_rows(key)).float()  # (rows, heads, L, E)
     length, keys = q.shape[-2], k.shape[-2]
-    picks = torch.linspace(0, length - 1, min(length, MAX_QUERIES), device=q.device).round().long()
+    picks = _query_picks(length, q.device)
     q = q.index_select(-2, picks)
     if k.shape[1] != q.shape[1] and q.shape[1] % k.shape[1] == 0:
         k = k.repeat_interleave(q.shape[1] // k.shape[1], dim=1)
@@ -208,11 +207,19 @@ def measure(query: torch.Tensor, key: torch.Tensor, attn_mask: torch.Tensor | No
     entropy = normalized_entropy(probs, allowed)
     if entropy is None:
         return None
-    later = None
-    if length == keys and length > 1:
-        upper = torch.arange(keys, device=q.device)[None, :] > picks[:, None]  # key after the query
-        later = bool((allowed & upper).any())
+    later = _sees_later(allowed, picks, keys) if length == keys and length > 1 else None
     return AttentionCall(entropy, later)
+
+
+def _query_picks(length: int, device: torch.device) -> torch.Tensor:
+    """The query positions measured: at most ``MAX_QUERIES``, evenly spaced."""
+    return torch.linspace(0, length - 1, min(length, MAX_QUERIES), device=device).round().long()
+
+
+def _sees_later(allowed: torch.Tensor, picks: torch.Tensor, keys: int) -> bool:
+    """A measured query (at ``picks``) may attend a key after it (``allowed``: (..., picks, keys))."""
+    upper = torch.arange(keys, device=allowed.device)[None, :] > picks[:, None]  # key after the query
+    return bool((allowed & upper).any())
 
 
 def normalized_entropy(probs: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor | None:
