@@ -68,6 +68,7 @@ GRAD_RATIO_INIT: Final = 0.3  # the gradient grows layer by layer toward the inp
 GRAD_RATIO_NORMALIZATION: Final = 0.2  # ... or no normalization between the first and last layer
 VANISHING_SATURATING_ACT: Final = 0.6  # hidden sigmoid/tanh layers squash the gradient passing through
 VANISHING_INIT: Final = 0.3  # too-small initial weights shrink the gradient at every layer
+VANISHING_INIT_MEASURED: Final = 0.8  # ... measured: the weights started far below the default scale
 VANISHING_DEPTH: Final = 0.3  # depth without normalization or residual paths lets it fade
 RECURRENT_NO_GRADIENT: Final = 0.8  # exactly-zero recurrent gradients: the wrong time step is read
 

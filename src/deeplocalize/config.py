@@ -121,6 +121,13 @@ class Config:
     #: their two deep-sigmoid programs fade by 2x at even 3 layers in a row (at 8 and 5), no other run does.
     vanishing_chain_layers: int = 4
     vanishing_chain_factor: float = 2.0
+    #: Vanishing gradient: the initialization is a stated cause when the kernel layers the gradient
+    #: vanished through started, at their median, this many times below the smallest default scale for
+    #: their fan-in (PyTorch's 1/sqrt(3 fan_in), Glorot), with no normalization layer among them (ratio).
+    #: Own choice: healthy default inits sit at 1x; checked on every capture of the calibration half, the
+    #: zoo and the transformer zoo with a vanishing gradient (medians 0.4x-1x, and 3.6x for GPT-2's 0.02 in a
+    #: normalized transformer, which the normalization rule excludes).
+    vanishing_small_init_factor: float = 3.0
     #: Recurrent layer without recurrent gradient: at least this fraction of its weight-gradient entries
     #: exactly 0 (fraction; hidden-to-hidden weights are ~1/2-3/4 of a GRU/LSTM) on every one of the last
     #: recurrent_min_points measured steps (count; exact zeros need no long confirmation). Calibrated on the
@@ -364,6 +371,12 @@ class Config:
     #: the run does not learn (0..1): a structural fact outranks the curve's own learning-rate votes
     #: (0.5-0.7). Calibrated on the bug zoo + healthy suite together.
     structure_vote: float = 0.75
+    #: diagnose: a dropout layer with at least this rate explains a failure it can cause (a stall, dead or
+    #: saturated units after it), with weight ``structure_vote`` (fraction of units dropped). Srivastava et
+    #: al. (2014, the dropout paper) keep 50-80% of hidden units (rates 0.2-0.5); 0.8 and above is most
+    #: often a keep probability passed as the rate (TensorFlow 1's ``keep_prob`` to Keras' ``rate``). Own
+    #: choice.
+    dropout_rate_high: float = 0.8
     #: diagnose / numerical: weight of the optimizer vote when a hyper-parameter is invalid or far outside any
     #: usual value (momentum or a beta >= 1, eps <= 0 or >= 0.1, weight decay >= 0.05 coupled / 0.5 AdamW;
     #: fixes.optimizer_setting_problem) and the run stalls or its update turns NaN (0..1). Calibrated on the

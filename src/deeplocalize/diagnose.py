@@ -3,7 +3,9 @@
 Each finding votes for causes (its own ``CauseHint``s, or ``causes.DEFAULT_CAUSES`` for its symptom); run-wide
 signals add votes: DeepDiagnosis' learning-rate rule on the update/weight norm ratio from the trace, an
 unnormalized input found at pre-flight, large regression targets, and an invalid or extreme optimizer setting
-(momentum or a beta >= 1, huge eps or weight decay). When the only evidence is a curve that does not learn,
+(momentum or a beta >= 1, huge eps or weight decay), and, for a run that stalls or whose units die, the
+model's structure (``structure.py``: a layer frozen at its random initialization, a dropout that drops most of
+its inputs). When the only evidence is a curve that does not learn,
 ``stuck_hints`` adds what the curve cannot say: a learning rate outside the optimizer's usual range, stacked
 layers without a non-linearity, or, at chance with healthy update ratios, labels that do not match their
 inputs. Votes for initialization at several layers are one model-wide fault, named at the first layer. Votes
@@ -19,19 +21,17 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 
-import numpy as np
-
 from deeplocalize import causes as cw
 from deeplocalize import fixes
-from deeplocalize import summary as sm
 from deeplocalize.causes import DEFAULT_CAUSES, NUMERICAL_BY_PHASE
 from deeplocalize.causes import Default as Default  # re-exported: the table's entry type
 from deeplocalize.config import Config
 from deeplocalize.detectors._common import update_ratio
 from deeplocalize.diagnosis import CauseHint, Finding, RootCause
-from deeplocalize.model import LayerInfo, LayerRef, ModelInfo
+from deeplocalize.model import LayerRef, ModelInfo
+from deeplocalize.structure import batch_read_as_time, extreme_dropout, frozen_at_random_init, linear_stack
 from deeplocalize.trace import Trace
-from deeplocalize.vocabulary import Category, Channel, Phase, Severity, Symptom, Verdict
+from deeplocalize.vocabulary import Category, Phase, Severity, Symptom, Verdict
 
 _MAX_CONFIDENCE = 0.99
 
@@ -64,6 +64,10 @@ TARGET_SCALE_SYMPTOMS = frozenset({
 })
 #: Symptoms an invalid or extreme optimizer setting (momentum/beta >= 1, huge eps or weight decay) explains.
 OPTIMIZER_SYMPTOMS = LR_HIGH_SYMPTOMS | LR_LOW_SYMPTOMS | CURVE_SYMPTOMS | {Symptom.UNCHANGED_WEIGHTS}
+#: Symptoms of a model that cannot learn, which its structure explains (``structure``): a layer frozen at
+#: random weights or a dropout that drops most of its inputs stalls learning; the survivors of such a
+#: dropout, scaled by 1 / (1 - rate), push the next units into death or saturation.
+STALL_SYMPTOMS = CURVE_SYMPTOMS | {Symptom.DEAD_UNITS, Symptom.SATURATED_ACTIVATION}
 #: Symptoms raw, unscaled inputs explain.
 DATA_SYMPTOMS = frozenset({
     Symptom.NUMERICAL_ERROR, Symptom.EXPLODING_TENSOR, Symptom.SATURATED_ACTIVATION, Symptom.DEAD_UNITS,
@@ -229,70 +233,6 @@ def stuck_hints(findings: list[Finding], trace: Trace, model: ModelInfo, config:
     return out
 
 
-def batch_read_as_time(model: ModelInfo) -> LayerInfo | None:
-    """The first recurrent layer that takes axis 0 as time (``batch_first=False``) while its output's axis 0
-    has the batch size of the labels and axis 1 does not: the batch is being read as the sequence."""
-    batch = model.data.y_shape[0] if model.data is not None and model.data.y_shape else None
-    for layer in model.layers:
-        shape = layer.output_shape
-        if (layer.extra.get("batch_first") is False and batch and shape and len(shape) == 3
-                and shape[0] == batch and shape[1] != batch):
-            return layer
-    return None
-
-
-_KERNEL_TYPES = ("linear", "dense", "conv")
-_AFFINE_TYPES = ("dropout", "flatten", "reshape", "batchnorm", "batchnormalization", "layernorm",
-                 "layernormalization", "identity")
-
-
-def linear_stack(model: ModelInfo, trace: Trace | None = None) -> tuple[LayerInfo, LayerInfo] | None:
-    """The first two kernel layers (Linear/Dense/Conv) with no non-linearity between them, or None.
-
-    Only dropout, flatten/reshape and normalization layers (affine at inference) may sit between them; a
-    layer with a non-linear activation or any other layer type (pooling, attention, recurrent) breaks it.
-    A torch model can apply functions between its layers (``F.relu``, ``F.max_pool2d``) that no module type
-    shows: there the claim needs evidence from a statistics step, the second layer's input equal to the
-    first layer's output (``_passed_unchanged``).
-    """
-    def is_kernel(layer: LayerInfo) -> bool:
-        t = (layer.type or "").lower()
-        return layer.params > 0 and t.startswith(_KERNEL_TYPES)
-
-    def is_linear(layer: LayerInfo) -> bool:
-        return (layer.activation or "linear").lower() in ("linear", "none", "identity")
-
-    layers = sorted(model.layers, key=lambda layer: layer.index)
-    for k, layer in enumerate(layers):
-        if not (is_kernel(layer) and is_linear(layer)):
-            continue
-        for nxt in layers[k + 1:]:
-            t = (nxt.type or "").lower()
-            if is_kernel(nxt):
-                if is_linear(nxt) and (model.framework != "torch" or _passed_unchanged(trace, layer, nxt)):
-                    return layer, nxt
-                break
-            if not any(t.startswith(a) for a in _AFFINE_TYPES):
-                break
-    return None
-
-
-def _passed_unchanged(trace: Trace | None, first: LayerInfo, second: LayerInfo) -> bool:
-    """On a statistics step, ``second``'s input had the size and range of ``first``'s output: nothing but
-    reshaping happened between them (a ReLU or a pooling would change the range or the size)."""
-    if trace is None:
-        return False
-    for record in (trace.first, trace.last_record):
-        out = None if record is None else record.get(first.index, Channel.OUTPUT)
-        inp = None if record is None else record.get(second.index, Channel.INPUT)
-        if out is None or inp is None or np.isnan(out[sm.MIN]) or np.isnan(inp[sm.MIN]):
-            continue
-        tol = 1e-5 * max(abs(float(out[sm.MIN])), abs(float(out[sm.MAX])), 1e-12)
-        return bool(out[sm.NUMEL] == inp[sm.NUMEL] and abs(out[sm.MIN] - inp[sm.MIN]) <= tol
-                    and abs(out[sm.MAX] - inp[sm.MAX]) <= tol)
-    return False
-
-
 def confirmed_at(finding: Finding) -> int:
     """The step at which a finding was confirmed, else its first step."""
     return finding.confirmed_at
@@ -342,6 +282,21 @@ def run_wide_hints(finding: Finding, trace: Trace, model: ModelInfo, config: Con
         out.append(CauseHint(_OPT, config.optimizer_setting_vote, setting))
     if unnormalized and symptom in DATA_SYMPTOMS:
         out.append(CauseHint(_DATA, cw.RUN_UNNORMALIZED_INPUT, fixes.normalize_inputs(model, trace, None)))
+    frozen = frozen_at_random_init(model) if symptom in STALL_SYMPTOMS else None
+    if frozen is not None:
+        label = fixes.layer_label(frozen.ref, model)
+        out.append(CauseHint(_TRAIN, config.structure_vote,
+                             f"{label} is frozen (requires_grad=False / trainable=False) with weights that "
+                             "are still a random initialization: it never learns and passes random features "
+                             "on; make it trainable, or load the pretrained weights it was meant to keep",
+                             frozen.ref))
+    dropout = extreme_dropout(model, config.dropout_rate_high)
+    if dropout is not None and symptom in STALL_SYMPTOMS:
+        rate = float(dropout.extra["dropout_rate"])
+        out.append(CauseHint(_ARCH, config.structure_vote,
+                             f"{fixes.layer_label(dropout.ref, model)} drops {rate:.0%} of its inputs and "
+                             f"scales the rest {1 / (1 - rate):.3g}x: use a rate of 0.1-0.5 (a keep "
+                             f"probability of {rate:g} is a rate of {1 - rate:.2g})", dropout.ref))
     if symptom in TARGET_SCALE_SYMPTOMS and _large_regression_targets(model, config):
         out.append(CauseHint(_DATA, cw.RUN_LARGE_TARGETS, fixes.scale_targets(model, trace, None)))
     return out

@@ -66,6 +66,25 @@ def test_model_facts_from_keras() -> None:
     assert info.data.x_min == pytest.approx(float(x.min())) and info.task == "binary"
 
 
+def test_dropout_rates_and_frozen_kernels_are_model_facts() -> None:
+    """The rate of each dropout layer, and the weights of a frozen layer (never recorded per step): the
+    structural rules read them (``deeplocalize.structure``)."""
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential([keras.Input((12,), dtype="int32"),
+                              keras.layers.Embedding(300, 8, name="emb", trainable=False),
+                              keras.layers.GlobalAveragePooling1D(), keras.layers.Dropout(0.9, name="drop"),
+                              keras.layers.Dense(1, activation="sigmoid", name="out")])
+    model.compile("adam", "binary_crossentropy")
+    x = np.random.default_rng(0).integers(0, 300, size=(64, 12))
+    cb = dl.keras.DeepLocalize(on_fault="continue", store=False, verbose=0)
+    model.fit(x, (x[:, 0] % 2).astype("float32"), batch_size=32, epochs=1, verbose=0, callbacks=[cb])
+    layers = {layer.name: layer for layer in cb.monitor.model.layers}
+    assert layers["drop"].extra["dropout_rate"] == pytest.approx(0.9)
+    kernel = layers["emb"].extra["frozen_kernel"]
+    assert kernel["kernel_numel"] == 2400 and -0.05 <= kernel["kernel_min"] < kernel["kernel_max"] <= 0.05
+    assert "frozen_kernel" not in layers["out"].extra  # trained layers are recorded every statistics step
+
+
 def test_data_facts_from_the_first_batch_when_fit_gets_a_generator() -> None:
     """``fit`` on a generator: the labels are read from the first batch ``train_step`` receives, so the
     pre-flight checks see them (class indices 0..2 fed to a one-unit binary head)."""

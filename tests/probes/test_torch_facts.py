@@ -1,4 +1,5 @@
-"""Facts read from the first batch: how a language model's targets line up with its input token ids."""
+"""Facts read from the model and its first batch: layer facts, and how a language model's targets line up
+with its input token ids."""
 
 from __future__ import annotations
 
@@ -113,3 +114,19 @@ def test_a_linear_head_counts_the_rows_of_its_weight_not_a_stale_out_features() 
             opt.step()
     assert run.diagnosis is not None
     assert not [f for f in run.diagnosis.findings if "labels span" in f.message], run.diagnosis.findings
+
+
+def test_dropout_rates_and_the_initial_kernels_range_are_layer_facts() -> None:
+    from torch import nn
+
+    from deeplocalize.probes.torch_facts import initial_weight_facts, layer_info
+
+    drop = nn.Dropout(0.8)
+    assert layer_info(1, "drop", drop, (4, 8), -1, []).extra["dropout_rate"] == pytest.approx(0.8)
+    assert "dropout_rate" not in layer_info(0, "fc", nn.Linear(8, 8), (4, 8), -1, []).extra
+    torch.manual_seed(0)
+    emb = nn.Embedding(50, 4)
+    facts = initial_weight_facts(emb)
+    assert facts["kernel_numel"] == 200
+    assert facts["kernel_min"] == pytest.approx(float(emb.weight.min()))
+    assert facts["kernel_max"] == pytest.approx(float(emb.weight.max()))

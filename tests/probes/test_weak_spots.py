@@ -155,3 +155,69 @@ def test_mse_on_outputs_of_shape_n_1_against_targets_of_shape_n_is_a_loss_fault_
     found = run.diagnosis.faults[0]
     assert found.symptom == Symptom.ACTIVATION_LOSS_MISMATCH and found.step == 1 and found.layer is None
     assert run.diagnosis.root_causes[0].category == Category.LOSS and run.stopped_early
+
+
+def test_a_deep_tanh_stack_initialized_far_too_small_is_blamed_on_its_initialization() -> None:
+    """Eight tanh layers drawn from N(0, 0.01), 7x below PyTorch's default scale for their fan-in: the
+    gradient vanishes at once; the initialization is ranked first, named at the first layer."""
+    x, y = _digits()
+    torch.manual_seed(0)
+    layers: list[nn.Module] = []
+    for _ in range(8):
+        linear = nn.Linear(64, 64)
+        nn.init.normal_(linear.weight, 0.0, 0.01)
+        nn.init.zeros_(linear.bias)
+        layers += [linear, nn.Tanh()]
+    model = nn.Sequential(*layers, nn.Linear(64, 10))
+    d = _train(model, torch.optim.SGD(model.parameters(), lr=0.05), x, y, steps=100)
+    assert d.verdict == Verdict.FAULTY and d.findings[0].symptom == Symptom.VANISHING_GRADIENT
+    cause = d.root_causes[0]
+    assert cause.category == Category.INITIALIZATION and cause.layer is not None and cause.layer.name == "0"
+    assert "smaller than the default scale" in cause.fix
+
+
+def test_a_dropout_rate_that_is_a_keep_probability_is_named_when_learning_stalls() -> None:
+    """``nn.Dropout(0.95)`` (a keep probability passed as the rate): the run does not learn; the dropout
+    layer is named, architecture first. The same program at 0.2 learns."""
+    x, y = _digits()
+    for rate, faulty in ((0.95, True), (0.2, False)):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Dropout(rate), nn.Linear(32, 32), nn.ReLU(),
+                              nn.Dropout(rate), nn.Linear(32, 10))
+        d = _train(model, torch.optim.SGD(model.parameters(), lr=0.05), x, y, steps=400)
+        assert (d.verdict == Verdict.FAULTY) == faulty
+        if faulty:
+            cause = d.root_causes[0]
+            assert cause.category == Category.ARCHITECTURE and cause.layer.name == "2"
+            assert "drops 95% of its inputs" in cause.fix
+
+
+def test_an_embedding_frozen_at_its_random_init_is_a_training_fault_at_that_layer() -> None:
+    """``requires_grad_(False)`` on an embedding that was never loaded with pretrained vectors: the model
+    cannot learn the task through its random features; training is ranked first, at the embedding."""
+    vocab, length = 500, 20
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(0, vocab, size=(2000, length))
+    labels = ((tokens % 2 == 0).sum(axis=1) > length / 2).astype(np.int64)
+    x, y = torch.tensor(tokens), torch.tensor(labels)
+
+    class Bag(nn.Module):
+        def __init__(self, frozen: bool) -> None:
+            super().__init__()
+            self.emb = nn.Embedding(vocab, 8)
+            nn.init.uniform_(self.emb.weight, -0.05, 0.05)
+            self.emb.weight.requires_grad_(not frozen)
+            self.fc, self.out = nn.Linear(8, 16), nn.Linear(16, 2)
+
+        def forward(self, t: torch.Tensor) -> torch.Tensor:
+            return self.out(F.relu(self.fc(self.emb(t).mean(1))))
+
+    for frozen in (True, False):
+        torch.manual_seed(0)
+        model = Bag(frozen)
+        opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=5e-3)
+        d = _train(model, opt, x, y, steps=400)
+        assert (d.verdict == Verdict.FAULTY) == frozen
+        if frozen:
+            cause = d.root_causes[0]
+            assert cause.category == Category.TRAINING and cause.layer.name == "emb"

@@ -28,6 +28,7 @@ from deeplocalize.config import Config
 from deeplocalize.detectors import _common as cm
 from deeplocalize.detectors import register
 from deeplocalize.detectors.gradient_chain import fading_chain
+from deeplocalize.detectors.vanishing_causes import vanishing_causes
 from deeplocalize.diagnosis import CauseHint, Finding
 from deeplocalize.model import ModelInfo
 from deeplocalize.trace import Trace
@@ -392,7 +393,7 @@ def vanishing_gradient(trace: Trace, model: ModelInfo, config: Config) -> list[F
             f"the gradient of layer {lname} has vanished (RMS {cm.fmt(ev['rms_grad'])}, "
             f"{cm.fmt(ev['ratio_to_last_layer'])}x the last layer's norm)",
             ev,
-            _vanishing_causes(trace, model, top),
+            vanishing_causes(trace, model, config, top),
         ).with_severity(Severity.FAULT if _loss_not_improving(trace.loss()) else Severity.WARNING)
     ]
 
@@ -401,46 +402,3 @@ def _median(values: np.ndarray) -> float:
     """Median of the finite values (NaN, without a warning, when there is none)."""
     values = values[np.isfinite(values)]
     return float(np.median(values)) if values.size else float("nan")
-
-
-def _vanishing_causes(trace: Trace, model: ModelInfo, top: int) -> list[CauseHint]:
-    last = cm.last_param_index(model, trace)
-    bounded = [
-        layer.index
-        for layer in model.layers
-        if (layer.activation or "").lower() in cm.SATURATING and (last is None or layer.index < last)
-    ]
-    causes: list[CauseHint] = []
-    if bounded:
-        acts = ", ".join(
-            f"{n} ({cm.activation(model, i)})" for n, i in zip(cm.names(model, bounded), bounded, strict=True)
-        )
-        causes.append(
-            cm.cause(
-                Category.ACTIVATION,
-                cw.VANISHING_SATURATING_ACT,
-                f"hidden layers {acts} squash their gradients: use relu (or leaky_relu) in hidden layers",
-                model,
-                bounded[0],  # a fault spanning several layers is named at the first (forward order)
-            )
-        )
-    causes.append(
-        cm.cause(
-            Category.INITIALIZATION,
-            cw.VANISHING_INIT,
-            f"initialize the layers up to {cm.name(model, top)} with He (relu) or Glorot (tanh/sigmoid) "
-            "scale",
-            model,
-            top,
-        )
-    )
-    causes.append(
-        cm.cause(
-            Category.ARCHITECTURE,
-            cw.VANISHING_DEPTH,
-            "add BatchNorm or residual connections, or use fewer layers",
-            model,
-            top,
-        )
-    )
-    return causes

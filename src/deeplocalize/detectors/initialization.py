@@ -36,9 +36,40 @@ from deeplocalize.vocabulary import Category, Channel, Phase, Severity, Symptom
 _MAX_KERNEL_AREA = 49
 
 
-def _is_kernel_layer(layer: LayerInfo) -> bool:
+def is_kernel_layer(layer: LayerInfo) -> bool:
+    """A Linear/Dense or convolution layer: the layers whose initial scale these rules judge."""
     t = layer.type.lower()
     return t in ("linear", "dense") or t.startswith("conv")
+
+
+def default_low(fan_in: float, fan_out: float) -> float:
+    """The smallest default initial weight scale for a kernel: PyTorch's 1/sqrt(3 fan_in) or Glorot's."""
+    return min(1.0 / math.sqrt(3.0 * fan_in), math.sqrt(2.0 / (fan_in + fan_out)))
+
+
+def _fan_out_bound(layer: LayerInfo, units: int) -> float:
+    return units * (_MAX_KERNEL_AREA if layer.type.lower().startswith("conv") else 1)
+
+
+def initial_scale(trace: Trace, layer: LayerInfo) -> tuple[float, float] | None:
+    """(initial weight scale, ``default_low`` for its fan-in) of a kernel layer, or None when unknown.
+
+    The scale is the kernel's std read before the first update where the probe read it, else the step-1
+    weights' upper bound (||w|| + ||update||) / sqrt(n) (kernel and bias together)."""
+    init = layer.extra.get("init")
+    if isinstance(init, dict) and "kernel_std" in init:
+        fan_in, fan_out = max(1.0, float(init["fan_in"])), max(1.0, float(init["fan_out"]))
+        return float(init["kernel_std"]), default_low(fan_in, fan_out)
+    rec = trace.first
+    w = None if rec is None else rec.get(layer.index, Channel.WEIGHTS)
+    if w is None or not sm.is_finite(w) or float(w[sm.NUMEL]) <= 0:
+        return None
+    up = rec.get(layer.index, Channel.UPDATE) if rec is not None else None
+    u_norm = float(up[sm.NORM]) if up is not None and np.isfinite(up[sm.NORM]) else 0.0
+    units = int(layer.units or 1)
+    fan_in = max(1.0, (layer.params or float(w[sm.NUMEL])) / units)
+    rms = (float(w[sm.NORM]) + u_norm) / math.sqrt(float(w[sm.NUMEL]))
+    return rms, default_low(fan_in, _fan_out_bound(layer, units))
 
 
 @register("poor_initialization", "first")
@@ -50,14 +81,14 @@ def poor_initialization(trace: Trace, model: ModelInfo, config: Config) -> list[
     found: list[Finding] = []
     last = cm.last_param_index(model, trace)
     for layer in model.layers:
-        if _is_kernel_layer(layer) and layer.params > 0 and layer.units:
+        if is_kernel_layer(layer) and layer.params > 0 and layer.units:
             f = _kernel(trace, model, config, rec, layer, is_last=layer.index == last)
             if f is not None:
                 found.append(f)
     above = [f.layer.index for f in found if f.layer is not None and f.evidence.get("word") == "above"]
     if above:  # a model-wide too-large init: earlier layers moderately above He belong to the same fault
         for layer in model.layers:
-            if _is_kernel_layer(layer) and layer.params > 0 and layer.units and layer.index < min(above):
+            if is_kernel_layer(layer) and layer.params > 0 and layer.units and layer.index < min(above):
                 f = _kernel(trace, model, config, rec, layer, layer.index == last, config.init_span_factor)
                 if f is not None and f.evidence.get("word") == "above":
                     f.evidence["rule"] = "scale_span"
@@ -78,7 +109,7 @@ def _symmetric(model: ModelInfo, found: list[Finding]) -> None:
     gradient and the symmetry never breaks. Alone (the next layer random) it is a warning: the next
     layer's different weights give its units different gradients (a zero-initialized residual branch)."""
     kernels = [x.index for x in sorted(model.layers, key=lambda x: x.index)
-               if _is_kernel_layer(x) and x.params > 0]
+               if is_kernel_layer(x) and x.params > 0]
     constant = {f.layer.index for f in found if f.layer is not None and f.evidence.get("rule") == "constant"}
     for f in found:
         if f.layer is None or f.layer.index not in constant or f.layer.index not in kernels:
@@ -154,8 +185,8 @@ def _kernel(
             [cm.cause(Category.INITIALIZATION, cw.INIT_CONSTANT_KERNEL, fix, model, layer.index)],
             rec.step,
         )
-    fan_out = units * (_MAX_KERNEL_AREA if layer.type.lower().startswith("conv") else 1)
-    low = min(1.0 / math.sqrt(3.0 * fan_in), math.sqrt(2.0 / (fan_in + fan_out)))
+    fan_out = _fan_out_bound(layer, units)
+    low = default_low(fan_in, fan_out)
     high = math.sqrt(2.0 / fan_in)
     f = config.init_scale_factor
     fwd = _forward_estimate(model, rec, layer, fan_in)
@@ -212,7 +243,7 @@ def _initial_kernel(trace: Trace, model: ModelInfo, config: Config, rec: StepRec
                           f"layer {lname} is initialized {what}", {**ev, "rule": "constant"},
                           [cm.cause(Category.INITIALIZATION, cw.INIT_CONSTANT_KERNEL,
                                     fix, model, layer.index)], rec.step)
-    low = min(1.0 / math.sqrt(3.0 * fan_in), math.sqrt(2.0 / (fan_in + fan_out)))
+    low = default_low(fan_in, fan_out)
     high = math.sqrt(2.0 / fan_in)
     f = config.init_scale_factor
     if std > high * (f if high_factor is None else high_factor):

@@ -101,6 +101,11 @@ def layer_info(index: int, layer: Any) -> LayerInfo:
     softmax_axis = None
     if activation == "softmax":
         softmax_axis = int(units) if units else None
+    extra = {"use_bias": getattr(layer, "use_bias", None), "trainable": bool(layer.trainable)}
+    if "Dropout" in kind and isinstance(getattr(layer, "rate", None), int | float):  # and SpatialDropout
+        extra["dropout_rate"] = float(layer.rate)
+    if params and not trainable and layer.weights:  # a frozen layer: its first weight is never recorded
+        extra["frozen_kernel"] = _kernel_summary(layer.weights[0])
     return LayerInfo(
         index=index,
         name=layer.name,
@@ -114,8 +119,20 @@ def layer_info(index: int, layer: Any) -> LayerInfo:
         kernel_initializer=initializer_name(getattr(layer, "kernel_initializer", None)),
         bias_initializer=initializer_name(getattr(layer, "bias_initializer", None)),
         softmax_axis_size=softmax_axis,
-        extra={"use_bias": getattr(layer, "use_bias", None), "trainable": bool(layer.trainable)},
+        extra=extra,
     )
+
+
+def _kernel_summary(variable: Any) -> dict[str, float] | None:
+    """std, mean, range and size of a weight (one host read)."""
+    try:
+        w = to_numpy(variable).astype(np.float64)
+    except Exception:  # a variable the backend cannot hand over
+        return None
+    if w.size == 0 or not np.isfinite(w).all():
+        return None
+    return {"kernel_std": float(w.std()), "kernel_mean": float(w.mean()), "kernel_min": float(w.min()),
+            "kernel_max": float(w.max()), "kernel_numel": float(w.size)}
 
 
 def _regularized(model: Any) -> bool:

@@ -183,6 +183,8 @@ def layer_info(index: int, name: str, module: nn.Module, shape: tuple[int, ...] 
         info.extra["param_dtype"] = str(params[0].dtype).removeprefix("torch.")
     if isinstance(module, nn.RNNBase):
         info.extra["batch_first"] = bool(module.batch_first)
+    if isinstance(module, nn.modules.dropout._DropoutNd):  # nn.Dropout, Dropout1d/2d/3d, AlphaDropout
+        info.extra["dropout_rate"] = float(module.p)
     for attr in ("in_features", "in_channels", "input_size", "embed_dim"):
         if isinstance(getattr(module, attr, None), int):
             info.extra["in_features"] = int(getattr(module, attr))
@@ -351,7 +353,7 @@ def target_alignment(ids: torch.Tensor, target: torch.Tensor, ignore_index: int)
 
 def initial_weight_facts(module: nn.Module) -> dict[str, Any] | None:
     """The initial kernel of a Linear / convolution layer as it is (one host read, before the first
-    update): its std and mean, fan-in and fan-out from its shape, and its bias's mean and std."""
+    update): its std, mean and range, fan-in and fan-out from its shape, and its bias's mean and std."""
     weight = compat.read_attr(module)
     if not isinstance(weight, torch.Tensor) or weight.dim() < 2 or not weight.is_floating_point():
         return None
@@ -362,7 +364,8 @@ def initial_weight_facts(module: nn.Module) -> dict[str, Any] | None:
     fan_out = int(w.shape[1 if transposed else 0]) * receptive
     std, mean = torch.std_mean(w, unbiased=False)
     out: dict[str, Any] = {"kernel_std": float(std), "kernel_mean": float(mean), "fan_in": fan_in,
-                           "fan_out": fan_out}
+                           "fan_out": fan_out, "kernel_min": float(w.min()), "kernel_max": float(w.max()),
+                           "kernel_numel": int(w.numel())}
     bias = compat.read_attr(module, "bias")
     if isinstance(bias, torch.Tensor) and bias.numel() > 0:
         b_std, b_mean = torch.std_mean(bias.detach().float(), unbiased=False)
