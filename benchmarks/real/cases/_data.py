@@ -16,6 +16,7 @@ split and any noise depend on ``seed`` only.
 | pima-indians-diabetes.csv | ``pima_diabetes`` | float64 (768, 8) raw scales, labels 0/1 |
 | torchvision ``MNIST`` + ``ToTensor`` + ``Normalize`` | ``MNISTLike`` | a torch ``Dataset`` of ((1, 28, 28) float, int) |
 | a text file (tiny Shakespeare, WikiText) | ``text_corpus``, ``text_splits`` | str (English prose from Python's own docs) |
+| Cora's ``cora.content`` / ``cora.cites`` | ``cora_like_files`` | str (papers, 1 + 1,433 + 1), int32 (citations, 2) |
 """
 
 from __future__ import annotations
@@ -704,3 +705,51 @@ def names_by_language(seed: int, n_per_language: int = 400) -> dict[str, list[st
             names.add(name.capitalize())
         category_lines[lang] = sorted(names)
     return category_lines
+
+
+CORA_CLASSES = ("Case_Based", "Genetic_Algorithms", "Neural_Networks", "Probabilistic_Methods",
+                "Reinforcement_Learning", "Rule_Learning", "Theory")
+CORA_CLASS_SIZES = (298, 418, 818, 426, 217, 180, 351)  # 2,708 papers in all
+
+
+def cora_like_files(seed=0, class_sizes=CORA_CLASS_SIZES, n_words=1433, n_cites=5429, topic_words=60,
+                    words_per_paper=18.0, topic_share=0.2, same_class_cite=0.8):
+    """The contents of `cora.content` and `cora.cites` as the example's `np.genfromtxt` returns them: a str
+    array (papers, 1 + n_words + 1) and an int32 array (n_cites, 2) of (cited, citing) paper ids."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(len(CORA_CLASSES)), class_sizes)
+    rng.shuffle(labels)
+    n = len(labels)
+    paper_ids = rng.choice(np.arange(30, 1_200_000), size=n, replace=False)
+
+    # words: each class owns `topic_words` words; the rest are common words with Zipf-like frequencies
+    vocab = rng.permutation(n_words)
+    topics = vocab[:topic_words * len(CORA_CLASSES)].reshape(len(CORA_CLASSES), topic_words)
+    common = vocab[topic_words * len(CORA_CLASSES):]
+    common_p = 1.0 / np.arange(1, len(common) + 1) ** 0.8
+    common_p /= common_p.sum()
+    words = np.zeros((n, n_words), dtype=np.int32)
+    for i, c in enumerate(labels):
+        k = max(3, rng.poisson(words_per_paper))
+        k_topic = rng.binomial(k, topic_share)
+        words[i, rng.choice(topics[c], size=min(k_topic, topic_words), replace=False)] = 1
+        words[i, rng.choice(common, size=k - k_topic, replace=False, p=common_p)] = 1
+
+    # citations: popular papers are cited often (heavy tail); most citations stay within the class
+    popularity = rng.pareto(1.5, size=n) + 1.0
+    pools = [np.flatnonzero(labels == c) for c in range(len(CORA_CLASSES))] + [np.arange(n)]
+    cdfs = [np.cumsum(popularity[pool]) / popularity[pool].sum() for pool in pools]
+    cites = set()
+    while len(cites) < n_cites:
+        citing = int(rng.integers(n))
+        k = labels[citing] if rng.random() < same_class_cite else -1
+        cited = int(pools[k][min(np.searchsorted(cdfs[k], rng.random()), len(pools[k]) - 1)])
+        if cited != citing:
+            cites.add((cited, citing))
+    cites = np.array(sorted(cites), dtype=np.int64)
+
+    content = np.empty((n, n_words + 2), dtype="<U22")
+    content[:, 0] = paper_ids.astype(str)
+    content[:, 1:-1] = np.where(words == 1, "1", "0")
+    content[:, -1] = np.array(CORA_CLASSES)[labels]
+    return content, paper_ids[cites].astype(np.int32)
