@@ -85,6 +85,29 @@ def test_dropout_rates_and_frozen_kernels_are_model_facts() -> None:
     assert "frozen_kernel" not in layers["out"].extra  # trained layers are recorded every statistics step
 
 
+def test_one_hot_targets_per_time_step_are_one_hot_over_their_last_axis() -> None:
+    """(N, T, C) one-hot targets (a sequence decoder under categorical cross-entropy): C classes and their
+    prior, not two "classes" 0 and 1 (whose entropy made the chance level of keras-io's addition RNN 0.29
+    instead of about 2.4 nats, and stopped that healthy run)."""
+    keras.utils.set_random_seed(1)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 5, 3)).astype("float32")
+    labels = rng.integers(0, 12, size=(64, 4))
+    y = np.eye(12, dtype="float32")[labels]
+    model = keras.Sequential([keras.Input((5, 3)), keras.layers.LSTM(8), keras.layers.RepeatVector(4),
+                              keras.layers.LSTM(8, return_sequences=True),
+                              keras.layers.Dense(12, activation="softmax")])
+    model.compile("adam", "categorical_crossentropy")
+    cb = dl.keras.DeepLocalize(on_fault="continue", store=False, verbose=0)
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0, callbacks=[cb])
+    data = cb.monitor.model.data
+    assert data.y_is_one_hot and data.n_classes == 12
+    counts = np.bincount(labels.reshape(-1), minlength=12)
+    p = counts[counts > 0] / counts.sum()
+    plug_in = float(-(p * np.log(p)).sum())  # the prior adds the Miller-Madow correction, (K - 1) / 2N
+    assert data.y_prior_entropy == pytest.approx(plug_in + 11 / (2 * 256), rel=1e-6)
+
+
 def test_data_facts_from_the_first_batch_when_fit_gets_a_generator() -> None:
     """``fit`` on a generator: the labels are read from the first batch ``train_step`` receives, so the
     pre-flight checks see them (class indices 0..2 fed to a one-unit binary head)."""

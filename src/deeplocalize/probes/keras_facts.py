@@ -315,13 +315,13 @@ def _fill_targets(info: DataInfo, ys: np.ndarray) -> None:
     info.y_std = float(vals.std())
     info.y_is_integer = bool(np.all(vals == np.round(vals)))
     binary = bool(np.isin(vals, (0.0, 1.0)).all())
-    if yf.ndim == 2 and yf.shape[1] > 1 and binary and finite.all():
-        sums = yf.sum(axis=1)
+    if yf.ndim >= 2 and yf.shape[-1] > 1 and binary and finite.all():  # (N, C), or (N, T, C) per time step
+        sums = yf.sum(axis=-1)
         info.y_is_one_hot = bool(np.all(sums == 1))
         info.y_is_multi_hot = bool(not info.y_is_one_hot and np.any(sums > 1))
-        info.n_classes = int(yf.shape[1])
+        info.n_classes = int(yf.shape[-1])
         if info.y_is_one_hot:
-            info.y_prior_entropy = sm.prior_entropy(yf.sum(axis=0))
+            info.y_prior_entropy = sm.prior_entropy(yf.reshape(-1, yf.shape[-1]).sum(axis=0))
     else:
         info.y_is_one_hot = False
         info.y_is_multi_hot = False
