@@ -66,10 +66,21 @@ def initial_scale(trace: Trace, layer: LayerInfo) -> tuple[float, float] | None:
         return None
     up = rec.get(layer.index, Channel.UPDATE) if rec is not None else None
     u_norm = float(up[sm.NORM]) if up is not None and np.isfinite(up[sm.NORM]) else 0.0
-    units = int(layer.units or 1)
-    fan_in = max(1.0, (layer.params or float(w[sm.NUMEL])) / units)
-    rms = (float(w[sm.NORM]) + u_norm) / math.sqrt(float(w[sm.NUMEL]))
-    return rms, default_low(fan_in, _fan_out_bound(layer, units))
+    _, rms = _initial_rms_bounds(w, u_norm)
+    return rms, default_low(_fan_in(layer, w), _fan_out_bound(layer, int(layer.units or 1)))
+
+
+def _initial_rms_bounds(w: np.ndarray, u_norm: float) -> tuple[float, float]:
+    """Bounds on the initial weights' RMS from the step-1 weights ``w`` (a summary) and the norm of the first
+    update: ||w_init|| lies within ||w|| +- ||update|| (triangle inequality)."""
+    root_n = math.sqrt(max(float(w[sm.NUMEL]), 1.0))
+    w_norm = float(w[sm.NORM])
+    return max(w_norm - u_norm, 0.0) / root_n, (w_norm + u_norm) / root_n
+
+
+def _fan_in(layer: LayerInfo, w: np.ndarray) -> float:
+    """fan_in estimated as parameters / units (the bias adds 1)."""
+    return max(1.0, (layer.params or float(w[sm.NUMEL])) / int(layer.units or 1))
 
 
 @register("poor_initialization", "first")
@@ -142,11 +153,10 @@ def _kernel(
     w_norm, u_norm = float(w[sm.NORM]), float(up[sm.NORM]) if up is not None else 0.0
     if not np.isfinite(u_norm):
         return None
-    # ||w_init|| lies within ||w|| +- ||update|| (triangle inequality): bounds on the initial RMS.
+    init_lo, init_hi = _initial_rms_bounds(w, u_norm)
     root_n = math.sqrt(max(float(w[sm.NUMEL]), 1.0))
-    init_lo, init_hi = max(w_norm - u_norm, 0.0) / root_n, (w_norm + u_norm) / root_n
     units = int(layer.units or 1)
-    fan_in = max(1.0, (layer.params or float(w[sm.NUMEL])) / units)
+    fan_in = _fan_in(layer, w)
     std, mean = float(w[sm.STD]), float(w[sm.MEAN])
     lname = cm.name(model, layer.index)
     ev = {
