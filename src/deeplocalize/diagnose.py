@@ -290,8 +290,8 @@ def run_wide_hints(finding: Finding, trace: Trace, model: ModelInfo, config: Con
                              "are still a random initialization: it never learns and passes random features "
                              "on; make it trainable, or load the pretrained weights it was meant to keep",
                              frozen.ref))
-    dropout = extreme_dropout(model, config.dropout_rate_high)
-    if dropout is not None and symptom in STALL_SYMPTOMS:
+    dropout = extreme_dropout(model, config.dropout_rate_high) if symptom in STALL_SYMPTOMS else None
+    if dropout is not None:
         rate = float(dropout.extra["dropout_rate"])
         out.append(CauseHint(_ARCH, config.structure_vote,
                              f"{fixes.layer_label(dropout.ref, model)} drops {rate:.0%} of its inputs and "
