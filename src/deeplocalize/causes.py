@@ -101,6 +101,7 @@ UNCHANGED_OPTIMIZER_SETTINGS: Final = 0.3  # ... or the optimizer's settings kee
 UNCHANGED_LAYER_NOT_IN_OPTIMIZER: Final = 0.7  # one layer gets gradients but never changes: not optimized
 UNCHANGED_LAYER_PARAM_GROUPS: Final = 0.3  # ... or its parameter group has lr 0 or a mask
 UNCHANGED_NO_GRADIENT: Final = 0.8  # .grad stays None: no_grad()/detach() cuts it from the loss
+UNCHANGED_FIXED_PART: Final = 0.5  # no gradient and no optimizer step: a teacher, a target network
 FROZEN_MODEL: Final = 0.9  # every parameter frozen: a stated fact, nothing can be learned
 
 # -------------------------------------------------- poor_initialization (initialization.py)

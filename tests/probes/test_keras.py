@@ -696,3 +696,57 @@ def test_keras_variables_trained_with_no_model_are_watched_as_tensors() -> None:
     np.testing.assert_array_equal(watched, plain)
     assert [layer.name for layer in diagnosis.layers] == trained and trained[-1] == "bias"
     assert diagnosis.steps_observed == 80 and diagnosis.tool_errors == []
+
+
+@pytest.mark.parametrize("teacher_under_no_grad", [True, False])
+def test_a_teacher_a_custom_train_step_runs_without_gradients_is_a_fixed_part(
+        teacher_under_no_grad: bool) -> None:
+    """keras-io's distillation on the torch backend: the model's own ``train_step`` runs the teacher without
+    gradients and updates the student only. The teacher is fixed on purpose (a warning, the run is not
+    faulty). A step that lets the gradient reach the teacher and still never updates it left it out by
+    mistake (a fault)."""
+
+    class Distiller(keras.Model):
+        def __init__(self, teacher: keras.Model, student: keras.Model) -> None:
+            super().__init__()
+            self.teacher, self.student = teacher, student
+
+        def call(self, x: object) -> object:
+            return self.student(x)
+
+        def train_step(self, data: object) -> dict:
+            x, y = data
+            if teacher_under_no_grad:
+                with torch.no_grad():
+                    soft = self.teacher(x, training=False)
+            else:
+                soft = self.teacher(x, training=False)
+            pred = self.student(x, training=True)
+            loss = (keras.losses.binary_crossentropy(y[:, None], pred)
+                    + keras.ops.mean((pred - soft) ** 2, axis=-1))
+            loss = keras.ops.mean(loss)
+            self.zero_grad()
+            loss.backward()
+            weights = self.student.trainable_weights
+            with torch.no_grad():
+                self.optimizer.apply([v.value.grad for v in weights], weights)
+            return {"loss": loss}
+
+    x, y = _data(512)
+    keras.utils.set_random_seed(1)
+    teacher = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"),
+                                keras.layers.Dense(1, activation="sigmoid")], name="teacher")
+    student = keras.Sequential([keras.Input((8,)), keras.layers.Dense(8, activation="relu"),
+                                keras.layers.Dense(1, activation="sigmoid")], name="student")
+    model = Distiller(teacher, student)
+    model.compile(keras.optimizers.Adam(1e-2))
+    callback = dl.keras.DeepLocalize(on_fault="continue", store=False, verbose=0)
+    model.fit(x, y, batch_size=32, epochs=8, verbose=0, callbacks=[callback])
+    d = callback.diagnosis
+    assert d.tool_errors == []
+    (found,) = [f for f in d.findings if f.symptom == "unchanged_weights"]
+    assert found.layer.name == "teacher"
+    if teacher_under_no_grad:
+        assert d.verdict != "faulty" and found.severity == "warning" and found.evidence["fixed_part"]
+    else:
+        assert d.verdict == "faulty" and found.severity == "fault" and "no_gradient" not in found.evidence

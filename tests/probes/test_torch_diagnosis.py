@@ -210,3 +210,47 @@ def test_layers_the_forward_stopped_running_are_told_apart_from_a_cut_gradient_p
     found = [f for f in d.findings if f.symptom == Symptom.UNCHANGED_WEIGHTS]
     assert found and found[0].layer.name == "1.experts.1" and found[0].evidence["not_called"]
     assert "load-balancing" in d.root_causes[0].fix
+
+
+@pytest.mark.parametrize("teacher_in_optimizer", [False, True])
+def test_a_teacher_run_without_gradients_is_a_fixed_part_unless_the_optimizer_holds_it(
+        teacher_in_optimizer: bool) -> None:
+    """Distillation with the teacher inside the watched module: run under ``torch.no_grad()`` and left out of
+    the optimizer, it is fixed on purpose (a warning); an optimizer that holds its parameters means it was
+    meant to learn, and the no_grad cut it from the loss (a fault)."""
+
+    class Distiller(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.teacher = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 3))
+            self.student = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            with torch.no_grad():
+                soft = self.teacher(x)
+            return self.student(x), soft
+
+    torch.manual_seed(0)
+    model = Distiller()
+    x = torch.randn(512, 8)
+    y = (x[:, 0] > 0).long() + (x[:, 1] > 0.5).long()
+    params = model.parameters() if teacher_in_optimizer else model.student.parameters()
+    opt = torch.optim.Adam(params, lr=1e-2)
+    with dl.watch(model, opt, on_fault="continue", store=False) as run:
+        for step in range(160):
+            i = (step * 32) % len(x)
+            out, soft = model(x[i:i + 32])
+            loss = F.cross_entropy(out, y[i:i + 32]) + F.kl_div(
+                F.log_softmax(out, -1), F.softmax(soft, -1), reduction="batchmean")
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    d = run.diagnosis
+    assert d is not None and d.tool_errors == []
+    (found,) = [f for f in d.findings if f.symptom == Symptom.UNCHANGED_WEIGHTS]
+    assert found.layer.name == "teacher.0" and found.evidence["layers"] == ["teacher.0", "teacher.2"]
+    if teacher_in_optimizer:
+        assert d.verdict == Verdict.FAULTY and found.severity == "fault"
+        assert "fixed_part" not in found.evidence
+    else:
+        assert d.verdict != Verdict.FAULTY and found.severity == "warning" and found.evidence["fixed_part"]

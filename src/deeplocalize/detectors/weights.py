@@ -134,10 +134,24 @@ def unchanged_weights(trace: Trace, model: ModelInfo, config: Config) -> list[Fi
     if len(stuck) == len(judged) and all(judged.values()):
         return [_model_level(trace, model, config, stuck, min(first.values()))]
     gradless = [i for i in stuck if (x := cm.info(model, i)) is not None and x.extra.get("no_gradient")]
+    fixed = [i for i in gradless if _fixed_part(model, i)]
+    cut = [i for i in gradless if i not in fixed]
     found = [_layer_level(trace, model, i, first[i]) for i in stuck if i not in gradless]
-    if gradless:
-        found.append(_no_gradient(trace, model, gradless, min(first[i] for i in gradless)))
+    if cut:
+        found.append(_no_gradient(trace, model, cut, min(first[i] for i in cut)))
+    if fixed:
+        found.append(_fixed_part_level(trace, model, fixed, min(first[i] for i in fixed)))
     return found
+
+
+def _fixed_part(model: ModelInfo, index: int) -> bool:
+    """A layer that no gradient reaches is also one the training step leaves alone: no optimizer holds its
+    parameters (torch), or a ``train_step`` of the user's own decides what it trains (Keras). Two choices
+    made on purpose: a teacher in distillation, a target network, a feature extractor run without
+    gradients."""
+    layer = cm.info(model, index)
+    own_step = model.framework == "keras" and model.extra.get("custom_train_step")
+    return layer is not None and bool(layer.extra.get("not_optimized") or own_step)
 
 
 def _run_start(steps: np.ndarray, same: np.ndarray, measured: np.ndarray) -> int:
@@ -279,6 +293,10 @@ def _no_gradient(trace: Trace, model: ModelInfo, stuck: list[int], step: int) ->
         fix = (f"if {which.rstrip(',')} should learn, make the forward use them (for a mixture of experts, "
                "add a load-balancing loss so the router spreads its inputs); if not, leave them out of the "
                "model or the optimizer")
+    elif model.framework == "keras":
+        why = ""
+        fix = (f"connect {which.rstrip(',')} to the loss: remove the ops.stop_gradient (or the no-gradient "
+               "call) on the path")
     else:
         why = ""
         fix = (f"connect {which.rstrip(',')} to the loss: remove the torch.no_grad()/.detach() on the "
@@ -291,6 +309,29 @@ def _no_gradient(trace: Trace, model: ModelInfo, stuck: list[int], step: int) ->
         {"lr": fixes.current_lr(model, trace), "no_gradient": True, "layers": names, "not_called": uncalled},
         [cm.cause(Category.TRAINING, cw.UNCHANGED_NO_GRADIENT, fix, model, first)],
     )
+
+
+def _fixed_part_level(trace: Trace, model: ModelInfo, fixed: list[int], step: int) -> Finding:
+    """The layers no gradient reaches and the training step does not update (``_fixed_part``): a warning,
+    as a frozen normalization layer is; the layers around them learn."""
+    first, names = min(fixed), cm.names(model, sorted(fixed))
+    which = f"layer `{names[0]}`" if len(names) == 1 else (
+        f"{len(names)} layers, from `{names[0]}` to `{names[-1]}`,")
+    one = len(names) == 1
+    how = ("the model's own train_step leaves " if model.framework == "keras"
+           else "no optimizer holds the parameters of ") + ("it" if one else "them") + (
+        " out" if model.framework == "keras" else "")
+    return cm.finding(
+        Symptom.UNCHANGED_WEIGHTS, Phase.UPDATE, model, trace, first, step,
+        f"{which} {'is a fixed part' if one else 'are fixed parts'} of the model: no gradient reaches "
+        f"{'it' if one else 'them'} and {how}, so the weights have not changed since step {step} while other "
+        "layers learn (a teacher, a target network, a frozen feature extractor)",
+        {"lr": fixes.current_lr(model, trace), "no_gradient": True, "fixed_part": True, "layers": names},
+        [cm.cause(Category.TRAINING, cw.UNCHANGED_FIXED_PART,
+                  f"if {which.rstrip(',')} should learn, compute the loss's gradient for its weights and "
+                  "give them to the optimizer; a teacher or target network is meant to stay fixed", model,
+                  first)],
+    ).with_severity(Severity.WARNING)
 
 
 def _not_called(trace: Trace, model: ModelInfo, stuck: list[int]) -> bool:

@@ -366,4 +366,14 @@ def model_info(model: Any, x: Any = None, y: Any = None, batch_size: int | None 
     info.extra["keras_backend"] = keras.backend.backend()
     info.extra["keras_version"] = keras.__version__
     info.extra["model"] = getattr(model, "name", None)  # named in a run of several models
+    if _custom_train_step(model):
+        info.extra["custom_train_step"] = True  # its own step decides which variables it trains
     return info
+
+
+def _custom_train_step(model: Any) -> bool:
+    """Whether the model's class (not Keras) defines the ``train_step`` that ``fit`` runs."""
+    for cls in type(model).__mro__:
+        if "train_step" in vars(cls):
+            return not cls.__module__.startswith("keras.")
+    return False

@@ -138,12 +138,19 @@ class TorchLayerCollector:
             self.monitor.model.extra["grads_not_reset_from"] = kept_from
         buffer = self.buffer
         if self._stats:
+            with_grad: set[int] = set()
+            trainable: set[int] = set()
             with torch.no_grad():
                 for slot, p in self.table.parameters():
                     record(buffer, (slot, Channel.WEIGHTS), p.detach(), Mode.STATS)
+                    if p.requires_grad and slot.index is not None:
+                        trainable.add(slot.index)
                     if p.grad is not None:
+                        with_grad.add(slot.index if slot.index is not None else -1)
                         record(buffer, (slot, Channel.WEIGHT_GRAD), p.grad, Mode.STATS,
                                red.Layout(zeros=True))
+            if with_grad:  # a backward ran: the trainable layers it left without a gradient
+                self._note_gradless(trainable - with_grad)
                 for key, p, before in self._snapshot:
                     if p.shape == before.shape:
                         record(buffer, key, p.detach() - before, Mode.STATS)
@@ -159,6 +166,14 @@ class TorchLayerCollector:
         self.buffer = red.StepBuffer()
         self.observer.buffer = self.buffer
         return rec
+
+    def _note_gradless(self, gradless: set[int]) -> None:
+        """Mark the layers (by index) none of whose parameters had a gradient at this statistics step."""
+        for layer in self.monitor.model.layers:
+            if layer.index in gradless:
+                layer.extra["no_gradient"] = True
+            else:
+                layer.extra.pop("no_gradient", None)
 
     def close(self) -> None:
         self.observer.detach()

@@ -100,6 +100,9 @@ class ModelFacts:
     initial: dict[LayerSlot, dict[str, Any]] | None = None  # the kernels before the first update
     #: trainable layers none of whose parameters had a gradient at the last statistics step
     gradless: set[LayerSlot] = field(default_factory=set)
+    #: of those, the ones none of whose parameters is in an optimizer's parameter groups: a fixed part (a
+    #: teacher, a target network run under torch.no_grad()), not one cut from the loss by mistake
+    unstepped: set[LayerSlot] = field(default_factory=set)
     #: layer index -> its last gain clear of rounding: ||update|| / ||gradient|| at a statistics step
     update_gain: dict[int, float] = field(default_factory=dict)
     #: trained against another model (a GAN): its loss is not meant to go down
@@ -198,9 +201,16 @@ class ModelFacts:
             self.loss_scale.read(losses)
             self.dirty = True
 
-    def set_gradless(self, gradless: set[LayerSlot]) -> None:
-        if gradless != self.gradless:
-            self.gradless = gradless
+    def set_gradless(self, gradless: set[LayerSlot], table: LayerTable) -> None:
+        """The trainable layers without a gradient at this statistics step, and which of them no optimizer
+        seen so far holds (when one was seen)."""
+        groups = [getattr(opt, "param_groups", None) for opt in self._optimizers_seen]
+        known = bool(groups) and all(isinstance(g, list) for g in groups)  # else which it holds is unknown
+        stepped = {id(p) for g in groups if known for group in g for p in group.get("params", ())}
+        unstepped = {slot for slot, _ in table.parameters() if slot in gradless} if stepped else set()
+        unstepped -= {slot for slot, p in table.parameters() if id(p) in stepped}
+        if gradless != self.gradless or unstepped != self.unstepped:
+            self.gradless, self.unstepped = gradless, unstepped
             self.dirty = True
 
     def saw_updates(self, stats: dict[tuple[int, Channel], np.ndarray]) -> None:
@@ -229,6 +239,8 @@ class ModelFacts:
                 layer.extra["init"] = init
             if slot in self.gradless:
                 layer.extra["no_gradient"] = True
+            if slot in self.unstepped:
+                layer.extra["not_optimized"] = True
             if layer.index in self.update_gain:
                 layer.extra["update_gain"] = self.update_gain[layer.index]
             if slot.sees_later_keys is not None:

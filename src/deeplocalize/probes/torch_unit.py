@@ -285,7 +285,7 @@ class ModelUnit:
             self.facts.dirty |= self.facts.grad_reset.note(opt, self._plan.params, state.step)
         if state.stats:
             state.snapshot = stats.snapshot(self.table)
-            self.facts.set_gradless(stats.full_grads(self.table, state.buffer))
+            self.facts.set_gradless(stats.full_grads(self.table, state.buffer), self.table)
             add_norms(state.buffer, self._plan, grads=False)
         else:
             add_norms(state.buffer, self._plan)
