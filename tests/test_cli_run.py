@@ -138,8 +138,23 @@ def test_two_models_in_one_script_are_diagnosed_apart(tmp_path: Path, scripts: d
     assert status == 0 and doc["verdict"] == "healthy", seen
     assert [m["verdict"] for m in doc["models"]] == ["healthy", "healthy"]
     capsys.readouterr()
-    assert main(["runs", "--store", str(tmp_path / "store")]) == 0
+    store = str(tmp_path / "store")
+    assert main(["runs", "--store", store]) == 0
     assert "healthy (2 models)" in capsys.readouterr().out
+    # every model's steps are stored (the second one's were dropped before): analyze covers both
+    first, second = RunStore(store).load_models("latest")
+    assert len(first.records) == len(second.records) == doc["models"][1]["steps_observed"]
+    assert second.meta["parent"] == first.run_id and second.diagnosis.model == doc["models"][1]["model"]
+    out = tmp_path / "again.json"
+    assert main(["analyze", "latest", "--store", store, "--json", str(out), "--quiet"]) == 0
+    again = json.loads(out.read_text())
+    assert [(m["model"], m["verdict"]) for m in again["models"]] == [
+        (m["model"], m["verdict"]) for m in doc["models"]]
+    assert main(["analyze", "latest", "--model", "1", "--store", store, "--json", str(out), "--quiet"]) == 0
+    assert json.loads(out.read_text())["steps_observed"] == doc["models"][1]["steps_observed"]
+    capsys.readouterr()
+    assert main(["report", "latest", "--model", "2", "--store", store]) == 2
+    assert "has no model 2 stored (models 0, 1)" in capsys.readouterr().err
 
 
 def test_script_that_raises(tmp_path: Path, scripts: dict[str, Path],

@@ -1,5 +1,6 @@
 """The ranks of a distributed job as one run in the store (``RunWriter.join_job``, ``RunStore.list_runs``,
-``load_run(rank=)``), the CLI's view of it, and stores of schema 1 (before jobs)."""
+``load_run(rank=)``), the CLI's view of it, and stores of schema 1 (before jobs). The models of a script
+that trained several as one run (``open_model``, ``load_run(model=)``)."""
 
 from __future__ import annotations
 
@@ -135,8 +136,9 @@ def test_a_schema_1_store_is_read_as_it_is_and_upgraded_when_written(tmp_path: P
     conn.close()
     finish(rank_run(store, 0, 1), 1)  # writing upgrades it
     conn = sqlite3.connect(store.db_path)
-    assert {"job", "rank", "world_size"} <= {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
-    assert conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0] == "2"
+    added = {"job", "rank", "world_size", "parent", "model_index"}
+    assert added <= {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
+    assert conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0] == "3"
     conn.close()
     assert [r["id"] for r in store.list_runs()] == ["r0001", "r0002"]
 
@@ -147,7 +149,7 @@ def test_a_store_of_a_newer_schema_is_refused_with_one_line(tmp_path: Path) -> N
     conn.execute("UPDATE meta SET value = '9' WHERE key = 'schema'")
     conn.commit()
     conn.close()
-    with pytest.raises(StoreError, match="has schema 9; this version reads 1, 2"):
+    with pytest.raises(StoreError, match="has schema 9; this version reads 1, 2, 3"):
         store.list_runs()
 
 
@@ -162,3 +164,41 @@ def test_a_rank_whose_verdict_differs_from_rank_0s_is_named_on_the_jobs_line(
     rank1.close()
     assert main(["runs", "--store", str(tmp_path)]) == 0
     assert "healthy (2 ranks; rank 1 faulty)" in capsys.readouterr().out
+
+
+def test_each_model_of_a_script_is_stored_as_part_of_the_first_ones_run(tmp_path: Path) -> None:
+    """A monitor's siblings (the script's other models) write their steps through ``open_model``: one run is
+    listed, ``latest`` is it, and ``load_run(model=N)`` / ``load_models`` read each model's own steps."""
+    store = RunStore(tmp_path)
+    monitor = Monitor("torch", recorder=store.create_run("torch", command="gan.py"))
+    second = monitor.spawn()
+    for step in range(1, 4):
+        monitor.record(StepRecord(step=step, loss=1.0 / step))
+        second.record(StepRecord(step=step, loss=2.0 / step))
+    second.record(StepRecord(step=4, loss=0.5))
+    monitor.finish(completed=True)
+    assert monitor.tool_errors == []
+    (listed,) = store.list_runs()
+    assert store.resolve("latest") == listed["id"]
+    first = store.load_run("latest")
+    assert [m["model_index"] for m in first.meta["models"]] == [1] and len(first.records) == 3
+    assert [r.loss for r in store.load_run("latest", model=1).records] == [2.0, 1.0, 2.0 / 3, 0.5]
+    assert [len(m.records) for m in store.load_models("latest")] == [3, 4]
+    with pytest.raises(StoreError, match="has no model 2 stored"):
+        store.load_run("latest", model=2)
+
+
+def test_a_model_whose_run_cannot_be_created_is_a_tool_error_not_a_crash(tmp_path: Path) -> None:
+    store = RunStore(tmp_path)
+    writer = store.create_run("torch")
+
+    def refuse(index: int) -> RunWriter:
+        raise StoreError("disk is full")
+
+    writer.opener = refuse
+    monitor = Monitor("torch", recorder=writer)
+    second = monitor.spawn()
+    second.record(StepRecord(step=1, loss=1.0))
+    monitor.finish(completed=True)
+    assert second.recorder is None and monitor.tool_errors == ["store: disk is full"]
+    assert "models" not in store.load_run("latest").meta

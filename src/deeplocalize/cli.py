@@ -84,6 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
     stored_rank.add_argument("--rank", type=_rank, metavar="N",
                              help="of a distributed job: read rank N's steps and diagnosis (default: the "
                                   "run named; for a job, rank 0, whose diagnosis covers the job)")
+    stored_rank.add_argument("--model", type=_rank, metavar="N",
+                             help="of a script that trained several models: model N only, in the order "
+                                  "they were seen (0 is the first; default: analyze every model, report "
+                                  "the diagnosis that covers them all)")
     analyze = verbs.add_parser("analyze", parents=[store, outputs, settings, stored_rank],
                                help="re-run the detectors on a stored run (thresholds overridable)")
     analyze.add_argument("run", metavar="RUN", help="run id (see `deeplocalize runs`), or `latest`")

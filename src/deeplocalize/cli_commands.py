@@ -294,13 +294,16 @@ def _model_of(outcome: Outcome) -> ModelInfo | None:
 
 
 # ---------------------------------------------------------------------- stored runs
-def replay(stored: StoredRun, config: Config) -> tuple[Diagnosis, Monitor]:
-    """Re-run the detectors on a stored trace: feed its records through a fresh Monitor."""
+def replay(stored: StoredRun, config: Config,
+           others: list[StoredRun] | None = None) -> tuple[Diagnosis, Monitor]:
+    """Re-run the detectors on a stored trace: feed its records through a fresh Monitor; ``others``: the
+    script's other models, each through a sibling of it (the diagnosis then covers every model)."""
     monitor = Monitor(str(stored.meta.get("framework") or stored.model.framework), config,
                       on_fault=OnFault.CONTINUE)
-    monitor.set_model(stored.model)
-    for record in stored.records:
-        monitor.record(record)
+    for run, target in [(stored, monitor), *((o, monitor.spawn()) for o in others or [])]:
+        target.set_model(run.model)
+        for record in run.records:
+            target.record(record)
     stopped = stored.diagnosis.stopped_early if stored.diagnosis is not None else False
     completed = stored.diagnosis is not None and not stopped
     return monitor.finish(stopped_early=stopped, completed=completed), monitor
@@ -309,11 +312,14 @@ def replay(stored: StoredRun, config: Config) -> tuple[Diagnosis, Monitor]:
 def analyze(args: argparse.Namespace) -> int:
     """``deeplocalize analyze RUN [--set NAME=VALUE ...]``."""
     store = RunStore(args.store)
-    stored = store.load_run(args.run, rank=getattr(args, "rank", None))
+    rank, model = getattr(args, "rank", None), getattr(args, "model", None)
+    every = ([store.load_run(args.run, rank, model)] if model is not None
+             else store.load_models(args.run, rank))
+    stored = every[0]
     config = apply_settings(stored.config, args.set)
     if not stored.records:
         raise ToolError(f"run {stored.run_id} has no stored steps to analyze")
-    diagnosis, monitor = replay(stored, config)
+    diagnosis, monitor = replay(stored, config, every[1:])
     _show(diagnosis, args, sys.stdout, note=_replay_note(stored))
     written = write_outputs(diagnosis, args, monitor.trace, monitor.model)
     return verdict_status(diagnosis) if written else EXIT_ERROR
@@ -321,7 +327,8 @@ def analyze(args: argparse.Namespace) -> int:
 
 def report(args: argparse.Namespace) -> int:
     """``deeplocalize report RUN``: the stored diagnosis (computed from the trace if the run was killed)."""
-    stored = RunStore(args.store).load_run(args.run, rank=getattr(args, "rank", None))
+    stored = RunStore(args.store).load_run(args.run, getattr(args, "rank", None),
+                                           getattr(args, "model", None))
     note = None
     diagnosis = stored.diagnosis
     if diagnosis is None:

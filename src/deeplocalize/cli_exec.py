@@ -158,6 +158,10 @@ class _LiveRecorder:
         if self.inner is not None:
             self.inner.write_diagnosis(diagnosis)
 
+    def open_model(self, index: int) -> RunRecorder | None:
+        opener = getattr(self.inner, "open_model", None)
+        return None if opener is None else opener(index)
+
     def job_key(self) -> str | None:
         key = getattr(self.inner, "job_key", None)
         return None if key is None else key()

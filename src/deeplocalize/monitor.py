@@ -40,7 +40,8 @@ class RunRecorder(Protocol):
     def write_diagnosis(self, diagnosis: Diagnosis) -> None: ...
     def close(self) -> None: ...
     # Optional, for the ranks of a distributed job to be one run (``store.RunWriter`` has both):
-    # ``job_key() -> str`` and ``join_job(leader: str | None, rank: int, world_size: int) -> None``.
+    # ``job_key() -> str`` and ``join_job(leader: str | None, rank: int, world_size: int) -> None``; and for
+    # the other models of a script to be stored too: ``open_model(index: int) -> RunRecorder | None``.
 
 
 class Monitor:
@@ -112,6 +113,12 @@ class Monitor:
         sibling.dump_dir = self.dump_dir
         sibling.rank, sibling.world_size = self.rank, self.world_size
         sibling._is_sibling = True
+        open_model = getattr(self.recorder, "open_model", None)  # its steps stored too, as a run of its own
+        if open_model is not None:
+            try:
+                sibling.recorder = open_model(len(self.siblings) + 1)
+            except Exception as exc:
+                self.tool_error("store", exc)
         self.siblings.append(sibling)
         return sibling
 
@@ -360,6 +367,10 @@ class Monitor:
                     if finding.phase in (Phase.STATIC, Phase.DATA):
                         finding.evidence.setdefault("script_error", monitor.crash)
         result = self.diagnosis()
+        for sibling in self.siblings:
+            if sibling.recorder is not None:
+                self._guard("store", sibling.recorder.write_diagnosis, sibling._own_diagnosis())
+                self._guard("store", sibling.recorder.close)
         if self.recorder is not None:
             self._guard("store", self.recorder.write_diagnosis, result)
             self._guard("store", self.recorder.close)

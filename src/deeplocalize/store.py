@@ -17,6 +17,11 @@ rank's row names the job's run (rank 0's) in ``job`` with its ``rank``. ``list_r
 the job once, with its ranks; ``load_run(job, rank=N)`` reads rank N's steps and diagnosis. A rank whose
 store is another file (another host) stays a run of its own there, tagged with its rank.
 
+The models of a script that trains several are one run too: the first model's row holds the run, each
+later model writes its own row (``RunWriter.open_model``) naming it in ``parent`` with its ``model_index``
+(1, 2, ...). ``list_runs`` and ``latest`` show the run once; ``load_run(run, model=N)`` reads model N,
+``load_models`` all of them.
+
 Size is bounded: every step of the recent window is kept (``Config.window`` steps) plus a down-sampled
 history of older steps (every ``stride``-th step; the stride doubles when ``Config.history`` is exceeded,
 as in ``trace.Trace``); older steps are deleted as the run goes.
@@ -24,14 +29,11 @@ as in ``trace.Trace``); older steps are deleted as the run goes.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import socket
 import sqlite3
 import time
-import urllib.parse
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,22 +43,17 @@ from deeplocalize.config import Config
 from deeplocalize.diagnosis import Diagnosis
 from deeplocalize.errors import StoreError, StoreUnavailableError
 from deeplocalize.model import ModelInfo
-from deeplocalize.store_writer import RunWriter, dumps, reason
+from deeplocalize.store_sqlite import BUSY_TIMEOUT_S, connect_readonly, immediate, store_error, writable
+from deeplocalize.store_writer import RunWriter, dumps
 from deeplocalize.trace import StepRecord, Trace
 
 DB_NAME = "runs.sqlite"
 ENV_VAR = "DEEPLOCALIZE_DIR"
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 #: Versions this one reads: schema 1 had no ``job``/``rank``/``world_size`` (added when a v1 store is opened
 #: for writing; read-only, they read as None).
-READABLE_SCHEMAS = frozenset({"1", SCHEMA_VERSION})
+READABLE_SCHEMAS = frozenset({"1", "2", SCHEMA_VERSION})
 WAL_LIMIT_BYTES = 1 << 20
-#: How long a connection waits for a lock held by another process when opening (seconds); the writer's
-#: waits during and at the end of a run are in ``store_writer``.
-BUSY_TIMEOUT_S = 10.0
-#: SQLite's primary result codes that mean "this file is damaged or not a database" (anything else, such
-#: as SQLITE_FULL, SQLITE_READONLY, SQLITE_BUSY, SQLITE_IOERR or SQLITE_CANTOPEN, is about the place).
-_CORRUPT_CODES = frozenset({11, 26})  # SQLITE_CORRUPT, SQLITE_NOTADB
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -64,7 +61,7 @@ CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY, seq INTEGER UNIQUE NOT NULL, created REAL NOT NULL, framework TEXT NOT NULL,
     command TEXT, status TEXT NOT NULL, steps INTEGER NOT NULL DEFAULT 0, last_step INTEGER,
     verdict TEXT, config TEXT, model TEXT, diagnosis TEXT, pid INTEGER, host TEXT,
-    job TEXT, rank INTEGER, world_size INTEGER
+    job TEXT, rank INTEGER, world_size INTEGER, parent TEXT, model_index INTEGER
 );
 CREATE TABLE IF NOT EXISTS steps (
     run_id TEXT NOT NULL, step INTEGER NOT NULL, epoch INTEGER, loss REAL, record BLOB NOT NULL,
@@ -73,6 +70,10 @@ CREATE TABLE IF NOT EXISTS steps (
 """
 #: Added by schema 2: the job a rank's run belongs to (rank 0's run id), its rank, the job's size.
 _JOB_COLUMNS = (("job", "TEXT"), ("rank", "INTEGER"), ("world_size", "INTEGER"))
+#: Added by schema 3: a script that trains several models stores each model after the first as a run of its
+#: own whose ``parent`` is the first model's run, ``model_index`` its place (1, 2, ... in the order seen).
+_MODEL_COLUMNS = (("parent", "TEXT"), ("model_index", "INTEGER"))
+_ADDED_COLUMNS = _JOB_COLUMNS + _MODEL_COLUMNS
 
 
 def default_dir() -> Path:
@@ -154,12 +155,12 @@ class RunStore:
     def _open(self, create: bool, readonly: bool) -> sqlite3.Connection:
         try:
             if readonly:
-                conn = _connect_readonly(self.db_path)
+                conn = connect_readonly(self.db_path)
             else:
                 conn = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
                                        check_same_thread=False)
         except sqlite3.Error as exc:
-            raise _store_error(exc, f"cannot open run store {self.db_path}", self.db_path) from exc
+            raise store_error(exc, f"cannot open run store {self.db_path}", self.db_path) from exc
         try:
             if not readonly:
                 conn.execute("PRAGMA journal_mode=WAL")
@@ -170,7 +171,7 @@ class RunStore:
         except sqlite3.Error as exc:
             conn.close()
             what = f"cannot {'write to' if create else 'read'} run store {self.db_path}"
-            raise _store_error(exc, what, self.db_path) from exc
+            raise store_error(exc, what, self.db_path) from exc
         except StoreError:
             conn.close()
             raise
@@ -179,7 +180,7 @@ class RunStore:
     def _check_schema(self, conn: sqlite3.Connection, create: bool) -> None:
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if not tables and create:  # in one transaction: another process sees no table or every table
-            with _immediate(conn):
+            with immediate(conn):
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         conn.execute(statement)
@@ -201,32 +202,35 @@ class RunStore:
             conn.row_factory = sqlite3.Row
             return conn.execute(sql, args).fetchall()
         except sqlite3.Error as exc:
-            raise _store_error(exc, f"cannot read run store {self.db_path}", self.db_path) from exc
+            raise store_error(exc, f"cannot read run store {self.db_path}", self.db_path) from exc
         finally:
             conn.close()
 
     # ------------------------------------------------------------------ writing
     def create_run(
-        self, framework: str, command: str | None = None, config: Config | None = None
+        self, framework: str, command: str | None = None, config: Config | None = None,
+        parent: str | None = None, model_index: int | None = None,
     ) -> RunWriter:
-        """Register a new run and return its writer (a ``monitor.RunRecorder``)."""
+        """Register a new run and return its writer (a ``monitor.RunRecorder``); ``parent``/``model_index``:
+        the run of another model of the script whose first model's run is ``parent`` (``open_model``)."""
         config = config or Config()
         conn = self.connect(create=True)
         try:
-            with _immediate(conn):
+            with immediate(conn):
                 seq = conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM runs").fetchone()[0]
                 run_id = f"r{seq:04d}"
                 conn.execute(
-                    "INSERT INTO runs (id, seq, created, framework, command, status, config, pid, host)"
-                    " VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?)",
+                    "INSERT INTO runs (id, seq, created, framework, command, status, config, pid, host,"
+                    " parent, model_index) VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?)",
                     (run_id, seq, time.time(), framework, command, dumps(config.to_dict()), os.getpid(),
-                     socket.gethostname()),
+                     socket.gethostname(), parent, model_index),
                 )
         except sqlite3.Error as exc:
             conn.close()
-            raise _store_error(exc, f"cannot write to run store {self.db_path}", self.db_path) from exc
+            raise store_error(exc, f"cannot write to run store {self.db_path}", self.db_path) from exc
         writer = RunWriter(conn, run_id, window=config.window, history=config.history)
         writer.address = f"{socket.gethostname()}:{self.db_path.resolve()}"
+        writer.opener = lambda index: self.create_run(framework, command, config, run_id, index)
         return writer
 
     # ------------------------------------------------------------------ reading
@@ -235,7 +239,7 @@ class RunStore:
         other ranks), or a number (``7``, ``r7``, ``r0007``)."""
         text = run_id.strip()
         if text == "latest":
-            rows = self._read(f"SELECT id, {self._job_columns()} FROM runs ORDER BY seq DESC")
+            rows = self._read(f"SELECT id, {self._added_columns()} FROM runs ORDER BY seq DESC")
             if not rows:
                 raise StoreError(f"no runs stored in {self.path} yet")
             ids = {row["id"] for row in rows}
@@ -257,13 +261,15 @@ class RunStore:
             return []
         rows = [dict(row) for row in self._read(
             "SELECT id, created, framework, command, status, steps, last_step, verdict, pid, host, diagnosis,"
-            f" {self._job_columns()} FROM runs ORDER BY seq")]
+            f" {self._added_columns()} FROM runs ORDER BY seq")]
         ids = {row["id"] for row in rows}
         members: dict[str, list[dict[str, Any]]] = {}
         out = []
         for row in rows:
             row["models"] = _model_count(row.pop("diagnosis"))
             _with_live_status(row)
+            if row.get("parent") in ids:  # another model of a run listed: in that run's ``models``
+                continue
             if _is_member(row, ids):
                 members.setdefault(str(row["job"]), []).append(row)
             else:
@@ -274,13 +280,17 @@ class RunStore:
                                                                    key=lambda r: r.get("rank") or 0)]
         return out
 
-    def load_run(self, run_id: str, rank: int | None = None) -> StoredRun:
+    def load_run(self, run_id: str, rank: int | None = None, model: int | None = None) -> StoredRun:
         """Read a run back: metadata, model facts, step records (oldest first), diagnosis, config. For a
         distributed job, ``rank`` picks the rank whose steps are read (default: the run named, rank 0 for
-        the job); the metadata lists every rank (``ranks``)."""
+        the job); the metadata lists every rank (``ranks``). For a script that trained several models,
+        ``model`` picks one by its place (0: the first, the default); the metadata lists the others
+        (``models``: each one's ``model_index``, ``id``, ``steps`` and ``verdict``)."""
         rid = self.resolve(run_id)
         if rank is not None:
             rid = self._rank_id(rid, rank)
+        if model:
+            rid = self._model_id(rid, model)
         row = dict(self._read("SELECT * FROM runs WHERE id = ?", (rid,))[0])
         damaged: list[int] = []
         records: list[StepRecord] = []
@@ -302,13 +312,37 @@ class RunStore:
             meta["ranks"] = [_rank_summary(_with_live_status(dict(r))) for r in self._read(
                 "SELECT id, rank, status, steps, last_step, verdict, pid, host FROM runs WHERE job = ?"
                 " ORDER BY rank", (row["job"],))]
+        others = self._model_rows(rid)
+        if others:
+            meta["models"] = others
         if damaged:
             meta["damaged_steps"] = damaged
         return StoredRun(meta=meta, model=model, records=records, diagnosis=diagnosis, config=config)
 
+    def load_models(self, run_id: str, rank: int | None = None) -> list[StoredRun]:
+        """Every model of a run, the first first (one for a script that trained one model)."""
+        first = self.load_run(run_id, rank)
+        return [first, *(self.load_run(str(m["id"])) for m in first.meta.get("models", []))]
+
+    def _model_rows(self, rid: str) -> list[dict[str, Any]]:
+        """The runs of the other models of run ``rid``, in order (none in a store older than schema 3)."""
+        if "NULL AS parent" in self._added_columns():
+            return []
+        return [dict(r) for r in self._read(
+            "SELECT model_index, id, steps, verdict FROM runs WHERE parent = ? ORDER BY model_index", (rid,))]
+
+    def _model_id(self, rid: str, index: int) -> str:
+        """The id of model ``index`` of run ``rid``."""
+        rows = self._model_rows(rid)
+        for row in rows:
+            if row["model_index"] == index:
+                return str(row["id"])
+        have = ", ".join(str(r["model_index"]) for r in [{"model_index": 0}, *rows])
+        raise StoreError(f"run {rid} has no model {index} stored (models {have})")
+
     def _rank_id(self, rid: str, rank: int) -> str:
         """The id of rank ``rank``'s run in the job of run ``rid``."""
-        row = self._read(f"SELECT id, {self._job_columns()} FROM runs WHERE id = ?", (rid,))[0]
+        row = self._read(f"SELECT id, {self._added_columns()} FROM runs WHERE id = ?", (rid,))[0]
         job = row["job"]
         if job is None:
             if rank == 0 and row["rank"] in (None, 0):
@@ -321,18 +355,17 @@ class RunStore:
         have = ", ".join(str(m["rank"]) for m in found)
         raise StoreError(f"run {job} has no rank {rank} stored (ranks {have})")
 
-    def _job_columns(self) -> str:
-        """The job columns to select: NULL for a schema-1 store read as it is."""
+    def _added_columns(self) -> str:
+        """The columns later schemas added, to select: NULL for those an older store read as it is lacks."""
         have = {row["name"] for row in self._read("PRAGMA table_info(runs)")}
-        if all(name in have for name, _ in _JOB_COLUMNS):
-            return ", ".join(name for name, _ in _JOB_COLUMNS)
-        return ", ".join(f"NULL AS {name}" for name, _ in _JOB_COLUMNS)
+        return ", ".join(name if name in have else f"NULL AS {name}" for name, _ in _ADDED_COLUMNS)
 
 
 def _is_member(row: dict[str, Any], ids: set[str]) -> bool:
-    """A rank other than the one that holds a job (rank 0), in a job stored here."""
+    """A rank other than the one that holds a job (rank 0), in a job stored here, or a model other than the
+    first of a run stored here."""
     job = row.get("job")
-    return bool(job) and job != row["id"] and job in ids
+    return (bool(job) and job != row["id"] and job in ids) or row.get("parent") in ids
 
 
 def _rank_summary(row: dict[str, Any]) -> dict[str, Any]:
@@ -340,68 +373,14 @@ def _rank_summary(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _upgrade(conn: sqlite3.Connection) -> None:
-    """Schema 1 -> 2 (the job columns), in one transaction: the ranks of a job may open it at once."""
-    with _immediate(conn):
+    """Schema 1 or 2 -> 3 (the job columns, the model columns), in one transaction: the ranks of a job may
+    open it at once."""
+    with immediate(conn):
         have = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
-        for name, kind in _JOB_COLUMNS:
+        for name, kind in _ADDED_COLUMNS:
             if name not in have:
                 conn.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
         conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
-
-
-@contextlib.contextmanager
-def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
-    """One write transaction, taken at once (``BEGIN IMMEDIATE``): committed on success, rolled back on any
-    error (a failed rollback does not hide the error that caused it)."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-        conn.execute("COMMIT")
-    except BaseException:
-        with contextlib.suppress(sqlite3.Error):
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-        raise
-
-
-def writable(directory: Path, db_path: Path) -> bool:
-    """Whether this process may write the store: its directory, and its files where they exist."""
-    files = [db_path, Path(f"{db_path}-wal"), Path(f"{db_path}-shm")]
-    return os.access(directory, os.W_OK) and all(os.access(f, os.W_OK) for f in files if f.exists())
-
-
-def _connect_readonly(db_path: Path) -> sqlite3.Connection:
-    """A read-only connection (URI mode=ro). When SQLite cannot set up the WAL index next to a WAL-mode
-    database in a read-only directory, the file is opened as immutable (nobody can be writing it there)."""
-    uri = f"file:{urllib.parse.quote(str(db_path.resolve()))}?mode=ro"
-    for suffix in ("", "&immutable=1"):
-        conn = sqlite3.connect(uri + suffix, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None,
-                               check_same_thread=False)
-        try:
-            conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
-        except sqlite3.Error as exc:
-            conn.close()
-            if suffix or _is_corrupt(exc):
-                raise
-            continue
-        conn.execute("PRAGMA query_only=ON")
-        return conn
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _is_corrupt(exc: sqlite3.Error) -> bool:
-    """Whether SQLite says the file itself is damaged or not a database."""
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code is not None:
-        return (int(code) & 0xFF) in _CORRUPT_CODES
-    text = str(exc).lower()
-    return "not a database" in text or "malformed" in text
-
-
-def _store_error(exc: sqlite3.Error, what: str, db_path: Path) -> StoreError:
-    if _is_corrupt(exc):
-        return StoreError(f"run store {db_path} is corrupt or not a deeplocalize store: {exc}")
-    return StoreUnavailableError(f"{what}: {reason(exc)}")
 
 
 def _model_count(diagnosis: str | None) -> int | None:

@@ -15,6 +15,7 @@ import sqlite3
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from deeplocalize import store_codec
@@ -62,6 +63,8 @@ class RunWriter:
         self.address = ""
         #: the job's run id (rank 0's) once this run joined a job stored in the same file, else None
         self.job_id: str | None = None
+        #: makes the writer of another model of the same script (``open_model``); set by the store
+        self.opener: Callable[[int], RunWriter] | None = None
         self._deletes: set[int] = set()
         self._prune = False  # too many deletions queued: delete every step not retained instead
         self._window: deque[int] = deque()
@@ -104,6 +107,12 @@ class RunWriter:
             due = len(self._pending) >= FLUSH_STEPS or now - self._last_flush >= FLUSH_SECONDS
             if due and now >= self._retry_at:
                 self.flush()
+
+    def open_model(self, index: int) -> RunWriter | None:
+        """The writer of the script's model number ``index`` (1, 2, ...: the models after the one this
+        run holds), stored as a run of its own that names this one as its parent; None when this writer
+        cannot make one. Raises what creating a run raises (the store full, read-only, locked)."""
+        return None if self.opener is None or self._conn is None else self.opener(index)
 
     def job_key(self) -> str:
         """What rank 0 tells the other ranks of its job: where its run is stored, and its id."""
