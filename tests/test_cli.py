@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -163,6 +164,17 @@ def test_python_dash_m(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "deeplocalize", "runs", "--store", str(tmp_path)],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "no runs stored" in proc.stdout, proc.stderr
+
+
+def test_output_into_a_closed_pipe_is_no_internal_error(tmp_path: Path) -> None:
+    """`deeplocalize report RUN | head -1`: the reader goes away; no "internal error" line, no traceback."""
+    run_id = stored_run(tmp_path, steps=30, nan_from=20)
+    read, write = os.pipe()
+    os.close(read)
+    proc = subprocess.run([sys.executable, "-m", "deeplocalize", "report", run_id, "--store", str(tmp_path)],
+                          stdout=write, stderr=subprocess.PIPE, text=True, timeout=120)
+    os.close(write)
+    assert proc.returncode == 2 and proc.stderr == ""
 
 
 def test_report_writes_json_html_and_tensorboard(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

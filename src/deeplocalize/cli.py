@@ -11,6 +11,7 @@ deeplocalize.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Callable
@@ -124,6 +125,12 @@ def main(argv: list[str] | None = None) -> int:
     return _guarded(lambda: handler(args))
 
 
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null: Python's flush at exit would fail again on the closed pipe."""
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def _guarded(call: Callable[[], int]) -> int:
     """Run a command; our own errors become one line on stderr and exit status 2.
 
@@ -137,6 +144,8 @@ def _guarded(call: Callable[[], int]) -> int:
         print(f"deeplocalize: error: {exc}", file=sys.stderr)
     except KeyboardInterrupt:
         print("deeplocalize: interrupted", file=sys.stderr)
+    except BrokenPipeError:  # whoever read the output stopped (`| head`): nothing to say, no error of ours
+        _quiet_stdout()
     except Exception as exc:
         if os.environ.get("DEEPLOCALIZE_DEBUG"):
             raise
