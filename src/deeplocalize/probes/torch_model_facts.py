@@ -204,11 +204,11 @@ class ModelFacts:
     def set_gradless(self, gradless: set[LayerSlot], table: LayerTable) -> None:
         """The trainable layers without a gradient at this statistics step, and which of them no optimizer
         seen so far holds (when one was seen)."""
-        groups = [getattr(opt, "param_groups", None) for opt in self._optimizers_seen]
-        known = bool(groups) and all(isinstance(g, list) for g in groups)  # else which it holds is unknown
-        stepped = {id(p) for g in groups if known for group in g for p in group.get("params", ())}
-        unstepped = {slot for slot, _ in table.parameters() if slot in gradless} if stepped else set()
-        unstepped -= {slot for slot, p in table.parameters() if id(p) in stepped}
+        unstepped: set[LayerSlot] = set()
+        groups = [getattr(opt, "param_groups", None) for opt in self._optimizers_seen] if gradless else []
+        if groups and all(isinstance(g, list) for g in groups):  # else which parameters they hold is unknown
+            stepped = {id(p) for g in groups for group in g for p in group.get("params", ())}
+            unstepped = set(gradless) - {slot for slot, p in table.parameters() if id(p) in stepped}
         if gradless != self.gradless or unstepped != self.unstepped:
             self.gradless, self.unstepped = gradless, unstepped
             self.dirty = True
