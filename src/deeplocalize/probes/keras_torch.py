@@ -149,11 +149,11 @@ class TorchLayerCollector:
                         with_grad.add(slot.index if slot.index is not None else -1)
                         record(buffer, (slot, Channel.WEIGHT_GRAD), p.grad, Mode.STATS,
                                red.Layout(zeros=True))
-            if with_grad:  # a backward ran: the trainable layers it left without a gradient
-                self._note_gradless(trainable - with_grad)
                 for key, p, before in self._snapshot:
                     if p.shape == before.shape:
                         record(buffer, key, p.detach() - before, Mode.STATS)
+            if with_grad:  # a backward ran: the trainable layers it left without a gradient
+                self._note_gradless(trainable - with_grad)
         else:
             add_norms(buffer, self.plan)
         if not buffer.entries:
