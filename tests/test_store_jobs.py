@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from deeplocalize import store as store_mod
+from deeplocalize import store_writer
 from deeplocalize.cli import main
 from deeplocalize.diagnosis import Diagnosis
 from deeplocalize.errors import StoreError
@@ -186,6 +187,21 @@ def test_each_model_of_a_script_is_stored_as_part_of_the_first_ones_run(tmp_path
     assert [len(m.records) for m in store.load_models("latest")] == [3, 4]
     with pytest.raises(StoreError, match="has no model 2 stored"):
         store.load_run("latest", model=2)
+
+
+def test_past_max_models_a_models_steps_are_not_stored_and_that_is_said_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store_writer, "MAX_MODELS", 1)
+    store = RunStore(tmp_path)
+    monitor = Monitor("torch", recorder=store.create_run("torch"))
+    kept, *later = [monitor.spawn() for _ in range(3)]
+    for model in (monitor, kept, *later):
+        model.record(StepRecord(step=1, loss=1.0))
+    monitor.finish(completed=True)
+    assert kept.recorder is not None and [m.recorder for m in later] == [None, None]
+    assert monitor.tool_errors == ["store: the steps of a script's models after the first 2 are not stored "
+                                   "(they are diagnosed all the same)"]
+    assert [len(m.records) for m in store.load_models("latest")] == [1, 1]
 
 
 def test_a_model_whose_run_cannot_be_created_is_a_tool_error_not_a_crash(tmp_path: Path) -> None:

@@ -34,6 +34,10 @@ STEP_BUSY_MS = 500
 END_BUSY_MS = 10000
 #: After a failed write the next attempt waits FLUSH_SECONDS, then twice as long each time, up to this.
 RETRY_MAX_SECONDS = 60.0
+#: The models of a script stored after its first (``open_model``): each keeps a connection to the store
+#: open (three files) until the run ends, and a sweep that trains hundreds of models in one process must not
+#: take the file handles its own code needs. Later models are diagnosed, their steps not stored.
+MAX_MODELS = 32
 
 
 class RunWriter:
@@ -111,8 +115,14 @@ class RunWriter:
     def open_model(self, index: int) -> RunWriter | None:
         """The writer of the script's model number ``index`` (1, 2, ...: the models after the one this
         run holds), stored as a run of its own that names this one as its parent; None when this writer
-        cannot make one. Raises what creating a run raises (the store full, read-only, locked)."""
-        return None if self.opener is None or self._conn is None else self.opener(index)
+        cannot make one. Raises what creating a run raises (the store full, read-only, locked), and
+        StoreUnavailableError past ``MAX_MODELS``."""
+        if self.opener is None or self._conn is None:
+            return None
+        if index > MAX_MODELS:
+            raise StoreUnavailableError(f"the steps of a script's models after the first {MAX_MODELS + 1} "
+                                        "are not stored (they are diagnosed all the same)")
+        return self.opener(index)
 
     def job_key(self) -> str:
         """What rank 0 tells the other ranks of its job: where its run is stored, and its id."""
