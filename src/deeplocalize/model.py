@@ -121,6 +121,9 @@ class DataInfo:
     y_is_integer: bool | None = None  # every label an integer value
     y_is_one_hot: bool | None = None  # rows of 0/1 summing to 1
     y_is_multi_hot: bool | None = None  # rows of 0/1, some with several 1s
+    #: the lowest binary cross-entropy on soft targets in [0, 1] (``summary.soft_target_entropy``); None for
+    #: hard 0/1 targets, whose floor is 0
+    y_bce_floor: float | None = None
     y_nonfinite: int = 0
     n_classes: int | None = None
     #: how the first batch's targets line up with the model's input token ids: "next" (each target is the

@@ -141,3 +141,14 @@ def prior_entropy(counts: np.ndarray) -> float | None:
         return None
     p = counts / n
     return float(-(p * np.log(p)).sum() + (len(counts) - 1) / (2 * n))
+
+
+def soft_target_entropy(values: np.ndarray) -> float | None:
+    """Mean binary entropy (nats) of targets in [0, 1] of which some lie strictly between: the lowest binary
+    cross-entropy any model reaches on them (soft targets: ratings scaled to [0, 1], pixel intensities,
+    smoothed labels). None for hard 0/1 targets (their floor is 0) or values outside [0, 1]."""
+    v = np.asarray(values, dtype=np.float64).ravel()
+    if not v.size or v.min() < 0 or v.max() > 1 or np.isin(v, (0.0, 1.0)).all():
+        return None
+    p = np.clip(v, 1e-12, 1 - 1e-12)
+    return float(np.mean(-(p * np.log(p) + (1 - p) * np.log1p(-p))))

@@ -286,3 +286,31 @@ def test_one_lucky_first_batch_is_not_the_level_that_spikes_are_counted_from() -
     losses = np.linspace(15, 12.5, 100) * noise
     losses[0] = 7.0
     assert oscillating_loss(make_trace(losses, lr=0.03), regressor(), CFG) == []
+
+
+def _soft_target_bce(floor: float | None) -> ModelInfo:
+    """A one-unit sigmoid under binary cross-entropy; ``floor``: the targets' mean binary entropy (soft
+    targets such as ratings scaled to [0, 1]), None for hard 0/1 labels."""
+    out = LayerInfo(0, "dense", "Dense", "sigmoid", units=1, params=9)
+    model = ModelInfo(framework="keras", layers=[out], loss=LossInfo("binary_crossentropy", "probabilities"))
+    model.data = DataInfo(y_min=0.0, y_max=1.0, y_is_integer=floor is None, y_bce_floor=floor)
+    return model
+
+
+def test_a_bce_plateau_near_the_soft_targets_floor_is_convergence_not_a_stall() -> None:
+    """keras-io's collaborative filtering: BCE on ratings scaled to [0, 1] cannot go below their mean binary
+    entropy (0.6 here). A loss that fell from 0.70 to 0.63 and stays has covered most of the way down to that
+    floor; the same curve on hard 0/1 labels sits within 10% of chance (ln 2) and never learned."""
+    rng = np.random.default_rng(3)
+    curve = np.concatenate([np.linspace(0.70, 0.63, 20), 0.63 + rng.normal(0, 0.002, 180)])
+    assert loss_not_decreasing(make_trace(curve), _soft_target_bce(0.6), CFG50) == []
+    (found,) = loss_not_decreasing(make_trace(curve), _soft_target_bce(None), CFG50)
+    assert found.evidence["at_chance"] is True
+
+
+def test_the_soft_targets_floor_is_their_mean_binary_entropy() -> None:
+    y = np.array([0.25, 0.75, 0.5, 1.0])
+    expected = np.mean([-(p * np.log(p) + (1 - p) * np.log(1 - p)) for p in (0.25, 0.75, 0.5)] + [0.0])
+    assert math.isclose(summary.soft_target_entropy(y), expected, rel_tol=1e-6)
+    assert summary.soft_target_entropy(np.array([0.0, 1.0, 1.0])) is None  # hard labels: floor 0
+    assert summary.soft_target_entropy(np.array([0.5, 3.0])) is None  # not in [0, 1]

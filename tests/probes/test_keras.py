@@ -106,6 +106,18 @@ def test_one_hot_targets_per_time_step_are_one_hot_over_their_last_axis() -> Non
     p = counts[counts > 0] / counts.sum()
     plug_in = float(-(p * np.log(p)).sum())  # the prior adds the Miller-Madow correction, (K - 1) / 2N
     assert data.y_prior_entropy == pytest.approx(plug_in + 11 / (2 * 256), rel=1e-6)
+    assert data.y_bce_floor is None  # one-hot rows: hard targets
+
+
+def test_soft_targets_in_0_1_give_the_floor_of_binary_cross_entropy() -> None:
+    """Ratings scaled to [0, 1] (keras-io's collaborative filtering): binary cross-entropy cannot go below
+    their mean binary entropy, which the data facts record (the curve rules measure progress above it)."""
+    from deeplocalize.probes.keras_facts import data_info
+
+    y = np.random.default_rng(0).uniform(0.05, 0.95, size=(200, 1)).astype("float32")
+    p = y.astype("float64")
+    floor = float((-(p * np.log(p) + (1 - p) * np.log1p(-p))).mean())
+    assert data_info(np.zeros((200, 3), "float32"), y).y_bce_floor == pytest.approx(floor, rel=1e-5)
 
 
 def test_data_facts_from_the_first_batch_when_fit_gets_a_generator() -> None:

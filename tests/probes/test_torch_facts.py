@@ -3,6 +3,7 @@ with its input token ids."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -55,8 +56,13 @@ def test_the_label_prior_is_counted_over_enough_batches_not_the_first_alone() ->
     assert abs(estimates[settled - 1] - truth) < 0.05 * truth
     assert len(set(estimates[settled:])) == 1  # no more counting (nor host reads) after that
     facts_soft = ModelFacts("model")  # soft targets are no class labels: nothing is counted
-    facts_soft.saw_loss(loss, torch.randn(32, 27), torch.softmax(torch.randn(32, 27), 1), -100)
+    soft = torch.softmax(torch.randn(32, 27), 1)
+    facts_soft.saw_loss(loss, torch.randn(32, 27), soft, -100)
     assert facts_soft.data.y_prior_entropy is None
+    p = soft.double().numpy()  # the lowest binary cross-entropy on them: their mean binary entropy
+    floor = float((-(p * np.log(p) + (1 - p) * np.log1p(-p))).mean())
+    assert facts_soft.data.y_bce_floor == pytest.approx(floor, rel=1e-5)
+    assert facts.data.y_bce_floor is None  # class labels
 
 
 def test_later_labels_are_read_only_when_host_reads_are_allowed() -> None:

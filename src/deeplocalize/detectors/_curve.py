@@ -184,9 +184,10 @@ def last_loss_nonfinite(trace: Trace) -> bool:
     return last is not None and last.loss is not None and not math.isfinite(last.loss)
 
 
-def near(level: float, reference: float, rel_tol: float) -> bool:
-    """``level`` within ``rel_tol`` (relative) of ``reference``."""
-    return abs(level - reference) <= rel_tol * max(abs(reference), 1e-12)
+def near(level: float, reference: float, rel_tol: float, floor: float = 0.0) -> bool:
+    """``level`` within ``rel_tol`` of ``reference``, relative to the reference's height above ``floor`` (the
+    lowest loss reachable, ``_facts.loss_floor``: 0 but for soft targets)."""
+    return abs(level - reference) <= rel_tol * max(abs(reference - floor), 1e-12)
 
 
 def provisional(found: Finding, trace: Trace, config: Config) -> Finding:

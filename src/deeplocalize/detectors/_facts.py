@@ -198,6 +198,16 @@ def chance_loss(trace: Trace, model: ModelInfo) -> float | None:
     return None if per_element is None else per_element * loss_scale(model)
 
 
+def loss_floor(model: ModelInfo) -> float:
+    """The lowest loss any model reaches on these targets, in the units of the trained loss: 0, except binary
+    cross-entropy on soft targets in [0, 1] (their mean binary entropy, ``DataInfo.y_bce_floor``). How far a
+    loss has come, and how near chance it is, are measured above this floor."""
+    floor = model.data.y_bce_floor if model.data is not None else None
+    if floor is None or loss_family(model) != "bce" or not math.isfinite(floor):
+        return 0.0
+    return float(floor) * loss_scale(model)
+
+
 def _chance_per_element(trace: Trace, model: ModelInfo) -> float | None:
     family = loss_family(model)
     if family in ("ce", "nll"):

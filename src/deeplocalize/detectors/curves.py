@@ -31,16 +31,17 @@ from deeplocalize.detectors._curve import (
     trend,
     window_curve,
 )
-from deeplocalize.detectors._facts import chance_loss
+from deeplocalize.detectors._facts import chance_loss, loss_floor
 from deeplocalize.diagnosis import CauseHint, Finding
 from deeplocalize.model import ModelInfo
 from deeplocalize.trace import Trace
 from deeplocalize.vocabulary import Category, Phase, Symptom
 
 
-def has_learned(level: float, initial: float, config: Config) -> bool:
-    """The level fell below ``loss_learned_ratio`` of the initial level (works for negative losses too)."""
-    return initial - level >= (1.0 - config.loss_learned_ratio) * abs(initial)
+def has_learned(level: float, initial: float, config: Config, floor: float = 0.0) -> bool:
+    """The level fell below ``loss_learned_ratio`` of the initial level, both measured above ``floor`` (the
+    lowest loss reachable, ``_facts.loss_floor``; works for negative losses too)."""
+    return initial - level >= (1.0 - config.loss_learned_ratio) * abs(initial - floor)
 
 
 def _meaningful(t: Trend, config: Config) -> float:
@@ -111,12 +112,13 @@ def loss_not_decreasing(trace: Trace, model: ModelInfo, config: Config) -> list[
     if len(curve) < 2:
         return []
     initial = initial_level(trace)
-    chance = chance_loss(trace, model)
+    chance, floor = chance_loss(trace, model), loss_floor(model)
     start = _constant_tail(curve, config)
     if start is not None:
         level = float(curve.values[-1])
-        at_chance = chance is not None and near(level, chance, config.chance_rel_tol)
-        if abs(level) > 1e-8 and (at_chance or initial is None or not has_learned(level, initial, config)):
+        at_chance = chance is not None and near(level, chance, config.chance_rel_tol, floor)
+        if abs(level) > 1e-8 and (at_chance or initial is None or not has_learned(level, initial, config,
+                                                                                  floor)):
             msg = (f"the loss is identical ({level:.4g}) for {len(curve) - start} steps: the model does not "
                    "learn" + (f" (chance level {chance:.4g})" if at_chance and chance is not None else ""))
             return [_finding(Symptom.LOSS_NOT_DECREASING, trace, curve, start, msg,
@@ -184,8 +186,9 @@ def _stuck(trace: Trace, model: ModelInfo, config: Config, curve: Curve, initial
     flat, rising = no_meaningful_decrease(t, config), significant_rise(t, config)
     if not (flat or rising):
         return None
-    at_chance = chance is not None and near(t.last, chance, config.chance_rel_tol)
-    if has_learned(t.last, initial, config) and not at_chance:
+    floor = loss_floor(model)
+    at_chance = chance is not None and near(t.last, chance, config.chance_rel_tol, floor)
+    if has_learned(t.last, initial, config, floor) and not at_chance:
         return None  # a converged plateau
     what = "rises" if rising else "does not decrease"
     where = f", at the chance level {chance:.4g}" if at_chance and chance is not None else ""
@@ -293,11 +296,11 @@ def short_training(trace: Trace, model: ModelInfo, config: Config) -> list[Findi
     if ok.sum() < config.short_min_steps:
         return []
     values, at = loss[ok], steps[ok]
-    chance = chance_loss(trace, model)
+    chance, floor = chance_loss(trace, model), loss_floor(model)
     first, final = float(values[0]), float(values[-1])
-    if chance is None or not near(final, chance, config.chance_rel_tol):
+    if chance is None or not near(final, chance, config.chance_rel_tol, floor):
         return []
-    if first - final > config.short_max_rel_decrease * abs(first):
+    if first - final > config.short_max_rel_decrease * abs(first - floor):
         return []
     batch = f" of {model.batch_size}" if model.batch_size else ""
     epochs = int(trace.epochs()[-1]) + 1 if len(trace.epochs()) else 1

@@ -19,7 +19,7 @@ from deeplocalize.detectors._curve import (
     trend,
     window_curve,
 )
-from deeplocalize.detectors._facts import chance_accuracy, chance_loss
+from deeplocalize.detectors._facts import chance_accuracy, chance_loss, loss_floor
 from deeplocalize.detectors.curves import has_learned
 from deeplocalize.diagnosis import CauseHint, Finding
 from deeplocalize.model import ModelInfo
@@ -43,9 +43,9 @@ def _loss_says_learning(trace: Trace, model: ModelInfo, config: Config) -> bool:
     if len(curve) < 3 or initial is None:
         return False
     level = trend(curve.values).last
-    chance = chance_loss(trace, model)
-    at_chance = chance is not None and near(level, chance, config.chance_rel_tol)
-    return has_learned(level, initial, config) and not at_chance
+    chance, floor = chance_loss(trace, model), loss_floor(model)
+    at_chance = chance is not None and near(level, chance, config.chance_rel_tol, floor)
+    return has_learned(level, initial, config, floor) and not at_chance
 
 
 @register("accuracy_not_increasing", "check", reads_curve=True)

@@ -314,6 +314,7 @@ def _fill_targets(info: DataInfo, ys: np.ndarray) -> None:
     info.y_min, info.y_max = float(vals.min()), float(vals.max())
     info.y_std = float(vals.std())
     info.y_is_integer = bool(np.all(vals == np.round(vals)))
+    info.y_bce_floor = sm.soft_target_entropy(vals)
     binary = bool(np.isin(vals, (0.0, 1.0)).all())
     if yf.ndim >= 2 and yf.shape[-1] > 1 and binary and finite.all():  # (N, C), or (N, T, C) per time step
         sums = yf.sum(axis=-1)

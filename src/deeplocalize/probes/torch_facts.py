@@ -281,6 +281,7 @@ def y_facts(y: torch.Tensor, info: DataInfo, ignore_index: int | None = None) ->
     info.y_min, info.y_max = float(finite.min()), float(finite.max())
     info.y_std = float(finite.std(unbiased=False))
     info.y_is_integer = bool((finite == finite.round()).all())
+    info.y_bce_floor = summary.soft_target_entropy(finite.cpu().numpy())
     binary = bool(((finite == 0) | (finite == 1)).all())
     if v.dim() >= 2 and v.shape[-1] > 1 and binary and info.y_nonfinite == 0:
         sums = v.sum(dim=-1)
@@ -297,10 +298,9 @@ def y_facts(y: torch.Tensor, info: DataInfo, ignore_index: int | None = None) ->
 
 
 def add_class_counts(counts: torch.Tensor, y: torch.Tensor, one_hot: bool, ignore_index: int | None) -> bool:
-    """Add a later batch's class counts to ``counts`` (a vector on the targets' device, one entry per
-    class), read as the first batch's were (one-hot rows or integer labels), without a host read: labels
-    outside the classes and ``ignore_index`` count nowhere. False (nothing added) when the targets are not
-    class labels of that kind."""
+    """Add a later batch's class counts to ``counts`` (a vector on the targets' device, one per class), read
+    as the first batch's were (one-hot rows or integer labels), without a host read: labels outside the
+    classes and ``ignore_index`` count nowhere. False (nothing added) when not labels of that kind."""
     classes = counts.shape[0]
     with torch.no_grad():
         if one_hot:
