@@ -156,7 +156,8 @@ class Monitor:
 
     # ------------------------------------------------------------------ detectors
     def _run(self, cadence: str) -> None:
-        adversarial = bool(self.model.extra.get("adversarial"))
+        extra = self.model.extra  # a loss chasing another model, or targets it makes itself: no curve to read
+        adversarial = bool(extra.get("adversarial") or extra.get("target_network"))
         for detector in self.detectors:
             if detector.cadence != cadence or (adversarial and detector.reads_curve):
                 continue

@@ -10,8 +10,10 @@ so far): a later check replaces that finding rather than keeping the first one.
 
 A detector registered with ``reads_curve=True`` judges the loss (or accuracy) curve as a sign of learning.
 Such curves mean nothing for a model trained against another (a GAN's generator and discriminator: their
-losses are meant to stay level or swing), so the monitor skips these detectors for a model whose facts say
-``extra["adversarial"]``.
+losses are meant to stay level or swing), nor for a model whose loss chases targets it makes itself
+(value-based reinforcement learning with a target network, a copy of the model loaded with its weights: the
+TD loss may rise as the values grow), so the monitor skips these detectors for a model whose facts say
+``extra["adversarial"]`` or ``extra["target_network"]``.
 """
 
 from __future__ import annotations

@@ -103,6 +103,9 @@ class ModelFacts:
     #: of those, the ones none of whose parameters is in an optimizer's parameter groups: a fixed part (a
     #: teacher, a target network run under torch.no_grad()), not one cut from the loss by mistake
     unstepped: set[LayerSlot] = field(default_factory=set)
+    #: a copy loaded with its live weights runs during its steps: its loss chases its own targets (DQN)
+    target_network: bool = False
+    copies: weakref.WeakSet[Any] = field(default_factory=weakref.WeakSet)  # copies watched (torch_target_net)
     #: layer index -> its last gain clear of rounding: ||update|| / ||gradient|| at a statistics step
     update_gain: dict[int, float] = field(default_factory=dict)
     #: trained against another model (a GAN): its loss is not meant to go down
@@ -253,7 +256,7 @@ class ModelFacts:
             info.batch_size = self.data.x_shape[0]
         extra = {"optimizers": [o.name for o in infos] if len(infos) > 1 else None,
                  "output_values": self.output_values, "loss_shapes": self.loss_shapes, "model": self.name,
-                 "adversarial": self.adversarial or None,
+                 "adversarial": self.adversarial or None, "target_network": self.target_network or None,
                  "stale_optimizer": self.stale_optimizer or None,
                  "loss_scale": self.loss_scale.scale, "loss_plain": self.loss_scale.plain or None,
                  "autocast": self.autocast or None, "grads_not_reset_from": self.grad_reset.established(),

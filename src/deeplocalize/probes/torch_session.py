@@ -8,12 +8,12 @@ Installed by ``watch`` (given models) or ``instrument`` (every model an unmodifi
   whose optimizer steps next (in a GAN, the discriminator's loss to the discriminator's optimizer);
 - the ``torch.nn.functional`` losses wrapped (loss modules call them): the loss kind, the labels, accuracy,
   and the values the loss receives, for the unit whose output they are;
+- ``nn.Module.load_state_dict`` wrapped: a model's target network is noted (``torch_target_net``);
 - ``instrument`` only: the models the script trains are found as they run (``torch_discovery``): the first
   module with trainable parameters called in training mode, or, in a script with no module at all, the
   tensors its loss trains (``torch_bare``).
-Each unit then has one forward pre-hook and one forward hook on its root (``torch_unit``). Hooks never
-change tensors; their errors go to the monitor's ``tool_errors``; only the policy's StopTraining /
-FaultDetected reach the training loop.
+Each unit then has one forward pre-hook and one forward hook on its root (``torch_unit``). Hooks never change
+tensors; their errors go to ``tool_errors``; only the policy's StopTraining / FaultDetected reach the loop.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from deeplocalize.monitor import Monitor
 from deeplocalize.probes import torch_facts as facts
 from deeplocalize.probes import torch_keras_optimizer as keras_optimizer
 from deeplocalize.probes import torch_samples as samples
+from deeplocalize.probes import torch_target_net as target_net
 from deeplocalize.probes.torch_amp import GradScalerWatch
 from deeplocalize.probes.torch_bare import BareModel, trains_parameters
 from deeplocalize.probes.torch_discovery import Discovery, owner_of_optimizer
@@ -79,7 +80,7 @@ class TorchSession:
         self._backwards = 0
         self.opt_steps = 0  # optimizer.step() calls seen (a GradScaler's skipped step makes none)
         self.discovery = Discovery(self)  # ``instrument``: the models a script trains, found as they run
-        self._handles: list[Any] = []
+        self.hook_handles: list[Any] = []
         self._patch = compat.Patch()
         self._installed = False
         self._given_optimizers = tuple(compat.stepping_optimizer(o) for o in optimizers)
@@ -93,11 +94,12 @@ class TorchSession:
     def install(self) -> None:
         """Install the global hooks and wrappers (undone by ``close``)."""
         compat.check_version()
-        self._handles += [
+        self.hook_handles += [
             optim_mod.register_optimizer_step_pre_hook(compat.run_eager(self._opt_pre)),
             optim_mod.register_optimizer_step_post_hook(compat.run_eager(self._opt_post)),
         ]
         self._patch.replace(torch.autograd, "backward", self._wrap_backward)
+        self._patch.replace(nn.Module, "load_state_dict", functools.partial(target_net.wrap_loader, self))
         self.scaler.install(self._patch)
         if self.monitor.dump_dir is not None:
             try:
@@ -150,18 +152,16 @@ class TorchSession:
             for unit in self.units:
                 unit.close_hooks()
             self.discovery.close()
-            for handle in self._handles:
+            for handle in self.hook_handles:
                 handle.remove()
-            self._handles.clear()
+            self.hook_handles.clear()
             self._patch.restore()
             if self in _ACTIVE:
                 _ACTIVE.remove(self)
             self._installed = False
 
     def _note_lost_ranks(self, exc: BaseException) -> None:
-        """The script died in an error while every rank was watched: if ranks of the job are gone (a killed
-        rank leaves the others failing in their next collective, or stopped by the launcher with SIGTERM,
-        whichever comes first), the diagnosis says which, and when."""
+        """The script died in an error (or SIGTERM) while every rank was watched: lost ranks are reported."""
         stopped = isinstance(exc, KeyboardInterrupt) and getattr(exc, "signum", None) is not None
         if not self._crash_seen and self.job.everyone and (isinstance(exc, RuntimeError) or stopped):
             self._crash_seen = True
