@@ -50,8 +50,8 @@ from deeplocalize.trace import StepRecord, Trace
 DB_NAME = "runs.sqlite"
 ENV_VAR = "DEEPLOCALIZE_DIR"
 SCHEMA_VERSION = "3"
-#: Versions this one reads: schema 1 had no ``job``/``rank``/``world_size`` (added when a v1 store is opened
-#: for writing; read-only, they read as None).
+#: Versions this one reads: schema 1 had no ``job``/``rank``/``world_size``, schema 2 no ``parent``/
+#: ``model_index`` (added when an older store is opened for writing; read-only, they read as None).
 READABLE_SCHEMAS = frozenset({"1", "2", SCHEMA_VERSION})
 WAL_LIMIT_BYTES = 1 << 20
 
