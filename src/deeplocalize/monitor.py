@@ -313,10 +313,13 @@ class Monitor:
         """The diagnosis from what has been seen so far (does not run the end-of-run checks); with several
         models, one per model under ``models`` and the worst one's at the top (``Diagnosis.combine``)."""
         self._flush_pending()
-        own = self._own_diagnosis()
-        if not self.siblings:
-            return own
-        every = [own, *(m._own_diagnosis() for m in self.siblings)]
+        return self._combined([self._own_diagnosis(), *(m._own_diagnosis() for m in self.siblings)])
+
+    @staticmethod
+    def _combined(every: list[Diagnosis]) -> Diagnosis:
+        """One diagnosis from each model's own (this monitor's first): the first alone, or their union."""
+        if len(every) == 1:
+            return every[0]
         # a model that never stepped and showed nothing (a module only called, beside the ones trained)
         trained = [d for d in every if d.steps_observed or d.findings] or every
         return Diagnosis.combine(trained) if len(trained) > 1 else dataclasses.replace(trained[0], model=None)
@@ -367,10 +370,12 @@ class Monitor:
                 for finding in monitor._findings.values():
                     if finding.phase in (Phase.STATIC, Phase.DATA):
                         finding.evidence.setdefault("script_error", monitor.crash)
-        result = self.diagnosis()
-        for sibling in self.siblings:
+        self._flush_pending()  # (as ``diagnosis`` does)
+        every = [self._own_diagnosis(), *(m._own_diagnosis() for m in self.siblings)]
+        result = self._combined(every)
+        for sibling, own in zip(self.siblings, every[1:], strict=True):
             if sibling.recorder is not None:
-                self._guard("store", sibling.recorder.write_diagnosis, sibling._own_diagnosis())
+                self._guard("store", sibling.recorder.write_diagnosis, own)
                 self._guard("store", sibling.recorder.close)
         if self.recorder is not None:
             self._guard("store", self.recorder.write_diagnosis, result)

@@ -326,7 +326,7 @@ class RunStore:
 
     def _model_rows(self, rid: str) -> list[dict[str, Any]]:
         """The runs of the other models of run ``rid``, in order (none in a store older than schema 3)."""
-        if "NULL AS parent" in self._added_columns():
+        if "parent" not in self._run_columns():
             return []
         return [dict(r) for r in self._read(
             "SELECT model_index, id, steps, verdict FROM runs WHERE parent = ? ORDER BY model_index", (rid,))]
@@ -355,9 +355,13 @@ class RunStore:
         have = ", ".join(str(m["rank"]) for m in found)
         raise StoreError(f"run {job} has no rank {rank} stored (ranks {have})")
 
+    def _run_columns(self) -> set[str]:
+        """The columns of ``runs`` in this store (an older store read as it is lacks the later ones)."""
+        return {row["name"] for row in self._read("PRAGMA table_info(runs)")}
+
     def _added_columns(self) -> str:
         """The columns later schemas added, to select: NULL for those an older store read as it is lacks."""
-        have = {row["name"] for row in self._read("PRAGMA table_info(runs)")}
+        have = self._run_columns()
         return ", ".join(name if name in have else f"NULL AS {name}" for name, _ in _ADDED_COLUMNS)
 
 

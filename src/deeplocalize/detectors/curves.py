@@ -129,7 +129,7 @@ def loss_not_decreasing(trace: Trace, model: ModelInfo, config: Config) -> list[
     initial = float(np.median(curve.values[:10])) if initial is None else initial
     # the whole window, then its recent half (a fall, then stuck); none while recovering from a jump
     for part in [] if _recovering(curve, config) else _tails(curve, config):
-        found = _stuck(trace, model, config, part, initial, chance)
+        found = _stuck(trace, model, config, part, initial, chance, floor)
         if found is not None:
             return [found]
     worse = _worse_than_chance(trace, model, config, curve, chance)
@@ -178,15 +178,14 @@ def _tails(curve: Curve, config: Config) -> list[Curve]:
 
 
 def _stuck(trace: Trace, model: ModelInfo, config: Config, curve: Curve, initial: float,
-           chance: float | None) -> Finding | None:
-    """The flat-or-rising test on one stretch of the curve."""
+           chance: float | None, floor: float) -> Finding | None:
+    """The flat-or-rising test on one stretch of the curve (``floor``: ``_facts.loss_floor``)."""
     t = trend(curve.values)
     if abs(t.first) < 1e-8 and abs(t.last) < 1e-8:
         return None
     flat, rising = no_meaningful_decrease(t, config), significant_rise(t, config)
     if not (flat or rising):
         return None
-    floor = loss_floor(model)
     at_chance = chance is not None and near(t.last, chance, config.chance_rel_tol, floor)
     if has_learned(t.last, initial, config, floor) and not at_chance:
         return None  # a converged plateau

@@ -281,11 +281,17 @@ def _norm_layer_level(trace: Trace, model: ModelInfo, index: int, step: int) -> 
     ).with_severity(Severity.WARNING)
 
 
-def _no_gradient(trace: Trace, model: ModelInfo, stuck: list[int], step: int) -> Finding:
-    """One finding for the trainable layers no gradient reaches (``.grad`` stays None), at the first."""
-    first, names = min(stuck), cm.names(model, sorted(stuck))
+def _named(model: ModelInfo, layers: list[int]) -> tuple[int, list[str], str]:
+    """The first of ``layers`` (forward order), their names, and how a message names them."""
+    names = cm.names(model, sorted(layers))
     which = f"layer `{names[0]}`" if len(names) == 1 else (
         f"{len(names)} layers, from `{names[0]}` to `{names[-1]}`,")
+    return min(layers), names, which
+
+
+def _no_gradient(trace: Trace, model: ModelInfo, stuck: list[int], step: int) -> Finding:
+    """One finding for the trainable layers no gradient reaches (``.grad`` stays None), at the first."""
+    first, names, which = _named(model, stuck)
     uncalled = _not_called(trace, model, stuck)
     if uncalled:  # a branch the forward stopped taking: the path to the loss is fine, no input reaches them
         why = (" and did not run in the forward of the last statistics step: a branch the forward no longer "
@@ -314,9 +320,7 @@ def _no_gradient(trace: Trace, model: ModelInfo, stuck: list[int], step: int) ->
 def _fixed_part_level(trace: Trace, model: ModelInfo, fixed: list[int], step: int) -> Finding:
     """The layers no gradient reaches and the training step does not update (``_fixed_part``): a warning,
     as a frozen normalization layer is; the layers around them learn."""
-    first, names = min(fixed), cm.names(model, sorted(fixed))
-    which = f"layer `{names[0]}`" if len(names) == 1 else (
-        f"{len(names)} layers, from `{names[0]}` to `{names[-1]}`,")
+    first, names, which = _named(model, fixed)
     one = len(names) == 1
     how = ("the model's own train_step leaves " if model.framework == "keras"
            else "no optimizer holds the parameters of ") + ("it" if one else "them") + (

@@ -138,15 +138,15 @@ class TorchLayerCollector:
             self.monitor.model.extra["grads_not_reset_from"] = kept_from
         buffer = self.buffer
         if self._stats:
-            with_grad: set[int] = set()
-            trainable: set[int] = set()
+            trainable: set[int | None] = set()
+            with_grad: set[int | None] = set()  # (None: a parameter of no indexed layer)
             with torch.no_grad():
                 for slot, p in self.table.parameters():
                     record(buffer, (slot, Channel.WEIGHTS), p.detach(), Mode.STATS)
-                    if p.requires_grad and slot.index is not None:
+                    if p.requires_grad:
                         trainable.add(slot.index)
                     if p.grad is not None:
-                        with_grad.add(slot.index if slot.index is not None else -1)
+                        with_grad.add(slot.index)
                         record(buffer, (slot, Channel.WEIGHT_GRAD), p.grad, Mode.STATS,
                                red.Layout(zeros=True))
                 for key, p, before in self._snapshot:
@@ -167,7 +167,7 @@ class TorchLayerCollector:
         self.observer.buffer = self.buffer
         return rec
 
-    def _note_gradless(self, gradless: set[int]) -> None:
+    def _note_gradless(self, gradless: set[int | None]) -> None:
         """Mark the layers (by index) none of whose parameters had a gradient at this statistics step."""
         for layer in self.monitor.model.layers:
             if layer.index in gradless:

@@ -281,7 +281,7 @@ def y_facts(y: torch.Tensor, info: DataInfo, ignore_index: int | None = None) ->
     info.y_min, info.y_max = float(finite.min()), float(finite.max())
     info.y_std = float(finite.std(unbiased=False))
     info.y_is_integer = bool((finite == finite.round()).all())
-    info.y_bce_floor = summary.soft_target_entropy(finite.cpu().numpy())
+    info.y_bce_floor = None if info.y_is_integer else summary.soft_target_entropy(finite.cpu().numpy())
     binary = bool(((finite == 0) | (finite == 1)).all())
     if v.dim() >= 2 and v.shape[-1] > 1 and binary and info.y_nonfinite == 0:
         sums = v.sum(dim=-1)
