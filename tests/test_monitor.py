@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
+
 from deeplocalize.config import Config
 from deeplocalize.detectors import Detector
 from deeplocalize.diagnosis import Finding
@@ -67,3 +69,21 @@ def test_firm_evidence_stops_and_is_never_withdrawn() -> None:
     assert monitor.action() == OnFault.STOP
     _steps(monitor, 11, 60)
     assert Symptom.LOSS_NOT_DECREASING in [f.symptom for f in monitor.findings]
+
+
+def _rising(offset: float) -> Monitor:
+    """A loss rising from -0.08 to 0 in mini-batch noise of +-0.1, shifted by ``offset``."""
+    monitor = Monitor("torch", Config(), on_fault=OnFault.STOP)
+    rng = np.random.default_rng(0)
+    for step in range(1, 201):
+        level = -0.08 + 0.08 * step / 200
+        monitor.record(StepRecord(step=step, loss=offset + level + float(rng.normal(0, 0.1))))
+    return monitor
+
+
+def test_a_loss_that_changes_sign_is_a_surrogate_whose_level_is_not_judged() -> None:
+    # a policy gradient weighted by advantages: as often negative as positive, its rise means nothing
+    assert Symptom.LOSS_NOT_DECREASING not in [f.symptom for f in _rising(0.0).findings]
+    assert _rising(0.0).action() is None
+    # the same curve on a loss bounded below by zero is a loss that rises
+    assert Symptom.LOSS_NOT_DECREASING in [f.symptom for f in _rising(1.0).findings]

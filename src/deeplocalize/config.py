@@ -57,10 +57,8 @@ class Config:
     #: this long for them (seconds): a job where only some ranks are watched is never stopped (a rank that
     #: stopped alone would leave the others waiting in their next collective). Own choice.
     rank_join_timeout_s: float = 30.0
-    #: Steps kept in full in the in-process trace.
-    window: int = 512
-    #: Older steps kept, down-sampled (the stride doubles when full).
-    history: int = 512
+    window: int = 512  #: Steps kept in full in the in-process trace.
+    history: int = 512  #: Older steps kept, down-sampled (the stride doubles when full).
     #: Fewer steps than this and no finding: the verdict is "inconclusive", never "healthy" or "faulty".
     #: Equal to curve_min_steps: below it the trend detectors have not been able to judge the run.
     min_steps_for_verdict: int = 70
@@ -184,6 +182,10 @@ class Config:
     # ---- training-curve and pre-flight detectors
     #: Most recent steps a trend detector looks at (steps). Issue 4: trend verdicts within 200 steps.
     curve_window: int = 200
+    #: A loss whose consecutive finite values (at least curve_min_steps // 2) change sign this often
+    #: (fraction) is a surrogate objective (a policy gradient weighted by advantages): the curve detectors are
+    #: skipped. A loss bounded below by 0 never changes sign; a likelihood crosses 0 a few times. Own choice.
+    surrogate_sign_changes: float = 0.1
     #: loss_spike: a step's loss is a spike when it is more than spike_z standard deviations above the mean
     #: of the previous spike_window finite losses (OLMo-core's skip-step rule: mean + 6 sigma over 128
     #: steps) and at least spike_max_ratio times the largest of them (Megatron's rerun check uses 10x the
@@ -405,7 +407,7 @@ class Config:
         "acc_chance_margin",
         "later_finding_discount",
         "generic_finding_discount", "stuck_vote", "structure_vote", "optimizer_setting_vote", "lr_far_vote",
-        "attention_collapse_entropy", "attention_collapse_heads",
+        "attention_collapse_entropy", "attention_collapse_heads", "surrogate_sign_changes",
     })
 
     def __post_init__(self) -> None:

@@ -24,6 +24,7 @@ from typing import Protocol
 from deeplocalize.compat import CompatError
 from deeplocalize.config import Config
 from deeplocalize.detectors import Detector, load_all
+from deeplocalize.detectors._curve import surrogate_loss
 from deeplocalize.diagnosis import Diagnosis, Finding
 from deeplocalize.errors import PartiallyWatchedJobError, RankLostError, StoreError
 from deeplocalize.model import ModelInfo
@@ -157,9 +158,10 @@ class Monitor:
     # ------------------------------------------------------------------ detectors
     def _run(self, cadence: str) -> None:
         extra = self.model.extra  # a loss chasing another model, or targets it makes itself: no curve to read
-        adversarial = bool(extra.get("adversarial") or extra.get("target_network"))
+        no_curve = bool(extra.get("adversarial") or extra.get("target_network")) or (
+            cadence == "check" and surrogate_loss(self.trace, self.config))  # (nor in a surrogate objective)
         for detector in self.detectors:
-            if detector.cadence != cadence or (adversarial and detector.reads_curve):
+            if detector.cadence != cadence or (no_curve and detector.reads_curve):
                 continue
             try:
                 found = detector.run(self.trace, self.model, self.config)

@@ -76,6 +76,17 @@ def test_a_loss_that_stays_up_after_the_spike_is_a_divergence() -> None:
     assert spike.causes[0].category == Category.LEARNING_RATE
 
 
+def test_a_jump_the_loss_keeps_falling_from_is_new_data_not_a_divergence() -> None:
+    # a curriculum adds harder classes at step 121: the loss jumps, then learns them
+    losses = noisy(200) * 0.1
+    noise = 0.05 * np.random.default_rng(1).standard_normal(80)
+    losses[120:] = 4.0 * np.exp(-np.arange(80) / 20) + 0.3 + noise
+    spike = loss_spike(trace_of(records(losses)), MODEL, CFG)[0]
+    assert spike.evidence["recovered"] is False and spike.evidence["falling_since"] is True
+    assert "diverged" not in spike.message and "falling since" in spike.message
+    assert spike.causes[0].category != Category.LEARNING_RATE  # no "lower the lr" first for new data
+
+
 def test_repeated_spikes_are_told_apart_from_one() -> None:
     losses = noisy(400)
     for i in (100, 180, 260, 340):

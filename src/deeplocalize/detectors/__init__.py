@@ -12,8 +12,10 @@ A detector registered with ``reads_curve=True`` judges the loss (or accuracy) cu
 Such curves mean nothing for a model trained against another (a GAN's generator and discriminator: their
 losses are meant to stay level or swing), nor for a model whose loss chases targets it makes itself
 (value-based reinforcement learning with a target network, a copy of the model loaded with its weights: the
-TD loss may rise as the values grow), so the monitor skips these detectors for a model whose facts say
-``extra["adversarial"]`` or ``extra["target_network"]``.
+TD loss may rise as the values grow), nor for a surrogate objective (a policy gradient weighted by
+advantages, as often negative as positive: ``_curve.surrogate_loss``), so the monitor skips these detectors
+for a model whose facts say ``extra["adversarial"]`` or ``extra["target_network"]``, and while the losses
+change sign.
 """
 
 from __future__ import annotations

@@ -101,6 +101,16 @@ def trend(values: np.ndarray) -> Trend:
     return Trend(first, last, median_se(noise_sd(values), k, k), n)
 
 
+def surrogate_loss(trace: Trace, config: Config) -> bool:
+    """The window's losses change sign at ``surrogate_sign_changes`` of their consecutive steps or more:
+    a surrogate objective (a policy gradient weighted by advantages), whose level says nothing about fit."""
+    values = trace.loss(config.curve_window)
+    signs = np.sign(values[np.isfinite(values) & (values != 0)])
+    if len(signs) < max(2, config.curve_min_steps // 2):
+        return False
+    return float(np.mean(signs[1:] != signs[:-1])) >= config.surrogate_sign_changes
+
+
 def run_curve(trace: Trace) -> Curve:
     """The finite losses of the whole run: its first step, the down-sampled history of older steps, then the
     window (every step), in step order; each step once."""

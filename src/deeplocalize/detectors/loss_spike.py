@@ -1,5 +1,6 @@
 """loss_spike: one step's loss far above the recent window (``deeplocalize.spikes``), told apart as a single
-spike the run recovered from, repeated spikes, or a spike the loss never came back from (a divergence).
+spike the run recovered from, repeated spikes, a spike the loss never came back from (a divergence), or a
+jump to a higher level that the loss has been falling from since (new or harder data).
 
 The layer that leads a spike is the one whose gradient norm grew most at that step over its own median
 before it: the torch probe's every-step check keeps every layer's gradient norm, so no replay is needed
@@ -17,7 +18,8 @@ from deeplocalize import fixes
 from deeplocalize.config import Config
 from deeplocalize.detectors import _common as cm
 from deeplocalize.detectors import register
-from deeplocalize.detectors._curve import initial_level
+from deeplocalize.detectors._curve import initial_level, trend
+from deeplocalize.detectors.curves import falling
 from deeplocalize.diagnosis import CauseHint, Finding
 from deeplocalize.model import ModelInfo
 from deeplocalize.spikes import spikes_in
@@ -41,6 +43,7 @@ def loss_spike(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:
     finite_after = after[np.isfinite(after)]
     recovered = (not broke and finite_after.size > 0
                  and float(np.median(finite_after)) <= float(limits[first]))
+    relearning = not (recovered or broke) and _falling_since(losses, first, config)
     episodes = _episodes(hits)
     steps = trace.steps()
     step = int(steps[first])
@@ -48,7 +51,10 @@ def loss_spike(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:
     before = float(np.nanmedian(losses[max(0, first - config.spike_window):first]))
     where = f", led by {cm.name(model, layer)} (gradient norm {growth:.3g}x its median before)" if (
         layer is not None) else ""
-    if not recovered:
+    if relearning:
+        kind = ("the loss did not come back to its level before it, but has been falling since: new or "
+                "harder data, or a restarted schedule?")
+    elif not recovered:
         kind = "the loss did not come back after it: the run diverged from this spike"
     elif len(episodes) >= config.spike_repeated:
         spike_steps = ", ".join(str(int(steps[i])) for i in episodes[:6])
@@ -60,11 +66,20 @@ def loss_spike(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:
                f"mean of the last {config.spike_window} steps and {config.spike_max_ratio:g}x their "
                f"largest){where}; {kind}")
     evidence = {"loss": float(losses[first]), "median_before": before, "threshold": float(limits[first]),
-                "recovered": recovered, "spikes": len(episodes),
+                "recovered": recovered, "falling_since": relearning, "spikes": len(episodes),
                 "spike_steps": [int(steps[i]) for i in episodes], "layer_growth": growth}
     phase = Phase.LOSS if layer is None else Phase.BACKWARD
     return [cm.finding(Symptom.LOSS_SPIKE, phase, model, trace, layer, step, message, evidence,
-                       _causes(model, trace, layer, recovered, len(episodes) >= config.spike_repeated))]
+                       _causes(model, trace, layer, recovered or relearning,
+                               len(episodes) >= config.spike_repeated))]
+
+
+def _falling_since(losses: np.ndarray, first: int, config: Config) -> bool:
+    """The loss fell significantly and meaningfully over the (at least half ``curve_min_steps``) steps after
+    the spike at ``first``: the run is learning again from a higher level, not diverging."""
+    after = losses[first + 1:]
+    after = after[np.isfinite(after)]
+    return len(after) >= config.curve_min_steps // 2 and falling(trend(after), config)
 
 
 def _taking_back(losses: np.ndarray, hits: np.ndarray, initial: float | None, config: Config) -> np.ndarray:
