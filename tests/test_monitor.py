@@ -87,3 +87,20 @@ def test_a_loss_that_changes_sign_is_a_surrogate_whose_level_is_not_judged() -> 
     assert _rising(0.0).action() is None
     # the same curve on a loss bounded below by zero is a loss that rises
     assert Symptom.LOSS_NOT_DECREASING in [f.symptom for f in _rising(1.0).findings]
+
+
+def test_a_policy_gradient_in_the_script_leaves_every_model_s_curve_unjudged() -> None:
+    # actor-critic: the critic's regression targets are the returns of a policy that improves, so its loss
+    # rises as the agent learns; the actor's advantage-weighted loss is what says the script is one
+    actor = Monitor("torch", Config(), on_fault=OnFault.STOP)
+    critic = actor.spawn()
+    rng = np.random.default_rng(0)
+    for step in range(1, 201):
+        actor.record(StepRecord(step=step, loss=float(rng.normal(0, 0.1))))
+        critic.record(StepRecord(step=step, loss=1.0 + step / 200 + float(rng.normal(0, 0.1))))
+    assert actor.script_facts == {"surrogate_objective": True}
+    assert Symptom.LOSS_NOT_DECREASING not in [f.symptom for f in critic.findings]
+    alone = Monitor("torch", Config(), on_fault=OnFault.STOP)  # the same critic with no policy gradient
+    for step in range(1, 201):
+        alone.record(StepRecord(step=step, loss=1.0 + step / 200 + float(rng.normal(0, 0.1))))
+    assert Symptom.LOSS_NOT_DECREASING in [f.symptom for f in alone.findings]

@@ -81,6 +81,9 @@ class Monitor:
         #: the monitors of the other models trained in the same run (``spawn``); this one reports for all
         self.siblings: list[Monitor] = []
         self._is_sibling = False
+        #: what one model showed about the whole script, shared with the others (``spawn``):
+        #: "surrogate_objective", a model trained a policy gradient (the others' targets come from its policy)
+        self.script_facts: dict[str, bool] = {}
         #: how the training script failed, when it did (``crashed``): evidence for the static findings
         self.crash: str | None = None
         #: called with the script's exception when it fails (a probe adds what it knows, e.g. a lost rank)
@@ -114,6 +117,7 @@ class Monitor:
         sibling.dump_dir = self.dump_dir
         sibling.rank, sibling.world_size = self.rank, self.world_size
         sibling._is_sibling = True
+        sibling.script_facts = self.script_facts
         open_model = getattr(self.recorder, "open_model", None)  # its steps stored too, as a run of its own
         if open_model is not None:
             try:
@@ -157,9 +161,13 @@ class Monitor:
 
     # ------------------------------------------------------------------ detectors
     def _run(self, cadence: str) -> None:
-        extra = self.model.extra  # a loss chasing another model, or targets it makes itself: no curve to read
-        no_curve = bool(extra.get("adversarial") or extra.get("target_network")) or (
-            cadence == "check" and surrogate_loss(self.trace, self.config))  # (nor in a surrogate objective)
+        # No learning curve to read in a loss chasing another model, or targets the model makes itself, or
+        # in a script that trains a policy gradient: there, every model's targets move with the policy.
+        if cadence == "check" and surrogate_loss(self.trace, self.config):
+            self.script_facts["surrogate_objective"] = True
+        extra = self.model.extra
+        no_curve = bool(extra.get("adversarial") or extra.get("target_network")
+                        or self.script_facts.get("surrogate_objective"))
         for detector in self.detectors:
             if detector.cadence != cadence or (no_curve and detector.reads_curve):
                 continue
