@@ -98,7 +98,7 @@ def test_a_policy_gradient_in_the_script_leaves_every_model_s_curve_unjudged() -
     for step in range(1, 201):
         actor.record(StepRecord(step=step, loss=float(rng.normal(0, 0.1))))
         critic.record(StepRecord(step=step, loss=1.0 + step / 200 + float(rng.normal(0, 0.1))))
-    assert actor.script_facts == {"surrogate_objective": True}
+    assert actor.policy_models == critic.policy_models == {id(actor)}
     assert Symptom.LOSS_NOT_DECREASING not in [f.symptom for f in critic.findings]
     alone = Monitor("torch", Config(), on_fault=OnFault.STOP)  # the same critic with no policy gradient
     for step in range(1, 201):

@@ -81,9 +81,9 @@ class Monitor:
         #: the monitors of the other models trained in the same run (``spawn``); this one reports for all
         self.siblings: list[Monitor] = []
         self._is_sibling = False
-        #: what one model showed about the whole script, shared with the others (``spawn``):
-        #: "surrogate_objective", a model trained a policy gradient (the others' targets come from its policy)
-        self.script_facts: dict[str, bool] = {}
+        #: the monitors (by id) of this script's models seen training a surrogate objective (a policy
+        #: gradient), shared with the others (``spawn``): the others' targets come from that policy
+        self.policy_models: set[int] = set()
         #: how the training script failed, when it did (``crashed``): evidence for the static findings
         self.crash: str | None = None
         #: called with the script's exception when it fails (a probe adds what it knows, e.g. a lost rank)
@@ -117,7 +117,7 @@ class Monitor:
         sibling.dump_dir = self.dump_dir
         sibling.rank, sibling.world_size = self.rank, self.world_size
         sibling._is_sibling = True
-        sibling.script_facts = self.script_facts
+        sibling.policy_models = self.policy_models
         open_model = getattr(self.recorder, "open_model", None)  # its steps stored too, as a run of its own
         if open_model is not None:
             try:
@@ -162,12 +162,14 @@ class Monitor:
     # ------------------------------------------------------------------ detectors
     def _run(self, cadence: str) -> None:
         # No learning curve to read in a loss chasing another model, or targets the model makes itself, or
-        # in a script that trains a policy gradient: there, every model's targets move with the policy.
-        if cadence == "check" and surrogate_loss(self.trace, self.config):
-            self.script_facts["surrogate_objective"] = True
+        # a surrogate objective, or in a script that trains a policy gradient: every model's targets there
+        # move with the policy.
+        surrogate = cadence == "check" and surrogate_loss(self.trace, self.config)
+        if surrogate:
+            self.policy_models.add(id(self))
         extra = self.model.extra
-        no_curve = bool(extra.get("adversarial") or extra.get("target_network")
-                        or self.script_facts.get("surrogate_objective"))
+        no_curve = bool(extra.get("adversarial") or extra.get("target_network") or surrogate
+                        or self.policy_models - {id(self)})
         for detector in self.detectors:
             if detector.cadence != cadence or (no_curve and detector.reads_curve):
                 continue

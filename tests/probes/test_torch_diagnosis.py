@@ -254,3 +254,35 @@ def test_a_teacher_run_without_gradients_is_a_fixed_part_unless_the_optimizer_ho
         assert "fixed_part" not in found.evidence
     else:
         assert d.verdict != Verdict.FAULTY and found.severity == "warning" and found.evidence["fixed_part"]
+
+
+@pytest.mark.parametrize("first", ["embedding", "linear"])
+def test_an_embedding_table_cut_from_the_loss_is_fixed_word_vectors_a_linear_layer_is_a_fault(
+        first: str) -> None:
+    """Pretrained word vectors kept fixed the older way, by detaching the lookup's output while the
+    optimizer holds every parameter (pytorch/examples' SNLI ``fix_emb``): a warning. The same cut after a
+    linear layer is a path to the loss broken by mistake: a fault."""
+
+    class Classifier(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embed = nn.Embedding(40, 16) if first == "embedding" else nn.Linear(40, 16)
+            self.head = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 3))
+
+        def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+            vectors = self.embed(tokens).mean(1) if first == "embedding" else self.embed(
+                F.one_hot(tokens, 40).float().mean(1))
+            return self.head(vectors.detach())
+
+    torch.manual_seed(0)
+    tokens = torch.randint(0, 40, (512, 6))
+    y = (tokens < 13).sum(1).clamp(max=2)  # how many of the first 13 words appear (0, 1, 2+)
+    d = _diagnose(Classifier(), tokens, y, steps=160, lr=0.05, on_fault="continue")
+    (found,) = [f for f in d.findings if f.symptom == Symptom.UNCHANGED_WEIGHTS]
+    assert found.layer.name == "embed"
+    if first == "embedding":
+        assert d.verdict != Verdict.FAULTY and found.severity == "warning" and found.evidence["fixed_part"]
+        assert "word vectors" in found.message
+    else:
+        assert d.verdict == Verdict.FAULTY and found.severity == "fault"
+        assert "fixed_part" not in found.evidence

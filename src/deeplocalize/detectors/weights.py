@@ -4,7 +4,9 @@ A trainable layer (``trainable_params > 0``; layers without parameters are skipp
 ``||update|| <= unchanged_update_rtol * ||w||`` (or, without an UPDATE record, its weight summary is identical
 step to step) for the last ``unchanged_steps`` measured steps while it receives a non-zero gradient (a zero
 gradient is vanishing_gradient's business). Deliberately frozen layers (no trainable parameters) are never
-reported, unless every layer is frozen (``frozen_model``, pre-flight: nothing can be learned). When every
+reported, unless every layer is frozen (``frozen_model``, pre-flight: nothing can be learned); nor, as faults,
+layers no gradient reaches that the training step leaves out or that are embedding tables (pretrained
+vectors kept fixed by detaching the lookup): those are warnings, "a fixed part of the model". When every
 trainable layer is unchanged, one model-level finding names the learning rate (lr == 0) or the training loop
 (optimizer.step() missing, optimizer built over other parameters).
 
@@ -33,6 +35,7 @@ from deeplocalize.trace import Trace
 from deeplocalize.vocabulary import Category, Channel, Phase, Severity, Symptom
 
 _STATS = [sm.MIN, sm.MAX, sm.MEAN, sm.STD, sm.NORM]
+_LOOKUP_TYPES = frozenset({"Embedding", "EmbeddingBag"})  # (torch and Keras layer types)
 
 
 def _unchanged(trace: Trace, index: int, rtol: float) -> tuple[np.ndarray, np.ndarray]:
@@ -135,12 +138,15 @@ def unchanged_weights(trace: Trace, model: ModelInfo, config: Config) -> list[Fi
         return [_model_level(trace, model, config, stuck, min(first.values()))]
     gradless = [i for i in stuck if (x := cm.info(model, i)) is not None and x.extra.get("no_gradient")]
     fixed = [i for i in gradless if _fixed_part(model, i)]
-    cut = [i for i in gradless if i not in fixed]
+    lookup = [i for i in gradless if i not in fixed and _lookup_table(model, i)]
+    cut = [i for i in gradless if i not in fixed and i not in lookup]
     found = [_layer_level(trace, model, i, first[i]) for i in stuck if i not in gradless]
     if cut:
         found.append(_no_gradient(trace, model, cut, min(first[i] for i in cut)))
     if fixed:
         found.append(_fixed_part_level(trace, model, fixed, min(first[i] for i in fixed)))
+    if lookup:
+        found.append(_fixed_part_level(trace, model, lookup, min(first[i] for i in lookup), lookup=True))
     return found
 
 
@@ -152,6 +158,14 @@ def _fixed_part(model: ModelInfo, index: int) -> bool:
     layer = cm.info(model, index)
     own_step = model.framework == "keras" and model.extra.get("custom_train_step")
     return layer is not None and bool(layer.extra.get("not_optimized") or own_step)
+
+
+def _lookup_table(model: ModelInfo, index: int) -> bool:
+    """An embedding table: one that no gradient reaches is most often pretrained word vectors kept fixed by
+    detaching the lookup's output (``Variable(embed.data)``, ``.detach()``), the older idiom for a frozen
+    input stage; the layers after it learn."""
+    layer = cm.info(model, index)
+    return layer is not None and layer.type in _LOOKUP_TYPES
 
 
 def _run_start(steps: np.ndarray, same: np.ndarray, measured: np.ndarray) -> int:
@@ -317,24 +331,31 @@ def _no_gradient(trace: Trace, model: ModelInfo, stuck: list[int], step: int) ->
     )
 
 
-def _fixed_part_level(trace: Trace, model: ModelInfo, fixed: list[int], step: int) -> Finding:
-    """The layers no gradient reaches and the training step does not update (``_fixed_part``): a warning,
-    as a frozen normalization layer is; the layers around them learn."""
+def _fixed_part_level(trace: Trace, model: ModelInfo, fixed: list[int], step: int,
+                      lookup: bool = False) -> Finding:
+    """The layers no gradient reaches and the training step does not update (``_fixed_part``), or embedding
+    tables no gradient reaches (``lookup``): a warning, as a frozen normalization layer is; the layers
+    around them learn."""
     first, names, which = _named(model, fixed)
     one = len(names) == 1
-    how = ("the model's own train_step leaves " if model.framework == "keras"
-           else "no optimizer holds the parameters of ") + ("it" if one else "them") + (
-        " out" if model.framework == "keras" else "")
+    it = "it" if one else "them"
+    if lookup:
+        how = "it is an embedding table" if one else "they are embedding tables"
+        kind = "frozen word vectors"
+        fix = (f"if {which.rstrip(',')} should learn, remove the .detach() (or .data) after the lookup; "
+               "pretrained vectors are often kept fixed on purpose")
+    else:
+        how = (f"the model's own train_step leaves {it} out" if model.framework == "keras"
+               else f"no optimizer holds the parameters of {it}")
+        kind = "a teacher, a target network, a frozen feature extractor"
+        fix = (f"if {which.rstrip(',')} should learn, compute the loss's gradient for its weights and give "
+               "them to the optimizer; a teacher or target network is meant to stay fixed")
     return cm.finding(
         Symptom.UNCHANGED_WEIGHTS, Phase.UPDATE, model, trace, first, step,
-        f"{which} {'is a fixed part' if one else 'are fixed parts'} of the model: no gradient reaches "
-        f"{'it' if one else 'them'} and {how}, so the weights have not changed since step {step} while other "
-        "layers learn (a teacher, a target network, a frozen feature extractor)",
+        f"{which} {'is a fixed part' if one else 'are fixed parts'} of the model: no gradient reaches {it} "
+        f"and {how}, so the weights have not changed since step {step} while other layers learn ({kind})",
         {"lr": fixes.current_lr(model, trace), "no_gradient": True, "fixed_part": True, "layers": names},
-        [cm.cause(Category.TRAINING, cw.UNCHANGED_FIXED_PART,
-                  f"if {which.rstrip(',')} should learn, compute the loss's gradient for its weights and "
-                  "give them to the optimizer; a teacher or target network is meant to stay fixed", model,
-                  first)],
+        [cm.cause(Category.TRAINING, cw.UNCHANGED_FIXED_PART, fix, model, first)],
     ).with_severity(Severity.WARNING)
 
 
