@@ -369,3 +369,20 @@ def test_read_only_store_directory(tmp_path: Path) -> None:
         assert "deeplocalize: not stored: cannot write to run store" in writing[2]
         assert json.loads((out / "run.json").read_text())["verdict"] == "inconclusive"
     assert {p.name: p.read_bytes() for p in store.iterdir()} == before  # nothing written, no -wal / -shm
+
+
+def test_analyze_replays_the_models_of_a_script_in_step_order() -> None:
+    """An actor whose advantage-weighted loss changes sign and a critic whose loss rises with the returns,
+    stored with the critic first: replayed model by model, the critic would be judged before the actor showed
+    that the script trains a policy gradient; in step order, as online, it is not."""
+    from deeplocalize.store import StoredRun
+    from deeplocalize.vocabulary import Symptom
+
+    rng = np.random.default_rng(0)
+    actor = [StepRecord(step=s, loss=float(rng.normal(0, 0.1))) for s in range(1, 201)]
+    critic = [StepRecord(step=s, loss=1.0 + s / 200 + float(rng.normal(0, 0.1))) for s in range(1, 201)]
+    runs = [StoredRun({"id": name, "framework": "torch"}, ModelInfo("torch"), records, None)
+            for name, records in (("critic", critic), ("actor", actor))]
+    diagnosis, monitor = cli_commands.replay(runs[0], Config(), runs[1:])
+    assert monitor.policy_models == {id(monitor.siblings[0])}
+    assert Symptom.LOSS_NOT_DECREASING not in [f.symptom for f in diagnosis.findings]

@@ -297,13 +297,18 @@ def _model_of(outcome: Outcome) -> ModelInfo | None:
 def replay(stored: StoredRun, config: Config,
            others: list[StoredRun] | None = None) -> tuple[Diagnosis, Monitor]:
     """Re-run the detectors on a stored trace: feed its records through a fresh Monitor; ``others``: the
-    script's other models, each through a sibling of it (the diagnosis then covers every model)."""
+    script's other models, each through a sibling of it (the diagnosis then covers every model). The
+    models' steps go in step order, as they came while training in turn (what one model shows about the
+    script reaches the others when it did: ``Monitor.policy_models``)."""
     monitor = Monitor(str(stored.meta.get("framework") or stored.model.framework), config,
                       on_fault=OnFault.CONTINUE)
-    for run, target in [(stored, monitor), *((o, monitor.spawn()) for o in others or [])]:
+    models = [(stored, monitor), *((o, monitor.spawn()) for o in others or [])]
+    for run, target in models:
         target.set_model(run.model)
-        for record in run.records:
-            target.record(record)
+    steps = sorted(((record.step, k) for k, (run, _) in enumerate(models) for record in run.records))
+    feeds = [iter(run.records) for run, _ in models]
+    for _, k in steps:
+        models[k][1].record(next(feeds[k]))
     stopped = stored.diagnosis.stopped_early if stored.diagnosis is not None else False
     completed = stored.diagnosis is not None and not stopped
     return monitor.finish(stopped_early=stopped, completed=completed), monitor

@@ -108,6 +108,7 @@ class Monitor:
         self._provisional.clear()
         self._warned.clear()
         self._preflight_done = False
+        self.policy_models.discard(id(self))
 
     def spawn(self) -> Monitor:
         """A monitor for another model of the same run: same settings, its own trace and findings, tool
