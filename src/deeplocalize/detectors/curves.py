@@ -65,6 +65,12 @@ def falling(t: Trend, config: Config) -> bool:
     return -t.change - config.loss_noise_z * t.se > _meaningful(t, config)
 
 
+def fell_over(values: np.ndarray, config: Config) -> bool:
+    """The loss fell significantly and meaningfully over ``values`` (finite, in step order), judged on at
+    least half ``curve_min_steps`` of them: learning again after a jump (``_recovering``, ``loss_spike``)."""
+    return len(values) >= config.curve_min_steps // 2 and falling(trend(values), config)
+
+
 def _constant_tail(curve: Curve, config: Config) -> int | None:
     """Index where a run of >= ``loss_constant_steps`` identical trailing losses starts, else None."""
     need = config.loss_constant_steps
@@ -166,8 +172,7 @@ def _recovering(curve: Curve, config: Config) -> bool:
     schedule) that training is recovering from, not a loss that rises or does not decrease. The medians of
     the trend make one spiking step at the peak count for nothing."""
     peak = int(np.argmax(curve.values))
-    after = curve.values[peak:]
-    return peak > 0 and len(after) >= config.curve_min_steps // 2 and falling(trend(after), config)
+    return peak > 0 and fell_over(curve.values[peak:], config)
 
 
 def _tails(curve: Curve, config: Config) -> list[Curve]:

@@ -18,8 +18,8 @@ from deeplocalize import fixes
 from deeplocalize.config import Config
 from deeplocalize.detectors import _common as cm
 from deeplocalize.detectors import register
-from deeplocalize.detectors._curve import initial_level, trend
-from deeplocalize.detectors.curves import falling
+from deeplocalize.detectors._curve import initial_level
+from deeplocalize.detectors.curves import fell_over
 from deeplocalize.diagnosis import CauseHint, Finding
 from deeplocalize.model import ModelInfo
 from deeplocalize.spikes import spikes_in
@@ -78,8 +78,7 @@ def _falling_since(losses: np.ndarray, first: int, config: Config) -> bool:
     """The loss fell significantly and meaningfully over the (at least half ``curve_min_steps``) steps after
     the spike at ``first``: the run is learning again from a higher level, not diverging."""
     after = losses[first + 1:]
-    after = after[np.isfinite(after)]
-    return len(after) >= config.curve_min_steps // 2 and falling(trend(after), config)
+    return fell_over(after[np.isfinite(after)], config)
 
 
 def _taking_back(losses: np.ndarray, hits: np.ndarray, initial: float | None, config: Config) -> np.ndarray:
