@@ -104,3 +104,26 @@ def test_a_policy_gradient_in_the_script_leaves_every_model_s_curve_unjudged() -
     for step in range(1, 201):
         alone.record(StepRecord(step=step, loss=1.0 + step / 200 + float(rng.normal(0, 0.1))))
     assert Symptom.LOSS_NOT_DECREASING in [f.symptom for f in alone.findings]
+
+
+def _actor_critic(actor_loss: float) -> tuple[Monitor, Monitor]:
+    """An actor whose loss sits at ``actor_loss`` (never changing sign) and a critic whose loss rises."""
+    actor = Monitor("torch", Config(), on_fault=OnFault.STOP)
+    critic = actor.spawn()
+    rng = np.random.default_rng(0)
+    for step in range(1, 201):
+        actor.record(StepRecord(step=step, loss=actor_loss - abs(float(rng.normal(0, 0.01)))))
+        critic.record(StepRecord(step=step, loss=1.0 + step / 200 + float(rng.normal(0, 0.1))))
+    return actor, critic
+
+
+def test_an_objective_below_zero_in_the_script_leaves_the_other_models_curves_unjudged() -> None:
+    # PPO's clipped surrogate with normalized advantages: 0 at each update's first step, below 0 after, so
+    # it rarely changes sign; the critic regressing on the returns of the improving policy still rises
+    actor, critic = _actor_critic(-0.02)
+    assert actor.policy_models == {id(actor)}
+    assert Symptom.LOSS_NOT_DECREASING not in [f.symptom for f in critic.findings]
+    # the same pair with a fit (a loss above zero) on the first model: the critic's rise is a fault
+    actor, critic = _actor_critic(0.5)
+    assert actor.policy_models == set()
+    assert Symptom.LOSS_NOT_DECREASING in [f.symptom for f in critic.findings]

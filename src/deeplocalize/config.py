@@ -182,10 +182,12 @@ class Config:
     # ---- training-curve and pre-flight detectors
     #: Most recent steps a trend detector looks at (steps). Issue 4: trend verdicts within 200 steps.
     curve_window: int = 200
-    #: A loss whose consecutive finite values (at least curve_min_steps // 2) change sign this often
-    #: (fraction) is a surrogate objective (a policy gradient weighted by advantages): the curve detectors are
-    #: skipped. A loss bounded below by 0 never changes sign; a likelihood crosses 0 a few times. Own choice.
+    #: A loss changing sign at this share of its consecutive steps (at least curve_min_steps // 2) is a policy
+    #: gradient's surrogate (a likelihood crosses 0 a few times): no curve detectors. Own choice.
     surrogate_sign_changes: float = 0.1
+    #: A loss below 0 at this share of its window's steps or more maximizes an objective (PPO's surrogate, an
+    #: actor's -Q; a fit never goes below 0): the script's other models get no curve detectors. Own choice.
+    objective_negative_share: float = 0.5
     #: loss_spike: a step's loss is a spike when it is more than spike_z standard deviations above the mean
     #: of the previous spike_window finite losses (OLMo-core's skip-step rule: mean + 6 sigma over 128
     #: steps) and at least spike_max_ratio times the largest of them (Megatron's rerun check uses 10x the
@@ -399,15 +401,13 @@ class Config:
         "attention_collapse_points", "leak_min_points", "vanishing_chain_layers",
     })
     #: Values in [0, 1]: fractions, accuracy units, cause weights and discount factors (a name ending in
-    #: "_frac" is one without being listed). Every other number must be >= 0; NaN never (+inf turns a
-    #: threshold off).
+    #: "_frac" is one without being listed). Other numbers: >= 0, never NaN (+inf turns a threshold off).
     UNIT_INTERVAL: ClassVar[frozenset[str]] = frozenset({
         "loss_min_rel_decrease", "loss_learned_ratio", "chance_rel_tol", "short_max_rel_decrease",
         "slow_max_rel_decrease", "unconverged_late_share", "mismatch_train_fall", "acc_min_gain",
-        "acc_chance_margin",
-        "later_finding_discount",
-        "generic_finding_discount", "stuck_vote", "structure_vote", "optimizer_setting_vote", "lr_far_vote",
-        "attention_collapse_entropy", "attention_collapse_heads", "surrogate_sign_changes",
+        "acc_chance_margin", "later_finding_discount", "generic_finding_discount", "stuck_vote",
+        "structure_vote", "optimizer_setting_vote", "lr_far_vote", "attention_collapse_entropy",
+        "attention_collapse_heads", "surrogate_sign_changes", "objective_negative_share",
     })
 
     def __post_init__(self) -> None:

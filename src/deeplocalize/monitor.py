@@ -24,7 +24,7 @@ from typing import Protocol
 from deeplocalize.compat import CompatError
 from deeplocalize.config import Config
 from deeplocalize.detectors import Detector, load_all
-from deeplocalize.detectors._curve import surrogate_loss
+from deeplocalize.detectors._curve import maximized_objective, surrogate_loss
 from deeplocalize.diagnosis import Diagnosis, Finding
 from deeplocalize.errors import PartiallyWatchedJobError, RankLostError, StoreError
 from deeplocalize.model import ModelInfo
@@ -82,7 +82,8 @@ class Monitor:
         self.siblings: list[Monitor] = []
         self._is_sibling = False
         #: the monitors (by id) of this script's models seen training a surrogate objective (a policy
-        #: gradient), shared with the others (``spawn``): the others' targets come from that policy
+        #: gradient) or maximizing one (a loss below zero), shared with the others (``spawn``): the others'
+        #: targets come from that policy
         self.policy_models: set[int] = set()
         #: how the training script failed, when it did (``crashed``): evidence for the static findings
         self.crash: str | None = None
@@ -166,7 +167,7 @@ class Monitor:
         # a surrogate objective, or in a script that trains a policy gradient: every model's targets there
         # move with the policy.
         surrogate = cadence == "check" and surrogate_loss(self.trace, self.config)
-        if surrogate:
+        if surrogate or (cadence == "check" and maximized_objective(self.trace, self.config)):
             self.policy_models.add(id(self))
         extra = self.model.extra
         no_curve = bool(extra.get("adversarial") or extra.get("target_network") or surrogate

@@ -57,12 +57,34 @@ def seed_everything(value: int | None = None) -> int:
     if "keras" in sys.modules:
         import keras
 
-        keras.utils.set_random_seed(value)  # seeds Python, numpy and the backend (torch here)
+        if "tensorflow" in sys.modules:
+            keras.utils.set_random_seed(value)  # seeds Python, numpy, TensorFlow and the backend (torch here)
+        else:
+            _seed_keras_without_tensorflow(keras, value)
     if "torch" in sys.modules:
         import torch
 
         torch.manual_seed(value)
     return value
+
+
+def _seed_keras_without_tensorflow(keras: Any, value: int) -> None:
+    """What ``keras.utils.set_random_seed`` does, but without importing TensorFlow (4 s of start-up per run)
+    when the program does not use it: Keras's global seed (its ``SeedGenerator`` is recreated from it) and the
+    backend's. Falls back to Keras's own function where its internals moved."""
+    try:
+        from keras.src.backend.common import global_state
+        from keras.src.random import seed_generator
+        from keras.src.utils.rng_utils import GLOBAL_RANDOM_SEED
+    except ImportError:
+        keras.utils.set_random_seed(value)
+        return
+    global_state.set_global_attribute(GLOBAL_RANDOM_SEED, value)
+    global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
+    if keras.backend.backend() == "torch":
+        import torch
+
+        torch.manual_seed(value)
 
 
 def callbacks(framework: str) -> list[Any]:

@@ -111,6 +111,17 @@ def surrogate_loss(trace: Trace, config: Config) -> bool:
     return float(np.mean(signs[1:] != signs[:-1])) >= config.surrogate_sign_changes
 
 
+def maximized_objective(trace: Trace, config: Config) -> bool:
+    """The window's losses are below zero at ``objective_negative_share`` of their steps or more: an objective
+    to maximize written as a loss (PPO's clipped surrogate, an actor's ``-Q``), not a fit to targets, which is
+    never negative. The other models of the script (a critic) then chase targets that move with it."""
+    values = trace.loss(config.curve_window)
+    values = values[np.isfinite(values)]
+    if len(values) < max(2, config.curve_min_steps // 2):
+        return False
+    return float(np.mean(values < 0)) >= config.objective_negative_share
+
+
 def run_curve(trace: Trace) -> Curve:
     """The finite losses of the whole run: its first step, the down-sampled history of older steps, then the
     window (every step), in step order; each step once."""
