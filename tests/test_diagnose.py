@@ -202,6 +202,21 @@ def test_update_ratio_reads_update_over_weight_norms() -> None:
     assert update_ratio(trace_of(10), MODEL) is None
 
 
+def test_update_ratio_reads_the_latest_statistics_steps_however_sparse() -> None:
+    # a long healthy run measures updates on statistics steps only (every 20th here, none in the last 80):
+    # the ratio is read from the latest ones measured, not lost because the last 50 steps have none
+    trace = Trace()
+    for step in range(1, 201):
+        rec = StepRecord(step=step, loss=2.3, lr=0.3)
+        rec.stats[(2, Channel.WEIGHTS)] = summary.summarize(np.full(10, 1.0))
+        if step % 20 == 1 and step <= 120:
+            rec.stats[(2, Channel.UPDATE)] = summary.summarize(np.full(10, 1e-3 if step < 100 else 2e-3))
+        trace.append(rec)
+    high, _, typical = update_ratio(trace, MODEL)
+    assert high == typical and abs(high - 1e-3) < 1e-12  # the median of the 6 measured steps
+    assert abs(update_ratio(trace, MODEL, last=1)[0] - 2e-3) < 1e-12  # the latest one alone
+
+
 def test_high_update_ratio_promotes_the_learning_rate() -> None:
     stuck = finding(Symptom.LOSS_NOT_DECREASING, 1, None, [CauseHint(Category.OPTIMIZER, 0.5, "opt"),
                                                           CauseHint(Category.LEARNING_RATE, 0.3, "tune")])

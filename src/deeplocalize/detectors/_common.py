@@ -292,17 +292,18 @@ def names(model: ModelInfo, idx: Sequence[int]) -> list[str]:
 
 def update_ratio(trace: Trace, model: ModelInfo,
                  last: int = 50) -> tuple[float, LayerRef | None, float] | None:
-    """(largest per-layer median of ||update|| / ||weights||, that layer, median over layers) over the last
-    ``last`` steps with finite values; None when the trace has no update statistics."""
+    """(largest per-layer median of ||update|| / ||weights||, that layer, median over layers) over the
+    latest ``last`` steps of the window that measured both (updates come on statistics steps only, which
+    grow sparse on a long healthy run); None when the trace has no update statistics."""
     per_layer: list[tuple[float, int]] = []
     for index in trace.layers():
         if not (trace.has(index, Channel.UPDATE) and trace.has(index, Channel.WEIGHTS)):
             continue
-        up = trace.series(index, Channel.UPDATE, "norm", last)
-        w = trace.series(index, Channel.WEIGHTS, "norm", last)
+        up = trace.series(index, Channel.UPDATE, "norm")
+        w = trace.series(index, Channel.WEIGHTS, "norm")
         ok = np.isfinite(up) & np.isfinite(w) & (w > 0)
         if ok.any():
-            per_layer.append((float(np.median(up[ok] / w[ok])), index))
+            per_layer.append((float(np.median((up[ok] / w[ok])[-last:])), index))
     if not per_layer:
         return None
     high, index = max(per_layer)
