@@ -1,7 +1,8 @@
 """``deeplocalize bench``: deeplocalize beside the baselines, on the real-world programs and the bug zoo.
 
-deeplocalize is scored as it ships: each case variant runs once, in a fresh subprocess, exactly as
-``deeplocalize run`` runs it (default settings, policy stop), and the diagnosis it reached online is scored.
+deeplocalize is scored as it ships: each case variant runs once, in a fresh process (forked from a server
+that has imported torch and Keras: ``benchmarks.runner``), exactly as ``deeplocalize run`` runs it (default
+settings, policy stop), and the diagnosis it reached online is scored.
 For the baselines, each variant runs once more with every statistic every step ("continue" policy) and its
 records are replayed through each baseline's rules (torch programs also run once under
 ``torch.autograd.detect_anomaly``). Real-world programs with a Lightning / Hugging Face trainer also run
