@@ -322,13 +322,13 @@ class Config:
     #: unnormalized_input: max |x| of the first batch above this (input units). DESIGN: "far outside [-10,
     #: 10]"; UMLAUT/DeepDiagnosis use [-1, 1], which flags healthy standardized data.
     input_abs_max: float = 50.0
-    #: unnormalized_input: ... or above this while feature scales differ by input_scale_ratio_soft (input
-    #: units).
+    #: unnormalized_input: ... or above this while feature scales differ input_scale_ratio_soft-fold (units).
     input_abs_soft: float = 10.0
     #: unnormalized_input: per-feature std ratio (max/min) above this alone (ratio, 4 orders of magnitude;
     #: sparse pixel features of normalized flattened images reach ~1e3).
     input_scale_ratio: float = 1e4
-    #: unnormalized_input: per-feature std ratio that counts together with |x| > input_abs_soft (ratio).
+    #: unnormalized_input: per-feature std ratio that counts with |x| > input_abs_soft, or alone among
+    #: the continuous features (sparse pixels excepted: ``summary.feature_scale_ratios``) (ratio).
     input_scale_ratio_soft: float = 100.0
     #: poor_initialization: first-step loss above this multiple of -log(1/K) ... (ratio). TheDeepChecker: the
     #: initial loss should be ~ -log(1/K).

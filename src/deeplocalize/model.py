@@ -110,6 +110,7 @@ class DataInfo:
     x_std: float | None = None
     x_nonfinite: int = 0
     x_feature_scale_ratio: float | None = None  # max / min of per-feature std (features of non-zero std)
+    x_continuous_scale_ratio: float | None = None  # the same over continuous features (``summary``)
     x_is_float: bool = True
     y_shape: tuple[int, ...] | None = None
     y_min: float | None = None

@@ -152,3 +152,22 @@ def soft_target_entropy(values: np.ndarray) -> float | None:
         return None
     p = np.clip(v, 1e-12, 1 - 1e-12)
     return float(np.mean(-(p * np.log(p) + (1 - p) * np.log1p(-p))))
+
+
+#: ``feature_scale_ratios`` reads at most about this many rows of a first batch (evenly strided).
+SCALE_ROWS = 65536
+
+
+def feature_scale_ratios(rows: np.ndarray) -> tuple[float | None, float | None]:
+    """The spread of a (rows, features) batch's features: max / min of their standard deviations over every
+    feature that varies, and over its continuous features only (those whose value differs from the feature's
+    median in at least half the rows). Sparse features (mostly-zero pixels, one-hot columns) have small
+    deviations that say nothing about scaling; continuous features squeezed to a thousandth of the others'
+    spread (one mean and deviation for every column) do. None where fewer than two features count."""
+    x = np.asarray(rows, dtype=np.float64)
+    std = x.std(axis=0)
+    continuous = np.mean(x != np.median(x, axis=0), axis=0) >= 0.5
+    ratios = []
+    for kept in (std[std > 0], std[continuous & (std > 0)]):
+        ratios.append(float(kept.max() / kept.min()) if kept.size >= 2 else None)
+    return ratios[0], ratios[1]

@@ -392,6 +392,16 @@ def test_feature_scales_orders_of_magnitude_apart() -> None:
     assert only(run(ce_net(x_min=0.0, x_max=30.0, x_feature_scale_ratio=500.0)), Symptom.UNNORMALIZED_INPUT)
 
 
+def test_continuous_features_two_orders_of_magnitude_apart_are_unnormalized_at_any_peak() -> None:
+    # one mean and deviation for every column: values stay within [-5, 5], but most columns are a sliver
+    squeezed = run(ce_net(x_min=-0.5, x_max=4.8, x_feature_scale_ratio=1046.0,
+                          x_continuous_scale_ratio=1046.0))
+    assert only(squeezed, Symptom.UNNORMALIZED_INPUT)
+    assert "continuous features' scales differ 1.05e+03x" in squeezed[0].message
+    # the same spread over every feature, but from sparse pixels only: fine
+    assert run(ce_net(x_min=0.0, x_max=1.0, x_feature_scale_ratio=500.0, x_continuous_scale_ratio=2.0)) == []
+
+
 def test_standardized_data_with_moderate_outliers_is_fine() -> None:
     assert run(ce_net(x_min=-9.0, x_max=9.5, x_feature_scale_ratio=3.0)) == []
 

@@ -120,6 +120,17 @@ def test_soft_targets_in_0_1_give_the_floor_of_binary_cross_entropy() -> None:
     assert data_info(np.zeros((200, 3), "float32"), y).y_bce_floor == pytest.approx(floor, rel=1e-5)
 
 
+def test_data_facts_tell_continuous_features_squeezed_by_one_global_scale() -> None:
+    from deeplocalize.probes.keras_facts import data_info
+
+    rng = np.random.default_rng(0)
+    raw = np.column_stack([rng.uniform(190, 710, 300), rng.normal(6.3, 0.7, 300)]).astype("float32")
+    squeezed = data_info((raw - raw.mean()) / raw.std(), np.zeros((300, 1), "float32"))
+    assert squeezed.x_continuous_scale_ratio > 100
+    per_column = data_info((raw - raw.mean(0)) / raw.std(0), np.zeros((300, 1), "float32"))
+    assert per_column.x_continuous_scale_ratio < 1.01
+
+
 def test_data_facts_from_the_first_batch_when_fit_gets_a_generator() -> None:
     """``fit`` on a generator: the labels are read from the first batch ``train_step`` receives, so the
     pre-flight checks see them (class indices 0..2 fed to a one-unit binary head)."""

@@ -136,3 +136,19 @@ def test_dropout_rates_and_the_initial_kernels_range_are_layer_facts() -> None:
     assert facts["kernel_numel"] == 200
     assert facts["kernel_min"] == pytest.approx(float(emb.weight.min()))
     assert facts["kernel_max"] == pytest.approx(float(emb.weight.max()))
+
+
+def test_the_first_batch_tells_continuous_features_squeezed_by_one_global_scale() -> None:
+    from deeplocalize.model import DataInfo
+    from deeplocalize.probes.torch_facts import x_facts
+
+    g = torch.Generator().manual_seed(0)
+    tax, rooms = torch.rand(256, generator=g) * 520 + 190, torch.randn(256, generator=g) * 0.7 + 6.3
+    raw = torch.stack([tax, rooms], 1)
+    squeezed, per_column = DataInfo(), DataInfo()
+    x_facts((raw - raw.mean()) / raw.std(), squeezed)
+    x_facts((raw - raw.mean(0)) / raw.std(0), per_column)
+    assert squeezed.x_continuous_scale_ratio > 100 and per_column.x_continuous_scale_ratio < 1.01
+    images = DataInfo()  # channels are the features of an image batch: three, all continuous
+    x_facts(torch.rand(4, 3, 8, 8, generator=g), images)
+    assert images.x_continuous_scale_ratio < 1.5 and images.x_feature_scale_ratio < 1.5

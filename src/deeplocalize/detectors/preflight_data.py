@@ -63,6 +63,7 @@ def check_input_scale(trace: Trace, model: ModelInfo, config: Config) -> list[Fi
         return []
     x_min, x_max = _input_range(trace, model)
     ratio = model.data.x_feature_scale_ratio if model.data is not None else None
+    continuous = model.data.x_continuous_scale_ratio if model.data is not None else None
     if x_min is None or x_max is None:
         return []
     peak = max(abs(x_min), abs(x_max))
@@ -72,11 +73,15 @@ def check_input_scale(trace: Trace, model: ModelInfo, config: Config) -> list[Fi
     if ratio is not None and (ratio > config.input_scale_ratio
                               or (ratio > config.input_scale_ratio_soft and peak > config.input_abs_soft)):
         reasons.append(f"feature scales differ {ratio:.3g}x (~{math.log10(ratio):.0f} orders of magnitude)")
+    elif continuous is not None and continuous > config.input_scale_ratio_soft:
+        reasons.append(f"the continuous features' scales differ {continuous:.3g}x (one mean and deviation "
+                       "for every column squeezes most of them to a sliver)")
     if not reasons:
         return []
     msg = f"the input is not normalized: {'; '.join(reasons)} (first batch x in [{x_min:.4g}, {x_max:.4g}])"
     hint = CauseHint(Category.DATA, cw.INPUT_NOT_NORMALIZED, normalize_inputs(model, trace, None))
-    evidence = {"x_min": x_min, "x_max": x_max, "feature_scale_ratio": ratio}
+    evidence = {"x_min": x_min, "x_max": x_max, "feature_scale_ratio": ratio,
+                "continuous_scale_ratio": continuous}
     return [Finding(symptom=Symptom.UNNORMALIZED_INPUT, phase=Phase.DATA, layer=None, step=1, message=msg,
                     evidence=_step1(evidence), causes=[hint])]
 

@@ -294,10 +294,7 @@ def data_info(x: Any, y: Any) -> DataInfo | None:
         info.x_min, info.x_max = float(vals.min()), float(vals.max())
         info.x_mean, info.x_std = float(vals.mean()), float(vals.std())
     if xf.ndim == 2 and xf.shape[0] > 1 and finite.all():
-        std = xf.std(axis=0)
-        std = std[std > 0]
-        if std.size >= 2:
-            info.x_feature_scale_ratio = float(std.max() / std.min())
+        info.x_feature_scale_ratio, info.x_continuous_scale_ratio = sm.feature_scale_ratios(xf)
     if ya is not None:
         _fill_targets(info, sample_rows(ya))
     return info

@@ -258,11 +258,10 @@ def x_facts(x: torch.Tensor, info: DataInfo) -> None:
     if finite.numel():
         info.x_min, info.x_max = float(finite.min()), float(finite.max())
         info.x_mean, info.x_std = float(finite.mean()), float(finite.std(unbiased=False))
-    if v.dim() >= 2 and v.shape[0] > 1 and info.x_nonfinite == 0:
-        per_feature = v.transpose(0, 1).reshape(v.shape[1], -1).std(dim=1, unbiased=False)
-        nonzero = per_feature[per_feature > 0]
-        if nonzero.numel() >= 2:
-            info.x_feature_scale_ratio = float(nonzero.max() / nonzero.min())
+    if v.dim() >= 2 and v.shape[0] > 1 and info.x_nonfinite == 0:  # features: dim 1 (channels of an image)
+        rows = v.transpose(0, 1).reshape(v.shape[1], -1).T
+        rows = rows[:: max(1, rows.shape[0] // summary.SCALE_ROWS)].cpu().numpy()
+        info.x_feature_scale_ratio, info.x_continuous_scale_ratio = summary.feature_scale_ratios(rows)
 
 
 def y_facts(y: torch.Tensor, info: DataInfo, ignore_index: int | None = None) -> np.ndarray | None:
