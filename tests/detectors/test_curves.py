@@ -161,8 +161,9 @@ def _plain_regressor(y_std: float) -> ModelInfo:
 
 
 def test_a_loss_that_falls_yet_stays_far_above_a_constant_prediction_is_not_learning() -> None:
-    """A wide & deep regressor fed a raw input: the MSE falls from 2.7e5 but stays far above var(y)."""
-    losses = np.geomspace(2.7e5, 40.0, 80) + np.random.default_rng(3).normal(0, 1.0, 80)
+    """A wide & deep regressor fed a raw input: the MSE falls from 2.7e5, then crawls, far above var(y)."""
+    fall = np.concatenate([np.geomspace(2.7e5, 2000.0, 40), np.geomspace(2000.0, 900.0, 160)])
+    losses = fall * np.exp(np.random.default_rng(3).normal(0, 0.05, 200))
     found = loss_not_decreasing(make_trace(losses, lr=1e-3), _plain_regressor(1.1), CFG)
     assert len(found) == 1 and found[0].evidence["worse_than_chance"] > 3
     healthy = 1.3 * np.exp(-np.arange(80) / 20) + 0.3
@@ -170,6 +171,18 @@ def test_a_loss_that_falls_yet_stays_far_above_a_constant_prediction_is_not_lear
     unplain = _plain_regressor(1.1)
     del unplain.extra["loss_plain"]  # a loss with terms of its own (a KL, a regularizer): not judged
     assert loss_not_decreasing(make_trace(losses, lr=1e-3), unplain, CFG) == []
+
+
+def test_a_loss_far_above_chance_on_course_to_get_there_is_still_learning() -> None:
+    """PyTorch's dynamic-net tutorial: a summed MSE that starts 1,000x above a constant prediction's (var(y)
+    = 1,000), with steps a hundred-fold apart (the network draws its depth at random), and falls by a factor
+    every few dozen steps: at that pace it reaches the chance level within as many steps again. Not worse
+    than chance yet."""
+    rng = np.random.default_rng(0)
+    losses = np.geomspace(1e6, 3e4, 120) * np.exp(rng.normal(0, 1.5, 120))
+    assert loss_not_decreasing(make_trace(losses, lr=1e-8), _plain_regressor(31.6), CFG) == []
+    level = np.full(120, 3e4) * np.exp(rng.normal(0, 1.5, 120))  # the same noise around a level: a stall
+    assert loss_not_decreasing(make_trace(level, lr=1e-8), _plain_regressor(31.6), CFG) != []
 
 
 def test_regression_stuck_at_target_variance() -> None:
@@ -207,6 +220,17 @@ def test_oscillating_loss_fires_with_high_lr_cause() -> None:
     assert len(found) == 1 and found[0].symptom == Symptom.OSCILLATING_LOSS
     assert found[0].causes[0].category == Category.LEARNING_RATE
     assert "lr=1 is far above the usual SGD range" in found[0].causes[0].fix
+
+
+def test_a_loss_that_swings_by_factors_yet_falls_many_fold_is_not_oscillating() -> None:
+    # the swings come from a forward pass drawn at random (a third of the steps add a term that costs 60x
+    # more), not from the updates; the level falls 30-fold meanwhile, the swings dwarfing it on the raw scale
+    rng = np.random.default_rng(0)
+    deep = np.where(rng.uniform(size=120) < 0.35, 60.0, 1.0)
+    losses = np.geomspace(1e6, 3e4, 120) * np.exp(rng.normal(0, 0.5, 120)) * deep
+    assert oscillating_loss(make_trace(losses, lr=1e-8), regressor(), CFG50) == []
+    level = np.full(120, 1e6) * np.exp(rng.normal(0, 0.5, 120)) * deep  # the same swings around a level
+    assert oscillating_loss(make_trace(level, lr=1e-8), regressor(), CFG50) != []
 
 
 def test_oscillation_needs_min_steps() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from builders import layer, model, simulate_mlp, trace_of, vec
 
+from deeplocalize import summary as sm
 from deeplocalize.config import Config
 from deeplocalize.detectors.gradients import exploding_gradient, vanishing_gradient
 from deeplocalize.trace import StepRecord
@@ -82,6 +83,23 @@ def test_a_tiny_gradient_in_one_middle_layer_with_healthy_ones_before_it_has_not
     assert vanishing_gradient(grads(first=1.0, last=1.0, middle=1e-8, steps=60), INFO, Config()) == []
     found = vanishing_gradient(grads(first=1e-8, last=1.0, middle=1e-8, steps=60), INFO, Config())
     assert [f.layer.name for f in found] == ["fc1"]  # fading from the input up to fc1: named where it starts
+
+
+def test_scalar_tensors_at_a_stationary_point_have_no_gradient_to_vanish() -> None:
+    """y = a + b * P3(c + d * x) fitted on x symmetric about 0 (PyTorch's custom autograd.Function tutorial):
+    a and c are watched as tensors of one scalar each, and their partial derivatives are ~0 by symmetry
+    while b's and d's are large. One coordinate at its optimum is not a layer whose gradient vanished."""
+    scalars = model([layer(i, name, "Tensor", None, 1, 1) for i, name in enumerate("abcd")])
+    rng = np.random.default_rng(0)
+    records = [StepRecord(step=s, loss=100.0 * rng.uniform(0.95, 1.05), stats={
+        (i, Channel.WEIGHT_GRAD): vec(1, norm=v * rng.uniform(0.8, 1.2))
+        for i, v in enumerate((1e-6, 50.0, 1e-5, 6e3))}) for s in range(1, 61)]
+    assert vanishing_gradient(trace_of(records), scalars, Config()) == []
+    # the same norms on layers of many weights: the AUTOTRAINER ratio rule holds
+    wide = model([layer(i, name, "Linear", "linear", 8, 72) for i, name in enumerate("abcd")])
+    widened = [StepRecord(step=r.step, loss=r.loss, stats={k: vec(72, norm=float(v[sm.IDX["norm"]]))
+                                                           for k, v in r.stats.items()}) for r in records]
+    assert vanishing_gradient(trace_of(widened), wide, Config()) != []
 
 
 def test_a_zero_gradient_at_the_output_itself_is_not_vanishing_along_the_depth() -> None:

@@ -65,6 +65,26 @@ def falling(t: Trend, config: Config) -> bool:
     return -t.change - config.loss_noise_z * t.se > _meaningful(t, config)
 
 
+def falling_by_a_factor(values: np.ndarray, config: Config) -> bool:
+    """The log of the (positive) loss falls significantly, by a meaningful factor: the trend of a loss whose
+    noise multiplies (it swings by factors from step to step, and its spikes dwarf any level on the raw
+    scale), judged on the scale its noise lives on."""
+    t = trend(np.log(values))
+    return -t.change - config.loss_noise_z * t.se > -math.log1p(-config.loss_min_rel_decrease)
+
+
+def steps_to_fall_to(curve: Curve, level: float, config: Config) -> float | None:
+    """Steps the (positive) loss needs to fall to ``level`` at the pace of its curve, measured on the log
+    scale between the medians of its first and last thirds; None unless it falls by a meaningful factor."""
+    values = curve.values
+    if len(values) < 3 or level <= 0 or not (values > 0).all() or not falling_by_a_factor(values, config):
+        return None
+    k = max(1, len(values) // 3)
+    t = trend(np.log(values))
+    span = max(float(np.median(curve.steps[-k:]) - np.median(curve.steps[:k])), 1.0)
+    return max(t.last - math.log(level), 0.0) / (-t.change / span)
+
+
 def fell_over(values: np.ndarray, config: Config) -> bool:
     """The loss fell significantly and meaningfully over ``values`` (finite, in step order), judged on at
     least half ``curve_min_steps`` of them: learning again after a jump (``_recovering``, ``loss_spike``)."""
@@ -147,12 +167,17 @@ def _worse_than_chance(trace: Trace, model: ModelInfo, config: Config, curve: Cu
     """The loss went down, yet stays far above what a constant prediction scores (the chance level):
     after ``curve_min_steps`` the model still does worse than ignoring its input. Judged only when the
     trained loss is the loss function's own (``extra["loss_plain"]``: no regularizer or other term added,
-    which would lift it above the chance level of the loss function alone)."""
+    which would lift it above the chance level of the loss function alone). Not while the loss falls fast
+    enough to get there within as many steps again as the run has taken (``steps_to_fall_to``)."""
     if chance is None or chance <= 0 or not model.extra.get("loss_plain"):
         return None
     t = trend(curve.values)
-    if t.last <= config.worse_than_chance_factor * chance:
+    target = config.worse_than_chance_factor * chance
+    if t.last <= target:
         return None
+    ahead = steps_to_fall_to(curve, target, config)
+    if ahead is not None and ahead <= int(curve.steps[-1]):
+        return None  # far above chance, but on course to get there in as many steps as it has run
     msg = (f"the loss is still {t.last:.4g} after {int(curve.steps[-1])} steps, {t.last / chance:.3g}x the "
            f"chance level {chance:.4g} (a constant prediction): the model does worse than ignoring its input")
     evidence = {"last_median": t.last, "chance_level": chance, "worse_than_chance": t.last / chance}
@@ -227,7 +252,7 @@ def oscillating_loss(trace: Trace, model: ModelInfo, config: Config) -> list[Fin
         return []
     spike_frac = float(np.mean(y > config.osc_spike_ratio * initial))
     t = trend(y)
-    if falling(t, config) or spike_frac < config.osc_spike_frac:
+    if falling(t, config) or falling_by_a_factor(y, config) or spike_frac < config.osc_spike_frac:
         return []
     msg = (f"the loss swings by x{math.exp(swing):.2g} from step to step without a downward trend; "
            f"{spike_frac:.0%} of steps {int(curve.steps[0])}–{int(curve.steps[-1])} are above "

@@ -325,10 +325,16 @@ def vanishing_gradient(trace: Trace, model: ModelInfo, config: Config) -> list[F
     idx, norms = _norms(trace)
     if not idx or cm.loss_converged(trace, config.converged_loss):
         return []
+    numel = np.stack([trace.series(i, Channel.WEIGHT_GRAD, "numel") for i in idx], axis=1)
+    # a "layer" of one scalar (a tensor watched on its own) has one partial derivative, near zero wherever
+    # that coordinate is stationary (at a symmetric point, or converged): no signal through depth to vanish
+    keep = [col for col in range(len(idx)) if np.nanmax(np.append(numel[:, col], 0.0)) > 1]
+    idx, norms, numel = [idx[col] for col in keep], norms[:, keep], numel[:, keep]
+    if not idx:
+        return []
     steps = trace.steps()
     points = cm.sustain_points(config, trace, cm.series_every(steps, norms[:, -1]))
     sparse = {i for i in idx if "embedding" in cm.kind(model, i)}
-    numel = np.stack([trace.series(i, Channel.WEIGHT_GRAD, "numel") for i in idx], axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         rms = norms / np.sqrt(numel)
         ratio = norms / norms[:, -1:]
