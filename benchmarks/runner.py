@@ -118,6 +118,10 @@ def _forked_job(args: list[str], cwd: str, log: str) -> None:
     sys.exit(code)
 
 
+def _killed(job: Job, start: float, timeout: float) -> JobResult:
+    return JobResult(job, None, time.perf_counter() - start, f"killed after {timeout + GRACE_S:.0f} s")
+
+
 def _failure(text: str, code: int | None) -> str:
     tail = text.strip().splitlines()[-1:] or [f"exit {code}"]
     return f"runner failed: {tail[0][:200]}"
@@ -140,8 +144,7 @@ def run_job(job: Job, traces: Path, timeout: float, probe: str | None, threads: 
             if process.is_alive():
                 process.kill()
                 process.join()
-                return JobResult(job, None, time.perf_counter() - start,
-                                 f"killed after {timeout + GRACE_S:.0f} s")
+                return _killed(job, start, timeout)
             code = process.exitcode
             text = Path(log).read_text(errors="replace") if Path(log).exists() else ""
         else:
@@ -150,8 +153,7 @@ def run_job(job: Job, traces: Path, timeout: float, probe: str | None, threads: 
                                       env=_env(threads), capture_output=True, text=True,
                                       timeout=timeout + GRACE_S, check=False)
             except subprocess.TimeoutExpired:
-                return JobResult(job, None, time.perf_counter() - start,
-                                 f"killed after {timeout + GRACE_S:.0f} s")
+                return _killed(job, start, timeout)
             code, text = proc.returncode, proc.stderr or proc.stdout
     seconds = time.perf_counter() - start
     if code != 0 or not out.exists():

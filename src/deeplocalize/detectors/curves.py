@@ -65,22 +65,27 @@ def falling(t: Trend, config: Config) -> bool:
     return -t.change - config.loss_noise_z * t.se > _meaningful(t, config)
 
 
+def _falls_by_a_factor(log_trend: Trend, config: Config) -> bool:
+    return -log_trend.change - config.loss_noise_z * log_trend.se > -math.log1p(-config.loss_min_rel_decrease)
+
+
 def falling_by_a_factor(values: np.ndarray, config: Config) -> bool:
     """The log of the (positive) loss falls significantly, by a meaningful factor: the trend of a loss whose
     noise multiplies (it swings by factors from step to step, and its spikes dwarf any level on the raw
     scale), judged on the scale its noise lives on."""
-    t = trend(np.log(values))
-    return -t.change - config.loss_noise_z * t.se > -math.log1p(-config.loss_min_rel_decrease)
+    return _falls_by_a_factor(trend(np.log(values)), config)
 
 
 def steps_to_fall_to(curve: Curve, level: float, config: Config) -> float | None:
     """Steps the (positive) loss needs to fall to ``level`` at the pace of its curve, measured on the log
     scale between the medians of its first and last thirds; None unless it falls by a meaningful factor."""
     values = curve.values
-    if len(values) < 3 or level <= 0 or not (values > 0).all() or not falling_by_a_factor(values, config):
+    if len(values) < 3 or level <= 0 or not (values > 0).all():
+        return None
+    t = trend(np.log(values))
+    if not _falls_by_a_factor(t, config):
         return None
     k = max(1, len(values) // 3)
-    t = trend(np.log(values))
     span = max(float(np.median(curve.steps[-k:]) - np.median(curve.steps[:k])), 1.0)
     return max(t.last - math.log(level), 0.0) / (-t.change / span)
 
