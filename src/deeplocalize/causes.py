@@ -206,6 +206,8 @@ OUTPUT_BOUNDED_TARGETS_DATA: Final = 0.4  # ... or scale the targets into its ra
 # -------------------------------------------------- target_leak (target_leak.py)
 TARGET_LEAK_CAUSAL_MASK: Final = 0.95  # shifted targets + attention to later keys: the mask is missing
 TARGET_LEAK_UNSHIFTED: Final = 0.95  # each target is its own position's input token: labels not shifted
+TARGET_LEAK_TARGETS_AS_INPUT: Final = 0.9  # a later input (decoder inputs) is the targets: feed them shifted
+TARGET_LEAK_TARGETS_AS_INPUT_LOSS: Final = 0.4  # ... or score each position against the next target
 
 # -------------------------------------------------- batch_as_sequence (preflight.py)
 BATCH_AS_SEQUENCE: Final = 0.9  # (batch, time, features) into a recurrent layer without batch_first=True

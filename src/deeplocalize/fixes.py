@@ -337,6 +337,13 @@ def shift_labels(model: ModelInfo, trace: Trace, layer: LayerRef | None) -> str:
             "labels[:, 1:])")
 
 
+def shift_decoder_inputs(model: ModelInfo, trace: Trace, layer: LayerRef | None) -> str:
+    name = model.data.y_in_input if model.data is not None and model.data.y_in_input else "the decoder input"
+    return (f"feed `{name}` the targets shifted one position right (the start token first, the last token "
+            "dropped); a Hugging Face encoder-decoder does this itself when it gets only labels= (padding "
+            "as -100)")
+
+
 def batch_first(model: ModelInfo, trace: Trace, layer: LayerRef | None) -> str:
     return (f"{layer_label(layer, model)} reads dimension 0 of its input as time: create it with "
             "batch_first=True for (batch, time, features) inputs, or pass x.transpose(0, 1)")

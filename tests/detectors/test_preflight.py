@@ -161,6 +161,22 @@ def test_a_last_layer_whose_range_the_loss_input_leaves_is_not_what_the_loss_saw
     assert [f.symptom for f in found] == ([MISMATCH] if flagged else []), [f.message for f in found]
 
 
+@pytest.mark.parametrize(("low", "zero_share", "flagged"), [(0.0, 0.45, True), (0.0, 0.0, False),
+                                                             (-1.5, 0.45, False), (0.0, 0.02, False)])
+def test_logits_clamped_by_a_relu_inside_forward_are_seen_in_the_values_the_loss_receives(
+        low: float, zero_share: float, flagged: bool) -> None:
+    """``torch.relu(self.l1(x))`` returned to ``F.cross_entropy``: the module types say linear, the values
+    say relu (nothing below 0, many exact zeros); a few zeros or any negative value prove nothing."""
+    model = net(linear(0, "l1", 10), loss="cross_entropy", expects="logits", y_is_integer=True, y_min=0.0,
+                y_max=9.0)
+    model.extra["output_values"] = {"min": low, "max": 3.0, "finite": True, "sums_to_one": False,
+                                    "exp_sums_to_one": False, "zero_share": zero_share}
+    found = run(model)
+    assert [f.symptom for f in found] == ([MISMATCH] if flagged else []), [f.message for f in found]
+    if flagged:
+        assert found[0].layer.name == "l1" and "remove the relu of layer `l1`" in top(found[0]).fix
+
+
 def test_sigmoid_before_bce_with_logits() -> None:
     model = net(
         linear(0, "fc", 1),

@@ -64,3 +64,25 @@ def test_a_causal_model_a_classifier_an_encoder_decoder_an_rnn_and_the_switch_of
     assert target_leak(trace(0.05), model("same", True), CFG) == []  # a bidirectional token autoencoder
     assert target_leak(trace(0.05), model(None, True), CFG) == []  # targets not aligned with the inputs
     assert target_leak(trace(0.05), model("next", True), Config(leak_loss_frac=0.0)) == []
+
+
+def fed_targets(*sees_later_keys: bool) -> ModelInfo:
+    out = model(None, *sees_later_keys)
+    out.data.y_in_input = "decoder_input_ids"
+    return out
+
+
+def test_a_later_input_holding_the_targets_is_a_data_fault_whatever_the_attention() -> None:
+    for later in [(True, False), (), (False,)]:  # an encoder-decoder, an RNN, a causal decoder
+        (finding,) = target_leak(trace(0.05), fed_targets(*later), CFG)
+        assert finding.severity == Severity.FAULT and finding.layer is None
+        assert [c.category for c in finding.causes] == [Category.DATA, Category.LOSS]
+        assert "decoder_input_ids" in finding.message
+        assert "shifted one position right" in finding.causes[0].fix
+        assert finding.evidence["input"] == "decoder_input_ids"
+
+
+def test_a_later_input_holding_the_targets_is_a_warning_while_the_loss_is_believable() -> None:
+    (finding,) = target_leak(trace(2.5), fed_targets(True, False), CFG)
+    assert finding.severity == Severity.WARNING
+    assert target_leak(trace(0.05), fed_targets(True, False), Config(leak_loss_frac=0.0)) == []

@@ -152,3 +152,67 @@ def test_the_first_batch_tells_continuous_features_squeezed_by_one_global_scale(
     images = DataInfo()  # channels are the features of an image batch: three, all continuous
     x_facts(torch.rand(4, 3, 8, 8, generator=g), images)
     assert images.x_continuous_scale_ratio < 1.5 and images.x_feature_scale_ratio < 1.5
+
+
+def test_a_later_input_holding_the_targets_is_named_unless_passed_in_for_an_inner_loss() -> None:
+    from deeplocalize.probes.torch_model_facts import input_holding_targets, later_token_inputs
+
+    def holder(named: list, target: torch.Tensor, inside: bool = False) -> str | None:
+        return input_holding_targets(named, target.reshape(-1), -100, inside)
+
+    src, tgt = IDS[:, :20], IDS[:, 5:].contiguous()
+    mask = torch.ones_like(src)
+    named = later_token_inputs(((src,), {"decoder_input_ids": tgt, "attention_mask": mask}), src)
+    assert [name for name, _ in named] == ["decoder_input_ids"]  # masks, and the first input, are not tokens
+    assert holder(named, tgt.clone()) == "decoder_input_ids"
+    assert holder(named, tgt, inside=True) == "decoder_input_ids"  # Hugging Face's decoder inputs, as given
+    shifted = torch.cat([torch.zeros_like(tgt[:, :1]), tgt[:, :-1]], 1)  # the start token first: no leak
+    assert holder([("decoder_input_ids", shifted)], tgt) is None
+    # minGPT's model(idx, targets): the loss inside the forward reads the targets passed in
+    assert holder([("argument 2", tgt)], tgt, inside=True) is None
+    assert holder([("argument 2", tgt)], tgt.clone()) == "argument 2"
+    zeros = torch.zeros_like(tgt)  # a constant input equal to labels that are mostly one class is no leak
+    assert holder([("argument 2", zeros)], zeros.clone()) is None
+
+
+class _Seq2Seq(torch.nn.Module):
+    """A GRU encoder-decoder: ``forward(src, dec_in)`` returns logits for each decoder position."""
+
+    def __init__(self, vocab: int = 24, width: int = 48) -> None:
+        super().__init__()
+        self.emb = torch.nn.Embedding(vocab, width)
+        self.enc = torch.nn.GRU(width, width, batch_first=True)
+        self.dec = torch.nn.GRU(width, width, batch_first=True)
+        self.head = torch.nn.Linear(width, vocab)
+
+    def forward(self, src: torch.Tensor, dec_in: torch.Tensor) -> torch.Tensor:
+        _, h = self.enc(self.emb(src))
+        out, _ = self.dec(self.emb(dec_in), h)
+        return self.head(out)
+
+
+def test_a_decoder_fed_its_unshifted_targets_is_found_and_its_fix_is_not() -> None:
+    import torch.nn.functional as F  # noqa: N812
+
+    import deeplocalize as dl
+    from deeplocalize.vocabulary import Symptom
+
+    def leak_findings(shift: bool) -> list:
+        torch.manual_seed(0)
+        model = _Seq2Seq()
+        opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+        data = torch.randint(3, 24, (512, 12), generator=torch.Generator().manual_seed(0))
+        with dl.watch(model, opt, store=False, on_fault="warn") as run:
+            for step in range(150):
+                src = data[(step * 32) % 512:][:32]
+                tgt = src.flip(1)  # the task: reverse the sequence
+                dec_in = torch.cat([torch.ones_like(tgt[:, :1]), tgt[:, :-1]], 1) if shift else tgt
+                loss = F.cross_entropy(model(src, dec_in).reshape(-1, 24), tgt.reshape(-1))
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        return [f for f in run.diagnosis.findings if f.symptom == Symptom.TARGET_LEAK]
+
+    (finding,) = leak_findings(shift=False)
+    assert finding.severity.value == "fault" and finding.evidence["input"] == "argument 2"
+    assert leak_findings(shift=True) == []

@@ -221,3 +221,32 @@ def test_an_embedding_frozen_at_its_random_init_is_a_training_fault_at_that_laye
         if frozen:
             cause = d.root_causes[0]
             assert cause.category == Category.TRAINING and cause.layer.name == "emb"
+
+
+class _ReluLogits(nn.Module):
+    """A linear classifier whose ``forward`` clamps its class scores with ``torch.relu``: invisible in the
+    module types, visible in the values the loss receives."""
+
+    def __init__(self, clamp: bool) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.l1 = nn.Linear(64, 10)
+        self.clamp = clamp
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scores = self.l1(x)
+        return torch.relu(scores) if self.clamp else scores
+
+
+def test_logits_clamped_by_a_relu_in_forward_are_an_activation_fault_at_the_last_layer() -> None:
+    x, y = _digits()
+    model = _ReluLogits(clamp=True)
+    d = _train(model, torch.optim.Adam(model.parameters(), lr=0.02), x, y, steps=20)
+    assert d.verdict == Verdict.FAULTY
+    cause = d.root_causes[0]
+    assert cause.category == Category.ACTIVATION and cause.layer is not None and cause.layer.name == "l1"
+    assert "remove the relu" in cause.fix
+    healthy = _ReluLogits(clamp=False)
+    d = _train(healthy, torch.optim.Adam(healthy.parameters(), lr=0.02), x, y, steps=20)
+    assert d.verdict != Verdict.FAULTY
+    assert all(f.symptom != Symptom.ACTIVATION_LOSS_MISMATCH for f in d.findings)

@@ -24,6 +24,10 @@ SQUARED_LOSSES = frozenset({"mse"})
 #: Layer types at the end of a network that pass values through unchanged (skipped to find the output).
 _PASS_THROUGH = re.compile(r"^(flatten|dropout|identity|reshape|unflatten|squeeze|permute)", re.I)
 
+#: Share of exact zeros, with none below 0, at or above which the values a loss receives were clamped by a
+#: ReLU: it zeroes about half of zero-mean scores, while exact zeros are otherwise rare among float outputs
+#: (own choice, well below a half to allow skewed scores).
+RELU_ZERO_SHARE = 0.1
 #: (low, high) of each output activation's values.
 ACTIVATION_RANGE: dict[str, tuple[float, float]] = {
     "sigmoid": (0.0, 1.0),
@@ -93,14 +97,17 @@ def output_values(model: ModelInfo) -> dict | None:
 
 def observed_activation(values: dict) -> str | None:
     """The output activation the received values prove: log-probabilities (``log_softmax``), rows of
-    probabilities summing to 1 (``softmax``), values strictly inside (0, 1) (``sigmoid``); "linear" for
-    values no probability-like activation produces (negative and above 1 together, or above 1 and below
-    0.5 at once is not decisive: only a clear range counts); None when the values prove nothing."""
+    probabilities summing to 1 (``softmax``), none below 0 and many exactly 0 (``relu``: ``RELU_ZERO_SHARE``),
+    values strictly inside (0, 1) (``sigmoid``); "linear" for values no probability-like activation produces
+    (negative and above 1 together, or above 1 and below 0.5 at once is not decisive: only a clear range
+    counts); None when the values prove nothing."""
     lo, hi = float(values["min"]), float(values["max"])
     if values.get("exp_sums_to_one"):
         return "log_softmax"
     if values.get("sums_to_one"):
         return "softmax"
+    if lo == 0.0 and hi > 0.0 and values.get("zero_share", 0.0) >= RELU_ZERO_SHARE:
+        return "relu"
     if lo > 0.0 and hi < 1.0:
         return "sigmoid"
     if lo < 0.0 and hi > 1.0:

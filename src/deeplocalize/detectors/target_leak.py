@@ -15,6 +15,10 @@ layer's facts; ``probes/torch_attention``). Then, for a model whose self-attenti
 A model with both kinds (an encoder-decoder: a bidirectional encoder, a causal decoder) or with no attention
 (an RNN) is left alone: a copy task or a sequence autoencoder learns exactly these targets on purpose.
 
+Any model, whatever its attention, is also checked for a later input that holds the targets
+(``DataInfo.y_in_input``: an input after the first whose tokens are the targets at their own positions, the
+decoder inputs of an encoder-decoder passed unshifted): the model reads each token it is scored on.
+
 Either is a warning until the loss shows the leak being used: the median of the last ``leak_min_points``
 losses below ``leak_loss_frac`` of the label prior entropy (the loss of predicting token frequencies), far
 below what a model that cannot see its targets reaches early in training ("too good to be true"); then a
@@ -40,8 +44,12 @@ from deeplocalize.vocabulary import Category, Channel, Phase, Severity, Symptom
 @register("target_leak", "check", refreshes=True)
 def target_leak(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:
     """A missing causal mask or unshifted labels; a fault once the loss is too good to be true."""
-    alignment = model.data.y_from_x if model.data is not None else None
-    if alignment is None or config.leak_loss_frac <= 0 or not len(trace):
+    if config.leak_loss_frac <= 0 or not len(trace) or model.data is None:
+        return []
+    if model.data.y_in_input is not None:
+        return [_judged(_targets_as_input(model.data.y_in_input, trace, model), trace, model, config)]
+    alignment = model.data.y_from_x
+    if alignment is None:
         return []
     seen = [x for x in sorted(model.layers, key=lambda x: x.index) if "sees_later_keys" in x.extra]
     later = [layer.extra["sees_later_keys"] is True for layer in seen]
@@ -69,6 +77,17 @@ def target_leak(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]
         finding = cm.finding(Symptom.TARGET_LEAK, Phase.FORWARD, model, trace, index, step, message,
                              {"targets": "next", "sees_later_keys": True}, causes)
     return [_judged(finding, trace, model, config)]
+
+
+def _targets_as_input(name: str, trace: Trace, model: ModelInfo) -> Finding:
+    message = (f"the model's input `{name}` holds the targets at their own positions (not shifted one "
+               "position right): each position reads the token it is scored on and can copy it")
+    causes = [CauseHint(Category.DATA, cw.TARGET_LEAK_TARGETS_AS_INPUT,
+                        fixes.shift_decoder_inputs(model, trace, None)),
+              CauseHint(Category.LOSS, cw.TARGET_LEAK_TARGETS_AS_INPUT_LOSS,
+                        fixes.shift_labels(model, trace, None))]
+    return cm.finding(Symptom.TARGET_LEAK, Phase.DATA, model, trace, None, int(trace.steps()[0]), message,
+                      {"targets": "same", "input": name}, causes)
 
 
 def _first_attention_step(trace: Trace, index: int) -> int:

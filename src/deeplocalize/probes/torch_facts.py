@@ -375,14 +375,15 @@ def initial_weight_facts(module: nn.Module) -> dict[str, Any] | None:
 def output_value_facts(pred: torch.Tensor) -> dict[str, Any] | None:
     """What the values a loss receives are (one host read, first step only), so the loss checks judge the
     values instead of guessing from module types (a ``F.log_softmax`` in ``forward`` is invisible to them):
-    the range, and whether rows are probabilities (in [0, 1], summing to 1 over the last axis) or
-    log-probabilities (<= 0, their exp summing to 1)."""
+    the range, the share of exact zeros, and whether rows are probabilities (in [0, 1], summing to 1 over
+    the last axis) or log-probabilities (<= 0, their exp summing to 1)."""
     if not isinstance(pred, torch.Tensor) or not pred.is_floating_point() or pred.numel() == 0:
         return None
     v = pred.detach().float()
     finite = bool(torch.isfinite(v).all())
     out: dict[str, Any] = {"min": float(v.min()), "max": float(v.max()), "shape": [int(s) for s in v.shape],
-                           "finite": finite, "sums_to_one": False, "exp_sums_to_one": False}
+                           "finite": finite, "sums_to_one": False, "exp_sums_to_one": False,
+                           "zero_share": float((v == 0).float().mean())}
     if finite and v.dim() >= 2 and v.shape[-1] > 1:
         if out["min"] >= 0 and out["max"] <= 1:
             out["sums_to_one"] = bool(torch.allclose(v.sum(-1), torch.ones(()), atol=1e-3))

@@ -121,19 +121,23 @@ class ModelFacts:
     dirty: bool = True
     #: the first input while it waits for the first targets, if it is a batch of token ids
     _token_ids: torch.Tensor | None = None
+    #: the other token-id inputs of that forward, by name (``later_token_inputs``)
+    _later_ids: list[tuple[str, torch.Tensor]] = field(default_factory=list)
     #: the class counts of the batches seen so far (on the targets' device), while the prior's entropy is
     #: still being refined
     _label_counts: torch.Tensor | None = None
     _label_batches: int = 1
 
-    def saw_input(self, x: torch.Tensor) -> None:
-        """The model's first input of a forward: the first one's facts; until the first targets are seen, the
-        latest one if it is token ids (the targets are compared with the input of their own step)."""
+    def saw_input(self, x: torch.Tensor, inputs: tuple[tuple, dict]) -> None:
+        """The model's first input ``x`` of a forward called with ``inputs`` (args, kwargs): the first one's
+        facts; until the first targets are seen, the latest token-id inputs (the targets are compared with
+        the inputs of their own step)."""
         if not self.x_seen:
             self.x_seen = self.dirty = True
             facts.x_facts(x, self.data)
-        if not self.y_seen and x.dim() == 2 and not x.is_floating_point() and x.dtype != torch.bool:
-            self._token_ids = x
+        if not self.y_seen:
+            self._token_ids = x if is_token_ids(x) else None
+            self._later_ids = later_token_inputs(inputs, x)
 
     def saw_autocast(self, dtype: torch.dtype) -> None:
         if self.autocast is None:
@@ -148,9 +152,9 @@ class ModelFacts:
             self.dirty = True
 
     def saw_loss(self, info: LossInfo, pred: torch.Tensor | None, target: torch.Tensor,
-                 ignore_index: int, read: bool = True) -> None:
+                 ignore_index: int, read: bool = True, inside: bool = False) -> None:
         """A loss function received ``pred`` (this model's output) and ``target``; ``read``: host reads are
-        allowed (a statistics step)."""
+        allowed (a statistics step); ``inside``: called inside the model's forward (a loss it computes)."""
         if self.loss_info is None:
             self.loss_info = info
             self.dirty = True
@@ -166,7 +170,9 @@ class ModelFacts:
             self.task, self.data.n_classes = facts.infer_task(info, pred, self.data)
             if self._token_ids is not None and info.name in ("cross_entropy", "nll"):
                 self.data.y_from_x = facts.target_alignment(self._token_ids, target, ignore_index)
-            self._token_ids = None
+            if info.name in ("cross_entropy", "nll"):
+                self.data.y_in_input = input_holding_targets(self._later_ids, target, ignore_index, inside)
+            self._token_ids, self._later_ids = None, []
             classes = max(len(counts), self.data.n_classes or 0) if counts is not None else 0
             if classes and counts.sum() < PRIOR_LABELS_PER_CLASS * classes:
                 self._label_counts = torch.zeros(classes, device=target.device)  # (float32: exact here)
@@ -283,3 +289,60 @@ def _layer_info(slot: LayerSlot) -> LayerInfo:
     if params:
         info.extra["param_dtype"] = str(params[0].dtype).removeprefix("torch.")
     return info
+
+
+#: Keyword inputs never read as a model's token inputs: the targets themselves (a model that computes its
+#: loss inside, ``labels=``), and masks, segment and position ids (small integers that may equal labels).
+_NOT_TOKENS = ("label", "target", "mask", "type", "position")
+#: Keyword inputs read as the model's own inputs even when they share memory with the targets: Hugging
+#: Face's encoder-decoders use ``decoder_input_ids`` as given (they shift only ``labels``, when those come
+#: alone).
+_DECODER_INPUTS = ("decoder_input_ids",)
+#: An input holds the targets only if their most frequent value is below this share of the scored
+#: positions: many different tokens matched, not a constant that happens to equal most labels (own choice).
+_DIVERSE_SHARE = 0.5
+
+
+def is_token_ids(x: torch.Tensor) -> bool:
+    """A 2-d batch of integer ids."""
+    return x.dim() == 2 and not x.is_floating_point() and x.dtype != torch.bool
+
+
+def later_token_inputs(inputs: tuple[tuple, dict], first: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
+    """A forward's token-id inputs after its first, named by keyword (``decoder_input_ids``) or position
+    (``argument 2``), less the keywords of ``_NOT_TOKENS``."""
+    args, kwargs = inputs
+    named = [(f"argument {i + 1}", a) for i, a in enumerate(args)]
+    named += [(k, v) for k, v in kwargs.items() if not any(word in k.lower() for word in _NOT_TOKENS)]
+    return [(name, t) for name, t in named if isinstance(t, torch.Tensor) and t is not first
+            and t.layout == torch.strided and is_token_ids(t)]
+
+
+def input_holding_targets(inputs: list[tuple[str, torch.Tensor]], target: torch.Tensor,
+                          ignore_index: int, inside: bool) -> str | None:
+    """The name of the first of ``inputs`` whose token at each scored position is that position's target
+    ("same" alignment over many different tokens): the model is handed what it must predict (a decoder fed
+    its unshifted targets). When the loss is computed ``inside`` the model's forward, a positional input
+    holding its targets, or a keyword one sharing their memory, is those targets passed in for it (minGPT's
+    ``model(idx, targets)``), unless it is a decoder input (``_DECODER_INPUTS``)."""
+    if target.is_floating_point():
+        return None
+    for name, ids in inputs:
+        passed_in = name.startswith("argument ") or _same_memory(ids, target)
+        if inside and name not in _DECODER_INPUTS and passed_in:
+            continue
+        if facts.target_alignment(ids, target, ignore_index) != "same":
+            continue
+        labels = target.detach().reshape(-1)
+        scored = labels[labels != ignore_index]
+        top = float(torch.bincount(scored.clamp(min=0)).max()) if scored.numel() else math.inf
+        if top < _DIVERSE_SHARE * scored.numel():
+            return name
+    return None
+
+
+def _same_memory(a: torch.Tensor, b: torch.Tensor) -> bool:
+    try:
+        return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
+    except RuntimeError:  # a tensor without storage (a functional or meta tensor)
+        return False

@@ -220,7 +220,7 @@ class ModelUnit:
             if state.stats or not self.facts.x_seen or not self.facts.y_seen:
                 x = first_input((args, kwargs))
                 if x is not None:
-                    self.facts.saw_input(x)
+                    self.facts.saw_input(x, (args, kwargs))
                     if state.stats:
                         record(state.buffer, "data", x, Mode.STATS)
         except Exception as exc:
@@ -260,7 +260,7 @@ class ModelUnit:
             acc = torch_facts.accuracy_scalars(info.name, pred, target, ignore_index)
             if acc is not None:
                 state.buffer.add("accuracy", "accuracy", 1, list(acc))
-        self.facts.saw_loss(info, pred, target, ignore_index, read=state.stats)
+        self.facts.saw_loss(info, pred, target, ignore_index, read=state.stats, inside=self._in_forward > 0)
 
     def before_update(self, opt: torch.optim.Optimizer | None, losses: list[torch.Tensor]) -> None:
         """The optimizer's pre-step hook (None: a backward that is a step): the fused check, a replay if
