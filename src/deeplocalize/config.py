@@ -38,12 +38,10 @@ class Config:
     #: A loss above this multiple of the median of the last 64 steps makes statistics dense again (ratio).
     loss_jump_ratio: float = 3.0
     #: False: statistics steps keep their schedule whatever happens (no densifying after a finding, an lr
-    #: change or a loss jump): a cost that does not depend on the run, at the price of a later verdict for
-    #: a fault that starts late.
+    #: change, a loss jump): a cost that does not depend on the run, for a later verdict on a late fault.
     stats_adaptive: bool = True
     #: Steps between runs of the trend detectors (the per-step numerical checks run every step). Own
-    #: calibration: one pass of the trend detectors costs 4-9 ms on CPU; at the stats cadence (new full
-    #: statistics arrive every stats_every steps) their share stays under ~0.4 ms per step.
+    #: calibration: a pass costs 4-9 ms on CPU; at the stats cadence it adds under ~0.4 ms per step.
     check_every: int = 20
     #: ... and at most this many steps apart once statistics steps have become sparse (``cadence.py``):
     #: a stall that starts late is judged within this many steps (steps). Own choice.
@@ -226,12 +224,14 @@ class Config:
     attention_collapse_entropy: float = 0.05
     attention_collapse_heads: float = 0.5
     attention_collapse_points: int = 3
-    #: target_leak: a language model that sees its targets (a missing causal mask, unshifted labels) is a
-    #: fault once the median of its last leak_min_points losses is below leak_loss_frac x the label prior
-    #: entropy: far below what a model that cannot see its targets reaches early (own choice; a healthy
-    #: character model is at 0.7 after 300 steps here, one that sees its targets at 0.05). 0 turns it off.
+    #: target_leak: a model that sees its targets (no causal mask, unshifted labels) is a fault once the
+    #: median of its last leak_min_points losses is below leak_loss_frac x the label prior entropy: far below
+    #: what a model that cannot see its targets reaches early (own choice; a healthy character model is at 0.7
+    #: after 300 steps here, one seeing its targets at 0.05; 0 turns it off), or, without its causal mask,
+    #: once a head puts leak_next_key_weight of its attention on the key it is scored on (own choice: half).
     leak_loss_frac: float = 0.25
     leak_min_points: int = 10
+    leak_next_key_weight: float = 0.5
     #: With batches smaller than this, a curve point averages consecutive steps until it covers this many
     #: samples (samples): an accuracy over 1 sample is 0 or 1, a loss over 2 is mostly noise. Own choice.
     curve_min_batch: int = 32

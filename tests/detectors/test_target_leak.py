@@ -86,3 +86,14 @@ def test_a_later_input_holding_the_targets_is_a_warning_while_the_loss_is_believ
     (finding,) = target_leak(trace(2.5), fed_targets(True, False), CFG)
     assert finding.severity == Severity.WARNING
     assert target_leak(trace(0.05), fed_targets(True, False), Config(leak_loss_frac=0.0)) == []
+
+
+def test_a_head_reading_the_token_it_is_scored_on_makes_a_missing_causal_mask_a_fault_at_once() -> None:
+    leaky = model("next", True, True)
+    leaky.layers[2].extra["next_key_weight"] = 0.8
+    (finding,) = target_leak(trace(4.0), leaky, CFG)  # the loss still believable
+    assert finding.severity == Severity.FAULT and finding.evidence["next_key_weight"] == 0.8
+    assert "h.1.attn.c_attn" in finding.message and "80%" in finding.message
+    leaky.layers[2].extra["next_key_weight"] = 0.3  # a head that reads the next token a little: not yet
+    (finding,) = target_leak(trace(4.0), leaky, CFG)
+    assert finding.severity == Severity.WARNING

@@ -145,6 +145,22 @@ def test_a_self_attention_call_says_whether_a_query_may_attend_a_later_key() -> 
     assert attention.from_weights(torch.softmax(torch.randn(2, 6, 6), -1)).sees_later_keys is True
 
 
+def test_the_weight_a_head_puts_on_the_key_after_each_query_is_measured_from_every_source() -> None:
+    q = torch.randn(1, 2, 6, 4)
+    k = torch.zeros(1, 2, 6, 4)
+    k[0, 1, 1:] = q[0, 1, :-1] * 50  # head 1: each query's next key is its near-copy; head 0: uniform
+    weight = attention.measure(q, k, scale=1.0).next_key_weight
+    assert weight is not None and weight > 0.8  # the largest over heads
+    assert attention.measure(q, k, is_causal=True).next_key_weight == 0.0  # later keys hidden
+    assert attention.measure(q, torch.randn(1, 2, 9, 4)).next_key_weight is None  # cross-attention
+    uniform = torch.full((2, 6, 6), 1 / 6)
+    assert abs(attention.from_weights(uniform).next_key_weight - 1 / 6) < 1e-6
+    scores = torch.randn(2, 6, 6)
+    scores[:, torch.arange(5), torch.arange(1, 6)] = 30.0  # a hand-written attention reading the next token
+    call = attention.from_softmax(scores, torch.softmax(scores, -1), -1)
+    assert call is not None and call.next_key_weight > 0.7  # (the last query has no next key: left out)
+
+
 class _Unmasked(_LM):
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # the causal mask forgotten
         return self.head(self.enc(self.emb(x) + self.pos[: x.shape[1]]))

@@ -19,11 +19,13 @@ Any model, whatever its attention, is also checked for a later input that holds 
 (``DataInfo.y_in_input``: an input after the first whose tokens are the targets at their own positions, the
 decoder inputs of an encoder-decoder passed unshifted): the model reads each token it is scored on.
 
-Either is a warning until the loss shows the leak being used: the median of the last ``leak_min_points``
-losses below ``leak_loss_frac`` of the label prior entropy (the loss of predicting token frequencies), far
-below what a model that cannot see its targets reaches early in training ("too good to be true"); then a
-fault. A prefix language model (bidirectional attention over a prefix that is not scored) would look like
-the first case; it is left to ``--set leak_loss_frac=0`` to silence.
+Either is a warning until the leak is seen being used: the median of the last ``leak_min_points`` losses
+below ``leak_loss_frac`` of the label prior entropy (the loss of predicting token frequencies), far below
+what a model that cannot see its targets reaches early in training ("too good to be true"), or, without
+the causal mask, a head that puts ``leak_next_key_weight`` of its attention on the key right after each
+query (the token that query is scored on; the layer's ``next_key_weight`` fact); then a fault. A prefix
+language model (bidirectional attention over a prefix that is not scored) would look like the first case;
+it is left to ``--set leak_loss_frac=0`` to silence.
 """
 
 from __future__ import annotations
@@ -76,6 +78,13 @@ def target_leak(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]
                             fixes.causal_mask(model, trace, ref), ref)]
         finding = cm.finding(Symptom.TARGET_LEAK, Phase.FORWARD, model, trace, index, step, message,
                              {"targets": "next", "sees_later_keys": True}, causes)
+        reader = max(seen, key=lambda x: x.extra.get("next_key_weight") or 0.0)
+        weight = reader.extra.get("next_key_weight")
+        if weight is not None and weight >= config.leak_next_key_weight:
+            finding.evidence["next_key_weight"] = float(weight)
+            finding.message += (f"; a head of {cm.name(model, reader.index)} puts {weight:.0%} of its "
+                                "attention on the key right after each query, the token it is scored on")
+            return [finding.with_severity(Severity.FAULT)]
     return [_judged(finding, trace, model, config)]
 
 

@@ -18,9 +18,11 @@ dimension before them) is read as a self-attention's weights, from its output an
 entries; the layer observer keeps only those called inside the model's own forward (``from_softmax``).
 
 Beside the entropies, each self-attention call (as many queries as keys) says whether a query may attend a
-key at a later position: no causal mask (the missing-causal-mask check of ``detectors/target_leak``). An
-additive mask hides a key with -inf or with a large negative value (Hugging Face uses the dtype's lowest
-value): at or below ``HIDDEN`` the key counts as hidden.
+key at a later position: no causal mask (the missing-causal-mask check of ``detectors/target_leak``), and
+how much weight its most next-key-minded head puts on the key right after each query (the mean over the
+measured queries): a language model without its causal mask that reads the token it is scored on shows it
+there. An additive mask hides a key with -inf or with a large negative value (Hugging Face uses the dtype's
+lowest value): at or below ``HIDDEN`` the key counts as hidden.
 """
 
 from __future__ import annotations
@@ -51,6 +53,9 @@ class AttentionCall:
     sees_later_keys: bool | None = None
     #: read from a softmax call (attention written by hand), not from an attention function
     from_softmax: bool = False
+    #: the largest over heads of the mean weight a query puts on the key right after it (None: not a
+    #: self-attention call)
+    next_key_weight: float | None = None
 
 
 Receiver = Callable[[AttentionCall], None]
@@ -160,10 +165,12 @@ def from_softmax(scores: Any, probs: Any, dim: Any) -> AttentionCall | None:
     rows_probs, rows_scores = _heads(_rows(probs)).float(), _heads(_rows(scores))
     picks = _query_picks(length, probs.device)
     allowed = rows_scores.index_select(-2, picks) > HIDDEN
-    entropy = normalized_entropy(rows_probs.index_select(-2, picks), allowed)
+    picked = rows_probs.index_select(-2, picks)
+    entropy = normalized_entropy(picked, allowed)
     if entropy is None:
         return None
-    return AttentionCall(entropy, _sees_later(allowed, picks, length), from_softmax=True)
+    return AttentionCall(entropy, _sees_later(allowed, picks, length), from_softmax=True,
+                         next_key_weight=next_key_weight(picked, picks, length))
 
 
 def head_entropy(query: torch.Tensor, key: torch.Tensor, attn_mask: torch.Tensor | None = None,
@@ -207,8 +214,10 @@ def measure(query: torch.Tensor, key: torch.Tensor, attn_mask: torch.Tensor | No
     entropy = normalized_entropy(probs, allowed)
     if entropy is None:
         return None
-    later = _sees_later(allowed, picks, keys) if length == keys and length > 1 else None
-    return AttentionCall(entropy, later)
+    if length != keys or length < 2:
+        return AttentionCall(entropy)
+    return AttentionCall(entropy, _sees_later(allowed, picks, keys), next_key_weight=next_key_weight(
+        probs, picks, keys))
 
 
 def _query_picks(length: int, device: torch.device) -> torch.Tensor:
@@ -220,6 +229,17 @@ def _sees_later(allowed: torch.Tensor, picks: torch.Tensor, keys: int) -> bool:
     """A measured query (at ``picks``) may attend a key after it (``allowed``: (..., picks, keys))."""
     upper = torch.arange(keys, device=allowed.device)[None, :] > picks[:, None]  # key after the query
     return bool((allowed & upper).any())
+
+
+def next_key_weight(probs: torch.Tensor, picks: torch.Tensor, keys: int) -> float | None:
+    """The largest over heads of the mean weight the queries at ``picks`` put on the key right after them;
+    ``probs`` (rows, heads, picks, keys). None when no measured query has a next key."""
+    has_next = picks + 1 < keys
+    if not bool(has_next.any()):
+        return None
+    after = (picks[has_next] + 1).view(1, 1, -1, 1).expand(*probs.shape[:2], -1, 1)
+    weight = probs[:, :, has_next].gather(-1, after).squeeze(-1)  # (rows, heads, queries)
+    return float(weight.nan_to_num(0.0).mean((0, 2)).max())
 
 
 def normalized_entropy(probs: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor | None:
@@ -246,8 +266,11 @@ def from_weights(weights: torch.Tensor) -> AttentionCall | None:
     if entropy is None:
         return None
     length, keys = probs.shape[-2:]
-    later = bool(probs.triu(1).gt(0).any()) if length == keys and length > 1 else None
-    return AttentionCall(entropy, later)
+    if length != keys or length < 2:
+        return AttentionCall(entropy)
+    picks = torch.arange(length, device=probs.device)
+    return AttentionCall(entropy, bool(probs.triu(1).gt(0).any()),
+                         next_key_weight=next_key_weight(probs, picks, keys))
 
 
 def _rows(t: torch.Tensor) -> torch.Tensor:

@@ -31,6 +31,8 @@ from deeplocalize.probes.torch_layers import LayerSlot, LayerTable
 from deeplocalize.vocabulary import Channel
 
 _MAX_DEPTH = 4
+#: A layer's facts are sent again when its attention's next-key weight rose by this much since last sent.
+NEXT_KEY_WEIGHT_STEP = 0.05
 _STATS = red.Layout()
 _RELU_STATS = red.Layout(zeros=True)  # ReLU-family outputs: also the share of zeros (reports, baselines)
 _NONNEGATIVE_STATS = red.Layout(zeros=True, nonnegative=True)  # nn.ReLU, nn.ReLU6 outputs: never negative
@@ -126,6 +128,7 @@ class LayerObserver:
         self.seen = False  # a layer forward was observed
         self.layers_changed = False  # a layer got its index now
         self.facts_changed = False  # a fact of a layer changed (its attention's view of later keys)
+        self._next_key_sent: dict[LayerSlot, float] = {}  # the next-key weight last sent with the facts
         self._handles: list[Any] = []
         #: attention statistics: the layers whose forward is running, and the last one that ended
         self._running: list[LayerSlot] = []
@@ -241,6 +244,12 @@ class LayerObserver:
             if slot.sees_later_keys != call.sees_later_keys:
                 self.facts_changed = True
             slot.sees_later_keys = call.sees_later_keys
+        weight = call.next_key_weight
+        if weight is not None and weight > (slot.next_key_weight or 0.0):
+            if weight > self._next_key_sent.get(slot, 0.0) + NEXT_KEY_WEIGHT_STEP:
+                self._next_key_sent[slot] = weight  # (facts are sent again on a clear rise only)
+                self.facts_changed = True
+            slot.next_key_weight = weight
 
     def _grad_hook(self, slot: LayerSlot) -> Callable[[torch.Tensor], None]:
         def hook(grad: torch.Tensor | None) -> None:

@@ -37,6 +37,8 @@ class LayerSlot:
     explicit: list[torch.Tensor] | None = None  # parameters given by the caller (Keras layers)
     #: the self-attention it runs lets a query attend later keys (no causal mask); None: not seen
     sees_later_keys: bool | None = None
+    #: the largest weight a head of that self-attention put on the key after each query, over the run
+    next_key_weight: float | None = None
 
     def params(self) -> list[torch.Tensor]:
         """The layer's parameters, looked up now (a model moved to another device is followed)."""

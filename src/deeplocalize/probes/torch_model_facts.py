@@ -254,6 +254,8 @@ class ModelFacts:
                 layer.extra["update_gain"] = self.update_gain[layer.index]
             if slot.sees_later_keys is not None:
                 layer.extra["sees_later_keys"] = slot.sees_later_keys
+            if slot.next_key_weight is not None:
+                layer.extra["next_key_weight"] = slot.next_key_weight
         infos = list(self.optimizers.values())
         info = ModelInfo(framework="torch", layers=layers, loss=self.loss_info,
                          optimizer=infos[0] if infos else None,
