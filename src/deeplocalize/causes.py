@@ -203,6 +203,10 @@ OUTPUT_CLASS_LABEL_RANGE_UNITS: Final = 0.6  # ... or widen the output: either s
 OUTPUT_BOUNDED_TARGETS: Final = 0.8  # a bounded output activation cannot reach the targets
 OUTPUT_BOUNDED_TARGETS_DATA: Final = 0.4  # ... or scale the targets into its range
 
+# -------------------------------------------------- blow_up (blow_up.py)
+BLOW_UP_LR: Final = 0.85  # the loss blew up after the first updates and never came back: steps far too large
+BLOW_UP_OPTIMIZER: Final = 0.3  # ... clipping (or a warm-up) keeps one step from throwing the weights off
+
 # -------------------------------------------------- target_leak (target_leak.py)
 TARGET_LEAK_CAUSAL_MASK: Final = 0.95  # shifted targets + attention to later keys: the mask is missing
 TARGET_LEAK_UNSHIFTED: Final = 0.95  # each target is its own position's input token: labels not shifted
