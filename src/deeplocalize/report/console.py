@@ -43,7 +43,7 @@ def headline(diagnosis: Diagnosis) -> str:
     if diagnosis.verdict == Verdict.INCONCLUSIVE and not diagnosis.steps_observed:
         return (f"{verdict}: no training step was observed (deeplocalize watches a torch.nn.Module, a "
                 "Keras model, or the tensors a torch loss.backward() trains; a TensorFlow GradientTape "
-                "loop is not watched)")
+                "loop is not watched, nor training in worker processes unless each calls dl.watch)")
     if diagnosis.verdict == Verdict.INCONCLUSIVE:
         return f"{verdict}: {steps} observed, too few to judge the training{note}"
     return f"{verdict} ({steps} observed)"
