@@ -141,3 +141,20 @@ def test_nan_loss_message_says_what_happened_not_a_nan_range() -> None:
     measured = only(run_steps(numerical_error, [rec(1), rec(2, loss=-math.inf)], INFO))
     assert measured.message == "the loss became -Inf at step 2 from a finite model output"
     assert "although the model output is finite (in [-1, 1]):" in measured.causes[0].fix
+
+
+def test_a_nan_loss_from_outputs_the_loss_cannot_take_is_blamed_on_the_output_activation() -> None:
+    """A ReLU output under a loss that expects probabilities: a row of zeros is the log(0)."""
+    from deeplocalize.model import DataInfo, LossInfo
+
+    relu_out = model([layer(0, "fc0", "Linear", "linear", 16, 144), layer(1, "out", "Dense", "relu", 3, 51)])
+    relu_out.loss = LossInfo("categorical_crossentropy", expects="probabilities")
+    relu_out.data = DataInfo(y_is_one_hot=True, y_min=0.0, y_max=1.0)
+    relu_out.framework = "keras"
+    f = only(run_steps(numerical_error, [StepRecord(step=1, loss=math.nan)], relu_out))
+    assert [c.category for c in f.causes] == [Category.ACTIVATION, Category.LOSS]
+    assert f.causes[0].layer is not None and f.causes[0].layer.name == "out"
+    assert "softmax" in f.causes[0].fix
+    logits = model([layer(0, "fc0", "Linear", "linear", 16, 144), layer(1, "out", "Linear", "linear", 3, 51)])
+    f = only(run_steps(numerical_error, [StepRecord(step=1, loss=math.nan)], logits))  # consistent: the loss
+    assert [c.category for c in f.causes] == [Category.LOSS]

@@ -1,5 +1,8 @@
 """numerical_error at the loss: a NaN/Inf loss from a finite model output — a log(0) or a division in the
-loss, or, when the loss grew for steps before it overflowed, a divergence (the learning rate)."""
+loss, or, when the loss grew for steps before it overflowed, a divergence (the learning rate), or, when the
+output is one the loss cannot take (a ReLU or linear output under a loss that expects probabilities: the
+pre-flight ``activation_loss_mismatch``), that output activation: a row of zeros or a negative value is
+where the log(0) or the division by zero came from."""
 
 from __future__ import annotations
 
@@ -10,7 +13,8 @@ from deeplocalize import summary as sm
 from deeplocalize.config import Config
 from deeplocalize.detectors import _common as cm
 from deeplocalize.detectors._curve import initial_level
-from deeplocalize.diagnosis import Finding
+from deeplocalize.detectors.preflight_output import check_output
+from deeplocalize.diagnosis import CauseHint, Finding
 from deeplocalize.model import ModelInfo
 from deeplocalize.trace import StepRecord, Trace
 from deeplocalize.vocabulary import Category, Channel, Phase, Symptom
@@ -41,6 +45,9 @@ def loss_origin(rec: StepRecord, trace: Trace, model: ModelInfo, config: Config)
                            f"the loss grew {cm.fmt(growth)}x over the steps before it became {became}: the "
                            f"training diverged; {cm.lr_advice(trace, model)}", model, None),
                   cm.cause(Category.LOSS, cw.NAN_LOSS_DIVERGED_LOSS, fix, model, None)]
+    elif mismatch := _output_mismatch(model):
+        # the loss took outputs it cannot take (no probabilities): the activation that made them comes first
+        causes = [mismatch, cm.cause(Category.LOSS, cw.NAN_LOSS_OUTPUT_MISMATCH_LOSS, fix, model, None)]
     elif out is not None and cm.max_abs(out) >= config.exploding_output_abs:
         causes.append(
             cm.cause(
@@ -64,6 +71,16 @@ def loss_origin(rec: StepRecord, trace: Trace, model: ModelInfo, config: Config)
         causes,
         rec.step,
     )
+
+
+def _output_mismatch(model: ModelInfo) -> CauseHint | None:
+    """The output-activation cause of the pre-flight mismatch between the output and the loss, if any."""
+    for found in check_output(model):
+        if found.symptom == Symptom.ACTIVATION_LOSS_MISMATCH and found.causes:
+            first = found.causes[0]
+            if first.category == Category.ACTIVATION:
+                return CauseHint(first.category, cw.NAN_LOSS_OUTPUT_MISMATCH, first.fix, first.layer)
+    return None
 
 
 def _loss_growth(trace: Trace, last: int = 10) -> float:
