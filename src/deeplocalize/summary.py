@@ -154,6 +154,11 @@ def soft_target_entropy(values: np.ndarray) -> float | None:
     return float(np.mean(-(p * np.log(p) + (1 - p) * np.log1p(-p))))
 
 
+#: Share of the scored positions whose target must equal a token input's for the probes to call the targets
+#: aligned with it (``target_alignment``, ``input_holding_targets``; own choice: a masked language model
+#: scoring every position, 15% of them corrupted, stays below).
+ALIGNED_SHARE = 0.95
+
 #: The torch probe reads every k-th row of a first batch for ``feature_scale_ratios``: 4,096 to 8,191 rows.
 SCALE_ROWS = 4096
 

@@ -131,6 +131,23 @@ def test_data_facts_tell_continuous_features_squeezed_by_one_global_scale() -> N
     assert per_column.x_continuous_scale_ratio < 1.01
 
 
+def test_a_later_fit_input_holding_the_targets_is_named_and_a_shifted_one_is_not() -> None:
+    """keras-io's translation transformer feeds ``{"encoder_inputs", "decoder_inputs"}``: decoder inputs
+    equal to the targets (not shifted right) let the decoder copy them."""
+    from deeplocalize.probes.keras_facts import data_info
+
+    rng = np.random.default_rng(0)
+    source = rng.integers(1, 60, (300, 12))
+    target = rng.integers(1, 60, (300, 12))
+    target[:, 9:] = 0  # padding
+    shifted = np.concatenate([np.full((300, 1), 2), target[:, :-1]], 1)  # the start token first
+    leaky = data_info({"encoder_inputs": source, "decoder_inputs": target}, target)
+    assert leaky.y_in_input == "decoder_inputs"
+    assert data_info([source, target[..., None].squeeze(-1)], target[..., None]).y_in_input == "input 2"
+    assert data_info({"encoder_inputs": source, "decoder_inputs": shifted}, target).y_in_input is None
+    assert data_info(source, target).y_in_input is None  # one input: a copy task learns these targets
+
+
 def test_data_facts_from_the_first_batch_when_fit_gets_a_generator() -> None:
     """``fit`` on a generator: the labels are read from the first batch ``train_step`` receives, so the
     pre-flight checks see them (class indices 0..2 fed to a one-unit binary head)."""

@@ -296,8 +296,35 @@ def data_info(x: Any, y: Any) -> DataInfo | None:
     if xf.ndim == 2 and xf.shape[0] > 1 and finite.all():
         info.x_feature_scale_ratio, info.x_continuous_scale_ratio = sm.feature_scale_ratios(xf)
     if ya is not None:
-        _fill_targets(info, sample_rows(ya))
+        ys = sample_rows(ya)
+        _fill_targets(info, ys)
+        info.y_in_input = input_holding_targets(x, ys)
     return info
+
+
+def input_holding_targets(x: Any, ys: np.ndarray) -> str | None:
+    """The name of a later input of ``fit`` (after the first: a dict key, or "input 2") whose integer tokens
+    are the targets ``ys`` (a sample of their rows) at their own positions, padding (0) left out: a decoder
+    fed its unshifted targets (``torch_model_facts.input_holding_targets`` for torch)."""
+    named = list(x.items()) if isinstance(x, dict) else (
+        [(f"input {i + 1}", v) for i, v in enumerate(x)] if isinstance(x, (list, tuple)) else [])
+    labels = np.squeeze(ys, -1) if ys.ndim == 3 and ys.shape[-1] == 1 else ys
+    if labels.ndim != 2 or not np.issubdtype(labels.dtype, np.integer):
+        return None
+    for name, value in named[1:]:
+        shape = getattr(value, "shape", None)
+        if shape is None or tuple(int(d) for d in shape[1:]) != labels.shape[1:]:
+            continue
+        tokens = sample_rows(value)
+        if not np.issubdtype(tokens.dtype, np.integer) or tokens.shape != labels.shape:
+            continue
+        scored = labels != 0
+        values = labels[scored]
+        if values.size < 16 or np.bincount(values.clip(0)).max() >= 0.5 * values.size:
+            continue
+        if float((tokens[scored] == values).mean()) >= sm.ALIGNED_SHARE:
+            return str(name)
+    return None
 
 
 def _fill_targets(info: DataInfo, ys: np.ndarray) -> None:

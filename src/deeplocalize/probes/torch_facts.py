@@ -318,11 +318,6 @@ def add_class_counts(counts: torch.Tensor, y: torch.Tensor, one_hot: bool, ignor
     return True
 
 
-#: Share of the scored positions whose target must match for ``target_alignment`` to call it (own choice:
-#: a masked language model scoring every position, 15% of them corrupted, stays below).
-ALIGNED_SHARE = 0.95
-
-
 def target_alignment(ids: torch.Tensor, target: torch.Tensor, ignore_index: int) -> str | None:
     """How targets line up with a 2-d batch of input token ids, (batch, length) or (length, batch): "next"
     when each target is the next input token (targets of the same size, or one shorter per row: shifted
@@ -345,7 +340,7 @@ def target_alignment(ids: torch.Tensor, target: torch.Tensor, ignore_index: int)
         scored = labels != ignore_index
         if int(scored.sum()) < 16:
             return None
-        if float((labels[scored] == tokens[scored]).float().mean()) >= ALIGNED_SHARE:
+        if float((labels[scored] == tokens[scored]).float().mean()) >= summary.ALIGNED_SHARE:
             matched.add(name)
     return matched.pop() if len(matched) == 1 else None
 
