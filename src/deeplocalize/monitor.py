@@ -170,8 +170,8 @@ class Monitor:
         if surrogate or (cadence == "check" and maximized_objective(self.trace, self.config)):
             self.policy_models.add(id(self))
         extra = self.model.extra
-        no_curve = bool(extra.get("adversarial") or extra.get("target_network") or surrogate
-                        or self.policy_models - {id(self)})
+        no_curve = bool(extra.get("adversarial") or extra.get("target_network") or extra.get("self_fed")
+                        or surrogate or self.policy_models - {id(self)})
         for detector in self.detectors:
             if detector.cadence != cadence or (no_curve and detector.reads_curve):
                 continue

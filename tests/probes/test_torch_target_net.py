@@ -51,3 +51,41 @@ def test_a_copy_kept_aside_is_no_target_network() -> None:
     """The same copies, never run during a step (a best-so-far model): the model's curve is judged."""
     _, facts = _q_learning(target_in_step=False)
     assert "target_network" not in facts
+
+
+def _bootstrapped(own_targets: bool) -> tuple[dl.Diagnosis, dict]:
+    """Q-learning bootstrapped from the network itself, without a target network (PQN, simple DQN
+    tutorials): the TD targets come from its own forward under ``no_grad`` before every step."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 32), nn.ReLU(), nn.Linear(32, 2))
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    states = torch.randn(512, 4)
+    with dl.watch(net, opt, on_fault="continue", store=False) as run:
+        for step in range(400):
+            i = (step * 32) % 480
+            s, s_next = states[i:i + 32], states[i + 1:i + 33]
+            if own_targets:
+                with torch.no_grad():
+                    bootstrap = net(s_next).max(1).values
+            else:  # a supervised run evaluated without model.eval() once an "epoch" of 15 steps
+                bootstrap = torch.zeros(32)
+                if step % 15 == 0:
+                    with torch.no_grad():
+                        net(states[:64])
+            loss = F.mse_loss(net(s).max(1).values, 1.0 + 0.99 * bootstrap)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    assert run.diagnosis is not None and run.diagnosis.tool_errors == []
+    return run.diagnosis, run.monitor.model.extra
+
+
+def test_targets_bootstrapped_from_the_model_itself_turn_the_curve_detectors_off() -> None:
+    d, facts = _bootstrapped(own_targets=True)
+    assert facts.get("self_fed") is True
+    assert d.verdict != Verdict.FAULTY, [f.message for f in d.findings]
+
+
+def test_an_evaluation_without_eval_mode_once_an_epoch_does_not_make_a_model_self_fed() -> None:
+    _, facts = _bootstrapped(own_targets=False)
+    assert "self_fed" not in facts

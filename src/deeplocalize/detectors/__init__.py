@@ -14,10 +14,12 @@ losses are meant to stay level or swing), nor for a model whose loss chases targ
 (value-based reinforcement learning with a target network, a copy of the model loaded with its weights: the
 TD loss may rise as the values grow), nor for a surrogate objective (a policy gradient weighted by
 advantages, as often negative as positive: ``_curve.surrogate_loss``), so the monitor skips these detectors
-for a model whose facts say ``extra["adversarial"]`` or ``extra["target_network"]``, and while the losses
-change sign. Nor for the other models of a script in which one model's loss changes sign or stays below
-zero (``_curve.maximized_objective``: PPO's clipped surrogate, an actor's ``-Q``): a critic's targets there
-are the returns of a policy that improves.
+for a model whose facts say ``extra["adversarial"]``, ``extra["target_network"]`` or ``extra["self_fed"]``
+(it runs without gradients between most of its steps: its own outputs make its data or its targets, a
+policy's rollouts, TD targets bootstrapped without a target network), and while the losses change sign.
+Nor for the other models of a script in which one model's loss changes sign or stays below zero
+(``_curve.maximized_objective``: PPO's clipped surrogate, an actor's ``-Q``): a critic's targets there are
+the returns of a policy that improves.
 """
 
 from __future__ import annotations

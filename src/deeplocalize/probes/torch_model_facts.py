@@ -33,6 +33,11 @@ MAX_ACCUMULATION = 1024
 CLEAR_OF_ROUNDING = 16
 #: The kept gain of a layer is renewed (and the facts sent again) when it moves by more than this factor.
 GAIN_CHANGE = 1.25
+#: A model is ``self_fed`` once, after this many steps, at least ``SELF_FED_SHARE`` of them came after a
+#: forward of it in training mode without gradients (own choice: a rollout or TD targets come before every
+#: step; an evaluation without ``model.eval()`` comes once an epoch).
+SELF_FED_MIN_STEPS = 20
+SELF_FED_SHARE = 0.5
 #: The label prior's entropy (the chance level of a cross-entropy) is counted over the first batches until
 #: this many labels per class have been seen (the Miller-Madow correction is then within a few percent),
 #: or ``PRIOR_MAX_BATCHES`` batches: counted on the device, read at the statistics steps among them (the
@@ -105,6 +110,12 @@ class ModelFacts:
     unstepped: set[LayerSlot] = field(default_factory=set)
     #: a copy loaded with its live weights runs during its steps: its loss chases its own targets (DQN)
     target_network: bool = False
+    #: it runs in training mode without gradients between most of its steps: its own outputs make its data
+    #: or its targets (a policy's rollouts, TD targets bootstrapped without a target network: ``stepped``)
+    self_fed: bool = False
+    no_grad_calls: int = 0  # such forwards since its last step
+    _steps: int = 0
+    _steps_after_no_grad: int = 0
     copies: weakref.WeakSet[Any] = field(default_factory=weakref.WeakSet)  # copies watched (torch_target_net)
     #: layer index -> its last gain clear of rounding: ||update|| / ||gradient|| at a statistics step
     update_gain: dict[int, float] = field(default_factory=dict)
@@ -138,6 +149,16 @@ class ModelFacts:
         if not self.y_seen:
             self._token_ids = x if is_token_ids(x) else None
             self._later_ids = later_token_inputs(inputs, x)
+
+    def stepped(self) -> None:
+        """A step of the model: after ``SELF_FED_MIN_STEPS`` steps, it is ``self_fed`` if at least
+        ``SELF_FED_SHARE`` of them came after a forward without gradients."""
+        self._steps += 1
+        self._steps_after_no_grad += self.no_grad_calls > 0
+        self.no_grad_calls = 0
+        if (not self.self_fed and self._steps >= SELF_FED_MIN_STEPS
+                and self._steps_after_no_grad >= SELF_FED_SHARE * self._steps):
+            self.self_fed = self.dirty = True
 
     def saw_autocast(self, dtype: torch.dtype) -> None:
         if self.autocast is None:
@@ -265,6 +286,7 @@ class ModelFacts:
         extra = {"optimizers": [o.name for o in infos] if len(infos) > 1 else None,
                  "output_values": self.output_values, "loss_shapes": self.loss_shapes, "model": self.name,
                  "adversarial": self.adversarial or None, "target_network": self.target_network or None,
+                 "self_fed": self.self_fed or None,
                  "stale_optimizer": self.stale_optimizer or None,
                  "loss_scale": self.loss_scale.scale, "loss_plain": self.loss_scale.plain or None,
                  "autocast": self.autocast or None, "grads_not_reset_from": self.grad_reset.established(),

@@ -202,6 +202,7 @@ class ModelUnit:
 
     def _on_forward(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
         if self.replaying or compat.is_compiling() or not (torch.is_grad_enabled() and module.training):
+            self.facts.no_grad_calls += module.training and not (self.replaying or torch.is_grad_enabled())
             return
         try:
             if self.boundary_pending:
@@ -265,15 +266,15 @@ class ModelUnit:
     def before_update(self, opt: torch.optim.Optimizer | None, losses: list[torch.Tensor]) -> None:
         """The optimizer's pre-step hook (None: a backward that is a step): the fused check, a replay if
         anything is non-finite."""
-        if opt is not None:
-            self.optimizers.add(opt)
-            self.facts.saw_optimizer(opt)
         self.boundary_pending = False
         state = self._open()
         if opt is not None:
+            self.optimizers.add(opt)
+            self.facts.saw_optimizer(opt)
             state.stepped.add(id(opt))
         if state.checked is not None:
             return  # one check per step, at the first optimizer's update
+        self.facts.stepped()
         self.facts.read_initial(self.table)
         self.facts.read_loss_scale(losses)
         for loss in losses:
