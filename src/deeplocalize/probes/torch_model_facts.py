@@ -33,11 +33,11 @@ MAX_ACCUMULATION = 1024
 CLEAR_OF_ROUNDING = 16
 #: The kept gain of a layer is renewed (and the facts sent again) when it moves by more than this factor.
 GAIN_CHANGE = 1.25
-#: A model is ``self_fed`` once, after this many steps, at least ``SELF_FED_SHARE`` of them came after a
-#: forward of it in training mode without gradients (own choice: a rollout or TD targets come before every
-#: step; an evaluation without ``model.eval()`` comes once an epoch).
+#: A model is ``self_fed`` once, after this many steps, it ran as many forwards in training mode without
+#: gradients as it took steps (own choice: a DQN's action choice comes before every step, a PPO-style rollout
+#: of many forwards before a few minibatch steps; an evaluation without ``model.eval()`` once an epoch runs
+#: far fewer batches than the epoch trains on).
 SELF_FED_MIN_STEPS = 20
-SELF_FED_SHARE = 0.5
 #: The label prior's entropy (the chance level of a cross-entropy) is counted over the first batches until
 #: this many labels per class have been seen (the Miller-Madow correction is then within a few percent),
 #: or ``PRIOR_MAX_BATCHES`` batches: counted on the device, read at the statistics steps among them (the
@@ -110,12 +110,11 @@ class ModelFacts:
     unstepped: set[LayerSlot] = field(default_factory=set)
     #: a copy loaded with its live weights runs during its steps: its loss chases its own targets (DQN)
     target_network: bool = False
-    #: it runs in training mode without gradients between most of its steps: its own outputs make its data
-    #: or its targets (a policy's rollouts, TD targets bootstrapped without a target network: ``stepped``)
+    #: it runs in training mode without gradients at least once a step: its own outputs make its data or
+    #: its targets (a policy's rollouts, TD targets bootstrapped without a target network: ``stepped``)
     self_fed: bool = False
-    no_grad_calls: int = 0  # such forwards since its last step
+    no_grad_calls: int = 0  # such forwards so far
     _steps: int = 0
-    _steps_after_no_grad: int = 0
     copies: weakref.WeakSet[Any] = field(default_factory=weakref.WeakSet)  # copies watched (torch_target_net)
     #: layer index -> its last gain clear of rounding: ||update|| / ||gradient|| at a statistics step
     update_gain: dict[int, float] = field(default_factory=dict)
@@ -151,13 +150,10 @@ class ModelFacts:
             self._later_ids = later_token_inputs(inputs, x)
 
     def stepped(self) -> None:
-        """A step of the model: after ``SELF_FED_MIN_STEPS`` steps, it is ``self_fed`` if at least
-        ``SELF_FED_SHARE`` of them came after a forward without gradients."""
+        """A step of the model: after ``SELF_FED_MIN_STEPS`` steps, it is ``self_fed`` if it ran forwards
+        without gradients (in training mode) at least as often as it stepped."""
         self._steps += 1
-        self._steps_after_no_grad += self.no_grad_calls > 0
-        self.no_grad_calls = 0
-        if (not self.self_fed and self._steps >= SELF_FED_MIN_STEPS
-                and self._steps_after_no_grad >= SELF_FED_SHARE * self._steps):
+        if not self.self_fed and self._steps >= SELF_FED_MIN_STEPS and self.no_grad_calls >= self._steps:
             self.self_fed = self.dirty = True
 
     def saw_autocast(self, dtype: torch.dtype) -> None:
