@@ -131,8 +131,8 @@ class DataInfo:
     #: next input token: next-token prediction), "same" (the token at its own position), None (neither, or
     #: not token ids)
     y_from_x: str | None = None
-    #: the name of a later model input (after the first) whose tokens are the targets at their own positions,
-    #: e.g. "decoder_input_ids": the model is handed what it must predict; None when there is none
+    #: the name of a decoder input ("decoder_input_ids", Keras "decoder_inputs") whose tokens are the targets
+    #: at their own positions: the decoder is handed what it must predict; None when there is none
     y_in_input: str | None = None
 
 

@@ -72,7 +72,7 @@ def fed_targets(*sees_later_keys: bool) -> ModelInfo:
     return out
 
 
-def test_a_later_input_holding_the_targets_is_a_data_fault_whatever_the_attention() -> None:
+def test_decoder_inputs_holding_the_targets_are_a_data_fault_whatever_the_attention() -> None:
     for later in [(True, False), (), (False,)]:  # an encoder-decoder, an RNN, a causal decoder
         (finding,) = target_leak(trace(0.05), fed_targets(*later), CFG)
         assert finding.severity == Severity.FAULT and finding.layer is None
@@ -82,7 +82,7 @@ def test_a_later_input_holding_the_targets_is_a_data_fault_whatever_the_attentio
         assert finding.evidence["input"] == "decoder_input_ids"
 
 
-def test_a_later_input_holding_the_targets_is_a_warning_while_the_loss_is_believable() -> None:
+def test_decoder_inputs_holding_the_targets_are_a_warning_while_the_loss_is_believable() -> None:
     (finding,) = target_leak(trace(2.5), fed_targets(True, False), CFG)
     assert finding.severity == Severity.WARNING
     assert target_leak(trace(0.05), fed_targets(True, False), Config(leak_loss_frac=0.0)) == []

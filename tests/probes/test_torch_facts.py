@@ -154,29 +154,22 @@ def test_the_first_batch_tells_continuous_features_squeezed_by_one_global_scale(
     assert images.x_continuous_scale_ratio < 1.5 and images.x_feature_scale_ratio < 1.5
 
 
-def test_a_later_input_holding_the_targets_is_named_unless_passed_in_for_an_inner_loss() -> None:
-    from deeplocalize.probes.torch_model_facts import input_holding_targets, later_token_inputs
-
-    def holder(named: list, target: torch.Tensor, inside: bool = False) -> str | None:
-        return input_holding_targets(named, target.reshape(-1), -100, inside)
+def test_a_decoder_input_holding_the_targets_is_named_and_a_shifted_one_is_not() -> None:
+    from deeplocalize.probes.torch_model_facts import decoder_token_inputs, input_holding_targets
 
     src, tgt = IDS[:, :20], IDS[:, 5:].contiguous()
     mask = torch.ones_like(src)
-    named = later_token_inputs(((src,), {"decoder_input_ids": tgt, "attention_mask": mask}), src)
-    assert [name for name, _ in named] == ["decoder_input_ids"]  # masks, and the first input, are not tokens
-    assert holder(named, tgt.clone()) == "decoder_input_ids"
-    assert holder(named, tgt, inside=True) == "decoder_input_ids"  # Hugging Face's decoder inputs, as given
+    named = decoder_token_inputs(((src, tgt), {"decoder_input_ids": tgt, "decoder_attention_mask": mask}))
+    assert [name for name, _ in named] == ["decoder_input_ids"]  # a mask, and positional inputs, are not
+    assert input_holding_targets(named, tgt.reshape(-1), -100) == "decoder_input_ids"
     shifted = torch.cat([torch.zeros_like(tgt[:, :1]), tgt[:, :-1]], 1)  # the start token first: no leak
-    assert holder([("decoder_input_ids", shifted)], tgt) is None
-    # minGPT's model(idx, targets): the loss inside the forward reads the targets passed in
-    assert holder([("argument 2", tgt)], tgt, inside=True) is None
-    assert holder([("argument 2", tgt)], tgt.clone()) == "argument 2"
+    assert input_holding_targets([("decoder_input_ids", shifted)], tgt.reshape(-1), -100) is None
     zeros = torch.zeros_like(tgt)  # a constant input equal to labels that are mostly one class is no leak
-    assert holder([("argument 2", zeros)], zeros.clone()) is None
+    assert input_holding_targets([("decoder_input_ids", zeros)], zeros.reshape(-1), -100) is None
 
 
 class _Seq2Seq(torch.nn.Module):
-    """A GRU encoder-decoder: ``forward(src, dec_in)`` returns logits for each decoder position."""
+    """A GRU encoder-decoder: ``forward(src, decoder_input_ids)`` returns logits for each decoder position."""
 
     def __init__(self, vocab: int = 24, width: int = 48) -> None:
         super().__init__()
@@ -185,19 +178,21 @@ class _Seq2Seq(torch.nn.Module):
         self.dec = torch.nn.GRU(width, width, batch_first=True)
         self.head = torch.nn.Linear(width, vocab)
 
-    def forward(self, src: torch.Tensor, dec_in: torch.Tensor) -> torch.Tensor:
+    def forward(self, src: torch.Tensor, decoder_input_ids: torch.Tensor) -> torch.Tensor:
         _, h = self.enc(self.emb(src))
-        out, _ = self.dec(self.emb(dec_in), h)
+        out, _ = self.dec(self.emb(decoder_input_ids), h)
         return self.head(out)
 
 
-def test_a_decoder_fed_its_unshifted_targets_is_found_and_its_fix_is_not() -> None:
+def test_a_decoder_fed_its_unshifted_targets_is_found_and_a_model_that_shifts_inside_is_not() -> None:
+    """``decoder_input_ids`` equal to the targets: a leak. The same tokens passed positionally to a model of
+    one's own prove nothing (its ``forward`` may shift them), nor do shifted decoder inputs."""
     import torch.nn.functional as F  # noqa: N812
 
     import deeplocalize as dl
     from deeplocalize.vocabulary import Symptom
 
-    def leak_findings(shift: bool) -> list:
+    def leak_findings(shift: bool, keyword: bool) -> list:
         torch.manual_seed(0)
         model = _Seq2Seq()
         opt = torch.optim.Adam(model.parameters(), lr=1e-2)
@@ -207,12 +202,14 @@ def test_a_decoder_fed_its_unshifted_targets_is_found_and_its_fix_is_not() -> No
                 src = data[(step * 32) % 512:][:32]
                 tgt = src.flip(1)  # the task: reverse the sequence
                 dec_in = torch.cat([torch.ones_like(tgt[:, :1]), tgt[:, :-1]], 1) if shift else tgt
-                loss = F.cross_entropy(model(src, dec_in).reshape(-1, 24), tgt.reshape(-1))
+                logits = model(src, decoder_input_ids=dec_in) if keyword else model(src, dec_in)
+                loss = F.cross_entropy(logits.reshape(-1, 24), tgt.reshape(-1))
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
         return [f for f in run.diagnosis.findings if f.symptom == Symptom.TARGET_LEAK]
 
-    (finding,) = leak_findings(shift=False)
-    assert finding.severity.value == "fault" and finding.evidence["input"] == "argument 2"
-    assert leak_findings(shift=True) == []
+    (finding,) = leak_findings(shift=False, keyword=True)
+    assert finding.severity.value == "fault" and finding.evidence["input"] == "decoder_input_ids"
+    assert leak_findings(shift=True, keyword=True) == []
+    assert leak_findings(shift=False, keyword=False) == []

@@ -15,9 +15,10 @@ layer's facts; ``probes/torch_attention``). Then, for a model whose self-attenti
 A model with both kinds (an encoder-decoder: a bidirectional encoder, a causal decoder) or with no attention
 (an RNN) is left alone: a copy task or a sequence autoencoder learns exactly these targets on purpose.
 
-Any model, whatever its attention, is also checked for a later input that holds the targets
-(``DataInfo.y_in_input``: an input after the first whose tokens are the targets at their own positions, the
-decoder inputs of an encoder-decoder passed unshifted): the model reads each token it is scored on.
+Any model, whatever its attention, is also checked for decoder inputs that hold the targets
+(``DataInfo.y_in_input``: a Hugging Face ``decoder_input_ids`` or a Keras ``decoder_inputs`` whose tokens
+are the targets at their own positions, not shifted right): the decoder reads each token it is scored on.
+(Tokens passed positionally to a model of one's own prove nothing: its ``forward`` may shift them.)
 
 Either is a warning until the leak is seen being used: the median of the last ``leak_min_points`` losses
 below ``leak_loss_frac`` of the label prior entropy (the loss of predicting token frequencies), far below

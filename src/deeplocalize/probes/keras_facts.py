@@ -303,15 +303,15 @@ def data_info(x: Any, y: Any) -> DataInfo | None:
 
 
 def input_holding_targets(x: Any, ys: np.ndarray) -> str | None:
-    """The name of a later input of ``fit`` (after the first: a dict key, or "input 2") whose integer tokens
-    are the targets ``ys`` (a sample of their rows) at their own positions, padding (0) left out: a decoder
-    fed its unshifted targets (``torch_model_facts.input_holding_targets`` for torch)."""
-    named = list(x.items()) if isinstance(x, dict) else (
-        [(f"input {i + 1}", v) for i, v in enumerate(x)] if isinstance(x, (list, tuple)) else [])
+    """The name of a decoder input of ``fit`` (a dict key with "decoder" in it, keras-io's
+    ``decoder_inputs``) whose integer tokens are the targets ``ys`` (a sample of their rows) at their own
+    positions, padding (0) left out: a decoder fed its unshifted targets. An input of another name may be
+    shifted inside the model (``torch_model_facts.DECODER_INPUT``)."""
+    named = [(k, v) for k, v in x.items() if "decoder" in str(k).lower()] if isinstance(x, dict) else []
     labels = np.squeeze(ys, -1) if ys.ndim == 3 and ys.shape[-1] == 1 else ys
     if labels.ndim != 2 or not np.issubdtype(labels.dtype, np.integer):
         return None
-    for name, value in named[1:]:
+    for name, value in named:
         shape = getattr(value, "shape", None)
         if shape is None or tuple(int(d) for d in shape[1:]) != labels.shape[1:]:
             continue

@@ -131,8 +131,8 @@ class ModelFacts:
     dirty: bool = True
     #: the first input while it waits for the first targets, if it is a batch of token ids
     _token_ids: torch.Tensor | None = None
-    #: the other token-id inputs of that forward, by name (``later_token_inputs``)
-    _later_ids: list[tuple[str, torch.Tensor]] = field(default_factory=list)
+    #: that forward's decoder inputs, by name (``decoder_token_inputs``)
+    _decoder_ids: list[tuple[str, torch.Tensor]] = field(default_factory=list)
     #: the class counts of the batches seen so far (on the targets' device), while the prior's entropy is
     #: still being refined
     _label_counts: torch.Tensor | None = None
@@ -147,7 +147,7 @@ class ModelFacts:
             facts.x_facts(x, self.data)
         if not self.y_seen:
             self._token_ids = x if is_token_ids(x) else None
-            self._later_ids = later_token_inputs(inputs, x)
+            self._decoder_ids = decoder_token_inputs(inputs)
 
     def stepped(self) -> None:
         """A step of the model: after ``SELF_FED_MIN_STEPS`` steps, it is ``self_fed`` if it ran forwards
@@ -169,9 +169,9 @@ class ModelFacts:
             self.dirty = True
 
     def saw_loss(self, info: LossInfo, pred: torch.Tensor | None, target: torch.Tensor,
-                 ignore_index: int, read: bool = True, inside: bool = False) -> None:
+                 ignore_index: int, read: bool = True) -> None:
         """A loss function received ``pred`` (this model's output) and ``target``; ``read``: host reads are
-        allowed (a statistics step); ``inside``: called inside the model's forward (a loss it computes)."""
+        allowed (a statistics step)."""
         if self.loss_info is None:
             self.loss_info = info
             self.dirty = True
@@ -188,8 +188,8 @@ class ModelFacts:
             if self._token_ids is not None and info.name in ("cross_entropy", "nll"):
                 self.data.y_from_x = facts.target_alignment(self._token_ids, target, ignore_index)
             if info.name in ("cross_entropy", "nll"):
-                self.data.y_in_input = input_holding_targets(self._later_ids, target, ignore_index, inside)
-            self._token_ids, self._later_ids = None, []
+                self.data.y_in_input = input_holding_targets(self._decoder_ids, target, ignore_index)
+            self._token_ids, self._decoder_ids = None, []
             classes = max(len(counts), self.data.n_classes or 0) if counts is not None else 0
             if classes and counts.sum() < PRIOR_LABELS_PER_CLASS * classes:
                 self._label_counts = torch.zeros(classes, device=target.device)  # (float32: exact here)
@@ -311,15 +311,14 @@ def _layer_info(slot: LayerSlot) -> LayerInfo:
     return info
 
 
-#: Keyword inputs never read as a model's token inputs: the targets themselves (a model that computes its
-#: loss inside, ``labels=``), and masks, segment and position ids (small integers that may equal labels).
-_NOT_TOKENS = ("label", "target", "mask", "type", "position")
-#: Keyword inputs read as the model's own inputs even when they share memory with the targets: Hugging
-#: Face's encoder-decoders use ``decoder_input_ids`` as given (they shift only ``labels``, when those come
-#: alone).
-_DECODER_INPUTS = ("decoder_input_ids",)
-#: An input holds the targets only if their most frequent value is below this share of the scored
-#: positions: many different tokens matched, not a constant that happens to equal most labels (own choice).
+#: A model's own decoder inputs, by the keyword of the APIs that use them as given: Hugging Face's
+#: encoder-decoders shift only ``labels`` that come alone, never ``decoder_input_ids``. A model of one's own
+#: called as ``model(src, tgt)`` may shift ``tgt`` inside its ``forward`` (teacher forcing one step
+#: behind), so a positional input holding the targets proves nothing.
+DECODER_INPUT = "decoder_input"
+#: The decoder inputs hold the targets only if the targets' most frequent value is below this share of the
+#: scored positions: many different tokens matched, not a constant that happens to equal most labels (own
+#: choice).
 _DIVERSE_SHARE = 0.5
 
 
@@ -328,29 +327,19 @@ def is_token_ids(x: torch.Tensor) -> bool:
     return x.dim() == 2 and not x.is_floating_point() and x.dtype != torch.bool
 
 
-def later_token_inputs(inputs: tuple[tuple, dict], first: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
-    """A forward's token-id inputs after its first, named by keyword (``decoder_input_ids``) or position
-    (``argument 2``), less the keywords of ``_NOT_TOKENS``."""
-    args, kwargs = inputs
-    named = [(f"argument {i + 1}", a) for i, a in enumerate(args)]
-    named += [(k, v) for k, v in kwargs.items() if not any(word in k.lower() for word in _NOT_TOKENS)]
-    return [(name, t) for name, t in named if isinstance(t, torch.Tensor) and t is not first
-            and t.layout == torch.strided and is_token_ids(t)]
+def decoder_token_inputs(inputs: tuple[tuple, dict]) -> list[tuple[str, torch.Tensor]]:
+    """A forward's keyword token-id inputs named as a decoder's (``DECODER_INPUT``)."""
+    return [(k, v) for k, v in inputs[1].items() if DECODER_INPUT in k.lower() and isinstance(v, torch.Tensor)
+            and v.layout == torch.strided and is_token_ids(v)]
 
 
 def input_holding_targets(inputs: list[tuple[str, torch.Tensor]], target: torch.Tensor,
-                          ignore_index: int, inside: bool) -> str | None:
-    """The name of the first of ``inputs`` whose token at each scored position is that position's target
-    ("same" alignment over many different tokens): the model is handed what it must predict (a decoder fed
-    its unshifted targets). When the loss is computed ``inside`` the model's forward, a positional input
-    holding its targets, or a keyword one sharing their memory, is those targets passed in for it (minGPT's
-    ``model(idx, targets)``), unless it is a decoder input (``_DECODER_INPUTS``)."""
+                          ignore_index: int) -> str | None:
+    """The name of the first decoder input whose token at each scored position is that position's target
+    ("same" alignment over many different tokens): the decoder is handed what it must predict."""
     if target.is_floating_point():
         return None
     for name, ids in inputs:
-        passed_in = name.startswith("argument ") or _same_memory(ids, target)
-        if inside and name not in _DECODER_INPUTS and passed_in:
-            continue
         if facts.target_alignment(ids, target, ignore_index) != "same":
             continue
         labels = target.detach().reshape(-1)
@@ -359,10 +348,3 @@ def input_holding_targets(inputs: list[tuple[str, torch.Tensor]], target: torch.
         if top < _DIVERSE_SHARE * scored.numel():
             return name
     return None
-
-
-def _same_memory(a: torch.Tensor, b: torch.Tensor) -> bool:
-    try:
-        return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
-    except RuntimeError:  # a tensor without storage (a functional or meta tensor)
-        return False

@@ -261,7 +261,7 @@ class ModelUnit:
             acc = torch_facts.accuracy_scalars(info.name, pred, target, ignore_index)
             if acc is not None:
                 state.buffer.add("accuracy", "accuracy", 1, list(acc))
-        self.facts.saw_loss(info, pred, target, ignore_index, read=state.stats, inside=self._in_forward > 0)
+        self.facts.saw_loss(info, pred, target, ignore_index, read=state.stats)
 
     def before_update(self, opt: torch.optim.Optimizer | None, losses: list[torch.Tensor]) -> None:
         """The optimizer's pre-step hook (None: a backward that is a step): the fused check, a replay if
