@@ -83,9 +83,9 @@ class Config:
     #: |target| has exploded (value units, ratio). Own choice: values far beyond anything in the data.
     exploding_output_abs: float = 1e6
     exploding_output_vs_data: float = 1e3
-    #: A NaN/Inf loss preceded by a loss that grew this many times above its recent low (ratio): the run
-    #: diverged (the learning rate), rather than the loss being ill-formed (a log(0)). Own choice: a
-    #: mini-batch loss never swings 10x within 50 steps of a healthy run.
+    #: A NaN/Inf loss after a loss that grew this many times above its recent low, or (``blow_up``) an early
+    #: loss this many times the first one: the run diverged (the learning rate), the loss is not ill-formed
+    #: (ratio). Own choice: a mini-batch loss never swings 10x within 50 steps of a healthy run.
     diverging_loss_growth: float = 10.0
     #: Exploding gradient: gradient-norm ratio first layer / last layer above this (ratio). AUTOTRAINER: 70.
     exploding_grad_ratio: float = 70.0
@@ -196,7 +196,7 @@ class Config:
     spike_window: int = 128
     spike_max_ratio: float = 2.0
     #: ... judged only with at least this many previous finite losses (steps; own choice: the fast fall of
-    #: the first steps is not a baseline).
+    #: the first steps is not a baseline; ``blow_up`` judges those steps against the first loss).
     spike_min_history: int = 32
     #: ... the loss "came back" when the median of the next spike_recover_steps losses is below the spike
     #: threshold (steps; own choice); more than spike_repeated spikes in the window are "repeated".
