@@ -101,10 +101,8 @@ class ModelUnit:
         self.handoff = Handoff(monitor)  # records to the monitor, in step order
         self._findings_seen = 0
         self._restore_stance: Callable[[], None] | None = None
-        self._handles = [
-            root.register_forward_pre_hook(self._root_hook(self._on_forward), with_kwargs=True),
-            root.register_forward_hook(self._root_hook(self._on_output)),
-        ]
+        self._handles = [root.register_forward_pre_hook(self._root_hook(self._on_forward), with_kwargs=True),
+                         root.register_forward_hook(self._root_hook(self._on_output))]
         self.replaying = False
         self.dump_rule = DumpRule(monitor.config)  # the steps whose batch a dump saves
         self.dumped = 0
@@ -201,8 +199,10 @@ class ModelUnit:
             self.state.calls[-1].kwargs = None
 
     def _on_forward(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
-        if self.replaying or compat.is_compiling() or not (torch.is_grad_enabled() and module.training):
-            self.facts.no_grad_calls += module.training and not (self.replaying or torch.is_grad_enabled())
+        if self.replaying or compat.is_compiling():
+            return
+        if not (torch.is_grad_enabled() and module.training):
+            self.facts.no_grad_calls += module.training  # (rollouts, bootstrapped targets: ``self_fed``)
             return
         try:
             if self.boundary_pending:
