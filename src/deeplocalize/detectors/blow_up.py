@@ -69,6 +69,7 @@ def blow_up(trace: Trace, model: ModelInfo, config: Config) -> list[Finding]:
     evidence = {"first_loss": start, "peak_loss": float(values[peak]), "peak_step": int(at[peak]),
                 "blow_up": float(values[peak]) / start, "settled_loss": settled,
                 "steps_after": int(after.size)}
-    found = Finding(symptom=Symptom.LOSS_NOT_DECREASING, phase=Phase.LOSS, layer=None, step=int(at[peak]),
+    # (the update phase: the updates made the blow-up; and a key of its own beside the curve rules' finding)
+    found = Finding(symptom=Symptom.LOSS_NOT_DECREASING, phase=Phase.UPDATE, layer=None, step=int(at[peak]),
                     epoch=int(epoch_at[peak]), message=message, evidence=evidence, causes=causes)
     return [provisional(found, trace, config)]
