@@ -156,8 +156,14 @@ def soft_target_entropy(values: np.ndarray) -> float | None:
 
 #: Share of the scored positions whose target must equal a token input's for the probes to call the targets
 #: aligned with it (``target_alignment``, ``input_holding_targets``; own choice: a masked language model
-#: scoring every position, 15% of them corrupted, stays below).
+#: scoring every position, 15% of them corrupted, stays below), judged on at least ``ALIGNED_MIN_POSITIONS``
+#: scored positions.
 ALIGNED_SHARE = 0.95
+ALIGNED_MIN_POSITIONS = 16
+#: Decoder inputs hold the targets only if the targets' most frequent value is below this share of the
+#: scored positions: many different tokens matched, not a constant that happens to equal most labels (own
+#: choice; ``input_holding_targets`` of both probes).
+DIVERSE_TARGET_SHARE = 0.5
 
 #: The torch probe reads every k-th row of a first batch for ``feature_scale_ratios``: 4,096 to 8,191 rows.
 SCALE_ROWS = 4096

@@ -309,18 +309,19 @@ def input_holding_targets(x: Any, ys: np.ndarray) -> str | None:
     shifted inside the model (``torch_model_facts.DECODER_INPUT``)."""
     named = [(k, v) for k, v in x.items() if "decoder" in str(k).lower()] if isinstance(x, dict) else []
     labels = np.squeeze(ys, -1) if ys.ndim == 3 and ys.shape[-1] == 1 else ys
-    if labels.ndim != 2 or not np.issubdtype(labels.dtype, np.integer):
+    if not named or labels.ndim != 2 or not np.issubdtype(labels.dtype, np.integer):
         return None
+    scored = labels != 0
+    values = labels[scored]
+    if values.size < sm.ALIGNED_MIN_POSITIONS or np.bincount(values.clip(0)).max() >= (
+            sm.DIVERSE_TARGET_SHARE * values.size):
+        return None  # too few scored positions, or a constant that happens to equal most labels
     for name, value in named:
         shape = getattr(value, "shape", None)
         if shape is None or tuple(int(d) for d in shape[1:]) != labels.shape[1:]:
             continue
         tokens = sample_rows(value)
         if not np.issubdtype(tokens.dtype, np.integer) or tokens.shape != labels.shape:
-            continue
-        scored = labels != 0
-        values = labels[scored]
-        if values.size < 16 or np.bincount(values.clip(0)).max() >= 0.5 * values.size:
             continue
         if float((tokens[scored] == values).mean()) >= sm.ALIGNED_SHARE:
             return str(name)

@@ -338,7 +338,7 @@ def target_alignment(ids: torch.Tensor, target: torch.Tensor, ignore_index: int)
     matched = set()
     for name, labels, tokens in pairs:
         scored = labels != ignore_index
-        if int(scored.sum()) < 16:
+        if int(scored.sum()) < summary.ALIGNED_MIN_POSITIONS:
             return None
         if float((labels[scored] == tokens[scored]).float().mean()) >= summary.ALIGNED_SHARE:
             matched.add(name)

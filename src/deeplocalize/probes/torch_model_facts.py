@@ -316,10 +316,6 @@ def _layer_info(slot: LayerSlot) -> LayerInfo:
 #: called as ``model(src, tgt)`` may shift ``tgt`` inside its ``forward`` (teacher forcing one step
 #: behind), so a positional input holding the targets proves nothing.
 DECODER_INPUT = "decoder_input"
-#: The decoder inputs hold the targets only if the targets' most frequent value is below this share of the
-#: scored positions: many different tokens matched, not a constant that happens to equal most labels (own
-#: choice).
-_DIVERSE_SHARE = 0.5
 
 
 def is_token_ids(x: torch.Tensor) -> bool:
@@ -337,14 +333,12 @@ def input_holding_targets(inputs: list[tuple[str, torch.Tensor]], target: torch.
                           ignore_index: int) -> str | None:
     """The name of the first decoder input whose token at each scored position is that position's target
     ("same" alignment over many different tokens): the decoder is handed what it must predict."""
-    if target.is_floating_point():
+    if target.is_floating_point() or not inputs:
         return None
-    for name, ids in inputs:
-        if facts.target_alignment(ids, target, ignore_index) != "same":
-            continue
-        labels = target.detach().reshape(-1)
-        scored = labels[labels != ignore_index]
-        top = float(torch.bincount(scored.clamp(min=0)).max()) if scored.numel() else math.inf
-        if top < _DIVERSE_SHARE * scored.numel():
-            return name
-    return None
+    labels = target.detach().reshape(-1)
+    scored = labels[labels != ignore_index]
+    top = float(torch.bincount(scored.clamp(min=0)).max()) if scored.numel() else math.inf
+    if top >= sm.DIVERSE_TARGET_SHARE * scored.numel():
+        return None  # (a constant that happens to equal most labels proves nothing)
+    return next((name for name, ids in inputs if facts.target_alignment(ids, target, ignore_index) == "same"),
+                None)
